@@ -1,0 +1,285 @@
+using System.Numerics.Tensors;
+using Engine.Kernels;
+
+namespace Engine.Core.Cpu;
+
+public sealed partial class CpuDevice
+{
+    private const int ChunkSize = 16384;
+
+    /// <summary>Runs <paramref name="body"/>(start, count) over [0, length) in chunks, in parallel when large.</summary>
+    private void ForChunks(long length, Action<int, int> body)
+    {
+        int chunks = (int)((length + ChunkSize - 1) / ChunkSize);
+        if (chunks <= 1) { body(0, (int)length); return; }
+        Parallel.For(0, chunks, Parallelism, ch =>
+        {
+            int start = ch * ChunkSize;
+            body(start, (int)Math.Min(ChunkSize, length - start));
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void ActivateCore(Tensor x, Tensor output, Activation activation)
+    {
+        var (xa, xo) = Raw(x);
+        var (oa, oo) = Raw(output);
+        int kind = (int)activation;
+        ForChunks(x.Length, (s, n) =>
+        {
+            var src = xa.AsSpan(xo + s, n);
+            var dst = oa.AsSpan(oo + s, n);
+            for (int i = 0; i < n; i++) dst[i] = KernelMath.Activate(src[i], kind);
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void GegluCore(Tensor x, Tensor output)
+    {
+        int d = output.Dim(-1), rows = (int)(output.Length / d);
+        var (xa, xo) = Raw(x);
+        var (oa, oo) = Raw(output);
+        Parallel.For(0, rows, Parallelism, r =>
+        {
+            int src = xo + r * 2 * d, dst = oo + r * d;
+            for (int j = 0; j < d; j++) oa[dst + j] = xa[src + j] * KernelMath.GeluErf(xa[src + d + j]);
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void BinaryCore(BinaryOp op, Tensor a, Tensor b, Tensor output)
+    {
+        var (aa, ao) = Raw(a);
+        var (ba, bo) = Raw(b);
+        var (oa, oo) = Raw(output);
+        if (a.Length == output.Length && b.Length == output.Length)
+        {
+            ForChunks(output.Length, (s, n) => Apply(op, aa.AsSpan(ao + s, n), ba.AsSpan(bo + s, n), oa.AsSpan(oo + s, n)));
+            return;
+        }
+        // General broadcast: strides of a and b over the output shape (0 where broadcast).
+        int rank = output.Rank;
+        var outShape = output.ShapeArray();
+        var aStrides = BroadcastStrides(a.Shape, rank, outShape);
+        var bStrides = BroadcastStrides(b.Shape, rank, outShape);
+        int inner = outShape.Length == 0 ? 1 : outShape[^1];
+        long rows = output.Length / Math.Max(1, inner);
+        Parallel.For(0, rows, Parallelism, r =>
+        {
+            long rem = r, aIdx = 0, bIdx = 0;
+            for (int dim = rank - 2; dim >= 0; dim--)
+            {
+                long coord = rem % outShape[dim];
+                rem /= outShape[dim];
+                aIdx += coord * aStrides[dim];
+                bIdx += coord * bStrides[dim];
+            }
+            long aInner = aStrides[rank - 1], bInner = bStrides[rank - 1];
+            int dst = oo + (int)(r * inner);
+            for (int j = 0; j < inner; j++)
+                oa[dst + j] = Apply(op, aa[ao + aIdx + j * aInner], ba[bo + bIdx + j * bInner]);
+        });
+    }
+
+    private static long[] BroadcastStrides(ReadOnlySpan<int> shape, int rank, int[] outShape)
+    {
+        var strides = new long[rank];
+        long stride = 1;
+        for (int i = rank - 1; i >= 0; i--)
+        {
+            int src = i - (rank - shape.Length);
+            int dim = src >= 0 ? shape[src] : 1;
+            strides[i] = dim == 1 && outShape[i] != 1 ? 0 : stride;
+            stride *= dim;
+        }
+        return strides;
+    }
+
+    private static float Apply(BinaryOp op, float a, float b) => op switch
+    {
+        BinaryOp.Add => a + b,
+        BinaryOp.Sub => a - b,
+        BinaryOp.Mul => a * b,
+        _ => a / b,
+    };
+
+    private static void Apply(BinaryOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> o)
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: TensorPrimitives.Add(a, b, o); break;
+            case BinaryOp.Sub: TensorPrimitives.Subtract(a, b, o); break;
+            case BinaryOp.Mul: TensorPrimitives.Multiply(a, b, o); break;
+            default: TensorPrimitives.Divide(a, b, o); break;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void LinearCombinationCore(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
+    {
+        var arrays = new (float[] Array, int Offset)[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) arrays[i] = Raw(inputs[i]);
+        var coeffs = coefficients.ToArray();
+        var (oa, oo) = Raw(output);
+        // Accumulate each chunk in a scratch row and write it last, so output may alias any input.
+        ForChunks(output.Length, (s, n) =>
+        {
+            Span<float> acc = n <= 4096 ? stackalloc float[n] : new float[n];
+            TensorPrimitives.Multiply(arrays[0].Array.AsSpan(arrays[0].Offset + s, n), coeffs[0], acc);
+            for (int i = 1; i < arrays.Length; i++)
+                TensorPrimitives.MultiplyAdd(arrays[i].Array.AsSpan(arrays[i].Offset + s, n), coeffs[i], acc, acc);
+            acc.CopyTo(oa.AsSpan(oo + s, n));
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void AffineCore(Tensor x, Tensor output, float alpha, float beta)
+    {
+        var (xa, xo) = Raw(x);
+        var (oa, oo) = Raw(output);
+        ForChunks(x.Length, (s, n) =>
+        {
+            var dst = oa.AsSpan(oo + s, n);
+            TensorPrimitives.Multiply(xa.AsSpan(xo + s, n), alpha, dst);
+            TensorPrimitives.Add(dst, beta, dst);
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void FillCore(Tensor output, float value) => Span(output).Fill(value);
+
+    /// <inheritdoc />
+    protected override void TimestepEmbeddingCore(Tensor timesteps, Tensor output, bool flipSinToCos, float downscaleFreqShift, float scale, float maxPeriod)
+    {
+        int dim = output.Dim(1), half = dim / 2;
+        var t = Span(timesteps);
+        var o = Span(output);
+        // float32 throughout, in torch's order of operations: exponent, exp, t * f, scale, sin/cos.
+        float logPeriod = -MathF.Log(maxPeriod);
+        for (int n = 0; n < t.Length; n++)
+        {
+            var row = o.Slice(n * dim, dim);
+            for (int i = 0; i < half; i++)
+            {
+                float exponent = logPeriod * i / (half - downscaleFreqShift);
+                float e = scale * (t[n] * MathF.Exp(exponent));
+                float s = MathF.Sin(e), c = MathF.Cos(e);
+                row[i] = flipSinToCos ? c : s;
+                row[half + i] = flipSinToCos ? s : c;
+            }
+            if (dim % 2 == 1) row[dim - 1] = 0f;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void ModulateCore(Tensor x, Tensor shift, Tensor scale, Tensor output)
+    {
+        int b = x.Dim(0), l = x.Dim(1), d = x.Dim(2);
+        var (xa, xo) = Raw(x);
+        var (sha, sho) = Raw(shift);
+        var (sca, sco) = Raw(scale);
+        var (oa, oo) = Raw(output);
+        Parallel.For(0, b * l, Parallelism, row =>
+        {
+            int bi = row / l;
+            int src = xo + row * d, dst = oo + row * d, vec = bi * d;
+            for (int j = 0; j < d; j++) oa[dst + j] = xa[src + j] * (1f + sca[sco + vec + j]) + sha[sho + vec + j];
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void GatedAddCore(Tensor residual, Tensor x, Tensor gate, Tensor output)
+    {
+        int b = x.Dim(0), l = x.Dim(1), d = x.Dim(2);
+        var (ra, ro) = Raw(residual);
+        var (xa, xo) = Raw(x);
+        var (ga, go) = Raw(gate);
+        var (oa, oo) = Raw(output);
+        Parallel.For(0, b * l, Parallelism, row =>
+        {
+            int bi = row / l;
+            for (int j = 0; j < d; j++) oa[oo + row * d + j] = ra[ro + row * d + j] + ga[go + bi * d + j] * xa[xo + row * d + j];
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
+    {
+        int planes = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        var (xa, xo) = Raw(x);
+        var (oa, oo) = Raw(output);
+        Parallel.For(0, planes, Parallelism, p =>
+        {
+            for (int y = 0; y < 2 * h; y++)
+            {
+                int src = xo + (p * h + y / 2) * w, dst = oo + (p * 2 * h + y) * 2 * w;
+                for (int xx = 0; xx < 2 * w; xx++) oa[dst + xx] = xa[src + xx / 2];
+            }
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void ConcatChannelsCore(Tensor a, Tensor b, Tensor output)
+    {
+        int n = a.Dim(0);
+        int aBlock = (int)(a.Length / n), bBlock = (int)(b.Length / n);
+        var sa = Span(a); var sb = Span(b); var so = Span(output);
+        for (int i = 0; i < n; i++)
+        {
+            sa.Slice(i * aBlock, aBlock).CopyTo(so.Slice(i * (aBlock + bBlock), aBlock));
+            sb.Slice(i * bBlock, bBlock).CopyTo(so.Slice(i * (aBlock + bBlock) + aBlock, bBlock));
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void TransposeCore(Tensor x, Tensor output)
+    {
+        int batch = x.Dim(0), m = x.Dim(1), n = x.Dim(2);
+        var (xa, xo) = Raw(x);
+        var (oa, oo) = Raw(output);
+        const int Tile = 32;
+        int tilesM = (m + Tile - 1) / Tile, tilesN = (n + Tile - 1) / Tile;
+        Parallel.For(0, batch * tilesM * tilesN, Parallelism, job =>
+        {
+            int tn = job % tilesN, tm = (job / tilesN) % tilesM, bi = job / (tilesN * tilesM);
+            int baseIdx = bi * m * n;
+            for (int i = tm * Tile; i < Math.Min(m, (tm + 1) * Tile); i++)
+                for (int j = tn * Tile; j < Math.Min(n, (tn + 1) * Tile); j++)
+                    oa[oo + baseIdx + j * m + i] = xa[xo + baseIdx + i * n + j];
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void PatchifyCore(Tensor image, Tensor tokens, int patch, bool unpatchify)
+    {
+        int n = image.Dim(0), c = image.Dim(1), h = image.Dim(2), w = image.Dim(3);
+        int gh = h / patch, gw = w / patch, width = patch * patch * c;
+        var (ia, io) = Raw(image);
+        var (ta, to) = Raw(tokens);
+        Parallel.For(0, n * gh * gw, Parallelism, token =>
+        {
+            int gx = token % gw, gy = (token / gw) % gh, ni = token / (gw * gh);
+            for (int py = 0; py < patch; py++)
+                for (int px = 0; px < patch; px++)
+                    for (int ci = 0; ci < c; ci++)
+                    {
+                        int t = to + token * width + (py * patch + px) * c + ci;
+                        int im = io + ((ni * c + ci) * h + gy * patch + py) * w + gx * patch + px;
+                        if (unpatchify) ia[im] = ta[t]; else ta[t] = ia[im];
+                    }
+        });
+    }
+
+    /// <inheritdoc />
+    protected override void RandomNormalCore(Tensor output, ulong seed, int firstSampleIndex, int step)
+    {
+        int samples = output.Dim(0), perSample = (int)(output.Length / Math.Max(1, samples));
+        var (oa, oo) = Raw(output);
+        Parallel.For(0, samples, Parallelism, s =>
+        {
+            int baseIdx = oo + s * perSample;
+            for (int e = 0; e < perSample; e++)
+                oa[baseIdx + e] = Philox.Normal(seed, (uint)(firstSampleIndex + s), (uint)step, (uint)e);
+        });
+    }
+}

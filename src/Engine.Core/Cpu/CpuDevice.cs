@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+
+namespace Engine.Core.Cpu;
+
+/// <summary>
+/// The fast path without a GPU: managed SIMD (System.Numerics.Tensors, Vector256/512) and
+/// <see cref="Parallel"/> over independent rows, images or tiles. Ops live in partial files by family.
+/// Ops may run concurrently only on distinct tensors; the device itself holds no per-op state.
+/// </summary>
+public sealed partial class CpuDevice : Device
+{
+    /// <summary>Creates a CPU device using up to <paramref name="threads"/> threads (default: all cores).</summary>
+    public CpuDevice(int threads = 0)
+    {
+        Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        Parallelism = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+    }
+
+    /// <summary>Worker threads used by parallel ops.</summary>
+    public int Threads { get; }
+
+    internal ParallelOptions Parallelism { get; }
+
+    /// <inheritdoc />
+    public override string Name => $"cpu ({Threads} threads, {SimdDescription})";
+
+    /// <inheritdoc />
+    public override string Kind => "cpu";
+
+    private static string SimdDescription =>
+        System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" :
+        System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar";
+
+    /// <inheritdoc />
+    protected override DeviceBuffer CreateBuffer(DType dtype, long length) => new CpuBuffer(dtype, length);
+
+    /// <summary>The float32 elements of a tensor as a span (the tensor must be F32).</summary>
+    internal static Span<float> Span(Tensor t) => ((CpuBuffer)t.Buffer).F32.AsSpan((int)t.Offset, (int)t.Length);
+
+    /// <summary>The backing array and offset of a float32 tensor, for parallel loops that cannot capture spans.</summary>
+    internal static (float[] Array, int Offset) Raw(Tensor t) => (((CpuBuffer)t.Buffer).F32!, (int)t.Offset);
+
+    /// <inheritdoc />
+    protected override void CopyFromHostCore(ReadOnlySpan<byte> bytes, Tensor dst)
+    {
+        var buffer = (CpuBuffer)dst.Buffer;
+        int offset = (int)dst.Offset, length = (int)dst.Length;
+        Span<byte> target = dst.DType switch
+        {
+            DType.F32 => MemoryMarshal.AsBytes(buffer.F32.AsSpan(offset, length)),
+            DType.F16 => MemoryMarshal.AsBytes(buffer.F16.AsSpan(offset, length)),
+            _ => MemoryMarshal.AsBytes(buffer.BF16.AsSpan(offset, length)),
+        };
+        bytes.CopyTo(target);
+    }
+
+    /// <inheritdoc />
+    protected override void CopyToHostCore(Tensor src, Span<float> dst) => ConvertToF32(src, dst);
+
+    private static void ConvertToF32(Tensor src, Span<float> dst)
+    {
+        var buffer = (CpuBuffer)src.Buffer;
+        int offset = (int)src.Offset, length = (int)src.Length;
+        switch (src.DType)
+        {
+            case DType.F32: buffer.F32.AsSpan(offset, length).CopyTo(dst); break;
+            case DType.F16: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(buffer.F16.AsSpan(offset, length), dst); break;
+            default:
+                var bits = buffer.BF16.AsSpan(offset, length);
+                for (int i = 0; i < bits.Length; i++) dst[i] = DTypeExtensions.BFloat16ToSingle(bits[i]);
+                break;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void CopyCore(Tensor src, Tensor dst)
+    {
+        if (dst.DType == DType.F32) { ConvertToF32(src, Span(dst)); return; }
+        float[] tmp = src.DType == DType.F32 ? Span(src).ToArray() : new float[src.Length];
+        if (src.DType != DType.F32) ConvertToF32(src, tmp);
+        var buffer = (CpuBuffer)dst.Buffer;
+        int offset = (int)dst.Offset;
+        if (dst.DType == DType.F16) System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(tmp, buffer.F16.AsSpan(offset, tmp.Length));
+        else for (int i = 0; i < tmp.Length; i++) buffer.BF16![offset + i] = DTypeExtensions.SingleToBFloat16(tmp[i]);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Engine.Core.Safetensors;
+
+/// <summary>
+/// Writes safetensors files. Data is written to a temporary file beside the target and renamed
+/// into place at the end, so a failure or cancellation never leaves a half-written file.
+/// </summary>
+public static class SafetensorsWriter
+{
+    /// <summary>A tensor to write: name, shape, float32 values and the storage type to encode them as.</summary>
+    public readonly record struct Entry(string Name, int[] Shape, float[] Data, DType DType = DType.F32);
+
+    /// <summary>Writes <paramref name="entries"/> (names must be unique) with optional string metadata.</summary>
+    public static void Write(string path, IEnumerable<Entry> entries, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = entries.ToList();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in list)
+        {
+            if (!names.Add(e.Name) || e.Name == "__metadata__") throw new ArgumentException($"{path}: duplicate or reserved tensor name '{e.Name}'.");
+            if (Tensor.ShapeLength(e.Shape) != e.Data.Length) throw new ArgumentException($"{path}: tensor '{e.Name}' has {e.Data.Length} values for shape {Tensor.ShapeString(e.Shape)}.");
+        }
+        var header = new MemoryStream();
+        using (var json = new Utf8JsonWriter(header))
+        {
+            json.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                json.WriteStartObject("__metadata__");
+                foreach (var (k, v) in metadata) json.WriteString(k, v);
+                json.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var e in list)
+            {
+                long bytes = (long)e.Data.Length * e.DType.Size();
+                json.WriteStartObject(e.Name);
+                json.WriteString("dtype", e.DType.ToString());
+                json.WriteStartArray("shape");
+                foreach (int d in e.Shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + bytes);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += bytes;
+            }
+            json.WriteEndObject();
+        }
+        // Pad the header with spaces to a multiple of 8 so the data section is aligned.
+        int pad = (int)((8 - header.Length % 8) % 8);
+        for (int i = 0; i < pad; i++) header.WriteByte((byte)' ');
+
+        string full = System.IO.Path.GetFullPath(path);
+        string temp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+            {
+                file.Write(BitConverter.GetBytes((ulong)header.Length));
+                header.Position = 0;
+                header.CopyTo(file);
+                foreach (var e in list) WriteData(file, e);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    private static void WriteData(Stream file, Entry e)
+    {
+        switch (e.DType)
+        {
+            case DType.F32: file.Write(MemoryMarshal.AsBytes(e.Data.AsSpan())); break;
+            case DType.F16:
+                var half = new Half[e.Data.Length];
+                System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(e.Data, half);
+                file.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+                break;
+            default:
+                var bits = new ushort[e.Data.Length];
+                for (int i = 0; i < bits.Length; i++) bits[i] = DTypeExtensions.SingleToBFloat16(e.Data[i]);
+                file.Write(MemoryMarshal.AsBytes(bits.AsSpan()));
+                break;
+        }
+    }
+}
