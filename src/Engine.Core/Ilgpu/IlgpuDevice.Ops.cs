@@ -171,18 +171,15 @@ public sealed partial class IlgpuDevice
     protected override void LinearCombinationCore(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
     {
         if (output.Length == 0) return;
-        var views = new ArrayView<float>[MaxLinearCombinationTerms];
-        var coeffs = new float[MaxLinearCombinationTerms];
-        for (int i = 0; i < MaxLinearCombinationTerms; i++)
-        {
-            // Unused slots repeat the first input; Count keeps the kernel from reading them.
-            views[i] = View(inputs[i < inputs.Length ? i : 0]);
-            coeffs[i] = i < coefficients.Length ? coefficients[i] : 0f;
-        }
+        // Unused slots repeat the first input; Count keeps the kernel from reading them.
+        ArrayView<float> X(ReadOnlySpan<Tensor> t, int i) => View(t[i < t.Length ? i : 0]);
+        float C(ReadOnlySpan<float> c, int i) => i < c.Length ? c[i] : 0f;
         var terms = new LinearTerms
         {
-            X0 = views[0], X1 = views[1], X2 = views[2], X3 = views[3], X4 = views[4], X5 = views[5], X6 = views[6], X7 = views[7],
-            C0 = coeffs[0], C1 = coeffs[1], C2 = coeffs[2], C3 = coeffs[3], C4 = coeffs[4], C5 = coeffs[5], C6 = coeffs[6], C7 = coeffs[7],
+            X0 = X(inputs, 0), X1 = X(inputs, 1), X2 = X(inputs, 2), X3 = X(inputs, 3),
+            X4 = X(inputs, 4), X5 = X(inputs, 5), X6 = X(inputs, 6), X7 = X(inputs, 7),
+            C0 = C(coefficients, 0), C1 = C(coefficients, 1), C2 = C(coefficients, 2), C3 = C(coefficients, 3),
+            C4 = C(coefficients, 4), C5 = C(coefficients, 5), C6 = C(coefficients, 6), C7 = C(coefficients, 7),
             Count = inputs.Length,
         };
         _kernels.LinearCombination(Extent(output.Length, "LinearCombination"), View(output), terms);

@@ -24,6 +24,7 @@ public sealed partial class IlgpuDevice : Device
     private readonly Accelerator _accelerator;
     private readonly KernelCache _kernels;
     private readonly string _kind;
+    private bool _closed;
     private readonly int _reductionGroup, _gemmTile, _attentionGroup, _sharedBytes;
 
     private IlgpuDevice(string kind, Context context, Accelerator accelerator)
@@ -234,6 +235,8 @@ public sealed partial class IlgpuDevice : Device
     /// <inheritdoc />
     public override void Dispose()
     {
+        if (_closed) return;
+        _closed = true;
         base.Dispose();
         _accelerator.Dispose();
         _context.Dispose();
