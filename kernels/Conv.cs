@@ -26,42 +26,56 @@ public static class ConvKernels
     /// 2-D cross-correlation as an implicit GEMM, with no im2col buffer: per image n,
     /// out[n] [Cout, Ho*Wo] = W [Cout, Cin*kh*kw] x cols [Cin*kh*kw, Ho*Wo] + bias, where the cols
     /// element (k, p) is gathered on the fly from x (k = (ci, ky, kx), p = (oy, ox); zero outside).
-    /// <para>Launch: grid (ceil(Ho*Wo/T), ceil(Cout/T), N), group (T, T, 1); dynamic shared memory
-    /// 2*T*T floats (weight tile and gathered input tile), two barriers per T-deep slab of K.</para>
+    /// <para>Launch: grid (ceil(Ho*Wo/4T), ceil(Cout/4T), N), group (T, T, 1); dynamic shared memory
+    /// 2 * T * 4T floats (weight slab and gathered input slab, k-major); each thread accumulates a
+    /// 4 x 4 <see cref="MicroTile"/>; two barriers per T-deep slab of K. T as for the GEMM.</para>
     /// </summary>
     public static void Conv2d(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
     {
-        int t = p.Tile;
-        int tx = Group.IdxX, ty = Group.IdxY;
-        int col = Grid.IdxX * t + tx, row = Grid.IdxY * t + ty, n = Grid.IdxZ;
+        int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
+        int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
+        int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, n = Grid.IdxZ;
         int spatial = p.Ho * p.Wo, window = p.Kh * p.Kw, depth = p.Cin * window;
         var shared = SharedMemory.GetDynamic<float>();
-        var wTile = shared.SubView(0, t * t);
-        var xTile = shared.SubView(t * t, t * t);
+        var wTile = shared.SubView(0, t * span);
+        var xTile = shared.SubView(t * span, t * span);
         long xBase = (long)n * p.Cin * p.H * p.W;
-        int oy = col / p.Wo, ox = col - (col / p.Wo) * p.Wo;
-        float acc = 0f;
+        var acc = new MicroTile();
         for (int k0 = 0; k0 < depth; k0 += t)
         {
-            int ka = k0 + tx;
-            wTile[ty * t + tx] = row < p.Cout && ka < depth ? w[(long)row * depth + ka] : 0f;
-            int kb = k0 + ty;
-            float xv = 0f;
-            if (kb < depth && col < spatial)
+            for (int e = tid; e < t * span; e += threads)
             {
-                int ci = kb / window, r = kb - ci * window, ky = r / p.Kw, kx = r - ky * p.Kw;
-                int iy = oy * p.Stride - p.Padding + ky, ix = ox * p.Stride - p.Padding + kx;
-                if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) xv = x[xBase + ((long)ci * p.H + iy) * p.W + ix];
+                int r = e / t, kk = e - r * t;
+                int row = row0 + r, k = k0 + kk;
+                wTile[kk * span + r] = row < p.Cout && k < depth ? w[(long)row * depth + k] : 0f;
+
+                int kb = e / span, cc = e - kb * span;
+                int col = col0 + cc, kq = k0 + kb;
+                float xv = 0f;
+                if (kq < depth && col < spatial)
+                {
+                    int ci = kq / window, rem = kq - ci * window, ky = rem / p.Kw, kx = rem - ky * p.Kw;
+                    int oy = col / p.Wo, ox = col - oy * p.Wo;
+                    int iy = oy * p.Stride - p.Padding + ky, ix = ox * p.Stride - p.Padding + kx;
+                    if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) xv = x[xBase + ((long)ci * p.H + iy) * p.W + ix];
+                }
+                xTile[kb * span + cc] = xv;
             }
-            xTile[ty * t + tx] = xv;
             Group.Barrier();
-            for (int kk = 0; kk < t; kk++) acc += wTile[ty * t + kk] * xTile[kk * t + tx];
+            acc.Accumulate(wTile, xTile, t, t, tx, ty);
             Group.Barrier();
         }
-        if (row < p.Cout && col < spatial)
+        for (int i = 0; i < MicroTile.Size; i++)
         {
-            if (p.HasBias != 0) acc += bias[row];
-            output[((long)n * p.Cout + row) * spatial + col] = acc;
+            int row = row0 + ty + i * t;
+            if (row >= p.Cout) break;
+            float b = p.HasBias != 0 ? bias[row] : 0f;
+            for (int j = 0; j < MicroTile.Size; j++)
+            {
+                int col = col0 + tx + j * t;
+                if (col >= spatial) break;
+                output[((long)n * p.Cout + row) * spatial + col] = acc.Get(i, j) + b;
+            }
         }
     }
 }

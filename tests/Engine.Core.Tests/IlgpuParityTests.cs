@@ -13,14 +13,28 @@ public class IlgpuParityTests(string kind)
 {
     private const double Tight = 1e-5, Gemm = 1e-4;
     private static readonly CpuDevice Cpu = new();
-    private Device Target => TestDevices.Get(kind);
+    /// <summary>The CPU accelerator with 256-thread groups: the GPU-sized launch shapes (GEMM tile 16, attention tile 64).</summary>
+    private const string WideCpu = "ilgpu-cpu-256";
+    private static readonly Lazy<Device> Wide = new(() => Engine.Core.Ilgpu.IlgpuDevice.CreateSimulated(warpsPerGroup: 8));
 
-    public static IEnumerable<string> IlgpuKinds => TestDevices.Kinds.Where(k => k != "cpu");
+    private Device Target => kind == WideCpu ? Wide.Value : TestDevices.Get(kind);
+
+    public static IEnumerable<string> IlgpuKinds
+    {
+        get
+        {
+            foreach (var k in TestDevices.Kinds.Where(k => k != "cpu"))
+            {
+                yield return k;
+                if (k == "ilgpu-cpu") yield return WideCpu;
+            }
+        }
+    }
 
     [OneTimeSetUp]
     public void Open()
     {
-        try { _ = TestDevices.Get(kind); }
+        try { _ = Target; }
         catch (PlatformNotSupportedException e) { Assert.Ignore($"{kind} is not available here: {e.Message}"); }
     }
 
@@ -59,6 +73,8 @@ public class IlgpuParityTests(string kind)
     [TestCase(2, 9, 21, 15, false, true, true, true, Activation.GeluErf, 0.5f)]
     [TestCase(2, 20, 7, 33, true, true, false, false, Activation.GeluTanh, 1f)]
     [TestCase(3, 5, 6, 40, false, false, true, true, Activation.Relu, -1.5f)]
+    [TestCase(2, 45, 70, 21, true, false, false, true, Activation.SiLU, 1f)]
+    [TestCase(1, 67, 33, 18, false, true, true, false, Activation.None, 2f)]
     public void MatMul(int batch, int m, int n, int k, bool ta, bool tb, bool broadcastB, bool bias, Activation act, float alpha)
     {
         int[] aShape = ta ? [batch, k, m] : [batch, m, k];
@@ -102,6 +118,7 @@ public class IlgpuParityTests(string kind)
     [TestCase(1, 4, 10, 10, 6, 3, 3, 2, 1, false)]
     [TestCase(2, 5, 7, 6, 7, 1, 1, 1, 0, true)]
     [TestCase(1, 3, 8, 9, 4, 4, 2, 2, 0, true)]
+    [TestCase(1, 2, 12, 13, 37, 3, 3, 1, 1, true)]
     public void Conv2d(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad, bool bias)
     {
         var x = Random(n * c * h * w, 7);
@@ -402,8 +419,21 @@ public class IlgpuParityTests(string kind)
             d.RandomNormal(o, 0x1234_5678_9ABC_DEF0UL, 5, 7);
             return o;
         });
-        if (kind == "ilgpu-cpu") Assert.That(actual, Is.EqualTo(expected), "identical noise");
+        if (kind.StartsWith("ilgpu-cpu", StringComparison.Ordinal)) Assert.That(actual, Is.EqualTo(expected), "identical noise");
         else Assert.That(Fixtures.RelativeError(actual, expected), Is.LessThanOrEqualTo(Tight));
+    }
+
+    [Test]
+    public void LaunchShapeFollowsTheAccelerator()
+    {
+        if (Target is not Engine.Core.Ilgpu.IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
+        var (tile, reduction, attention) = ilgpu.LaunchShape;
+        int maxGroup = ilgpu.Accelerator.MaxNumThreadsPerGroup;
+        Assert.That(tile * tile, Is.LessThanOrEqualTo(maxGroup));
+        Assert.That(reduction, Is.LessThanOrEqualTo(maxGroup));
+        Assert.That(attention, Is.LessThanOrEqualTo(maxGroup));
+        if (kind == "ilgpu-cpu") Assert.That((tile, reduction, attention), Is.EqualTo((8, 64, 64)));
+        if (kind == WideCpu) Assert.That((tile, reduction, attention), Is.EqualTo((16, 256, 128)));
     }
 
     [Test]

@@ -17,8 +17,9 @@ public sealed partial class IlgpuDevice
             M = m, N = n, K = k, TransposeA = transposeA ? 1 : 0, TransposeB = transposeB ? 1 : 0,
             BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = (int)activation, Alpha = alpha, Tile = t,
         };
-        var grid = GridOf((n + t - 1) / t, (m + t - 1) / t, batch, "MatMul");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * t));
+        int span = MicroTile.Size * t;
+        var grid = GridOf((n + span - 1) / span, (m + span - 1) / span, batch, "MatMul");
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
         var c = View(output);
         _kernels.Gemm(config, View(a), View(b), bias is null ? c : View(bias), c, p);
     }
@@ -33,8 +34,9 @@ public sealed partial class IlgpuDevice
             Cin = x.Dim(1), H = x.Dim(2), W = x.Dim(3), Cout = weight.Dim(0), Kh = weight.Dim(2), Kw = weight.Dim(3),
             Ho = output.Dim(2), Wo = output.Dim(3), Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1, Tile = t,
         };
-        var grid = GridOf((p.Ho * p.Wo + t - 1) / t, (p.Cout + t - 1) / t, x.Dim(0), "Conv2d");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * t));
+        int span = MicroTile.Size * t;
+        var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, x.Dim(0), "Conv2d");
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
         var o = View(output);
         _kernels.Conv2d(config, View(x), View(weight), bias is null ? o : View(bias), o, p);
     }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Engine.Kernels;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -38,7 +39,7 @@ public sealed partial class IlgpuDevice : Device
         _reductionGroup = FloorPow2(Math.Min(256, maxGroup));
         _attentionGroup = FloorPow2(Math.Min(128, maxGroup));
         int tile = 16;
-        while (tile > 1 && (tile * tile > maxGroup || 2 * tile * tile * sizeof(float) > _sharedBytes)) tile /= 2;
+        while (tile > 1 && (tile * tile > maxGroup || 2 * tile * MicroTile.Size * tile * sizeof(float) > _sharedBytes)) tile /= 2;
         _gemmTile = tile;
     }
 
@@ -87,6 +88,21 @@ public sealed partial class IlgpuDevice : Device
     /// 32-wide warps exercise the same code paths as CUDA.
     /// </summary>
     private static CPUDevice SimulatedGpu => new(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 2, numMultiprocessors: 1);
+
+    /// <summary>
+    /// An <c>ilgpu-cpu</c> device whose simulated GPU allows <paramref name="warpsPerGroup"/> 32-wide
+    /// warps per group, so tests can run the launch configurations a real GPU gets (8 warps: 256
+    /// threads, 16 x 16 GEMM thread tiles, 128-thread attention groups with 64-row tiles).
+    /// </summary>
+    internal static IlgpuDevice CreateSimulated(int warpsPerGroup)
+    {
+        var context = Context.Create(b => Configure(b.CPU(new CPUDevice(32, warpsPerGroup, 1))));
+        try { return new IlgpuDevice("ilgpu-cpu", context, context.CreateCPUAccelerator(0)); }
+        catch { context.Dispose(); throw; }
+    }
+
+    /// <summary>Launch parameters derived from the accelerator: (GEMM thread tile, reduction group, attention group).</summary>
+    internal (int GemmTile, int ReductionGroup, int AttentionGroup) LaunchShape => (_gemmTile, _reductionGroup, _attentionGroup);
 
     private static Context.Builder Configure(Context.Builder builder)
     {
