@@ -24,13 +24,55 @@ public sealed partial class CpuDevice
     {
         var (xa, xo) = Raw(x);
         var (oa, oo) = Raw(output);
-        int kind = (int)activation;
         ForChunks(x.Length, (s, n) =>
         {
-            var src = xa.AsSpan(xo + s, n);
-            var dst = oa.AsSpan(oo + s, n);
-            for (int i = 0; i < n; i++) dst[i] = KernelMath.Activate(src[i], kind);
+            xa.AsSpan(xo + s, n).CopyTo(oa.AsSpan(oo + s, n));
+            ApplyActivation(oa.AsSpan(oo + s, n), activation);
         });
+    }
+
+    /// <summary>
+    /// Applies an activation in place. SiLU and tanh-GELU are vectorised through TensorPrimitives in
+    /// stack-sized chunks; exact GELU uses the shared scalar erf so every device rounds alike.
+    /// </summary>
+    internal static void ApplyActivation(Span<float> x, Activation activation)
+    {
+        switch (activation)
+        {
+            case Activation.None: return;
+            case Activation.Relu: TensorPrimitives.Max(x, 0f, x); return;
+            case Activation.GeluErf:
+                for (int i = 0; i < x.Length; i++) x[i] = KernelMath.GeluErf(x[i]);
+                return;
+        }
+        const int Chunk = 512;
+        Span<float> t = stackalloc float[Chunk];
+        for (int s = 0; s < x.Length; s += Chunk)
+        {
+            var v = x.Slice(s, Math.Min(Chunk, x.Length - s));
+            var tmp = t[..v.Length];
+            if (activation == Activation.SiLU)
+            {
+                // x / (1 + exp(-x))
+                TensorPrimitives.Negate(v, tmp);
+                TensorPrimitives.Exp(tmp, tmp);
+                TensorPrimitives.Add(tmp, 1f, tmp);
+                TensorPrimitives.Divide(v, tmp, v);
+            }
+            else
+            {
+                // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+                TensorPrimitives.Multiply(v, v, tmp);
+                TensorPrimitives.Multiply(tmp, 0.044715f, tmp);
+                TensorPrimitives.Add(tmp, 1f, tmp);
+                TensorPrimitives.Multiply(tmp, v, tmp);
+                TensorPrimitives.Multiply(tmp, 0.79788456080286536f, tmp);
+                TensorPrimitives.Tanh(tmp, tmp);
+                TensorPrimitives.Add(tmp, 1f, tmp);
+                TensorPrimitives.Multiply(tmp, v, tmp);
+                TensorPrimitives.Multiply(tmp, 0.5f, v);
+            }
+        }
     }
 
     /// <inheritdoc />
