@@ -24,16 +24,19 @@ internal struct GemmProblem
 }
 
 /// <summary>
-/// Blocked, packed single-precision GEMM (the BLIS scheme). K is cut into KC-deep slices; for each
-/// slice A is packed into MR-row panels (scaled by alpha) and B into NR-column panels, zero-padded so
-/// the register-tiled micro-kernel always runs full MR x NR tiles. Packed panels are laid out in the
-/// order the micro-kernel reads them, so its loads are sequential and aligned.
+/// Blocked, packed single-precision GEMM (the BLIS scheme). A is packed into MR-row panels (scaled by
+/// alpha) and B, a block of columns at a time, into NR-column panels, both over all of K and
+/// zero-padded so the register-tiled micro-kernel always runs full MR x NR tiles; the kernel then
+/// walks K in KC-deep slices. Packing is where transposes are absorbed: panels are laid out in the
+/// order the micro-kernel reads them, so its loads are sequential and aligned whatever the strides.
 /// <para>
 /// Tiling: with AVX-512 the micro-kernel holds an 8 x 32 tile of C in 16 zmm accumulators (2 vectors
 /// per row; 16 + 2 B vectors + 1 broadcast fit the 32 registers), issuing 16 FMAs per 2 B loads and
-/// 8 broadcasts. The AVX2 kernel holds 6 x 16 in 12 ymm registers (of 16). KC = 256 keeps one B
-/// micro-panel (KC x NR) in L1 while the MC x KC block of A streams from L2. Threads split C into
-/// MC x NC macro tiles, which keeps the packed B panels shared and read-only.
+/// 8 broadcasts. The AVX2 kernel holds 6 x 16 in 12 ymm registers (of 16). KC = 128 keeps one B
+/// micro-panel (KC x NR, 16 KB) in the 32 KB L1 beside the A panel while the MC x KC block of A
+/// streams from L2 (measured: KC = 256 fills L1 and runs at half the speed). Threads split C into
+/// MC x NC macro tiles that each run through all of K, so a tile of C stays in L2; packed panels
+/// are shared and read-only.
 /// </para>
 /// </summary>
 internal static unsafe class Gemm
@@ -41,7 +44,7 @@ internal static unsafe class Gemm
     private static readonly bool Wide = Vector512.IsHardwareAccelerated;
     private static readonly int MR = Wide ? 8 : 6;
     private static readonly int NR = Wide ? 32 : 16;
-    private const int KC = 256;
+    private const int KC = 128;
     // Macro tile of C handled by one parallel job: 8 micro-panels each way.
     private static readonly int MC = MR * 8;
     private static readonly int NC = NR * 8;
@@ -85,26 +88,32 @@ internal static unsafe class Gemm
         if (g.K == 0) { EmptyProduct(g); return; }
         if ((long)g.M * g.N * g.K < SerialWork) options = null;
         var scratch = _scratch ??= new Scratch();
-        int mPanels = (g.M + MR - 1) / MR, nPanels = (g.N + NR - 1) / NR;
-        float* packedA = scratch.EnsureA((long)mPanels * MR * Math.Min(KC, g.K));
-        float* packedB = scratch.EnsureB((long)nPanels * NR * Math.Min(KC, g.K));
+        int mPanels = (g.M + MR - 1) / MR;
+        // Columns of B packed at once (all of K): bounded so the packed block stays near L3 size
+        // even for very wide products (a VAE convolution has N = H*W in the hundreds of thousands).
+        int ncb = Math.Max(NC, (int)Math.Min(g.N, PackedBBudget / g.K) / NC * NC);
+        int nPanelsBlock = (Math.Min(ncb, g.N) + NR - 1) / NR;
+        float* packedA = scratch.EnsureA((long)mPanels * MR * g.K);
+        float* packedB = scratch.EnsureB((long)nPanelsBlock * NR * g.K);
         nint pa = (nint)packedA, pb = (nint)packedB;
-        int mTiles = (g.M + MC - 1) / MC, nTiles = (g.N + NC - 1) / NC;
         var problem = g;
-        for (int pc = 0; pc < g.K; pc += KC)
+        int mTiles = (g.M + MC - 1) / MC;
+        for (int jc = 0; jc < g.N; jc += ncb)
         {
-            int kc = Math.Min(KC, g.K - pc);
-            bool first = pc == 0, last = pc + kc == g.K;
-            int p0 = pc;
-            For(mPanels + nPanels, options, job =>
+            int j0 = jc, width = Math.Min(ncb, g.N - jc), nPanels = (width + NR - 1) / NR;
+            int aJobs = jc == 0 ? mPanels : 0;
+            For(aJobs + nPanels, options, job =>
             {
-                if (job < mPanels) PackA(problem, job, p0, kc, (float*)pa + (long)job * MR * kc);
-                else PackB(problem, job - mPanels, p0, kc, (float*)pb + (long)(job - mPanels) * NR * kc);
+                if (job < aJobs) PackA(problem, job, (float*)pa + (long)job * MR * problem.K);
+                else PackB(problem, j0 / NR + job - aJobs, (float*)pb + (long)(job - aJobs) * NR * problem.K);
             });
-            For(mTiles * nTiles, options, job =>
-                MacroTile(problem, job / nTiles, job % nTiles, kc, (float*)pa, (float*)pb, accumulate: !first || problem.Accumulate, last));
+            int nTiles = (width + NC - 1) / NC;
+            For(mTiles * nTiles, options, job => MacroTile(problem, job / nTiles, j0, job % nTiles, (float*)pa, (float*)pb));
         }
     }
+
+    /// <summary>Floats of packed B per column block (16 MB).</summary>
+    private const long PackedBBudget = 4L << 20;
 
     private static void For(int count, ParallelOptions? options, Action<int> body)
     {
@@ -125,9 +134,13 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>Packs rows [ip*MR, ip*MR + MR) of op(A), depths [p0, p0 + kc), as dst[p * MR + r] = alpha * A(i, p).</summary>
-    private static void PackA(in GemmProblem g, int ip, int p0, int kc, float* dst)
+    /// <summary>
+    /// Packs rows [ip*MR, ip*MR + MR) of op(A) over all of K as dst[p * MR + r] = alpha * A(i, p), so
+    /// the slice of depths [pc, pc + kc) starts at dst + pc * MR.
+    /// </summary>
+    private static void PackA(in GemmProblem g, int ip, float* dst)
     {
+        int p0 = 0, kc = g.K;
         int i0 = ip * MR, rows = Math.Min(MR, g.M - i0), mr = MR;
         float* a = (float*)g.A;
         float alpha = g.Alpha;
@@ -154,9 +167,13 @@ internal static unsafe class Gemm
             for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
     }
 
-    /// <summary>Packs columns [jp*NR, jp*NR + NR) of op(B), depths [p0, p0 + kc), as dst[p * NR + c] = B(p, j).</summary>
-    private static void PackB(in GemmProblem g, int jp, int p0, int kc, float* dst)
+    /// <summary>
+    /// Packs columns [jp*NR, jp*NR + NR) of op(B) over all of K as dst[p * NR + c] = B(p, j); the
+    /// slice of depths [pc, pc + kc) starts at dst + pc * NR.
+    /// </summary>
+    private static void PackB(in GemmProblem g, int jp, float* dst)
     {
+        int p0 = 0, kc = g.K;
         int j0 = jp * NR, cols = Math.Min(NR, g.N - j0), nr = NR;
         float* b = (float*)g.B;
         if (g.CsB == 1)
@@ -182,27 +199,38 @@ internal static unsafe class Gemm
             for (int p = 0; p < kc; p++) dst[p * nr + c] = 0f;
     }
 
-    /// <summary>One MC x NC block of C: loops micro-panels of B outermost so each stays in L1 across the A panels.</summary>
-    private static void MacroTile(in GemmProblem g, int it, int jt, int kc, float* packedA, float* packedB, bool accumulate, bool last)
+    /// <summary>
+    /// One MC x NC block of C (columns relative to the packed block starting at <paramref name="jc"/>),
+    /// computed over all K slices while the block stays in L2. Within a slice the B micro-panels loop
+    /// outermost so each stays in L1 across the A panels.
+    /// </summary>
+    private static void MacroTile(in GemmProblem g, int it, int jc, int jt, float* packedA, float* packedB)
     {
-        int iEnd = Math.Min(g.M, (it + 1) * MC), jEnd = Math.Min(g.N, (jt + 1) * NC);
-        float* c = (float*)g.C, bias = last ? (float*)g.Bias : null;
-        for (int j0 = jt * NC; j0 < jEnd; j0 += NR)
+        int iStart = it * MC, iEnd = Math.Min(g.M, iStart + MC);
+        int jStart = jc + jt * NC, jEnd = Math.Min(g.N, jStart + NC);
+        float* c = (float*)g.C;
+        for (int pc = 0; pc < g.K; pc += KC)
         {
-            float* bPanel = packedB + (long)(j0 / NR) * NR * kc;
-            int nr = Math.Min(NR, g.N - j0);
-            for (int i0 = it * MC; i0 < iEnd; i0 += MR)
+            int kc = Math.Min(KC, g.K - pc);
+            bool accumulate = pc > 0 || g.Accumulate, last = pc + kc == g.K;
+            float* bias = last ? (float*)g.Bias : null;
+            for (int j0 = jStart; j0 < jEnd; j0 += NR)
             {
-                float* aPanel = packedA + (long)(i0 / MR) * MR * kc;
-                int mr = Math.Min(MR, g.M - i0);
-                float* cTile = c + (long)i0 * g.Ldc + j0;
-                var e = new Epilogue(accumulate,
-                    bias != null && !g.BiasPerRow ? bias + j0 : null,
-                    bias != null && g.BiasPerRow ? bias + i0 : null);
-                if (Wide) Kernel512(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
-                else Kernel256(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
-                if (last && g.Activation != Activation.None)
-                    for (int r = 0; r < mr; r++) CpuDevice.ApplyActivation(new Span<float>(cTile + (long)r * g.Ldc, nr), g.Activation);
+                float* bPanel = packedB + (long)((j0 - jc) / NR) * NR * g.K + (long)pc * NR;
+                int nr = Math.Min(NR, g.N - j0);
+                for (int i0 = iStart; i0 < iEnd; i0 += MR)
+                {
+                    float* aPanel = packedA + (long)(i0 / MR) * MR * g.K + (long)pc * MR;
+                    int mr = Math.Min(MR, g.M - i0);
+                    float* cTile = c + (long)i0 * g.Ldc + j0;
+                    var e = new Epilogue(accumulate,
+                        bias != null && !g.BiasPerRow ? bias + j0 : null,
+                        bias != null && g.BiasPerRow ? bias + i0 : null);
+                    if (Wide) Kernel512(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
+                    else Kernel256(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
+                    if (last && g.Activation != Activation.None)
+                        for (int r = 0; r < mr; r++) CpuDevice.ApplyActivation(new Span<float>(cTile + (long)r * g.Ldc, nr), g.Activation);
+                }
             }
         }
     }
