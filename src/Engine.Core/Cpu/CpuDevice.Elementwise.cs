@@ -92,6 +92,22 @@ public sealed partial class CpuDevice
         for (; i < x.Length; i++) x[i] = KernelMath.Silu(x[i]);
     }
 
+    /// <summary>x = exp(x - shift) in place, with the SIMD exp below (the softmax inner loop of attention).</summary>
+    internal static unsafe void ExpShiftedInPlace(Span<float> x, float shift)
+    {
+        int i = 0;
+        fixed (float* p = x)
+        {
+            if (Vector512.IsHardwareAccelerated)
+                for (var s = Vector512.Create(shift); i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+                    Exp(Vector512.Load(p + i) - s).Store(p + i);
+            if (Vector256.IsHardwareAccelerated)
+                for (var s = Vector256.Create(shift); i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+                    Exp(Vector256.Load(p + i) - s).Store(p + i);
+        }
+        for (; i < x.Length; i++) x[i] = MathF.Exp(x[i] - shift);
+    }
+
     // exp(x) = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, and e^r from the Cephes expf
     // polynomial (relative error ~2e-7); x is clamped so 2^n stays a normal float.
     private const float ExpHi = 88.3762626647949f, ExpLo = -87.3365447504019f, Log2E = 1.44269504088896341f;
