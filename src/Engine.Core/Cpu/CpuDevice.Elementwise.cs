@@ -292,11 +292,13 @@ public sealed partial class CpuDevice
         var (sha, sho) = Raw(shift);
         var (sca, sco) = Raw(scale);
         var (oa, oo) = Raw(output);
+        // 1 + scale once per batch entry, then one fused multiply-add per row.
+        var onePlusScale = new float[b * d];
+        TensorPrimitives.Add(sca.AsSpan(sco, b * d), 1f, onePlusScale);
         Parallel.For(0, b * l, Parallelism, row =>
         {
             int bi = row / l;
-            int src = xo + row * d, dst = oo + row * d, vec = bi * d;
-            for (int j = 0; j < d; j++) oa[dst + j] = xa[src + j] * (1f + sca[sco + vec + j]) + sha[sho + vec + j];
+            TensorPrimitives.MultiplyAdd(xa.AsSpan(xo + row * d, d), onePlusScale.AsSpan(bi * d, d), sha.AsSpan(sho + bi * d, d), oa.AsSpan(oo + row * d, d));
         });
     }
 
@@ -311,7 +313,7 @@ public sealed partial class CpuDevice
         Parallel.For(0, b * l, Parallelism, row =>
         {
             int bi = row / l;
-            for (int j = 0; j < d; j++) oa[oo + row * d + j] = ra[ro + row * d + j] + ga[go + bi * d + j] * xa[xo + row * d + j];
+            TensorPrimitives.MultiplyAdd(xa.AsSpan(xo + row * d, d), ga.AsSpan(go + bi * d, d), ra.AsSpan(ro + row * d, d), oa.AsSpan(oo + row * d, d));
         });
     }
 
