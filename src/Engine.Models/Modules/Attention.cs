@@ -11,7 +11,7 @@ namespace Engine.Models.Modules;
 /// the H*W positions, back to [B, C, H, W]. Checkpoints of that "deprecated attention block" may name
 /// the projections <c>query/key/value/proj_attn</c>; those load too.
 /// </summary>
-public sealed class Attention
+public sealed class Attention : ISpatialMixer
 {
     private readonly Linear _toQ, _toK, _toV, _toOut;
     private readonly GroupNorm? _groupNorm;
@@ -102,6 +102,12 @@ public sealed class Attention
         Finish(x, y);
         return y;
     }
+
+    /// <inheritdoc />
+    Tensor ISpatialMixer.Mix(Tensor x, Tensor? context) => Forward(x, IsCrossAttention ? context : null);
+
+    /// <inheritdoc />
+    IEnumerable<Attention> ISpatialMixer.SelfAttentions => IsCrossAttention ? [] : [this];
 
     private Tensor Mix(Tensor tokens, Tensor? context)
     {

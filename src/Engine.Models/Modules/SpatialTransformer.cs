@@ -9,7 +9,7 @@ namespace Engine.Models.Modules;
 /// <c>use_linear_projection</c>), a stack of <see cref="BasicTransformerBlock"/> over the H*W tokens,
 /// <c>proj_out</c> back to channels, plus the input.
 /// </summary>
-public sealed class SpatialTransformer
+public sealed class SpatialTransformer : ISpatialMixer
 {
     private readonly GroupNorm _norm;
     private readonly Conv2d? _projInConv, _projOutConv;
@@ -33,6 +33,12 @@ public sealed class SpatialTransformer
 
     /// <summary>The transformer blocks.</summary>
     public IReadOnlyList<BasicTransformerBlock> Blocks { get; }
+
+    /// <inheritdoc />
+    public Tensor Mix(Tensor x, Tensor? context) => Forward(x, context);
+
+    /// <inheritdoc />
+    public IEnumerable<Attention> SelfAttentions => Blocks.Select(b => b.Attn1).Where(a => !a.IsCrossAttention);
 
     /// <summary>Applies the module to x [B, C, H, W] with context [B, L, Dc]; returns a new tensor.</summary>
     public Tensor Forward(Tensor x, Tensor? context)
