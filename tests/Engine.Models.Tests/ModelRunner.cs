@@ -27,6 +27,12 @@ public static class ModelRunner
         {
             using (t) results[name] = new Output(t.ShapeArray(), t.ToArray());
         }
+        Tensor Detach(Tensor t)
+        {
+            var copy = device.Allocate(t.ShapeArray());
+            device.Copy(t, copy);
+            return copy;
+        }
         try
         {
             switch (model)
@@ -35,6 +41,17 @@ public static class ModelRunner
                     var sample = Input("sample") ?? Input("hidden_states") ?? throw new InvalidDataException($"{ioPath}: no 'sample' or 'hidden_states'.");
                     Keep("output", denoiser.Forward(sample, Input("timestep") ?? throw new InvalidDataException($"{ioPath}: no 'timestep'."),
                         Input("class_labels"), Input("encoder_hidden_states"), Input("pooled_projections")));
+                    break;
+                case AutoencoderKL vae:
+                    if (Input("image") is { } image)
+                    {
+                        Keep("enc_moments", vae.EncodeMoments(image));
+                        using var dist = vae.Encode(image);
+                        Keep("enc_mean", Detach(dist.Mean));
+                        Keep("enc_logvar", Detach(dist.LogVar));
+                        Keep("enc_std", Detach(dist.Std));
+                    }
+                    if (Input("latent") is { } latent) Keep("decoded", vae.Decode(latent));
                     break;
                 default:
                     throw new InvalidOperationException($"{model.GetType().Name} has no runner.");

@@ -13,6 +13,10 @@ public static class ModelLoader
     private static readonly Dictionary<string, Func<ModelConfig, LoadedModel>> Builders = new(StringComparer.Ordinal)
     {
         ["UNet2DModel"] = c => new UNet2DModel(c),
+        ["UNet2DConditionModel"] = c => new UNet2DConditionModel(c),
+        ["DiTTransformer2DModel"] = c => new DiTTransformer2DModel(c),
+        ["Transformer2DModel"] = c => new DiTTransformer2DModel(c),
+        ["AutoencoderKL"] = c => new AutoencoderKL(c),
     };
 
     /// <summary>The <c>_class_name</c> values this engine can load.</summary>
