@@ -31,6 +31,7 @@ public sealed class ModelFixtureTests
     [TestCaseSource(nameof(Cases))]
     public void MatchesDiffusers(string name, string kind)
     {
+        SupportedFixtures.RequireSupported(name);
         var device = TestDevices.Get(kind);
         var folder = Path.Combine(Fixtures.RequireRoot(), "models", name);
         var outputs = ModelRunner.Run(device, Path.Combine(folder, "model"), Path.Combine(folder, "io.safetensors"));
