@@ -22,6 +22,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     private readonly long _dataStart;
     private readonly Dictionary<string, TensorInfo> _tensors;
     private bool _pointerAcquired;
+    private bool _disposed;
 
     private SafetensorsFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr, long dataStart,
         Dictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, string> metadata)
@@ -51,8 +52,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>Opens and validates a file; throws <see cref="SafetensorsException"/> on any violation.</summary>
     public static SafetensorsFile Open(string path)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: safetensors file not found.", path);
         long fileLength = new FileInfo(path).Length;
+        if (fileLength == 0) throw new SafetensorsException(path, null, "file is empty (0 bytes); a safetensors file starts with an 8-byte header length");
         if (fileLength < 8) throw new SafetensorsException(path, null, $"file is {fileLength} bytes, shorter than the 8-byte header length");
         byte[] headerBytes;
         using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
@@ -70,11 +73,23 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var (tensors, metadata) = ParseHeader(path, headerBytes, dataLength);
 
         if (dataLength == 0) return new SafetensorsFile(path, null, null, null, dataStart, tensors, metadata);
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        var view = map.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
-        byte* ptr = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
-        return new SafetensorsFile(path, map, view, ptr + view.PointerOffset, dataStart, tensors, metadata);
+        MemoryMappedFile? map = null;
+        MemoryMappedViewAccessor? view = null;
+        try
+        {
+            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            view = map.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
+            byte* ptr = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
+            return new SafetensorsFile(path, map, view, ptr + view.PointerOffset, dataStart, tensors, metadata);
+        }
+        catch
+        {
+            // The file changed between validation and mapping (or could not be mapped): release what was opened.
+            view?.Dispose();
+            map?.Dispose();
+            throw;
+        }
     }
 
     private static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
@@ -102,7 +117,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
                     foreach (var m in entry.Value.EnumerateObject())
                     {
                         if (m.Value.ValueKind != JsonValueKind.String) throw new SafetensorsException(path, null, $"'__metadata__' value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
+                        if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw new SafetensorsException(path, null, $"duplicate '__metadata__' key '{m.Name}'");
                     }
                     continue;
                 }
@@ -133,13 +148,17 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0) throw new SafetensorsException(path, name, $"shape entry {d} is not a non-negative 32-bit integer");
             shape[i++] = dim;
-            elements *= dim;
-            if (elements > dataLength) elements = dataLength + 1; // keep the product bounded; caught below
+            // Saturate at dataLength + 1 before multiplying so the product never overflows; a saturated
+            // count can never match the byte span and is reported below (a zero dimension still gives 0).
+            elements = dim == 0 ? 0 : elements > (dataLength + 1) / dim ? dataLength + 1 : elements * dim;
         }
         if (!e.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw new SafetensorsException(path, name, "missing field 'data_offsets' of two integers [begin, end]");
-        if (!offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new SafetensorsException(path, name, $"data_offsets {offEl} must be integers with 0 <= begin <= end");
+        if (offEl[0].ValueKind != JsonValueKind.Number || offEl[1].ValueKind != JsonValueKind.Number
+            || !offEl[0].TryGetInt64(out long begin) || !offEl[1].TryGetInt64(out long end))
+            throw new SafetensorsException(path, name, $"data_offsets {offEl} must be two integers [begin, end]");
+        if (begin < 0 || end < begin)
+            throw new SafetensorsException(path, name, $"data_offsets {offEl} must satisfy 0 <= begin <= end");
         if (end > dataLength) throw new SafetensorsException(path, name, $"data_offsets end {end} is beyond the {dataLength}-byte data section (truncated?)");
         var info = new TensorInfo(name, type, shape, begin, end);
         if (elements * info.ElementSize != end - begin)
@@ -170,9 +189,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>The raw little-endian bytes of a tensor, straight from the mapping (valid until disposed).</summary>
     public ReadOnlySpan<byte> GetBytes(string name)
     {
+        if (_disposed) throw new ObjectDisposedException(nameof(SafetensorsFile), $"{Path}: the file was disposed; tensor '{name}' can no longer be read.");
         var info = Info(name);
         if (info.ByteLength == 0) return ReadOnlySpan<byte>.Empty;
-        ObjectDisposedException.ThrowIf(!_pointerAcquired, this);
         if (info.ByteLength > int.MaxValue) throw new SafetensorsException(Path, name, "tensor larger than 2 GiB cannot be read as one span");
         return new ReadOnlySpan<byte>(_base + _dataStart + info.Begin, (int)info.ByteLength);
     }
@@ -216,26 +235,25 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         var info = Info(name);
         var shape = (int[])info.Shape.Clone();
-        if (info.DeviceType is not { } stored)
+        var staged = info.DeviceType is { } stored
+            ? device.UploadRaw(GetBytes(name), stored, shape)
+            : device.Upload(ReadFloats(name), shape);
+        if (staged.DType == dtype) return staged;
+        try
         {
-            var floats = device.Upload(ReadFloats(name), shape);
-            if (dtype == DType.F32) return floats;
-            var converted = device.Allocate(dtype, shape);
-            device.Copy(floats, converted);
-            floats.Dispose();
-            return converted;
+            var result = device.Allocate(dtype, shape);
+            try { device.Copy(staged, result); }
+            catch { result.Dispose(); throw; }
+            return result;
         }
-        var raw = device.UploadRaw(GetBytes(name), stored, shape);
-        if (stored == dtype) return raw;
-        var result = device.Allocate(dtype, shape);
-        device.Copy(raw, result);
-        raw.Dispose();
-        return result;
+        finally { staged.Dispose(); }
     }
 
-    /// <summary>Unmaps the file.</summary>
+    /// <summary>Unmaps the file; later reads of tensor data throw <see cref="ObjectDisposedException"/>. Safe to call twice.</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (_pointerAcquired)
         {
             _view!.SafeMemoryMappedViewHandle.ReleasePointer();

@@ -13,16 +13,30 @@ public static class SafetensorsWriter
     /// <summary>A tensor to write: name, shape, float32 values and the storage type to encode them as.</summary>
     public readonly record struct Entry(string Name, int[] Shape, float[] Data, DType DType = DType.F32);
 
-    /// <summary>Writes <paramref name="entries"/> (names must be unique) with optional string metadata.</summary>
+    /// <summary>
+    /// Writes <paramref name="entries"/> (names must be unique) with optional string metadata. Every
+    /// entry is validated before anything touches the disk; on any failure the target is left as it was.
+    /// </summary>
     public static void Write(string path, IEnumerable<Entry> entries, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(entries);
         var list = entries.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in list)
         {
-            if (!names.Add(e.Name) || e.Name == "__metadata__") throw new ArgumentException($"{path}: duplicate or reserved tensor name '{e.Name}'.");
-            if (Tensor.ShapeLength(e.Shape) != e.Data.Length) throw new ArgumentException($"{path}: tensor '{e.Name}' has {e.Data.Length} values for shape {Tensor.ShapeString(e.Shape)}.");
+            if (e.Name is null) throw new ArgumentException($"{path}: a tensor has no name.", nameof(entries));
+            if (e.Name == "__metadata__") throw new ArgumentException($"{path}: tensor name '__metadata__' is reserved for the metadata map.", nameof(entries));
+            if (!names.Add(e.Name)) throw new ArgumentException($"{path}: duplicate tensor name '{e.Name}'.", nameof(entries));
+            if (e.Shape is null || e.Data is null) throw new ArgumentException($"{path}: tensor '{e.Name}' needs both a shape and data.", nameof(entries));
+            if (e.Shape.Any(d => d < 0)) throw new ArgumentException($"{path}: tensor '{e.Name}' has a negative dimension in shape {Tensor.ShapeString(e.Shape)}.", nameof(entries));
+            if (!Enum.IsDefined(e.DType)) throw new ArgumentException($"{path}: tensor '{e.Name}' has unknown storage type {(int)e.DType}.", nameof(entries));
+            long expected = ShapeLengthOrMax(e.Shape);
+            if (expected != e.Data.Length) throw new ArgumentException($"{path}: tensor '{e.Name}' has {e.Data.Length} values for shape {Tensor.ShapeString(e.Shape)}.", nameof(entries));
         }
+        if (metadata is not null)
+            foreach (var (k, v) in metadata)
+                if (k is null || v is null) throw new ArgumentException($"{path}: metadata key '{k}' needs a non-null string value.", nameof(metadata));
         var header = new MemoryStream();
         using (var json = new Utf8JsonWriter(header))
         {
@@ -54,6 +68,8 @@ public static class SafetensorsWriter
         // Pad the header with spaces to a multiple of 8 so the data section is aligned.
         int pad = (int)((8 - header.Length % 8) % 8);
         for (int i = 0; i < pad; i++) header.WriteByte((byte)' ');
+        if (header.Length > SafetensorsFile.MaxHeaderBytes)
+            throw new ArgumentException($"{path}: header of {header.Length} bytes exceeds the format's limit of {SafetensorsFile.MaxHeaderBytes} bytes.", nameof(entries));
 
         string full = System.IO.Path.GetFullPath(path);
         string temp = full + $".{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
@@ -74,6 +90,15 @@ public static class SafetensorsWriter
         }
     }
 
+    /// <summary>Product of the dimensions, saturating at <see cref="long.MaxValue"/> instead of overflowing.</summary>
+    private static long ShapeLengthOrMax(int[] shape)
+    {
+        if (shape.Contains(0)) return 0;
+        long n = 1;
+        foreach (int d in shape) n = n > long.MaxValue / d ? long.MaxValue : n * d;
+        return n;
+    }
+
     private static void WriteData(Stream file, Entry e)
     {
         switch (e.DType)
@@ -84,11 +109,13 @@ public static class SafetensorsWriter
                 System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(e.Data, half);
                 file.Write(MemoryMarshal.AsBytes(half.AsSpan()));
                 break;
-            default:
+            case DType.BF16:
                 var bits = new ushort[e.Data.Length];
                 for (int i = 0; i < bits.Length; i++) bits[i] = DTypeExtensions.SingleToBFloat16(e.Data[i]);
                 file.Write(MemoryMarshal.AsBytes(bits.AsSpan()));
                 break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(e), $"tensor '{e.Name}': unknown storage type {e.DType}.");
         }
     }
 }

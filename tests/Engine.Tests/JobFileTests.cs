@@ -1,0 +1,132 @@
+using Engine.Jobs;
+
+namespace Engine.Tests;
+
+public class JobFileTests
+{
+    private static JobFileResult ReadLines(params string[] lines) => JobFile.Read(new StringReader(string.Join("\n", lines)), "jobs.jsonl");
+
+    [Test]
+    public void GoodLine_ReadsEveryField()
+    {
+        var result = ReadLines("""{"model":"models/fmnist-unet","sampler":"dpmpp2m","scheduler_config":"s.json","steps":20,"cfg":3.5,"classes":[1,2],"seeds":"0-3","count":4,"batch":2,"device":"cpu","out":"o","options":{"pag_scale":2.0,"layers":["mid"]}}""");
+        Assert.That(result.Errors, Is.Empty);
+        var job = result.Jobs.Single();
+        Assert.That(job.Line, Is.EqualTo(1));
+        Assert.That(job.Model, Is.EqualTo("models/fmnist-unet"));
+        Assert.That((job.Sampler, job.SchedulerConfig, job.Steps, job.Cfg, job.Batch, job.Device, job.Out),
+            Is.EqualTo(("dpmpp2m", "s.json", (int?)20, (double?)3.5, (int?)2, "cpu", "o")));
+        Assert.That(job.Seeds, Is.EqualTo(new ulong[] { 0, 1, 2, 3 }));
+        Assert.That(job.Classes, Is.EqualTo(new[] { 1, 2 }));
+        Assert.That(job.Options["pag_scale"].GetDouble(), Is.EqualTo(2.0));
+        Assert.That(job.Options["layers"][0].GetString(), Is.EqualTo("mid"));
+        var images = job.Images();
+        Assert.That(images.Select(i => i.Class), Is.EqualTo(new int?[] { 1, 2, 1, 2 }));
+        Assert.That(images[3].FileName, Is.EqualTo("seed000003_class2.png"));
+    }
+
+    [Test]
+    public void SingleSeedWithCount_CountsUp()
+    {
+        var job = ReadLines("""{"model":"m","seed":10,"count":3,"class":4}""").Jobs.Single();
+        Assert.That(job.Seeds, Is.EqualTo(new ulong[] { 10, 11, 12 }));
+        Assert.That(job.Images().Select(i => i.Class), Is.All.EqualTo(4));
+    }
+
+    [Test]
+    public void Defaults_OneImageSeedZeroUnconditional()
+    {
+        var job = ReadLines("""{"model":"m"}""").Jobs.Single();
+        Assert.That(job.Seeds, Is.EqualTo(new ulong[] { 0 }));
+        Assert.That(job.Classes, Is.Null);
+        Assert.That(job.Images().Single().FileName, Is.EqualTo("seed000000.png"));
+        Assert.That((job.Sampler, job.Steps, job.Cfg), Is.EqualTo(((string?)null, (int?)null, (double?)null)));
+    }
+
+    [Test]
+    public void SeedLists_CombineRangesAndNumbers()
+    {
+        Assert.That(SeedRange.Parse("0-2, 7,9-10"), Is.EqualTo(new ulong[] { 0, 1, 2, 7, 9, 10 }));
+        var job = ReadLines("""{"model":"m","seeds":[5,"0-1"],"classes":"3-4"}""").Jobs.Single();
+        Assert.That(job.Seeds, Is.EqualTo(new ulong[] { 5, 0, 1 }));
+        Assert.That(job.Classes, Is.EqualTo(new[] { 3, 4 }));
+    }
+
+    [Test]
+    public void BadLines_AreReportedWithLineNumbersAndTheOthersStillRead()
+    {
+        var result = ReadLines(
+            """{"model":"a","seeds":"0-1"}""",
+            """{"model":"b", "seeds": """,
+            "",
+            "# a comment",
+            """{"model":"c","colour":"red"}""",
+            """{"model":"d","seeds":"5-2"}""",
+            """{"model":"e","seeds":"0-x"}""",
+            """{"model":"f","steps":0}""",
+            """{"seed":1}""",
+            """{"model":"g","seeds":"0-3","count":3}""",
+            """{"model":"h","seed":1,"seeds":"2"}""",
+            """{"model":"i","seeds":"1,1"}""",
+            """{"model":"j","cfg":"high"}""",
+            """[1,2]""",
+            """{"model":"k","seed":3}""");
+        Assert.That(result.Jobs.Select(j => (j.Model, j.Line)), Is.EqualTo(new[] { ("a", 1), ("k", 15) }));
+        var errors = result.Errors.ToDictionary(e => e.Line, e => e.Message);
+        Assert.That(errors.Keys, Is.EqualTo(new[] { 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 }));
+        Assert.That(errors[2], Does.Contain("invalid JSON"));
+        Assert.That(errors[5], Does.Contain("unknown field 'colour'"));
+        Assert.That(errors[6], Does.Contain("'seeds'").And.Contain("5-2"));
+        Assert.That(errors[7], Does.Contain("'seeds'").And.Contain("'x'"));
+        Assert.That(errors[8], Does.Contain("'steps'"));
+        Assert.That(errors[9], Does.Contain("missing required field 'model'"));
+        Assert.That(errors[10], Does.Contain("'count'"));
+        Assert.That(errors[11], Does.Contain("either 'seed' or 'seeds'"));
+        Assert.That(errors[12], Does.Contain("seed 1 appears twice"));
+        Assert.That(errors[13], Does.Contain("'cfg'"));
+        Assert.That(errors[14], Does.Contain("JSON object"));
+        Assert.That(result.Errors[0].ToString(), Does.StartWith("jobs.jsonl:2: "));
+    }
+
+    [Test]
+    public void HugeSeedRange_IsRejectedWithoutExpanding() =>
+        Assert.That(() => SeedRange.Parse("0-18446744073709551615"), Throws.TypeOf<FormatException>().With.Message.Contains("more than"));
+
+    [Test]
+    public void Parse_ThrowsWithTheLineNumber() =>
+        Assert.That(() => JobFile.Parse("""{"model":"m","bogus":1}""", 7),
+            Throws.TypeOf<FormatException>().With.Message.Contains("line 7").And.Message.Contains("'bogus'"));
+
+    [Test]
+    public void Read_MissingFileNamesIt() =>
+        Assert.That(() => JobFile.Read("/nonexistent/jobs.jsonl"), Throws.TypeOf<IOException>().With.Message.Contains("/nonexistent/jobs.jsonl"));
+
+    [Test]
+    public void Resume_ListsExistingImagesAndIgnoresTemporaryAndEmptyFiles()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "engine-resume-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var job = JobFile.Parse("""{"model":"m","seeds":"0-4","class":1}""");
+            var names = job.Images().Select(i => i.FileName).ToArray();
+            File.WriteAllBytes(Path.Combine(dir, names[0]), [1]);
+            File.WriteAllBytes(Path.Combine(dir, names[3]), [1]);
+            File.WriteAllBytes(Path.Combine(dir, names[4]), []); // empty: not a finished image
+            File.WriteAllBytes(Path.Combine(dir, $".{names[1]}.123.abc{Engine.Imaging.AtomicFile.TempSuffix}"), [1]);
+            var (done, pending) = JobResume.Check(job, dir);
+            Assert.That(done.Select(i => i.Index), Is.EqualTo(new[] { 0, 3 }));
+            Assert.That(pending.Select(i => i.Index), Is.EqualTo(new[] { 1, 2, 4 }));
+            Assert.That(pending.Select(i => i.Seed), Is.EqualTo(new ulong[] { 1, 2, 4 }));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
+    public void Resume_OfAMissingFolderHasEverythingPending()
+    {
+        var job = JobFile.Parse("""{"model":"m","seeds":"0-2"}""");
+        var (done, pending) = JobResume.Check(job, Path.Combine(Path.GetTempPath(), "engine-none-" + Guid.NewGuid().ToString("N")));
+        Assert.That((done.Count, pending.Count), Is.EqualTo((0, 3)));
+    }
+}
