@@ -153,8 +153,11 @@ public sealed class UNet2DModel : DiffusionModel
             throw new ArgumentException($"{Config.ClassName} from {Config.Path} is class-conditional: class_labels are required.");
         if (_classEmbedding is null && inputs.ClassLabels is not null)
             throw new ArgumentException($"{Config.ClassName} from {Config.Path} has no class embedding; do not pass class_labels.");
-        if (inputs.ClassLabels is { } cl && (RequireDevice(cl, "class_labels") is not null) && cl.Length != b)
-            throw new ArgumentException($"class_labels {cl} should have {b} entries.");
+        if (inputs.ClassLabels is { } cl)
+        {
+            RequireDevice(cl, "class_labels");
+            if (cl.Length != b) throw new ArgumentException($"class_labels {cl} should have {b} entries.");
+        }
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
         var skips = new List<Tensor>();
