@@ -19,7 +19,7 @@ public sealed class PhiloxNoise(ulong seed, int firstSampleIndex = 0) : INoiseSo
     public ulong Seed { get; } = seed;
 
     /// <inheritdoc />
-    public void Fill(Tensor output, int step) => output.Device.RandomNormal(output, Seed, firstSampleIndex, step);
+    public void Fill(Tensor output, int step) => output.Device.RandomNormal(output, Seed, firstSampleIndex, step + 1);
 }
 
 /// <summary>

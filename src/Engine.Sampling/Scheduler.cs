@@ -58,6 +58,12 @@ public abstract class Scheduler : IDisposable
     /// <summary>True when steps draw fresh noise (ancestral / SDE variants, DDIM eta > 0).</summary>
     public virtual bool IsStochastic => false;
 
+    /// <summary>The sample's coordinates before the first step: sample = Alpha x0 + Sigma eps.</summary>
+    public virtual (double Alpha, double Sigma) InitialCoordinates { get { var c = Call(0); return (c.InputAlpha, c.InputSigma); } }
+
+    /// <summary>The sample's coordinates after the last step (the exact-solution endpoint).</summary>
+    public abstract (double Alpha, double Sigma) FinalCoordinates { get; }
+
     /// <summary>The model-call description for call <paramref name="i"/>.</summary>
     public abstract DenoiserCall Call(int i);
 

@@ -29,6 +29,9 @@ public sealed class DdimScheduler : Scheduler
     /// <inheritdoc />
     public override bool IsStochastic => Eta > 0;
 
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates { get { var (_, p) = Alphas(CallCount - 1); return (Math.Sqrt(p), Math.Sqrt(1 - p)); } }
+
     private (double AbarT, double AbarPrev) Alphas(int i)
     {
         int t = (int)Timesteps[i];

@@ -23,6 +23,9 @@ public sealed class DdpmScheduler : Scheduler
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates => (1, 0);
+
+    /// <inheritdoc />
     public override DenoiserCall Call(int i)
     {
         double abar = Training.AlphasCumprod[(int)Timesteps[i]];

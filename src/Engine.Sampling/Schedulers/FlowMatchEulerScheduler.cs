@@ -29,6 +29,9 @@ public sealed class FlowMatchEulerScheduler : Scheduler
     public override DenoiserCall Call(int i) => new(i, Timesteps[i], _sigmas[i], 1 - _sigmas[i], _sigmas[i]);
 
     /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates => (1 - _sigmas[^1], _sigmas[^1]);
+
+    /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample) =>
         Term(sample, 1).Term(modelOutput, _sigmas[i + 1] - _sigmas[i]).Into(sample);
 }

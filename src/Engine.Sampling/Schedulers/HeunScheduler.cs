@@ -9,11 +9,14 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class HeunScheduler : KarrasFormScheduler
 {
-    /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls).</summary>
-    public HeunScheduler(SchedulerConfig config, int steps) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false)
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>
+    public HeunScheduler(SchedulerConfig config, int steps, bool endAtSigmaMin = false) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false, endAtSigmaMin)
     {
         int n = steps;
-        Timesteps = Enumerable.Range(0, 2 * n - 1).Select(i => StepTimesteps[(i + 1) / 2]).ToArray();
+        // Ending at sigma_min (> 0), the last step gets its corrector call too.
+        int calls = StepSigmas[n] > 0 ? 2 * n : 2 * n - 1;
+        var ts = StepTimesteps.Append((float)Training.SigmaToT(StepSigmas[n])).ToArray();
+        Timesteps = Enumerable.Range(0, calls).Select(i => ts[(i + 1) / 2]).ToArray();
         Sigmas = Enumerable.Range(0, 2 * n).Select(i => StepSigmas[(i + 1) / 2]).ToArray();
     }
 

@@ -11,8 +11,8 @@ public sealed class KDpm2Scheduler : KarrasFormScheduler
 {
     private readonly double[] _mid;
 
-    /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls).</summary>
-    public KDpm2Scheduler(SchedulerConfig config, int steps) : base(config, steps, roundKarrasTimesteps: true, allowFinalSigmaMin: false)
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>
+    public KDpm2Scheduler(SchedulerConfig config, int steps, bool endAtSigmaMin = false) : base(config, steps, roundKarrasTimesteps: true, allowFinalSigmaMin: false, endAtSigmaMin)
     {
         if (config.PredictionType == "sample") throw new SchedulerConfigException("KDPM2DiscreteScheduler: prediction_type 'sample' is not supported; supported: epsilon, v_prediction.");
         int n = steps;
@@ -25,6 +25,8 @@ public sealed class KDpm2Scheduler : KarrasFormScheduler
             ts[2 * k + 1] = (float)Training.SigmaToT(_mid[k]);
             ts[2 * k + 2] = StepTimesteps[k + 1];
         }
+        // Ending at sigma_min (> 0), the last step gets its midpoint call too.
+        if (StepSigmas[n] > 0) ts = ts.Append((float)Training.SigmaToT(_mid[n - 1])).ToArray();
         Timesteps = ts;
         Sigmas = Enumerable.Range(0, 2 * n + 2).Select(i => StepSigmas[Math.Min((i + 1) / 2, n)]).ToArray();
     }

@@ -12,9 +12,9 @@ namespace Engine.Sampling.Schedulers;
 public abstract class KarrasFormScheduler : Scheduler
 {
     /// <summary>Builds the base grid: <see cref="StepSigmas"/> (n + 1, ending in 0 or sigma_min) and <see cref="StepTimesteps"/> (n).</summary>
-    protected KarrasFormScheduler(SchedulerConfig config, int steps, bool roundKarrasTimesteps, bool allowFinalSigmaMin) : base(config, steps)
+    protected KarrasFormScheduler(SchedulerConfig config, int steps, bool roundKarrasTimesteps, bool allowFinalSigmaMin, bool endAtSigmaMin = false) : base(config, steps)
     {
-        if (config.FinalSigmasType == "sigma_min" && !allowFinalSigmaMin)
+        if (config.FinalSigmasType == "sigma_min" && !allowFinalSigmaMin && !endAtSigmaMin)
             throw new SchedulerConfigException($"{config.ClassName}: final_sigmas_type 'sigma_min' is not supported; supported: zero.");
         var ts = TimestepSpacing.Karras(config, steps);
         foreach (var t in ts)
@@ -31,7 +31,7 @@ public abstract class KarrasFormScheduler : Scheduler
             sig = grid;
             ts = grid.Select(s => Training.SigmaToT(s)).Select(t => config.UseKarrasSigmas && roundKarrasTimesteps ? Math.Round(t) : t).ToArray();
         }
-        double last = config.FinalSigmasType == "sigma_min" ? Training.Sigmas[0] : 0;
+        double last = config.FinalSigmasType == "sigma_min" || endAtSigmaMin ? Training.Sigmas[0] : 0;
         StepSigmas = sig.Append(last).Select(s => (double)(float)s).ToArray();
         if (config.TimestepType == "continuous") ts = StepSigmas.Take(steps).Select(s => (double)(float)(0.25 * Math.Log(s))).ToArray();
         StepTimesteps = ts.Select(t => (double)(float)t).ToArray();
@@ -42,6 +42,12 @@ public abstract class KarrasFormScheduler : Scheduler
 
     /// <summary>Model timestep of each step's first evaluation: n values.</summary>
     protected double[] StepTimesteps { get; }
+
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) InitialCoordinates => (1, StepSigmas[0]);
+
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates => (1, StepSigmas[^1]);
 
     /// <inheritdoc />
     public override double InitNoiseSigma

@@ -11,8 +11,8 @@ public sealed class LmsScheduler : KarrasFormScheduler
 {
     private readonly Tensor?[] _ring = new Tensor?[4];
 
-    /// <summary>Creates the scheduler; <paramref name="order"/> is diffusers' step argument (default 4).</summary>
-    public LmsScheduler(SchedulerConfig config, int steps, int order = 4) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false)
+    /// <summary>Creates the scheduler; <paramref name="order"/> is diffusers' step argument (default 4); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>
+    public LmsScheduler(SchedulerConfig config, int steps, int order = 4, bool endAtSigmaMin = false) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false, endAtSigmaMin)
     {
         if (order < 1 || order > 4) throw new ArgumentOutOfRangeException(nameof(order), order, "LMS order must be 1..4.");
         Order = order;

@@ -57,6 +57,17 @@ public sealed class PndmScheduler : Scheduler
     /// <inheritdoc />
     protected override void Reset() { _etsCount = 0; _etsNext = 0; _haveCurSample = false; }
 
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates
+    {
+        get
+        {
+            int prev = (int)Timesteps[^1] - _ratio;
+            double p = prev >= 0 ? Training.AlphasCumprod[prev] : _finalAlphaCumprod;
+            return (Math.Sqrt(p), Math.Sqrt(1 - p));
+        }
+    }
+
     private Tensor PushEt(Tensor modelOutput, Tensor like)
     {
         var slot = Scratch(_etsNext, like);

@@ -60,6 +60,9 @@ public abstract class VpMultistepScheduler : Scheduler
     /// <summary>VP (alpha, sigma) at grid point i.</summary>
     protected (double A, double S) AlphaSigmaAt(int i) => TrainingSchedule.AlphaSigma(SigmaAt(i));
 
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates => AlphaSigmaAt(CallCount);
+
     /// <summary>lambda = log(alpha / sigma) at grid point i (+inf at sigma 0).</summary>
     protected double LambdaAt(int i) { var (a, s) = AlphaSigmaAt(i); return Math.Log(a) - Math.Log(s); }
 
