@@ -79,7 +79,7 @@ public sealed record SchedulerConfig
         if (!File.Exists(path)) throw new SchedulerConfigException($"Scheduler config '{path}' does not exist.");
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            using var doc = JsonDocument.Parse(SanitizeJson(File.ReadAllText(path)));
             return Parse(doc.RootElement, null, path);
         }
         catch (JsonException e) { throw new SchedulerConfigException($"Scheduler config '{path}' is not valid JSON: {e.Message}"); }
@@ -90,11 +90,18 @@ public sealed record SchedulerConfig
     {
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            using var doc = JsonDocument.Parse(SanitizeJson(json));
             return Parse(doc.RootElement, className, "scheduler config");
         }
         catch (JsonException e) { throw new SchedulerConfigException($"Scheduler config is not valid JSON: {e.Message}"); }
     }
+
+    /// <summary>
+    /// Python's json writes -Infinity, Infinity and NaN as bare tokens (diffusers' lambda_min_clipped
+    /// default is -inf); they are quoted here so the standard parser accepts them.
+    /// </summary>
+    public static string SanitizeJson(string json) =>
+        System.Text.RegularExpressions.Regex.Replace(json, @"(?<=[:\[,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])", "\"$1\"");
 
     /// <summary>
     /// Parses a config object. <paramref name="className"/> overrides <c>_class_name</c> (as when a
@@ -212,6 +219,7 @@ public sealed record SchedulerConfig
             if (Get(name) is not { } v) return null;
             if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
             if (v.ValueKind == JsonValueKind.String && v.GetString() is "-inf" or "-Infinity") return double.NegativeInfinity;
+            if (v.ValueKind == JsonValueKind.String && v.GetString() is "inf" or "Infinity") return double.PositiveInfinity;
             throw Bad(name, v, "a number");
         }
 

@@ -114,7 +114,7 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
             for (int k = 0; k < 3; k++)
             {
                 double diff = d10[k] - d11[k];
-                c[k] = p2 * (d10[k] + w * diff) + p3 * diff;
+                c[k] = p2 * (d10[k] + w * diff) + p3 * v * diff;
             }
             c[0] += p1;
             Term(m0.T, c[0]).Term(m1.T, c[1]).Term(m2.T, c[2]);
