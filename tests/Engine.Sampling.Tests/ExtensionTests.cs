@@ -1,0 +1,95 @@
+using Engine.Core;
+using Engine.Sampling.Schedulers;
+
+namespace Engine.Sampling.Tests;
+
+/// <summary>Restart sampling and heavy-ball momentum: reduce to their base solvers, and behave.</summary>
+[TestFixture]
+public class ExtensionTests
+{
+    private static readonly float[] Mu = Enumerable.Range(0, 48).Select(i => (float)Math.Cos(i * 0.3)).ToArray();
+    private static readonly float[] S = Enumerable.Range(0, 48).Select(i => 0.2f + 0.015f * i).ToArray();
+
+    private static SchedulerConfig Cfg(string cls, string extra = "") => SchedulerConfig.ParseJson(
+        """{"beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012,"use_karras_sigmas":true""" + extra + "}", cls);
+
+    private static float[] Run(Scheduler sch, ulong seed = 3)
+    {
+        var device = TestDevices.Get("cpu");
+        sch.Noise ??= new PhiloxNoise(seed);
+        using var model = new AnalyticGaussian(device, Mu, S, [3, 4, 4], sch.Config) { UseTimestep = false };
+        using var x = device.Allocate(2, 3, 4, 4);
+        Sampler.InitialNoise(sch, x, seed);
+        Sampler.Run(sch, model, x);
+        return x.ToArray();
+    }
+
+    [Test]
+    public void RestartWithNoRepeatsIsHeun()
+    {
+        var cfg = Cfg("HeunDiscreteScheduler");
+        using var heun = new HeunScheduler(cfg, 12);
+        using var restart = new RestartScheduler(cfg, 12, [new RestartInterval(3, 0, 0.5, 2.0)]);
+        Assert.That(restart.Timesteps, Is.EqualTo(heun.Timesteps));
+        Assert.That(Run(restart), Is.EqualTo(Run(heun)));
+    }
+
+    [Test]
+    public void RestartAddsItsCallsAndStaysOnTheDataDistribution()
+    {
+        var cfg = Cfg("HeunDiscreteScheduler");
+        using var restart = new RestartScheduler(cfg, 12, [new RestartInterval(3, 2, 0.5, 2.0)], endAtSigmaMin: true);
+        using var heun = new HeunScheduler(cfg, 12, endAtSigmaMin: true);
+        Assert.That(restart.CallCount, Is.EqualTo(heun.CallCount + 2 * 3 * 2), "2 repeats of 3 Heun steps");
+        var final = Run(restart);
+        Assert.That(final.All(float.IsFinite), Is.True);
+        // Restart is stochastic: compare statistics with the data distribution at sigma_min, not a path.
+        double mean = 0;
+        for (int k = 0; k < final.Length; k++) mean += (final[k] - Mu[k % 48]) / S[k % 48];
+        mean /= final.Length;
+        Assert.That(Math.Abs(mean), Is.LessThan(0.5), "standardised final samples are centred");
+    }
+
+    [TestCase(2)]
+    [TestCase(3)]
+    public void MomentumOneIsThePlainMultistepSolver(int order)
+    {
+        var cfg = Cfg("DPMSolverMultistepScheduler", $",\"solver_order\":{order}");
+        using var plain = new DpmSolverMultistepScheduler(cfg, 15);
+        using var hb = new DpmSolverMultistepScheduler(cfg, 15) { Momentum = 1.0 };
+        Assert.That(Run(hb), Is.EqualTo(Run(plain)));
+    }
+
+    [Test]
+    public void MomentumBelowOneChangesTheUpdateAndStaysAccurate()
+    {
+        var cfg = Cfg("DPMSolverMultistepScheduler", ",\"solver_order\":2,\"final_sigmas_type\":\"sigma_min\"");
+        using var plain = new DpmSolverMultistepScheduler(cfg, 20);
+        using var hb = new DpmSolverMultistepScheduler(cfg, 20) { Momentum = 0.8 };
+        var a = Run(plain);
+        var b = Run(hb);
+        Assert.That(b.All(float.IsFinite), Is.True);
+        Assert.That(Fixtures.RelativeError(b, a), Is.GreaterThan(1e-6), "momentum changes the path");
+        Assert.That(Fixtures.RelativeError(b, a), Is.LessThan(0.05), "and stays near the plain solution");
+        Assert.Throws<ArgumentOutOfRangeException>(() => hb.Momentum = 0);
+    }
+
+    [Test]
+    public void SolverBenchWritesFinalExactAndError()
+    {
+        var file = Path.Combine(Fixtures.RequireRoot(), "schedulers", "dpm_ppo2_sl_eps_n10.safetensors");
+        var cfg = Cfg("DPMSolverMultistepScheduler", ",\"solver_order\":2");
+        var r = SolverBench.Run(cfg, 10, file, TestDevices.Get("cpu"));
+        var path = Path.Combine(Path.GetTempPath(), $"solver-bench-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            r.WriteOutput(path);
+            using var f = Engine.Core.Safetensors.SafetensorsFile.Open(path);
+            Assert.That(f.ReadFloats("final"), Is.EqualTo(r.Final));
+            Assert.That(f.ReadFloats("exact"), Is.EqualTo(r.Exact));
+            var err = f.ReadFloats("error");
+            Assert.That(Math.Sqrt(err.Select(e => (double)e * e).Average()), Is.EqualTo(r.RmsError).Within(1e-6));
+        }
+        finally { File.Delete(path); }
+    }
+}
