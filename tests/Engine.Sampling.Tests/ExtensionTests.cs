@@ -93,3 +93,51 @@ public class ExtensionTests
         finally { File.Delete(path); }
     }
 }
+
+/// <summary>Noise sources and grids.</summary>
+[TestFixture]
+public class NoiseAndGridTests
+{
+    [TestCase("DDPMScheduler", ",\"clip_sample\":false")]
+    [TestCase("EulerAncestralDiscreteScheduler", "")]
+    [TestCase("DPMSolverMultistepScheduler", ",\"algorithm_type\":\"sde-dpmsolver++\"")]
+    public void RecordedNoiseReplaysTheSameDraws(string cls, string extra)
+    {
+        var device = TestDevices.Get("cpu");
+        var cfg = SchedulerConfig.ParseJson("""{"beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012""" + extra + "}", cls);
+        float[] mu = Enumerable.Range(0, 16).Select(i => 0.1f * i).ToArray(), s = Enumerable.Repeat(0.5f, 16).ToArray();
+        float[] RunWith(INoiseSource noise)
+        {
+            using var sch = SchedulerFactory.Create(cfg, 8);
+            sch.Noise = noise;
+            using var model = new AnalyticGaussian(device, mu, s, [16], cfg);
+            using var x = device.Allocate(2, 16);
+            Sampler.InitialNoise(sch, x, 9);
+            Sampler.Run(sch, model, x);
+            return x.ToArray();
+        }
+        var philox = new PhiloxNoise(9);
+        var draws = new List<float[]>();
+        using (var z = device.Allocate(2, 16))
+            for (int d = 0; d < 8; d++) { philox.Fill(z, d); draws.Add(z.ToArray()); }
+        Assert.That(RunWith(new RecordedNoise(draws)), Is.EqualTo(RunWith(philox)));
+        Assert.Throws<InvalidOperationException>(() => RunWith(new RecordedNoise(draws.Take(2))));
+    }
+
+    [Test]
+    public void BetaInverseCdfMatchesScipy()
+    {
+        // scipy.stats.beta.ppf(p, 0.6, 0.6)
+        Assert.That(Schedules.BetaDistribution.InverseCdf(0.5, 0.6, 0.6), Is.EqualTo(0.5).Within(1e-12));
+        Assert.That(Schedules.BetaDistribution.InverseCdf(0.25, 0.6, 0.6), Is.EqualTo(BetaPpf25).Within(1e-9));
+        Assert.That(Schedules.BetaDistribution.InverseCdf(0.9, 0.6, 0.6), Is.EqualTo(BetaPpf90).Within(1e-9));
+        var grid = Schedules.SigmaGrids.Beta(0.03, 14.6, 10);
+        Assert.That(grid[0], Is.EqualTo(14.6).Within(1e-12));
+        Assert.That(grid[^1], Is.EqualTo(0.03).Within(1e-12));
+        Assert.That(grid.Zip(grid.Skip(1)).All(p => p.First > p.Second), Is.True, "descending");
+    }
+
+    // Independent references: bisection on the hypergeometric series of the incomplete beta function.
+    private const double BetaPpf25 = 0.17568037865269487;
+    private const double BetaPpf90 = 0.9604155944112192;
+}
