@@ -1,0 +1,73 @@
+using Engine.Core;
+using Engine.Sampling.Schedules;
+
+namespace Engine.Sampling.Schedulers;
+
+/// <summary>
+/// diffusers DDIMScheduler: x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - std^2) eps (+ std z when
+/// eta > 0), with x0 optionally clipped. The previous timestep is t - N / steps, as diffusers has it.
+/// </summary>
+public sealed class DdimScheduler : Scheduler
+{
+    private readonly double _finalAlphaCumprod;
+
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps; <paramref name="eta"/> 0 is deterministic DDIM.</summary>
+    public DdimScheduler(SchedulerConfig config, int steps, double eta = 0) : base(config, steps)
+    {
+        if (!(eta >= 0)) throw new ArgumentOutOfRangeException(nameof(eta), eta, "DDIM eta must be >= 0.");
+        Eta = eta;
+        Timesteps = TimestepSpacing.Discrete(config, steps);
+        foreach (var t in Timesteps)
+            if (t < 0 || t >= config.NumTrainTimesteps)
+                throw new SchedulerConfigException($"{config.ClassName}: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps}).");
+        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
+    }
+
+    /// <summary>Stochasticity: 0 is DDIM, 1 is DDPM-like ancestral sampling.</summary>
+    public double Eta { get; }
+
+    /// <inheritdoc />
+    public override bool IsStochastic => Eta > 0;
+
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates { get { var (_, p) = Alphas(CallCount - 1); return (Math.Sqrt(p), Math.Sqrt(1 - p)); } }
+
+    private (double AbarT, double AbarPrev) Alphas(int i)
+    {
+        int t = (int)Timesteps[i];
+        int prev = t - Config.NumTrainTimesteps / InferenceSteps;
+        return (Training.AlphasCumprod[t], prev >= 0 ? Training.AlphasCumprod[prev] : _finalAlphaCumprod);
+    }
+
+    /// <inheritdoc />
+    public override DenoiserCall Call(int i)
+    {
+        double abar = Training.AlphasCumprod[(int)Timesteps[i]];
+        return new DenoiserCall(i, Timesteps[i], Math.Sqrt((1 - abar) / abar), Math.Sqrt(abar), Math.Sqrt(1 - abar));
+    }
+
+    /// <inheritdoc />
+    protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
+    {
+        var (abarT, abarPrev) = Alphas(i);
+        double a = Math.Sqrt(abarT), s = Math.Sqrt(1 - abarT);
+        var (x0x, x0m) = DataPrediction(a, s);
+        var (ex, em) = NoisePrediction(a, s);
+        double variance = (1 - abarPrev) / (1 - abarT) * (1 - abarT / abarPrev);
+        double std = Eta * Math.Sqrt(variance);
+        double cPrev = Math.Sqrt(abarPrev), cDir = Math.Sqrt(Math.Max(1 - abarPrev - std * std, 0));
+        Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
+        if (Config.ClipSample || Config.Thresholding)
+        {
+            // x0 is clipped (non-linear), so it is materialised once; eps stays the unclipped estimate.
+            var x0 = Scratch(0, sample);
+            Term(sample, x0x).Term(modelOutput, x0m).Into(x0);
+            LimitX0(x0, 2);
+            Term(x0, cPrev).Term(sample, cDir * ex).Term(modelOutput, cDir * em);
+        }
+        else
+            Term(sample, cPrev * x0x + cDir * ex).Term(modelOutput, cPrev * x0m + cDir * em);
+        if (z is not null) Term(z, std);
+        Into(sample);
+    }
+}

@@ -1,0 +1,59 @@
+using Engine.Core;
+using Engine.Sampling.Schedules;
+
+namespace Engine.Sampling.Schedulers;
+
+/// <summary>
+/// diffusers DDPMScheduler (ancestral sampling, Ho et al. 2020): posterior mean of q(x_prev | x_t, x0)
+/// with x0 optionally clipped, plus fixed_small / fixed_small_log / fixed_large variance noise for t > 0.
+/// </summary>
+public sealed class DdpmScheduler : Scheduler
+{
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
+    public DdpmScheduler(SchedulerConfig config, int steps) : base(config, steps)
+    {
+        if (config.VarianceType is not ("fixed_small" or "fixed_small_log" or "fixed_large"))
+            throw new SchedulerConfigException($"DDPMScheduler: variance_type '{config.VarianceType}' is not supported; supported: fixed_small, fixed_small_log, fixed_large.");
+        Timesteps = TimestepSpacing.Discrete(config, steps);
+        foreach (var t in Timesteps)
+            if (t < 0 || t > config.NumTrainTimesteps - 1) throw new SchedulerConfigException($"DDPMScheduler: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps - 1}].");
+    }
+
+    /// <inheritdoc />
+    public override bool IsStochastic => true;
+
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates => (1, 0);
+
+    /// <inheritdoc />
+    public override DenoiserCall Call(int i)
+    {
+        double abar = Training.AlphasCumprod[(int)Timesteps[i]];
+        return new DenoiserCall(i, Timesteps[i], Math.Sqrt((1 - abar) / abar), Math.Sqrt(abar), Math.Sqrt(1 - abar));
+    }
+
+    /// <inheritdoc />
+    protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
+    {
+        int t = (int)Timesteps[i];
+        int prev = i + 1 < CallCount ? (int)Timesteps[i + 1] : -1;
+        double abar = Training.AlphasCumprod[t], abarPrev = prev >= 0 ? Training.AlphasCumprod[prev] : 1.0;
+        double alpha = abar / abarPrev, beta = 1 - alpha;
+        double cx0 = Math.Sqrt(abarPrev) * beta / (1 - abar);
+        double cs = Math.Sqrt(alpha) * (1 - abarPrev) / (1 - abar);
+        var (x0x, x0m) = DataPrediction(Math.Sqrt(abar), Math.Sqrt(1 - abar));
+        double variance = Math.Max((1 - abarPrev) / (1 - abar) * beta, 1e-20);
+        double std = t > 0 ? Config.VarianceType == "fixed_large" ? Math.Sqrt(beta) : Math.Sqrt(variance) : 0;
+        Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
+        if (Config.ClipSample || Config.Thresholding)
+        {
+            var x0 = Scratch(0, sample);
+            Term(sample, x0x).Term(modelOutput, x0m).Into(x0);
+            LimitX0(x0, 2);
+            Term(x0, cx0).Term(sample, cs);
+        }
+        else Term(sample, cs + cx0 * x0x).Term(modelOutput, cx0 * x0m);
+        if (z is not null) Term(z, std);
+        Into(sample);
+    }
+}

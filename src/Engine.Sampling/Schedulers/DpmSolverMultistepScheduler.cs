@@ -1,0 +1,170 @@
+using Engine.Core;
+
+namespace Engine.Sampling.Schedulers;
+
+/// <summary>
+/// diffusers DPMSolverMultistepScheduler: DPM-Solver (noise prediction) and DPM-Solver++ (data
+/// prediction), ODE and SDE variants, orders 1-3, midpoint or heun second-order forms, with
+/// lower_order_final / euler_at_final. Beyond diffusers 0.31: a zero-length last step (Karras or
+/// uniform-lambda grids ending at sigma_min) leaves the sample unchanged instead of producing NaN,
+/// and sde-dpmsolver++ supports order 3 (k-diffusion's DPM++ 3M SDE with eta = 1).
+/// </summary>
+public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
+{
+    private readonly bool _data, _sde;
+    private int _lowerOrderNums;
+
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
+    public DpmSolverMultistepScheduler(SchedulerConfig config, int steps) : base(config, steps)
+    {
+        _data = config.AlgorithmType is "dpmsolver++" or "sde-dpmsolver++";
+        _sde = config.AlgorithmType.StartsWith("sde", StringComparison.Ordinal);
+        if (!_data && config.FinalSigmasType == "zero")
+            throw new SchedulerConfigException($"DPMSolverMultistepScheduler: final_sigmas_type 'zero' is not supported with algorithm_type '{config.AlgorithmType}'; use final_sigmas_type 'sigma_min' or algorithm_type dpmsolver++ / sde-dpmsolver++.");
+        if (config.AlgorithmType == "sde-dpmsolver" && config.SolverOrder == 3)
+            throw new SchedulerConfigException("DPMSolverMultistepScheduler: solver_order 3 is not supported with algorithm_type 'sde-dpmsolver'; supported: 1, 2.");
+    }
+
+    /// <inheritdoc />
+    public override bool IsStochastic => _sde;
+
+    private double _momentum = 1;
+    private bool _haveVelocity;
+
+    /// <summary>
+    /// Heavy-ball momentum (Wizadwongsa and Suwajanakorn 2023) on the multistep combination:
+    /// v = (1 - beta) v + beta D', where D' is the solver's combined prediction, and the update uses v.
+    /// beta = 1 (default) is the plain solver; smaller values damp divergence at low step counts.
+    /// </summary>
+    public double Momentum
+    {
+        get => _momentum;
+        set
+        {
+            if (!(value > 0 && value <= 1)) throw new ArgumentOutOfRangeException(nameof(value), value, "Momentum beta must lie in (0, 1].");
+            _momentum = value;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Reset() { base.Reset(); _lowerOrderNums = 0; _haveVelocity = false; }
+
+    /// <summary>Adds cx x and the prediction terms; with momentum the velocity is combined first, so pending terms are not mixed.</summary>
+    private void PredictionTermsFirst(Tensor sample, double cx, ReadOnlySpan<Tensor> m, ReadOnlySpan<double> c, double p1)
+    {
+        if (_momentum == 1 || p1 == 0) { Term(sample, cx); PredictionTerms(sample, m, c, p1); return; }
+        PredictionTerms(sample, m, c, p1);
+        Term(sample, cx);
+    }
+
+    /// <summary>Adds the combined-prediction terms sum c_k m_k, through the momentum buffer when beta &lt; 1.</summary>
+    private void PredictionTerms(Tensor sample, ReadOnlySpan<Tensor> m, ReadOnlySpan<double> c, double p1)
+    {
+        if (_momentum == 1 || p1 == 0)
+        {
+            for (int k = 0; k < m.Length; k++) Term(m[k], c[k]);
+            return;
+        }
+        var v = Scratch(1, sample);
+        double keep = _haveVelocity ? 1 - _momentum : 0, take = _haveVelocity ? _momentum : 1;
+        if (keep != 0) Term(v, keep);
+        for (int k = 0; k < m.Length; k++) Term(m[k], take * c[k] / p1);
+        Into(v);
+        _haveVelocity = true;
+        Term(v, p1);
+    }
+
+    /// <inheritdoc />
+    protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
+    {
+        int n = CallCount, order = Config.SolverOrder;
+        bool lof = i == n - 1 && (Config.EulerAtFinal || (Config.LowerOrderFinal && n < 15) || Config.FinalSigmasType == "zero");
+        bool los = i == n - 2 && Config.LowerOrderFinal && n < 15;
+        PushConverted(modelOutput, i, sample, _data);
+        int use = order == 1 || _lowerOrderNums < 1 || lof ? 1 : order == 2 || _lowerOrderNums < 2 || los ? 2 : 3;
+        if (_lowerOrderNums < order) _lowerOrderNums++;
+        Update(i, sample, UsableOrder(use));
+    }
+
+    private void Update(int i, Tensor sample, int order)
+    {
+        var (at, st) = AlphaSigmaAt(i + 1);
+        var (as0, ss0) = AlphaSigmaAt(i);
+        double lt = LambdaAt(i + 1), ls0 = LambdaAt(i), h = lt - ls0;
+        if (!(h != 0)) return; // zero-length step: the exact update is the identity
+        // Coefficients on the history entries m0 (newest), m1, m2 of the generic form
+        // x_t = cx x + sum c_k m_k (+ cz z).
+        double cx, cz = 0;
+        double p1, p2, p3; // weights of D0, D1, D2
+        if (_data && !_sde)
+        {
+            double em = ExpMath.Expm1(-h);
+            cx = st / ss0;
+            p1 = -at * em;
+            p2 = Config.SolverType == "midpoint" ? -0.5 * at * em : at * (em / h + 1);
+            if (order == 3) p2 = at * (em / h + 1);
+            p3 = -at * ((em + h) / (h * h) - 0.5);
+        }
+        else if (_data)
+        {
+            double em2 = ExpMath.Expm1(-2 * h);
+            cx = st / ss0 * Math.Exp(-h);
+            p1 = -at * em2;
+            p2 = Config.SolverType == "midpoint" ? -0.5 * at * em2 : at * (em2 / (2 * h) + 1);
+            double phi2 = em2 / (2 * h) + 1;
+            if (order == 3) p2 = at * phi2;
+            p3 = -at * (phi2 / (2 * h) - 0.5);
+            cz = st * Math.Sqrt(-em2);
+        }
+        else if (!_sde)
+        {
+            double ep = ExpMath.Expm1(h);
+            cx = at / as0;
+            p1 = -st * ep;
+            p2 = Config.SolverType == "midpoint" ? -0.5 * st * ep : -st * (ep / h - 1);
+            if (order == 3) p2 = -st * (ep / h - 1);
+            p3 = -st * ((ep - h) / (h * h) - 0.5);
+        }
+        else
+        {
+            double ep = ExpMath.Expm1(h);
+            cx = at / as0;
+            p1 = -2 * st * ep;
+            p2 = Config.SolverType == "midpoint" ? -st * ep : -2 * st * (ep / h - 1);
+            p3 = 0;
+            cz = st * Math.Sqrt(ExpMath.Expm1(2 * h));
+        }
+        Tensor? z = _sde && cz > 0 ? DrawNoise(0, sample, i) : null;
+
+        var m0 = History(0);
+        if (order == 1)
+        {
+            PredictionTermsFirst(sample, cx, [m0.T], [p1], p1);
+        }
+        else if (order == 2)
+        {
+            var m1 = History(1);
+            double r0 = (m0.Lambda - m1.Lambda) / h;
+            PredictionTermsFirst(sample, cx, [m0.T, m1.T], [p1 + p2 / r0, -p2 / r0], p1);
+        }
+        else
+        {
+            var m1 = History(1);
+            var m2 = History(2);
+            double r0 = (m0.Lambda - m1.Lambda) / h, r1 = (m1.Lambda - m2.Lambda) / h;
+            // D1_0 = (m0 - m1) / r0, D1_1 = (m1 - m2) / r1, D1 = D1_0 + r0 / (r0 + r1) (D1_0 - D1_1), D2 = (D1_0 - D1_1) / (r0 + r1).
+            double[] d10 = [1 / r0, -1 / r0, 0], d11 = [0, 1 / r1, -1 / r1];
+            double w = r0 / (r0 + r1), v = 1 / (r0 + r1);
+            var c = new double[3];
+            for (int k = 0; k < 3; k++)
+            {
+                double diff = d10[k] - d11[k];
+                c[k] = p2 * (d10[k] + w * diff) + p3 * v * diff;
+            }
+            c[0] += p1;
+            PredictionTermsFirst(sample, cx, [m0.T, m1.T, m2.T], c, p1);
+        }
+        if (z is not null) Term(z, cz);
+        Into(sample);
+    }
+}

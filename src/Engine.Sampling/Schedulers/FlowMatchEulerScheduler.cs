@@ -1,0 +1,37 @@
+using Engine.Core;
+using Engine.Sampling.Schedules;
+
+namespace Engine.Sampling.Schedulers;
+
+/// <summary>
+/// diffusers FlowMatchEulerDiscreteScheduler (static shift): x_t = (1 - sigma) x0 + sigma eps, the
+/// model predicts the velocity eps - x0, Euler in sigma: x += (sigma_next - sigma) v. Sigmas are
+/// linear in t from sigma_max to sigma_min of the shifted training grid, then shifted, then 0.
+/// </summary>
+public sealed class FlowMatchEulerScheduler : Scheduler
+{
+    private readonly double[] _sigmas;
+
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
+    public FlowMatchEulerScheduler(SchedulerConfig config, int steps) : base(config, steps)
+    {
+        int N = config.NumTrainTimesteps;
+        double Shifted(double s) => (double)(float)SigmaGrids.FlowShift(s, config.Shift);
+        double sMax = Shifted(1.0), sMin = Shifted(1.0 / N);
+        var ts = SigmaGrids.Linspace(sMax * N, sMin * N, steps);
+        var sig = ts.Select(t => SigmaGrids.FlowShift(t / N, config.Shift)).ToArray();
+        _sigmas = sig.Append(0).Select(s => (double)(float)s).ToArray();
+        Timesteps = sig.Select(s => (double)(float)(s * N)).ToArray();
+        Sigmas = _sigmas;
+    }
+
+    /// <inheritdoc />
+    public override DenoiserCall Call(int i) => new(i, Timesteps[i], _sigmas[i], 1 - _sigmas[i], _sigmas[i]);
+
+    /// <inheritdoc />
+    public override (double Alpha, double Sigma) FinalCoordinates => (1 - _sigmas[^1], _sigmas[^1]);
+
+    /// <inheritdoc />
+    protected override void StepCore(Tensor modelOutput, int i, Tensor sample) =>
+        Term(sample, 1).Term(modelOutput, _sigmas[i + 1] - _sigmas[i]).Into(sample);
+}

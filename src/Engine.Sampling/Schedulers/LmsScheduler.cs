@@ -1,0 +1,59 @@
+using Engine.Core;
+
+namespace Engine.Sampling.Schedulers;
+
+/// <summary>
+/// diffusers LMSDiscreteScheduler: linear multistep on dx/dsigma = (x - D) / sigma with up to
+/// <see cref="Order"/> past derivatives; coefficients are integrals of Lagrange basis polynomials in
+/// sigma over [sigma_i, sigma_{i+1}], computed exactly by Gauss-Legendre quadrature on the host.
+/// </summary>
+public sealed class LmsScheduler : KarrasFormScheduler
+{
+    private readonly Tensor?[] _ring = new Tensor?[4];
+
+    /// <summary>Creates the scheduler; <paramref name="order"/> is diffusers' step argument (default 4); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>
+    public LmsScheduler(SchedulerConfig config, int steps, int order = 4, bool endAtSigmaMin = false) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false, endAtSigmaMin)
+    {
+        if (order < 1 || order > 4) throw new ArgumentOutOfRangeException(nameof(order), order, "LMS order must be 1..4.");
+        Order = order;
+        Timesteps = StepTimesteps;
+        Sigmas = StepSigmas;
+    }
+
+    /// <summary>Maximum number of derivatives combined per step.</summary>
+    public int Order { get; }
+
+    /// <inheritdoc />
+    protected override double CallSigma(int i) => StepSigmas[i];
+
+    /// <summary>Integral over [sigma_i, sigma_{i+1}] of the Lagrange basis polynomial of node i - j among nodes i..i-order+1.</summary>
+    internal double Coefficient(int order, int i, int j)
+    {
+        double Basis(double tau)
+        {
+            double p = 1;
+            for (int k = 0; k < order; k++)
+                if (k != j) p *= (tau - StepSigmas[i - k]) / (StepSigmas[i - j] - StepSigmas[i - k]);
+            return p;
+        }
+        // 4-point Gauss-Legendre is exact for the degree <= 3 basis polynomials.
+        ReadOnlySpan<double> x = [-0.8611363115940526, -0.3399810435848563, 0.3399810435848563, 0.8611363115940526];
+        ReadOnlySpan<double> w = [0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538];
+        double a = StepSigmas[i], b = StepSigmas[i + 1], half = (b - a) / 2, mid = (a + b) / 2, sum = 0;
+        for (int q = 0; q < 4; q++) sum += w[q] * Basis(mid + half * x[q]);
+        return sum * half;
+    }
+
+    /// <inheritdoc />
+    protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
+    {
+        var slot = Scratch(i % 4, sample);
+        _ring[i % 4] = slot;
+        var (dx, dm) = Derivative(StepSigmas[i]);
+        Term(sample, dx).Term(modelOutput, dm).Into(slot);
+        int order = Math.Min(i + 1, Order);
+        Term(sample, 1);
+        for (int j = 0; j < order; j++) Term(_ring[(i - j) % 4]!, Coefficient(order, i, j));
+        Into(sample);
+    }
+}

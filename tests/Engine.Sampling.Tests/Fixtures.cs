@@ -1,0 +1,60 @@
+using System.Text.Json;
+using Engine.Core.Safetensors;
+
+namespace Engine.Sampling.Tests;
+
+/// <summary>
+/// Locates the golden fixtures: <c>ENGINE_FIXTURES</c>, else the nearest <c>shared/fixtures</c> folder
+/// beside the repository or one of its parent folders (<c>../shared/fixtures</c> from the repository root). Tests that need them call <see cref="RequireRoot"/>, which skips with a clear message
+/// when they are absent.
+/// </summary>
+public static class Fixtures
+{
+    public static string? Root { get; } = FindRoot();
+
+    private static string? FindRoot()
+    {
+        var env = Environment.GetEnvironmentVariable("ENGINE_FIXTURES");
+        if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? Path.GetFullPath(env) : null;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared", "fixtures");
+            if (Directory.Exists(Path.Combine(candidate, "schedulers"))) return Path.GetFullPath(candidate);
+        }
+        return null;
+    }
+
+    public static string RequireRoot()
+    {
+        if (Root is null) Assert.Ignore("Golden fixtures not found: set ENGINE_FIXTURES or place them at ../shared/fixtures.");
+        return Root!;
+    }
+
+    /// <summary>Names (without extension) of the fixtures in a subfolder, for TestCaseSource; empty when absent.</summary>
+    public static IEnumerable<string> Names(string folder, string pattern = "*.json") =>
+        Root is null || !Directory.Exists(Path.Combine(Root, folder)) ? [] :
+        Directory.GetFiles(Path.Combine(Root, folder), pattern).Select(Path.GetFileNameWithoutExtension).Order().Cast<string>();
+
+    public static JsonElement Json(string relativePath)
+    {
+        using var doc = JsonDocument.Parse(SchedulerConfig.SanitizeJson(File.ReadAllText(Path.Combine(RequireRoot(), relativePath))));
+        return doc.RootElement.Clone();
+    }
+
+    public static SafetensorsFile Tensors(string relativePath) => SafetensorsFile.Open(Path.Combine(RequireRoot(), relativePath));
+
+    /// <summary>max |actual - expected| / max |expected|, the relative error the fixtures are judged by.</summary>
+    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), "element count");
+        double maxErr = 0, maxRef = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double err = Math.Abs((double)actual[i] - expected[i]);
+            if (double.IsNaN(err)) return double.PositiveInfinity;
+            maxErr = Math.Max(maxErr, err);
+            maxRef = Math.Max(maxRef, Math.Abs(expected[i]));
+        }
+        return maxRef == 0 ? maxErr : maxErr / maxRef;
+    }
+}
