@@ -1,28 +1,60 @@
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 using Engine.Bench.Infrastructure;
+using Engine.Core.Ilgpu;
 
 namespace Engine.Bench;
 
 /// <summary>
-/// Entry point. <c>--short</c> runs every suite once in-process as a smoke test and fails unless a
-/// results report was written; anything else goes to BenchmarkSwitcher (e.g. <c>--filter *Gemm*</c>).
-/// Suites are the classes in this assembly, one file each, grouped by folder (Cpu/, ...).
+/// Entry point. <c>--short</c> runs every default suite once in-process as a smoke test and fails
+/// unless a results report was written; anything else goes to BenchmarkSwitcher (e.g.
+/// <c>--filter *Gemm*</c>). Suites are the classes in this assembly, one file each, grouped by folder
+/// (Cpu/, Gpu/). <c>--long</c> adds the long sweeps (category Long); the Gpu/ suites run only where a
+/// CUDA device exists. After the run, the engine / ONNX Runtime ratio of every case measured with
+/// both providers is printed and written to results/peer-ratios.md.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         string artifacts = ArtifactsPath(ref args);
+        bool includeLong = args.Contains("--long");
+        args = args.Where(a => a != "--long").ToArray();
+        var switcher = BenchmarkSwitcher.FromTypes(SuiteTypes(includeLong));
         if (args.Contains("--short"))
         {
             var rest = args.Where(a => a != "--short").ToArray();
             if (rest.Length == 0) rest = ["--filter", "*"];
-            var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Smoke(artifacts)).ToList();
+            var summaries = switcher.Run(rest, BenchConfig.Smoke(artifacts)).ToList();
+            PeerRatios.Report(summaries, artifacts,
+                "Smoke run: one unwarmed dry invocation per case, so these ratios only show that both sides ran; they are not measurements.");
             return CheckResults(artifacts, summaries);
         }
-        var all = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, BenchConfig.Full(artifacts)).ToList();
+        var all = switcher.Run(args, BenchConfig.Full(artifacts)).ToList();
+        PeerRatios.Report(all, artifacts, $"Measured {DateTime.Now:yyyy-MM-dd HH:mm} on {Environment.ProcessorCount} cores; load average before the run: {LoadAverage()}.");
         return all.Any(s => s.HasCriticalValidationErrors) ? 1 : 0;
     }
+
+    /// <summary>The suites to offer: Long ones only on request, Gpu ones only with a CUDA device.</summary>
+    private static Type[] SuiteTypes(bool includeLong)
+    {
+        var suites = typeof(Program).Assembly.GetTypes()
+            .Where(t => t is { IsClass: true, IsAbstract: false, IsPublic: true } && t.GetMethods().Any(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
+            .ToList();
+        bool InCategory(Type t, string category) => t.GetCustomAttribute<BenchmarkCategoryAttribute>()?.Categories.Contains(category) == true;
+        if (!includeLong) suites.RemoveAll(t => InCategory(t, BenchCategories.Long));
+        if (suites.Any(t => InCategory(t, BenchCategories.Gpu)) && !IlgpuDevice.HasCuda())
+        {
+            Console.WriteLine("GPU suites skipped: no CUDA device found.");
+            suites.RemoveAll(t => InCategory(t, BenchCategories.Gpu));
+        }
+        return [.. suites];
+    }
+
+    /// <summary>The 1/5/15-minute load averages (Linux), for the record: the benchmark machine is shared.</summary>
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     /// <summary>Takes <c>--artifacts DIR</c> out of the arguments (default BenchmarkDotNet.Artifacts).</summary>
     private static string ArtifactsPath(ref string[] args)

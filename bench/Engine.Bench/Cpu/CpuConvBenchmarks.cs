@@ -1,12 +1,15 @@
 using BenchmarkDotNet.Attributes;
 using Engine.Bench.Infrastructure;
+using Engine.Bench.Peers;
 using Engine.Core;
-using Engine.Core.Cpu;
 
 namespace Engine.Bench.Cpu;
 
-/// <summary>3x3 stride-1 padded convolutions at UNet sizes, batch 1; throughput counts 2 Cin Cout 9 H W flops.</summary>
-public class CpuConvBenchmarks : DeviceBenchmark
+/// <summary>
+/// 3x3 stride-1 padded convolutions with bias at UNet sizes, batch 1, against the shared
+/// conv3x3_c{C}_{H}.onnx peers; throughput counts 2 Cin Cout 9 H W flops.
+/// </summary>
+public class CpuConvBenchmarks : PeerBenchmark
 {
     /// <summary>"channels x size" (square images, Cin = Cout).</summary>
     [Params("64x64", "320x32")]
@@ -17,9 +20,9 @@ public class CpuConvBenchmarks : DeviceBenchmark
 
     private Tensor _x = null!, _w = null!, _bias = null!, _y = null!;
 
-    protected override Device CreateDevice() => new CpuDevice();
+    protected override string? SharedPeerFile => $"conv3x3_c{Channels}_{Size}.onnx";
 
-    protected override void Setup()
+    protected override void SetupEngine()
     {
         _x = Random(1f, 1, Channels, Size, Size);
         _w = Random(0.05f, Channels, Channels, 3, 3);
@@ -27,8 +30,15 @@ public class CpuConvBenchmarks : DeviceBenchmark
         _y = Output(1, Channels, Size, Size);
     }
 
+    protected override OrtPeer CreatePeer() => OrtPeer.FromFile(SharedFile(SharedPeerFile!),
+        new Dictionary<string, (Array, long[])> { ["x"] = PeerInput(RandomArray(1f, 1, Channels, Size, Size), 1, Channels, Size, Size) });
+
     public override (double, string) WorkPerInvocation() => (2.0 * Channels * Channels * 9 * Size * Size, "FLOP");
 
     [Benchmark]
-    public void Conv3x3() => Device.Conv2d(_x, _w, _bias, _y, stride: 1, padding: 1);
+    public void Conv3x3()
+    {
+        if (Peer is { } peer) peer.Run();
+        else Device.Conv2d(_x, _w, _bias, _y, stride: 1, padding: 1);
+    }
 }

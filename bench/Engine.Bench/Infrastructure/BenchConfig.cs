@@ -10,7 +10,7 @@ public static class BenchConfig
 {
     /// <summary>BenchmarkDotNet's defaults plus the throughput column; jobs come from the command line.</summary>
     public static IConfig Full(string artifacts) =>
-        DefaultConfig.Instance.AddColumn(new ThroughputColumn()).WithArtifactsPath(artifacts);
+        DefaultConfig.Instance.AddColumn(new ThroughputColumn(), new BandwidthColumn()).WithArtifactsPath(artifacts);
 
     /// <summary>
     /// Smoke mode: one in-process dry invocation per case (no child build), enough to prove every
@@ -21,7 +21,7 @@ public static class BenchConfig
             .AddColumnProvider(DefaultColumnProviders.Instance)
             .AddLogger(BenchmarkDotNet.Loggers.ConsoleLogger.Default)
             .AddExporter(BenchmarkDotNet.Exporters.Csv.CsvExporter.Default, BenchmarkDotNet.Exporters.MarkdownExporter.GitHub)
-            .AddColumn(new ThroughputColumn())
+            .AddColumn(new ThroughputColumn(), new BandwidthColumn())
             .AddJob(Job.Dry.WithToolchain(InProcessEmitToolchain.Instance))
             .WithArtifactsPath(artifacts);
 }

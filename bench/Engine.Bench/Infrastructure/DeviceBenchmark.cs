@@ -30,19 +30,29 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
     [GlobalCleanup]
     public void GlobalCleanup()
     {
+        Cleanup();
         foreach (var t in _tensors) t.Dispose();
         _tensors.Clear();
         Device.Dispose();
     }
 
+    /// <summary>Releases what a suite holds besides its tensors (peer sessions); called before the device goes.</summary>
+    protected virtual void Cleanup() { }
+
     /// <summary>A tensor of uniform values in [-scale, scale) from a fixed seed.</summary>
-    protected Tensor Random(float scale, params int[] shape)
+    protected Tensor Random(float scale, params int[] shape) => Keep(Device.Upload(RandomArray(scale, shape), shape));
+
+    /// <summary>Uniform values in [-scale, scale) from a seed derived from the shape (same data for a peer).</summary>
+    protected static float[] RandomArray(float scale, params int[] shape)
     {
         var rng = new Random(shape.Aggregate(17, (h, d) => h * 31 + d));
         var data = new float[Tensor.ShapeLength(shape)];
         for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
-        return Keep(Device.Upload(data, shape));
+        return data;
     }
+
+    /// <summary>Uploads host data as a tensor released with the suite.</summary>
+    protected Tensor Upload(float[] data, params int[] shape) => Keep(Device.Upload(data, shape));
 
     /// <summary>An uninitialised output tensor.</summary>
     protected Tensor Output(params int[] shape) => Keep(Device.Allocate(shape));
