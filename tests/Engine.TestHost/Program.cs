@@ -36,7 +36,7 @@ return failed == 0 && passed > 0 ? 0 : 1;
 
 internal static class TestAssemblies
 {
-    public static readonly string[] Default = ["Engine.Core.Tests"];
+    public static readonly string[] Default = ["Engine.Core.Tests", "Engine.Models.Tests"];
 }
 
 internal sealed class Listener : ITestListener
