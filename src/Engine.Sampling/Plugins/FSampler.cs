@@ -65,11 +65,15 @@ public sealed record FSamplerOptions
 /// FSampler: on chosen calls the model is not evaluated; its noise prediction is extrapolated from
 /// the history of the previous calls (h2 = 2e_n - e_{n-1}, h3 = 3e_n - 3e_{n-1} + e_{n-2},
 /// h4 = 4e_n - 6e_{n-1} + 4e_{n-2} - e_{n-3}), converted to the model's prediction type and handed to
-/// the solver, whatever it is. Guards: the first and last calls are protected, a limited number of
+/// the solver, whatever it is. The history holds real model outputs only, at their call indices, and
+/// the weights are the Lagrange extrapolation weights over those indices: exactly h2/h3/h4 when the
+/// calls are consecutive, and still exact for polynomials of the order's degree across earlier skips.
+/// (Feeding extrapolated values back into the history would compound their rounding: with h4 and
+/// alternate skips the error grows about six-fold per skip.) Guards: the first and last calls are protected, a limited number of
 /// skips in a row, a real call at least every few calls, a history long enough for the order;
 /// extrapolations with NaN/Inf or a vanishing norm are rejected (the model runs instead); a
 /// stabilizer divides predictions by the EMA of |prediction| / |real| measured on real calls,
-/// clamped to [0.5, 2]. Extrapolated predictions join the history, so the spacing stays one call.
+/// clamped to [0.5, 2].
 /// Deciding to skip a model call is control flow on the host, so a considered skip downloads the
 /// squared norms it needs (at most three floats, computed on the device); with the mode Off the
 /// model output passes through untouched and nothing is downloaded.
@@ -77,7 +81,7 @@ public sealed record FSamplerOptions
 public sealed class FSampler : DenoiserPlugin
 {
     private const int OutputSlot = 4, PredSlot = 5, AltSlot = 6;
-    private static readonly double[][] Weights = [[2, -1], [3, -3, 1], [4, -6, 4, -1]];
+    private readonly int[] _index = new int[4];
     private readonly FSamplerOptions _o;
     private readonly HashSet<int> _skipCalls;
     private readonly Tensor[] _terms = new Tensor[4];
@@ -122,7 +126,7 @@ public sealed class FSampler : DenoiserPlugin
         {
             var like = modelInput;
             var pred = Buffer(PredSlot, like);
-            Extrapolate(_o.Order, pred);
+            Extrapolate(_o.Order, i, pred);
             var d = like.Device;
             var nb = NormBuffer(d);
             SquaredNorm(pred, nb.Slice(0, 1));
@@ -131,8 +135,8 @@ public sealed class FSampler : DenoiserPlugin
             {
                 var h2 = Buffer(AltSlot, like);
                 var h3 = _o.Order == 3 ? pred : Buffer(OutputSlot, like);
-                if (_o.Order != 3) Extrapolate(3, h3);
-                Extrapolate(2, h2);
+                if (_o.Order != 3) Extrapolate(3, i, h3);
+                Extrapolate(2, i, h2);
                 SquaredNorm(h3, nb.Slice(1, 1));
                 d.LinearCombination(h2, [h3, h2], [1f, -1f]);
                 SquaredNorm(h2, nb.Slice(2, 1));
@@ -143,15 +147,14 @@ public sealed class FSampler : DenoiserPlugin
             if (ok && adaptive) ok = double.IsFinite(_norms[1]) && Math.Sqrt(_norms[2]) <= _o.AgreementTolerance * Math.Sqrt(_norms[1]);
             if (ok)
             {
-                // The stabilized extrapolation becomes the newest history entry and the output.
-                var slot = Buffer(_count % 4, like);
-                d.Affine(pred, slot, (float)(1 / StabilizerRatio), 0f);
-                _count++; _consecutive++; SkippedCalls++; SkippedIndices.Add(i);
+                // The stabilized extrapolation, converted to the model's prediction type.
+                _consecutive++; SkippedCalls++; SkippedIndices.Add(i);
                 var (ox, oe) = PredictionSpace.OutputFromNoise(PredictionType, call.InputAlpha, call.InputSigma);
                 CheckFinite(ox + oe, call, "the output conversion");
+                double scale = 1 / StabilizerRatio;
                 var output = Buffer(OutputSlot, like);
-                if (ox == 0) d.Affine(slot, output, (float)oe, 0f);
-                else d.LinearCombination(output, [x, slot], [(float)ox, (float)oe]);
+                if (ox == 0) d.Affine(pred, output, (float)(oe * scale), 0f);
+                else d.LinearCombination(output, [x, pred], [(float)ox, (float)(oe * scale)]);
                 return output;
             }
             RejectedSkips++;
@@ -182,11 +185,12 @@ public sealed class FSampler : DenoiserPlugin
         {
             // What the extrapolation would have predicted here, against the real value.
             var pred = Buffer(PredSlot, m);
-            Extrapolate(_o.Order, pred);
+            Extrapolate(_o.Order, call.Index, pred);
             var nb = NormBuffer(d);
             SquaredNorm(pred, nb.Slice(0, 1));
         }
         var slot = Buffer(_count % 4, m);
+        _index[_count % 4] = call.Index;
         if (nx == 0) d.Affine(m, slot, (float)nm, 0f);
         else d.LinearCombination(slot, [x, m], [(float)nx, (float)nm]);
         if (measure)
@@ -200,11 +204,21 @@ public sealed class FSampler : DenoiserPlugin
         _count++; _consecutive = 0; _lastReal = call.Index; RealCalls++;
     }
 
-    /// <summary>The order-k extrapolation of the newest k history entries into <paramref name="output"/>.</summary>
-    private void Extrapolate(int order, Tensor output)
+    /// <summary>The order-k extrapolation of the newest k history entries to call <paramref name="target"/> into <paramref name="output"/>.</summary>
+    private void Extrapolate(int order, int target, Tensor output)
     {
-        var w = Weights[order - 2];
-        for (int j = 0; j < order; j++) { _terms[j] = Buffer((_count - 1 - j) % 4, output); _coeffs[j] = (float)w[j]; }
+        for (int j = 0; j < order; j++)
+        {
+            int sj = (_count - 1 - j) % 4;
+            double w = 1;
+            for (int k = 0; k < order; k++)
+            {
+                if (k == j) continue;
+                int sk = (_count - 1 - k) % 4;
+                w *= (double)(target - _index[sk]) / (_index[sj] - _index[sk]);
+            }
+            _terms[j] = Buffer(sj, output); _coeffs[j] = (float)w;
+        }
         output.Device.LinearCombination(output, _terms.AsSpan(0, order), _coeffs.AsSpan(0, order));
         Array.Clear(_terms);
     }

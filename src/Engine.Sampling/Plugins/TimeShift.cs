@@ -10,7 +10,7 @@ namespace Engine.Sampling.Plugins;
 /// the model instead of t. The solver keeps its own grid; only the model's conditioning timestep moves.
 /// Everything runs on the device: v comes from <see cref="RowStatistics"/>, and because 1 - alphabar
 /// increases with t, the closest candidate is lo + #(midpoints between neighbouring candidates below
-/// v), counted with saturated ramps (relu(Kd) - relu(Kd - 1) with a huge K is the step function) and a
+/// v), counted with saturated ramps (relu(1 - relu(1 - K d)) with a huge K is the step function) and a
 /// MatMul against ones. The midpoints of every call are uploaded once, at construction.
 /// Use it as <see cref="GuidanceOptions.Timesteps"/>.
 /// </summary>
@@ -77,11 +77,11 @@ public sealed class TimeShift : ITimestepProvider, IDisposable
         _stats.Std(x, _std);
         d.Mul(_std, _std, _std);
         d.Binary(BinaryOp.Sub, _std, _mids.Slice(call.Index, 1), _diff!);
-        d.Affine(_diff!, _diff!, Steep, 0f);
-        d.Activate(_diff!, _ramp!, Activation.Relu);
-        d.Affine(_diff!, _diff!, 1f, -1f);
+        // step(d) = clamp(K d, 0, 1) = relu(1 - relu(1 - K d)): no cancellation of large values.
+        d.Affine(_diff!, _diff!, -Steep, 1f);
         d.Activate(_diff!, _diff!, Activation.Relu);
-        d.LinearCombination(_ramp!, [_ramp!, _diff!], [1f, -1f]);
+        d.Affine(_diff!, _diff!, -1f, 1f);
+        d.Activate(_diff!, _ramp!, Activation.Relu);
         var count = timesteps.Reshape(b, 1);
         d.MatMul(_ramp!, _ones!, count);
         d.Affine(count, count, 1f, _lo[call.Index]);
