@@ -6,7 +6,7 @@ namespace Engine.Sampling.Guidance;
 /// <param name="Name">Short name.</param>
 /// <param name="Description">One line.</param>
 /// <param name="Keys">The <c>key=value</c> options that configure it.</param>
-public sealed record CatalogEntry(string Name, string Description, IReadOnlyList<string> Keys);
+public sealed record SamplingCatalogEntry(string Name, string Description, IReadOnlyList<string> Keys);
 
 /// <summary>
 /// The guidance methods and plug-ins, and the parser of their <c>key=value</c> options (as the CLI
@@ -16,7 +16,7 @@ public sealed record CatalogEntry(string Name, string Description, IReadOnlyList
 public static class SamplingCatalog
 {
     /// <summary>Every entry, off by default.</summary>
-    public static IReadOnlyList<CatalogEntry> Entries { get; } =
+    public static IReadOnlyList<SamplingCatalogEntry> Entries { get; } =
     [
         new("cfg", "Classifier-free guidance: eps_u + w (eps_c - eps_u) in one batched forward.", ["cfg_scale"]),
         new("cfg_rescale", "CFG rescale (phi): match the guided prediction's per-sample std to the conditional one.", ["cfg_rescale"]),
