@@ -1,7 +1,11 @@
 namespace Engine.Sampling;
 
 /// <summary>A sampler or schedule as users name it (k-diffusion / ComfyUI style), with a one-line description.</summary>
-public sealed record CatalogEntry(string Name, string Description, Func<SchedulerConfig, SchedulerConfig> Apply);
+/// <remarks>
+/// <see cref="EngineSampler"/> names an engine sampler without a diffusers class (built by
+/// <see cref="SamplerCatalog.Create"/>); the config then only carries the training schedule and grid.
+/// </remarks>
+public sealed record CatalogEntry(string Name, string Description, Func<SchedulerConfig, SchedulerConfig> Apply, string? EngineSampler = null);
 
 /// <summary>
 /// Short sampler names (euler, dpmpp_2m, ...) and schedule names (karras, exponential, ...) mapped onto
@@ -28,6 +32,7 @@ public static class SamplerCatalog
         new("dpmpp_2m_sde", "SDE-DPM-Solver++ 2M (stochastic, second order)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "sde-dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }),
         new("dpmpp_3m_sde", "SDE-DPM-Solver++ 3M (stochastic, third order; beyond diffusers 0.31)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "sde-dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }),
         new("dpmpp_2s", "DPM-Solver++ 2S (second order singlestep, deterministic)", c => As(c, "DPMSolverSinglestepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }),
+        new("dpmpp_2s_a", "DPM-Solver++ 2S ancestral (k-diffusion; 2 calls per step, fresh noise)", c => As(c, "EulerAncestralDiscreteScheduler"), EngineSampler: "dpmpp_2s_a"),
         new("deis", "DEIS (exponential integrator, log-rho multistep, order 3)", c => As(c, "DEISMultistepScheduler") with { AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }),
         new("unipc", "UniPC (bh2 predictor-corrector, order 2)", c => As(c, "UniPCMultistepScheduler") with { SolverType = "bh2", SolverOrder = 2 }),
         new("unipc_bh1", "UniPC with B(h) = h (bh1), order 3", c => As(c, "UniPCMultistepScheduler") with { SolverType = "bh1", SolverOrder = 3 }),
@@ -70,6 +75,18 @@ public static class SamplerCatalog
         if (c.ClassName == "DPMSolverMultistepScheduler" && c.AlgorithmType is "dpmsolver" or "sde-dpmsolver" && c.FinalSigmasType == "zero")
             c = c with { FinalSigmasType = "sigma_min" };
         return c;
+    }
+
+    /// <summary>Creates the scheduler for a short sampler name and optional schedule on a model's config.</summary>
+    public static Scheduler Create(SchedulerConfig model, string sampler, string? schedule, int steps)
+    {
+        var config = Resolve(model, sampler, schedule);
+        var entry = Samplers.First(e => e.Name == sampler.Trim().ToLowerInvariant());
+        return entry.EngineSampler switch
+        {
+            "dpmpp_2s_a" => new Schedulers.DpmPp2sAncestralScheduler(config, steps),
+            _ => SchedulerFactory.Create(config, steps),
+        };
     }
 
     /// <summary>A text listing of samplers and schedules, one per line with its description.</summary>

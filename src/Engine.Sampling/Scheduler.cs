@@ -24,8 +24,8 @@ public abstract class Scheduler : IDisposable
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of inference steps must be at least 1.");
         if (steps > config.NumTrainTimesteps && config.ClassName != "FlowMatchEulerDiscreteScheduler")
             throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of inference steps cannot exceed num_train_timesteps ({config.NumTrainTimesteps}).");
-        if (config.Thresholding)
-            throw new SchedulerConfigException("scheduler config: thresholding = true (dynamic thresholding) is not supported; use clip_sample or set thresholding to false.");
+        if (config.Thresholding && config.ClassName is not ("DDIMScheduler" or "DDPMScheduler" or "DPMSolverMultistepScheduler" or "DPMSolverSinglestepScheduler" or "DEISMultistepScheduler" or "UniPCMultistepScheduler"))
+            throw new SchedulerConfigException($"{config.ClassName}: thresholding = true is not supported (diffusers has it for DDIM, DDPM, DPM-Solver, DEIS and UniPC).");
         Config = config;
         InferenceSteps = steps;
         Training = new TrainingSchedule(config);
@@ -136,6 +136,13 @@ public abstract class Scheduler : IDisposable
         d.Activate(x, x, Activation.Relu);
         d.LinearCombination(x, [x, t], [1f, -1f]);
         d.Affine(x, x, 1f, (float)-r);
+    }
+
+    /// <summary>Clips (clip_sample) or dynamically thresholds (thresholding) a materialised x0 in place.</summary>
+    protected void LimitX0(Tensor x0, int scratchSlot)
+    {
+        if (Config.Thresholding) DynamicThresholding.Apply(x0, Config.DynamicThresholdingRatio, Config.SampleMaxValue);
+        else if (Config.ClipSample) Clamp(x0, Config.ClipSampleRange, scratchSlot);
     }
 
     /// <summary>Coefficients (of sample, of model output) of the x0 estimate for a VP sample x = a x0 + s eps.</summary>

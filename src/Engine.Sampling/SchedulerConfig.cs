@@ -162,11 +162,11 @@ public sealed record SchedulerConfig
             SigmaMin = r.NullableNum("sigma_min"),
             SigmaMax = r.NullableNum("sigma_max"),
         };
-        c.Validate(source, r);
+        c.Validate(source);
         return c;
     }
 
-    private void Validate(string source, Reader r)
+    private void Validate(string source)
     {
         void Fail(string msg) => throw new SchedulerConfigException($"{source}: {msg}");
         if (NumTrainTimesteps < 2) Fail($"num_train_timesteps {NumTrainTimesteps} must be >= 2.");
@@ -185,7 +185,6 @@ public sealed record SchedulerConfig
         if (ClassName == "DPMSolverSinglestepScheduler" && AlgorithmType.StartsWith("sde", StringComparison.Ordinal))
             Fail($"algorithm_type '{AlgorithmType}' is not supported by DPMSolverSinglestepScheduler; supported: dpmsolver, dpmsolver++.");
         if (TimestepType == "continuous" && PredictionType != "v_prediction") Fail("timestep_type 'continuous' requires prediction_type 'v_prediction'.");
-        _ = r;
     }
 
     /// <summary>Field-by-field JSON access with clear errors.</summary>

@@ -49,7 +49,7 @@ public class ConfigAndCatalogTests
                 SchedulerConfig c;
                 try { c = SamplerCatalog.Resolve(model, s.Name, g.Name); }
                 catch (SchedulerConfigException) { continue; } // grid not offered for this sampler; message checked below
-                using var sch = SchedulerFactory.Create(c, 12);
+                using var sch = SamplerCatalog.Create(model, s.Name, g.Name, 12);
                 Assert.That(sch.CallCount, Is.GreaterThanOrEqualTo(12), $"{s.Name}/{g.Name}");
                 Assert.That(sch.Timesteps.All(double.IsFinite), Is.True, $"{s.Name}/{g.Name}");
                 built++;

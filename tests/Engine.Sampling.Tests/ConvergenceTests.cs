@@ -42,8 +42,11 @@ public class ConvergenceTests
         yield return ("DPM-Solver 3M (noise)", 1.8, n => new DpmSolverMultistepScheduler(Cfg("DPMSolverMultistepScheduler", smin + ",\"solver_order\":3,\"algorithm_type\":\"dpmsolver\""), n));
         yield return ("DPM-Solver++ 2S (singlestep)", 1.8, n => new DpmSolverSinglestepScheduler(Cfg("DPMSolverSinglestepScheduler", smin + ",\"solver_order\":2"), n));
         yield return ("DPM-Solver++ 3S (singlestep)", 2.5, n => new DpmSolverSinglestepScheduler(Cfg("DPMSolverSinglestepScheduler", smin + ",\"solver_order\":3"), n));
+        yield return ("DPM-Solver++ 2S ancestral, eta 0", 1.8, n => new DpmPp2sAncestralScheduler(Cfg("EulerAncestralDiscreteScheduler", karras), n, eta: 0, endAtSigmaMin: true));
         yield return ("DEIS 2", 1.8, n => new DeisScheduler(Cfg("DEISMultistepScheduler", karras + ",\"solver_order\":2,\"lower_order_final\":false"), n));
         yield return ("DEIS 3", 1.8, n => new DeisScheduler(Cfg("DEISMultistepScheduler", karras + ",\"solver_order\":3,\"lower_order_final\":false"), n));
+        yield return ("DEIS tAB 2", 1.8, n => new DeisScheduler(Cfg("DEISMultistepScheduler", karras + ",\"solver_order\":2,\"lower_order_final\":false"), n, timeAB: true));
+        yield return ("DEIS tAB 3", 1.8, n => new DeisScheduler(Cfg("DEISMultistepScheduler", karras + ",\"solver_order\":3,\"lower_order_final\":false"), n, timeAB: true));
         yield return ("UniPC bh1 o2", 1.8, n => new UniPcScheduler(Cfg("UniPCMultistepScheduler", smin + ",\"solver_order\":2,\"solver_type\":\"bh1\""), n));
         yield return ("UniPC bh2 o2", 1.8, n => new UniPcScheduler(Cfg("UniPCMultistepScheduler", smin + ",\"solver_order\":2,\"solver_type\":\"bh2\""), n));
         yield return ("UniPC bh1 o3", 2.5, n => new UniPcScheduler(Cfg("UniPCMultistepScheduler", smin + ",\"solver_order\":3,\"solver_type\":\"bh1\""), n));

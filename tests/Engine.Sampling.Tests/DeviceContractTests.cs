@@ -22,12 +22,15 @@ public class DeviceContractTests
             yield return new TestCaseData(kind, "DPMSolverMultistepScheduler", ",\"algorithm_type\":\"sde-dpmsolver++\"");
             yield return new TestCaseData(kind, "DPMSolverMultistepScheduler", ",\"algorithm_type\":\"sde-dpmsolver++\",\"solver_order\":3");
             yield return new TestCaseData(kind, "DDPMScheduler", ",\"clip_sample\":false");
+            yield return new TestCaseData(kind, "dpmpp_2s_a", "");
         }
     }
 
     private static float[] Run(Device device, string cls, string extra, int batch, int firstSample, int sample)
     {
-        using var sch = SchedulerFactory.Create(Cfg(cls, extra), 20);
+        using var sch = cls == "dpmpp_2s_a"
+            ? new DpmPp2sAncestralScheduler(Cfg("EulerAncestralDiscreteScheduler", extra), 20)
+            : SchedulerFactory.Create(Cfg(cls, extra), 20);
         sch.Noise = new PhiloxNoise(42, firstSample);
         using var model = new AnalyticGaussian(device, Mu, S, One, sch.Config);
         using var x = device.Allocate(batch, 3, 4, 4);

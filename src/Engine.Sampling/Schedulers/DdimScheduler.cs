@@ -57,12 +57,12 @@ public sealed class DdimScheduler : Scheduler
         double std = Eta * Math.Sqrt(variance);
         double cPrev = Math.Sqrt(abarPrev), cDir = Math.Sqrt(Math.Max(1 - abarPrev - std * std, 0));
         Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
-        if (Config.ClipSample)
+        if (Config.ClipSample || Config.Thresholding)
         {
             // x0 is clipped (non-linear), so it is materialised once; eps stays the unclipped estimate.
             var x0 = Scratch(0, sample);
             Term(sample, x0x).Term(modelOutput, x0m).Into(x0);
-            Clamp(x0, Config.ClipSampleRange, 2);
+            LimitX0(x0, 2);
             Term(x0, cPrev).Term(sample, cDir * ex).Term(modelOutput, cDir * em);
         }
         else

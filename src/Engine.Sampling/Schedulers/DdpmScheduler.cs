@@ -45,11 +45,11 @@ public sealed class DdpmScheduler : Scheduler
         double variance = Math.Max((1 - abarPrev) / (1 - abar) * beta, 1e-20);
         double std = t > 0 ? Config.VarianceType == "fixed_large" ? Math.Sqrt(beta) : Math.Sqrt(variance) : 0;
         Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
-        if (Config.ClipSample)
+        if (Config.ClipSample || Config.Thresholding)
         {
             var x0 = Scratch(0, sample);
             Term(sample, x0x).Term(modelOutput, x0m).Into(x0);
-            Clamp(x0, Config.ClipSampleRange, 2);
+            LimitX0(x0, 2);
             Term(x0, cx0).Term(sample, cs);
         }
         else Term(sample, cs + cx0 * x0x).Term(modelOutput, cx0 * x0m);

@@ -11,8 +11,40 @@ public sealed class DeisScheduler : VpMultistepScheduler
 {
     private int _lowerOrderNums;
 
-    /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
-    public DeisScheduler(SchedulerConfig config, int steps) : base(config, steps, finalSigmaMinAlways: true) { }
+    /// <summary>
+    /// Creates the scheduler for <paramref name="steps"/> steps. <paramref name="timeAB"/> (beyond
+    /// diffusers) selects DEIS tAB: the noise predictions are interpolated by Lagrange polynomials in the
+    /// timestep t instead of log rho, and the coefficients integral of l_j(t(rho)) d rho are computed
+    /// by Gauss-Legendre quadrature on the host.
+    /// </summary>
+    public DeisScheduler(SchedulerConfig config, int steps, bool timeAB = false) : base(config, steps, finalSigmaMinAlways: true) => TimeAB = timeAB;
+
+    /// <summary>True for the tAB variant (Lagrange basis in t), false for diffusers' rhoAB (log rho).</summary>
+    public bool TimeAB { get; }
+
+    /// <summary>integral over rho in [r0, rt] of the Lagrange basis polynomial j in t(rho) over nodes t_k = t(rho_k).</summary>
+    private double TabCoefficient(double rt, double r0, ReadOnlySpan<double> nodes, int j)
+    {
+        var t = new double[nodes.Length];
+        for (int k = 0; k < nodes.Length; k++) t[k] = Training.SigmaToT(nodes[k]);
+        // Substitute u = log rho (rho spans decades) and use 8-point Gauss-Legendre on 8 panels.
+        ReadOnlySpan<double> gx = [-0.9602898564975363, -0.7966664774136267, -0.5255324099163290, -0.1834346424956498, 0.1834346424956498, 0.5255324099163290, 0.7966664774136267, 0.9602898564975363];
+        ReadOnlySpan<double> gw = [0.1012285362903763, 0.2223810344533745, 0.3137066458778873, 0.3626837833783620, 0.3626837833783620, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763];
+        double ua = Math.Log(r0), ub = Math.Log(rt), sum = 0;
+        const int panels = 8;
+        double width = (ub - ua) / panels;
+        for (int p = 0; p < panels; p++)
+        {
+            double mid = ua + (p + 0.5) * width, half = width / 2;
+            for (int q = 0; q < 8; q++)
+            {
+                double u = mid + half * gx[q], rho = Math.Exp(u), tau = Training.SigmaToT(rho), l = 1;
+                for (int k = 0; k < t.Length; k++) if (k != j) l *= (tau - t[k]) / (t[j] - t[k]);
+                sum += gw[q] * half * l * rho;
+            }
+        }
+        return sum;
+    }
 
     /// <inheritdoc />
     protected override void Reset() { base.Reset(); _lowerOrderNums = 0; }
@@ -50,6 +82,14 @@ public sealed class DeisScheduler : VpMultistepScheduler
         double rt = SigmaAt(i + 1), r0 = m0.Sigma;
         var m1 = History(1);
         double r1 = m1.Sigma;
+        if (TimeAB)
+        {
+            var nodes = use == 2 ? new[] { r0, r1 } : [r0, r1, History(2).Sigma];
+            Term(sample, at / as0);
+            for (int j = 0; j < use; j++) Term(History(j).T, at * TabCoefficient(rt, r0, nodes, j));
+            Into(sample);
+            return;
+        }
         if (use == 2)
         {
             double c1 = Ind2(rt, r0, r1) - Ind2(r0, r0, r1);

@@ -28,8 +28,51 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
     /// <inheritdoc />
     public override bool IsStochastic => _sde;
 
+    private double _momentum = 1;
+    private bool _haveVelocity;
+
+    /// <summary>
+    /// Heavy-ball momentum (Wizadwongsa and Suwajanakorn 2023) on the multistep combination:
+    /// v = (1 - beta) v + beta D', where D' is the solver's combined prediction, and the update uses v.
+    /// beta = 1 (default) is the plain solver; smaller values damp divergence at low step counts.
+    /// </summary>
+    public double Momentum
+    {
+        get => _momentum;
+        set
+        {
+            if (!(value > 0 && value <= 1)) throw new ArgumentOutOfRangeException(nameof(value), value, "Momentum beta must lie in (0, 1].");
+            _momentum = value;
+        }
+    }
+
     /// <inheritdoc />
-    protected override void Reset() { base.Reset(); _lowerOrderNums = 0; }
+    protected override void Reset() { base.Reset(); _lowerOrderNums = 0; _haveVelocity = false; }
+
+    /// <summary>Adds cx x and the prediction terms; with momentum the velocity is combined first, so pending terms are not mixed.</summary>
+    private void PredictionTermsFirst(Tensor sample, double cx, ReadOnlySpan<Tensor> m, ReadOnlySpan<double> c, double p1)
+    {
+        if (_momentum == 1 || p1 == 0) { Term(sample, cx); PredictionTerms(sample, m, c, p1); return; }
+        PredictionTerms(sample, m, c, p1);
+        Term(sample, cx);
+    }
+
+    /// <summary>Adds the combined-prediction terms sum c_k m_k, through the momentum buffer when beta &lt; 1.</summary>
+    private void PredictionTerms(Tensor sample, ReadOnlySpan<Tensor> m, ReadOnlySpan<double> c, double p1)
+    {
+        if (_momentum == 1 || p1 == 0)
+        {
+            for (int k = 0; k < m.Length; k++) Term(m[k], c[k]);
+            return;
+        }
+        var v = Scratch(1, sample);
+        double keep = _haveVelocity ? 1 - _momentum : 0, take = _haveVelocity ? _momentum : 1;
+        if (keep != 0) Term(v, keep);
+        for (int k = 0; k < m.Length; k++) Term(m[k], take * c[k] / p1);
+        Into(v);
+        _haveVelocity = true;
+        Term(v, p1);
+    }
 
     /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
@@ -94,13 +137,15 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
         Tensor? z = _sde && cz > 0 ? DrawNoise(0, sample, i) : null;
 
         var m0 = History(0);
-        Term(sample, cx);
-        if (order == 1) Term(m0.T, p1);
+        if (order == 1)
+        {
+            PredictionTermsFirst(sample, cx, [m0.T], [p1], p1);
+        }
         else if (order == 2)
         {
             var m1 = History(1);
             double r0 = (m0.Lambda - m1.Lambda) / h;
-            Term(m0.T, p1 + p2 / r0).Term(m1.T, -p2 / r0);
+            PredictionTermsFirst(sample, cx, [m0.T, m1.T], [p1 + p2 / r0, -p2 / r0], p1);
         }
         else
         {
@@ -117,7 +162,7 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
                 c[k] = p2 * (d10[k] + w * diff) + p3 * v * diff;
             }
             c[0] += p1;
-            Term(m0.T, c[0]).Term(m1.T, c[1]).Term(m2.T, c[2]);
+            PredictionTermsFirst(sample, cx, [m0.T, m1.T, m2.T], c, p1);
         }
         if (z is not null) Term(z, cz);
         Into(sample);

@@ -67,7 +67,7 @@ public sealed class DpmSolverSinglestepScheduler : VpMultistepScheduler
         double cx = _data ? st / ssS : at / asS;
         double lead = _data ? at : st;
         // Weights of D0, D1, D2 in the data (++) or noise form.
-        double p1 = _data ? -lead * em : -lead * em;
+        double p1 = -lead * em;
         double p2Heun = _data ? lead * (em / h + 1) : -lead * (em / h - 1);
         double p3 = _data ? -lead * ((em + h) / (h * h) - 0.5) : -lead * ((em - h) / (h * h) - 0.5);
         if (order == 2)

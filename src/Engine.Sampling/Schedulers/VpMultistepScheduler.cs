@@ -101,9 +101,20 @@ public abstract class VpMultistepScheduler : Scheduler
     protected Tensor ConvertIntoNextSlot(Tensor modelOutput, int i, Tensor sample, bool data)
     {
         var (a, s) = AlphaSigmaAt(i);
-        var (cx, cm) = data ? DataPrediction(a, s) : NoisePrediction(a, s);
         var slot = Scratch(3 + _next, sample);
-        Term(sample, cx).Term(modelOutput, cm).Into(slot);
+        if (Config.Thresholding)
+        {
+            // diffusers thresholds x0 and derives the noise prediction from the thresholded x0.
+            var (x0x, x0m) = DataPrediction(a, s);
+            Term(sample, x0x).Term(modelOutput, x0m).Into(slot);
+            DynamicThresholding.Apply(slot, Config.DynamicThresholdingRatio, Config.SampleMaxValue);
+            if (!data) Term(sample, 1 / s).Term(slot, -a / s).Into(slot);
+        }
+        else
+        {
+            var (cx, cm) = data ? DataPrediction(a, s) : NoisePrediction(a, s);
+            Term(sample, cx).Term(modelOutput, cm).Into(slot);
+        }
         _history[_next] = slot;
         return slot;
     }
