@@ -4,16 +4,17 @@ namespace Engine.Kernels;
 public static class KernelMath
 {
     /// <summary>
-    /// erf(x) in float32 precision: Abramowitz and Stegun 7.1.26 (|error| &lt;= 1.5e-7), evaluated in
-    /// double so the only error left is the approximation's own.
+    /// erf(x) in float32: Abramowitz and Stegun 7.1.26 (|error| &lt;= 1.5e-7). Evaluated in float so that
+    /// every ILGPU backend compiles it (double transcendentals need libdevice on CUDA) and the CPU
+    /// device and the kernels round alike.
     /// </summary>
     public static float Erf(float x)
     {
-        double ax = x < 0 ? -x : x;
-        double t = 1.0 / (1.0 + 0.3275911 * ax);
-        double poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-        double y = 1.0 - poly * Math.Exp(-ax * ax);
-        return (float)(x < 0 ? -y : y);
+        float ax = x < 0f ? -x : x;
+        float t = 1f / (1f + 0.3275911f * ax);
+        float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+        float y = 1f - poly * MathF.Exp(-ax * ax);
+        return x < 0f ? -y : y;
     }
 
     /// <summary>x * sigmoid(x).</summary>
@@ -34,4 +35,56 @@ public static class KernelMath
         4 => x > 0f ? x : 0f,
         _ => x,
     };
+
+    /// <summary>x * c + addend, rounded twice like TensorPrimitives.MultiplyAdd (not a fused FMA).</summary>
+    public static float MultiplyAdd(float x, float c, float addend) => x * c + addend;
+
+    /// <summary>float32 to bfloat16 bits, round to nearest even; NaN stays a (quiet) NaN.</summary>
+    public static ushort ToBFloat16(float value)
+    {
+        uint bits = ILGPU.Interop.FloatAsInt(value);
+        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40u);
+        uint rounding = 0x7FFFu + ((bits >> 16) & 1u);
+        return (ushort)((bits + rounding) >> 16);
+    }
+
+    /// <summary>bfloat16 bits to float32 (exact).</summary>
+    public static float FromBFloat16(ushort bits) => ILGPU.Interop.IntAsFloat((uint)bits << 16);
+
+    /// <summary>
+    /// float32 to IEEE binary16 bits, round to nearest even (overflow to infinity, subnormals kept,
+    /// NaN stays NaN), in integer arithmetic so every backend rounds exactly like System.Half.
+    /// </summary>
+    public static ushort ToHalfBits(float value)
+    {
+        uint x = ILGPU.Interop.FloatAsInt(value);
+        uint sign = (x >> 16) & 0x8000u, abs = x & 0x7FFFFFFFu;
+        if (abs >= 0x7F800000u) return (ushort)(sign | (abs > 0x7F800000u ? 0x7E00u | ((abs >> 13) & 0x3FFu) : 0x7C00u));
+        if (abs >= 0x477FF000u) return (ushort)(sign | 0x7C00u);
+        if (abs < 0x38800000u)
+        {
+            if (abs < 0x33000000u) return (ushort)sign;
+            int shift = 126 - (int)(abs >> 23);
+            uint m = (abs & 0x7FFFFFu) | 0x800000u;
+            uint r = m >> shift, rem = m & ((1u << shift) - 1u), halfway = 1u << (shift - 1);
+            if (rem > halfway || (rem == halfway && (r & 1u) != 0)) r++;
+            return (ushort)(sign | r);
+        }
+        uint bits = (abs - 0x38000000u) >> 13, tail = abs & 0x1FFFu;
+        if (tail > 0x1000u || (tail == 0x1000u && (bits & 1u) != 0)) bits++;
+        return (ushort)(sign | bits);
+    }
+
+    /// <summary>IEEE binary16 bits to float32 (exact).</summary>
+    public static float FromHalfBits(ushort bits)
+    {
+        uint h = bits, sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+        if (e == 0)
+        {
+            float v = m * (1f / 16777216f);
+            return sign != 0 ? -v : v;
+        }
+        if (e == 31) return ILGPU.Interop.IntAsFloat(sign | 0x7F800000u | (m << 13));
+        return ILGPU.Interop.IntAsFloat(sign | ((e + 112u) << 23) | (m << 13));
+    }
 }

@@ -2,8 +2,8 @@ namespace Engine.Core.Tests;
 
 /// <summary>
 /// The devices every op test runs on. <c>cpu</c> always; the ILGPU CPU accelerator as
-/// <c>ilgpu-cpu</c>; <c>cuda</c> only where <c>ENGINE_TEST_CUDA=1</c> (GPU machines).
-/// Devices are created once per kind and shared, since ILGPU kernel compilation is costly.
+/// <c>ilgpu-cpu</c> unless <c>ENGINE_TEST_ILGPU=0</c>; <c>cuda</c> only where <c>ENGINE_TEST_CUDA=1</c>
+/// (GPU machines). Devices are created once per kind and shared, since ILGPU kernel compilation is costly.
 /// </summary>
 public static class TestDevices
 {
@@ -14,6 +14,7 @@ public static class TestDevices
         get
         {
             yield return "cpu";
+            if (Environment.GetEnvironmentVariable("ENGINE_TEST_ILGPU") != "0") yield return "ilgpu-cpu";
             if (Environment.GetEnvironmentVariable("ENGINE_TEST_CUDA") == "1") yield return "cuda";
         }
     }

@@ -1,0 +1,81 @@
+using ILGPU;
+
+namespace Engine.Kernels;
+
+/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d"/>.</summary>
+public struct ConvParams
+{
+    /// <summary>Input channels, height, width.</summary>
+    public int Cin, H, W;
+    /// <summary>Output channels and kernel height, width.</summary>
+    public int Cout, Kh, Kw;
+    /// <summary>Output height and width.</summary>
+    public int Ho, Wo;
+    /// <summary>Stride and zero padding (both spatial dimensions).</summary>
+    public int Stride, Padding;
+    /// <summary>1 when the bias view holds Cout values to add.</summary>
+    public int HasBias;
+    /// <summary>Edge T of the square thread tile.</summary>
+    public int Tile;
+}
+
+/// <summary>Convolutions.</summary>
+public static class ConvKernels
+{
+    /// <summary>
+    /// 2-D cross-correlation as an implicit GEMM, with no im2col buffer: per image n,
+    /// out[n] [Cout, Ho*Wo] = W [Cout, Cin*kh*kw] x cols [Cin*kh*kw, Ho*Wo] + bias, where the cols
+    /// element (k, p) is gathered on the fly from x (k = (ci, ky, kx), p = (oy, ox); zero outside).
+    /// <para>Launch: grid (ceil(Ho*Wo/4T), ceil(Cout/4T), N), group (T, T, 1); dynamic shared memory
+    /// 2 * T * 4T floats (weight slab and gathered input slab, k-major); each thread accumulates a
+    /// 4 x 4 <see cref="MicroTile"/>; two barriers per T-deep slab of K. T as for the GEMM.</para>
+    /// </summary>
+    public static void Conv2d(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+    {
+        int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
+        int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
+        int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, n = Grid.IdxZ;
+        int spatial = p.Ho * p.Wo, window = p.Kh * p.Kw, depth = p.Cin * window;
+        var shared = SharedMemory.GetDynamic<float>();
+        var wTile = shared.SubView(0, t * span);
+        var xTile = shared.SubView(t * span, t * span);
+        long xBase = (long)n * p.Cin * p.H * p.W;
+        var acc = new MicroTile();
+        for (int k0 = 0; k0 < depth; k0 += t)
+        {
+            for (int e = tid; e < t * span; e += threads)
+            {
+                int r = e / t, kk = e - r * t;
+                int row = row0 + r, k = k0 + kk;
+                wTile[kk * span + r] = row < p.Cout && k < depth ? w[(long)row * depth + k] : 0f;
+
+                int kb = e / span, cc = e - kb * span;
+                int col = col0 + cc, kq = k0 + kb;
+                float xv = 0f;
+                if (kq < depth && col < spatial)
+                {
+                    int ci = kq / window, rem = kq - ci * window, ky = rem / p.Kw, kx = rem - ky * p.Kw;
+                    int oy = col / p.Wo, ox = col - oy * p.Wo;
+                    int iy = oy * p.Stride - p.Padding + ky, ix = ox * p.Stride - p.Padding + kx;
+                    if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) xv = x[xBase + ((long)ci * p.H + iy) * p.W + ix];
+                }
+                xTile[kb * span + cc] = xv;
+            }
+            Group.Barrier();
+            acc.Accumulate(wTile, xTile, t, t, tx, ty);
+            Group.Barrier();
+        }
+        for (int i = 0; i < MicroTile.Size; i++)
+        {
+            int row = row0 + ty + i * t;
+            if (row >= p.Cout) break;
+            float b = p.HasBias != 0 ? bias[row] : 0f;
+            for (int j = 0; j < MicroTile.Size; j++)
+            {
+                int col = col0 + tx + j * t;
+                if (col >= spatial) break;
+                output[((long)n * p.Cout + row) * spatial + col] = acc.Get(i, j) + b;
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using ILGPU;
+
+namespace Engine.Kernels;
+
+/// <summary>Scalar arguments of <see cref="NormKernels.GroupNorm"/>.</summary>
+public struct GroupNormParams
+{
+    /// <summary>Number of groups and channels per group.</summary>
+    public int Groups, ChannelsPerGroup;
+    /// <summary>Elements per channel (product of the spatial dimensions).</summary>
+    public int Spatial;
+    /// <summary>Variance epsilon.</summary>
+    public float Eps;
+    /// <summary>1 when gamma / beta views hold C values.</summary>
+    public int HasGamma, HasBeta;
+    /// <summary>1 to apply SiLU after the affine.</summary>
+    public int Silu;
+}
+
+/// <summary>Normalisations and row softmax: one group reduces one row (or one (n, group) block).</summary>
+public static class NormKernels
+{
+    /// <summary>
+    /// Sum of <paramref name="value"/> over the group, returned to every thread. Shared-memory tree:
+    /// the group size must be a power of two and <paramref name="scratch"/> hold one float per thread;
+    /// log2(size) + 2 barriers.
+    /// </summary>
+    public static float GroupSum(float value, ArrayView<float> scratch)
+    {
+        int t = Group.IdxX;
+        scratch[t] = value;
+        Group.Barrier();
+        for (int s = Group.DimX / 2; s > 0; s >>= 1)
+        {
+            if (t < s) scratch[t] += scratch[t + s];
+            Group.Barrier();
+        }
+        float total = scratch[0];
+        Group.Barrier();
+        return total;
+    }
+
+    /// <summary>Maximum of <paramref name="value"/> over the group; same contract as <see cref="GroupSum"/>.</summary>
+    public static float GroupMax(float value, ArrayView<float> scratch)
+    {
+        int t = Group.IdxX;
+        scratch[t] = value;
+        Group.Barrier();
+        for (int s = Group.DimX / 2; s > 0; s >>= 1)
+        {
+            if (t < s) scratch[t] = MathF.Max(scratch[t], scratch[t + s]);
+            Group.Barrier();
+        }
+        float total = scratch[0];
+        Group.Barrier();
+        return total;
+    }
+
+    /// <summary>
+    /// GroupNorm (+ optional SiLU) of x [N, C, spatial]: block (n, g) is ChannelsPerGroup * Spatial
+    /// contiguous floats. mean = sum / count, var = sum (x - mean)^2 / count (two passes, biased),
+    /// y = x * (rstd * gamma[c]) + (beta[c] - mean * rstd * gamma[c]), then silu.
+    /// <para>Launch: grid (N * Groups), group G (power of two from the accelerator, at most 256);
+    /// dynamic shared memory G floats for the reductions. Threads stride over the block.</para>
+    /// </summary>
+    public static void GroupNorm(ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> output, GroupNormParams p)
+    {
+        var scratch = SharedMemory.GetDynamic<float>();
+        int block = Grid.IdxX, t = Group.IdxX, g = Group.DimX;
+        int count = p.ChannelsPerGroup * p.Spatial;
+        long start = (long)block * count;
+        float sum = 0f;
+        for (int i = t; i < count; i += g) sum += x[start + i];
+        float mean = GroupSum(sum, scratch) / count;
+        float sq = 0f;
+        for (int i = t; i < count; i += g) { float d = x[start + i] - mean; sq += d * d; }
+        float rstd = 1f / MathF.Sqrt(GroupSum(sq, scratch) / count + p.Eps);
+        int channel0 = (block % p.Groups) * p.ChannelsPerGroup;
+        for (int i = t; i < count; i += g)
+        {
+            int ch = channel0 + i / p.Spatial;
+            float scale = rstd * (p.HasGamma != 0 ? gamma[ch] : 1f);
+            float shift = (p.HasBeta != 0 ? beta[ch] : 0f) - mean * scale;
+            float y = x[start + i] * scale + shift;
+            output[start + i] = p.Silu != 0 ? KernelMath.Silu(y) : y;
+        }
+    }
+
+    /// <summary>
+    /// LayerNorm over rows of length d: y = (x * rstd - mean * rstd) * gamma + beta, biased variance
+    /// from two passes.
+    /// <para>Launch: grid (rows), group G (power of two, at most 256); dynamic shared memory G floats.</para>
+    /// </summary>
+    public static void LayerNorm(ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> output,
+        int d, float eps, int hasGamma, int hasBeta)
+    {
+        var scratch = SharedMemory.GetDynamic<float>();
+        int t = Group.IdxX, g = Group.DimX;
+        long start = (long)Grid.IdxX * d;
+        float sum = 0f;
+        for (int i = t; i < d; i += g) sum += x[start + i];
+        float mean = GroupSum(sum, scratch) / d;
+        float sq = 0f;
+        for (int i = t; i < d; i += g) { float dv = x[start + i] - mean; sq += dv * dv; }
+        float rstd = 1f / MathF.Sqrt(GroupSum(sq, scratch) / d + eps);
+        float shift = -mean * rstd;
+        for (int i = t; i < d; i += g)
+        {
+            float y = x[start + i] * rstd + shift;
+            if (hasGamma != 0) y *= gamma[i];
+            if (hasBeta != 0) y += beta[i];
+            output[start + i] = y;
+        }
+    }
+
+    /// <summary>
+    /// Softmax over rows of length d: exp(x - max) / sum exp(x - max).
+    /// <para>Launch: grid (rows), group G (power of two, at most 256); dynamic shared memory G floats.</para>
+    /// </summary>
+    public static void Softmax(ArrayView<float> x, ArrayView<float> output, int d)
+    {
+        var scratch = SharedMemory.GetDynamic<float>();
+        int t = Group.IdxX, g = Group.DimX;
+        long start = (long)Grid.IdxX * d;
+        float max = -float.MaxValue;
+        for (int i = t; i < d; i += g) max = MathF.Max(max, x[start + i]);
+        max = GroupMax(max, scratch);
+        float sum = 0f;
+        for (int i = t; i < d; i += g) sum += MathF.Exp(x[start + i] - max);
+        float inv = 1f / GroupSum(sum, scratch);
+        for (int i = t; i < d; i += g) output[start + i] = MathF.Exp(x[start + i] - max) * inv;
+    }
+}

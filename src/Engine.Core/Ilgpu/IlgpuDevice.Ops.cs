@@ -1,0 +1,268 @@
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Core.Ilgpu;
+
+public sealed partial class IlgpuDevice
+{
+    /// <inheritdoc />
+    protected override void MatMulCore(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
+        bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
+    {
+        if (output.Length == 0) return;
+        int t = _gemmTile;
+        var p = new GemmParams
+        {
+            M = m, N = n, K = k, TransposeA = transposeA ? 1 : 0, TransposeB = transposeB ? 1 : 0,
+            BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = (int)activation, Alpha = alpha, Tile = t,
+        };
+        int span = MicroTile.Size * t;
+        var grid = GridOf((n + span - 1) / span, (m + span - 1) / span, batch, "MatMul");
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
+        var c = View(output);
+        _kernels.Gemm(config, View(a), View(b), bias is null ? c : View(bias), c, p);
+    }
+
+    /// <inheritdoc />
+    protected override void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
+    {
+        if (output.Length == 0) return;
+        int t = _gemmTile;
+        var p = new ConvParams
+        {
+            Cin = x.Dim(1), H = x.Dim(2), W = x.Dim(3), Cout = weight.Dim(0), Kh = weight.Dim(2), Kw = weight.Dim(3),
+            Ho = output.Dim(2), Wo = output.Dim(3), Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1, Tile = t,
+        };
+        int span = MicroTile.Size * t;
+        var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, x.Dim(0), "Conv2d");
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
+        var o = View(output);
+        _kernels.Conv2d(config, View(x), View(weight), bias is null ? o : View(bias), o, p);
+    }
+
+    /// <inheritdoc />
+    protected override void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)
+    {
+        if (x.Length == 0) return;
+        int n = x.Dim(0), c = x.Dim(1);
+        var p = new GroupNormParams
+        {
+            Groups = groups, ChannelsPerGroup = c / groups, Spatial = (int)(x.Length / ((long)n * c)), Eps = eps,
+            HasGamma = gamma is null ? 0 : 1, HasBeta = beta is null ? 0 : 1, Silu = silu ? 1 : 0,
+        };
+        var o = View(output);
+        _kernels.GroupNorm(RowConfig(n * groups, "GroupNorm"), View(x), gamma is null ? o : View(gamma), beta is null ? o : View(beta), o, p);
+    }
+
+    /// <inheritdoc />
+    protected override void LayerNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps)
+    {
+        int d = x.Dim(-1);
+        if (x.Length == 0) return;
+        var o = View(output);
+        _kernels.LayerNorm(RowConfig(x.Length / d, "LayerNorm"), View(x), gamma is null ? o : View(gamma), beta is null ? o : View(beta), o,
+            d, eps, gamma is null ? 0 : 1, beta is null ? 0 : 1);
+    }
+
+    /// <inheritdoc />
+    protected override void SoftmaxCore(Tensor x, Tensor output)
+    {
+        int d = x.Dim(-1);
+        if (x.Length == 0) return;
+        _kernels.Softmax(RowConfig(x.Length / d, "Softmax"), View(x), View(output), d);
+    }
+
+    /// <summary>One reduction group per row: group of <see cref="_reductionGroup"/> threads and as many floats of shared memory.</summary>
+    private KernelConfig RowConfig(long rows, string op) =>
+        new(GridOf(rows, 1, 1, op), new Index3D(_reductionGroup, 1, 1), SharedMemoryConfig.RequestDynamic<float>(_reductionGroup));
+
+    /// <inheritdoc />
+    protected override void AttentionCore(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
+    {
+        int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
+        if (q.Length == 0) return;
+        if (lk == 0) { FillCore(output, 0f); return; }
+        int group = _attentionGroup;
+        int tile = 64;
+        while (tile > 1 && (tile > group || AttentionSharedFloats(tile, d) * sizeof(float) > _sharedBytes)) tile /= 2;
+        if (tile < 1 || AttentionSharedFloats(tile, d) * sizeof(float) > _sharedBytes)
+            throw new ArgumentException($"Attention: head width {d} needs more shared memory than {Name} offers per group.");
+        var p = new AttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, Scale = scale, Tile = tile };
+        var grid = GridOf((lq + tile - 1) / tile, (long)batch * heads, 1, "Attention");
+        var config = new KernelConfig(grid, new Index3D(group, 1, 1), SharedMemoryConfig.RequestDynamic<float>(AttentionSharedFloats(tile, d)));
+        _kernels.Attention(config, View(q), View(k), View(v), View(output), p);
+    }
+
+    private static int AttentionSharedFloats(int tile, int d) => 4 * tile * d + tile * tile + 3 * tile;
+
+    /// <summary>A launch grid, checked against the accelerator's grid limits.</summary>
+    private Index3D GridOf(long x, long y, long z, string op)
+    {
+        var max = _accelerator.MaxGridSize;
+        if (x > max.X || y > max.Y || z > max.Z)
+            throw new ArgumentException($"{op}: launch grid ({x}, {y}, {z}) exceeds {Name}'s limits ({max.X}, {max.Y}, {max.Z}).");
+        return new Index3D((int)x, (int)y, (int)z);
+    }
+
+    /// <inheritdoc />
+    protected override void ActivateCore(Tensor x, Tensor output, Activation activation)
+    {
+        if (x.Length == 0) return;
+        _kernels.Activate(Extent(x.Length, "Activate"), View(x), View(output), (int)activation);
+    }
+
+    /// <inheritdoc />
+    protected override void GegluCore(Tensor x, Tensor output)
+    {
+        if (output.Length == 0) return;
+        _kernels.Geglu(Extent(output.Length, "Geglu"), View(x), View(output), output.Dim(-1));
+    }
+
+    /// <inheritdoc />
+    protected override void BinaryCore(BinaryOp op, Tensor a, Tensor b, Tensor output)
+    {
+        if (output.Length == 0) return;
+        int n = Extent(output.Length, op.ToString());
+        if (a.Length == output.Length && b.Length == output.Length)
+        {
+            _kernels.Binary(n, View(a), View(b), View(output), (int)op);
+            return;
+        }
+        int rank = output.Rank;
+        if (rank > 6) throw new ArgumentException($"{op}: broadcasting supports rank up to 6, got {output}.");
+        var shape = output.ShapeArray();
+        var aStrides = BroadcastStrides(a.Shape, shape);
+        var bStrides = BroadcastStrides(b.Shape, shape);
+        // Pad to rank 6 with leading size-1 dimensions.
+        Span<int> dims = stackalloc int[6];
+        Span<long> sa = stackalloc long[6], sb = stackalloc long[6];
+        for (int i = 0; i < 6; i++)
+        {
+            int src = i - (6 - rank);
+            dims[i] = src >= 0 ? shape[src] : 1;
+            sa[i] = src >= 0 ? aStrides[src] : 0;
+            sb[i] = src >= 0 ? bStrides[src] : 0;
+        }
+        var s = new BroadcastShape
+        {
+            D0 = dims[0], D1 = dims[1], D2 = dims[2], D3 = dims[3], D4 = dims[4], D5 = dims[5],
+            A0 = sa[0], A1 = sa[1], A2 = sa[2], A3 = sa[3], A4 = sa[4], A5 = sa[5],
+            B0 = sb[0], B1 = sb[1], B2 = sb[2], B3 = sb[3], B4 = sb[4], B5 = sb[5],
+        };
+        _kernels.BinaryBroadcast(n, View(a), View(b), View(output), s, (int)op);
+    }
+
+    /// <summary>Strides of an operand over the output shape, 0 along broadcast dimensions.</summary>
+    private static long[] BroadcastStrides(ReadOnlySpan<int> shape, int[] outShape)
+    {
+        int rank = outShape.Length;
+        var strides = new long[rank];
+        long stride = 1;
+        for (int i = rank - 1; i >= 0; i--)
+        {
+            int src = i - (rank - shape.Length);
+            int dim = src >= 0 ? shape[src] : 1;
+            strides[i] = dim == 1 && outShape[i] != 1 ? 0 : stride;
+            stride *= dim;
+        }
+        return strides;
+    }
+
+    /// <inheritdoc />
+    protected override void LinearCombinationCore(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
+    {
+        if (output.Length == 0) return;
+        // Unused slots repeat the first input; Count keeps the kernel from reading them.
+        ArrayView<float> X(ReadOnlySpan<Tensor> t, int i) => View(t[i < t.Length ? i : 0]);
+        float C(ReadOnlySpan<float> c, int i) => i < c.Length ? c[i] : 0f;
+        var terms = new LinearTerms
+        {
+            X0 = X(inputs, 0), X1 = X(inputs, 1), X2 = X(inputs, 2), X3 = X(inputs, 3),
+            X4 = X(inputs, 4), X5 = X(inputs, 5), X6 = X(inputs, 6), X7 = X(inputs, 7),
+            C0 = C(coefficients, 0), C1 = C(coefficients, 1), C2 = C(coefficients, 2), C3 = C(coefficients, 3),
+            C4 = C(coefficients, 4), C5 = C(coefficients, 5), C6 = C(coefficients, 6), C7 = C(coefficients, 7),
+            Count = inputs.Length,
+        };
+        _kernels.LinearCombination(Extent(output.Length, "LinearCombination"), View(output), terms);
+    }
+
+    /// <inheritdoc />
+    protected override void AffineCore(Tensor x, Tensor output, float alpha, float beta)
+    {
+        if (x.Length == 0) return;
+        _kernels.Affine(Extent(x.Length, "Affine"), View(x), View(output), alpha, beta);
+    }
+
+    /// <inheritdoc />
+    protected override void FillCore(Tensor output, float value)
+    {
+        if (output.Length == 0) return;
+        _kernels.Fill(Extent(output.Length, "Fill"), View(output), value);
+    }
+
+    /// <inheritdoc />
+    protected override void TimestepEmbeddingCore(Tensor timesteps, Tensor output, bool flipSinToCos, float downscaleFreqShift, float scale, float maxPeriod)
+    {
+        int dim = output.Dim(1), half = dim / 2;
+        if (timesteps.Length == 0) return;
+        if (half == 0) { FillCore(output, 0f); return; }
+        var p = new TimestepParams
+        {
+            Dim = dim, Half = half, Flip = flipSinToCos ? 1 : 0, LogPeriod = -MathF.Log(maxPeriod), Shift = downscaleFreqShift, Scale = scale,
+        };
+        _kernels.TimestepEmbedding(Extent(timesteps.Length * half, "TimestepEmbedding"), View(timesteps), View(output), p);
+    }
+
+    /// <inheritdoc />
+    protected override void ModulateCore(Tensor x, Tensor shift, Tensor scale, Tensor output)
+    {
+        if (x.Length == 0) return;
+        _kernels.Modulate(Extent(x.Length, "Modulate"), View(x), View(shift), View(scale), View(output), x.Dim(1), x.Dim(2));
+    }
+
+    /// <inheritdoc />
+    protected override void GatedAddCore(Tensor residual, Tensor x, Tensor gate, Tensor output)
+    {
+        if (x.Length == 0) return;
+        _kernels.GatedAdd(Extent(x.Length, "GatedAdd"), View(residual), View(x), View(gate), View(output), x.Dim(1), x.Dim(2));
+    }
+
+    /// <inheritdoc />
+    protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
+    {
+        if (output.Length == 0) return;
+        _kernels.UpsampleNearest2x(Extent(output.Length, "UpsampleNearest2x"), View(x), View(output), x.Dim(2), x.Dim(3));
+    }
+
+    /// <inheritdoc />
+    protected override void ConcatChannelsCore(Tensor a, Tensor b, Tensor output)
+    {
+        if (output.Length == 0) return;
+        int n = a.Dim(0);
+        _kernels.ConcatChannels(Extent(output.Length, "ConcatChannels"), View(a), View(b), View(output), (int)(a.Length / n), (int)(b.Length / n));
+    }
+
+    /// <inheritdoc />
+    protected override void TransposeCore(Tensor x, Tensor output)
+    {
+        if (x.Length == 0) return;
+        _kernels.Transpose(Extent(x.Length, "Transpose"), View(x), View(output), x.Dim(1), x.Dim(2));
+    }
+
+    /// <inheritdoc />
+    protected override void PatchifyCore(Tensor image, Tensor tokens, int patch, bool unpatchify)
+    {
+        if (tokens.Length == 0) return;
+        var p = new PatchParams { C = image.Dim(1), H = image.Dim(2), W = image.Dim(3), Patch = patch, Unpatchify = unpatchify ? 1 : 0 };
+        _kernels.Patchify(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), View(image), View(tokens), p);
+    }
+
+    /// <inheritdoc />
+    protected override void RandomNormalCore(Tensor output, ulong seed, int firstSampleIndex, int step)
+    {
+        if (output.Length == 0) return;
+        int perSample = (int)(output.Length / output.Dim(0));
+        _kernels.RandomNormal(Extent(output.Length, "RandomNormal"), View(output), seed, firstSampleIndex, step, perSample);
+    }
+}

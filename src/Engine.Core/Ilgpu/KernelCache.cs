@@ -1,0 +1,102 @@
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using Half = ILGPU.Half;
+
+namespace Engine.Core.Ilgpu;
+
+/// <summary>
+/// The compiled kernels of one accelerator. Each launcher is loaded (compiled) the first time it is
+/// used and reused afterwards, so no op ever compiles per call.
+/// </summary>
+internal sealed class KernelCache(Accelerator accelerator)
+{
+    private readonly Accelerator _acc = accelerator;
+
+    private Lazy<T> Auto<T>(Func<Accelerator, T> load) where T : Delegate => new(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    // Explicitly grouped kernels (shared memory, barriers).
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemm;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>>? _conv;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNorm;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>>? _layerNorm;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>>? _softmax;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>>? _attention;
+
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams> Gemm =>
+        (_gemm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams> Conv2d =>
+        (_conv ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNorm =>
+        (_groupNorm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>(NormKernels.GroupNorm))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int> LayerNorm =>
+        (_layerNorm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(NormKernels.LayerNorm))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> Softmax =>
+        (_softmax ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(NormKernels.Softmax))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> Attention =>
+        (_attention ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionKernels.FlashAttention))).Value;
+
+    // Implicitly grouped element-wise kernels.
+    private Lazy<Action<Index1D, ArrayView<float>, float>>? _fill;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int>>? _activate, _geglu;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>? _binary;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, int>>? _binaryBroadcast;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, float>>? _affine;
+    private Lazy<Action<Index1D, ArrayView<float>, LinearTerms>>? _linearCombination;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams>>? _timestep;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _modulate;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _gatedAdd;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>>? _upsample, _transpose;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _concat;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>>? _patchify;
+    private Lazy<Action<Index1D, ArrayView<float>, ulong, int, int, int>>? _randomNormal;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<Half>>>? _f32ToF16;
+    private Lazy<Action<Index1D, ArrayView<Half>, ArrayView<float>>>? _f16ToF32;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<ushort>>>? _f32ToBf16;
+    private Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<float>>>? _bf16ToF32;
+    private Lazy<Action<Index1D, ArrayView<Half>, ArrayView<ushort>>>? _f16ToBf16;
+    private Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<Half>>>? _bf16ToF16;
+
+    public Action<Index1D, ArrayView<float>, float> Fill =>
+        (_fill ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ElementwiseKernels.Fill))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Activate =>
+        (_activate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Activate))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Geglu =>
+        (_geglu ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Geglu))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> Binary =>
+        (_binary ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Binary))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, int> BinaryBroadcast =>
+        (_binaryBroadcast ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, int>(ElementwiseKernels.BinaryBroadcast))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float, float> Affine =>
+        (_affine ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(ElementwiseKernels.Affine))).Value;
+    public Action<Index1D, ArrayView<float>, LinearTerms> LinearCombination =>
+        (_linearCombination ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, LinearTerms>(SamplerUpdateKernels.LinearCombination))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams> TimestepEmbedding =>
+        (_timestep ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams>(ElementwiseKernels.TimestepEmbedding))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Modulate =>
+        (_modulate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Modulate))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> GatedAdd =>
+        (_gatedAdd ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.GatedAdd))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> UpsampleNearest2x =>
+        (_upsample ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.UpsampleNearest2x))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Transpose =>
+        (_transpose ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Transpose))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ConcatChannels =>
+        (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ConcatChannels))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams> Patchify =>
+        (_patchify ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>(ElementwiseKernels.Patchify))).Value;
+    public Action<Index1D, ArrayView<float>, ulong, int, int, int> RandomNormal =>
+        (_randomNormal ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, int, int, int>(RandomKernels.RandomNormal))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<Half>> F32ToF16 =>
+        (_f32ToF16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<Half>>(ElementwiseKernels.F32ToF16))).Value;
+    public Action<Index1D, ArrayView<Half>, ArrayView<float>> F16ToF32 =>
+        (_f16ToF32 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<float>>(ElementwiseKernels.F16ToF32))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<ushort>> F32ToBF16 =>
+        (_f32ToBf16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.F32ToBF16))).Value;
+    public Action<Index1D, ArrayView<ushort>, ArrayView<float>> BF16ToF32 =>
+        (_bf16ToF32 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.BF16ToF32))).Value;
+    public Action<Index1D, ArrayView<Half>, ArrayView<ushort>> F16ToBF16 =>
+        (_f16ToBf16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<ushort>>(ElementwiseKernels.F16ToBF16))).Value;
+    public Action<Index1D, ArrayView<ushort>, ArrayView<Half>> BF16ToF16 =>
+        (_bf16ToF16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<Half>>(ElementwiseKernels.BF16ToF16))).Value;
+}
