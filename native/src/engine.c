@@ -233,8 +233,12 @@ engine_status engine_generate(engine_context* context, engine_model* model,
     if (st != ENGINE_OK) return st;
     if (out_pixels == NULL) return engine_error_set(ENGINE_INVALID_ARGUMENT, "out_pixels is NULL");
     /* The managed side compares out_len with the request's shape before generating. */
-    return (engine_status)context->managed->generate(context->handle, model->handle, request,
-                                                     out_pixels, out_len);
+    st = (engine_status)context->managed->generate(context->handle, model->handle, request,
+                                                   out_pixels, out_len);
+    /* The progress callback runs on this thread and may have made failing calls of its own
+     * (engine_cancel on a released context, ...); a successful run reports no error. */
+    if (st == ENGINE_OK) engine_error_clear();
+    return st;
 }
 
 engine_status engine_set_progress_callback(engine_context* context, engine_progress_fn fn,

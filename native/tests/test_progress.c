@@ -21,6 +21,28 @@ static int on_progress(int32_t step, int32_t total, int32_t image_index, void* u
     return 0;
 }
 
+typedef struct {
+    engine_context* context;
+    engine_model* model;
+    const engine_request* request;
+    engine_status status;
+    char error[256];
+} reentry;
+
+/* Tries to start another run on the same context from inside the callback. */
+static int reenter(int32_t step, int32_t total, int32_t image_index, void* user_data)
+{
+    (void)total;
+    (void)image_index;
+    reentry* r = user_data;
+    if (step == 1) {
+        float pixel[28 * 28];
+        r->status = engine_generate(r->context, r->model, r->request, pixel, 28 * 28);
+        snprintf(r->error, sizeof r->error, "%s", engine_last_error());
+    }
+    return 0;
+}
+
 int main(void)
 {
     engine_context* context;
@@ -57,6 +79,16 @@ int main(void)
     for (int i = 0; i < r.calls; ++i)
         if (r.step[i] != i % request.steps + 1 || r.total[i] != request.steps || r.image[i] != i / request.steps)
             FAIL("call %d: step %d of %d, image %d", i, r.step[i], r.total[i], r.image[i]);
+
+    /* A callback cannot start another run on its own context, and the outer run still works. */
+    request.count = 1;
+    reentry re = { context, model, &request, ENGINE_OK, "" };
+    REQUIRE_OK(engine_set_progress_callback(context, reenter, &re));
+    REQUIRE_OK(engine_generate(context, model, &request, pixels, 28 * 28));
+    if (re.status != ENGINE_INVALID_ARGUMENT || strstr(re.error, "progress callback") == NULL)
+        FAIL("engine_generate from the callback returned %s: '%s'", engine_status_name(re.status), re.error);
+    printf("  engine_generate inside the callback -> %s: %s\n", engine_status_name(re.status), re.error);
+    request.count = 3;
 
     /* Cleared: no more calls. */
     REQUIRE_OK(engine_set_progress_callback(context, NULL, NULL));

@@ -15,6 +15,9 @@ internal sealed unsafe class NativeContext : IDisposable
     private readonly object _cancelLock = new();
     private readonly HashSet<NativeModel> _models = new();
     private CancellationTokenSource? _running;
+    // True while Generate runs. Only the generating thread can see it set inside _runLock (the
+    // lock is reentrant; other threads wait), i.e. a call made from the progress callback.
+    private bool _generating;
     private delegate* unmanaged<int, int, int, void*, int> _progress;
     private void* _progressUserData;
 
@@ -34,6 +37,7 @@ internal sealed unsafe class NativeContext : IDisposable
     {
         lock (_runLock)
         {
+            NotFromCallback("engine_load_model");
             var model = new NativeModel(this, Generator.LoadModel(path));
             _models.Add(model);
             return model;
@@ -45,6 +49,7 @@ internal sealed unsafe class NativeContext : IDisposable
     {
         lock (_runLock)
         {
+            NotFromCallback("engine_release_model");
             if (!_models.Remove(model)) throw new ArgumentException("model does not belong to this context or was already released");
             model.Model.Dispose();
         }
@@ -73,6 +78,7 @@ internal sealed unsafe class NativeContext : IDisposable
     {
         lock (_runLock)
         {
+            NotFromCallback("engine_output_size");
             Own(model);
             return Generator.OutputShape(model.Model, request);
         }
@@ -86,6 +92,7 @@ internal sealed unsafe class NativeContext : IDisposable
     {
         lock (_runLock)
         {
+            NotFromCallback("engine_generate");
             Own(model);
             var (count, channels, height, width) = Generator.OutputShape(model.Model, request);
             long needed = (long)count * channels * height * width;
@@ -98,6 +105,7 @@ internal sealed unsafe class NativeContext : IDisposable
 
             using var cancellation = new CancellationTokenSource();
             lock (_cancelLock) _running = cancellation;
+            _generating = true;
             try
             {
                 var callback = _progress;
@@ -119,9 +127,17 @@ internal sealed unsafe class NativeContext : IDisposable
             }
             finally
             {
+                _generating = false;
                 lock (_cancelLock) _running = null;
             }
         }
+    }
+
+    private void NotFromCallback(string function)
+    {
+        if (_generating)
+            throw new ArgumentException($"{function} cannot be called on a context from its own progress callback " +
+                                        "(only engine_cancel can); use another context");
     }
 
     private void Own(NativeModel model)
