@@ -1,0 +1,369 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Core.Cpu;
+
+/// <summary>
+/// One GEMM problem: C = act(alpha op(A) op(B) + bias) (or C += ... when <see cref="Accumulate"/>),
+/// with op(A)(i, p) = A[i * RsA + p * CsA] and op(B)(p, j) = B[p * RsB + j * CsB], so every transpose
+/// case is a choice of strides and no operand is ever transposed as a whole. Pointers are stored as
+/// <see cref="nint"/> so the struct can be captured by parallel loop bodies; callers keep the memory pinned.
+/// </summary>
+internal struct GemmProblem
+{
+    public int M, N, K;
+    public nint A; public int RsA, CsA;
+    public nint B; public int RsB, CsB;
+    public nint C; public int Ldc;
+    public float Alpha;
+    /// <summary>Bias vector or 0; indexed by column (Linear) or by row when <see cref="BiasPerRow"/> (convolution channels).</summary>
+    public nint Bias; public bool BiasPerRow;
+    public Activation Activation;
+    public bool Accumulate;
+}
+
+/// <summary>
+/// Blocked, packed single-precision GEMM (the BLIS scheme). A is packed into MR-row panels (scaled by
+/// alpha) and B, a block of columns at a time, into NR-column panels, both over all of K and
+/// zero-padded so the register-tiled micro-kernel always runs full MR x NR tiles; the kernel then
+/// walks K in KC-deep slices. Packing is where transposes are absorbed: panels are laid out in the
+/// order the micro-kernel reads them, so its loads are sequential and aligned whatever the strides.
+/// <para>
+/// Tiling: with AVX-512 the micro-kernel holds an 8 x 32 tile of C in 16 zmm accumulators (2 vectors
+/// per row; 16 + 2 B vectors + 1 broadcast fit the 32 registers), issuing 16 FMAs per 2 B loads and
+/// 8 broadcasts. The AVX2 kernel holds 6 x 16 in 12 ymm registers (of 16). KC = 128 keeps one B
+/// micro-panel (KC x NR, 16 KB) in the 32 KB L1 beside the A panel while the MC x KC block of A
+/// streams from L2 (measured: KC = 256 fills L1 and runs at half the speed). Threads split C into
+/// MC x NC macro tiles that each run through all of K, so a tile of C stays in L2; packed panels
+/// are shared and read-only.
+/// </para>
+/// </summary>
+internal static unsafe class Gemm
+{
+    private static readonly bool Wide = Vector512.IsHardwareAccelerated;
+    private static readonly int MR = Wide ? 8 : 6;
+    private static readonly int NR = Wide ? 32 : 16;
+    private const int KC = 128;
+    // Macro tile of C handled by one parallel job: 8 micro-panels each way.
+    private static readonly int MC = MR * 8;
+    private static readonly int NC = NR * 8;
+    // Below this many multiply-adds a problem runs on the calling thread: parallel dispatch costs more.
+    private const long SerialWork = 1 << 17;
+
+    /// <summary>Per-thread packing buffers (64-byte aligned), grown on demand and kept for reuse.</summary>
+    private sealed class Scratch
+    {
+        public float* A, B;
+        public long ACap, BCap;
+
+        public float* EnsureA(long count) => Ensure(ref A, ref ACap, count);
+        public float* EnsureB(long count) => Ensure(ref B, ref BCap, count);
+
+        private static float* Ensure(ref float* p, ref long cap, long count)
+        {
+            if (count <= cap) return p;
+            if (p != null) NativeMemory.AlignedFree(p);
+            cap = Math.Max(count, cap * 2);
+            p = (float*)NativeMemory.AlignedAlloc((nuint)(cap * sizeof(float)), 64);
+            return p;
+        }
+
+        ~Scratch()
+        {
+            if (A != null) NativeMemory.AlignedFree(A);
+            if (B != null) NativeMemory.AlignedFree(B);
+        }
+    }
+
+    [ThreadStatic] private static Scratch? _scratch;
+
+    /// <summary>
+    /// Runs <paramref name="g"/>; in parallel on <paramref name="options"/> when it is large enough,
+    /// on the calling thread when <paramref name="options"/> is null.
+    /// </summary>
+    public static void Run(in GemmProblem g, ParallelOptions? options)
+    {
+        if (g.M == 0 || g.N == 0) return;
+        if (g.K == 0) { EmptyProduct(g); return; }
+        if ((long)g.M * g.N * g.K < SerialWork) options = null;
+        var scratch = _scratch ??= new Scratch();
+        int mPanels = (g.M + MR - 1) / MR;
+        // Columns of B packed at once (all of K): bounded so the packed block stays near L3 size
+        // even for very wide products (a VAE convolution has N = H*W in the hundreds of thousands).
+        int ncb = Math.Max(NC, (int)Math.Min(g.N, PackedBBudget / g.K) / NC * NC);
+        int nPanelsBlock = (Math.Min(ncb, g.N) + NR - 1) / NR;
+        float* packedA = scratch.EnsureA((long)mPanels * MR * g.K);
+        float* packedB = scratch.EnsureB((long)nPanelsBlock * NR * g.K);
+        nint pa = (nint)packedA, pb = (nint)packedB;
+        var problem = g;
+        int mTiles = (g.M + MC - 1) / MC;
+        for (int jc = 0; jc < g.N; jc += ncb)
+        {
+            int j0 = jc, width = Math.Min(ncb, g.N - jc), nPanels = (width + NR - 1) / NR;
+            int aJobs = jc == 0 ? mPanels : 0;
+            For(aJobs + nPanels, options, job =>
+            {
+                if (job < aJobs) PackA(problem, job, (float*)pa + (long)job * MR * problem.K);
+                else PackB(problem, j0 / NR + job - aJobs, (float*)pb + (long)(job - aJobs) * NR * problem.K);
+            });
+            int nTiles = (width + NC - 1) / NC;
+            For(mTiles * nTiles, options, job => MacroTile(problem, job / nTiles, j0, job % nTiles, (float*)pa, (float*)pb));
+        }
+    }
+
+    /// <summary>Floats of packed B per column block (16 MB).</summary>
+    private const long PackedBBudget = 4L << 20;
+
+    private static void For(int count, ParallelOptions? options, Action<int> body)
+    {
+        if (options is null || count == 1) { for (int i = 0; i < count; i++) body(i); return; }
+        Parallel.For(0, count, options, body);
+    }
+
+    /// <summary>K = 0: the product is zero, leaving C (or C + 0 when accumulating) plus bias and activation.</summary>
+    private static void EmptyProduct(in GemmProblem g)
+    {
+        float* c = (float*)g.C, bias = (float*)g.Bias;
+        for (int i = 0; i < g.M; i++)
+        {
+            var row = new Span<float>(c + (long)i * g.Ldc, g.N);
+            if (!g.Accumulate) row.Clear();
+            for (int j = 0; j < g.N; j++) row[j] += bias == null ? 0f : g.BiasPerRow ? bias[i] : bias[j];
+            CpuDevice.ApplyActivation(row, g.Activation);
+        }
+    }
+
+    /// <summary>
+    /// Packs rows [ip*MR, ip*MR + MR) of op(A) over all of K as dst[p * MR + r] = alpha * A(i, p), so
+    /// the slice of depths [pc, pc + kc) starts at dst + pc * MR.
+    /// </summary>
+    private static void PackA(in GemmProblem g, int ip, float* dst)
+    {
+        int p0 = 0, kc = g.K;
+        int i0 = ip * MR, rows = Math.Min(MR, g.M - i0), mr = MR;
+        float* a = (float*)g.A;
+        float alpha = g.Alpha;
+        if (g.RsA == 1)
+        {
+            // Transposed storage: the MR rows of one depth are contiguous.
+            for (int p = 0; p < kc; p++)
+            {
+                float* src = a + (long)(p0 + p) * g.CsA + i0;
+                float* d = dst + p * mr;
+                int r = 0;
+                for (; r < rows; r++) d[r] = alpha * src[r];
+                for (; r < mr; r++) d[r] = 0f;
+            }
+            return;
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = a + (long)(i0 + r) * g.RsA + (long)p0 * g.CsA;
+            if (g.CsA == 1) for (int p = 0; p < kc; p++) dst[p * mr + r] = alpha * src[p];
+            else for (int p = 0; p < kc; p++) dst[p * mr + r] = alpha * src[(long)p * g.CsA];
+        }
+        for (int r = rows; r < mr; r++)
+            for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
+    }
+
+    /// <summary>
+    /// Packs columns [jp*NR, jp*NR + NR) of op(B) over all of K as dst[p * NR + c] = B(p, j); the
+    /// slice of depths [pc, pc + kc) starts at dst + pc * NR.
+    /// </summary>
+    private static void PackB(in GemmProblem g, int jp, float* dst)
+    {
+        int p0 = 0, kc = g.K;
+        int j0 = jp * NR, cols = Math.Min(NR, g.N - j0), nr = NR;
+        float* b = (float*)g.B;
+        if (g.CsB == 1)
+        {
+            // Row-major B: each depth is a contiguous run of columns.
+            for (int p = 0; p < kc; p++)
+            {
+                float* src = b + (long)(p0 + p) * g.RsB + j0;
+                float* d = dst + p * nr;
+                Buffer.MemoryCopy(src, d, (long)nr * sizeof(float), (long)cols * sizeof(float));
+                for (int c = cols; c < nr; c++) d[c] = 0f;
+            }
+            return;
+        }
+        // Transposed B (e.g. Linear weights [out, in]): read each column's contiguous depth run and scatter.
+        for (int c = 0; c < cols; c++)
+        {
+            float* src = b + (long)(j0 + c) * g.CsB + (long)p0 * g.RsB;
+            if (g.RsB == 1) for (int p = 0; p < kc; p++) dst[p * nr + c] = src[p];
+            else for (int p = 0; p < kc; p++) dst[p * nr + c] = src[(long)p * g.RsB];
+        }
+        for (int c = cols; c < nr; c++)
+            for (int p = 0; p < kc; p++) dst[p * nr + c] = 0f;
+    }
+
+    /// <summary>
+    /// One MC x NC block of C (columns relative to the packed block starting at <paramref name="jc"/>),
+    /// computed over all K slices while the block stays in L2. Within a slice the B micro-panels loop
+    /// outermost so each stays in L1 across the A panels.
+    /// </summary>
+    private static void MacroTile(in GemmProblem g, int it, int jc, int jt, float* packedA, float* packedB)
+    {
+        int iStart = it * MC, iEnd = Math.Min(g.M, iStart + MC);
+        int jStart = jc + jt * NC, jEnd = Math.Min(g.N, jStart + NC);
+        float* c = (float*)g.C;
+        for (int pc = 0; pc < g.K; pc += KC)
+        {
+            int kc = Math.Min(KC, g.K - pc);
+            bool accumulate = pc > 0 || g.Accumulate, last = pc + kc == g.K;
+            float* bias = last ? (float*)g.Bias : null;
+            for (int j0 = jStart; j0 < jEnd; j0 += NR)
+            {
+                float* bPanel = packedB + (long)((j0 - jc) / NR) * NR * g.K + (long)pc * NR;
+                int nr = Math.Min(NR, g.N - j0);
+                for (int i0 = iStart; i0 < iEnd; i0 += MR)
+                {
+                    float* aPanel = packedA + (long)(i0 / MR) * MR * g.K + (long)pc * MR;
+                    int mr = Math.Min(MR, g.M - i0);
+                    float* cTile = c + (long)i0 * g.Ldc + j0;
+                    var e = new Epilogue(accumulate,
+                        bias != null && !g.BiasPerRow ? bias + j0 : null,
+                        bias != null && g.BiasPerRow ? bias + i0 : null);
+                    if (Wide) Kernel512(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
+                    else Kernel256(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
+                    if (last && g.Activation != Activation.None)
+                        for (int r = 0; r < mr; r++) CpuDevice.ApplyActivation(new Span<float>(cTile + (long)r * g.Ldc, nr), g.Activation);
+                }
+            }
+        }
+    }
+
+    /// <summary>How the micro-kernel writes its tile: overwrite or accumulate into C, plus the bias on the last K slice.</summary>
+    private readonly struct Epilogue(bool accumulate, float* colBias, float* rowBias)
+    {
+        private readonly bool _accumulate = accumulate;
+        private readonly float* _colBias = colBias, _rowBias = rowBias;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void StoreRow(float* dst, int row, Vector512<float> v0, Vector512<float> v1)
+        {
+            if (_accumulate) { v0 += Vector512.Load(dst); v1 += Vector512.Load(dst + 16); }
+            if (_colBias != null) { v0 += Vector512.Load(_colBias); v1 += Vector512.Load(_colBias + 16); }
+            if (_rowBias != null) { var r = Vector512.Create(_rowBias[row]); v0 += r; v1 += r; }
+            v0.Store(dst); v1.Store(dst + 16);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void StoreRow(float* dst, int row, Vector256<float> v0, Vector256<float> v1)
+        {
+            if (_accumulate) { v0 += Vector256.Load(dst); v1 += Vector256.Load(dst + 8); }
+            if (_colBias != null) { v0 += Vector256.Load(_colBias); v1 += Vector256.Load(_colBias + 8); }
+            if (_rowBias != null) { var r = Vector256.Create(_rowBias[row]); v0 += r; v1 += r; }
+            v0.Store(dst); v1.Store(dst + 8);
+        }
+
+        /// <summary>Edge tiles: the kernel's full tile went to a stack buffer; copy its valid mr x nr corner.</summary>
+        public void StorePartial(float* c, int ldc, float* tile, int tileStride, int mr, int nr)
+        {
+            for (int r = 0; r < mr; r++)
+            {
+                float* dst = c + (long)r * ldc;
+                float rb = _rowBias != null ? _rowBias[r] : 0f;
+                for (int j = 0; j < nr; j++)
+                {
+                    float v = tile[r * tileStride + j] + rb;
+                    if (_colBias != null) v += _colBias[j];
+                    dst[j] = _accumulate ? dst[j] + v : v;
+                }
+            }
+        }
+    }
+
+    // The micro-kernels below are unrolled by hand: each accumulator must be its own local so the JIT
+    // keeps it in a register for the whole depth loop.
+
+    private static void Kernel512(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, in Epilogue e)
+    {
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default;
+        Vector512<float> c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default;
+        Vector512<float> c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
+            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            var a6 = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
+            var a7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
+            a += 8; b += 32;
+        }
+        if (mr == 8 && nr == 32)
+        {
+            e.StoreRow(c + 0 * ldc, 0, c00, c01);
+            e.StoreRow(c + 1 * ldc, 1, c10, c11);
+            e.StoreRow(c + 2 * ldc, 2, c20, c21);
+            e.StoreRow(c + 3 * ldc, 3, c30, c31);
+            e.StoreRow(c + 4 * ldc, 4, c40, c41);
+            e.StoreRow(c + 5 * ldc, 5, c50, c51);
+            e.StoreRow(c + 6 * ldc, 6, c60, c61);
+            e.StoreRow(c + 7 * ldc, 7, c70, c71);
+        }
+        else
+        {
+            float* tile = stackalloc float[256];
+            c00.Store(tile + 0); c01.Store(tile + 16);
+            c10.Store(tile + 32); c11.Store(tile + 48);
+            c20.Store(tile + 64); c21.Store(tile + 80);
+            c30.Store(tile + 96); c31.Store(tile + 112);
+            c40.Store(tile + 128); c41.Store(tile + 144);
+            c50.Store(tile + 160); c51.Store(tile + 176);
+            c60.Store(tile + 192); c61.Store(tile + 208);
+            c70.Store(tile + 224); c71.Store(tile + 240);
+            e.StorePartial(c, ldc, tile, 32, mr, nr);
+        }
+    }
+    private static void Kernel256(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, in Epilogue e)
+    {
+        Vector256<float> c00 = default, c01 = default;
+        Vector256<float> c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default;
+        Vector256<float> c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.LoadAligned(b); var b1 = Vector256.LoadAligned(b + 8);
+            var a0 = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            a += 6; b += 16;
+        }
+        if (mr == 6 && nr == 16)
+        {
+            e.StoreRow(c + 0 * ldc, 0, c00, c01);
+            e.StoreRow(c + 1 * ldc, 1, c10, c11);
+            e.StoreRow(c + 2 * ldc, 2, c20, c21);
+            e.StoreRow(c + 3 * ldc, 3, c30, c31);
+            e.StoreRow(c + 4 * ldc, 4, c40, c41);
+            e.StoreRow(c + 5 * ldc, 5, c50, c51);
+        }
+        else
+        {
+            float* tile = stackalloc float[96];
+            c00.Store(tile + 0); c01.Store(tile + 8);
+            c10.Store(tile + 16); c11.Store(tile + 24);
+            c20.Store(tile + 32); c21.Store(tile + 40);
+            c30.Store(tile + 48); c31.Store(tile + 56);
+            c40.Store(tile + 64); c41.Store(tile + 72);
+            c50.Store(tile + 80); c51.Store(tile + 88);
+            e.StorePartial(c, ldc, tile, 16, mr, nr);
+        }
+    }}

@@ -1,0 +1,70 @@
+namespace Engine.Core.Tests;
+
+/// <summary>MatMul and Linear against naive double loops: odd shapes, every transpose, broadcast B, bias, activations.</summary>
+public class GemmTests
+{
+    private const double Tolerance = 1e-4;
+
+    // (M, N, K) chosen to hit partial register tiles, a single element, and (the last one) K deeper
+    // than one packing block.
+    private static readonly int[][] Shapes = [[1, 1, 1], [7, 13, 5], [33, 17, 29], [19, 70, 41], [45, 37, 300]];
+
+    private static void Check(string kind, int batch, int bBatch, int m, int n, int k, bool ta, bool tb, bool withBias,
+        Activation activation, float alpha, int seed)
+    {
+        var device = TestDevices.Get(kind);
+        var rng = new Random(seed);
+        var a = Reference.Random(rng, batch * m * k);
+        var b = Reference.Random(rng, bBatch * k * n);
+        var bias = withBias ? Reference.Random(rng, n) : null;
+        using var ta_ = device.Upload(a, ta ? new[] { batch, k, m } : new[] { batch, m, k });
+        using var tb_ = bBatch == 1 ? device.Upload(b, tb ? new[] { n, k } : new[] { k, n }) : device.Upload(b, tb ? new[] { batch, n, k } : new[] { batch, k, n });
+        using var tBias = bias is null ? null : device.Upload(bias, n);
+        using var c = device.Allocate(batch, m, n);
+        device.MatMul(ta_, tb_, c, ta, tb, tBias, activation, alpha);
+        var expected = Reference.MatMul(a, b, batch, bBatch, m, n, k, ta, tb, bias, activation, alpha);
+        Assert.That(Reference.Compare(c.ToArray(), expected), Is.LessThanOrEqualTo(Tolerance),
+            $"MatMul batch {batch} (b batch {bBatch}) {m}x{n}x{k} ta {ta} tb {tb} bias {withBias} {activation} alpha {alpha}");
+    }
+
+    [Test]
+    public void MatMulAllTransposes([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
+        [Range(0, 4)] int shape, [Values] bool transposeA, [Values] bool transposeB)
+    {
+        var s = Shapes[shape];
+        Check(kind, 1, 1, s[0], s[1], s[2], transposeA, transposeB, false, Activation.None, 1f, shape);
+    }
+
+    [Test]
+    public void MatMulBatchedAndBroadcast([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
+        [Values(1, 3)] int bBatchMode, [Values] bool transposeA, [Values] bool transposeB)
+    {
+        int batch = 3;
+        Check(kind, batch, bBatchMode == 1 ? 1 : batch, 11, 23, 17, transposeA, transposeB, false, Activation.None, 1f, 7);
+    }
+
+    [Test]
+    public void MatMulBiasActivationAlpha([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
+        [Values] Activation activation, [Values] bool transposeB)
+    {
+        Check(kind, 2, 1, 9, 21, 13, false, transposeB, true, activation, 0.5f, 11);
+    }
+
+    [Test]
+    public void LinearOnRank3Input([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
+    {
+        var device = TestDevices.Get(kind);
+        var rng = new Random(3);
+        int rows = 2 * 5, inF = 19, outF = 27;
+        var x = Reference.Random(rng, rows * inF);
+        var w = Reference.Random(rng, outF * inF);
+        var bias = Reference.Random(rng, outF);
+        using var tx = device.Upload(x, 2, 5, inF);
+        using var tw = device.Upload(w, outF, inF);
+        using var tb = device.Upload(bias, outF);
+        using var y = device.Allocate(2, 5, outF);
+        device.Linear(tx, tw, tb, y, Activation.GeluTanh);
+        var expected = Reference.MatMul(x, w, 1, 1, rows, outF, inF, false, true, bias, Activation.GeluTanh, 1f);
+        Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(Tolerance));
+    }
+}
