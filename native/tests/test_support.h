@@ -46,13 +46,16 @@
 
 #define REQUIRE_OK(call) EXPECT_STATUS(call, ENGINE_OK, NULL)
 
-/* Folder of the built-in UNet model: models/fmnist-unet in the repository, else the shared
- * copy next to it; NULL when neither exists. */
+/* Folder of the built-in UNet model: ENGINE_TEST_MODEL when set (tests run from a copied
+ * build), else models/fmnist-unet in the repository, else the shared copy next to it; NULL
+ * when none exists. */
 static inline const char* test_model_path(void)
 {
     static const char* candidates[] = { ENGINE_SOURCE_DIR "/models/fmnist-unet",
                                         ENGINE_SOURCE_DIR "/../shared/models/fmnist-unet" };
     struct stat st;
+    const char* env = getenv("ENGINE_TEST_MODEL");
+    if (env != NULL && env[0] != '\0') return stat(env, &st) == 0 && S_ISDIR(st.st_mode) ? env : NULL;
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; ++i)
         if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) return candidates[i];
     return NULL;
