@@ -16,10 +16,11 @@ public static class Fixtures
     {
         var env = Environment.GetEnvironmentVariable("ENGINE_FIXTURES");
         if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? Path.GetFullPath(env) : null;
+        // ../shared/fixtures beside the repository; also found from a worktree nested deeper.
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "..", "shared", "fixtures");
-            if (File.Exists(Path.Combine(dir.FullName, "Engine.sln")) && Directory.Exists(candidate)) return Path.GetFullPath(candidate);
+            var candidate = Path.Combine(dir.FullName, "shared", "fixtures");
+            if (Directory.Exists(candidate)) return Path.GetFullPath(candidate);
         }
         return null;
     }

@@ -1,0 +1,136 @@
+using Engine.Core;
+using Engine.Core.Safetensors;
+using Engine.Models.Loading;
+using Engine.Models.Networks;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine forward</c>: one forward pass of a diffusers model folder on inputs from a safetensors
+/// file named as diffusers' forward arguments. Denoisers read <c>sample</c> (or <c>hidden_states</c>),
+/// <c>timestep</c> and, as the model needs, <c>class_labels</c>, <c>encoder_hidden_states</c>,
+/// <c>pooled_projections</c>, and write <c>output</c>. AutoencoderKL reads <c>image</c> (writes
+/// <c>enc_mean</c>, <c>enc_logvar</c>, <c>enc_std</c>) and/or <c>latent</c> (writes <c>decoded</c>).
+/// Other tensors in the input file are ignored.
+/// </summary>
+public sealed class ForwardCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "forward";
+
+    /// <inheritdoc />
+    public string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } = ["--model", "--inputs", "--output", "--device"];
+
+    /// <inheritdoc />
+    public string Help => """
+        usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu]
+
+        Runs one forward pass of the diffusers model in DIR (config.json + diffusion_pytorch_model.safetensors).
+        Inputs are named as diffusers' forward arguments (float32; integer-valued ones such as class labels
+        are cast):
+          denoisers      sample (or hidden_states), timestep, class_labels, encoder_hidden_states,
+                         pooled_projections                         -> output
+          AutoencoderKL  image                                      -> enc_mean, enc_logvar, enc_std
+                         latent                                     -> decoded
+        Other tensors in the input file are ignored.
+
+        options:
+          --model DIR       model folder
+          --inputs FILE     input tensors
+          --output FILE     where to write the results (written atomically)
+          --device KIND     cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, TextWriter output)
+    {
+        string model = args.Require("--model", Name), inputs = args.Require("--inputs", Name), outputPath = args.Require("--output", Name);
+        var kind = args.Get("--device");
+        if (kind is not null && !DeviceFactory.Kinds.Contains(kind.Trim().ToLowerInvariant()))
+            throw new UsageException($"{Name}: unknown device '{kind}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
+        using var device = DeviceFactory.Create(kind);
+        var results = Execute(device, model, inputs);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
+        if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"{outputPath}: output folder {dir} does not exist.");
+        SafetensorsWriter.Write(outputPath, results);
+        output.WriteLine($"wrote {string.Join(", ", results.Select(r => $"{r.Name} {Tensor.ShapeString(r.Shape)}"))} to {outputPath} ({device.Name})");
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Loads the model onto <paramref name="device"/>, runs it on the inputs and returns the named outputs.</summary>
+    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath)
+    {
+        using var model = ModelLoader.Load(device, modelFolder);
+        using var file = SafetensorsFile.Open(inputsPath);
+        var owned = new List<Tensor>();
+        var results = new List<SafetensorsWriter.Entry>();
+        Tensor? Input(string name, Func<float[], string?>? validate = null)
+        {
+            if (!file.Contains(name)) return null;
+            var values = file.ReadFloats(name);
+            foreach (var v in values)
+                if (!float.IsFinite(v)) throw new InvalidDataException($"{inputsPath}: tensor '{name}' holds a non-finite value ({v}).");
+            if (validate?.Invoke(values) is { } problem) throw new InvalidDataException($"{inputsPath}: tensor '{name}' {problem}.");
+            var shape = file.Info(name).Shape.ToArray();
+            var t = device.Upload(values, shape);
+            owned.Add(t);
+            return t;
+        }
+        void Keep(string name, Tensor t)
+        {
+            using (t) results.Add(new SafetensorsWriter.Entry(name, t.ShapeArray(), t.ToArray()));
+        }
+        try
+        {
+            switch (model)
+            {
+                case DiffusionModel denoiser:
+                {
+                    var sample = Input("sample") ?? Input("hidden_states") ?? throw new InvalidDataException($"{inputsPath}: no input 'sample' (or 'hidden_states').");
+                    var timestep = Input("timestep") ?? throw new InvalidDataException($"{inputsPath}: no input 'timestep'.");
+                    Tensor? labels = null;
+                    if (denoiser.ClassCount is int rows)
+                        labels = Input("class_labels", v => v.All(x => x == MathF.Floor(x) && x >= 0 && x < rows) ? null : $"must hold integer labels in [0, {rows - 1}]")
+                            ?? throw new InvalidDataException($"{inputsPath}: the model is class-conditional; input 'class_labels' is required.");
+                    var context = denoiser.NeedsEncoderHiddenStates
+                        ? Input("encoder_hidden_states") ?? throw new InvalidDataException($"{inputsPath}: the model needs input 'encoder_hidden_states'.")
+                        : null;
+                    var pooled = denoiser.NeedsPooledProjections
+                        ? Input("pooled_projections") ?? throw new InvalidDataException($"{inputsPath}: the model needs input 'pooled_projections'.")
+                        : null;
+                    Keep("output", denoiser.Forward(sample, timestep, labels, context, pooled));
+                    break;
+                }
+                case AutoencoderKL vae:
+                {
+                    var image = Input("image");
+                    var latent = Input("latent");
+                    if (image is null && latent is null) throw new InvalidDataException($"{inputsPath}: AutoencoderKL needs input 'image' (to encode) or 'latent' (to decode).");
+                    if (image is not null)
+                    {
+                        var dist = vae.Encode(image);
+                        Keep("enc_mean", dist.Mean);
+                        Keep("enc_logvar", dist.LogVar);
+                        Keep("enc_std", dist.Std);
+                    }
+                    if (latent is not null) Keep("decoded", vae.Decode(latent));
+                    break;
+                }
+                default:
+                    throw new InvalidOperationException($"{modelFolder}: '{model.Config.ClassName}' has no forward command.");
+            }
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{inputsPath}: {e.Message}", e);
+        }
+        finally
+        {
+            foreach (var t in owned) t.Dispose();
+        }
+        return results;
+    }
+}

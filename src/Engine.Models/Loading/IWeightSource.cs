@@ -1,0 +1,23 @@
+using Engine.Core;
+
+namespace Engine.Models.Loading;
+
+/// <summary>
+/// Where weights come from: a key/shape directory plus a way to load a tensor. A safetensors
+/// folder implements it with data; a key manifest implements it with shapes only, which is enough
+/// to prove a binding.
+/// </summary>
+public interface IWeightSource
+{
+    /// <summary>What to name in error messages (a file path, a manifest).</summary>
+    string Description { get; }
+
+    /// <summary>Every tensor key available.</summary>
+    IReadOnlyCollection<string> Keys { get; }
+
+    /// <summary>The stored shape of <paramref name="key"/>.</summary>
+    int[] Shape(string key);
+
+    /// <summary>Loads <paramref name="key"/> onto <paramref name="device"/> as a float32 tensor.</summary>
+    Tensor Load(Device device, string key);
+}

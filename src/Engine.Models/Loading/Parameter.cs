@@ -1,0 +1,36 @@
+using Engine.Core;
+
+namespace Engine.Models.Loading;
+
+/// <summary>
+/// One learnable tensor of a network, named by its diffusers <c>state_dict</c> key. Networks declare
+/// their parameters (key, shape, legacy aliases) when they are built from a configuration, before
+/// any weight exists, so a binding can be checked against a key/shape list without data.
+/// </summary>
+public sealed class Parameter
+{
+    internal Parameter(string key, int[] shape, string[] aliases)
+    {
+        Key = key;
+        Shape = shape;
+        Aliases = aliases;
+    }
+
+    /// <summary>The state_dict key, e.g. <c>down_blocks.0.resnets.0.conv1.weight</c>.</summary>
+    public string Key { get; }
+
+    /// <summary>The shape the network expects.</summary>
+    public int[] Shape { get; }
+
+    /// <summary>Older names of the same tensor accepted when <see cref="Key"/> is absent (e.g. <c>query.weight</c>).</summary>
+    public IReadOnlyList<string> Aliases { get; }
+
+    /// <summary>The bound float32 device tensor, or null before binding.</summary>
+    public Tensor? Value { get; internal set; }
+
+    /// <summary>The bound tensor; throws when the network has not been loaded.</summary>
+    public Tensor Tensor => Value ?? throw new InvalidOperationException($"Parameter '{Key}' has no weights: the network was built without loading them.");
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Key} {Core.Tensor.ShapeString(Shape)}";
+}

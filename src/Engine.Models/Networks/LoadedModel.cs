@@ -1,0 +1,58 @@
+using Engine.Core;
+using Engine.Models.Loading;
+
+namespace Engine.Models.Networks;
+
+/// <summary>
+/// A network built from a diffusers configuration: its declared parameters (bound to device tensors
+/// once loaded) and device-side caches. Building declares parameters only, so a network can be
+/// checked against a key/shape list without weights.
+/// </summary>
+public abstract class LoadedModel : IDisposable
+{
+    /// <summary>The root scope the network declares its parameters in.</summary>
+    protected ParameterScope Root { get; } = new();
+
+    /// <summary>Creates the network for <paramref name="config"/>.</summary>
+    protected LoadedModel(ModelConfig config) => Config = config;
+
+    /// <summary>The configuration the network was built from.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>Every parameter, in declaration order.</summary>
+    public IReadOnlyList<Parameter> Parameters => Root.All;
+
+    /// <summary>The device holding the weights, or null before <see cref="Bind"/>.</summary>
+    public Device? Device { get; private set; }
+
+    /// <summary>Total number of parameter elements.</summary>
+    public long ParameterCount => Parameters.Sum(p => Tensor.ShapeLength(p.Shape));
+
+    /// <summary>Strictly binds every parameter from <paramref name="source"/> onto <paramref name="device"/>.</summary>
+    public void Bind(Device device, IWeightSource source)
+    {
+        WeightBinder.Bind(device, Parameters, source);
+        Device = device;
+    }
+
+    /// <summary>Checks that <paramref name="source"/> binds every parameter with the right shape, loading nothing.</summary>
+    public void CheckBinding(IWeightSource source) => WeightBinder.Plan(Parameters, source);
+
+    /// <summary>Throws unless the network is loaded and <paramref name="t"/> lives on its device.</summary>
+    protected Device RequireDevice(Tensor t, string name)
+    {
+        var device = Device ?? throw new InvalidOperationException($"{Config.ClassName} from {Config.Path} has no weights loaded.");
+        if (!ReferenceEquals(t.Device, device)) throw new ArgumentException($"Input '{name}' lives on {t.Device.Name}, but the model's weights are on {device.Name}.");
+        if (t.DType != DType.F32) throw new ArgumentException($"Input '{name}' {t} must be F32.");
+        return device;
+    }
+
+    /// <summary>Frees the weights and caches.</summary>
+    public void Dispose()
+    {
+        WeightBinder.Release(Parameters);
+        foreach (var c in Root.Caches) c.Dispose();
+        Device = null;
+        GC.SuppressFinalize(this);
+    }
+}
