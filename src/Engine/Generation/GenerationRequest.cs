@@ -46,6 +46,12 @@ public sealed class GenerationRequest
     public int BatchSize { get; init; }
 
     /// <summary>
+    /// Guidance and plug-in options as <c>key=value</c> strings (<c>pag_scale=3</c>, <c>eps_scale=1.005</c>,
+    /// ...; see <c>Engine.Sampling.Guidance.SamplingCatalog</c>). Empty = plain classifier-free guidance.
+    /// </summary>
+    public IReadOnlyList<string> Options { get; init; } = [];
+
+    /// <summary>
     /// Optional initial noise x_T for all <see cref="Count"/> images ([Count, C, H, W] floats, before
     /// init_noise_sigma scaling), to reproduce runs made elsewhere; null draws it from <see cref="Seed"/>.
     /// </summary>
