@@ -139,6 +139,13 @@ public static class ElementwiseKernels
         o[i] = j < aBlock ? a[(long)n * aBlock + j] : b[(long)n * bBlock + j - aBlock];
     }
 
+    /// <summary>Channel slice: index over o [N, dstBlock]; o[n, j] = x[n, offset + j] with x rows of srcBlock.</summary>
+    public static void SliceChannels(Index1D i, ArrayView<float> x, ArrayView<float> o, int srcBlock, int dstBlock, int offset)
+    {
+        int n = i / dstBlock, j = i - n * dstBlock;
+        o[i] = x[(long)n * srcBlock + offset + j];
+    }
+
     /// <summary>Batched transpose: index over o [B, N, M], o[b, j, r] = x[b, r, j].</summary>
     public static void Transpose(Index1D i, ArrayView<float> x, ArrayView<float> o, int m, int n)
     {

@@ -293,6 +293,22 @@ public abstract partial class Device
     /// <summary>Implements <see cref="ConcatChannels"/>.</summary>
     protected abstract void ConcatChannelsCore(Tensor a, Tensor b, Tensor output);
 
+    /// <summary>
+    /// Channel slice: output [N, Co, ...] = x[:, start : start + Co, ...] for x [N, C, ...] (e.g. the
+    /// prediction half of a learned-sigma DiT output).
+    /// </summary>
+    public void SliceChannels(Tensor x, int start, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        if (x.Rank < 2 || output.Rank != x.Rank || output.Dim(0) != x.Dim(0) || start < 0 || start + output.Dim(1) > x.Dim(1)
+            || x.Length / Math.Max(1, (long)x.Dim(0) * x.Dim(1)) != output.Length / Math.Max(1, (long)output.Dim(0) * output.Dim(1)))
+            throw new ArgumentException($"SliceChannels: cannot take channels [{start}, {start + (output.Rank > 1 ? output.Dim(1) : 0)}) of {x} into {output}.");
+        SliceChannelsCore(x, start, output);
+    }
+
+    /// <summary>Implements <see cref="SliceChannels"/>.</summary>
+    protected abstract void SliceChannelsCore(Tensor x, int start, Tensor output);
+
     /// <summary>Batched transpose of the last two dimensions: x [B, M, N] to output [B, N, M] (e.g. NCHW to N(HW)C).</summary>
     public void Transpose(Tensor x, Tensor output)
     {

@@ -158,6 +158,25 @@ public class ElementwiseTests
     }
 
     [Test]
+    public void SliceChannelsTakesAChannelRange([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
+    {
+        var device = TestDevices.Get(kind);
+        var rng = new Random(6);
+        int n = 3, c = 5, h = 3, w = 2, start = 1, take = 3;
+        var x = Reference.Random(rng, n * c * h * w);
+        using var tx = device.Upload(x, n, c, h, w);
+        using var part = device.Allocate(n, take, h, w);
+        device.SliceChannels(tx, start, part);
+        var expected = new double[part.Length];
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < take; ch++)
+                for (int p = 0; p < h * w; p++) expected[(b * take + ch) * h * w + p] = x[(b * c + start + ch) * h * w + p];
+        Assert.That(Reference.Compare(part.ToArray(), expected), Is.EqualTo(0));
+        using var tooMany = device.Allocate(n, c, h, w);
+        Assert.That(() => device.SliceChannels(tx, 1, tooMany), Throws.ArgumentException.With.Message.Contains("SliceChannels"));
+    }
+
+    [Test]
     public void ModulateAndGatedAdd([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind, [Values] bool aliasResidual)
     {
         var device = TestDevices.Get(kind);

@@ -347,6 +347,16 @@ public sealed partial class CpuDevice
     }
 
     /// <inheritdoc />
+    protected override void SliceChannelsCore(Tensor x, int start, Tensor output)
+    {
+        int n = x.Dim(0);
+        int inner = (int)(output.Length / Math.Max(1, (long)n * output.Dim(1)));
+        int srcBlock = x.Dim(1) * inner, dstBlock = output.Dim(1) * inner;
+        var sx = Span(x); var so = Span(output);
+        for (int i = 0; i < n; i++) sx.Slice(i * srcBlock + start * inner, dstBlock).CopyTo(so.Slice(i * dstBlock, dstBlock));
+    }
+
+    /// <inheritdoc />
     protected override void TransposeCore(Tensor x, Tensor output)
     {
         int batch = x.Dim(0), m = x.Dim(1), n = x.Dim(2);

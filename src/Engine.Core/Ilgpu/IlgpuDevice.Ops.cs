@@ -244,6 +244,15 @@ public sealed partial class IlgpuDevice
     }
 
     /// <inheritdoc />
+    protected override void SliceChannelsCore(Tensor x, int start, Tensor output)
+    {
+        if (output.Length == 0) return;
+        int n = x.Dim(0);
+        int inner = (int)(output.Length / ((long)n * output.Dim(1)));
+        _kernels.SliceChannels(Extent(output.Length, "SliceChannels"), View(x), View(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
+    }
+
+    /// <inheritdoc />
     protected override void TransposeCore(Tensor x, Tensor output)
     {
         if (x.Length == 0) return;

@@ -48,6 +48,7 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _gatedAdd;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>>? _upsample, _transpose;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _concat;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>>? _sliceChannels;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>>? _patchify;
     private Lazy<Action<Index1D, ArrayView<float>, ulong, int, int, int>>? _randomNormal;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<Half>>>? _f32ToF16;
@@ -83,6 +84,8 @@ internal sealed class KernelCache(Accelerator accelerator)
         (_transpose ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Transpose))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ConcatChannels =>
         (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ConcatChannels))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> SliceChannels =>
+        (_sliceChannels ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.SliceChannels))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams> Patchify =>
         (_patchify ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>(ElementwiseKernels.Patchify))).Value;
     public Action<Index1D, ArrayView<float>, ulong, int, int, int> RandomNormal =>

@@ -1,0 +1,217 @@
+/*
+ * engine.h - C interface of the diffusion inference engine.
+ *
+ * Plain C99, no C++ types. The library (libengine) hosts the .NET runtime and forwards every
+ * call to the managed engine (Engine.Native.dll), which it finds next to libengine, in the
+ * directory given in engine_options.managed_dir, or in the ENGINE_MANAGED_DIR environment
+ * variable. The runtime is started once per process, by the first engine_create.
+ *
+ * Conventions
+ *   - Every function returns an engine_status, except engine_version, engine_status_name and
+ *     engine_last_error, which cannot fail.
+ *   - On failure, engine_last_error() on the same thread describes what went wrong. Output
+ *     parameters are left untouched (handles) or unspecified (buffers) on failure.
+ *   - A NULL pointer where an object is required gives ENGINE_INVALID_ARGUMENT.
+ *   - Strings are NUL-terminated UTF-8. The library keeps no pointer to caller memory after a
+ *     call returns, except the progress callback's user_data.
+ *   - No exception or signal crosses this boundary: managed exceptions become status codes.
+ *   - Versioned structs start with struct_size; set it to sizeof(the struct) (the *_init
+ *     functions do this) so a newer library can tell which fields a host knows.
+ *
+ * Threading
+ *   - Functions may be called from any thread. Calls on one context are serialised (one
+ *     generation at a time per context); use several contexts to generate in parallel.
+ *   - engine_cancel may be called from any thread at any time while its context is alive,
+ *     including from inside the progress callback.
+ */
+#ifndef ENGINE_H
+#define ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(ENGINE_BUILDING_LIBRARY)
+#    define ENGINE_API __declspec(dllexport)
+#  else
+#    define ENGINE_API __declspec(dllimport)
+#  endif
+#else
+#  define ENGINE_API __attribute__((visibility("default")))
+#endif
+
+/* The interface version this header describes, packed as (major << 16) | (minor << 8) | patch. */
+#define ENGINE_VERSION_NUMBER \
+    ((uint32_t)((ENGINE_VERSION_MAJOR << 16) | (ENGINE_VERSION_MINOR << 8) | ENGINE_VERSION_PATCH))
+
+/* Result of every call. Values are stable across versions; new codes may be added. */
+typedef enum engine_status {
+    ENGINE_OK = 0,
+    /* A NULL pointer, a bad value (unknown sampler or device, steps <= 0, bad label...), a
+     * struct_size the library does not know, a handle used after release or with the wrong
+     * context. */
+    ENGINE_INVALID_ARGUMENT = 1,
+    /* A file or directory (model folder, weights, managed assembly) does not exist. */
+    ENGINE_NOT_FOUND = 2,
+    /* The output buffer is smaller than engine_output_size reports. */
+    ENGINE_BUFFER_TOO_SMALL = 3,
+    /* The run was stopped by engine_cancel or by the progress callback. */
+    ENGINE_CANCELLED = 4,
+    /* The request is valid but not supported by this model, device or library version. */
+    ENGINE_UNSUPPORTED = 5,
+    /* The .NET runtime could not be found or started, or the compute device failed. */
+    ENGINE_RUNTIME_ERROR = 6,
+    /* A model file exists but its contents are malformed (bad JSON, truncated weights...). */
+    ENGINE_INVALID_DATA = 7,
+    /* Host or device memory ran out. */
+    ENGINE_OUT_OF_MEMORY = 8,
+    /* An unexpected failure inside the engine; the text names the exception. */
+    ENGINE_INTERNAL = 9
+} engine_status;
+
+/* An engine instance: one compute device, its memory pool, a progress callback and a cancel
+ * flag. Created by engine_create, released by engine_release_context. */
+typedef struct engine_context engine_context;
+
+/* A model loaded on a context's device. Created by engine_load_model, released by
+ * engine_release_model (before its context is released). */
+typedef struct engine_model engine_model;
+
+/* Options for engine_create. Initialise with engine_options_init, then set what you need. */
+typedef struct engine_options {
+    size_t struct_size;      /* sizeof(engine_options) */
+    /* Compute device: "cpu", "cuda", "opencl", "ilgpu-cpu", or NULL / "" / "auto" for the
+     * default (the ENGINE_DEVICE environment variable, else the best available device). */
+    const char* device;
+    /* Directory holding Engine.Native.dll and Engine.Native.runtimeconfig.json; NULL = the
+     * ENGINE_MANAGED_DIR environment variable, else the directory of libengine itself.
+     * Only the call that starts the runtime uses it; later calls must name the same
+     * directory or NULL. */
+    const char* managed_dir;
+    /* Root of the .NET installation (the folder holding host/fxr); NULL = the usual search
+     * (DOTNET_ROOT, then the system install location). Used only when starting the runtime. */
+    const char* dotnet_root;
+} engine_options;
+
+/* One generation request. Initialise with engine_request_init (defaults below), then set
+ * what you need. */
+typedef struct engine_request {
+    size_t struct_size;                /* sizeof(engine_request) */
+    /* Sampler short name ("ddim", "euler", "euler_a", "dpmpp_2m", ...); NULL = the model's
+     * default (its scheduler_config.json). */
+    const char* sampler;
+    /* A diffusers scheduler_config JSON text; when not NULL it overrides sampler. */
+    const char* scheduler_config_json;
+    /* Sigma/timestep schedule ("karras", "exponential", ...); NULL = the sampler's own. */
+    const char* schedule;
+    int32_t steps;                     /* denoising steps; default 20 */
+    float guidance_scale;              /* classifier-free guidance scale; 1 = conditional only;
+                                        * default 3 */
+    uint64_t seed;                     /* image i uses sample index i of this seed; default 0 */
+    int32_t count;                     /* number of images; default 1 */
+    /* Class labels: NULL/0 = the model's default, 1 label for every image, or count labels
+     * (one per image). The array is read during the call only. */
+    const int32_t* class_labels;
+    size_t class_label_count;
+    int32_t height;                    /* pixels; 0 = the model's sample size */
+    int32_t width;                     /* pixels; 0 = the model's sample size */
+    int32_t batch_size;                /* images per model call; 0 = automatic */
+} engine_request;
+
+/* Progress callback, called on the thread running engine_generate after each denoising step
+ * of each batch: step counts from 1 to total_steps; image_index is the index of the first
+ * image of the batch. Return 0 to continue, nonzero to cancel (engine_generate then returns
+ * ENGINE_CANCELLED). It may call engine_cancel, engine_last_error and engine_status_name, but
+ * no other function on the same context. */
+typedef int (*engine_progress_fn)(int32_t step, int32_t total_steps, int32_t image_index,
+                                  void* user_data);
+
+/* Interface version of the library, packed like ENGINE_VERSION_NUMBER. Compare its major
+ * part with the header's before use. Needs no runtime; never fails. */
+ENGINE_API uint32_t engine_version(void);
+
+/* A constant name for a status code ("ENGINE_OK", ...; "ENGINE_UNKNOWN_STATUS" for other
+ * values). Never fails, never NULL. */
+ENGINE_API const char* engine_status_name(engine_status status);
+
+/* Text describing the last failure of a call made on this thread; "" when the last call
+ * succeeded. Valid until the next engine_* call on this thread; never NULL. */
+ENGINE_API const char* engine_last_error(void);
+
+/* Fills *options with defaults (struct_size set, everything else NULL).
+ * INVALID_ARGUMENT: options is NULL. */
+ENGINE_API engine_status engine_options_init(engine_options* options);
+
+/* Fills *request with defaults: struct_size set, steps 20, guidance_scale 3, count 1, seed 0,
+ * everything else NULL/0. INVALID_ARGUMENT: request is NULL. */
+ENGINE_API engine_status engine_request_init(engine_request* request);
+
+/* Creates a context on the device chosen by options (NULL = all defaults) and stores it in
+ * *out_context. The first successful call starts the .NET runtime for the whole process.
+ * INVALID_ARGUMENT: out_context NULL, unknown struct_size or device, managed_dir differs
+ * from the one the runtime was started with. NOT_FOUND: the managed assembly or its
+ * runtimeconfig is missing. RUNTIME_ERROR: no .NET runtime found, it failed to start, or
+ * the device is unavailable. */
+ENGINE_API engine_status engine_create(const engine_options* options,
+                                       engine_context** out_context);
+
+/* Releases a context and its device memory. Release its models first: a context that still
+ * has models is left alive and INVALID_ARGUMENT is returned. Must not run concurrently with
+ * any other call on the same context. INVALID_ARGUMENT: context NULL or already released. */
+ENGINE_API engine_status engine_release_context(engine_context* context);
+
+/* Loads the diffusers model folder at path (config.json + weights, scheduler_config.json)
+ * onto the context's device and stores it in *out_model.
+ * INVALID_ARGUMENT: a NULL argument, or a model type the engine does not know.
+ * NOT_FOUND: the folder or a required file is missing. INVALID_DATA: malformed files. */
+ENGINE_API engine_status engine_load_model(engine_context* context, const char* path,
+                                           engine_model** out_model);
+
+/* Releases a model and its weights. INVALID_ARGUMENT: model NULL or already released. */
+ENGINE_API engine_status engine_release_model(engine_model* model);
+
+/* Number of floats engine_generate writes for this request: count * channels * height *
+ * width. INVALID_ARGUMENT: a NULL argument, a model of another context, a bad request. */
+ENGINE_API engine_status engine_output_size(engine_context* context, engine_model* model,
+                                            const engine_request* request, size_t* out_len);
+
+/* Output shape of this request as {count, channels, height, width}.
+ * INVALID_ARGUMENT as engine_output_size. */
+ENGINE_API engine_status engine_output_shape(engine_context* context, engine_model* model,
+                                             const engine_request* request,
+                                             int32_t out_shape[4]);
+
+/* Runs the request and writes the images to out_pixels as NCHW float32 in [-1, 1]
+ * (count x channels x height x width; out_len is the buffer's length in floats). Blocks
+ * until done; calls the progress callback after each step.
+ * BUFFER_TOO_SMALL: out_len < engine_output_size (nothing is generated).
+ * CANCELLED: engine_cancel or the callback stopped the run (buffer contents unspecified).
+ * INVALID_ARGUMENT: a NULL argument, unknown sampler or schedule, bad steps/count/labels.
+ * UNSUPPORTED: a valid option this model or device cannot do. */
+ENGINE_API engine_status engine_generate(engine_context* context, engine_model* model,
+                                         const engine_request* request, float* out_pixels,
+                                         size_t out_len);
+
+/* Sets (or with fn NULL clears) the context's progress callback; user_data is passed back to
+ * it unchanged. Takes effect at the next engine_generate.
+ * INVALID_ARGUMENT: context NULL. */
+ENGINE_API engine_status engine_set_progress_callback(engine_context* context,
+                                                      engine_progress_fn fn, void* user_data);
+
+/* Asks the generation running on context to stop; engine_generate then returns
+ * ENGINE_CANCELLED at the next step boundary. Has no effect when nothing runs (a later run
+ * is not affected). Thread-safe; may be called from the progress callback.
+ * INVALID_ARGUMENT: context NULL or released. */
+ENGINE_API engine_status engine_cancel(engine_context* context);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ENGINE_H */

@@ -1,0 +1,162 @@
+using Engine.Core;
+using Engine.Generation;
+
+namespace Engine.Native;
+
+/// <summary>
+/// State behind one <c>engine_context</c>: a generator on its own device, the models it loaded,
+/// the progress callback and the cancellation of the run in progress. Generation and model
+/// changes are serialised by <see cref="_runLock"/>; <see cref="Cancel"/> only takes the small
+/// <see cref="_cancelLock"/>, so it works from any thread, including from inside the callback.
+/// </summary>
+internal sealed unsafe class NativeContext : IDisposable
+{
+    private readonly object _runLock = new();
+    private readonly object _cancelLock = new();
+    private readonly HashSet<NativeModel> _models = new();
+    private CancellationTokenSource? _running;
+    // True while Generate runs. Only the generating thread can see it set inside _runLock (the
+    // lock is reentrant; other threads wait), i.e. a call made from the progress callback.
+    private bool _generating;
+    private delegate* unmanaged<int, int, int, void*, int> _progress;
+    private void* _progressUserData;
+
+    private readonly Device _device;
+
+    /// <summary>Creates a context that owns <paramref name="device"/> and a generator on it.</summary>
+    public NativeContext(Device device)
+    {
+        _device = device;
+        Generator = new Generator(device);
+    }
+
+    public Generator Generator { get; }
+
+    /// <summary>Loads a model folder; the model belongs to this context until released.</summary>
+    public NativeModel LoadModel(string path)
+    {
+        lock (_runLock)
+        {
+            NotFromCallback("engine_load_model");
+            var model = new NativeModel(this, Generator.LoadModel(path));
+            _models.Add(model);
+            return model;
+        }
+    }
+
+    /// <summary>Releases a model of this context.</summary>
+    public void ReleaseModel(NativeModel model)
+    {
+        lock (_runLock)
+        {
+            NotFromCallback("engine_release_model");
+            if (!_models.Remove(model)) throw new ArgumentException("model does not belong to this context or was already released");
+            model.Model.Dispose();
+        }
+    }
+
+    /// <summary>Number of models still loaded (a context is released only when this is 0).</summary>
+    public int ModelCount { get { lock (_runLock) return _models.Count; } }
+
+    public void SetProgress(delegate* unmanaged<int, int, int, void*, int> callback, void* userData)
+    {
+        lock (_runLock)
+        {
+            _progress = callback;
+            _progressUserData = userData;
+        }
+    }
+
+    /// <summary>Cancels the run in progress, if any.</summary>
+    public void Cancel()
+    {
+        lock (_cancelLock) _running?.Cancel();
+    }
+
+    /// <summary>Output shape of a request on a model of this context.</summary>
+    public (int Count, int Channels, int Height, int Width) OutputShape(NativeModel model, GenerationRequest request)
+    {
+        lock (_runLock)
+        {
+            NotFromCallback("engine_output_size");
+            Own(model);
+            return Generator.OutputShape(model.Model, request);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="request"/> and copies the samples into <paramref name="output"/>.
+    /// The buffer length is checked against the request's shape before any work is done.
+    /// </summary>
+    public NativeStatus Generate(NativeModel model, GenerationRequest request, Span<float> output, out string? error)
+    {
+        lock (_runLock)
+        {
+            NotFromCallback("engine_generate");
+            Own(model);
+            var (count, channels, height, width) = Generator.OutputShape(model.Model, request);
+            long needed = (long)count * channels * height * width;
+            if (output.Length < needed)
+            {
+                error = $"output buffer holds {output.Length} floats but the request needs {needed} " +
+                        $"({count} x {channels} x {height} x {width}, NCHW); size it with engine_output_size";
+                return NativeStatus.BufferTooSmall;
+            }
+
+            using var cancellation = new CancellationTokenSource();
+            lock (_cancelLock) _running = cancellation;
+            _generating = true;
+            try
+            {
+                var callback = _progress;
+                void* userData = _progressUserData;
+                Func<GenerationProgress, bool>? progress = callback == null
+                    ? null
+                    : p =>
+                    {
+                        // Nonzero from the host means "stop", exactly like engine_cancel.
+                        if (callback(p.Step, p.TotalSteps, p.ImageIndex, userData) != 0) cancellation.Cancel();
+                        return !cancellation.IsCancellationRequested;
+                    };
+                var result = Generator.Generate(model.Model, request, progress, cancellation.Token);
+                // A stop requested at the last step still counts: the caller asked to stop.
+                cancellation.Token.ThrowIfCancellationRequested();
+                result.Samples.AsSpan(0, (int)needed).CopyTo(output);
+                error = null;
+                return NativeStatus.Ok;
+            }
+            finally
+            {
+                _generating = false;
+                lock (_cancelLock) _running = null;
+            }
+        }
+    }
+
+    private void NotFromCallback(string function)
+    {
+        if (_generating)
+            throw new ArgumentException($"{function} cannot be called on a context from its own progress callback " +
+                                        "(only engine_cancel can); use another context");
+    }
+
+    private void Own(NativeModel model)
+    {
+        if (!ReferenceEquals(model.Context, this)) throw new ArgumentException("model was loaded by another context");
+        if (!_models.Contains(model)) throw new ArgumentException("model was already released");
+    }
+
+    /// <summary>Releases the generator and the device (models must have been released).</summary>
+    public void Dispose()
+    {
+        Generator.Dispose();
+        _device.Dispose();
+    }
+}
+
+/// <summary>State behind one <c>engine_model</c>.</summary>
+internal sealed class NativeModel(NativeContext context, LoadedModel model)
+{
+    public NativeContext Context { get; } = context;
+    public LoadedModel Model { get; } = model;
+}

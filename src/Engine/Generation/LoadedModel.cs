@@ -1,0 +1,52 @@
+using Engine.Models.Networks;
+using Engine.Sampling;
+
+namespace Engine.Generation;
+
+/// <summary>
+/// A denoiser loaded onto a generator's device, with the training schedule it was trained with
+/// (<c>scheduler_config.json</c> beside the weights, or diffusers' DDPMScheduler defaults when the
+/// folder has none).
+/// </summary>
+public sealed class LoadedModel : IDisposable
+{
+    /// <summary>File whose presence marks a one-step x0 student (its config.json is the teacher architecture's).</summary>
+    public const string OneStepStudentFile = "student_sampling.json";
+
+    internal LoadedModel(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent)
+    {
+        Path = path;
+        Network = network;
+        TrainingSchedule = training;
+        TrainingScheduleFromFile = trainingFromFile;
+        IsOneStepStudent = oneStepStudent;
+    }
+
+    /// <summary>
+    /// True for a distilled one-step student (a <see cref="OneStepStudentFile"/> beside the weights):
+    /// x0 = model(x_T, t = 999, label), guidance baked in, clamped to [-1, 1]; it is sampled with the
+    /// distillation sampler, never with a scheduler.
+    /// </summary>
+    public bool IsOneStepStudent { get; }
+
+    /// <summary>The model folder.</summary>
+    public string Path { get; }
+
+    /// <summary>The network.</summary>
+    public DiffusionModel Network { get; }
+
+    /// <summary>The training schedule that sampler names are mapped onto.</summary>
+    public SchedulerConfig TrainingSchedule { get; }
+
+    /// <summary>Whether <see cref="TrainingSchedule"/> came from the folder's scheduler_config.json.</summary>
+    public bool TrainingScheduleFromFile { get; }
+
+    /// <summary>Number of real classes (without the null class used for guidance); 0 for unconditional models.</summary>
+    public int ClassCount => Network.ClassCount is int rows && rows > 1 ? rows - 1 : 0;
+
+    /// <summary>The class index used for the unconditional branch of classifier-free guidance (the table's last row).</summary>
+    public int NullClass => ClassCount;
+
+    /// <summary>Frees the weights.</summary>
+    public void Dispose() => Network.Dispose();
+}
