@@ -99,7 +99,7 @@ public static class ElementwiseKernels
     {
         int n = i / p.Half, j = i - n * p.Half;
         float exponent = p.LogPeriod * j / (p.Half - p.Shift);
-        float e = p.Scale * (timesteps[n] * MathF.Exp(exponent));
+        float e = p.Scale * (timesteps[n] * KernelMath.ExpAccurate(exponent));
         double turns = Math.Floor(e * 0.15915494309189535 + 0.5);
         float reduced = (float)(e - turns * 6.283185307179586);
         float sn = MathF.Sin(reduced), cs = MathF.Cos(reduced);

@@ -87,7 +87,7 @@ public static class NormKernels
     }
 
     /// <summary>
-    /// LayerNorm over rows of length d: y = (x * rstd - mean * rstd) * gamma + beta, biased variance
+    /// LayerNorm over rows of length d: y = (x - mean) * rstd * gamma + beta, biased variance
     /// from two passes.
     /// <para>Launch: grid (rows), group G (power of two, at most 256); dynamic shared memory G floats.</para>
     /// </summary>
@@ -103,10 +103,11 @@ public static class NormKernels
         float sq = 0f;
         for (int i = t; i < d; i += g) { float dv = x[start + i] - mean; sq += dv * dv; }
         float rstd = 1f / MathF.Sqrt(GroupSum(sq, scratch) / d + eps);
-        float shift = -mean * rstd;
         for (int i = t; i < d; i += g)
         {
-            float y = x[start + i] * rstd + shift;
+            // (x - mean) * rstd rather than x * rstd - mean * rstd: a fused multiply-add there leaves
+            // the rounding error of mean * rstd where the exact result is 0 (rows of one element).
+            float y = (x[start + i] - mean) * rstd;
             if (hasGamma != 0) y *= gamma[i];
             if (hasBeta != 0) y += beta[i];
             output[start + i] = y;

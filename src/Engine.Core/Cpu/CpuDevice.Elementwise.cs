@@ -267,7 +267,8 @@ public sealed partial class CpuDevice
         int dim = output.Dim(1), half = dim / 2;
         var t = Span(timesteps);
         var o = Span(output);
-        // float32 throughout, in torch's order of operations: exponent, exp, t * f, scale, sin/cos.
+        // float32 throughout, in torch's order of operations: exponent, exp, t * f, scale, sin/cos; the
+        // exp is the kernels' correctly rounded one so that every device gets the same frequencies.
         float logPeriod = -MathF.Log(maxPeriod);
         for (int n = 0; n < t.Length; n++)
         {
@@ -275,7 +276,7 @@ public sealed partial class CpuDevice
             for (int i = 0; i < half; i++)
             {
                 float exponent = logPeriod * i / (half - downscaleFreqShift);
-                float e = scale * (t[n] * MathF.Exp(exponent));
+                float e = scale * (t[n] * KernelMath.ExpAccurate(exponent));
                 float s = MathF.Sin(e), c = MathF.Cos(e);
                 row[i] = flipSinToCos ? c : s;
                 row[half + i] = flipSinToCos ? s : c;
