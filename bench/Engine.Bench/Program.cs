@@ -12,7 +12,8 @@ namespace Engine.Bench;
 /// <c>--filter *Gemm*</c>). Suites are the classes in this assembly, one file each, grouped by folder
 /// (Cpu/, Gpu/). <c>--long</c> adds the long sweeps (category Long); the Gpu/ suites run only where a
 /// CUDA device exists. After the run, the engine / ONNX Runtime ratio of every case measured with
-/// both providers is printed and written to results/peer-ratios.md.
+/// both providers is printed and written to results/peer-ratios.md. <c>--interleaved</c> [--filter NAME]
+/// skips BenchmarkDotNet and measures those ratios with alternating calls (<see cref="InterleavedRunner"/>).
 /// </summary>
 public static class Program
 {
@@ -21,6 +22,15 @@ public static class Program
         string artifacts = ArtifactsPath(ref args);
         bool includeLong = args.Contains("--long");
         args = args.Where(a => a != "--long").ToArray();
+        if (args.Contains("--interleaved"))
+        {
+            int f = Array.IndexOf(args, "--filter");
+            string? filter = f >= 0 && f + 1 < args.Length ? args[f + 1].Trim('*') : null;
+            string load = LoadAverage();
+            var rows = InterleavedRunner.Run(SuiteTypes(includeLong), filter, secondsPerCase: 3);
+            PeerRatios.Write(rows, artifacts, $"Interleaved run {DateTime.Now:yyyy-MM-dd HH:mm} on {Environment.ProcessorCount} cores (engine and ORT calls alternated, medians); load average before: {load}, after: {LoadAverage()}.");
+            return rows.Count > 0 ? 0 : 1;
+        }
         var switcher = BenchmarkSwitcher.FromTypes(SuiteTypes(includeLong));
         if (args.Contains("--short"))
         {

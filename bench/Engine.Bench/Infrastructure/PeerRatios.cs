@@ -59,9 +59,11 @@ public static class PeerRatios
         : (ns / 1e3).ToString("F1", CultureInfo.InvariantCulture) + " us";
 
     /// <summary>Prints the table and writes it to results/peer-ratios.md; nothing when no pair was measured.</summary>
-    public static void Report(IEnumerable<Summary> summaries, string artifacts, string note)
+    public static void Report(IEnumerable<Summary> summaries, string artifacts, string note) => Write(Collect(summaries), artifacts, note);
+
+    /// <summary>Prints rows and writes them to results/peer-ratios.md; nothing when there are none.</summary>
+    public static void Write(IReadOnlyList<Row> rows, string artifacts, string note)
     {
-        var rows = Collect(summaries);
         if (rows.Count == 0) return;
         var text = Markdown(rows, note);
         Console.WriteLine();

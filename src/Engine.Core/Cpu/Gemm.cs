@@ -112,6 +112,59 @@ internal static unsafe class Gemm
         }
     }
 
+    /// <summary>Rows of one packed A panel (the micro-kernel's tile height).</summary>
+    public static int PanelRows => MR;
+
+    /// <summary>Columns of one packed B panel (the micro-kernel's tile width).</summary>
+    public static int PanelCols => NR;
+
+    /// <summary>Floats needed to pack all of op(A) of <paramref name="g"/> (<see cref="PackAllA"/>).</summary>
+    public static long PackedASize(in GemmProblem g) => (long)((g.M + MR - 1) / MR) * MR * g.K;
+
+    /// <summary>Floats needed to pack all of op(B) of <paramref name="g"/> (<see cref="PackAllB"/>).</summary>
+    public static long PackedBSize(in GemmProblem g) => (long)((g.N + NR - 1) / NR) * NR * g.K;
+
+    /// <summary>Packs every MR-row panel of alpha op(A), panel after panel (stride MR K floats).</summary>
+    public static void PackAllA(in GemmProblem g, float* dst)
+    {
+        for (int ip = 0; ip * MR < g.M; ip++) PackA(g, ip, dst + (long)ip * MR * g.K);
+    }
+
+    /// <summary>Packs every NR-column panel of op(B), panel after panel (stride NR K floats); dst must be 64-byte aligned.</summary>
+    public static void PackAllB(in GemmProblem g, float* dst)
+    {
+        for (int jp = 0; jp * NR < g.N; jp++) PackB(g, jp, dst + (long)jp * NR * g.K);
+    }
+
+    /// <summary>
+    /// C [m, n] = (or +=) A B on the calling thread from operands packed earlier, for callers that reuse
+    /// a packed operand across many products (attention packs Q once per query block and K, V once per
+    /// head). <paramref name="packedA"/> and <paramref name="packedB"/> point at depth 0 of this product
+    /// inside their panels; consecutive panels lie <paramref name="aPanelStride"/> /
+    /// <paramref name="bPanelStride"/> floats apart (B panels 64-byte aligned).
+    /// </summary>
+    public static void RunPacked(int m, int n, int k, float* packedA, long aPanelStride, float* packedB, long bPanelStride,
+        float* c, int ldc, bool accumulate)
+    {
+        for (int pc = 0; pc < k; pc += KC)
+        {
+            int kc = Math.Min(KC, k - pc);
+            var e = new Epilogue(pc > 0 || accumulate, null, null);
+            for (int j0 = 0; j0 < n; j0 += NR)
+            {
+                float* bPanel = packedB + (long)(j0 / NR) * bPanelStride + (long)pc * NR;
+                int nr = Math.Min(NR, n - j0);
+                for (int i0 = 0; i0 < m; i0 += MR)
+                {
+                    float* aPanel = packedA + (long)(i0 / MR) * aPanelStride + (long)pc * MR;
+                    int mr = Math.Min(MR, m - i0);
+                    if (Wide) Kernel512(kc, aPanel, bPanel, c + (long)i0 * ldc + j0, ldc, mr, nr, e);
+                    else Kernel256(kc, aPanel, bPanel, c + (long)i0 * ldc + j0, ldc, mr, nr, e);
+                }
+            }
+        }
+    }
+
     /// <summary>Floats of packed B per column block (16 MB).</summary>
     private const long PackedBBudget = 4L << 20;
 
@@ -147,6 +200,12 @@ internal static unsafe class Gemm
         if (g.RsA == 1)
         {
             // Transposed storage: the MR rows of one depth are contiguous.
+            if (rows == 8 && mr == 8 && Vector256.IsHardwareAccelerated)
+            {
+                var scale = Vector256.Create(alpha);
+                for (int p = 0; p < kc; p++) (Vector256.Load(a + (long)(p0 + p) * g.CsA + i0) * scale).Store(dst + p * mr);
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* src = a + (long)(p0 + p) * g.CsA + i0;
