@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Prepares a folder that a GPU machine without .NET can run (see docs/PERFORMANCE.md):
+#   bash bench/gpu/prepare.sh FOLDER [FIXTURES]
+# FOLDER (inside the checkout that travels, ignored by git) receives the .NET runtime (xz), the
+# published TestHost and Engine.Bench (xz; ONNX Runtime's native libraries and Windows-only files
+# dropped: the GPU suites do not use them), a subset of the golden fixtures (ops, manifests and the
+# model fixtures that fit a 64 MiB transfer) and the session scripts. FIXTURES defaults to
+# ../shared/fixtures (or ../../shared/fixtures from a worktree).
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+dest=$(mkdir -p "$1" && cd "$1" && pwd)
+fixtures=${2:-}
+if [[ -z $fixtures ]]; then
+  for c in "$root/../shared/fixtures" "$root/../../shared/fixtures"; do [[ -d $c ]] && fixtures=$c && break; done
+fi
+[[ -d ${fixtures:-} ]] || { echo "fixtures folder not found; pass it as the second argument" >&2; exit 2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dn=$(dirname "$(readlink -f "$(command -v dotnet)")")
+rt=$(ls -d "$dn"/shared/Microsoft.NETCore.App/* | sort -V | tail -1)
+tar -cf - -C "$dn" dotnet host "shared/Microsoft.NETCore.App/$(basename "$rt")" | xz -9 -T0 > "$dest/dotnet.tar.xz"
+dotnet publish "$root/tests/Engine.TestHost/Engine.TestHost.csproj" -c Release -o "$work/apps/Engine.TestHost" --nologo -v quiet
+dotnet publish "$root/bench/Engine.Bench/Engine.Bench.csproj" -c Release -o "$work/apps/Engine.Bench" --nologo -v quiet
+rm -rf "$work/apps/Engine.Bench/runtimes" "$work/apps/Engine.Bench/"{x86,arm64,amd64}
+find "$work/apps" \( -name '*.pdb' -o -name '*.xml' \) -delete
+tar -cf - -C "$work/apps" . | xz -9 -T0 > "$dest/apps.tar.xz"
+(cd "$fixtures" && tar -cf - ops manifests models/dit_tiny models/unet2d_tiny_class models/unet2d_cond_tiny) | xz -6 -T0 > "$dest/fx.tar.xz"
+cp "$root/bench/peers/torch_peers.py" "$root/bench/gpu/run_session.sh" "$dest/"
+du -sh "$dest"
