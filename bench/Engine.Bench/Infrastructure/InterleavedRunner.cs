@@ -8,7 +8,7 @@ namespace Engine.Bench.Infrastructure;
 /// <summary>
 /// <c>--interleaved</c>: a ratio-only mode for shared, noisy machines. For every case of the
 /// <see cref="PeerBenchmark"/> suites it sets up both providers in this process, then alternates
-/// engine and ORT invocations (order flipped each round) and compares their medians, so load that
+/// short blocks of engine and ORT invocations and compares their medians, so load that
 /// drifts during the run hits both sides alike. BenchmarkDotNet measures each side on its own, minutes
 /// apart; use this mode for the ratio and BenchmarkDotNet for absolute numbers.
 /// </summary>
@@ -51,20 +51,31 @@ public static class InterleavedRunner
         return rows;
     }
 
-    /// <summary>Medians (ns) of alternating timed calls after two warm-ups each; rounds fill the time budget (5 to 200).</summary>
+    /// <summary>
+    /// Medians (ns) of alternating blocks of calls after two warm-ups each: per round, three engine
+    /// calls then three ORT calls (order flipped each round), the first call of each block not
+    /// counted: ORT's worker threads spin for a while after a run, and so do .NET's, which would
+    /// otherwise slow whichever side runs right after the other. Rounds fill the time budget (3 to 60).
+    /// </summary>
     private static (double Engine, double Ort) Alternate(Action engine, Action ort, double seconds)
     {
+        const int Block = 3;
         engine(); ort(); engine(); ort();
         var sw = Stopwatch.StartNew();
         engine(); ort();
         double pair = sw.Elapsed.TotalSeconds;
-        int rounds = (int)Math.Clamp(seconds / Math.Max(pair, 1e-6), 5, 200);
-        var e = new double[rounds];
-        var o = new double[rounds];
-        for (int i = 0; i < rounds; i++)
+        int rounds = (int)Math.Clamp(seconds / Math.Max(pair * Block, 1e-6), 3, 60);
+        var e = new List<double>();
+        var o = new List<double>();
+        void Run(Action a, List<double> into)
         {
-            if (i % 2 == 0) { e[i] = Time(engine); o[i] = Time(ort); }
-            else { o[i] = Time(ort); e[i] = Time(engine); }
+            a();
+            for (int i = 1; i < Block; i++) into.Add(Time(a));
+        }
+        for (int r = 0; r < rounds; r++)
+        {
+            if (r % 2 == 0) { Run(engine, e); Run(ort, o); }
+            else { Run(ort, o); Run(engine, e); }
         }
         return (Median(e), Median(o));
     }
@@ -76,10 +87,10 @@ public static class InterleavedRunner
         return (Stopwatch.GetTimestamp() - t0) * 1e9 / Stopwatch.Frequency;
     }
 
-    private static double Median(double[] v)
+    private static double Median(List<double> v)
     {
-        Array.Sort(v);
-        return v.Length % 2 == 1 ? v[v.Length / 2] : 0.5 * (v[v.Length / 2 - 1] + v[v.Length / 2]);
+        v.Sort();
+        return v.Count % 2 == 1 ? v[v.Count / 2] : 0.5 * (v[v.Count / 2 - 1] + v[v.Count / 2]);
     }
 
     private static PeerBenchmark Create(Type type, IReadOnlyList<KeyValuePair<string, object>> assignment, string provider)
