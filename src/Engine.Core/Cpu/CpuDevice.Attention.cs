@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Engine.Core.Cpu;
@@ -10,6 +9,10 @@ public sealed partial class CpuDevice
     // keys one tile (16 micro-kernel panels, 128 keys with AVX-512) at a time. The score tile stays in
     // L1/L2 and the Lq x Lk matrix never exists. Both block products run on the packed GEMM micro-kernel.
     private const int QueryBlock = 64;
+
+    // Reused aligned scratch: the packed K and V of a call (per calling thread) and each worker's block scratch.
+    [ThreadStatic] private static AlignedBuffer? _attentionPacked;
+    [ThreadStatic] private static AlignedBuffer? _attentionBlock;
     private const int KeyPanelsPerTile = 16;
 
     /// <summary>
@@ -39,46 +42,36 @@ public sealed partial class CpuDevice
         // keys, each starting on a 64-byte boundary (the micro-kernel loads B panels aligned).
         long kPacked = ((long)((lk + mr - 1) / mr) * mr * d + 15) / 16 * 16, vPacked = (long)((d + nr - 1) / nr) * nr * lk;
         long perHead = (kPacked + vPacked + 15) / 16 * 16;
-        float* packed = (float*)NativeMemory.AlignedAlloc((nuint)(perHead * batch * heads * sizeof(float)), 64);
+        float* packed = (_attentionPacked ??= new AlignedBuffer()).Ensure(perHead * batch * heads);
         // Per job: packed Q (B, aligned first), S^T tile, max, sum, correction, packed P, output tile.
         int qPackFloats = (QueryBlock + nr - 1) / nr * nr * d;
         int pPackFloats = (QueryBlock + mr - 1) / mr * mr * keyTile;
         int oStride = (d + 15) / 16 * 16;
         long scratchFloats = qPackFloats + (long)keyTile * QueryBlock + 3 * QueryBlock + pPackFloats + (long)QueryBlock * oStride;
-        try
+        fixed (float* pq = qArr, pk = kArr, pv = vArr, po = oArr)
         {
-            fixed (float* pq = qArr, pk = kArr, pv = vArr, po = oArr)
+            nint qBase = (nint)(pq + qOff), kBase = (nint)(pk + kOff), vBase = (nint)(pv + vOff), oBase = (nint)(po + oOff);
+            nint packedBase = (nint)packed;
+            Parallel.For(0, batch * heads, Parallelism, bh =>
             {
-                nint qBase = (nint)(pq + qOff), kBase = (nint)(pk + kOff), vBase = (nint)(pv + vOff), oBase = (nint)(po + oOff);
-                nint packedBase = (nint)packed;
-                Parallel.For(0, batch * heads, Parallelism, bh =>
-                {
-                    int h = bh % heads, b = bh / heads;
-                    float* kRows = (float*)kBase + (long)b * lk * width + h * d;
-                    float* vRows = (float*)vBase + (long)b * lk * width + h * d;
-                    float* dst = (float*)packedBase + bh * perHead;
-                    Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale }, dst);
-                    Gemm.PackAllB(new GemmProblem { K = lk, N = d, B = (nint)vRows, RsB = width, CsB = 1 }, dst + kPacked);
-                });
-                Parallel.For(0, batch * heads * qBlocks, Parallelism,
-                    () => (nint)NativeMemory.AlignedAlloc((nuint)(scratchFloats * sizeof(float)), 64),
-                    (job, _, scratch) =>
-                    {
-                        int qb = job % qBlocks, bh = job / qBlocks, h = bh % heads, b = bh / heads;
-                        int i0 = qb * QueryBlock, rows = Math.Min(QueryBlock, lq - i0);
-                        long headOffset = h * d;
-                        float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
-                        float* oRows = (float*)oBase + ((long)b * lq + i0) * width + headOffset;
-                        float* kHead = (float*)packedBase + bh * perHead;
-                        AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, (float*)scratch, qPackFloats, pPackFloats, oStride);
-                        return scratch;
-                    },
-                    scratch => NativeMemory.AlignedFree((void*)scratch));
-            }
-        }
-        finally
-        {
-            NativeMemory.AlignedFree(packed);
+                int h = bh % heads, b = bh / heads;
+                float* kRows = (float*)kBase + (long)b * lk * width + h * d;
+                float* vRows = (float*)vBase + (long)b * lk * width + h * d;
+                float* dst = (float*)packedBase + bh * perHead;
+                Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale }, dst);
+                Gemm.PackAllB(new GemmProblem { K = lk, N = d, B = (nint)vRows, RsB = width, CsB = 1 }, dst + kPacked);
+            });
+            Parallel.For(0, batch * heads * qBlocks, Parallelism, job =>
+            {
+                float* scratch = (_attentionBlock ??= new AlignedBuffer()).Ensure(scratchFloats);
+                int qb = job % qBlocks, bh = job / qBlocks, h = bh % heads, b = bh / heads;
+                int i0 = qb * QueryBlock, rows = Math.Min(QueryBlock, lq - i0);
+                long headOffset = h * d;
+                float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
+                float* oRows = (float*)oBase + ((long)b * lq + i0) * width + headOffset;
+                float* kHead = (float*)packedBase + bh * perHead;
+                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, scratch, qPackFloats, pPackFloats, oStride);
+            });
         }
     }
 
@@ -87,7 +80,7 @@ public sealed partial class CpuDevice
     /// <paramref name="packedV"/> (B panels) are the head's packed operands; <paramref name="scratch"/>
     /// (64-byte aligned) holds packed Q, the S^T tile [keyTile x QueryBlock], max, sum, correction, packed P
     /// and the output accumulator: a dense [rows x oStride] tile rather than the output rows themselves,
-    /// whose stride (heads x d) can alias in the L1 sets (d = 64, 8 heads: 2 KB; measured 3x slower).
+    /// whose stride (heads x d, 2 KB at 8 heads of 64) maps many rows onto few L1 sets.
     /// </summary>
     private static unsafe void AttentionBlock(float* q, float* packedK, float* packedV, float* o, int rows, int lk, int d, int width,
         int keyTile, float* scratch, int qPackFloats, int pPackFloats, int oStride)
