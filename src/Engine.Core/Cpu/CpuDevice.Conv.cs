@@ -1,13 +1,26 @@
-using System.Buffers;
-
 namespace Engine.Core.Cpu;
 
 public sealed partial class CpuDevice
 {
+    // Columns of the implicit column matrix packed at once (all of its depth): bounds the packed
+    // block to about 16 MB however large the image, like the GEMM's own B blocks.
+    private const long ConvPackedBudget = 4L << 20;
+
+    // Reused aligned scratch of the calling thread: packed weights and packed columns.
+    [ThreadStatic] private static AlignedBuffer? _convWeights;
+    [ThreadStatic] private static AlignedBuffer? _convColumns;
+
     /// <summary>
     /// Convolution as GEMM per image: output [Cout, Ho*Wo] = weight [Cout, Cin*kh*kw] x columns
     /// [Cin*kh*kw, Ho*Wo], bias fused per output channel (a row of the product). A 1x1 stride-1
-    /// unpadded convolution uses the image itself as the column matrix.
+    /// unpadded convolution uses the image itself as the column matrix (plain GEMM).
+    /// <para>
+    /// Other kernels pack the column matrix straight from the image into the micro-kernel's B panels
+    /// (<see cref="PackColumns"/>) instead of writing an im2col matrix that the GEMM would then copy
+    /// into panels again: with few output channels (64 at 64x64) each B panel feeds only a few
+    /// micro-kernel calls, so the copies cost more than the arithmetic. The weights are packed once
+    /// per call; column blocks are packed in parallel, then multiplied in parallel chunks of 8 panels.
+    /// </para>
     /// </summary>
     protected override unsafe void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
@@ -19,63 +32,100 @@ public sealed partial class CpuDevice
         var (oArr, oOff) = Raw(output);
         var (biasArr, biasOff) = bias is null ? (null, 0) : Raw(bias);
         bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
-        var columns = pointwise ? null : ArrayPool<float>.Shared.Rent(depth * spatial);
-        try
+        fixed (float* px = xArr, pw = wArr, po = oArr, pbias = biasArr)
         {
-        fixed (float* px = xArr, pw = wArr, po = oArr, pbias = biasArr, pcol = columns)
-        {
-            for (int nIdx = 0; nIdx < batch; nIdx++)
+            float* biasPtr = pbias == null ? null : pbias + biasOff;
+            if (pointwise)
             {
-                long xBase = xOff + (long)nIdx * cin * h * w;
-                float* cols = px + xBase;
-                if (!pointwise)
-                {
-                    Im2Col(xArr, (int)xBase, columns!, cin, h, w, kh, kw, stride, padding, ho, wo);
-                    cols = pcol;
-                }
-                var g = new GemmProblem
-                {
-                    M = cout, N = spatial, K = depth,
-                    A = (nint)(pw + wOff), RsA = depth, CsA = 1,
-                    B = (nint)cols, RsB = spatial, CsB = 1,
-                    C = (nint)(po + oOff + (long)nIdx * cout * spatial), Ldc = spatial,
-                    Alpha = 1f, Bias = pbias == null ? 0 : (nint)(pbias + biasOff), BiasPerRow = true,
-                };
-                Gemm.Run(g, Parallelism);
+                for (int n = 0; n < batch; n++)
+                    Gemm.Run(new GemmProblem
+                    {
+                        M = cout, N = spatial, K = depth,
+                        A = (nint)(pw + wOff), RsA = depth, CsA = 1,
+                        B = (nint)(px + xOff + (long)n * cin * h * w), RsB = spatial, CsB = 1,
+                        C = (nint)(po + oOff + (long)n * cout * spatial), Ldc = spatial,
+                        Alpha = 1f, Bias = (nint)biasPtr, BiasPerRow = true,
+                    }, Parallelism);
+                return;
             }
-        }
-        }
-        finally
-        {
-            if (columns is not null) ArrayPool<float>.Shared.Return(columns);
+            int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
+            var weights = new GemmProblem { M = cout, K = depth, A = (nint)(pw + wOff), RsA = depth, CsA = 1, Alpha = 1f };
+            float* packedA = (_convWeights ??= new AlignedBuffer()).Ensure(Gemm.PackedASize(weights));
+            Gemm.PackAllA(weights, packedA);
+            const int PanelsPerJob = 8;
+            int blockCols = (int)Math.Max(nr * PanelsPerJob, Math.Min(spatial, ConvPackedBudget / depth) / (nr * PanelsPerJob) * (nr * PanelsPerJob));
+            int blockPanels = (Math.Min(blockCols, spatial) + nr - 1) / nr;
+            float* packedB = (_convColumns ??= new AlignedBuffer()).Ensure((long)blockPanels * nr * depth);
+            nint pa = (nint)packedA, pb = (nint)packedB, pbi = (nint)biasPtr;
+            var geometry = new ConvGeometry(cin, h, w, kh, kw, stride, padding, wo, spatial);
+            for (int n = 0; n < batch; n++)
+            {
+                nint image = (nint)(px + xOff + (long)n * cin * h * w);
+                float* outImage = po + oOff + (long)n * cout * spatial;
+                nint outBase = (nint)outImage;
+                for (int j0 = 0; j0 < spatial; j0 += blockCols)
+                {
+                    int cols = Math.Min(blockCols, spatial - j0), panels = (cols + nr - 1) / nr, first = j0;
+                    Parallel.For(0, panels, Parallelism, jp =>
+                        PackColumns((float*)image, geometry, first + jp * nr, Math.Min(nr, spatial - first - jp * nr), nr, (float*)pb + (long)jp * nr * depth));
+                    int jobs = (panels + PanelsPerJob - 1) / PanelsPerJob;
+                    Parallel.For(0, jobs, Parallelism, job =>
+                    {
+                        int c0 = job * PanelsPerJob * nr, width = Math.Min(PanelsPerJob * nr, cols - c0);
+                        Gemm.RunPacked(cout, width, depth, (float*)pa, (long)mr * depth, (float*)pb + (long)job * PanelsPerJob * nr * depth,
+                            (long)nr * depth, (float*)outBase + first + c0, spatial, accumulate: false, rowBias: (float*)pbi);
+                    });
+                }
+            }
         }
     }
 
-    /// <summary>Unfolds x [C, H, W] into columns [C*kh*kw, Ho*Wo] (zero padding), the GEMM operand of a convolution.</summary>
-    private void Im2Col(float[] x, int xOff, float[] col, int cin, int h, int w, int kh, int kw, int stride, int padding, int ho, int wo)
+    /// <summary>Shape of one convolution, for <see cref="PackColumns"/>.</summary>
+    private readonly record struct ConvGeometry(int Cin, int H, int W, int Kh, int Kw, int Stride, int Padding, int Wo, int Spatial);
+
+    /// <summary>
+    /// Packs output positions [j0, j0 + count) of the implicit column matrix as one B panel of width
+    /// <paramref name="nr"/>: dst[p * nr + c] = x[ci, oy*s - pad + ky, ox*s - pad + kx] for depth
+    /// p = (ci, ky, kx) and position j0 + c = (oy, ox); zero outside the image and past count. Stride-1
+    /// runs within an output row are contiguous in the image and copied as spans.
+    /// </summary>
+    private static unsafe void PackColumns(float* x, in ConvGeometry g, int j0, int count, int nr, float* dst)
     {
-        int spatial = ho * wo;
-        Parallel.For(0, cin, Parallelism, ci =>
+        int p = 0;
+        for (int ci = 0; ci < g.Cin; ci++)
         {
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++)
+            float* plane = x + (long)ci * g.H * g.W;
+            for (int ky = 0; ky < g.Kh; ky++)
+                for (int kx = 0; kx < g.Kw; kx++, p++)
                 {
-                    long rowBase = (long)((ci * kh + ky) * kw + kx) * spatial;
-                    // Output columns whose input column lies inside the image: [oxLo, oxHi).
-                    int oxLo = Math.Max(0, (padding - kx + stride - 1) / stride);
-                    int oxHi = Math.Min(wo, (w + padding - kx + stride - 1) / stride);
-                    for (int oy = 0; oy < ho; oy++)
+                    float* d = dst + (long)p * nr;
+                    int c = 0;
+                    while (c < count)
                     {
-                        int iy = oy * stride - padding + ky;
-                        var dst = col.AsSpan((int)(rowBase + oy * wo), wo);
-                        if (iy < 0 || iy >= h || oxLo >= oxHi) { dst.Clear(); continue; }
-                        dst[..oxLo].Clear();
-                        dst[oxHi..].Clear();
-                        int src = xOff + (ci * h + iy) * w - padding + kx;
-                        if (stride == 1) x.AsSpan(src + oxLo, oxHi - oxLo).CopyTo(dst[oxLo..oxHi]);
-                        else for (int ox = oxLo; ox < oxHi; ox++) dst[ox] = x[src + ox * stride];
+                        int j = j0 + c, oy = j / g.Wo, ox = j - oy * g.Wo;
+                        int run = Math.Min(g.Wo - ox, count - c);
+                        int iy = oy * g.Stride - g.Padding + ky;
+                        if (iy < 0 || iy >= g.H) { new Span<float>(d + c, run).Clear(); c += run; continue; }
+                        float* row = plane + (long)iy * g.W;
+                        int ix0 = ox * g.Stride - g.Padding + kx;
+                        if (g.Stride == 1)
+                        {
+                            // Inside the image for ix in [0, W): positions [lo, hi) of the run.
+                            int lo = Math.Clamp(-ix0, 0, run), hi = Math.Clamp(g.W - ix0, lo, run);
+                            if (lo > 0) new Span<float>(d + c, lo).Clear();
+                            if (hi > lo) new ReadOnlySpan<float>(row + ix0 + lo, hi - lo).CopyTo(new Span<float>(d + c + lo, hi - lo));
+                            if (run > hi) new Span<float>(d + c + hi, run - hi).Clear();
+                        }
+                        else
+                            for (int t = 0; t < run; t++)
+                            {
+                                int ix = ix0 + t * g.Stride;
+                                d[c + t] = ix >= 0 && ix < g.W ? row[ix] : 0f;
+                            }
+                        c += run;
                     }
+                    if (count < nr) new Span<float>(d + count, nr - count).Clear();
                 }
-        });
+        }
     }
 }

@@ -141,15 +141,17 @@ internal static unsafe class Gemm
     /// a packed operand across many products (attention packs Q once per query block and K, V once per
     /// head). <paramref name="packedA"/> and <paramref name="packedB"/> point at depth 0 of this product
     /// inside their panels; consecutive panels lie <paramref name="aPanelStride"/> /
-    /// <paramref name="bPanelStride"/> floats apart (B panels 64-byte aligned).
+    /// <paramref name="bPanelStride"/> floats apart (B panels 64-byte aligned). <paramref name="rowBias"/>,
+    /// when given, is added per row of C with the last depth slice.
     /// </summary>
     public static void RunPacked(int m, int n, int k, float* packedA, long aPanelStride, float* packedB, long bPanelStride,
-        float* c, int ldc, bool accumulate)
+        float* c, int ldc, bool accumulate, float* rowBias = null)
     {
         for (int pc = 0; pc < k; pc += KC)
         {
             int kc = Math.Min(KC, k - pc);
-            var e = new Epilogue(pc > 0 || accumulate, null, null);
+            bool acc = pc > 0 || accumulate;
+            float* bias = pc + kc == k ? rowBias : null;
             for (int j0 = 0; j0 < n; j0 += NR)
             {
                 float* bPanel = packedB + (long)(j0 / NR) * bPanelStride + (long)pc * NR;
@@ -158,6 +160,7 @@ internal static unsafe class Gemm
                 {
                     float* aPanel = packedA + (long)(i0 / MR) * aPanelStride + (long)pc * MR;
                     int mr = Math.Min(MR, m - i0);
+                    var e = new Epilogue(acc, null, bias == null ? null : bias + i0);
                     if (Wide) Kernel512(kc, aPanel, bPanel, c + (long)i0 * ldc + j0, ldc, mr, nr, e);
                     else Kernel256(kc, aPanel, bPanel, c + (long)i0 * ldc + j0, ldc, mr, nr, e);
                 }
