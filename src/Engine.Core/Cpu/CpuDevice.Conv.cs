@@ -6,6 +6,9 @@ public sealed partial class CpuDevice
     // block to about 16 MB however large the image, like the GEMM's own B blocks.
     private const long ConvPackedBudget = 4L << 20;
 
+    // Column panels per parallel product job.
+    private const int PanelsPerJob = 8;
+
     // Reused aligned scratch of the calling thread: packed weights and packed columns.
     [ThreadStatic] private static AlignedBuffer? _convWeights;
     [ThreadStatic] private static AlignedBuffer? _convColumns;
@@ -19,7 +22,8 @@ public sealed partial class CpuDevice
     /// (<see cref="PackColumns"/>) instead of writing an im2col matrix that the GEMM would then copy
     /// into panels again: with few output channels (64 at 64x64) each B panel feeds only a few
     /// micro-kernel calls, so the copies cost more than the arithmetic. The weights are packed once
-    /// per call; column blocks are packed in parallel, then multiplied in parallel chunks of 8 panels.
+    /// per call; the columns of as many whole images as fit ~16 MB (or, for large images, blocks of one
+    /// image's columns) are packed in parallel, then multiplied in parallel chunks of 8 panels.
     /// </para>
     /// </summary>
     protected override unsafe void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
@@ -52,28 +56,57 @@ public sealed partial class CpuDevice
             var weights = new GemmProblem { M = cout, K = depth, A = (nint)(pw + wOff), RsA = depth, CsA = 1, Alpha = 1f };
             float* packedA = (_convWeights ??= new AlignedBuffer()).Ensure(Gemm.PackedASize(weights));
             Gemm.PackAllA(weights, packedA);
-            const int PanelsPerJob = 8;
-            int blockCols = (int)Math.Max(nr * PanelsPerJob, Math.Min(spatial, ConvPackedBudget / depth) / (nr * PanelsPerJob) * (nr * PanelsPerJob));
-            int blockPanels = (Math.Min(blockCols, spatial) + nr - 1) / nr;
-            float* packedB = (_convColumns ??= new AlignedBuffer()).Ensure((long)blockPanels * nr * depth);
-            nint pa = (nint)packedA, pb = (nint)packedB, pbi = (nint)biasPtr;
+            nint pa = (nint)packedA, pbi = (nint)biasPtr, xBase = (nint)(px + xOff), oBase = (nint)(po + oOff);
             var geometry = new ConvGeometry(cin, h, w, kh, kw, stride, padding, wo, spatial);
+            long imageStride = (long)cin * h * w, outStride = (long)cout * spatial;
+            int panelsPerImage = (spatial + nr - 1) / nr;
+            long imageFloats = (long)panelsPerImage * nr * depth;
+            if (imageFloats <= ConvPackedBudget)
+            {
+                // Whole images at a time, as many as the budget holds: one parallel packing pass and
+                // one parallel product pass per block of images (small images give small products,
+                // and a batch then still makes enough parallel work).
+                int imagesPerBlock = (int)Math.Clamp(ConvPackedBudget / imageFloats, 1, batch);
+                nint pb = (nint)(_convColumns ??= new AlignedBuffer()).Ensure(imagesPerBlock * imageFloats);
+                int chunksPerImage = (panelsPerImage + PanelsPerJob - 1) / PanelsPerJob;
+                for (int n0 = 0; n0 < batch; n0 += imagesPerBlock)
+                {
+                    int images = Math.Min(imagesPerBlock, batch - n0), first = n0;
+                    Parallel.For(0, images * panelsPerImage, Parallelism, job =>
+                    {
+                        int img = job / panelsPerImage, jp = job - img * panelsPerImage;
+                        PackColumns((float*)xBase + (first + img) * imageStride, geometry, jp * nr, Math.Min(nr, spatial - jp * nr), nr,
+                            (float*)pb + (long)job * nr * depth);
+                    });
+                    Parallel.For(0, images * chunksPerImage, Parallelism, job =>
+                    {
+                        int img = job / chunksPerImage, chunk = job - img * chunksPerImage;
+                        int c0 = chunk * PanelsPerJob * nr, width = Math.Min(PanelsPerJob * nr, spatial - c0);
+                        float* panels = (float*)pb + ((long)img * panelsPerImage + chunk * PanelsPerJob) * nr * depth;
+                        Gemm.RunPacked(cout, width, depth, (float*)pa, (long)mr * depth, panels, (long)nr * depth,
+                            (float*)oBase + (first + img) * outStride + c0, spatial, accumulate: false, rowBias: (float*)pbi);
+                    });
+                }
+                return;
+            }
+            // Large images: one image at a time, in blocks of columns.
+            int blockCols = (int)Math.Max(nr * PanelsPerJob, ConvPackedBudget / depth / (nr * PanelsPerJob) * (nr * PanelsPerJob));
+            int blockPanels = (Math.Min(blockCols, spatial) + nr - 1) / nr;
+            nint pbLarge = (nint)(_convColumns ??= new AlignedBuffer()).Ensure((long)blockPanels * nr * depth);
             for (int n = 0; n < batch; n++)
             {
-                nint image = (nint)(px + xOff + (long)n * cin * h * w);
-                float* outImage = po + oOff + (long)n * cout * spatial;
-                nint outBase = (nint)outImage;
+                nint image = xBase + (nint)(n * imageStride * sizeof(float)), outImage = oBase + (nint)(n * outStride * sizeof(float));
                 for (int j0 = 0; j0 < spatial; j0 += blockCols)
                 {
                     int cols = Math.Min(blockCols, spatial - j0), panels = (cols + nr - 1) / nr, first = j0;
                     Parallel.For(0, panels, Parallelism, jp =>
-                        PackColumns((float*)image, geometry, first + jp * nr, Math.Min(nr, spatial - first - jp * nr), nr, (float*)pb + (long)jp * nr * depth));
+                        PackColumns((float*)image, geometry, first + jp * nr, Math.Min(nr, spatial - first - jp * nr), nr, (float*)pbLarge + (long)jp * nr * depth));
                     int jobs = (panels + PanelsPerJob - 1) / PanelsPerJob;
                     Parallel.For(0, jobs, Parallelism, job =>
                     {
                         int c0 = job * PanelsPerJob * nr, width = Math.Min(PanelsPerJob * nr, cols - c0);
-                        Gemm.RunPacked(cout, width, depth, (float*)pa, (long)mr * depth, (float*)pb + (long)job * PanelsPerJob * nr * depth,
-                            (long)nr * depth, (float*)outBase + first + c0, spatial, accumulate: false, rowBias: (float*)pbi);
+                        Gemm.RunPacked(cout, width, depth, (float*)pa, (long)mr * depth, (float*)pbLarge + (long)job * PanelsPerJob * nr * depth,
+                            (long)nr * depth, (float*)outImage + first + c0, spatial, accumulate: false, rowBias: (float*)pbi);
                     });
                 }
             }
