@@ -110,7 +110,7 @@ public sealed class EvalCommand : ICommand
                 var report = evaluator.Evaluate(result.Samples, [result.Count, result.Channels, result.Height, result.Width], labels);
                 int batches = (count + batch - 1) / batch;
                 string name = settings.Schedule is { } s && settings.SchedulerConfigJson is null ? $"{sampler} ({s})" : sampler;
-                results.Add($"{name,-24} {result.ModelCalls / batches,5} {report.Accuracy ?? double.NaN,9:P1} {report.FrechetDistance,10:F2} {clock.Elapsed.TotalSeconds,9:F1}");
+                results.Add($"{name,-24} {result.ModelCalls / batches,5} {(report.Accuracy is { } acc ? $"{acc * 100:F1}%" : "-"),9} {report.FrechetDistance,10:F2} {clock.Elapsed.TotalSeconds,9:F1}");
             }
             return 0;
         });

@@ -131,7 +131,9 @@ public sealed class SolverBenchCommand : ICommand
     {
         string json = Path.ChangeExtension(gaussian, ".json");
         if (!File.Exists(json)) throw new FileNotFoundException($"{gaussian}: no {Path.GetFileName(json)} beside it to take the training schedule from; give --scheduler-config.");
-        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        // Fixture files are written by Python, which spells non-finite numbers as bare NaN/Infinity; JSON has no such values.
+        string text = System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(json), @"(?<=[:\[,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])", "null");
+        using var doc = JsonDocument.Parse(text);
         if (!doc.RootElement.TryGetProperty("constructor_kwargs", out var kwargs) || kwargs.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{json}: no 'constructor_kwargs' object; give --scheduler-config.");
         string? cls = doc.RootElement.TryGetProperty("scheduler_class", out var c) ? c.GetString() : null;
