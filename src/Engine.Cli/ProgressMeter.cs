@@ -13,6 +13,7 @@ public sealed class ProgressMeter
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Action<ProgressMeter, bool> _changed;
     private long _unitsBefore;
+    private int _imagesBefore;
 
     /// <summary>Starts measuring <paramref name="totalImages"/> images; <paramref name="changed"/> is told of every step (true when a batch finished).</summary>
     public ProgressMeter(int totalImages, int stepsPerImage, Action<ProgressMeter, bool> changed)
@@ -40,8 +41,8 @@ public sealed class ProgressMeter
     /// <summary>Image-steps finished.</summary>
     public long UnitsDone { get; private set; }
 
-    /// <summary>Image-steps of the whole run.</summary>
-    public long UnitsTotal => (long)TotalImages * TotalSteps;
+    /// <summary>Image-steps of the whole run: finished requests as they were, the rest at the current steps per image.</summary>
+    public long UnitsTotal => _unitsBefore + (long)Math.Max(0, TotalImages - _imagesBefore) * TotalSteps;
 
     /// <summary>Time since the meter started.</summary>
     public TimeSpan Elapsed => _clock.Elapsed;
@@ -53,7 +54,7 @@ public sealed class ProgressMeter
     public TimeSpan? Eta => UnitsDone == 0 ? null : TimeSpan.FromSeconds(Elapsed.TotalSeconds * (UnitsTotal - UnitsDone) / UnitsDone);
 
     /// <summary>Removes images that will not be made (already on disk, or a failed job) from the total.</summary>
-    public void Drop(int images) => TotalImages = Math.Max(ImagesSampled, TotalImages - images);
+    public void Drop(int images) => TotalImages = Math.Max(_imagesBefore, TotalImages - images);
 
     /// <summary>
     /// The progress callback for one request of <paramref name="requestImages"/> images in batches of
@@ -62,7 +63,7 @@ public sealed class ProgressMeter
     public Func<GenerationProgress, bool> For(int requestImages, int batch)
     {
         long before = _unitsBefore;
-        int imagesBefore = ImagesSampled;
+        int imagesBefore = _imagesBefore;
         return p =>
         {
             int n = Math.Min(batch, p.ImageCount - p.ImageIndex);
@@ -81,6 +82,8 @@ public sealed class ProgressMeter
     public void RequestDone(int images)
     {
         _unitsBefore += (long)images * TotalSteps;
+        _imagesBefore += images;
+        ImagesSampled = Math.Max(ImagesSampled, _imagesBefore);
         UnitsDone = _unitsBefore;
     }
 
