@@ -100,6 +100,48 @@ public class GeneratorTests
         Assert.That(() => generator.LoadModel("/nonexistent/model"), Throws.InstanceOf<DirectoryNotFoundException>().With.Message.Contains("/nonexistent/model"));
     }
 
+    [Test]
+    public void GuidanceOptionsRunOnTheRealNetworks([Values("fmnist-unet", "fmnist-dit")] string name)
+    {
+        var (generator, model) = Load("cpu", name);
+        GenerationRequest Request(params string[] options) => new() { Sampler = "ddim", Steps = 3, Count = 2, Seed = 7, Options = options };
+        var plain = generator.Generate(model, Request());
+        // Identities on the real networks: PAG scale 0 and CADS noise 0 are plain CFG.
+        Assert.That(RelativeError(generator.Generate(model, Request("pag_scale=0")).Samples, plain.Samples), Is.LessThanOrEqualTo(1e-6));
+        Assert.That(RelativeError(generator.Generate(model, Request("cads_scale=0")).Samples, plain.Samples), Is.LessThanOrEqualTo(1e-6));
+        // PAG runs a third branch with identity self-attention in the default layers: it changes the samples.
+        var pag = generator.Generate(model, Request("pag_scale=3"));
+        Assert.That(RelativeError(pag.Samples, plain.Samples), Is.GreaterThan(1e-3));
+        Assert.That(pag.Samples.All(float.IsFinite));
+        // The identity rows are switched off again after every forward.
+        Assert.That(model.Network.SelfAttentionLayers.All(a => a.IdentityRows is null && !a.IdentityAttention));
+        var cads = generator.Generate(model, Request("cads_scale=0.25"));
+        Assert.That(RelativeError(cads.Samples, plain.Samples), Is.GreaterThan(1e-4));
+        Assert.That(model.Network.LabelEmbeddings.All(t => t.Transform is null));
+        foreach (var option in new[] { "eps_scale=1.005", "higs_weight=1.5", "ts_window=5", "fsampler=h2", "cfg_rescale=0.7", "pc_gamma=3" })
+            Assert.That(generator.Generate(model, Request(option)).Samples.All(float.IsFinite), option);
+        Assert.That(() => generator.Generate(model, Request("bogus=1")), Throws.ArgumentException.With.Message.Contains("Unknown option 'bogus'"));
+        Assert.That(() => generator.Generate(model, Request("cfg_scale=2")), Throws.ArgumentException.With.Message.Contains("--cfg"));
+    }
+
+    [Test]
+    public void OneStepStudentAndDistillationPlusPlus()
+    {
+        var (generator, student) = Load("cpu", "fmnist-dit-student");
+        var (_, teacher) = Load("cpu", "fmnist-unet");
+        Assert.That(student.IsOneStepStudent, Is.True);
+        var request = new GenerationRequest { Count = 3, Seed = 3 };
+        var plain = generator.Generate(student, request);
+        Assert.That(plain.ModelCalls, Is.EqualTo(1), "one student forward per batch");
+        Assert.That(plain.Samples.All(v => v >= -1f && v <= 1f), "x0 is clamped to [-1, 1]");
+        // Distillation++ with lambda 0 equals the student alone.
+        var lambda0 = generator.Generate(student, new GenerationRequest { Count = 3, Seed = 3, Options = ["distill_lambda=0"] }, teacher);
+        Assert.That(RelativeError(lambda0.Samples, plain.Samples), Is.EqualTo(0));
+        var guided = generator.Generate(student, new GenerationRequest { Count = 3, Seed = 3, Options = ["distill_lambda=0.3", "teacher_cfg=3"] }, teacher);
+        Assert.That(guided.ModelCalls, Is.EqualTo(2), "one student and one teacher forward");
+        Assert.That(RelativeError(guided.Samples, plain.Samples), Is.GreaterThan(1e-3));
+    }
+
     private static double RelativeError(float[] actual, float[] expected)
     {
         Assert.That(actual, Has.Length.EqualTo(expected.Length));

@@ -27,9 +27,13 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
         Setup();
     }
 
+    /// <summary>Frees what <see cref="Setup"/> made beyond tensors (a loaded model); runs before the tensors are freed.</summary>
+    protected virtual void Cleanup() { }
+
     [GlobalCleanup]
     public void GlobalCleanup()
     {
+        Cleanup();
         foreach (var t in _tensors) t.Dispose();
         _tensors.Clear();
         Device.Dispose();
@@ -43,6 +47,9 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
         for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
         return Keep(Device.Upload(data, shape));
     }
+
+    /// <summary>A tensor holding <paramref name="data"/>.</summary>
+    protected Tensor Upload(float[] data, params int[] shape) => Keep(Device.Upload(data, shape));
 
     /// <summary>An uninitialised output tensor.</summary>
     protected Tensor Output(params int[] shape) => Keep(Device.Allocate(shape));

@@ -18,7 +18,7 @@ public sealed class ThroughputColumn : IColumn
     public int PriorityInCategory => 0;
     public bool IsNumeric => false;
     public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "Work per second: GFLOP/s (2 flops per multiply-add) or GB/s (bytes read + written)";
+    public string Legend => "Work per second: GFLOP/s (2 flops per multiply-add), GB/s (bytes read + written) or items/s (e.g. images/s)";
 
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     public bool IsAvailable(Summary summary) => true;
@@ -32,7 +32,12 @@ public sealed class ThroughputColumn : IColumn
         var work = WorkOf(benchmarkCase);
         if (work is null) return "-";
         double perSecond = work.Value.Amount / (stats.Mean * 1e-9);
-        return work.Value.Unit == "FLOP" ? $"{perSecond / 1e9:F1} GFLOP/s" : $"{perSecond / 1e9:F2} GB/s";
+        return work.Value.Unit switch
+        {
+            "FLOP" => $"{perSecond / 1e9:F1} GFLOP/s",
+            "B" => $"{perSecond / 1e9:F2} GB/s",
+            var unit => $"{perSecond:F1} {unit}/s",
+        };
     }
 
     /// <summary>Instantiates the benchmark with the case's parameters and asks it for its work.</summary>

@@ -9,17 +9,25 @@ public sealed class ParameterScope
 {
     private readonly List<Parameter> _all;
     private readonly List<IDisposable> _caches;
+    private readonly List<object> _modules;
     private readonly string _prefix;
 
     /// <summary>A root scope with an empty prefix.</summary>
-    public ParameterScope() : this([], [], "") { }
+    public ParameterScope() : this([], [], [], "") { }
 
-    private ParameterScope(List<Parameter> all, List<IDisposable> caches, string prefix)
+    private ParameterScope(List<Parameter> all, List<IDisposable> caches, List<object> modules, string prefix)
     {
         _all = all;
         _caches = caches;
+        _modules = modules;
         _prefix = prefix;
     }
+
+    /// <summary>Modules that registered themselves so the network can reach them for run-time switches (guidance hooks).</summary>
+    public IReadOnlyList<object> Modules => _modules;
+
+    /// <summary>Registers a module that exposes a run-time switch.</summary>
+    public void Register(object module) => _modules.Add(module);
 
     /// <summary>Device-side caches (tables computed on first use) owned by the network; disposed with it.</summary>
     public IReadOnlyList<IDisposable> Caches => _caches;
@@ -34,7 +42,7 @@ public sealed class ParameterScope
     public IReadOnlyList<Parameter> All => _all;
 
     /// <summary>A child scope <c>prefix + name + "."</c>.</summary>
-    public ParameterScope Sub(string name) => new(_all, _caches, _prefix + name + ".");
+    public ParameterScope Sub(string name) => new(_all, _caches, _modules, _prefix + name + ".");
 
     /// <summary>A child scope for element <paramref name="index"/> of a module list.</summary>
     public ParameterScope Sub(string name, int index) => Sub($"{name}.{index}");

@@ -66,6 +66,13 @@ public sealed class Attention : ISpatialMixer
     public bool IdentityAttention { get; set; }
 
     /// <summary>
+    /// Batch rows [Start, Start + Count) that use identity attention (their value projection) while the
+    /// other rows attend normally: the perturbed branch of perturbed-attention guidance inside one
+    /// batched forward. Null (the default) leaves every row to <see cref="IdentityAttention"/>.
+    /// </summary>
+    public (int Start, int Count)? IdentityRows { get; set; }
+
+    /// <summary>
     /// Applies the layer. x is [B, L, D] (tokens) or [B, D, H, W] (spatial); context [B, Lc, Dc] for
     /// cross-attention, else null (self-attention). Returns a new tensor shaped like x.
     /// </summary>
@@ -123,6 +130,12 @@ public sealed class Attention : ISpatialMixer
         using var k = _toK.Forward(kv);
         using var o = device.Allocate(q.ShapeArray());
         device.Attention(q, k, v, o, Heads, 1f / MathF.Sqrt(DimHead));
+        if (IdentityRows is { Count: > 0 } rows && context is null)
+        {
+            if (rows.Start < 0 || rows.Start + rows.Count > o.Dim(0))
+                throw new ArgumentException($"Attention '{Name}': identity rows [{rows.Start}, {rows.Start + rows.Count}) are outside the batch of {o.Dim(0)}.");
+            device.Copy(v.Slice(rows.Start, rows.Count), o.Slice(rows.Start, rows.Count));
+        }
         return _toOut.Forward(o);
     }
 

@@ -21,7 +21,14 @@ public sealed class LabelEmbedding
         Dim = dim;
         _table = parent.Add(key, [rows, dim]);
         parent.Own(_rowIndex);
+        parent.Register(this);
     }
+
+    /// <summary>
+    /// Optional in-place transform of the looked-up embeddings [B, Dim] (condition-annealed sampling
+    /// perturbs class embeddings through it). Null by default.
+    /// </summary>
+    public Action<Tensor>? Transform { get; set; }
 
     /// <summary>Number of table rows (valid labels are 0 .. rows-1).</summary>
     public int Rows { get; }
@@ -46,6 +53,7 @@ public sealed class LabelEmbedding
         device.Activate(diff, diff, Activation.Relu);           // one-hot
         var y = device.Allocate(b, Dim);
         device.MatMul(diff, _table.Tensor, y);
+        Transform?.Invoke(y);
         return y;
     }
 }

@@ -46,19 +46,31 @@ public abstract class DiffusionModel : LoadedModel
         Forward(new DenoiserInputs(sample, timestep) { ClassLabels = classLabels, EncoderHiddenStates = encoderHiddenStates, PooledProjections = pooledProjections });
 
     /// <summary>
-    /// Switches identity attention on or off for the self-attention layers whose path starts with one
-    /// of <paramref name="prefixes"/> (default: <see cref="DefaultPerturbedLayerPrefixes"/>); returns the
-    /// names of the layers switched. No weights are copied. Throws when no layer matches.
+    /// The self-attention layers whose names equal or start with one of <paramref name="prefixes"/>
+    /// (default <see cref="DefaultPerturbedLayerPrefixes"/>); throws listing the layers when none match.
     /// </summary>
-    public IReadOnlyList<string> SetIdentityAttention(bool enabled, IEnumerable<string>? prefixes = null)
+    public IReadOnlyList<Attention> FindSelfAttention(IEnumerable<string>? prefixes = null)
     {
         var list = (prefixes ?? DefaultPerturbedLayerPrefixes).ToList();
         var chosen = SelfAttentionLayers.Where(a => list.Any(p => a.Name == p || a.Name.StartsWith(p.EndsWith('.') ? p : p + ".", StringComparison.Ordinal))).ToList();
         if (chosen.Count == 0)
             throw new ArgumentException($"No self-attention layer of {Config.ClassName} matches {string.Join(", ", list.Select(p => $"'{p}'"))}; layers: {string.Join(", ", SelfAttentionLayers.Take(8).Select(a => a.Name))}{(SelfAttentionLayers.Count > 8 ? ", ..." : "")}.");
+        return chosen;
+    }
+
+    /// <summary>
+    /// Switches identity attention (the layer outputs its value projection) on or off for the chosen
+    /// self-attention layers, in place; returns the names of the layers switched.
+    /// </summary>
+    public IReadOnlyList<string> SetIdentityAttention(bool enabled, IEnumerable<string>? prefixes = null)
+    {
+        var chosen = FindSelfAttention(prefixes);
         foreach (var a in chosen) a.IdentityAttention = enabled;
         return chosen.Select(a => a.Name).ToList();
     }
+
+    /// <summary>Every class-label embedding table of the network (for run-time embedding transforms).</summary>
+    public IReadOnlyList<LabelEmbedding> LabelEmbeddings => Root.Modules.OfType<LabelEmbedding>().ToList();
 
     /// <summary>Timesteps as [B]: the tensor itself when it has B entries, a broadcast copy when it has one.</summary>
     protected static Tensor ExpandTimesteps(Tensor timestep, int batch, out bool owned)

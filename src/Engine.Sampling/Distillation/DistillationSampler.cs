@@ -80,9 +80,9 @@ public sealed class DistillationSampler : IDisposable
     /// Samples in place: <paramref name="sample"/> holds x_T (standard normal, the VP sample at the
     /// first timestep) and receives the final x0. <paramref name="teacher"/> may be null when lambda
     /// is 0 or no step is guided; <paramref name="noise"/> is needed by random / hybrid re-noising and
-    /// by stochastic updates.
+    /// by stochastic updates. <paramref name="onStep"/> is called after every student step with its index.
     /// </summary>
-    public void Run(IDenoiser student, IDenoiser? teacher, Tensor sample, INoiseSource? noise = null)
+    public void Run(IDenoiser student, IDenoiser? teacher, Tensor sample, INoiseSource? noise = null, Action<int>? onStep = null)
     {
         ArgumentNullException.ThrowIfNull(student);
         bool guided = Options.Lambda != 0 && Options.GuideSteps > 0;
@@ -132,7 +132,7 @@ public sealed class DistillationSampler : IDisposable
             }
 
             // 3. Move to t_next: x_next = c0 x0 + ce eps + cz z with eps = (x - a x0) / s.
-            if (last) { d.Copy(x0, sample); break; }
+            if (last) { d.Copy(x0, sample); onStep?.Invoke(i); break; }
             double c0, ceps, cz2 = 0;
             switch (Options.Update)
             {
@@ -153,6 +153,7 @@ public sealed class DistillationSampler : IDisposable
                 d.LinearCombination(sample, [x0, sample, z], [(float)(c0 - ceps * a / s), (float)(ceps / s), (float)cz2]);
             }
             else d.LinearCombination(sample, [x0, sample], [(float)(c0 - ceps * a / s), (float)(ceps / s)]);
+            onStep?.Invoke(i);
         }
     }
 

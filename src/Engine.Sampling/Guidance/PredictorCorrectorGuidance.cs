@@ -33,8 +33,12 @@ public sealed record PredictorCorrectorOptions
 /// </summary>
 public static class PredictorCorrectorGuidance
 {
-    /// <summary>Runs the whole loop in place on <paramref name="sample"/>; corrector noise comes from <paramref name="noise"/> (draws 1000 + call).</summary>
-    public static void Run(Scheduler scheduler, GuidedDenoiser model, Tensor sample, PredictorCorrectorOptions options, INoiseSource? noise)
+    /// <summary>
+    /// Runs the whole loop in place on <paramref name="sample"/>; corrector noise comes from
+    /// <paramref name="noise"/> (draws 1000 + call). <paramref name="onStep"/> is called after each
+    /// predictor step and its corrector steps, with the step index.
+    /// </summary>
+    public static void Run(Scheduler scheduler, GuidedDenoiser model, Tensor sample, PredictorCorrectorOptions options, INoiseSource? noise, Action<int>? onStep = null)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
         ArgumentNullException.ThrowIfNull(model);
@@ -52,7 +56,7 @@ public static class PredictorCorrectorGuidance
             {
                 var m = model.Predict(sample, scheduler.Call(i), 1.0);
                 scheduler.Step(m, i, sample);
-                if (i + 1 >= scheduler.CallCount) break;
+                if (i + 1 >= scheduler.CallCount) { onStep?.Invoke(i); break; }
                 var call = scheduler.Call(i + 1);
                 double s = call.InputSigma, delta = options.StepSize * s * s;
                 var (nx, nm) = PredictionSpace.NoiseFromOutput(model.PredictionType, call.InputAlpha, s);
@@ -64,6 +68,7 @@ public static class PredictorCorrectorGuidance
                     d.LinearCombination(sample, [sample, mg.Reshape(sample.ShapeArray()), z],
                         [(float)(1 - delta / s * nx), (float)(-delta / s * nm), (float)Math.Sqrt(2 * delta)]);
                 }
+                onStep?.Invoke(i);
             }
         }
         finally { z?.Dispose(); }

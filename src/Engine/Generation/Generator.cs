@@ -1,19 +1,25 @@
 using Engine.Core;
 using Engine.Models.Loading;
-using Engine.Models.Networks;
 using Engine.Sampling;
+using Engine.Sampling.Distillation;
+using Engine.Sampling.Guidance;
+using Engine.Sampling.Schedules;
 
 namespace Engine.Generation;
 
 /// <summary>
 /// Generates images on one device: loads model folders, resolves a request's sampler onto the
-/// model's training schedule, draws batch-invariant noise, runs the sampler with guidance, and hands
-/// back the final samples. One generation at a time per instance.
+/// model's training schedule, draws batch-invariant noise, runs the sampler with guidance and
+/// plug-ins (one batched forward for all guidance branches), and hands back the final samples.
+/// One generation at a time per instance.
 /// </summary>
 public sealed class Generator : IDisposable
 {
     /// <summary>Largest batch chosen automatically when the request leaves <see cref="GenerationRequest.BatchSize"/> at 0.</summary>
     public const int AutomaticBatchSize = 16;
+
+    /// <summary>Timestep a one-step student is evaluated at.</summary>
+    public const double OneStepStudentTimestep = 999;
 
     private const int MaxCount = 1_000_000, MaxSide = 4096, MaxSteps = 1000;
 
@@ -27,17 +33,18 @@ public sealed class Generator : IDisposable
     public LoadedModel LoadModel(string folder)
     {
         if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty.", nameof(folder));
-        string full = System.IO.Path.GetFullPath(folder);
+        string full = Path.GetFullPath(folder);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
         var network = ModelLoader.LoadDenoiser(Device, full);
         try
         {
             if (network.NeedsEncoderHiddenStates || network.NeedsPooledProjections)
                 throw new ArgumentException($"{network.Config.ClassName} in '{full}' needs text conditioning (encoder_hidden_states), which generation does not provide; use `engine forward` for such models.");
-            string schedulerPath = System.IO.Path.Combine(full, "scheduler_config.json");
+            string schedulerPath = Path.Combine(full, "scheduler_config.json");
             bool fromFile = File.Exists(schedulerPath);
+            // Without a scheduler config, diffusers' DDPMScheduler defaults (linear betas 1e-4..0.02 over 1000 steps) stand in.
             var training = fromFile ? SchedulerConfig.Load(schedulerPath) : SchedulerConfig.ParseJson("{}", "DDPMScheduler");
-            return new LoadedModel(full, network, training, fromFile);
+            return new LoadedModel(full, network, training, fromFile, File.Exists(Path.Combine(full, LoadedModel.OneStepStudentFile)));
         }
         catch
         {
@@ -46,7 +53,10 @@ public sealed class Generator : IDisposable
         }
     }
 
-    /// <summary>The shape of the samples <paramref name="request"/> produces, after validating it.</summary>
+    /// <summary>
+    /// The shape of the samples <paramref name="request"/> produces, after validating the whole
+    /// request (sizes, steps, guidance, labels, options, sampler) so errors surface before any work.
+    /// </summary>
     public (int Count, int Channels, int Height, int Width) OutputShape(LoadedModel model, GenerationRequest request)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -56,6 +66,15 @@ public sealed class Generator : IDisposable
         int width = request.Width == 0 ? model.Network.SampleSize : request.Width;
         if (height < 1 || width < 1 || height > MaxSide || width > MaxSide)
             throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize}).");
+        if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
+        if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
+        if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
+        int imageLength = model.Network.InChannels * height * width;
+        if (request.InitialNoise is { } noise && noise.Length != (long)request.Count * imageLength)
+            throw new ArgumentException($"initial noise has {noise.Length} values; {request.Count} images of [{model.Network.InChannels}, {height}, {width}] need {(long)request.Count * imageLength}.");
+        ResolveLabels(model, request, request.Count);
+        ResolveOptions(model, request);
+        if (!model.IsOneStepStudent) ResolveScheduler(model, request);
         return (request.Count, model.Network.InChannels, height, width);
     }
 
@@ -65,18 +84,27 @@ public sealed class Generator : IDisposable
     /// between steps.
     /// </summary>
     public GenerationResult Generate(LoadedModel model, GenerationRequest request,
+        Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default) =>
+        Generate(model, request, null, progress, cancellation);
+
+    /// <summary>
+    /// Runs <paramref name="request"/> on <paramref name="model"/>; with a <paramref name="teacher"/>
+    /// (or when the model is a one-step student) the model is sampled as a distilled student with
+    /// Distillation++ refinement by the teacher (options <c>distill_lambda</c>, <c>distill_guide_steps</c>,
+    /// <c>distill_renoise</c>, <c>teacher_cfg</c>); a multi-step student uses <see cref="GenerationRequest.Steps"/>
+    /// trailing timesteps.
+    /// </summary>
+    public GenerationResult Generate(LoadedModel model, GenerationRequest request, LoadedModel? teacher,
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default)
     {
         var (count, channels, height, width) = OutputShape(model, request);
-        if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
-        if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
-        if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
+        if (teacher is not null && (teacher.Network.InChannels != channels || teacher.ClassCount != model.ClassCount))
+            throw new ArgumentException($"teacher '{teacher.Path}' ({teacher.Network.InChannels} channels, {teacher.ClassCount} classes) does not match the student '{model.Path}' ({channels} channels, {model.ClassCount} classes).");
         int imageLength = channels * height * width;
-        if (request.InitialNoise is { } noise && noise.Length != (long)count * imageLength)
-            throw new ArgumentException($"initial noise has {noise.Length} values; {count} images of [{channels}, {height}, {width}] need {(long)count * imageLength}.");
         var labels = ResolveLabels(model, request, count);
-        // Resolve once up front so a bad sampler or config fails before any work.
-        var config = ResolveScheduler(model, request);
+        var options = ResolveOptions(model, request);
+        bool distilled = teacher is not null || model.IsOneStepStudent;
+        string schedulerClass = distilled ? "Distillation++" : ResolveScheduler(model, request).ClassName;
 
         int batch = Math.Min(count, request.BatchSize > 0 ? request.BatchSize : AutomaticBatchSize);
         var samples = new float[(long)count * imageLength];
@@ -85,43 +113,79 @@ public sealed class Generator : IDisposable
         {
             cancellation.ThrowIfCancellationRequested();
             int n = Math.Min(batch, count - start);
-            int[] shape = [n, channels, height, width];
-            using var scheduler = CreateScheduler(model, request);
-            scheduler.Noise = new PhiloxNoise(request.Seed, start);
-            using var sample = Device.Allocate(shape);
-            if (request.InitialNoise is { } x0)
-            {
-                Device.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(x0.AsSpan(start * imageLength, n * imageLength)), sample);
-                double sigma = scheduler.InitNoiseSigma;
-                if (sigma != 1) Device.Affine(sample, sample, (float)sigma, 0f);
-            }
-            else
-            {
-                Sampler.InitialNoise(scheduler, sample, request.Seed, start);
-            }
-            int[]? batchLabels = labels?[start..(start + n)];
-            using var denoiser = new ClassifierFreeDenoiser(model.Network, Device, shape, batchLabels, model.NullClass, request.GuidanceScale);
-            int total = scheduler.CallCount;
-            Sampler.Run(scheduler, denoiser, sample, i =>
+            using var sample = Device.Allocate(n, channels, height, width);
+            using var conditioning = Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass);
+            using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
+            var noiseSource = new PhiloxNoise(request.Seed, start);
+            int total = 0;
+            Action<int> onStep = i =>
             {
                 if (progress is not null && !progress(new GenerationProgress(i + 1, total, start, count)))
                     throw new OperationCanceledException("Generation was cancelled by the progress callback.");
                 cancellation.ThrowIfCancellationRequested();
-            });
+            };
+            if (distilled)
+            {
+                LoadInitialNoise(request, sample, start, imageLength, 1.0);
+                modelCalls += RunDistilled(model, teacher, request, options, network, conditioning, sample, noiseSource, out total, onStep);
+            }
+            else
+            {
+                using var scheduler = CreateScheduler(model, request);
+                scheduler.Noise = noiseSource;
+                total = scheduler.CallCount;
+                LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma);
+                using var stack = options.Build(network, conditioning, scheduler, Device);
+                if (options.PredictorCorrector is { } pc)
+                    PredictorCorrectorGuidance.Run(scheduler, stack.Guided, sample, pc, noiseSource, onStep);
+                else
+                    Sampler.Run(scheduler, stack, sample, onStep);
+                modelCalls += stack.Guided.Forwards;
+            }
             Device.Download(sample, samples.AsSpan(start * imageLength, n * imageLength));
-            modelCalls += denoiser.ModelCalls;
         }
-        return new GenerationResult(samples, count, channels, height, width, modelCalls, config.ClassName);
+        return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass);
     }
 
-    private static int[]? ResolveLabels(LoadedModel model, GenerationRequest request, int count)
+    private int RunDistilled(LoadedModel student, LoadedModel? teacher, GenerationRequest request, SamplingOptions options,
+        ConditionalNetwork network, Conditioning conditioning, Tensor sample, INoiseSource noise, out int total, Action<int> onStep)
+    {
+        var training = new TrainingSchedule(student.TrainingSchedule);
+        double[] timesteps = student.IsOneStepStudent
+            ? [OneStepStudentTimestep]
+            : Enumerable.Range(0, request.Steps).Select(i => Math.Round(training.Count - i * (double)training.Count / request.Steps) - 1).ToArray();
+        total = timesteps.Length;
+        var distill = options.Distillation with { ClampX0 = student.IsOneStepStudent ? 1 : options.Distillation.ClampX0 };
+        string studentType = student.IsOneStepStudent ? "sample" : student.TrainingSchedule.PredictionType;
+        // A one-step student has guidance baked in: its own CFG scale is 1.
+        float studentScale = student.IsOneStepStudent ? 1f : request.GuidanceScale;
+        using var studentDenoiser = new GuidedDenoiser(network, conditioning, options.Guidance with { Scale = studentScale }, timesteps.Length);
+        using var teacherNetwork = teacher is null ? null : new ConditionalNetwork(teacher.Network, teacher.TrainingSchedule.PredictionType);
+        using var teacherDenoiser = teacherNetwork is null ? null
+            : new GuidedDenoiser(teacherNetwork, conditioning, new GuidanceOptions { Scale = options.TeacherScale }, timesteps.Length);
+        using var sampler = new DistillationSampler(training, timesteps, studentType, teacher?.TrainingSchedule.PredictionType ?? "epsilon", distill);
+        sampler.Run(studentDenoiser, teacherDenoiser, sample, noise, onStep);
+        return studentDenoiser.Forwards + (teacherDenoiser?.Forwards ?? 0);
+    }
+
+    private void LoadInitialNoise(GenerationRequest request, Tensor sample, int start, int imageLength, double initSigma)
+    {
+        int n = sample.Dim(0);
+        if (request.InitialNoise is { } x)
+            Device.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan(start * imageLength, n * imageLength)), sample);
+        else
+            Device.RandomNormal(sample, request.Seed, start, 0);
+        if (initSigma != 1) Device.Affine(sample, sample, (float)initSigma, 0f);
+    }
+
+    private static int[] ResolveLabels(LoadedModel model, GenerationRequest request, int count)
     {
         int classes = model.ClassCount;
         if (classes == 0)
         {
             if (request.ClassLabels is { Length: > 0 })
                 throw new ArgumentException($"model '{model.Path}' is unconditional; class labels cannot be given.");
-            return null;
+            return new int[count]; // ignored by unconditional networks
         }
         var given = request.ClassLabels;
         if (given is null || given.Length == 0) return Enumerable.Range(0, count).Select(i => i % classes).ToArray();
@@ -131,6 +195,16 @@ public sealed class Generator : IDisposable
             if (label < 0 || label > model.NullClass)
                 throw new ArgumentException($"class label {label} is out of range: model '{model.Path}' has classes 0-{classes - 1} (and {model.NullClass}, the null class).");
         return given.Length == 1 ? Enumerable.Repeat(given[0], count).ToArray() : (int[])given.Clone();
+    }
+
+    private static SamplingOptions ResolveOptions(LoadedModel model, GenerationRequest request)
+    {
+        if (request.Options.Any(o => o.TrimStart().StartsWith("cfg_scale=", StringComparison.Ordinal)))
+            throw new ArgumentException("Option 'cfg_scale' is set by the guidance scale of the request (--cfg), not as an option.");
+        var options = SamplingCatalog.Parse(request.Options);
+        // Unconditional networks have nothing to guide: the conditional branch alone is the model.
+        float scale = model.ClassCount == 0 ? 1f : request.GuidanceScale;
+        return options with { Guidance = options.Guidance with { Scale = scale } };
     }
 
     private static SchedulerConfig ResolveScheduler(LoadedModel model, GenerationRequest request)

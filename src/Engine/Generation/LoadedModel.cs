@@ -10,13 +10,24 @@ namespace Engine.Generation;
 /// </summary>
 public sealed class LoadedModel : IDisposable
 {
-    internal LoadedModel(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile)
+    /// <summary>File whose presence marks a one-step x0 student (its config.json is the teacher architecture's).</summary>
+    public const string OneStepStudentFile = "student_sampling.json";
+
+    internal LoadedModel(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent)
     {
         Path = path;
         Network = network;
         TrainingSchedule = training;
         TrainingScheduleFromFile = trainingFromFile;
+        IsOneStepStudent = oneStepStudent;
     }
+
+    /// <summary>
+    /// True for a distilled one-step student (a <see cref="OneStepStudentFile"/> beside the weights):
+    /// x0 = model(x_T, t = 999, label), guidance baked in, clamped to [-1, 1]; it is sampled with the
+    /// distillation sampler, never with a scheduler.
+    /// </summary>
+    public bool IsOneStepStudent { get; }
 
     /// <summary>The model folder.</summary>
     public string Path { get; }
