@@ -29,6 +29,9 @@ public sealed record ImageSidecar
     /// <summary>Full path of the model folder.</summary>
     public string Model { get; init; } = "";
 
+    /// <summary>Full path of the teacher model folder when the model was sampled as a distilled student with Distillation++, else null.</summary>
+    public string? Teacher { get; init; }
+
     /// <summary>Device kind requested (null = default) and the device that ran.</summary>
     public string? Device { get; init; }
 

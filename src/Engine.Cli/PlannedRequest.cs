@@ -13,13 +13,14 @@ public sealed record PlannedRequest(GenerationRequest Request, IReadOnlyList<Pla
     public int EffectiveBatch => Math.Min(Request.Count, Request.BatchSize > 0 ? Request.BatchSize : Generator.AutomaticBatchSize);
 
     /// <summary>
-    /// Generates the request with progress on <paramref name="meter"/>, then writes the listed images
+    /// Generates the request (sampled as a distilled student refined by <paramref name="teacher"/> when one is given)
+    /// with progress on <paramref name="meter"/>, then writes the listed images
     /// and their sidecars (made from <paramref name="template"/>) into <paramref name="folder"/>.
     /// Returns the result and the written images in list order.
     /// </summary>
-    public (GenerationResult Result, PixelImage[] Images) Run(Generator generator, LoadedModel model, ProgressMeter meter, string folder, ImageSidecar template, CancellationToken cancellation)
+    public (GenerationResult Result, PixelImage[] Images) Run(Generator generator, LoadedModel model, LoadedModel? teacher, ProgressMeter meter, string folder, ImageSidecar template, CancellationToken cancellation)
     {
-        var result = generator.Generate(model, Request, meter.For(Request.Count, EffectiveBatch), cancellation);
+        var result = generator.Generate(model, Request, teacher, meter.For(Request.Count, EffectiveBatch), cancellation);
         meter.RequestDone(Request.Count);
         var all = SamplePixels.ToImages(result.Samples, [result.Count, result.Channels, result.Height, result.Width]);
         var written = new PixelImage[Images.Count];

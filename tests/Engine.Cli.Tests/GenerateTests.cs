@@ -105,6 +105,21 @@ public class GenerateTests
     }
 
     [Test]
+    public void DistilledStudentWithTeacherRoundTripsThroughItsSidecar()
+    {
+        using var scratch = new Cli.Scratch();
+        var r = Cli.Run("generate", "--model", "fmnist-dit-student", "--teacher", "fmnist-dit", "--count", "2", "--steps", "2",
+            "--option", "distill_lambda=0.5", "--option", "distill_guide_steps=1", "--out", scratch["a"], "--device", "cpu");
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Success), r.ToString());
+        string sidecar = Path.Combine(scratch["a"], "seed000000_i0001_class1.json");
+        using (var doc = JsonDocument.Parse(File.ReadAllText(sidecar)))
+            Assert.That(doc.RootElement.GetProperty("teacher").GetString(), Does.EndWith("fmnist-dit"));
+        var again = Cli.Run("generate", "--from-sidecar", sidecar, "--out", scratch["b"]);
+        Assert.That(again.Code, Is.EqualTo(ExitCodes.Success), again.ToString());
+        Assert.That(File.ReadAllBytes(Path.Combine(scratch["b"], "seed000000_i0001_class1.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["a"], "seed000000_i0001_class1.png"))));
+    }
+
+    [Test]
     public void SeedListImageEqualsTheFirstImageOfThatSeed()
     {
         using var scratch = new Cli.Scratch();

@@ -169,7 +169,7 @@ public sealed class BatchCommand : ICommand
                 Options = settings.Options,
             };
             new PlannedRequest(request, [new PlannedImage(0, image.FileName, image.Class)])
-                .Run(dev.Generator, model, meter, outDir, template with { RequestClasses = image.Class is { } l ? [l] : null }, context.Cancellation);
+                .Run(dev.Generator, model, null, meter, outDir, template with { RequestClasses = image.Class is { } l ? [l] : null }, context.Cancellation);
             written++;
         }
         return (written, done.Count);

@@ -27,7 +27,7 @@ public sealed class GenerateCommand : ICommand
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> Options { get; } =
-        ["--model", .. SamplingSettings.OptionNames, "--class", "--classes", "--seed", "--count", "--seeds", "--out", "--init-noise", "--output-tensor", "--from-sidecar"];
+        ["--model", .. SamplingSettings.OptionNames, "--class", "--classes", "--seed", "--count", "--seeds", "--out", "--init-noise", "--output-tensor", "--from-sidecar", "--teacher"];
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--option"];
@@ -63,6 +63,8 @@ public sealed class GenerateCommand : ICommand
                                     N images (with --seed/--count only)
           --output-tensor FILE      also write the final samples before pixel conversion (model space, not clamped)
                                     as tensor 'samples' [N, C, H, W] to a safetensors file
+          --teacher DIR             sample --model as a distilled student refined by this teacher (Distillation++;
+                                    options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)
           --from-sidecar FILE       regenerate the image a sidecar describes (same pixels), into --out
 
         Ctrl+C stops between sampler steps; images already written are complete (no partial files) and the
@@ -100,6 +102,7 @@ public sealed class GenerateCommand : ICommand
         string? outputTensor = args.Get("--output-tensor");
 
         string modelPath = ModelLocator.Resolve(args.Get("--model"));
+        string? teacherPath = args.Get("--teacher") is { } t ? ModelLocator.Resolve(t) : null;
         float[]? initNoise = null;
         int height = 0, width = 0;
         string? initNoisePath = args.Get("--init-noise") is { } n ? Path.GetFullPath(n) : null;
@@ -115,11 +118,12 @@ public sealed class GenerateCommand : ICommand
         using var device = DeviceFactory.Create(settings.Device);
         using var generator = new Generator(device);
         using var model = generator.LoadModel(modelPath);
+        using var teacher = teacherPath is null ? null : generator.LoadModel(teacherPath);
         int[]? cycle = classList ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
 
         var template = new ImageSidecar
         {
-            EngineVersion = EngineVersion.Text, Model = modelPath, Device = settings.Device, DeviceName = device.Name,
+            EngineVersion = EngineVersion.Text, Model = modelPath, Teacher = teacherPath, Device = settings.Device, DeviceName = device.Name,
             Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
             Schedule = settings.Schedule, SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
             SchedulerConfig = settings.SchedulerConfigJson is { } j ? System.Text.Json.JsonDocument.Parse(j).RootElement.Clone() : null,
@@ -143,7 +147,7 @@ public sealed class GenerateCommand : ICommand
             requests.Add(new PlannedRequest(request, Enumerable.Range(0, total).Select(i => new PlannedImage(i, CountModeName(seed, i, labels?[i]), labels?[i])).ToList()));
         }
         template = template with { RequestClasses = cycle };
-        return Execute(generator, model, requests, template, outDir, outputTensor, ImageOutput.GridColumns(requests.Sum(r => r.Images.Count), cycle?.Length ?? 0), context);
+        return Execute(generator, model, teacher, requests, template, outDir, outputTensor, ImageOutput.GridColumns(requests.Sum(r => r.Images.Count), cycle?.Length ?? 0), context);
     }
 
     /// <summary>The file name of image <paramref name="index"/> of a --seed/--count request.</summary>
@@ -178,7 +182,7 @@ public sealed class GenerateCommand : ICommand
         return (values, shape.ToArray());
     }
 
-    private int Execute(Generator generator, LoadedModel model, List<PlannedRequest> requests, ImageSidecar template, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
+    private int Execute(Generator generator, LoadedModel model, LoadedModel? teacher, List<PlannedRequest> requests, ImageSidecar template, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int totalImages = requests.Sum(r => r.Images.Count);
@@ -191,7 +195,7 @@ public sealed class GenerateCommand : ICommand
             foreach (var planned in requests)
             {
                 context.Cancellation.ThrowIfCancellationRequested();
-                var (result, images) = planned.Run(generator, model, meter, outDir, template, context.Cancellation);
+                var (result, images) = planned.Run(generator, model, teacher, meter, outDir, template, context.Cancellation);
                 done += images.Length;
                 foreach (var img in images)
                     if (gridImages.Count < MaxGridImages) gridImages.Add(img);
@@ -211,7 +215,7 @@ public sealed class GenerateCommand : ICommand
             SafetensorsWriter.Write(outputTensor, [new SafetensorsWriter.Entry("samples", [all.Length / (sampleShape[0] * sampleShape[1] * sampleShape[2]), .. sampleShape], all)],
                 new Dictionary<string, string> { ["engine_version"] = EngineVersion.Text, ["model"] = template.Model });
         }
-        context.Output.WriteLine($"wrote {written} image{(written == 1 ? "" : "s")} with sidecars{(writeGrid && gridImages.Count > 0 ? $" and {GridFileName}" : "")} to {Path.GetFullPath(outDir)}" +
+        context.Output.WriteLine($"wrote {written} image{(written == 1 ? " with its sidecar" : "s with sidecars")}{(writeGrid && gridImages.Count > 0 ? $" and {GridFileName}" : "")} to {Path.GetFullPath(outDir)}" +
             $"{(outputTensor is null ? "" : $", samples to {outputTensor}")} in {clock.Elapsed.TotalSeconds:F1} s ({generator.Device.Name})");
         return ExitCodes.Success;
     }
@@ -249,8 +253,10 @@ public sealed class GenerateCommand : ICommand
         using var dev = DeviceFactory.Create(settings.Device);
         using var generator = new Generator(dev);
         using var model = generator.LoadModel(sidecar.Model);
+        if (sidecar.Teacher is { } tp && !Directory.Exists(tp)) throw new DirectoryNotFoundException($"{path}: teacher folder '{tp}' does not exist.");
+        using var teacher = sidecar.Teacher is null ? null : generator.LoadModel(sidecar.Teacher);
         var template = sidecar with { EngineVersion = EngineVersion.Text, Device = settings.Device, DeviceName = dev.Name };
         var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)]);
-        return Execute(generator, model, [planned], template, outDir, null, null, context, writeGrid: false);
+        return Execute(generator, model, teacher, [planned], template, outDir, null, null, context, writeGrid: false);
     }
 }
