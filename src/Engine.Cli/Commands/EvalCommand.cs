@@ -22,7 +22,7 @@ public sealed class EvalCommand : ICommand
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> Options { get; } =
-        ["--model", .. SamplingSettings.OptionNames, "--count", "--seed", "--compare", "--run", "--classifier"];
+        ["--model", .. SamplingSettings.OptionNames, "--count", "--seed", "--compare", "--run", "--classifier", "--teacher"];
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--option", "--run"];
@@ -53,6 +53,8 @@ public sealed class EvalCommand : ICommand
           --compare SPEC            rows "sampler:steps,steps;sampler:steps,..." instead of one run
           --run SAMPLER:STEPS       one row (repeatable; may be combined with --compare)
           --classifier DIR          classifier folder (default: built-in {{ModelLocator.DefaultClassifier}})
+          --teacher DIR             sample --model as a distilled student refined by this teacher (Distillation++;
+                                    NFE then counts student and teacher calls)
           --real-floor              also print the FD real data reaches at about this sample count, from the
                                     classifier's metrics.json (real images scored the same way; a floor, not a target)
         """;
@@ -76,6 +78,7 @@ public sealed class EvalCommand : ICommand
         using var device = DeviceFactory.Create(settings.Device);
         using var generator = new Generator(device);
         using var model = generator.LoadModel(modelPath);
+        using var teacher = args.Get("--teacher") is { } t ? generator.LoadModel(ModelLocator.Resolve(t)) : null;
         using var evaluator = QualityEvaluator.Load(device, classifierPath);
         int classes = evaluator.Classifier.ClassCount;
         if (model.ClassCount != classes)
@@ -105,7 +108,7 @@ public sealed class EvalCommand : ICommand
                     BatchSize = settings.Batch, Options = settings.Options,
                 };
                 int batch = Math.Min(count, settings.Batch > 0 ? settings.Batch : Generator.AutomaticBatchSize);
-                var result = generator.Generate(model, request, meter.For(count, batch), context.Cancellation);
+                var result = generator.Generate(model, request, teacher, meter.For(count, batch), context.Cancellation);
                 meter.RequestDone(count);
                 var report = evaluator.Evaluate(result.Samples, [result.Count, result.Channels, result.Height, result.Width], labels);
                 int batches = (count + batch - 1) / batch;
