@@ -40,6 +40,7 @@ public static class SamplerCatalog
         new("unipc_bh1", "UniPC with B(h) = h (bh1), order 3", c => As(c, "UniPCMultistepScheduler") with { SolverType = "bh1", SolverOrder = 3 }),
         new("deis_tab", "DEIS tAB (Lagrange basis in t, quadrature coefficients; beyond diffusers), order 3", c => As(c, "DEISMultistepScheduler") with { AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }, EngineSampler: "deis_tab"),
         new("dpmpp_2m_hb", "DPM-Solver++ 2M with heavy-ball momentum, beta 0.8 (Wizadwongsa and Suwajanakorn; beyond diffusers)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }, EngineSampler: "dpmpp_2m_hb"),
+        new("dpmpp_2m_ghvb", "DPM-Solver++ 2M with generalized heavy-ball momentum (GHVB), beta 0.8 (beyond diffusers)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }, EngineSampler: "dpmpp_2m_ghvb"),
         new("restart", "Restart sampling on Heun (Xu et al.): 2 restarts of 3 steps between sigma 0.06 and 0.30", c => As(c, "HeunDiscreteScheduler"), EngineSampler: "restart"),
         new("flow_euler", "Flow-matching Euler (rectified-flow models, static shift)", c => As(c, "FlowMatchEulerDiscreteScheduler") with { PredictionType = "flow" }),
     ];
@@ -82,7 +83,7 @@ public static class SamplerCatalog
         return c;
     }
 
-    /// <summary>Momentum of <c>dpmpp_2m_hb</c> (the paper's recommended range is 0.7-0.9).</summary>
+    /// <summary>Momentum of <c>dpmpp_2m_hb</c> and <c>dpmpp_2m_ghvb</c> (the paper's recommended range is 0.7-0.9).</summary>
     public const double HeavyBallBeta = 0.8;
 
     /// <summary>The restart interval of <c>restart</c>: Xu et al.'s VP setting [N = 3, K = 2, t_min 0.06, t_max 0.30].</summary>
@@ -98,6 +99,7 @@ public static class SamplerCatalog
             "dpmpp_2s_a" => new Schedulers.DpmPp2sAncestralScheduler(config, steps),
             "deis_tab" => new Schedulers.DeisScheduler(config, steps, timeAB: true),
             "dpmpp_2m_hb" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { Momentum = HeavyBallBeta },
+            "dpmpp_2m_ghvb" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { GeneralizedMomentum = HeavyBallBeta },
             "restart" => new Schedulers.RestartScheduler(config, steps, [DefaultRestart]),
             _ => SchedulerFactory.Create(config, steps),
         };

@@ -102,6 +102,7 @@ public class ConvergenceTests
     /// </summary>
     [TestCase("deis_tab")]
     [TestCase("dpmpp_2m_hb")]
+    [TestCase("dpmpp_2m_ghvb")]
     public void CatalogSamplersBeyondDiffusersConverge(string name)
     {
         var device = TestDevices.Get("cpu");
