@@ -112,7 +112,8 @@ public sealed class EvalCommand : ICommand
                 meter.RequestDone(count);
                 var report = evaluator.Evaluate(result.Samples, [result.Count, result.Channels, result.Height, result.Width], labels);
                 int batches = (count + batch - 1) / batch;
-                string name = settings.Schedule is { } s && settings.SchedulerConfigJson is null ? $"{sampler} ({s})" : sampler;
+                string name = teacher is not null ? "distillation++" : model.IsOneStepStudent ? "one-step student"
+                    : settings.Schedule is { } s && settings.SchedulerConfigJson is null ? $"{sampler} ({s})" : sampler;
                 results.Add($"{name,-24} {result.ModelCalls / batches,5} {(report.Accuracy is { } acc ? $"{acc * 100:F1}%" : "-"),9} {report.FrechetDistance,10:F2} {clock.Elapsed.TotalSeconds,9:F1}");
             }
             return 0;
