@@ -187,7 +187,7 @@ ENGINE_API engine_status engine_output_shape(engine_context* context, engine_mod
                                              const engine_request* request,
                                              int32_t out_shape[4]);
 
-/* Runs the request and writes the images to out_pixels as NCHW float32 in [-1, 1]
+/* Runs the request and writes the images to out_pixels as NCHW float32 clamped to [-1, 1]
  * (count x channels x height x width; out_len is the buffer's length in floats). Blocks
  * until done; calls the progress callback after each step.
  * BUFFER_TOO_SMALL: out_len < engine_output_size (nothing is generated).

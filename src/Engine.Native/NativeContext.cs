@@ -121,7 +121,8 @@ internal sealed unsafe class NativeContext : IDisposable
                 var result = Generator.Generate(model.Model, request, progress, cancellation.Token);
                 // A stop requested at the last step still counts: the caller asked to stop.
                 cancellation.Token.ThrowIfCancellationRequested();
-                result.Samples.AsSpan(0, (int)needed).CopyTo(output);
+                // Images, not raw sampler states: clamp to [-1, 1] as the image writers do.
+                System.Numerics.Tensors.TensorPrimitives.Clamp(result.Samples.AsSpan(0, (int)needed), -1f, 1f, output);
                 error = null;
                 return NativeStatus.Ok;
             }

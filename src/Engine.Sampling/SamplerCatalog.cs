@@ -1,3 +1,5 @@
+using Engine.Sampling.Schedulers;
+
 namespace Engine.Sampling;
 
 /// <summary>A sampler or schedule as users name it (k-diffusion / ComfyUI style), with a one-line description.</summary>
@@ -36,6 +38,10 @@ public static class SamplerCatalog
         new("deis", "DEIS (exponential integrator, log-rho multistep, order 3)", c => As(c, "DEISMultistepScheduler") with { AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }),
         new("unipc", "UniPC (bh2 predictor-corrector, order 2)", c => As(c, "UniPCMultistepScheduler") with { SolverType = "bh2", SolverOrder = 2 }),
         new("unipc_bh1", "UniPC with B(h) = h (bh1), order 3", c => As(c, "UniPCMultistepScheduler") with { SolverType = "bh1", SolverOrder = 3 }),
+        new("deis_tab", "DEIS tAB (Lagrange basis in t, quadrature coefficients; beyond diffusers), order 3", c => As(c, "DEISMultistepScheduler") with { AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }, EngineSampler: "deis_tab"),
+        new("dpmpp_2m_hb", "DPM-Solver++ 2M with heavy-ball momentum, beta 0.8 (Wizadwongsa and Suwajanakorn; beyond diffusers)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }, EngineSampler: "dpmpp_2m_hb"),
+        new("dpmpp_2m_ghvb", "DPM-Solver++ 2M with generalized heavy-ball momentum (GHVB), beta 0.8 (beyond diffusers)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }, EngineSampler: "dpmpp_2m_ghvb"),
+        new("restart", "Restart sampling on Heun (Xu et al.): 2 restarts of 3 steps between sigma 0.06 and 0.30", c => As(c, "HeunDiscreteScheduler"), EngineSampler: "restart"),
         new("flow_euler", "Flow-matching Euler (rectified-flow models, static shift)", c => As(c, "FlowMatchEulerDiscreteScheduler") with { PredictionType = "flow" }),
     ];
 
@@ -77,6 +83,12 @@ public static class SamplerCatalog
         return c;
     }
 
+    /// <summary>Momentum of <c>dpmpp_2m_hb</c> and <c>dpmpp_2m_ghvb</c> (the paper's recommended range is 0.7-0.9).</summary>
+    public const double HeavyBallBeta = 0.8;
+
+    /// <summary>The restart interval of <c>restart</c>: Xu et al.'s VP setting [N = 3, K = 2, t_min 0.06, t_max 0.30].</summary>
+    public static RestartInterval DefaultRestart { get; } = new(3, 2, 0.06, 0.30);
+
     /// <summary>Creates the scheduler for a short sampler name and optional schedule on a model's config.</summary>
     public static Scheduler Create(SchedulerConfig model, string sampler, string? schedule, int steps)
     {
@@ -85,6 +97,10 @@ public static class SamplerCatalog
         return entry.EngineSampler switch
         {
             "dpmpp_2s_a" => new Schedulers.DpmPp2sAncestralScheduler(config, steps),
+            "deis_tab" => new Schedulers.DeisScheduler(config, steps, timeAB: true),
+            "dpmpp_2m_hb" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { Momentum = HeavyBallBeta },
+            "dpmpp_2m_ghvb" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { GeneralizedMomentum = HeavyBallBeta },
+            "restart" => new Schedulers.RestartScheduler(config, steps, [DefaultRestart]),
             _ => SchedulerFactory.Create(config, steps),
         };
     }

@@ -257,4 +257,4 @@ public sealed record SchedulerConfig
 }
 
 /// <summary>A scheduler config that the engine cannot use, with the field and what is supported.</summary>
-public sealed class SchedulerConfigException(string message) : Exception(message);
+public sealed class SchedulerConfigException(string message) : ArgumentException(message);

@@ -17,10 +17,10 @@ public sealed class ModelFixtureTests
     private const double Tolerance = 1e-3;
 
     // The ILGPU CPU accelerator emulates GPU threads and is slow on whole models: measured on the
-    // 2-core build machine, dit_tiny takes 10 s there, unet2d_tiny 41 s, vae_tiny 56 s and the
+    // 2-core build machine, dit_tiny takes 10 s there, sd3_tiny 3 s, unet2d_tiny 41 s, vae_tiny 56 s and the
     // conditional UNets 2.5 min each. Only the models under ~20 s run on ilgpu-cpu; every module
     // fixture still runs there, and GPU kinds run every model.
-    private static readonly HashSet<string> IlgpuCpuModels = ["dit_tiny"];
+    private static readonly HashSet<string> IlgpuCpuModels = ["dit_tiny", "sd3_tiny"];
 
     public static IEnumerable<TestCaseData> Cases() =>
         from name in Fixtures.Folders("models")

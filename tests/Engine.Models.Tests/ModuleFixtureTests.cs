@@ -98,7 +98,7 @@ public sealed class ModuleFixtureTests
         c.Bind();
         var t = c.Input("timestep");
         var labels = c.Input("class_labels");
-        c.Check("conditioning", ada.Embedding.Forward(t, labels), Tolerance);
+        c.Check("conditioning", ada.Embedding!.Forward(t, labels), Tolerance);
         var r = ada.Forward(c.Input("x"), t, labels);
         c.Check("x_out", r.Normed, Tolerance);
         c.Check("gate_msa", r.GateMsa, Tolerance);

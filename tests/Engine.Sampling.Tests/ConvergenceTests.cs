@@ -95,4 +95,40 @@ public class ConvergenceTests
         Assert.That(r.Final.All(float.IsFinite), Is.True, "final is finite");
         Assert.That(r.RmsError, Is.LessThanOrEqualTo(2 * reference.RmsError + 1e-4), "as accurate as DPM-Solver++ 2M");
     }
+
+    /// <summary>
+    /// The beyond-diffusers catalog samplers deis_tab and dpmpp_2m_hb on a model's training schedule:
+    /// finite, and more steps give a smaller error against the exact ODE solution.
+    /// </summary>
+    [TestCase("deis_tab")]
+    [TestCase("dpmpp_2m_hb")]
+    [TestCase("dpmpp_2m_ghvb")]
+    public void CatalogSamplersBeyondDiffusersConverge(string name)
+    {
+        var device = TestDevices.Get("cpu");
+        var model = Cfg("DDPMScheduler", "\"timestep_spacing\":\"trailing\"");
+        var coarse = SolverBench.Run(SamplerCatalog.Create(model, name, "karras", 8), name, GaussianFile(), device);
+        var fine = SolverBench.Run(SamplerCatalog.Create(model, name, "karras", 32), name, GaussianFile(), device);
+        TestContext.Out.WriteLine($"{name}: rms error {coarse.RmsError:E3} at 8 steps, {fine.RmsError:E3} at 32");
+        Assert.That(fine.Final.All(float.IsFinite), Is.True);
+        Assert.That(fine.RmsError, Is.LessThan(coarse.RmsError / 2));
+    }
+
+    /// <summary>
+    /// The catalog's restart sampler adds noise back (it does not follow one ODE path), so it is
+    /// checked for running with its noise source and staying near the exact solution's scale.
+    /// </summary>
+    [Test]
+    public void CatalogRestartRunsWithNoise()
+    {
+        var device = TestDevices.Get("cpu");
+        var model = Cfg("DDPMScheduler", "\"timestep_spacing\":\"trailing\"");
+        using var scheduler = SamplerCatalog.Create(model, "restart", "karras", 16);
+        Assert.That(scheduler.CallCount, Is.GreaterThan(2 * 16 - 1), "restart intervals add model calls to Heun's");
+        scheduler.Noise = new PhiloxNoise(1);
+        var r = SolverBench.Run(scheduler, "restart", GaussianFile(), device);
+        TestContext.Out.WriteLine($"restart: rms error {r.RmsError:E3} with {scheduler.CallCount} calls");
+        Assert.That(r.Final.All(float.IsFinite), Is.True);
+        Assert.That(r.RmsError, Is.LessThan(0.5));
+    }
 }

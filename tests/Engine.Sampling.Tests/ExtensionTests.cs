@@ -74,6 +74,30 @@ public class ExtensionTests
         Assert.Throws<ArgumentOutOfRangeException>(() => hb.Momentum = 0);
     }
 
+    [TestCase(2)]
+    [TestCase(3)]
+    public void GeneralizedMomentumOneIsThePlainMultistepSolver(int order)
+    {
+        var cfg = Cfg("DPMSolverMultistepScheduler", $",\"solver_order\":{order}");
+        using var plain = new DpmSolverMultistepScheduler(cfg, 15);
+        using var ghvb = new DpmSolverMultistepScheduler(cfg, 15) { GeneralizedMomentum = 1.0 };
+        Assert.That(Run(ghvb), Is.EqualTo(Run(plain)));
+    }
+
+    [Test]
+    public void GeneralizedMomentumBelowOneChangesTheUpdateAndStaysAccurate()
+    {
+        var cfg = Cfg("DPMSolverMultistepScheduler", ",\"solver_order\":2,\"final_sigmas_type\":\"sigma_min\"");
+        using var plain = new DpmSolverMultistepScheduler(cfg, 20);
+        using var ghvb = new DpmSolverMultistepScheduler(cfg, 20) { GeneralizedMomentum = 0.8 };
+        var a = Run(plain);
+        var b = Run(ghvb);
+        Assert.That(b.All(float.IsFinite), Is.True);
+        Assert.That(Fixtures.RelativeError(b, a), Is.GreaterThan(1e-6), "momentum changes the path");
+        Assert.That(Fixtures.RelativeError(b, a), Is.LessThan(0.05), "and stays near the plain solution");
+        Assert.Throws<InvalidOperationException>(() => ghvb.Momentum = 0.5);
+    }
+
     [Test]
     public void SolverBenchWritesFinalExactAndError()
     {

@@ -9,7 +9,7 @@ public sealed class SchedulerFixture : IDisposable
     public SchedulerFixture(string name)
     {
         Name = name;
-        Json = Fixtures.Json($"schedulers/{name}.json");
+        Json = Fixtures.Json($"schedulers/{name}.json", SchedulerConfig.SanitizeJson);
         Tensors = Fixtures.Tensors($"schedulers/{name}.safetensors");
         Config = SchedulerConfig.Parse(Json.GetProperty("scheduler_config"), Json.GetProperty("scheduler_class").GetString());
         Steps = Json.GetProperty("num_inference_steps").GetInt32();

@@ -9,7 +9,7 @@ public class ClassifierTests
 {
     private static string ClassifierFolder => Path.Combine(TestPaths.Models, "fmnist-classifier");
 
-    private static IEnumerable<string> Kinds => TestDevices.Kinds;
+    private static IEnumerable<string> Kinds => TestDevices.FastKinds;
 
     private static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
     {

@@ -27,7 +27,7 @@ public class GeneratorTests
 
     public static IEnumerable<TestCaseData> ReferenceCases()
     {
-        foreach (var kind in TestDevices.Kinds)
+        foreach (var kind in TestDevices.FastKinds)
             foreach (var model in new[] { "fmnist-unet", "fmnist-dit" })
                 foreach (var setting in new[] { "ddim50_cfg3", "dpmpp2m20_cfg3" })
                     yield return new TestCaseData(kind, model, setting).SetName($"Reference({kind},{model},{setting})");

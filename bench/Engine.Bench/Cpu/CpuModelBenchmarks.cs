@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Engine.Bench.Infrastructure;
+using Engine.Bench.Models;
 using Engine.Bench.Peers;
 using Engine.Core;
 using Engine.Models.Loading;
@@ -9,8 +10,8 @@ namespace Engine.Bench.Cpu;
 
 /// <summary>
 /// One denoiser forward (a sampler step) of the shipped Fashion-MNIST models, class-conditional, at
-/// batch 1 and 16, against the shared fmnist-*.onnx exports of the same weights; the throughput column
-/// counts samples per second.
+/// batch 1 and 16, against the shared fmnist-*.onnx exports of the same weights (model folders found by
+/// <see cref="ModelFolders"/>); the throughput column counts images per second.
 /// </summary>
 public class CpuModelBenchmarks : PeerBenchmark
 {
@@ -25,19 +26,9 @@ public class CpuModelBenchmarks : PeerBenchmark
 
     protected override string? SharedPeerFile => $"{Model}.onnx";
 
-    protected override bool PeerAvailable() => ModelFolder() is not null && base.PeerAvailable();
-
-    /// <summary>The model folder in the repository (models/NAME), or null when it cannot be found.</summary>
-    private string? ModelFolder()
-    {
-        var folder = PeerFiles.RepositoryRoot is null ? null : Path.Combine(PeerFiles.RepositoryRoot, "models", Model);
-        return folder is not null && File.Exists(Path.Combine(folder, "config.json")) ? folder : null;
-    }
-
     protected override void SetupEngine()
     {
-        var folder = ModelFolder() ?? throw new DirectoryNotFoundException($"models/{Model} not found above {Directory.GetCurrentDirectory()}.");
-        _model = ModelLoader.LoadDenoiser(Device, folder);
+        _model = ModelLoader.LoadDenoiser(Device, ModelFolders.Find(Model));
         _sample = Random(1f, Batch, 1, 28, 28);
         _timestep = Upload(Timesteps().Select(t => (float)t).ToArray(), Batch);
         _labels = Upload(Labels().Select(l => (float)l).ToArray(), Batch);
@@ -54,8 +45,8 @@ public class CpuModelBenchmarks : PeerBenchmark
 
     private long[] Labels() => Enumerable.Range(0, Batch).Select(i => (long)(i % 10)).ToArray();
 
-    /// <summary>Samples per invocation; no FLOP convention exists for whole models.</summary>
-    public override (double, string) WorkPerInvocation() => (Batch, "samples");
+    /// <summary>Images per invocation; no FLOP convention exists for whole models.</summary>
+    public override (double, string) WorkPerInvocation() => (Batch, "images");
 
     [Benchmark]
     public void Forward()

@@ -1,12 +1,12 @@
 using BenchmarkDotNet.Attributes;
-using Engine.Bench.Peers;
+using Engine.Bench.Models;
 using Engine.Core;
 using Engine.Models.Loading;
 using Engine.Models.Networks;
 
 namespace Engine.Bench.Gpu;
 
-/// <summary>One class-conditional forward of the shipped fmnist-unet at batch 16 on CUDA; samples per second.</summary>
+/// <summary>One class-conditional forward of the shipped fmnist-unet at batch 16 on CUDA; images per second.</summary>
 public class GpuModelBenchmarks : GpuBenchmark
 {
     private const int Batch = 16;
@@ -16,16 +16,13 @@ public class GpuModelBenchmarks : GpuBenchmark
 
     protected override void Setup()
     {
-        var folder = PeerFiles.RepositoryRoot is null ? null : Path.Combine(PeerFiles.RepositoryRoot, "models", "fmnist-unet");
-        if (folder is null || !Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"models/fmnist-unet not found above {Directory.GetCurrentDirectory()}.");
-        _model = ModelLoader.LoadDenoiser(Device, folder);
+        _model = ModelLoader.LoadDenoiser(Device, ModelFolders.Find("fmnist-unet"));
         _sample = Random(1f, Batch, 1, 28, 28);
         _timestep = Upload(Enumerable.Range(0, Batch).Select(i => 999f - 37 * i).ToArray(), Batch);
         _labels = Upload(Enumerable.Range(0, Batch).Select(i => (float)(i % 10)).ToArray(), Batch);
     }
 
-    public override (double, string) WorkPerInvocation() => (Batch, "samples");
+    public override (double, string) WorkPerInvocation() => (Batch, "images");
 
     [Benchmark]
     public void UNetForward()

@@ -27,6 +27,9 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
         Setup();
     }
 
+    /// <summary>Frees what <see cref="Setup"/> made beyond tensors (a loaded model, peer sessions); runs before the tensors are freed.</summary>
+    protected virtual void Cleanup() { }
+
     [GlobalCleanup]
     public void GlobalCleanup()
     {
@@ -35,9 +38,6 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
         _tensors.Clear();
         Device.Dispose();
     }
-
-    /// <summary>Releases what a suite holds besides its tensors (peer sessions); called before the device goes.</summary>
-    protected virtual void Cleanup() { }
 
     /// <summary>A tensor of uniform values in [-scale, scale) from a fixed seed.</summary>
     protected Tensor Random(float scale, params int[] shape) => Keep(Device.Upload(RandomArray(scale, shape), shape));
@@ -51,7 +51,7 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
         return data;
     }
 
-    /// <summary>Uploads host data as a tensor released with the suite.</summary>
+    /// <summary>A tensor holding <paramref name="data"/>, released with the suite.</summary>
     protected Tensor Upload(float[] data, params int[] shape) => Keep(Device.Upload(data, shape));
 
     /// <summary>An uninitialised output tensor.</summary>

@@ -6,6 +6,6 @@ namespace Engine.Bench.Infrastructure;
 /// </summary>
 public interface IThroughputBenchmark
 {
-    /// <summary>Work per invocation: an amount and its unit ("FLOP" or "B" for bytes moved).</summary>
+    /// <summary>Work per invocation: an amount and its unit ("FLOP", "B" for bytes moved, or a countable item such as "images").</summary>
     (double Amount, string Unit) WorkPerInvocation();
 }

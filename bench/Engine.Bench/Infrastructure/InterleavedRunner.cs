@@ -10,7 +10,8 @@ namespace Engine.Bench.Infrastructure;
 /// <see cref="PeerBenchmark"/> suites it sets up both providers in this process, then alternates
 /// short blocks of engine and ORT invocations and compares their medians, so load that
 /// drifts during the run hits both sides alike. BenchmarkDotNet measures each side on its own, minutes
-/// apart; use this mode for the ratio and BenchmarkDotNet for absolute numbers.
+/// apart. A cross-check, not the reference: on two cores it reads up to 2x low for the engine on short
+/// operations while ORT's times match BenchmarkDotNet's (docs/PERFORMANCE.md).
 /// </summary>
 public static class InterleavedRunner
 {

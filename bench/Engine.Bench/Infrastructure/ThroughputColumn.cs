@@ -18,7 +18,7 @@ public sealed class ThroughputColumn : IColumn
     public int PriorityInCategory => 0;
     public bool IsNumeric => false;
     public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "Work per second: GFLOP/s (2 flops per multiply-add) or GB/s (bytes read + written)";
+    public string Legend => "Work per second: GFLOP/s (2 flops per multiply-add), GB/s (bytes read + written) or items/s (e.g. images/s)";
 
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     public bool IsAvailable(Summary summary) => true;

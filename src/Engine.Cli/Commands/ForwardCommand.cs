@@ -45,8 +45,9 @@ public sealed class ForwardCommand : ICommand
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, TextWriter output)
+    public int Run(CommandArguments args, CommandContext context)
     {
+        var output = context.Output;
         string model = args.Require("--model", Name), inputs = args.Require("--inputs", Name), outputPath = args.Require("--output", Name);
         var kind = args.Get("--device");
         if (kind is not null && !DeviceFactory.Kinds.Contains(kind.Trim().ToLowerInvariant()))

@@ -16,6 +16,7 @@ public static class ModelLoader
         ["UNet2DConditionModel"] = c => new UNet2DConditionModel(c),
         ["DiTTransformer2DModel"] = c => new DiTTransformer2DModel(c),
         ["Transformer2DModel"] = c => new DiTTransformer2DModel(c),
+        ["SD3Transformer2DModel"] = c => new SD3Transformer2DModel(c),
         ["AutoencoderKL"] = c => new AutoencoderKL(c),
     };
 

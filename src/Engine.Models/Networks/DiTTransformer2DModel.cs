@@ -83,7 +83,7 @@ public sealed class DiTTransformer2DModel : DiffusionModel
         {
             using var tokens = _posEmbed.Forward(x);
             foreach (var block in _blocks) block.Forward(tokens, null, t, labels);
-            using var cond = _blocks[0].AdaNorm!.Embedding.Forward(t, labels);
+            using var cond = _blocks[0].AdaNorm!.Embedding!.Forward(t, labels);
             device.Activate(cond, cond, Activation.SiLU);
             using var shift = _projOut1.ForwardChunk(cond, 0, _inner);
             using var scale = _projOut1.ForwardChunk(cond, _inner, _inner);

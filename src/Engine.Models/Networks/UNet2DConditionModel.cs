@@ -21,6 +21,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
     private readonly UNetMidBlock? _mid;
     private readonly UNetUpBlock[] _up;
     private readonly GroupNorm _normOut;
+    private readonly UNetTrunk _trunk;
     private readonly bool _centerInput;
     private readonly int _inChannels, _outChannels, _sampleSize, _downFactor, _crossDim;
 
@@ -132,6 +133,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
         _downFactor = 1 << (n - 1);
         var midMixers = _mid?.Mixers ?? [];
         SelfAttentionLayers = _down.SelectMany(b => b.Mixers).Concat(midMixers).Concat(_up.SelectMany(b => b.Mixers)).SelectMany(m => m.SelfAttentions).ToList();
+        _trunk = new UNetTrunk(_timeProj, _timeEmbedding, _classEmbedding, _centerInput, _convIn, _down, _mid, _up, _normOut, _convOut);
     }
 
     /// <inheritdoc />
@@ -162,7 +164,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
     public override Tensor Forward(DenoiserInputs inputs)
     {
         var sample = inputs.Sample;
-        var device = RequireDevice(sample, "sample");
+        RequireDevice(sample, "sample");
         if (sample.Rank != 4 || sample.Dim(1) != _inChannels)
             throw new ArgumentException($"sample {sample} should be [B, {_inChannels}, H, W].");
         if (sample.Dim(2) % _downFactor != 0 || sample.Dim(3) % _downFactor != 0)
@@ -182,44 +184,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
         }
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
-        var skips = new List<Tensor>();
-        Tensor? centered = null, emb = null, current = null;
-        try
-        {
-            using (var proj = _timeProj.Forward(t)) emb = _timeEmbedding.Forward(proj);
-            if (_classEmbedding is not null) _classEmbedding.AddTo(emb, inputs.ClassLabels!);
-            var x = sample;
-            if (_centerInput)
-            {
-                centered = device.Allocate(sample.ShapeArray());
-                device.Affine(sample, centered, 2f, -1f);
-                x = centered;
-            }
-            var h = _convIn.Forward(x);
-            skips.Add(h);
-            foreach (var block in _down) h = block.Forward(h, emb, context, skips);
-            if (_mid is not null) current = _mid.Forward(h, emb, context);
-            else
-            {
-                current = device.Allocate(h.ShapeArray());
-                device.Copy(h, current);
-            }
-            foreach (var block in _up)
-            {
-                var next = block.Forward(current, emb, context, skips);
-                current.Dispose();
-                current = next;
-            }
-            using var normed = _normOut.Forward(current, silu: true);
-            return _convOut.Forward(normed);
-        }
-        finally
-        {
-            foreach (var s in skips) s.Dispose();
-            current?.Dispose();
-            emb?.Dispose();
-            centered?.Dispose();
-            if (ownsT) t.Dispose();
-        }
+        try { return _trunk.Forward(sample, t, inputs.ClassLabels, context); }
+        finally { if (ownsT) t.Dispose(); }
     }
 }

@@ -20,6 +20,7 @@ public sealed class UNet2DModel : DiffusionModel
     private readonly UNetMidBlock _mid;
     private readonly UNetUpBlock[] _up;
     private readonly GroupNorm _normOut;
+    private readonly UNetTrunk _trunk;
     private readonly bool _centerInput;
     private readonly int _inChannels, _outChannels, _sampleSize, _downFactor;
 
@@ -110,6 +111,7 @@ public sealed class UNet2DModel : DiffusionModel
         _convOut = new Conv2d(Root, "conv_out", channels[0], _outChannels, 3, 1, 1);
         _downFactor = 1 << (channels.Length - 1);
         SelfAttentionLayers = _down.SelectMany(b => b.Mixers).Concat(_mid.Mixers).Concat(_up.SelectMany(b => b.Mixers)).SelectMany(m => m.SelfAttentions).ToList();
+        _trunk = new UNetTrunk(_timeProj, _timeEmbedding, _classEmbedding, _centerInput, _convIn, _down, _mid, _up, _normOut, _convOut);
     }
 
     private static Attention SpatialAttention(ParameterScope scope, int channels, int headDim, int? groups, float eps, float rescale)
@@ -142,7 +144,7 @@ public sealed class UNet2DModel : DiffusionModel
     public override Tensor Forward(DenoiserInputs inputs)
     {
         var sample = inputs.Sample;
-        var device = RequireDevice(sample, "sample");
+        RequireDevice(sample, "sample");
         if (sample.Rank != 4 || sample.Dim(1) != _inChannels)
             throw new ArgumentException($"sample {sample} should be [B, {_inChannels}, H, W].");
         if (sample.Dim(2) % _downFactor != 0 || sample.Dim(3) % _downFactor != 0)
@@ -160,39 +162,7 @@ public sealed class UNet2DModel : DiffusionModel
         }
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
-        var skips = new List<Tensor>();
-        Tensor? centered = null, emb = null, current = null;
-        try
-        {
-            using (var proj = _timeProj.Forward(t)) emb = _timeEmbedding.Forward(proj);
-            if (_classEmbedding is not null) _classEmbedding.AddTo(emb, inputs.ClassLabels!);
-            var x = sample;
-            if (_centerInput)
-            {
-                centered = device.Allocate(sample.ShapeArray());
-                device.Affine(sample, centered, 2f, -1f);
-                x = centered;
-            }
-            var h = _convIn.Forward(x);
-            skips.Add(h);
-            foreach (var block in _down) h = block.Forward(h, emb, null, skips);
-            current = _mid.Forward(h, emb, null);
-            foreach (var block in _up)
-            {
-                var next = block.Forward(current, emb, null, skips);
-                current.Dispose();
-                current = next;
-            }
-            using var n = _normOut.Forward(current, silu: true);
-            return _convOut.Forward(n);
-        }
-        finally
-        {
-            foreach (var s in skips) s.Dispose();
-            current?.Dispose();
-            emb?.Dispose();
-            centered?.Dispose();
-            if (ownsT) t.Dispose();
-        }
+        try { return _trunk.Forward(sample, t, inputs.ClassLabels, null); }
+        finally { if (ownsT) t.Dispose(); }
     }
 }

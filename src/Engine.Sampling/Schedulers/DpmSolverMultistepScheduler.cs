@@ -42,7 +42,27 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
         set
         {
             if (!(value > 0 && value <= 1)) throw new ArgumentOutOfRangeException(nameof(value), value, "Momentum beta must lie in (0, 1].");
+            if (value < 1 && _generalizedMomentum < 1) throw new InvalidOperationException("Heavy-ball and generalized heavy-ball momentum cannot be combined.");
             _momentum = value;
+        }
+    }
+
+    private double _generalizedMomentum = 1;
+
+    /// <summary>
+    /// Generalized heavy-ball momentum (GHVB, Wizadwongsa and Suwajanakorn 2023): the momentum acts on
+    /// the converted model outputs before the multistep combination, v_i = (1 - beta) v_(i-1) + beta D_i,
+    /// and the solver combines the v history. beta = 1 (default) is the plain solver. Exclusive with
+    /// <see cref="Momentum"/>.
+    /// </summary>
+    public double GeneralizedMomentum
+    {
+        get => _generalizedMomentum;
+        set
+        {
+            if (!(value > 0 && value <= 1)) throw new ArgumentOutOfRangeException(nameof(value), value, "Generalized momentum beta must lie in (0, 1].");
+            if (value < 1 && _momentum < 1) throw new InvalidOperationException("Heavy-ball and generalized heavy-ball momentum cannot be combined.");
+            _generalizedMomentum = value;
         }
     }
 
@@ -80,7 +100,9 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
         int n = CallCount, order = Config.SolverOrder;
         bool lof = i == n - 1 && (Config.EulerAtFinal || (Config.LowerOrderFinal && n < 15) || Config.FinalSigmasType == "zero");
         bool los = i == n - 2 && Config.LowerOrderFinal && n < 15;
-        PushConverted(modelOutput, i, sample, _data);
+        var converted = PushConverted(modelOutput, i, sample, _data);
+        if (_generalizedMomentum < 1 && HistoryCount > 1)
+            Term(History(1).T, 1 - _generalizedMomentum).Term(converted, _generalizedMomentum).Into(converted);
         int use = order == 1 || _lowerOrderNums < 1 || lof ? 1 : order == 2 || _lowerOrderNums < 2 || los ? 2 : 3;
         if (_lowerOrderNums < order) _lowerOrderNums++;
         Update(i, sample, UsableOrder(use));

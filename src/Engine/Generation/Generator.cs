@@ -53,7 +53,10 @@ public sealed class Generator : IDisposable
         }
     }
 
-    /// <summary>The shape of the samples <paramref name="request"/> produces, after validating it.</summary>
+    /// <summary>
+    /// The shape of the samples <paramref name="request"/> produces, after validating the whole
+    /// request (sizes, steps, guidance, labels, options, sampler) so errors surface before any work.
+    /// </summary>
     public (int Count, int Channels, int Height, int Width) OutputShape(LoadedModel model, GenerationRequest request)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -63,6 +66,15 @@ public sealed class Generator : IDisposable
         int width = request.Width == 0 ? model.Network.SampleSize : request.Width;
         if (height < 1 || width < 1 || height > MaxSide || width > MaxSide)
             throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize}).");
+        if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
+        if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
+        if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
+        int imageLength = model.Network.InChannels * height * width;
+        if (request.InitialNoise is { } noise && noise.Length != (long)request.Count * imageLength)
+            throw new ArgumentException($"initial noise has {noise.Length} values; {request.Count} images of [{model.Network.InChannels}, {height}, {width}] need {(long)request.Count * imageLength}.");
+        ResolveLabels(model, request, request.Count);
+        ResolveOptions(model, request);
+        if (!model.IsOneStepStudent) ResolveScheduler(model, request);
         return (request.Count, model.Network.InChannels, height, width);
     }
 
@@ -86,18 +98,12 @@ public sealed class Generator : IDisposable
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default)
     {
         var (count, channels, height, width) = OutputShape(model, request);
-        if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
-        if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
-        if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
         if (teacher is not null && (teacher.Network.InChannels != channels || teacher.ClassCount != model.ClassCount))
             throw new ArgumentException($"teacher '{teacher.Path}' ({teacher.Network.InChannels} channels, {teacher.ClassCount} classes) does not match the student '{model.Path}' ({channels} channels, {model.ClassCount} classes).");
         int imageLength = channels * height * width;
-        if (request.InitialNoise is { } noise && noise.Length != (long)count * imageLength)
-            throw new ArgumentException($"initial noise has {noise.Length} values; {count} images of [{channels}, {height}, {width}] need {(long)count * imageLength}.");
         var labels = ResolveLabels(model, request, count);
         var options = ResolveOptions(model, request);
         bool distilled = teacher is not null || model.IsOneStepStudent;
-        // Resolve once up front so a bad sampler or config fails before any work.
         string schedulerClass = distilled ? "Distillation++" : ResolveScheduler(model, request).ClassName;
 
         int batch = Math.Min(count, request.BatchSize > 0 ? request.BatchSize : AutomaticBatchSize);

@@ -1,10 +1,10 @@
-/* Four images through the C interface equal the same request run through the managed API
- * (a helper program that writes the samples as tensor "samples" of a safetensors file).
+/* Four images through the C interface equal the same request made through the CLI, which writes
+ * its final samples as tensor "samples" of a safetensors file (--output-tensor).
  *
- *   test_matches_managed MODEL_DIR HELPER_COMMAND...
+ *   test_matches_cli MODEL_DIR CLI_COMMAND...       (e.g. dotnet path/to/engine.dll)
  *
- * The helper is run as HELPER_COMMAND... MODEL_DIR OUT.safetensors --sampler ddim --steps 10
- * --seed 5 --count 4 --labels 0,3,7,9 --guidance 3 --device cpu. */
+ * The CLI is run as CLI_COMMAND... generate --model MODEL_DIR --output-tensor OUT.safetensors
+ * --out SCRATCH --sampler ddim --steps 10 --seed 5 --count 4 --classes 0,3,7,9 --cfg 3 --device cpu. */
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,19 +51,22 @@ static float* read_safetensors_f32(const char* path, const char* name, int64_t s
 
 int main(int argc, char** argv)
 {
-    if (argc < 3) { fprintf(stderr, "usage: %s MODEL_DIR HELPER_COMMAND...\n", argv[0]); return 2; }
+    if (argc < 3) { fprintf(stderr, "usage: %s MODEL_DIR CLI_COMMAND...\n", argv[0]); return 2; }
     const char* model_dir = argv[1];
     char out[] = "/tmp/engine-reference-XXXXXX.safetensors";
     int fd = mkstemps(out, 12);
     CHECK(fd >= 0);
     close(fd);
 
-    /* Managed run first (a separate process). */
+    /* The CLI run first (a separate process); its images go to a scratch folder. */
+    char out_dir[] = "/tmp/engine-cli-XXXXXX";
+    CHECK(mkdtemp(out_dir) != NULL);
     char* helper[64];
     int k = 0;
     for (int i = 2; i < argc && k < 40; ++i) helper[k++] = argv[i];
-    const char* tail[] = { model_dir, out, "--sampler", "ddim", "--steps", "10", "--seed", "5",
-                           "--count", "4", "--labels", "0,3,7,9", "--guidance", "3", "--device", "cpu" };
+    const char* tail[] = { "generate", "--model", model_dir, "--output-tensor", out, "--out", out_dir,
+                           "--sampler", "ddim", "--steps", "10", "--seed", "5", "--count", "4",
+                           "--classes", "0,3,7,9", "--cfg", "3", "--device", "cpu" };
     for (size_t i = 0; i < sizeof tail / sizeof tail[0]; ++i) helper[k++] = (char*)tail[i];
     helper[k] = NULL;
     pid_t pid = fork();
@@ -71,7 +74,7 @@ int main(int argc, char** argv)
     if (pid == 0) { execvp(helper[0], helper); perror(helper[0]); _exit(127); }
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("helper %s failed (status %d)", helper[0], status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("engine generate (%s) failed (status %d)", helper[0], status);
 
     int64_t shape[4];
     size_t count = 0;
@@ -99,16 +102,19 @@ int main(int argc, char** argv)
     int32_t got[4];
     REQUIRE_OK(engine_output_shape(context, model, &request, got));
     for (int i = 0; i < 4; ++i)
-        if (got[i] != shape[i]) FAIL("shape[%d]: C interface %d, managed %ld", i, got[i], (long)shape[i]);
+        if (got[i] != shape[i]) FAIL("shape[%d]: C interface %d, CLI %ld", i, got[i], (long)shape[i]);
     float* pixels = malloc(count * sizeof(float));
     CHECK(pixels != NULL);
     REQUIRE_OK(engine_generate(context, model, &request, pixels, count));
 
+    /* The C interface hands back images: the CLI's raw samples clamped to [-1, 1]. */
+    for (size_t i = 0; i < count; ++i)
+        expected[i] = expected[i] < -1.0f ? -1.0f : expected[i] > 1.0f ? 1.0f : expected[i];
     /* Same code, same device, same batch: the pixels must agree to the last bit. */
     float diff = test_max_abs_diff(pixels, expected, count);
-    printf("  %zu floats, max |C - managed| = %g\n", count, diff);
+    printf("  %zu floats, max |C - CLI| = %g\n", count, diff);
     if (memcmp(pixels, expected, count * sizeof(float)) != 0)
-        FAIL("C interface and managed API disagree (max |diff| %g)", diff);
+        FAIL("C interface and CLI disagree (max |diff| %g)", diff);
     for (size_t i = 0; i < count; ++i)
         if (!(pixels[i] >= -1.0f && pixels[i] <= 1.0f)) FAIL("pixel %zu = %g is outside [-1, 1]", i, pixels[i]);
 

@@ -1,4 +1,4 @@
-namespace Engine.Tests;
+namespace Engine.TestSupport;
 
 /// <summary>
 /// Locations the tests read: the repository root (shipped <c>models/</c>) and the shared material

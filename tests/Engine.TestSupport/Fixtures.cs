@@ -1,12 +1,12 @@
 using System.Text.Json;
 using Engine.Core.Safetensors;
 
-namespace Engine.Core.Tests;
+namespace Engine.TestSupport;
 
 /// <summary>
-/// Locates the golden fixtures: <c>ENGINE_FIXTURES</c>, else <c>../shared/fixtures</c> above the
-/// repository. Tests that need them call <see cref="RequireRoot"/>, which skips with a clear message
-/// when they are absent.
+/// Locates the golden fixtures: <c>ENGINE_FIXTURES</c>, else a <c>shared/fixtures</c> folder beside
+/// the repository (or further up, for nested checkouts). Tests that need them call
+/// <see cref="RequireRoot"/>, which skips with a clear message when they are absent.
 /// </summary>
 public static class Fixtures
 {
@@ -16,7 +16,6 @@ public static class Fixtures
     {
         var env = Environment.GetEnvironmentVariable("ENGINE_FIXTURES");
         if (!string.IsNullOrEmpty(env)) return Directory.Exists(env) ? Path.GetFullPath(env) : null;
-        // ../shared/fixtures beside the repository; also found from a worktree nested deeper.
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             var candidate = Path.Combine(dir.FullName, "shared", "fixtures");
@@ -25,20 +24,30 @@ public static class Fixtures
         return null;
     }
 
+    /// <summary>The shared models folder beside the fixtures (<c>shared/models</c>), or null.</summary>
+    public static string? SharedModels => Root is null ? null : Path.GetFullPath(Path.Combine(Root, "..", "models"));
+
     public static string RequireRoot()
     {
         if (Root is null) Assert.Ignore("Golden fixtures not found: set ENGINE_FIXTURES or place them at ../shared/fixtures.");
         return Root!;
     }
 
-    /// <summary>Names (without extension) of the fixtures in a subfolder, for TestCaseSource; empty when absent.</summary>
+    /// <summary>Names (without extension) of the files in a fixture subfolder, for TestCaseSource; empty when absent.</summary>
     public static IEnumerable<string> Names(string folder, string pattern = "*.json") =>
         Root is null || !Directory.Exists(Path.Combine(Root, folder)) ? [] :
         Directory.GetFiles(Path.Combine(Root, folder), pattern).Select(Path.GetFileNameWithoutExtension).Order().Cast<string>();
 
-    public static JsonElement Json(string relativePath)
+    /// <summary>Names of the subfolders of a fixture folder; empty when absent.</summary>
+    public static IEnumerable<string> Folders(string folder) =>
+        Root is null || !Directory.Exists(Path.Combine(Root, folder)) ? [] :
+        Directory.GetDirectories(Path.Combine(Root, folder)).Select(Path.GetFileName).Order().Cast<string>();
+
+    /// <summary>Parses a fixture JSON file; <paramref name="preprocess"/> may rewrite the text first (e.g. Python's -Infinity).</summary>
+    public static JsonElement Json(string relativePath, Func<string, string>? preprocess = null)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(RequireRoot(), relativePath)));
+        var text = File.ReadAllText(Path.Combine(RequireRoot(), relativePath));
+        using var doc = JsonDocument.Parse(preprocess is null ? text : preprocess(text));
         return doc.RootElement.Clone();
     }
 

@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Engine.Core;
+using Engine.Generation;
+using Engine.Jobs;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine batch JOBS.jsonl</c>: runs the jobs of a job file in order. Each model folder is loaded
+/// once per device; images go to disk (PNG + sidecar) as soon as they are made; images already on
+/// disk are skipped, so re-running an interrupted file continues it; a bad line or a failing job is
+/// reported with its line number and the other jobs still run.
+/// </summary>
+public sealed class BatchCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "batch";
+
+    /// <inheritdoc />
+    public string Summary => "run a JSON-lines job file (resumable; one model load per model)";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } = ["--out", "--device"];
+
+    /// <inheritdoc />
+    public int MaxPositionals => 1;
+
+    /// <inheritdoc />
+    public string Help => """
+        usage: engine batch JOBS.jsonl [--out DIR] [--device KIND]
+
+        Runs the jobs of a JSON-lines file in order: one JSON object per line; blank lines and lines
+        starting with # are skipped. Fields:
+          model             model folder or built-in model name (required)
+          sampler           sampler name (default dpmpp_2m)     scheduler_config  diffusers scheduler config file
+          steps             inference steps (default 20)         cfg               guidance scale (default 3)
+          seed / seeds      a seed, or a list/range such as "0-63" or [1, "5-9"]; with one seed, count
+                            images take seed, seed+1, ... (default: seed 0, count 1)
+          count             number of images                     class / classes   label, or list/range cycled over the images
+          device            device kind                          out               output folder (default: --out, else out)
+          options           object of guidance and plug-in options, e.g. {"cfg_rescale": 0.7}
+          batch             accepted for compatibility: every image is generated on its own (one seed each)
+        Relative paths in 'model' and 'scheduler_config' are looked up from the working folder, then from
+        the job file's folder.
+
+        Each image is sample index 0 of its seed (the same pixels as 'engine generate --seeds S'), written
+        as seedSSSSSS_classC.png with a JSON sidecar as soon as it is made. Without class/classes a
+        class-conditional model cycles through its classes. Images whose PNG already exists are skipped, so
+        running the same file again resumes it. A bad line or failing job is reported (with its line number)
+        and the other jobs still run. Prints a summary at the end; exit code 1 when any line or job failed,
+        130 on Ctrl+C (images written so far are complete).
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        if (args.Positionals.Count != 1) throw new UsageException($"{Name}: give one job file (see 'engine {Name} --help').");
+        string jobPath = args.Positionals[0];
+        string defaultOut = args.Get("--out") ?? "out";
+        string? defaultDevice = OptionValues.Device(args, Name);
+        if (!File.Exists(jobPath)) throw new FileNotFoundException($"{jobPath}: job file does not exist.");
+        var file = JobFile.Read(jobPath);
+        string jobDir = Path.GetDirectoryName(Path.GetFullPath(jobPath))!;
+        var clock = Stopwatch.StartNew();
+        int failed = 0, written = 0, skipped = 0;
+        foreach (var error in file.Errors)
+        {
+            context.Error.WriteLine($"engine batch: {error}");
+            failed++;
+        }
+
+        var devices = new Dictionary<string, (Device Device, Generator Generator)>(StringComparer.Ordinal);
+        var models = new Dictionary<(string Device, string Path), LoadedModel>();
+        try
+        {
+            int totalImages = file.Jobs.Sum(j => j.Count);
+            ProgressDisplay.Run(context, Name, totalImages, file.Jobs.FirstOrDefault()?.Steps ?? 20, meter =>
+            {
+                foreach (var job in file.Jobs)
+                {
+                    context.Cancellation.ThrowIfCancellationRequested();
+                    try
+                    {
+                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, defaultDevice, devices, models, meter, context);
+                        written += w;
+                        skipped += s;
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+                    {
+                        context.Error.WriteLine($"engine batch: {jobPath}:{job.Line}: job failed: {e.Message}");
+                        meter.Drop(job.Count);
+                        failed++;
+                    }
+                }
+                return 0;
+            });
+        }
+        finally
+        {
+            foreach (var m in models.Values) m.Dispose();
+            foreach (var (device, generator) in devices.Values) { generator.Dispose(); device.Dispose(); }
+        }
+        int lines = file.Jobs.Count + file.Errors.Count;
+        context.Output.WriteLine($"batch summary: {lines} job{(lines == 1 ? "" : "s")} ({lines - failed} ok, {failed} failed), " +
+            $"{written} image{(written == 1 ? "" : "s")} written, {skipped} skipped (already on disk), {clock.Elapsed.TotalSeconds:F1} s");
+        return failed > 0 ? ExitCodes.Failure : ExitCodes.Success;
+    }
+
+    private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice,
+        Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedModel> models, ProgressMeter meter, CommandContext context)
+    {
+        string where = $"{jobPath}:{job.Line}";
+        string? kind = job.Device?.Trim().ToLowerInvariant() ?? defaultDevice;
+        if (kind == "auto") kind = null;
+        if (kind is not null && !DeviceFactory.Kinds.Contains(kind))
+            throw new ArgumentException($"unknown device '{job.Device}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
+        var settings = new SamplingSettings
+        {
+            Sampler = job.Sampler,
+            SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null,
+            Steps = job.Steps ?? 20,
+            Cfg = job.Cfg ?? 3,
+            Options = job.Options.Select(kv => $"{kv.Key}={(kv.Value.ValueKind == JsonValueKind.String ? kv.Value.GetString() : kv.Value.GetRawText())}").ToList(),
+            Device = kind,
+        };
+        try { settings = settings.Validated(Name); }
+        catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
+        string modelPath = ModelLocator.Resolve(Directory.Exists(Path.Combine(jobDir, job.Model)) && !Directory.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);
+
+        string deviceKey = kind ?? "";
+        if (!devices.TryGetValue(deviceKey, out var dev))
+        {
+            var device = DeviceFactory.Create(kind);
+            devices[deviceKey] = dev = (device, new Generator(device));
+        }
+        if (!models.TryGetValue((deviceKey, modelPath), out var model))
+            models[(deviceKey, modelPath)] = model = dev.Generator.LoadModel(modelPath);
+
+        // A conditional model without explicit classes cycles through its classes, and the names say so.
+        var classes = job.Classes ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
+        var planned = new GenerationJob(job.Line, job.Model, job.Seeds, classes);
+        string outDir = job.Out ?? defaultOut;
+        var (done, pending) = JobResume.Check(planned, outDir);
+        meter.Drop(done.Count);
+        if (done.Count > 0) context.Output.WriteLine($"{where}: {done.Count} of {job.Count} images already in {outDir}, skipped");
+
+        var template = new ImageSidecar
+        {
+            EngineVersion = EngineVersion.Text, Model = modelPath, Device = kind, DeviceName = dev.Device.Name,
+            Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
+            SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
+            SchedulerConfig = settings.SchedulerConfigJson is { } j ? JsonDocument.Parse(j).RootElement.Clone() : null,
+            Steps = settings.Steps, Cfg = settings.Cfg, Options = [.. settings.Options],
+        };
+        int written = 0;
+        foreach (var image in pending)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            var request = new GenerationRequest
+            {
+                Sampler = settings.SchedulerConfigJson is null ? settings.Sampler : null,
+                SchedulerConfigJson = settings.SchedulerConfigJson,
+                Steps = settings.Steps,
+                GuidanceScale = (float)settings.Cfg,
+                Seed = image.Seed,
+                Count = 1,
+                ClassLabels = image.Class is { } c ? [c] : null,
+                Options = settings.Options,
+            };
+            new PlannedRequest(request, [new PlannedImage(0, image.FileName, image.Class)])
+                .Run(dev.Generator, model, null, meter, outDir, template with { RequestClasses = image.Class is { } l ? [l] : null }, context.Cancellation);
+            written++;
+        }
+        return (written, done.Count);
+    }
+
+    private static string LocalPath(string path, string jobDir) =>
+        File.Exists(path) || Path.IsPathRooted(path) || !File.Exists(Path.Combine(jobDir, path)) ? path : Path.Combine(jobDir, path);
+}

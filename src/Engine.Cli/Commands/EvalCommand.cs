@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Engine.Core;
+using Engine.Generation;
+using Engine.Quality;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine eval</c>: generates N images per class and scores them with the built-in classifier:
+/// accuracy against the intended class and Frechet distance of the classifier's features to the
+/// test set's statistics; <c>--compare</c> prints one row per sampler and step count.
+/// </summary>
+public sealed class EvalCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "eval";
+
+    /// <inheritdoc />
+    public string Summary => "score samplers: classifier accuracy and Frechet distance per sampler and NFE";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } =
+        ["--model", .. SamplingSettings.OptionNames, "--count", "--seed", "--compare", "--run", "--classifier", "--teacher"];
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--option", "--run"];
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Flags { get; } = ["--real-floor"];
+
+    /// <inheritdoc />
+    public string Help => $$"""
+        usage: engine eval [--model DIR] [sampling options] --count N [--seed S]
+                           [--compare "ddim:5,10,20;euler:5,10,20" | --run SAMPLER:STEPS ...] [--real-floor]
+
+        Generates N images of every class of the classifier (Fashion-MNIST: 10 classes, so 10 N images; image i
+        has class i mod 10 and noise sample index i of the seed) and scores them with the classifier in
+        models/{{ModelLocator.DefaultClassifier}}: accuracy = fraction classified as their intended class; FD = Frechet
+        distance between the Gaussian of the classifier's penultimate features of the samples and that of the
+        10,000 test images. Samples are quantised to 8-bit pixels first, exactly as saved PNGs. FD is biased
+        upward at small sample counts, so compare rows of the same N only.
+
+        Prints a table: sampler, NFE (network evaluations per image; a guided step is one batched call),
+        accuracy, FD, seconds (generation and scoring).
+
+        options:
+          --model DIR               model folder or built-in model name (default {{ModelLocator.DefaultModel}})
+        {{SamplingSettings.HelpLines}}
+          --count N                 images per class (required)
+          --seed S                  noise seed (default 0)
+          --compare SPEC            rows "sampler:steps,steps;sampler:steps,..." instead of one run
+          --run SAMPLER:STEPS       one row (repeatable; may be combined with --compare)
+          --classifier DIR          classifier folder (default: built-in {{ModelLocator.DefaultClassifier}})
+          --teacher DIR             sample --model as a distilled student refined by this teacher (Distillation++;
+                                    NFE then counts student and teacher calls)
+          --real-floor              also print the FD real data reaches at about this sample count, from the
+                                    classifier's metrics.json (real images scored the same way; a floor, not a target)
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        var settings = SamplingSettings.Parse(args, Name);
+        int perClass = OptionValues.Int(args, "--count", Name, 0, 1, 100_000);
+        if (!args.Has("--count")) throw new UsageException($"{Name}: option --count is required (see 'engine {Name} --help').");
+        ulong seed = OptionValues.Seed(args, "--seed", Name, 0);
+        var rows = new List<(string Sampler, int Steps)>();
+        if (args.Get("--compare") is { } spec) rows.AddRange(ParseCompare(spec));
+        foreach (var run in args.GetAll("--run")) rows.AddRange(ParseCompare(run));
+        if (rows.Count > 0 && (settings.Sampler is not null || settings.SchedulerConfigPath is not null || args.Has("--steps")))
+            throw new UsageException($"{Name}: --compare/--run name the samplers and steps; do not also give --sampler, --scheduler-config or --steps.");
+        foreach (var (sampler, _) in rows) _ = (settings with { Sampler = sampler }).Validated(Name);
+
+        string modelPath = ModelLocator.Resolve(args.Get("--model"));
+        string classifierPath = ModelLocator.Resolve(args.Get("--classifier"), ModelLocator.DefaultClassifier);
+        using var device = DeviceFactory.Create(settings.Device);
+        using var generator = new Generator(device);
+        using var model = generator.LoadModel(modelPath);
+        using var teacher = args.Get("--teacher") is { } t ? generator.LoadModel(ModelLocator.Resolve(t)) : null;
+        using var evaluator = QualityEvaluator.Load(device, classifierPath);
+        int classes = evaluator.Classifier.ClassCount;
+        if (model.ClassCount != classes)
+            throw new InvalidDataException($"model '{modelPath}' has {model.ClassCount} classes; the classifier '{classifierPath}' scores {classes}.");
+        int count = perClass * classes;
+        if (count < 2) throw new UsageException($"{Name}: the Frechet distance needs at least 2 images; raise --count.");
+        var labels = Enumerable.Range(0, count).Select(i => i % classes).ToArray();
+
+        if (rows.Count == 0) rows.Add((settings.SchedulerConfigPath is { } p ? Path.GetFileName(p) : settings.Sampler ?? GenerationRequest.DefaultSampler, settings.Steps));
+        var o = context.Output;
+        o.WriteLine($"{count} images ({perClass} per class), seed {seed}, cfg {settings.Cfg.ToString(CultureInfo.InvariantCulture)}, model {modelPath}, {device.Name}");
+        var results = new List<string>();
+        string header = $"{"sampler",-24} {"NFE",5} {"accuracy",9} {"FD",10} {"seconds",9}";
+        var meterTotal = rows.Count * count;
+        ProgressDisplay.Run(context, Name, meterTotal, rows[0].Steps, meter =>
+        {
+            foreach (var (sampler, steps) in rows)
+            {
+                context.Cancellation.ThrowIfCancellationRequested();
+                var clock = Stopwatch.StartNew();
+                var request = new GenerationRequest
+                {
+                    Sampler = settings.SchedulerConfigJson is null ? sampler : null,
+                    Schedule = settings.Schedule,
+                    SchedulerConfigJson = settings.SchedulerConfigJson,
+                    Steps = steps, GuidanceScale = (float)settings.Cfg, Seed = seed, Count = count, ClassLabels = labels,
+                    BatchSize = settings.Batch, Options = settings.Options,
+                };
+                int batch = Math.Min(count, settings.Batch > 0 ? settings.Batch : Generator.AutomaticBatchSize);
+                var result = generator.Generate(model, request, teacher, meter.For(count, batch), context.Cancellation);
+                meter.RequestDone(count);
+                var report = evaluator.Evaluate(result.Samples, [result.Count, result.Channels, result.Height, result.Width], labels);
+                int batches = (count + batch - 1) / batch;
+                string name = teacher is not null ? "distillation++" : model.IsOneStepStudent ? "one-step student"
+                    : settings.Schedule is { } s && settings.SchedulerConfigJson is null ? $"{sampler} ({s})" : sampler;
+                results.Add($"{name,-24} {result.ModelCalls / batches,5} {(report.Accuracy is { } acc ? $"{acc * 100:F1}%" : "-"),9} {report.FrechetDistance,10:F2} {clock.Elapsed.TotalSeconds,9:F1}");
+            }
+            return 0;
+        });
+        o.WriteLine(header);
+        foreach (var line in results) o.WriteLine(line);
+        if (args.Has("--real-floor")) o.WriteLine(RealFloor(classifierPath, count));
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Parses <c>"ddim:5,10,20;euler:5"</c> into (sampler, steps) rows.</summary>
+    public IEnumerable<(string Sampler, int Steps)> ParseCompare(string spec)
+    {
+        var rows = new List<(string, int)>();
+        foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int colon = part.IndexOf(':');
+            if (colon <= 0 || colon == part.Length - 1) throw new UsageException($"{Name}: '{part}' must be SAMPLER:STEPS[,STEPS...] (e.g. ddim:5,10,20).");
+            string sampler = part[..colon].Trim();
+            foreach (int steps in OptionValues.IntList(part[(colon + 1)..], $"steps of '{sampler}'", Name, 1, 1000)) rows.Add((sampler, steps));
+        }
+        if (rows.Count == 0) throw new UsageException($"{Name}: '{spec}' names no sampler runs.");
+        return rows;
+    }
+
+    /// <summary>
+    /// The real-data FD floor from the classifier's metrics.json: the documented FD of real image sets
+    /// against the test statistics, for the sample count nearest to <paramref name="count"/>.
+    /// </summary>
+    public static string RealFloor(string classifierFolder, int count)
+    {
+        string path = Path.Combine(classifierFolder, "metrics.json");
+        if (!File.Exists(path)) return $"real-data floor: unknown ({path} does not exist).";
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var root = doc.RootElement;
+        // (images, key of the mean, key of the spread, description)
+        var known = new List<(int N, string Key, string? Std, string What)>
+        {
+            (64, "fd_real_test64_vs_test_mean", "fd_real_test64_vs_test_std", "random sets of 64 real test images"),
+            (64, "fd_real_train64_vs_test_mean", "fd_real_train64_vs_test_std", "random sets of 64 real training images"),
+            (10_000, "fd_real_train10k_vs_test", null, "10,000 real training images"),
+        };
+        var available = known.Where(k => root.TryGetProperty(k.Key, out var v) && v.ValueKind == JsonValueKind.Number).ToList();
+        if (available.Count == 0) return $"real-data floor: unknown ({path} lists no fd_real_* entries).";
+        int nearest = available.MinBy(k => Math.Abs(Math.Log((double)k.N / count))).N;
+        var lines = available.Where(k => k.N == nearest).Select(k =>
+        {
+            double mean = root.GetProperty(k.Key).GetDouble();
+            string spread = k.Std is not null && root.TryGetProperty(k.Std, out var s) ? $" +- {s.GetDouble():F2}" : "";
+            return $"  FD of {k.What} vs the test statistics: {mean:F2}{spread} ({k.Key})";
+        });
+        return $"real-data floor (not computed here: it needs real images; documented in {path} for {nearest} images, the count nearest {count}):\n" +
+               string.Join("\n", lines) + "\n  generated samples cannot be expected to score below this at that sample count.";
+    }
+}

@@ -1,0 +1,262 @@
+using Engine.Core;
+using Engine.Core.Safetensors;
+using Engine.Generation;
+using Engine.Imaging;
+using Engine.Jobs;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine generate</c>: samples images from a model folder and writes one PNG and one JSON
+/// sidecar per image plus a grid; optionally reads the initial noise from, and writes the final
+/// samples to, safetensors files; or regenerates one image from its sidecar.
+/// </summary>
+public sealed class GenerateCommand : ICommand
+{
+    /// <summary>Most images put in the grid.</summary>
+    public const int MaxGridImages = 256;
+
+    /// <summary>File name of the grid inside the output folder.</summary>
+    public const string GridFileName = "grid.png";
+
+    /// <inheritdoc />
+    public string Name => "generate";
+
+    /// <inheritdoc />
+    public string Summary => "sample images from a model: PNGs with JSON sidecars and a grid";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } =
+        ["--model", .. SamplingSettings.OptionNames, "--class", "--classes", "--seed", "--count", "--seeds", "--out", "--init-noise", "--output-tensor", "--from-sidecar", "--teacher"];
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--option"];
+
+    /// <inheritdoc />
+    public string Help => $$"""
+        usage: engine generate [--model DIR] [sampling options] [--seed S --count N | --seeds LIST]
+                               [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
+               engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
+
+        Samples images from a diffusers model folder (default: the built-in {{ModelLocator.DefaultModel}}, found in the
+        models/ folder above the executable or in ${{ModelLocator.EnvironmentVariable}}) and writes, into the output folder,
+        one PNG per image, a JSON sidecar beside each PNG with every setting needed to make it again, and {{GridFileName}}
+        (the first {{MaxGridImages}} images; one column per class when the images cycle through all classes).
+
+        Seeds:
+          --seed S --count N   one request: image i uses noise sample index i of seed S (i = 0..N-1), whatever the
+                               batch size. Files: seedSSSSSS_iIIII_classC.png. Defaults: --seed 0 --count 20.
+          --seeds LIST         one request of one image per seed (sample index 0 of each seed), e.g. 0-63 or 1,5,9;
+                               the same image as a batch job line with that seed. Files: seedSSSSSS_classC.png.
+        Classes: --class N gives every image class N; --classes A,B,... gives image i class list[i mod length];
+        without either a class-conditional model cycles through all its classes.
+
+        options:
+          --model DIR               model folder, or the name of a built-in model (fmnist-unet, fmnist-dit)
+        {{SamplingSettings.HelpLines}}
+          --class N / --classes L   class labels (see above)
+          --seed S, --count N       seed and number of images (see above)
+          --seeds LIST              seed list (see above)
+          --out DIR                 output folder (default: out)
+          --init-noise FILE         safetensors file with tensor x_T [N, C, H, W]: the initial noise (before
+                                    init_noise_sigma scaling) instead of the seed's, to compare with diffusers;
+                                    N images (with --seed/--count only)
+          --output-tensor FILE      also write the final samples before pixel conversion (model space, not clamped)
+                                    as tensor 'samples' [N, C, H, W] to a safetensors file
+          --teacher DIR             sample --model as a distilled student refined by this teacher (Distillation++;
+                                    options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)
+          --from-sidecar FILE       regenerate the image a sidecar describes (same pixels), into --out
+
+        Ctrl+C stops between sampler steps; images already written are complete (no partial files) and the
+        exit code is 130.
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        if (args.Get("--from-sidecar") is { } sidecarPath)
+        {
+            var extra = args.Given.Where(g => g is not ("--from-sidecar" or "--out" or "--device")).ToList();
+            if (extra.Count > 0) throw new UsageException($"{Name}: --from-sidecar takes its settings from the sidecar; only --out and --device may be given with it (got {string.Join(", ", extra)}).");
+            return FromSidecar(sidecarPath, args.Get("--out") ?? "out", OptionValues.Device(args, Name), context);
+        }
+        var settings = SamplingSettings.Parse(args, Name);
+        if (args.Has("--class") && args.Has("--classes")) throw new UsageException($"{Name}: give either --class or --classes, not both.");
+        int[]? classList = args.Get("--class") is { } one ? [OptionValues.ParseInt(one, "--class", Name, 0)]
+            : args.Get("--classes") is { } list ? OptionValues.IntList(list, "--classes", Name, 0) : null;
+        bool seedsMode = args.Has("--seeds");
+        if (seedsMode && (args.Has("--seed") || args.Has("--count")))
+            throw new UsageException($"{Name}: give either --seeds or --seed/--count, not both.");
+        if (seedsMode && args.Has("--init-noise"))
+            throw new UsageException($"{Name}: --init-noise goes with --seed/--count (one request), not --seeds.");
+        ulong[] seeds = [];
+        if (seedsMode)
+        {
+            try { seeds = SeedRange.Parse(args.Get("--seeds")!); }
+            catch (FormatException e) { throw new UsageException($"{Name}: --seeds: {e.Message}."); }
+            if (seeds.Distinct().Count() != seeds.Length) throw new UsageException($"{Name}: --seeds lists a seed twice (each image needs its own seed).");
+        }
+        ulong seed = OptionValues.Seed(args, "--seed", Name, 0);
+        int? count = args.Has("--count") ? OptionValues.Int(args, "--count", Name, 1, 1, SeedRange.MaxSeeds) : null;
+        string outDir = args.Get("--out") ?? "out";
+        string? outputTensor = args.Get("--output-tensor");
+
+        string modelPath = ModelLocator.Resolve(args.Get("--model"));
+        string? teacherPath = args.Get("--teacher") is { } t ? ModelLocator.Resolve(t) : null;
+        float[]? initNoise = null;
+        int height = 0, width = 0;
+        string? initNoisePath = args.Get("--init-noise") is { } n ? Path.GetFullPath(n) : null;
+        if (initNoisePath is not null)
+        {
+            (initNoise, var shape) = ReadInitNoise(initNoisePath);
+            if (count is { } c && c != shape[0]) throw new UsageException($"{Name}: --count {c} but {initNoisePath} holds x_T for {shape[0]} images.");
+            count = shape[0];
+            height = shape[2];
+            width = shape[3];
+        }
+
+        using var device = DeviceFactory.Create(settings.Device);
+        using var generator = new Generator(device);
+        using var model = generator.LoadModel(modelPath);
+        using var teacher = teacherPath is null ? null : generator.LoadModel(teacherPath);
+        int[]? cycle = classList ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
+
+        var template = new ImageSidecar
+        {
+            EngineVersion = EngineVersion.Text, Model = modelPath, Teacher = teacherPath, Device = settings.Device, DeviceName = device.Name,
+            Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
+            Schedule = settings.Schedule, SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
+            SchedulerConfig = settings.SchedulerConfigJson is { } j ? System.Text.Json.JsonDocument.Parse(j).RootElement.Clone() : null,
+            Steps = settings.Steps, Cfg = settings.Cfg, Options = [.. settings.Options], InitNoise = initNoisePath,
+        };
+        var requests = new List<PlannedRequest>();
+        if (seedsMode)
+        {
+            for (int i = 0; i < seeds.Length; i++)
+            {
+                int? label = cycle?[i % cycle.Length];
+                var request = Request(settings, seeds[i], 1, label is { } l ? [l] : null, null, 0, 0);
+                requests.Add(new PlannedRequest(request, [new PlannedImage(0, JobImage.NameFor(seeds[i], label), label)]));
+            }
+        }
+        else
+        {
+            int total = count ?? 20;
+            int[]? labels = cycle is null ? null : Enumerable.Range(0, total).Select(i => cycle[i % cycle.Length]).ToArray();
+            var request = Request(settings, seed, total, labels, initNoise, height, width);
+            requests.Add(new PlannedRequest(request, Enumerable.Range(0, total).Select(i => new PlannedImage(i, CountModeName(seed, i, labels?[i]), labels?[i])).ToList()));
+        }
+        template = template with { RequestClasses = cycle };
+        return Execute(generator, model, teacher, requests, template, outDir, outputTensor, ImageOutput.GridColumns(requests.Sum(r => r.Images.Count), cycle?.Length ?? 0), context);
+    }
+
+    /// <summary>The file name of image <paramref name="index"/> of a --seed/--count request.</summary>
+    public static string CountModeName(ulong seed, int index, int? label) =>
+        label is { } c ? $"seed{seed:D6}_i{index:D4}_class{c}.png" : $"seed{seed:D6}_i{index:D4}.png";
+
+    private static GenerationRequest Request(SamplingSettings s, ulong seed, int count, int[]? labels, float[]? noise, int height, int width) => new()
+    {
+        Sampler = s.SchedulerConfigJson is null ? s.Sampler : null,
+        Schedule = s.SchedulerConfigJson is null ? s.Schedule : null,
+        SchedulerConfigJson = s.SchedulerConfigJson,
+        Steps = s.Steps,
+        GuidanceScale = (float)s.Cfg,
+        Seed = seed,
+        Count = count,
+        ClassLabels = labels,
+        BatchSize = s.Batch,
+        Options = s.Options,
+        InitialNoise = noise,
+        Height = height,
+        Width = width,
+    };
+
+    private static (float[] Values, int[] Shape) ReadInitNoise(string path)
+    {
+        using var file = SafetensorsFile.Open(path);
+        if (!file.Contains("x_T")) throw new InvalidDataException($"{path}: no tensor 'x_T' (has {string.Join(", ", file.Tensors.Keys)}).");
+        var shape = file.Info("x_T").Shape;
+        if (shape.Length != 4 || shape.Any(d => d < 1)) throw new InvalidDataException($"{path}: x_T must be [N, C, H, W]; got {Tensor.ShapeString(shape)}.");
+        var values = file.ReadFloats("x_T");
+        if (values.Any(v => !float.IsFinite(v))) throw new InvalidDataException($"{path}: x_T holds a non-finite value.");
+        return (values, shape.ToArray());
+    }
+
+    private int Execute(Generator generator, LoadedModel model, LoadedModel? teacher, List<PlannedRequest> requests, ImageSidecar template, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int totalImages = requests.Sum(r => r.Images.Count);
+        var gridImages = new List<PixelImage>();
+        var samples = new List<float[]>();
+        int[]? sampleShape = null;
+        int written = ProgressDisplay.Run(context, Name, requests.Sum(r => r.Request.Count), template.Steps, meter =>
+        {
+            int done = 0;
+            foreach (var planned in requests)
+            {
+                context.Cancellation.ThrowIfCancellationRequested();
+                var (result, images) = planned.Run(generator, model, teacher, meter, outDir, template, context.Cancellation);
+                done += images.Length;
+                foreach (var img in images)
+                    if (gridImages.Count < MaxGridImages) gridImages.Add(img);
+                if (outputTensor is not null)
+                {
+                    samples.Add(result.Samples);
+                    sampleShape = [result.Channels, result.Height, result.Width];
+                }
+            }
+            return done;
+        });
+        if (writeGrid && gridImages.Count > 0)
+            PngCodec.Write(Path.Combine(outDir, GridFileName), ImageGrid.Create(gridImages, columns: gridColumns is { } c ? Math.Min(c, gridImages.Count) : null));
+        if (outputTensor is not null && sampleShape is not null)
+        {
+            var all = samples.SelectMany(s => s).ToArray();
+            SafetensorsWriter.Write(outputTensor, [new SafetensorsWriter.Entry("samples", [all.Length / (sampleShape[0] * sampleShape[1] * sampleShape[2]), .. sampleShape], all)],
+                new Dictionary<string, string> { ["engine_version"] = EngineVersion.Text, ["model"] = template.Model });
+        }
+        context.Output.WriteLine($"wrote {written} image{(written == 1 ? " with its sidecar" : "s with sidecars")}{(writeGrid && gridImages.Count > 0 ? $" and {GridFileName}" : "")} to {Path.GetFullPath(outDir)}" +
+            $"{(outputTensor is null ? "" : $", samples to {outputTensor}")} in {clock.Elapsed.TotalSeconds:F1} s ({generator.Device.Name})");
+        return ExitCodes.Success;
+    }
+
+    private int FromSidecar(string path, string outDir, string? device, CommandContext context)
+    {
+        var sidecar = ImageSidecar.Read(path);
+        if (!Directory.Exists(sidecar.Model)) throw new DirectoryNotFoundException($"{path}: model folder '{sidecar.Model}' does not exist.");
+        var settings = new SamplingSettings
+        {
+            Sampler = sidecar.SchedulerConfig is null ? sidecar.Sampler : null,
+            Schedule = sidecar.SchedulerConfig is null ? sidecar.Schedule : null,
+            SchedulerConfigJson = sidecar.SchedulerConfig?.GetRawText(),
+            Steps = sidecar.Steps, Cfg = sidecar.Cfg, Options = sidecar.Options, Batch = sidecar.RequestBatch,
+            Device = device ?? sidecar.Device,
+        };
+        try { settings = settings.Validated(Name); }
+        catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+        // The image is regenerated in the same batch it was made in, so even batch-dependent rounding is the same.
+        int batch = Math.Min(sidecar.RequestCount, sidecar.RequestBatch > 0 ? sidecar.RequestBatch : Generator.AutomaticBatchSize);
+        int count = Math.Min(sidecar.RequestCount, (sidecar.SampleIndex / batch + 1) * batch);
+        int[]? labels = sidecar.RequestClasses is { Length: > 0 } cycle ? Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray()
+            : sidecar.Class is { } c ? Enumerable.Repeat(c, count).ToArray() : null;
+        if (labels is not null && sidecar.Class is { } own && labels[sidecar.SampleIndex] != own)
+            throw new InvalidDataException($"{path}: class {own} does not match request_classes at sample_index {sidecar.SampleIndex}.");
+        float[]? noise = null;
+        if (sidecar.InitNoise is { } noisePath)
+        {
+            var (values, shape) = ReadInitNoise(noisePath);
+            int length = shape[1] * shape[2] * shape[3];
+            if (shape[0] < count) throw new InvalidDataException($"{noisePath}: x_T holds {shape[0]} images; the sidecar needs {count}.");
+            noise = values[..(count * length)];
+        }
+        var request = Request(settings, sidecar.Seed, count, labels, noise, sidecar.Height, sidecar.Width);
+        using var dev = DeviceFactory.Create(settings.Device);
+        using var generator = new Generator(dev);
+        using var model = generator.LoadModel(sidecar.Model);
+        if (sidecar.Teacher is { } tp && !Directory.Exists(tp)) throw new DirectoryNotFoundException($"{path}: teacher folder '{tp}' does not exist.");
+        using var teacher = sidecar.Teacher is null ? null : generator.LoadModel(sidecar.Teacher);
+        var template = sidecar with { EngineVersion = EngineVersion.Text, Device = settings.Device, DeviceName = dev.Name };
+        var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)]);
+        return Execute(generator, model, teacher, [planned], template, outDir, null, null, context, writeGrid: false);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Engine.Core;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine info</c>: version, runtime, the devices this machine offers and the CPU's SIMD support.</summary>
+public sealed class InfoCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "info";
+
+    /// <inheritdoc />
+    public string Summary => "show the version, available devices and SIMD support";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } = [];
+
+    /// <inheritdoc />
+    public string Help => """
+        usage: engine info
+
+        Prints the engine version, the .NET runtime and OS, every device --device can select on this
+        machine (and which one is the default), and the SIMD instruction sets the CPU path can use.
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        var o = context.Output;
+        o.WriteLine($"engine {EngineVersion.Text}");
+        o.WriteLine($"runtime: {RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription} ({RuntimeInformation.ProcessArchitecture}), {Environment.ProcessorCount} logical cores");
+        o.WriteLine("devices:");
+        foreach (var line in DeviceFactory.Describe()) o.WriteLine($"  {line}");
+        o.WriteLine("simd:");
+        o.WriteLine($"  Vector<float>: {Vector<float>.Count} lanes ({Vector<byte>.Count * 8} bits), hardware accelerated: {Vector.IsHardwareAccelerated}");
+        o.WriteLine($"  Vector128: {Vector128.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, Vector512: {Vector512.IsHardwareAccelerated}");
+        var sets = new List<string>();
+        if (Sse42.IsSupported) sets.Add("SSE4.2");
+        if (Avx.IsSupported) sets.Add("AVX");
+        if (Avx2.IsSupported) sets.Add("AVX2");
+        if (Fma.IsSupported) sets.Add("FMA");
+        if (Avx512F.IsSupported) sets.Add("AVX-512F");
+        if (System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported) sets.Add("AdvSIMD");
+        o.WriteLine($"  instruction sets: {(sets.Count == 0 ? "none detected" : string.Join(", ", sets))}");
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,51 @@
+using Engine.Core;
+using Engine.Core.Safetensors;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine inspect FILE</c>: the tensors (name, dtype, shape, bytes) and metadata of a safetensors file.</summary>
+public sealed class InspectCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "inspect";
+
+    /// <inheritdoc />
+    public string Summary => "list the tensors and metadata of a safetensors file";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } = [];
+
+    /// <inheritdoc />
+    public int MaxPositionals => 1;
+
+    /// <inheritdoc />
+    public string Help => """
+        usage: engine inspect FILE.safetensors
+
+        Prints one line per tensor (name, dtype, shape, bytes), sorted by name, the totals, and the
+        file's __metadata__ entries. A malformed file is reported with the reason and exit code 1.
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        if (args.Positionals.Count != 1) throw new UsageException($"{Name}: give one safetensors file (see 'engine {Name} --help').");
+        string path = args.Positionals[0];
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file does not exist.");
+        using var file = SafetensorsFile.Open(path);
+        var o = context.Output;
+        var tensors = file.Tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        int width = Math.Max(4, tensors.Count == 0 ? 0 : tensors.Max(t => t.Name.Length));
+        o.WriteLine($"{"name".PadRight(width)}  {"dtype",-5}  {"shape",-20}  {"bytes",12}");
+        foreach (var t in tensors)
+            o.WriteLine($"{t.Name.PadRight(width)}  {t.Type,-5}  {Tensor.ShapeString(t.Shape),-20}  {t.End - t.Begin,12}");
+        o.WriteLine($"{tensors.Count} tensor{(tensors.Count == 1 ? "" : "s")}, {tensors.Sum(t => t.Length)} elements, {tensors.Sum(t => t.End - t.Begin)} bytes of data, file {new FileInfo(path).Length} bytes");
+        if (file.Metadata.Count == 0) o.WriteLine("metadata: none");
+        else
+        {
+            o.WriteLine("metadata:");
+            foreach (var (k, v) in file.Metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) o.WriteLine($"  {k} = {v}");
+        }
+        return ExitCodes.Success;
+    }
+}

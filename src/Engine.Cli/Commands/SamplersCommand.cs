@@ -1,0 +1,36 @@
+using Engine.Sampling;
+using Engine.Sampling.Guidance;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine samplers</c>: the samplers, schedules, guidance methods and plug-ins, one per line.</summary>
+public sealed class SamplersCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "samplers";
+
+    /// <inheritdoc />
+    public string Summary => "list samplers, schedules, guidance methods and plug-ins";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } = [];
+
+    /// <inheritdoc />
+    public string Help => """
+        usage: engine samplers
+
+        Lists the sampler names (--sampler), schedule names (--schedule) and the guidance methods and
+        plug-ins with the KEY=VALUE options that switch them on (--option), one per line.
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        var o = context.Output;
+        o.Write(SamplerCatalog.Describe());
+        o.WriteLine("Guidance and plug-ins (--option KEY=VALUE):");
+        foreach (var e in SamplingCatalog.Entries)
+            o.WriteLine($"  {e.Name,-18} {e.Description} [{string.Join(", ", e.Keys)}]");
+        return ExitCodes.Success;
+    }
+}

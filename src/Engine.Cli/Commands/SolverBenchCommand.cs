@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Engine.Core;
+using Engine.Sampling;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine solver-bench</c>: runs solvers on the analytic Gaussian model, whose exact
+/// probability-flow ODE solution is known, and reports the error (one run with its tensors written,
+/// or an error-vs-steps table).
+/// </summary>
+public sealed class SolverBenchCommand : ICommand
+{
+    /// <inheritdoc />
+    public string Name => "solver-bench";
+
+    /// <inheritdoc />
+    public string Summary => "measure solver error against the exact ODE solution of an analytic Gaussian";
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Options { get; } = ["--scheduler-config", "--samplers", "--schedule", "--steps", "--gaussian", "--output", "--device"];
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--scheduler-config"];
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Flags { get; } = ["--exact-sigma"];
+
+    /// <inheritdoc />
+    public string Help => """
+        usage: engine solver-bench --gaussian G.safetensors --scheduler-config CFG.json --steps N [--output OUT.safetensors]
+               engine solver-bench --gaussian G.safetensors --scheduler-config A.json [--scheduler-config B.json ...] --steps 5,10,20,40
+               engine solver-bench --gaussian G.safetensors --samplers euler,dpmpp_2m,unipc [--schedule karras] --steps 5,10,20,40
+
+        The Gaussian spec (tensors mu, s and noise [B, ...] or x_T; the schedulers fixtures are such files) defines
+        a data distribution whose denoiser and exact ODE solution are known in closed form. Each solver runs
+        from the spec's noise and is compared with the exact solution.
+        One solver and one step count: prints the RMS and max |error| and, with --output, writes tensors final,
+        exact and error (final - exact). Several solvers or step counts: prints RMS error per step count and
+        the empirical order (slope of log error against log steps).
+
+        options:
+          --gaussian FILE           Gaussian spec (safetensors)
+          --scheduler-config FILE   diffusers scheduler config to run (repeatable)
+          --samplers A,B,...        sampler names ('engine samplers') on the Gaussian's training schedule: the
+                                    --scheduler-config if one is given, else the constructor_kwargs in the JSON
+                                    beside the Gaussian file (fixtures have one)
+          --schedule NAME           schedule for --samplers (karras, exponential, ...)
+          --steps N[,N...]          inference steps
+          --output FILE             (single run) where to write final, exact and error
+          --exact-sigma             the model uses the sampler's own noise level rather than the integer timestep
+                                    (removes timestep rounding, so convergence orders show cleanly)
+          --device KIND             cpu, cuda, opencl or ilgpu-cpu
+        """;
+
+    /// <inheritdoc />
+    public int Run(CommandArguments args, CommandContext context)
+    {
+        string gaussian = args.Require("--gaussian", Name);
+        var steps = OptionValues.IntList(args.Require("--steps", Name), "--steps", Name, 1, 10_000);
+        var configs = args.GetAll("--scheduler-config");
+        string? samplerList = args.Get("--samplers");
+        string? schedule = args.Get("--schedule");
+        bool exact = args.Has("--exact-sigma");
+        string? kind = OptionValues.Device(args, Name);
+        if (configs.Count == 0 && samplerList is null) throw new UsageException($"{Name}: give --scheduler-config or --samplers (see 'engine {Name} --help').");
+        if (samplerList is not null && configs.Count > 1) throw new UsageException($"{Name}: with --samplers give at most one --scheduler-config (the training schedule).");
+        if (schedule is not null && samplerList is null) throw new UsageException($"{Name}: --schedule goes with --samplers.");
+        if (!File.Exists(gaussian)) throw new FileNotFoundException($"{gaussian}: Gaussian spec does not exist.");
+
+        var solvers = new List<(string Name, Func<int, Scheduler> Create)>();
+        if (samplerList is not null)
+        {
+            var names = samplerList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (names.Length == 0) throw new UsageException($"{Name}: --samplers names no sampler.");
+            foreach (var n in names)
+                if (!SamplerCatalog.Samplers.Any(e => e.Name == n.ToLowerInvariant()))
+                    throw new UsageException($"{Name}: unknown sampler '{n}'; known: {string.Join(", ", SamplerCatalog.Samplers.Select(e => e.Name))}.");
+            if (schedule is not null && !SamplerCatalog.Schedules.Any(e => e.Name == schedule.ToLowerInvariant()))
+                throw new UsageException($"{Name}: unknown schedule '{schedule}'; known: {string.Join(", ", SamplerCatalog.Schedules.Select(e => e.Name))}.");
+            var training = configs.Count == 1 ? LoadConfig(configs[0]) : GaussianSchedule(gaussian);
+            foreach (var n in names)
+            {
+                string label = schedule is null ? n : $"{n} ({schedule})";
+                SamplerCatalog.Resolve(training, n, schedule);
+                solvers.Add((label, s => SamplerCatalog.Create(training, n, schedule, s)));
+            }
+        }
+        else
+        {
+            foreach (var path in configs)
+            {
+                var config = LoadConfig(path);
+                solvers.Add((Path.GetFileNameWithoutExtension(path), s => SchedulerFactory.Create(config, s)));
+            }
+        }
+
+        using var device = DeviceFactory.Create(kind);
+        var o = context.Output;
+        if (solvers.Count == 1 && steps.Length == 1)
+        {
+            using var scheduler = solvers[0].Create(steps[0]);
+            var r = SolverBench.Run(scheduler, solvers[0].Name, gaussian, device, exact);
+            o.WriteLine($"{r.Solver}: {r.Steps} steps, {r.ModelCalls} model calls, rms error {r.RmsError:E4}, max |error| {r.MaxAbsError:E4}");
+            if (args.Get("--output") is { } output)
+            {
+                r.WriteOutput(output);
+                o.WriteLine($"wrote final, exact, error {Tensor.ShapeString(r.Shape)} to {output}");
+            }
+            return ExitCodes.Success;
+        }
+        if (args.Has("--output")) throw new UsageException($"{Name}: --output is for a single run (one solver, one step count).");
+        var rows = SolverBench.Table(solvers, steps, gaussian, device, exact);
+        o.WriteLine($"RMS error vs exact ODE solution on {Path.GetFileName(gaussian)} ({(exact ? "exact-sigma model" : "timestep model")}, {device.Name}):");
+        o.Write(SolverBench.Format(rows));
+        return ExitCodes.Success;
+    }
+
+    private static SchedulerConfig LoadConfig(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: scheduler config does not exist.");
+        try { return SchedulerConfig.Load(path); }
+        catch (Exception e) when (e is JsonException or SchedulerConfigException)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The training schedule recorded beside a Gaussian fixture (scheduler_class + constructor_kwargs).</summary>
+    private static SchedulerConfig GaussianSchedule(string gaussian)
+    {
+        string json = Path.ChangeExtension(gaussian, ".json");
+        if (!File.Exists(json)) throw new FileNotFoundException($"{gaussian}: no {Path.GetFileName(json)} beside it to take the training schedule from; give --scheduler-config.");
+        // Fixture files are written by Python, which spells non-finite numbers as bare NaN/Infinity; JSON has no such values.
+        string text = System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(json), @"(?<=[:\[,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])", "null");
+        using var doc = JsonDocument.Parse(text);
+        if (!doc.RootElement.TryGetProperty("constructor_kwargs", out var kwargs) || kwargs.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{json}: no 'constructor_kwargs' object; give --scheduler-config.");
+        string? cls = doc.RootElement.TryGetProperty("scheduler_class", out var c) ? c.GetString() : null;
+        try { return SchedulerConfig.ParseJson(kwargs.GetRawText(), cls); }
+        catch (SchedulerConfigException e) { throw new InvalidDataException($"{json}: {e.Message}", e); }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Engine.Imaging;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// The JSON written beside every generated image: everything needed to make the same pixels again
+/// with <c>engine generate --from-sidecar</c>. Image <see cref="SampleIndex"/> of a request draws its
+/// noise from sample index <see cref="SampleIndex"/> of <see cref="Seed"/>; the request's count,
+/// batch size and class cycle are kept so the image is regenerated in the same batch.
+/// </summary>
+public sealed record ImageSidecar
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Engine version that made the image.</summary>
+    public string EngineVersion { get; init; } = "";
+
+    /// <summary>PNG file name (inside the output folder).</summary>
+    public string File { get; init; } = "";
+
+    /// <summary>Full path of the model folder.</summary>
+    public string Model { get; init; } = "";
+
+    /// <summary>Full path of the teacher model folder when the model was sampled as a distilled student with Distillation++, else null.</summary>
+    public string? Teacher { get; init; }
+
+    /// <summary>Device kind requested (null = default) and the device that ran.</summary>
+    public string? Device { get; init; }
+
+    /// <summary>Name of the device that ran, for information.</summary>
+    public string? DeviceName { get; init; }
+
+    /// <summary>Sampler name (null when a scheduler config was given).</summary>
+    public string? Sampler { get; init; }
+
+    /// <summary>Schedule name, or null.</summary>
+    public string? Schedule { get; init; }
+
+    /// <summary>Contents of the scheduler config file, when one was given.</summary>
+    public JsonElement? SchedulerConfig { get; init; }
+
+    /// <summary>Path of the scheduler config file, for information.</summary>
+    public string? SchedulerConfigFile { get; init; }
+
+    /// <summary>The diffusers scheduler class the sampler resolved to.</summary>
+    public string? SchedulerClass { get; init; }
+
+    /// <summary>Inference steps.</summary>
+    public int Steps { get; init; }
+
+    /// <summary>Classifier-free guidance scale.</summary>
+    public double Cfg { get; init; }
+
+    /// <summary>Class label of this image, or null for an unconditional model.</summary>
+    public int? Class { get; init; }
+
+    /// <summary>Noise seed.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Sample index of this image within its seed.</summary>
+    public int SampleIndex { get; init; }
+
+    /// <summary>Images in the request that made this image.</summary>
+    public int RequestCount { get; init; } = 1;
+
+    /// <summary>Batch size of that request (0 = automatic).</summary>
+    public int RequestBatch { get; init; }
+
+    /// <summary>Class labels of the request's images in turn (image i took RequestClasses[i mod length]); null for unconditional.</summary>
+    public int[]? RequestClasses { get; init; }
+
+    /// <summary>Guidance and plug-in options (<c>key=value</c>).</summary>
+    public string[] Options { get; init; } = [];
+
+    /// <summary>Image height and width in pixels.</summary>
+    public int Height { get; init; }
+
+    /// <summary>Image width in pixels.</summary>
+    public int Width { get; init; }
+
+    /// <summary>Safetensors file whose <c>x_T</c> was the initial noise, or null when the noise came from the seed.</summary>
+    public string? InitNoise { get; init; }
+
+    /// <summary>The sidecar as indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Writes the sidecar atomically.</summary>
+    public void Write(string path) => AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(ToJson() + "\n"));
+
+    /// <summary>Reads a sidecar; throws <see cref="InvalidDataException"/> naming the file when it is not one.</summary>
+    public static ImageSidecar Read(string path)
+    {
+        string text;
+        try { text = System.IO.File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{path}: cannot read sidecar: {e.Message}", e);
+        }
+        ImageSidecar? sidecar;
+        try { sidecar = JsonSerializer.Deserialize<ImageSidecar>(text, Json); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not an image sidecar: {e.Message}", e); }
+        if (sidecar is null || string.IsNullOrEmpty(sidecar.Model) || string.IsNullOrEmpty(sidecar.File) || sidecar.Steps < 1)
+            throw new InvalidDataException($"{path}: not an image sidecar (needs 'model', 'file' and 'steps').");
+        if (sidecar.SampleIndex < 0 || sidecar.RequestCount < 1 || sidecar.SampleIndex >= sidecar.RequestCount)
+            throw new InvalidDataException($"{path}: sample_index {sidecar.SampleIndex} must be in [0, request_count {sidecar.RequestCount}).");
+        if (sidecar.File.IndexOfAny(['/', '\\']) >= 0 || sidecar.File is "." or "..")
+            throw new InvalidDataException($"{path}: 'file' must be a plain file name; got '{sidecar.File}'.");
+        return sidecar;
+    }
+
+    /// <summary>The sidecar path of an image path: the same name with <c>.json</c>.</summary>
+    public static string PathFor(string imagePath) => Path.ChangeExtension(imagePath, ".json");
+}
