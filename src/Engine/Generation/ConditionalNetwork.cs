@@ -18,6 +18,9 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
     private readonly bool _conditional;
     private Tensor? _output;
     private Tensor? _raw;
+    private IReadOnlyList<string>? _perturbedNames;
+    private IReadOnlyList<Attention> _perturbedLayers = [];
+    private IReadOnlyList<LabelEmbedding>? _labelTables;
 
     public ConditionalNetwork(DiffusionModel network, string predictionType)
     {
@@ -32,7 +35,7 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
     {
         var device = sample.Device;
         IReadOnlyList<Attention> perturbed = conditioning.PerturbedCount > 0 ? PerturbedLayers(conditioning.PerturbedLayers) : [];
-        var tables = conditioning.ClassEmbeddingTransform is null ? [] : _network.LabelEmbeddings;
+        IReadOnlyList<LabelEmbedding> tables = conditioning.ClassEmbeddingTransform is null ? [] : _labelTables ??= _network.LabelEmbeddings;
         try
         {
             foreach (var layer in perturbed) layer.IdentityRows = (conditioning.PerturbedStart, conditioning.PerturbedCount);
@@ -56,12 +59,16 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
         return _output;
     }
 
+    /// <summary>The layers named by the guidance options, resolved once per list (the options do not change during a run).</summary>
     private IReadOnlyList<Attention> PerturbedLayers(IReadOnlyList<string> names)
     {
+        if (ReferenceEquals(names, _perturbedNames)) return _perturbedLayers;
         // "mid_block" is the guidance layer's default; networks without one (DiT) use their own default.
-        if (names.Count == 0 || (names.Count == 1 && names[0] == "mid_block" && !_network.SelfAttentionLayers.Any(a => a.Name.StartsWith("mid_block.", StringComparison.Ordinal))))
-            return _network.FindSelfAttention();
-        return _network.FindSelfAttention(names);
+        _perturbedLayers = names.Count == 0 || (names.Count == 1 && names[0] == "mid_block" && !_network.SelfAttentionLayers.Any(a => a.Name.StartsWith("mid_block.", StringComparison.Ordinal)))
+            ? _network.FindSelfAttention()
+            : _network.FindSelfAttention(names);
+        _perturbedNames = names;
+        return _perturbedLayers;
     }
 
     public void Dispose()
