@@ -389,6 +389,7 @@ internal static unsafe class Gemm
             e.StorePartial(c, ldc, tile, 32, mr, nr);
         }
     }
+
     private static void Kernel256(int kc, float* a, float* b, float* c, int ldc, int mr, int nr, in Epilogue e)
     {
         Vector256<float> c00 = default, c01 = default;
@@ -428,4 +429,5 @@ internal static unsafe class Gemm
             c50.Store(tile + 80); c51.Store(tile + 88);
             e.StorePartial(c, ldc, tile, 16, mr, nr);
         }
-    }}
+    }
+}

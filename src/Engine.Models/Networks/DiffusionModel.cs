@@ -72,6 +72,33 @@ public abstract class DiffusionModel : LoadedModel
     /// <summary>Every class-label embedding table of the network (for run-time embedding transforms).</summary>
     public IReadOnlyList<LabelEmbedding> LabelEmbeddings => Root.Modules.OfType<LabelEmbedding>().ToList();
 
+    /// <summary>
+    /// Checks the inputs of an image network: sample [B, <paramref name="channels"/>, H, W] with H and W
+    /// multiples of <paramref name="downFactor"/>, a timestep on the model's device, and class labels
+    /// [B] exactly when <paramref name="classConditional"/>. Returns B.
+    /// </summary>
+    protected int CheckImageInputs(DenoiserInputs inputs, int channels, int downFactor, bool classConditional)
+    {
+        var sample = inputs.Sample;
+        RequireDevice(sample, "sample");
+        if (sample.Rank != 4 || sample.Dim(1) != channels)
+            throw new ArgumentException($"sample {sample} should be [B, {channels}, H, W].");
+        if (sample.Dim(2) % downFactor != 0 || sample.Dim(3) % downFactor != 0)
+            throw new ArgumentException($"sample {sample}: height and width must be multiples of {downFactor} for this {Config.ClassName}.");
+        int b = sample.Dim(0);
+        RequireDevice(inputs.Timestep, "timestep");
+        if (classConditional && inputs.ClassLabels is null)
+            throw new ArgumentException($"{Config.ClassName} from {Config.Path} is class-conditional: class_labels are required.");
+        if (!classConditional && inputs.ClassLabels is not null)
+            throw new ArgumentException($"{Config.ClassName} from {Config.Path} has no class embedding; do not pass class_labels.");
+        if (inputs.ClassLabels is { } labels)
+        {
+            RequireDevice(labels, "class_labels");
+            if (labels.Length != b) throw new ArgumentException($"class_labels {labels} should have {b} entries.");
+        }
+        return b;
+    }
+
     /// <summary>Timesteps as [B]: the tensor itself when it has B entries, a broadcast copy when it has one.</summary>
     protected static Tensor ExpandTimesteps(Tensor timestep, int batch, out bool owned)
     {

@@ -164,24 +164,11 @@ public sealed class UNet2DConditionModel : DiffusionModel
     public override Tensor Forward(DenoiserInputs inputs)
     {
         var sample = inputs.Sample;
-        RequireDevice(sample, "sample");
-        if (sample.Rank != 4 || sample.Dim(1) != _inChannels)
-            throw new ArgumentException($"sample {sample} should be [B, {_inChannels}, H, W].");
-        if (sample.Dim(2) % _downFactor != 0 || sample.Dim(3) % _downFactor != 0)
-            throw new ArgumentException($"sample {sample}: height and width must be multiples of {_downFactor} for this UNet.");
-        int b = sample.Dim(0);
-        RequireDevice(inputs.Timestep, "timestep");
+        int b = CheckImageInputs(inputs, _inChannels, _downFactor, _classEmbedding is not null);
         var context = inputs.EncoderHiddenStates ?? throw new ArgumentException($"{Config.ClassName} from {Config.Path} needs encoder_hidden_states.");
         RequireDevice(context, "encoder_hidden_states");
         if (context.Rank != 3 || context.Dim(0) != b || context.Dim(2) != _crossDim)
             throw new ArgumentException($"encoder_hidden_states {context} should be [{b}, L, {_crossDim}].");
-        if (_classEmbedding is not null && inputs.ClassLabels is null)
-            throw new ArgumentException($"{Config.ClassName} from {Config.Path} is class-conditional: class_labels are required.");
-        if (inputs.ClassLabels is { } labels)
-        {
-            RequireDevice(labels, "class_labels");
-            if (labels.Length != b) throw new ArgumentException($"class_labels {labels} should have {b} entries.");
-        }
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
         try { return _trunk.Forward(sample, t, inputs.ClassLabels, context); }

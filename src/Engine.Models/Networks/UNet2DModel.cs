@@ -144,22 +144,7 @@ public sealed class UNet2DModel : DiffusionModel
     public override Tensor Forward(DenoiserInputs inputs)
     {
         var sample = inputs.Sample;
-        RequireDevice(sample, "sample");
-        if (sample.Rank != 4 || sample.Dim(1) != _inChannels)
-            throw new ArgumentException($"sample {sample} should be [B, {_inChannels}, H, W].");
-        if (sample.Dim(2) % _downFactor != 0 || sample.Dim(3) % _downFactor != 0)
-            throw new ArgumentException($"sample {sample}: height and width must be multiples of {_downFactor} for this UNet.");
-        int b = sample.Dim(0);
-        RequireDevice(inputs.Timestep, "timestep");
-        if (_classEmbedding is not null && inputs.ClassLabels is null)
-            throw new ArgumentException($"{Config.ClassName} from {Config.Path} is class-conditional: class_labels are required.");
-        if (_classEmbedding is null && inputs.ClassLabels is not null)
-            throw new ArgumentException($"{Config.ClassName} from {Config.Path} has no class embedding; do not pass class_labels.");
-        if (inputs.ClassLabels is { } cl)
-        {
-            RequireDevice(cl, "class_labels");
-            if (cl.Length != b) throw new ArgumentException($"class_labels {cl} should have {b} entries.");
-        }
+        int b = CheckImageInputs(inputs, _inChannels, _downFactor, _classEmbedding is not null);
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
         try { return _trunk.Forward(sample, t, inputs.ClassLabels, null); }
