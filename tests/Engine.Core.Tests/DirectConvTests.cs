@@ -1,0 +1,84 @@
+using Engine.Core.Cpu;
+
+namespace Engine.Core.Tests;
+
+/// <summary>
+/// The CPU device's convolution algorithms forced one at a time (direct AVX-512, direct AVX2, packed
+/// GEMM) against naive loops, on shapes that reach every edge of the direct kernel: channel counts
+/// that leave partial 4-channel tiles, position counts that leave partial vectors and partial 6- or
+/// 3-vector tiles, odd sizes, padding 0-2, batches, with and without bias, one thread and two.
+/// </summary>
+public class DirectConvTests
+{
+    /// <summary>The forced algorithms, by name (the enum is internal to the engine).</summary>
+    public static IEnumerable<string> Algorithms() => ["Gemm", "Direct256", "Direct512"];
+
+    private static CpuDevice Device(string name, int threads)
+    {
+        var algorithm = Enum.Parse<ConvAlgorithm>(name);
+        if (algorithm == ConvAlgorithm.Direct512 && !DirectConv.Supports512) Assert.Ignore("This CPU has no AVX-512F.");
+        if (algorithm == ConvAlgorithm.Direct256 && !DirectConv.Supports256) Assert.Ignore("This CPU has no AVX2/FMA.");
+        return new CpuDevice(threads) { ConvAlgorithm = algorithm };
+    }
+
+    private static void Check(CpuDevice device, int seed, int batch, int cin, int h, int w, int cout, int kh, int kw, int stride, int pad, bool withBias)
+    {
+        var rng = new Random(seed);
+        var x = Reference.Random(rng, batch * cin * h * w);
+        var wt = Reference.Random(rng, cout * cin * kh * kw);
+        float[]? bias = withBias ? Reference.Random(rng, cout) : null;
+        int ho = (h + 2 * pad - kh) / stride + 1, wo = (w + 2 * pad - kw) / stride + 1;
+        using var tx = device.Upload(x, batch, cin, h, w);
+        using var tw = device.Upload(wt, cout, cin, kh, kw);
+        using var tb = bias is null ? null : device.Upload(bias, cout);
+        using var y = device.Allocate(batch, cout, ho, wo);
+        device.Conv2d(tx, tw, tb, y, stride, pad);
+        var expected = Reference.Conv2d(x, wt, bias, batch, cin, h, w, cout, kh, kw, stride, pad);
+        Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(1e-4),
+            $"{device.ConvAlgorithm}: batch {batch}, {cin}->{cout} at {h}x{w}, kernel {kh}x{kw}, stride {stride}, padding {pad}, bias {withBias}");
+    }
+
+    [Test]
+    public void SmallChannelsMatchNaive([ValueSource(nameof(Algorithms))] string algorithm,
+        [Values(1, 2)] int stride, [Values(0, 1)] int pad, [Values(false, true)] bool withBias)
+    {
+        var device = Device(algorithm, threads: 2);
+        // 28x28 (several vectors per row), 13x11 (odd), 7x7 (vectors spanning rows), 3x17 (few rows, long rows).
+        (int h, int w)[] sizes = [(28, 28), (13, 11), (7, 7), (3, 17)];
+        int seed = 0;
+        foreach (var (h, w) in sizes)
+            foreach (var (cin, cout) in new[] { (1, 32), (3, 5), (32, 32), (17, 9), (64, 1) })
+                foreach (int batch in new[] { 1, 3 })
+                    Check(device, ++seed, batch, cin, h, w, cout, 3, 3, stride, pad, withBias);
+    }
+
+    [Test]
+    public void KernelShapesMatchNaive([ValueSource(nameof(Algorithms))] string algorithm,
+        [Values(1, 2)] int threads)
+    {
+        var device = Device(algorithm, threads);
+        int seed = 100;
+        foreach (var (kh, kw, pad) in new[] { (1, 1, 0), (1, 1, 1), (5, 5, 2), (3, 1, 1), (1, 3, 0), (2, 2, 0), (3, 3, 2) })
+            foreach (var (batch, h, w) in new[] { (1, 9, 11), (5, 6, 5), (16, 4, 4), (2, 30, 33) })
+                Check(device, ++seed, batch, 6, h, w, 10, kh, kw, 1, pad, withBias: seed % 2 == 0);
+    }
+
+    [Test]
+    public void LargeImageUsesSeveralBands([ValueSource(nameof(Algorithms))] string algorithm)
+    {
+        // 130 channels x 74 columns: the band budget holds about 25 rows, so the 70 output rows take
+        // several bands, each copying its halo rows again.
+        var device = Device(algorithm, threads: 2);
+        Check(device, 7, 1, 130, 70, 72, 7, 3, 3, 1, 1, withBias: true);
+    }
+
+    [Test]
+    public void AutoPicksDirectForStrideOneOnly()
+    {
+        var device = new CpuDevice();
+        bool simd = DirectConv.Supports512 || DirectConv.Supports256;
+        Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 1, 1), Is.EqualTo(simd ? (DirectConv.Supports512 ? ConvAlgorithm.Direct512 : ConvAlgorithm.Direct256) : ConvAlgorithm.Gemm));
+        Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 2, 1), Is.EqualTo(ConvAlgorithm.Gemm));
+        Assert.That(device.ChooseConv(1, 64 * 64, 320, 1, 1, 1, 0), Is.EqualTo(ConvAlgorithm.Gemm));
+    }
+}
