@@ -6,7 +6,8 @@ namespace Engine.Core.Tests;
 /// The CPU device's convolution algorithms forced one at a time (direct AVX-512, direct AVX2, packed
 /// GEMM) against naive loops, on shapes that reach every edge of the direct kernel: channel counts
 /// that leave partial 4-channel tiles, position counts that leave partial vectors and partial 6- or
-/// 3-vector tiles, odd sizes, padding 0-2, batches, with and without bias, one thread and two.
+/// 3-vector tiles, odd sizes, strides 1-3 (the phase planes), padding 0-2, batches, with and without
+/// bias, one thread and two.
 /// </summary>
 public class DirectConvTests
 {
@@ -54,13 +55,13 @@ public class DirectConvTests
 
     [Test]
     public void KernelShapesMatchNaive([ValueSource(nameof(Algorithms))] string algorithm,
-        [Values(1, 2)] int threads)
+        [Values(1, 2)] int threads, [Values(1, 2, 3)] int stride)
     {
         var device = Device(algorithm, threads);
         int seed = 100;
         foreach (var (kh, kw, pad) in new[] { (1, 1, 0), (1, 1, 1), (5, 5, 2), (3, 1, 1), (1, 3, 0), (2, 2, 0), (3, 3, 2) })
             foreach (var (batch, h, w) in new[] { (1, 9, 11), (5, 6, 5), (16, 4, 4), (2, 30, 33) })
-                Check(device, ++seed, batch, 6, h, w, 10, kh, kw, 1, pad, withBias: seed % 2 == 0);
+                Check(device, ++seed, batch, 6, h, w, 10, kh, kw, stride, pad, withBias: seed % 2 == 0);
     }
 
     [Test]
@@ -73,12 +74,17 @@ public class DirectConvTests
     }
 
     [Test]
-    public void AutoPicksDirectForStrideOneOnly()
+    public void AutoPicksByShape()
     {
         var device = new CpuDevice();
-        bool simd = DirectConv.Supports512 || DirectConv.Supports256;
-        Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 1, 1), Is.EqualTo(simd ? (DirectConv.Supports512 ? ConvAlgorithm.Direct512 : ConvAlgorithm.Direct256) : ConvAlgorithm.Gemm));
-        Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 2, 1), Is.EqualTo(ConvAlgorithm.Gemm));
-        Assert.That(device.ChooseConv(1, 64 * 64, 320, 1, 1, 1, 0), Is.EqualTo(ConvAlgorithm.Gemm));
+        var direct = DirectConv.Supports512 ? ConvAlgorithm.Direct512 : DirectConv.Supports256 ? ConvAlgorithm.Direct256 : ConvAlgorithm.Gemm;
+        Assert.Multiple(() =>
+        {
+            Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 1, 1), Is.EqualTo(direct), "3x3 stride 1");
+            Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 2, 1), Is.EqualTo(direct), "3x3 stride 2");
+            Assert.That(device.ChooseConv(1, 28 * 28, 32, 4, 4, 4, 0), Is.EqualTo(ConvAlgorithm.Gemm), "patch embedding, stride 4");
+            Assert.That(device.ChooseConv(16, 28 * 28, 32, 1, 1, 1, 0), Is.EqualTo(direct), "1x1 to few channels");
+            Assert.That(device.ChooseConv(1, 64 * 64, 320, 1, 1, 1, 0), Is.EqualTo(ConvAlgorithm.Gemm), "1x1 to many channels");
+        });
     }
 }

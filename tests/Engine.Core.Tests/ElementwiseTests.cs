@@ -7,15 +7,18 @@ public class ElementwiseTests
 
     private static double[] ToDouble(float[] x) => x.Select(v => (double)v).ToArray();
 
-    // Pairs of shapes that broadcast (NumPy rules), including rank differences and size-1 dims on both sides.
+    // Pairs of shapes that broadcast (NumPy rules), including rank differences and size-1 dims on both sides;
+    // the last three are per-row scalars over >= 16 elements (the CPU's vectorised path, either side) and
+    // one that is not (broadcast over a leading dimension too).
     private static readonly int[][][] BroadcastCases =
     [
         [[2, 3, 5], [2, 3, 5]], [[2, 3, 5], [5]], [[2, 3, 5], [3, 1]], [[2, 1, 5], [1, 4, 1]], [[7], [3, 1]], [[1], [2, 3]],
+        [[2, 3, 4, 5], [2, 3, 1, 1]], [[2, 3, 1, 1], [2, 3, 4, 5]], [[2, 3, 17], [1, 3, 1]],
     ];
 
     [Test]
     public void BinaryBroadcastMatchesNaive([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
-        [Range(0, 5)] int shapes, [Values] BinaryOp op)
+        [Range(0, 8)] int shapes, [Values] BinaryOp op)
     {
         var device = TestDevices.Get(kind);
         var rng = new Random(shapes);

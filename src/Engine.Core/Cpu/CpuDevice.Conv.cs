@@ -25,8 +25,8 @@ public sealed partial class CpuDevice
         var forced = ConvAlgorithm;
         if (forced == ConvAlgorithm.Direct512 && !DirectConv.Supports512) throw new PlatformNotSupportedException("The AVX-512 convolution kernel needs AVX-512F.");
         if (forced == ConvAlgorithm.Direct256 && !DirectConv.Supports256) throw new PlatformNotSupportedException("The AVX2 convolution kernel needs AVX2 and FMA.");
-        bool direct = stride == 1 && (forced is ConvAlgorithm.Direct256 or ConvAlgorithm.Direct512 ||
-            (forced == ConvAlgorithm.Auto && DirectWins(batch, spatial, cout, kh, kw, padding)));
+        bool direct = forced is ConvAlgorithm.Direct256 or ConvAlgorithm.Direct512 ||
+            (forced == ConvAlgorithm.Auto && DirectWins(batch, spatial, cout, kh, kw, stride, padding));
         if (!direct) return ConvAlgorithm.Gemm;
         if (forced != ConvAlgorithm.Auto) return forced;
         return DirectConv.Supports512 ? ConvAlgorithm.Direct512 : DirectConv.Supports256 ? ConvAlgorithm.Direct256 : ConvAlgorithm.Gemm;
@@ -38,9 +38,10 @@ public sealed partial class CpuDevice
     /// batch 16 (the GEMM packs the whole image for a short product) but slower for a single 7x7 image;
     /// 1x1 with 320 channels at 64x64 1.5x slower (there the GEMM's packed panels are reused enough).
     /// </summary>
-    private static bool DirectWins(int batch, int spatial, int cout, int kh, int kw, int padding)
+    private static bool DirectWins(int batch, int spatial, int cout, int kh, int kw, int stride, int padding)
     {
-        bool pointwise = kh == 1 && kw == 1 && padding == 0;
+        if (stride > 2) return false;
+        bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
         return !pointwise || (cout <= 64 && (long)batch * spatial >= 256);
     }
 
@@ -73,7 +74,7 @@ public sealed partial class CpuDevice
             float* biasPtr = pbias == null ? null : pbias + biasOff;
             if (algorithm != ConvAlgorithm.Gemm)
             {
-                DirectConv.Run(px + xOff, pw + wOff, biasPtr, po + oOff, new DirectConv.Shape(batch, cin, h, w, cout, kh, kw, padding),
+                DirectConv.Run(px + xOff, pw + wOff, biasPtr, po + oOff, new DirectConv.Shape(batch, cin, h, w, cout, kh, kw, stride, padding),
                     wide: algorithm == ConvAlgorithm.Direct512, Parallelism);
                 return;
             }

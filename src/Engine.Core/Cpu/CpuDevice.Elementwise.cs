@@ -175,6 +175,8 @@ public sealed partial class CpuDevice
         var outShape = output.ShapeArray();
         var aStrides = BroadcastStrides(a.Shape, rank, outShape);
         var bStrides = BroadcastStrides(b.Shape, rank, outShape);
+        if (TryBroadcastScalarRows(op, a, aa, ao, ba, bo, oa, oo, bStrides, outShape)) return;
+        if ((op is BinaryOp.Add or BinaryOp.Mul) && TryBroadcastScalarRows(op, b, ba, bo, aa, ao, oa, oo, aStrides, outShape)) return;
         int inner = outShape.Length == 0 ? 1 : outShape[^1];
         long rows = output.Length / Math.Max(1, inner);
         Parallel.For(0, rows, Parallelism, r =>
@@ -192,6 +194,52 @@ public sealed partial class CpuDevice
             for (int j = 0; j < inner; j++)
                 oa[dst + j] = Apply(op, aa[ao + aIdx + j * aInner], ba[bo + bIdx + j * bInner]);
         });
+    }
+
+    /// <summary>
+    /// The broadcast of a per-row scalar over trailing dimensions, e.g. [B, C, H, W] + [B, C, 1, 1] (a
+    /// UNet's time embedding): <paramref name="full"/> has the output's shape and the other operand is
+    /// constant over each block of the trailing dimensions it broadcasts and dense over the leading ones,
+    /// so each block is one vectorised scalar operation. False (nothing done) for any other pattern.
+    /// </summary>
+    private bool TryBroadcastScalarRows(BinaryOp op, Tensor full, float[] fa, int fo, float[] sa, int so, float[] oa, int oo,
+        long[] scalarStrides, int[] outShape)
+    {
+        if (full.Length != outShape.Aggregate(1L, (p, d) => p * d)) return false;
+        int rank = outShape.Length, lead = rank;
+        long inner = 1;
+        while (lead > 0 && scalarStrides[lead - 1] == 0) { inner *= outShape[lead - 1]; lead--; }
+        if (inner < 16 || lead == 0) return false;
+        // The leading dimensions must index the scalar operand densely: row r reads scalar r.
+        long expected = 1;
+        for (int d = lead - 1; d >= 0; d--)
+        {
+            if (outShape[d] != 1 && scalarStrides[d] != expected) return false;
+            expected *= outShape[d];
+        }
+        long rows = expected;
+        int rowsPerJob = (int)Math.Max(1, ChunkSize / inner);
+        int jobs = (int)((rows + rowsPerJob - 1) / rowsPerJob), n = (int)inner;
+        void Job(int job)
+        {
+            long r1 = Math.Min(rows, (long)(job + 1) * rowsPerJob);
+            for (long r = (long)job * rowsPerJob; r < r1; r++)
+            {
+                var src = new ReadOnlySpan<float>(fa, fo + (int)(r * n), n);
+                var dst = new Span<float>(oa, oo + (int)(r * n), n);
+                float v = sa[so + (int)r];
+                switch (op)
+                {
+                    case BinaryOp.Add: TensorPrimitives.Add(src, v, dst); break;
+                    case BinaryOp.Sub: TensorPrimitives.Subtract(src, v, dst); break;
+                    case BinaryOp.Mul: TensorPrimitives.Multiply(src, v, dst); break;
+                    default: TensorPrimitives.Divide(src, v, dst); break;
+                }
+            }
+        }
+        if (jobs == 1) Job(0);
+        else Parallel.For(0, jobs, Parallelism, Job);
+        return true;
     }
 
     private static long[] BroadcastStrides(ReadOnlySpan<int> shape, int rank, int[] outShape)

@@ -18,7 +18,7 @@ internal enum ConvAlgorithm
 }
 
 /// <summary>
-/// Direct stride-1 convolution for NCHW tensors, without an im2col matrix or packed columns.
+/// Direct convolution for NCHW tensors, without an im2col matrix or packed columns.
 /// <para>
 /// Each parallel job owns a band of output rows of one image (and, when there are too few images
 /// and rows to keep the cores busy, a group of output channels). It first copies the input rows the
@@ -53,16 +53,19 @@ internal static unsafe class DirectConv
     /// <summary>The AVX2 kernel can run on this CPU.</summary>
     public static bool Supports256 => Avx2.IsSupported && Fma.IsSupported;
 
-    /// <summary>Shape of one stride-1 convolution.</summary>
-    public readonly record struct Shape(int Batch, int Cin, int H, int W, int Cout, int Kh, int Kw, int Padding)
+    /// <summary>Shape of one convolution.</summary>
+    public readonly record struct Shape(int Batch, int Cin, int H, int W, int Cout, int Kh, int Kw, int Stride, int Padding)
     {
-        public int Wp => W + 2 * Padding;
-        public int Ho => H + 2 * Padding - Kh + 1;
-        public int Wo => W + 2 * Padding - Kw + 1;
+        /// <summary>Padded row width in the band, a multiple of the stride.</summary>
+        public int Wp => (W + 2 * Padding + Stride - 1) / Stride * Stride;
+        /// <summary>Row width of one phase plane: the pitch of flattened output positions.</summary>
+        public int Wq => Wp / Stride;
+        public int Ho => (H + 2 * Padding - Kh) / Stride + 1;
+        public int Wo => (W + 2 * Padding - Kw) / Stride + 1;
     }
 
     /// <summary>
-    /// y [batch, cout, ho, wo] = conv(x [batch, cin, h, w], w [cout, cin, kh, kw]) + bias, stride 1;
+    /// y [batch, cout, ho, wo] = conv(x [batch, cin, h, w], w [cout, cin, kh, kw]) + bias;
     /// <paramref name="bias"/> may be null. <paramref name="wide"/> selects the AVX-512 kernel.
     /// </summary>
     public static void Run(float* x, float* w, float* bias, float* y, Shape s, bool wide, ParallelOptions? options)
@@ -70,7 +73,7 @@ internal static unsafe class DirectConv
         int threads = options is null ? 1 : Math.Max(1, options.MaxDegreeOfParallelism < 0 ? Environment.ProcessorCount : options.MaxDegreeOfParallelism);
         int ho = s.Ho, coBlocks = (s.Cout + CoTile - 1) / CoTile;
         // Band height: all rows unless the padded band would outgrow the budget.
-        int maxRows = (int)Math.Clamp(BandBudget / ((long)s.Cin * s.Wp) - (s.Kh - 1), 1, ho);
+        int maxRows = (int)Math.Clamp((BandBudget / ((long)s.Cin * s.Wp) - s.Kh) / s.Stride + 1, 1, ho);
         int bands = (ho + maxRows - 1) / maxRows, groups = 1;
         // Enough jobs to balance the threads: split bands while they keep >= 4 rows (each split copies
         // kh - 1 halo rows again), then output channels (each split copies the band again).
@@ -102,16 +105,21 @@ internal static unsafe class DirectConv
     /// <summary>Output rows [oy0, oy0 + rows) and channels [co0, co1) of one image.</summary>
     private static void RunBand(float* x, float* w, float* bias, float* y, in Shape s, int oy0, int rows, int co0, int co1, bool wide)
     {
-        int wp = s.Wp, vl = wide ? 16 : 8, rowsIn = rows + s.Kh - 1;
-        // Slack of one vector after each plane: the last vector of positions reads up to vl - 2 floats past the band.
-        long planeStride = ((long)rowsIn * wp + vl + 15) & ~15L;
+        int stride = s.Stride, wq = s.Wq, vl = wide ? 16 : 8, rowsIn = (rows - 1) * stride + s.Kh;
+        // Each input channel is stored as stride x stride phase planes: phase (fy, fx) holds the padded
+        // rows fy, fy + stride, ... and columns fx, fx + stride, ..., so output position j = r wq + ox
+        // reads phase (ky % stride, kx % stride) at j + (ky / stride) wq + kx / stride: contiguous in j.
+        // Slack of a row and a vector after each phase plane covers the reads of the last vector's dead lanes.
+        int rowsQ = (rowsIn + stride - 1) / stride;
+        long phaseStride = ((long)rowsQ * wq + wq + vl + 15) & ~15L, planeStride = phaseStride * stride * stride;
         float* band = (_band ??= new AlignedBuffer()).Ensure(planeStride * s.Cin);
-        FillBand(x, band, planeStride, s, oy0 - s.Padding, rowsIn);
+        FillBand(x, band, phaseStride, s, oy0 * stride - s.Padding, rowsIn);
         int taps = s.Kh * s.Kw;
         int* offsets = stackalloc int[taps];
         for (int ky = 0; ky < s.Kh; ky++)
-            for (int kx = 0; kx < s.Kw; kx++) offsets[ky * s.Kw + kx] = ky * wp + kx;
-        int positions = (rows - 1) * wp + s.Wo, vectors = (positions + vl - 1) / vl;
+            for (int kx = 0; kx < s.Kw; kx++)
+                offsets[ky * s.Kw + kx] = (int)((ky % stride * stride + kx % stride) * phaseStride) + ky / stride * wq + kx / stride;
+        int positions = (rows - 1) * wq + s.Wo, vectors = (positions + vl - 1) / vl;
         int maxVectors = wide ? 6 : 3, tileStride = maxVectors * vl;
         float* tile = stackalloc float[CoTile * 6 * 16];
         long wRow = (long)s.Cin * taps;
@@ -150,22 +158,42 @@ internal static unsafe class DirectConv
 
     /// <summary>
     /// Copies input rows [iy0, iy0 + rowsIn) of every channel into the band, each row framed by the
-    /// padding zeros (rows outside the image all zero), plus zeroed slack after each plane.
+    /// padding zeros (rows outside the image all zero) and split into the stride's phase planes, plus
+    /// zeroed slack after each phase plane.
     /// </summary>
-    private static void FillBand(float* x, float* band, long planeStride, in Shape s, int iy0, int rowsIn)
+    private static void FillBand(float* x, float* band, long phaseStride, in Shape s, int iy0, int rowsIn)
     {
-        int wp = s.Wp, pad = s.Padding, width = s.W;
+        int wp = s.Wp, wq = s.Wq, pad = s.Padding, width = s.W, stride = s.Stride;
         for (int ci = 0; ci < s.Cin; ci++)
         {
-            float* plane = x + (long)ci * s.H * width, dst = band + ci * planeStride;
-            for (int r = 0; r < rowsIn; r++, dst += wp)
+            float* plane = x + (long)ci * s.H * width, dst = band + ci * phaseStride * stride * stride;
+            if (stride == 1)
+            {
+                for (int r = 0; r < rowsIn; r++, dst += wp)
+                {
+                    int iy = iy0 + r;
+                    if (iy < 0 || iy >= s.H) { Clear(dst, wp); continue; }
+                    for (int i = 0; i < pad; i++) dst[i] = 0f;
+                    for (int i = pad + width; i < wp; i++) dst[i] = 0f;
+                    Copy(plane + (long)iy * width, dst + pad, width);
+                }
+                Clear(dst, (int)(phaseStride - (long)rowsIn * wp));
+                continue;
+            }
+            for (int f = 0; f < stride * stride; f++) Clear(dst + f * phaseStride, (int)phaseStride);
+            for (int r = 0; r < rowsIn; r++)
             {
                 int iy = iy0 + r;
-                if (iy < 0 || iy >= s.H) { Clear(dst, wp); continue; }
-                for (int i = 0; i < pad; i++) { dst[i] = 0f; dst[pad + width + i] = 0f; }
-                Copy(plane + (long)iy * width, dst + pad, width);
+                if (iy < 0 || iy >= s.H) continue;
+                float* src = plane + (long)iy * width, row = dst + r % stride * stride * phaseStride + (long)(r / stride) * wq;
+                // Column c = pad + ix of the padded row goes to phase c % stride at c / stride.
+                for (int fx = 0; fx < stride; fx++)
+                {
+                    int ix = ((fx - pad) % stride + stride) % stride;
+                    float* d = row + fx * phaseStride + (pad + ix) / stride;
+                    for (; ix < width; ix += stride) *d++ = src[ix];
+                }
             }
-            Clear(dst, (int)(planeStride - (long)rowsIn * wp));
         }
     }
 
@@ -195,7 +223,7 @@ internal static unsafe class DirectConv
     /// </summary>
     private static void StoreTile(float* tile, int tileStride, int channels, float* bias, float* y, in Shape s, int oy0, int j0, int count)
     {
-        int wp = s.Wp, wo = s.Wo;
+        int wp = s.Wq, wo = s.Wo;
         long plane = (long)s.Ho * wo;
         int j = j0, end = j0 + count;
         while (j < end)
