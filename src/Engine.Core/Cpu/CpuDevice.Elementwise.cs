@@ -372,12 +372,14 @@ public sealed partial class CpuDevice
         int planes = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var (xa, xo) = Raw(x);
         var (oa, oo) = Raw(output);
+        // Each source row is widened once into the even output row, which is then copied to the odd one.
         Parallel.For(0, planes, Parallelism, p =>
         {
-            for (int y = 0; y < 2 * h; y++)
+            for (int y = 0; y < h; y++)
             {
-                int src = xo + (p * h + y / 2) * w, dst = oo + (p * 2 * h + y) * 2 * w;
-                for (int xx = 0; xx < 2 * w; xx++) oa[dst + xx] = xa[src + xx / 2];
+                int src = xo + (p * h + y) * w, dst = oo + (p * 2 * h + 2 * y) * 2 * w;
+                for (int xx = 0; xx < w; xx++) { float v = xa[src + xx]; oa[dst + 2 * xx] = v; oa[dst + 2 * xx + 1] = v; }
+                Array.Copy(oa, dst, oa, dst + 2 * w, 2 * w);
             }
         });
     }
@@ -387,12 +389,18 @@ public sealed partial class CpuDevice
     {
         int n = a.Dim(0);
         int aBlock = (int)(a.Length / n), bBlock = (int)(b.Length / n);
-        var sa = Span(a); var sb = Span(b); var so = Span(output);
-        for (int i = 0; i < n; i++)
+        var (aa, ao) = Raw(a);
+        var (ba, bo) = Raw(b);
+        var (oa, oo) = Raw(output);
+        // One job per image and operand once a batch is large enough to be worth the dispatch.
+        void Part(int job)
         {
-            sa.Slice(i * aBlock, aBlock).CopyTo(so.Slice(i * (aBlock + bBlock), aBlock));
-            sb.Slice(i * bBlock, bBlock).CopyTo(so.Slice(i * (aBlock + bBlock) + aBlock, bBlock));
+            int i = job >> 1, dst = oo + i * (aBlock + bBlock);
+            if ((job & 1) == 0) Array.Copy(aa, ao + i * aBlock, oa, dst, aBlock);
+            else Array.Copy(ba, bo + i * bBlock, oa, dst + aBlock, bBlock);
         }
+        if (output.Length < 2 * ChunkSize) for (int job = 0; job < 2 * n; job++) Part(job);
+        else Parallel.For(0, 2 * n, Parallelism, Part);
     }
 
     /// <inheritdoc />

@@ -1,16 +1,18 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using Engine.Kernels;
 
 namespace Engine.Core.Cpu;
 
 public sealed partial class CpuDevice
 {
     /// <summary>
-    /// GroupNorm(+SiLU), one parallel job per (image, group). Statistics take two vectorised passes
-    /// (mean, then the sum of squared deviations written through the output as scratch, which stays
-    /// stable when the mean is large); the normalisation and per-channel affine fold into one
-    /// scale and shift per channel, and SiLU runs vectorised on the result.
+    /// GroupNorm(+SiLU), one parallel job per (image, group). Statistics take two vectorised read-only
+    /// passes (the mean, then the sum of squared deviations, which stays stable when the mean is large);
+    /// a third pass writes (x - mean) * scale + shift per channel, the normalisation and the affine
+    /// folded into one scale and shift, with SiLU applied in the same pass.
     /// </summary>
-    protected override void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)
+    protected override unsafe void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)
     {
         int n = x.Dim(0), c = x.Dim(1), perGroup = c / groups;
         int spatial = (int)(x.Length / ((long)n * c));
@@ -18,27 +20,84 @@ public sealed partial class CpuDevice
         var (oArr, oOff) = Raw(output);
         float[]? g = gamma is null ? null : Span(gamma).ToArray();
         float[]? bt = beta is null ? null : Span(beta).ToArray();
-        var activation = silu ? Activation.SiLU : Activation.None;
         Parallel.For(0, n * groups, Parallelism, ng =>
         {
             int start = ng * perGroup * spatial, count = perGroup * spatial;
-            var src = xArr.AsSpan(xOff + start, count);
-            var dst = oArr.AsSpan(oOff + start, count);
-            float mean = TensorPrimitives.Sum(src) / count;
-            TensorPrimitives.Subtract(src, mean, dst);
-            float variance = TensorPrimitives.SumOfSquares(dst) / count;
-            float rstd = 1f / MathF.Sqrt(variance + eps);
-            int channel0 = (ng % groups) * perGroup;
-            for (int ci = 0; ci < perGroup; ci++)
+            if (count == 0) return;
+            fixed (float* px = &xArr[xOff + start], po = &oArr[oOff + start])
             {
-                int ch = channel0 + ci;
-                float scale = rstd * (g?[ch] ?? 1f), shift = bt?[ch] ?? 0f;
-                var plane = dst.Slice(ci * spatial, spatial);
-                TensorPrimitives.Multiply(plane, scale, plane);
-                TensorPrimitives.Add(plane, shift, plane);
-                ApplyActivation(plane, activation);
+                float mean = TensorPrimitives.Sum(new ReadOnlySpan<float>(px, count)) / count;
+                float variance = SumOfSquaredDeviations(px, count, mean) / count;
+                float rstd = 1f / MathF.Sqrt(variance + eps);
+                int channel0 = (ng % groups) * perGroup;
+                for (int ci = 0; ci < perGroup; ci++)
+                {
+                    int ch = channel0 + ci;
+                    float scale = rstd * (g?[ch] ?? 1f), shift = bt?[ch] ?? 0f;
+                    NormalizePlane(px + (long)ci * spatial, po + (long)ci * spatial, spatial, mean, scale, shift, silu);
+                }
             }
         });
+    }
+
+    /// <summary>sum((x - mean)^2) over <paramref name="count"/> floats, vectorised.</summary>
+    private static unsafe float SumOfSquaredDeviations(float* x, int count, float mean)
+    {
+        int i = 0;
+        float sum = 0f;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> m = Vector512.Create(mean), a0 = default, a1 = default;
+            for (; i + 32 <= count; i += 32)
+            {
+                var d0 = Vector512.Load(x + i) - m; var d1 = Vector512.Load(x + i + 16) - m;
+                a0 = Vector512.FusedMultiplyAdd(d0, d0, a0); a1 = Vector512.FusedMultiplyAdd(d1, d1, a1);
+            }
+            sum = Vector512.Sum(a0 + a1);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> m = Vector256.Create(mean), a0 = default, a1 = default;
+            for (; i + 16 <= count; i += 16)
+            {
+                var d0 = Vector256.Load(x + i) - m; var d1 = Vector256.Load(x + i + 8) - m;
+                a0 = Vector256.FusedMultiplyAdd(d0, d0, a0); a1 = Vector256.FusedMultiplyAdd(d1, d1, a1);
+            }
+            sum = Vector256.Sum(a0 + a1);
+        }
+        for (; i < count; i++) { float d = x[i] - mean; sum += d * d; }
+        return sum;
+    }
+
+    /// <summary>y = (x - mean) * scale + shift, then SiLU when asked, in one pass.</summary>
+    private static unsafe void NormalizePlane(float* x, float* y, int count, float mean, float scale, float shift, bool silu)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> m = Vector512.Create(mean), sc = Vector512.Create(scale), sh = Vector512.Create(shift);
+            for (; i + 16 <= count; i += 16)
+            {
+                var v = Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - m, sc, sh);
+                if (silu) v /= Vector512<float>.One + Exp(-v);
+                v.Store(y + i);
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> m = Vector256.Create(mean), sc = Vector256.Create(scale), sh = Vector256.Create(shift);
+            for (; i + 8 <= count; i += 8)
+            {
+                var v = Vector256.FusedMultiplyAdd(Vector256.Load(x + i) - m, sc, sh);
+                if (silu) v /= Vector256<float>.One + Exp(-v);
+                v.Store(y + i);
+            }
+        }
+        for (; i < count; i++)
+        {
+            float v = (x[i] - mean) * scale + shift;
+            y[i] = silu ? KernelMath.Silu(v) : v;
+        }
     }
 
     /// <inheritdoc />
