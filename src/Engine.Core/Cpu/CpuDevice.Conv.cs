@@ -46,7 +46,8 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
-    /// Convolution as GEMM per image: output [Cout, Ho*Wo] = weight [Cout, Cin*kh*kw] x columns
+    /// Convolution by the direct kernel (<see cref="DirectConv"/>) where <see cref="ChooseConv"/> picks it, else
+    /// as GEMM per image: output [Cout, Ho*Wo] = weight [Cout, Cin*kh*kw] x columns
     /// [Cin*kh*kw, Ho*Wo], bias fused per output channel (a row of the product). A 1x1 stride-1
     /// unpadded convolution uses the image itself as the column matrix (plain GEMM).
     /// <para>

@@ -75,12 +75,9 @@ internal static unsafe class DirectConv
         // Band height: all rows unless the padded band would outgrow the budget.
         int maxRows = (int)Math.Clamp((BandBudget / ((long)s.Cin * s.Wp) - s.Kh) / s.Stride + 1, 1, ho);
         int bands = (ho + maxRows - 1) / maxRows, groups = 1;
-        // Two jobs per thread: enough to balance, few enough that a job's worker being descheduled on a
-        // busy machine (or behind another runtime's spinning threads) rarely stalls the call (a
-        // single-image UNet forward alternated with ONNX Runtime: 18-29 ms with 4 jobs per thread, 7 ms
-        // with 2; alone, no difference beyond the noise). Split bands
-        // while they keep >= 4 rows (each split copies kh - 1 halo rows again), then output channels
-        // (each split copies the band again).
+        // Two jobs per thread: enough to balance the threads, few enough to keep the dispatch small.
+        // Split bands while they keep >= 4 rows (each split copies kh - 1 halo rows again), then output
+        // channels (each split copies the band again).
         int target = threads == 1 ? 1 : 2 * threads;
         while ((long)s.Batch * bands * groups < target)
         {
