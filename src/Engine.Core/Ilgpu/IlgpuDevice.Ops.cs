@@ -94,7 +94,7 @@ public sealed partial class IlgpuDevice
         _kernels.Attention(config, View(q), View(k), View(v), View(output), p);
     }
 
-    private static int AttentionSharedFloats(int tile, int d) => 4 * tile * d + tile * tile + 3 * tile;
+    private static int AttentionSharedFloats(int tile, int d) => AttentionKernels.SharedFloats(tile, d);
 
     /// <summary>A launch grid, checked against the accelerator's grid limits.</summary>
     private Index3D GridOf(long x, long y, long z, string op)
