@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d"/>.</summary>
+/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d{TW}"/>.</summary>
 public struct ConvParams
 {
     /// <summary>Input channels, height, width.</summary>
@@ -30,7 +30,9 @@ public static class ConvKernels
     /// 2 * T * 4T floats (weight slab and gathered input slab, k-major); each thread accumulates a
     /// 4 x 4 <see cref="MicroTile"/>; two barriers per T-deep slab of K. T as for the GEMM.</para>
     /// </summary>
-    public static void Conv2d(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+    /// <typeparam name="TW">Storage of the weights (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as they are staged.</typeparam>
+    public static void Conv2d<TW>(ArrayView<float> x, TW w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+        where TW : struct, IWeightView
     {
         int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
@@ -47,7 +49,7 @@ public static class ConvKernels
             {
                 int r = e / t, kk = e - r * t;
                 int row = row0 + r, k = k0 + kk;
-                wTile[kk * span + r] = row < p.Cout && k < depth ? w[(long)row * depth + k] : 0f;
+                wTile[kk * span + r] = row < p.Cout && k < depth ? w.Read((long)row * depth + k) : 0f;
 
                 int kb = e / span, cc = e - kb * span;
                 int col = col0 + cc, kq = k0 + kb;

@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm"/>.</summary>
+/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm{TB}"/>.</summary>
 public struct GemmParams
 {
     /// <summary>Rows of op(A) and C.</summary>
@@ -40,7 +40,9 @@ public static class GemmKernels
     /// Loads are zero-padded at the edges, so any M, N, K works; the epilogue applies alpha, bias
     /// and the activation before the single store.</para>
     /// </summary>
-    public static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
+    /// <typeparam name="TB">Storage of B (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as it is staged.</typeparam>
+    public static void Gemm<TB>(ArrayView<float> a, TB b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
+        where TB : struct, IWeightView
     {
         int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
@@ -71,7 +73,7 @@ public static class GemmKernels
                 int col = col0 + cc, kq = k0 + kb;
                 float bv = 0f;
                 if (col < p.N && kq < p.K)
-                    bv = p.TransposeB != 0 ? b[bBase + (long)col * p.K + kq] : b[bBase + (long)kq * p.N + col];
+                    bv = b.Read(p.TransposeB != 0 ? bBase + (long)col * p.K + kq : bBase + (long)kq * p.N + col);
                 bTile[kb * span + cc] = bv;
             }
             Group.Barrier();

@@ -47,8 +47,13 @@ public static class WeightBinder
         return plan;
     }
 
-    /// <summary>Checks the binding (see <see cref="Plan"/>) and then loads every parameter onto <paramref name="device"/>.</summary>
-    public static void Bind(Device device, IReadOnlyList<Parameter> parameters, IWeightSource source)
+    /// <summary>
+    /// Checks the binding (see <see cref="Plan"/>) and then loads every parameter onto <paramref name="device"/>:
+    /// Linear and Conv2d weight matrices (<see cref="Parameter.AllowsHalfStorage"/>) in
+    /// <paramref name="weightStorage"/>, everything else in float32. F16 halves the resident weight
+    /// memory at about 1e-3 relative change of a network's output; BF16 keeps float32's range at about 1e-2.
+    /// </summary>
+    public static void Bind(Device device, IReadOnlyList<Parameter> parameters, IWeightSource source, DType weightStorage = DType.F32)
     {
         var plan = Plan(parameters, source);
         try
@@ -56,7 +61,7 @@ public static class WeightBinder
             foreach (var (p, key) in plan)
             {
                 p.Value?.Dispose();
-                p.Value = source.Load(device, key);
+                p.Value = p.AllowsHalfStorage && weightStorage != DType.F32 ? source.Load(device, key, weightStorage) : source.Load(device, key);
             }
         }
         catch
