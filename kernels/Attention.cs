@@ -23,8 +23,11 @@ public static class AttentionKernels
     /// <summary>Row stride of the K tile in shared memory: d rounded up to an odd number.</summary>
     public static int KeyStride(int d) => d | 1;
 
+    /// <summary>Row stride of the score tile: Tile + 1, so the softmax pass (one lane per row) is free of bank conflicts.</summary>
+    public static int ScoreStride(int tile) => tile + 1;
+
     /// <summary>Dynamic shared memory of <see cref="FlashAttention"/> in floats for a tile and head width.</summary>
-    public static int SharedFloats(int tile, int d) => 3 * tile * d + tile * KeyStride(d) + tile * tile + 3 * tile;
+    public static int SharedFloats(int tile, int d) => 3 * tile * d + tile * KeyStride(d) + tile * ScoreStride(tile) + 3 * tile;
 
     /// <summary>
     /// Flash-style attention, out = softmax(q k^T * scale) v per (batch, head), never storing the
@@ -35,7 +38,7 @@ public static class AttentionKernels
     /// Dynamic shared memory <see cref="SharedFloats"/> floats: Q, V, O tiles [Tile, d], the K tile
     /// with an odd row stride (consecutive threads read consecutive key rows in the score loop; an
     /// even stride such as 64 would put all 32 lanes of a warp on one shared-memory bank), scores
-    /// [Tile, Tile], m, l and the per-row correction. The host picks the largest Tile in
+    /// [Tile, Tile + 1] (odd stride for the same reason), m, l and the per-row correction. The host picks the largest Tile in
     /// {64, 32, 16, 8} that fits the group and min(48 KB, the accelerator's shared memory); d = 160
     /// gets Tile 16 (42 KB). Four barriers per key block. Rows past Lq / keys past Lk are masked.</para>
     /// </summary>
@@ -44,15 +47,15 @@ public static class AttentionKernels
         int tile = p.Tile, d = p.HeadDim, t = Group.IdxX, g = Group.DimX;
         int q0 = Grid.IdxX * tile, bh = Grid.IdxY, b = bh / p.Heads, h = bh - b * p.Heads;
         var shared = SharedMemory.GetDynamic<float>();
-        int td = tile * d, dk = KeyStride(d), tk = tile * dk;
+        int td = tile * d, dk = KeyStride(d), tk = tile * dk, ss = ScoreStride(tile), ts = tile * ss;
         var qs = shared.SubView(0, td);
         var ks = shared.SubView(td, tk);
         var vs = shared.SubView(td + tk, td);
         var os = shared.SubView(2 * td + tk, td);
-        var s = shared.SubView(3 * td + tk, tile * tile);
-        var mRow = shared.SubView(3 * td + tk + tile * tile, tile);
-        var lRow = shared.SubView(3 * td + tk + tile * tile + tile, tile);
-        var corr = shared.SubView(3 * td + tk + tile * tile + 2 * tile, tile);
+        var s = shared.SubView(3 * td + tk, ts);
+        var mRow = shared.SubView(3 * td + tk + ts, tile);
+        var lRow = shared.SubView(3 * td + tk + ts + tile, tile);
+        var corr = shared.SubView(3 * td + tk + ts + 2 * tile, tile);
         long qBase = (long)b * p.Lq * p.Width + (long)h * d;
         long kBase = (long)b * p.Lk * p.Width + (long)h * d;
         int qCount = p.Lq - q0 < tile ? p.Lq - q0 : tile;
@@ -85,19 +88,19 @@ public static class AttentionKernels
                 float dot = 0f;
                 if (j < kvCount)
                     for (int c = 0; c < d; c++) dot += qs[r * d + c] * ks[j * dk + c];
-                s[i] = dot * p.Scale;
+                s[r * ss + j] = dot * p.Scale;
             }
             Group.Barrier();
 
             for (int r = t; r < tile; r += g)
             {
                 float mOld = mRow[r], mNew = mOld;
-                for (int j = 0; j < kvCount; j++) mNew = MathF.Max(mNew, s[r * tile + j]);
+                for (int j = 0; j < kvCount; j++) mNew = MathF.Max(mNew, s[r * ss + j]);
                 float sum = 0f;
                 for (int j = 0; j < tile; j++)
                 {
-                    float e = j < kvCount ? MathF.Exp(s[r * tile + j] - mNew) : 0f;
-                    s[r * tile + j] = e;
+                    float e = j < kvCount ? MathF.Exp(s[r * ss + j] - mNew) : 0f;
+                    s[r * ss + j] = e;
                     sum += e;
                 }
                 float scaleOld = MathF.Exp(mOld - mNew);
@@ -111,7 +114,7 @@ public static class AttentionKernels
             {
                 int r = i / d, c = i - r * d;
                 float acc = os[i] * corr[r];
-                for (int j = 0; j < kvCount; j++) acc += s[r * tile + j] * vs[j * d + c];
+                for (int j = 0; j < kvCount; j++) acc += s[r * ss + j] * vs[j * d + c];
                 os[i] = acc;
             }
             Group.Barrier();
