@@ -33,9 +33,10 @@ public static class GemmKernels
     /// <summary>
     /// C[b] = act(alpha * op(A[b]) op(B[b or 0]) + bias), row-major, float32.
     /// <para>Launch: grid (ceil(N/4T), ceil(M/4T), batch), group (T, T, 1); dynamic shared memory
-    /// 2 * T * 4T floats: an A slab [T k, 4T rows] and a B slab [T k, 4T cols], both k-major. T comes
+    /// <see cref="MicroTile.SharedFloats"/> floats: an A slab [T k, 4T rows] (row stride 4T + 1) and a B
+    /// slab [T k, 4T cols], both k-major. T comes
     /// from the accelerator (largest power of two &lt;= 16 with T*T &lt;= max group size; 16 on CUDA,
-    /// giving 64 x 64 block tiles and 8 KB of shared memory). Each thread accumulates a 4 x 4
+    /// giving 64 x 64 block tiles and about 8 KB of shared memory). Each thread accumulates a 4 x 4
     /// <see cref="MicroTile"/> in registers; the K loop stages T-deep slabs with two barriers each.
     /// Loads are zero-padded at the edges, so any M, N, K works; the epilogue applies alpha, bias
     /// and the activation before the single store.</para>
@@ -48,8 +49,9 @@ public static class GemmKernels
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, batch = Grid.IdxZ;
         var shared = SharedMemory.GetDynamic<float>();
-        var aTile = shared.SubView(0, t * span);
-        var bTile = shared.SubView(t * span, t * span);
+        int aStride = MicroTile.AStride(t);
+        var aTile = shared.SubView(0, t * aStride);
+        var bTile = shared.SubView(t * aStride, t * span);
         long aBase = (long)batch * p.M * p.K;
         long bBase = p.BroadcastB != 0 ? 0L : (long)batch * p.K * p.N;
         var acc = new MicroTile();
@@ -65,7 +67,7 @@ public static class GemmKernels
                 float av = 0f;
                 if (row < p.M && k < p.K)
                     av = p.TransposeA != 0 ? a[aBase + (long)k * p.M + row] : a[aBase + (long)row * p.K + k];
-                aTile[kk * span + r] = av;
+                aTile[kk * aStride + r] = av;
 
                 int kb, cc;
                 if (p.TransposeB != 0) { cc = e / t; kb = e - cc * t; }

@@ -22,7 +22,7 @@ public sealed partial class IlgpuDevice
         };
         int span = MicroTile.Size * t;
         var grid = GridOf((n + span - 1) / span, (m + span - 1) / span, batch, "MatMul");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(MicroTile.SharedFloats(t)));
         var c = View(output);
         var cb = bias is null ? c : View(bias);
         switch (b.DType)
@@ -45,7 +45,7 @@ public sealed partial class IlgpuDevice
         };
         int span = MicroTile.Size * t;
         var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, x.Dim(0), "Conv2d");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(MicroTile.SharedFloats(t)));
         var o = View(output);
         var ob = bias is null ? o : View(bias);
         switch (weight.DType)
