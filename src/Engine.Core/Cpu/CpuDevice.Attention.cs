@@ -1,31 +1,37 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Engine.Core.Cpu;
 
 public sealed partial class CpuDevice
 {
-    // Flash-attention blocking: a job owns QueryBlock query rows of one (batch, head) and walks the
-    // keys one tile (16 micro-kernel panels, 128 keys with AVX-512) at a time. The score tile stays in
-    // L1/L2 and the Lq x Lk matrix never exists. Both block products run on the packed GEMM micro-kernel.
+    // A job owns QueryBlock query rows of one (batch, head): a multiple of the micro-kernel's panel
+    // width with both the AVX-512 (32) and the AVX2 (16) kernels.
     private const int QueryBlock = 64;
+
+    // Key ranges up to this long are one tile: the scores of a query block over all keys stay in L2
+    // (64 x 512 floats, 128 KB) and the softmax is exact, with no running rescale. Longer ranges are
+    // walked in tiles of FlashKeyTile keys with the online softmax.
+    private const int WholeRowKeys = 512;
+    private const int FlashKeyTile = 256;
 
     // Reused aligned scratch: the packed K and V of a call (per calling thread) and each worker's block scratch.
     [ThreadStatic] private static AlignedBuffer? _attentionPacked;
     [ThreadStatic] private static AlignedBuffer? _attentionBlock;
-    private const int KeyPanelsPerTile = 16;
 
     /// <summary>
-    /// Flash-style attention: per (batch, head, block of query rows), transposed scores
-    /// S^T = (scale K_tile) Q^T for one key tile, an online softmax (running max m and sum l per query;
-    /// earlier output is rescaled by exp(m_old - m_new) when the max grows), then O += P V. The output
-    /// tile is accumulated in scratch and divided by l into the output rows at the end.
+    /// Fused attention computed transposed: per (batch, head, block of query rows) and key tile,
+    /// S^T = (scale K_tile) Q^T, softmax statistics per query, then O^T += V_tile^T P^T, with the online
+    /// (flash) rescale only when the keys need more than one tile.
     /// <para>
-    /// Why transposed: a row of S^T holds one key's score for every query of the block, so the softmax
-    /// statistics and the exponentials are element-wise vector operations across queries, and P, the A
-    /// operand of P V, packs with contiguous copies. Operands are packed for the micro-kernel once, not
-    /// per product: scale K (A of S^T) and V (B of P V) once per head in a parallel pre-pass that every
-    /// query block of the head shares, Q (B of S^T) once per query block; only P is packed per tile.
+    /// Why transposed: (1) a row of S^T holds one key's score for every query of a panel, so the softmax
+    /// max, exponentials and sums are element-wise vector operations across queries; (2) the micro-kernel
+    /// writes S^T panel by panel (NR queries wide, one key per row), which is exactly the packed B layout
+    /// of P^T in the second product, so the probabilities are never repacked; (3) the second product's
+    /// rows are the head dimensions, which the micro-kernel's MR-row panels cover without padding for
+    /// d = 40, 64, 80 (a query-major P V pads d = 40 to 64 columns with 32-wide panels). K (scaled) and
+    /// V^T are packed once per head in a parallel pre-pass shared by every query block; Q^T once per block.
     /// </para>
     /// </summary>
     protected override unsafe void AttentionCore(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
@@ -36,18 +42,22 @@ public sealed partial class CpuDevice
         var (vArr, vOff) = Raw(v);
         var (oArr, oOff) = Raw(output);
         int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
-        int keyTile = Math.Min(mr * KeyPanelsPerTile, lk);
+        // Tiles after the first start on a key panel boundary (K's packed panels are addressed by key).
+        int keyTile = lk <= WholeRowKeys ? lk : FlashKeyTile / mr * mr;
+        // Rows of a score panel: the tile rounded up to whole key panels (the micro-kernel stores full tiles).
+        int tileRows = (keyTile + mr - 1) / mr * mr;
         int qBlocks = (lq + QueryBlock - 1) / QueryBlock;
-        // Per head: scale K packed as A of S^T [lk x d] and V packed as B of P V [lk x d]; both over all
-        // keys, each starting on a 64-byte boundary (the micro-kernel loads B panels aligned).
-        long kPacked = ((long)((lk + mr - 1) / mr) * mr * d + 15) / 16 * 16, vPacked = (long)((d + nr - 1) / nr) * nr * lk;
-        long perHead = (kPacked + vPacked + 15) / 16 * 16;
+        // Per head: scale K packed as A of S^T [lk x d] and V^T packed as A of O^T [d x lk]; both over
+        // all keys, zero-padded to whole panels, each starting on a 64-byte boundary.
+        long kPacked = ((long)(lk + mr - 1) / mr * mr * d + 15) / 16 * 16;
+        long vPacked = ((long)(d + mr - 1) / mr * mr * lk + 15) / 16 * 16;
+        long perHead = kPacked + vPacked;
         float* packed = (_attentionPacked ??= new AlignedBuffer()).Ensure(perHead * batch * heads);
-        // Per job: packed Q (B, aligned first), S^T tile, max, sum, correction, packed P, output tile.
-        int qPackFloats = (QueryBlock + nr - 1) / nr * nr * d;
-        int pPackFloats = (QueryBlock + mr - 1) / mr * mr * keyTile;
-        int oStride = (d + 15) / 16 * 16;
-        long scratchFloats = qPackFloats + (long)keyTile * QueryBlock + 3 * QueryBlock + pPackFloats + (long)QueryBlock * oStride;
+        // Per job: packed Q^T (B panels), S^T panels, max, sum, correction, O^T accumulator [d x QueryBlock].
+        long qPackFloats = (long)QueryBlock * d;
+        long scoreFloats = (long)QueryBlock * tileRows;
+        long accRows = (d + mr - 1) / mr * mr;
+        long scratchFloats = qPackFloats + scoreFloats + 3 * QueryBlock + accRows * QueryBlock + 16;
         fixed (float* pq = qArr, pk = kArr, pv = vArr, po = oArr)
         {
             nint qBase = (nint)(pq + qOff), kBase = (nint)(pk + kOff), vBase = (nint)(pv + vOff), oBase = (nint)(po + oOff);
@@ -59,7 +69,8 @@ public sealed partial class CpuDevice
                 float* vRows = (float*)vBase + (long)b * lk * width + h * d;
                 float* dst = (float*)packedBase + bh * perHead;
                 Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale }, dst);
-                Gemm.PackAllB(new GemmProblem { K = lk, N = d, B = (nint)vRows, RsB = width, CsB = 1 }, dst + kPacked);
+                // V^T as A: op(A)(t, j) = V[j, t]; each depth (key) is a contiguous run of head dims.
+                Gemm.PackAllA(new GemmProblem { M = d, K = lk, A = (nint)vRows, RsA = 1, CsA = width, Alpha = 1f }, dst + kPacked);
             });
             Parallel.For(0, batch * heads * qBlocks, Parallelism, job =>
             {
@@ -70,138 +81,143 @@ public sealed partial class CpuDevice
                 float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
                 float* oRows = (float*)oBase + ((long)b * lq + i0) * width + headOffset;
                 float* kHead = (float*)packedBase + bh * perHead;
-                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, scratch, qPackFloats, pPackFloats, oStride);
+                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, tileRows, scratch, qPackFloats, scoreFloats, (int)accRows);
             });
         }
     }
 
     /// <summary>
-    /// One query block against all keys. <paramref name="packedK"/> (scaled, A panels) and
-    /// <paramref name="packedV"/> (B panels) are the head's packed operands; <paramref name="scratch"/>
-    /// (64-byte aligned) holds packed Q, the S^T tile [keyTile x QueryBlock], max, sum, correction, packed P
-    /// and the output accumulator: a dense [rows x oStride] tile rather than the output rows themselves,
-    /// whose stride (heads x d, 2 KB at 8 heads of 64) maps many rows onto few L1 sets.
+    /// One query block against all keys. <paramref name="packedK"/> (scaled K, A panels over the keys) and
+    /// <paramref name="packedVt"/> (V^T, A panels over the head dims) are the head's packed operands;
+    /// <paramref name="scratch"/> (64-byte aligned) holds packed Q^T, the S^T panels
+    /// ([tileRows x NR] each, QueryBlock / NR of them), max, sum, correction and the O^T accumulator.
     /// </summary>
-    private static unsafe void AttentionBlock(float* q, float* packedK, float* packedV, float* o, int rows, int lk, int d, int width,
-        int keyTile, float* scratch, int qPackFloats, int pPackFloats, int oStride)
+    private static unsafe void AttentionBlock(float* q, float* packedK, float* packedVt, float* o, int rows, int lk, int d, int width,
+        int keyTile, int tileRows, float* scratch, long qPackFloats, long scoreFloats, int accRows)
     {
-        int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
+        int mr = Gemm.PanelRows, nr = Gemm.PanelCols, panels = QueryBlock / nr;
         float* packedQ = scratch, st = packedQ + qPackFloats;
-        float* max = st + keyTile * QueryBlock, sum = max + QueryBlock, correction = sum + QueryBlock;
-        float* packedP = correction + QueryBlock, acc = packedP + pPackFloats;
-        var maxRow = new Span<float>(max, rows);
-        var sumRow = new Span<float>(sum, rows);
-        var corrRow = new Span<float>(correction, rows);
-        maxRow.Fill(float.NegativeInfinity);
-        sumRow.Clear();
-        // Q^T as B of S^T: op(B)(p, j) = Q[j, p], packed once for every key tile.
+        float* max = st + scoreFloats, sum = max + QueryBlock, correction = sum + QueryBlock;
+        float* acc = correction + QueryBlock;
+        new Span<float>(max, QueryBlock).Fill(float.NegativeInfinity);
+        new Span<float>(sum, QueryBlock).Clear();
+        // Q^T as B of S^T: op(B)(p, j) = Q[j, p], zero-padded to whole panels (padded queries score 0
+        // against every key: finite, and their output columns are never read).
         Gemm.PackAllB(new GemmProblem { K = d, N = rows, B = (nint)q, RsB = 1, CsB = width }, packedQ);
+        for (int p = (rows + nr - 1) / nr; p < panels; p++) new Span<float>(packedQ + (long)p * nr * d, nr * d).Clear();
+        long vtStride = (long)mr * lk;
         for (int j0 = 0; j0 < lk; j0 += keyTile)
         {
-            int cols = Math.Min(keyTile, lk - j0);
-            // S^T [cols, rows] = scale K_tile Q^T; the tile's A panels start at key j0 (a multiple of MR).
-            Gemm.RunPacked(cols, rows, d, packedK + (long)j0 * d, (long)mr * d, packedQ, (long)nr * d, st, QueryBlock, accumulate: false);
-            // New running max per query (element-wise over the key rows), the rescale factor of the
-            // earlier output and sum, then P^T = exp(S^T - max) and the sums, all across queries.
-            maxRow.CopyTo(corrRow);
-            ColumnMax(st, cols, rows, max);
-            if (j0 > 0)
+            int cols = Math.Min(keyTile, lk - j0), keyRows = (cols + mr - 1) / mr * mr;
+            bool first = j0 == 0;
+            for (int jp = 0; jp < panels; jp++)
             {
-                // correction = exp(m_old - m_new): m_old sits in corrRow.
-                TensorPrimitives.Subtract(corrRow, maxRow, corrRow);
-                TensorPrimitives.Exp(corrRow, corrRow);
-                TensorPrimitives.Multiply(sumRow, corrRow, sumRow);
-                for (int r = 0; r < rows; r++)
+                // S^T panel [keyRows, NR] = scale K_tile Q^T_panel; K's panels are zero beyond lk.
+                float* panel = st + (long)jp * nr * tileRows;
+                Gemm.RunPacked(keyRows, nr, d, packedK + (long)j0 * d, (long)mr * d, packedQ + (long)jp * nr * d, (long)nr * d, panel, nr, accumulate: false);
+                if (first) PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, null);
+                else PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, correction + jp * nr);
+            }
+            if (!first)
+            {
+                // Earlier output columns (queries) scale by exp(m_old - m_new).
+                var corr = new ReadOnlySpan<float>(correction, QueryBlock);
+                for (int t = 0; t < d; t++)
                 {
-                    float c = correction[r];
-                    if (c != 1f)
-                    {
-                        var accRow = new Span<float>(acc + (long)r * oStride, d);
-                        TensorPrimitives.Multiply(accRow, c, accRow);
-                    }
+                    var row = new Span<float>(acc + (long)t * QueryBlock, QueryBlock);
+                    TensorPrimitives.Multiply(row, corr, row);
                 }
             }
-            ColumnExpSum(st, cols, rows, max, sum);
-            // O [rows, d] (+)= P [rows, cols] V_tile [cols, d]: P is S^T read transposed (contiguous
-            // per key), V's panels hold all keys so the tile starts j0 deep in each (stride NR lk).
-            Gemm.PackAllA(new GemmProblem { M = rows, K = cols, A = (nint)st, RsA = 1, CsA = QueryBlock, Alpha = 1f }, packedP);
-            Gemm.RunPacked(rows, d, cols, packedP, (long)mr * cols, packedV + (long)j0 * nr, (long)nr * lk, acc, oStride, accumulate: j0 > 0);
+            // O^T [d, QueryBlock] (+)= V_tile^T [d, cols] P^T [cols, QueryBlock]: the S^T panels are P^T's
+            // packed B panels; V^T's panels hold all keys, so the tile starts j0 deep in each.
+            Gemm.RunPacked(d, QueryBlock, cols, packedVt + (long)j0 * mr, vtStride, st, (long)nr * tileRows, acc, QueryBlock, accumulate: !first);
         }
-        for (int r = 0; r < rows; r++)
-            TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + (long)r * oStride, d), 1f / sum[r], new Span<float>(o + (long)r * width, d));
-    }
-
-    // The two softmax passes over a transposed score tile [cols, QueryBlock]: each query is a lane, each
-    // key a row, so the running statistics stay in registers while the rows stream past (no call per
-    // row: at 64 queries x 128 keys the per-call overhead of span helpers cost as much as the exps).
-
-    /// <summary>max[r] = max(max[r], st[p, r]) over the tile's key rows p.</summary>
-    private static unsafe void ColumnMax(float* st, int cols, int rows, float* max)
-    {
-        int r = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; r + 16 <= rows; r += 16)
-            {
-                var m = Vector512.Load(max + r);
-                for (int p = 0; p < cols; p++) m = Vector512.Max(m, Vector512.Load(st + p * QueryBlock + r));
-                m.Store(max + r);
-            }
-        if (Vector256.IsHardwareAccelerated)
-            for (; r + 8 <= rows; r += 8)
-            {
-                var m = Vector256.Load(max + r);
-                for (int p = 0; p < cols; p++) m = Vector256.Max(m, Vector256.Load(st + p * QueryBlock + r));
-                m.Store(max + r);
-            }
-        for (; r < rows; r++)
+        // O[j, t] = O^T[t, j] / sum[j].
+        for (int j = 0; j < rows; j++) sum[j] = 1f / sum[j];
+        for (int j = 0; j < rows; j++)
         {
-            float m = max[r];
-            for (int p = 0; p < cols; p++) m = Math.Max(m, st[p * QueryBlock + r]);
-            max[r] = m;
+            float inv = sum[j];
+            float* dst = o + (long)j * width;
+            float* src = acc + j;
+            for (int t = 0; t < d; t++) dst[t] = src[(long)t * QueryBlock] * inv;
         }
     }
 
-    /// <summary>st[p, r] = exp(st[p, r] - max[r]) in place, and sum[r] += the new values.</summary>
-    private static unsafe void ColumnExpSum(float* st, int cols, int rows, float* max, float* sum)
+    /// <summary>
+    /// Softmax statistics of one S^T panel [cols keys x NR queries] (row stride NR): the new running max per
+    /// query, then P^T = exp(S^T - max) in place and the sums. With <paramref name="correction"/> (not the
+    /// first tile) the old sum is rescaled by exp(m_old - m_new), which is also written there for the output.
+    /// </summary>
+    private static unsafe void PanelMaxExpSum(float* panel, int cols, float* max, float* sum, float* correction)
     {
-        int r = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; r + 16 <= rows; r += 16)
-            {
-                var m = Vector512.Load(max + r);
-                var s = Vector512.Load(sum + r);
-                for (int p = 0; p < cols; p++)
-                {
-                    float* x = st + p * QueryBlock + r;
-                    var e = Exp(Vector512.Load(x) - m);
-                    e.Store(x);
-                    s += e;
-                }
-                s.Store(sum + r);
-            }
-        if (Vector256.IsHardwareAccelerated)
-            for (; r + 8 <= rows; r += 8)
-            {
-                var m = Vector256.Load(max + r);
-                var s = Vector256.Load(sum + r);
-                for (int p = 0; p < cols; p++)
-                {
-                    float* x = st + p * QueryBlock + r;
-                    var e = Exp(Vector256.Load(x) - m);
-                    e.Store(x);
-                    s += e;
-                }
-                s.Store(sum + r);
-            }
-        for (; r < rows; r++)
+        int nr = Gemm.PanelCols;
+        if (nr == 32 && Vector512.IsHardwareAccelerated)
         {
-            float s = sum[r];
+            var old0 = Vector512.Load(max); var old1 = Vector512.Load(max + 16);
+            var m0 = old0; var m1 = old1;
             for (int p = 0; p < cols; p++)
             {
-                float* x = st + p * QueryBlock + r;
-                *x = MathF.Exp(*x - max[r]);
-                s += *x;
+                m0 = Vector512.Max(m0, Vector512.Load(panel + p * 32));
+                m1 = Vector512.Max(m1, Vector512.Load(panel + p * 32 + 16));
             }
+            var s0 = Vector512.Load(sum); var s1 = Vector512.Load(sum + 16);
+            if (correction != null)
+            {
+                var c0 = Exp(old0 - m0); var c1 = Exp(old1 - m1);
+                c0.Store(correction); c1.Store(correction + 16);
+                s0 *= c0; s1 *= c1;
+            }
+            for (int p = 0; p < cols; p++)
+            {
+                float* x = panel + p * 32;
+                var e0 = Exp(Vector512.Load(x) - m0); var e1 = Exp(Vector512.Load(x + 16) - m1);
+                e0.Store(x); e1.Store(x + 16);
+                s0 += e0; s1 += e1;
+            }
+            m0.Store(max); m1.Store(max + 16);
+            s0.Store(sum); s1.Store(sum + 16);
+            return;
+        }
+        if (nr == 16 && Vector256.IsHardwareAccelerated)
+        {
+            var old0 = Vector256.Load(max); var old1 = Vector256.Load(max + 8);
+            var m0 = old0; var m1 = old1;
+            for (int p = 0; p < cols; p++)
+            {
+                m0 = Vector256.Max(m0, Vector256.Load(panel + p * 16));
+                m1 = Vector256.Max(m1, Vector256.Load(panel + p * 16 + 8));
+            }
+            var s0 = Vector256.Load(sum); var s1 = Vector256.Load(sum + 8);
+            if (correction != null)
+            {
+                var c0 = Exp(old0 - m0); var c1 = Exp(old1 - m1);
+                c0.Store(correction); c1.Store(correction + 8);
+                s0 *= c0; s1 *= c1;
+            }
+            for (int p = 0; p < cols; p++)
+            {
+                float* x = panel + p * 16;
+                var e0 = Exp(Vector256.Load(x) - m0); var e1 = Exp(Vector256.Load(x + 8) - m1);
+                e0.Store(x); e1.Store(x + 8);
+                s0 += e0; s1 += e1;
+            }
+            m0.Store(max); m1.Store(max + 8);
+            s0.Store(sum); s1.Store(sum + 8);
+            return;
+        }
+        for (int r = 0; r < nr; r++)
+        {
+            float old = max[r], m = old;
+            for (int p = 0; p < cols; p++) m = Math.Max(m, panel[p * nr + r]);
+            float s = sum[r];
+            if (correction != null) { float c = MathF.Exp(old - m); correction[r] = c; s *= c; }
+            for (int p = 0; p < cols; p++)
+            {
+                float e = MathF.Exp(panel[p * nr + r] - m);
+                panel[p * nr + r] = e;
+                s += e;
+            }
+            max[r] = m;
             sum[r] = s;
         }
     }
