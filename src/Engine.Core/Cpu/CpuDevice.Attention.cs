@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Core.Cpu;
 
@@ -68,7 +69,7 @@ public sealed partial class CpuDevice
                 float* kRows = (float*)kBase + (long)b * lk * width + h * d;
                 float* vRows = (float*)vBase + (long)b * lk * width + h * d;
                 float* dst = (float*)packedBase + bh * perHead;
-                Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale }, dst);
+                Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale * Log2E }, dst);
                 // V^T as A: op(A)(t, j) = V[j, t]; each depth (key) is a contiguous run of head dims.
                 Gemm.PackAllA(new GemmProblem { M = d, K = lk, A = (nint)vRows, RsA = 1, CsA = width, Alpha = 1f }, dst + kPacked);
             });
@@ -103,8 +104,7 @@ public sealed partial class CpuDevice
         new Span<float>(sum, QueryBlock).Clear();
         // Q^T as B of S^T: op(B)(p, j) = Q[j, p], zero-padded to whole panels (padded queries score 0
         // against every key: finite, and their output columns are never read).
-        Gemm.PackAllB(new GemmProblem { K = d, N = rows, B = (nint)q, RsB = 1, CsB = width }, packedQ);
-        for (int p = (rows + nr - 1) / nr; p < panels; p++) new Span<float>(packedQ + (long)p * nr * d, nr * d).Clear();
+        PackQueriesTransposed(q, rows, d, width, packedQ);
         long vtStride = (long)mr * lk;
         for (int j0 = 0; j0 < lk; j0 += keyTile)
         {
@@ -134,19 +134,85 @@ public sealed partial class CpuDevice
         }
         // O[j, t] = O^T[t, j] / sum[j].
         for (int j = 0; j < rows; j++) sum[j] = 1f / sum[j];
+        StoreOutputTransposed(acc, sum, rows, d, o, width);
+    }
+
+    /// <summary>
+    /// Packs Q^T [d x QueryBlock] as the B panels of S^T (dst[panel][p * NR + c] = Q[panel * NR + c, p]) from
+    /// query rows <paramref name="width"/> apart, by 8 x 8 register transposes; queries past
+    /// <paramref name="rows"/> are zero (they score 0 against every key: finite, and their output is never read).
+    /// </summary>
+    private static unsafe void PackQueriesTransposed(float* q, int rows, int d, int width, float* dst)
+    {
+        int nr = Gemm.PanelCols;
+        if (rows < QueryBlock) new Span<float>(dst, QueryBlock * d).Clear();
+        int d8 = Avx.IsSupported ? d / 8 * 8 : 0;
+        for (int c0 = 0; c0 < rows; c0 += 8)
+        {
+            float* panel = dst + (long)(c0 / nr) * nr * d;
+            int c = c0 % nr, n = Math.Min(8, rows - c0);
+            float* src = q + (long)c0 * width;
+            if (n == 8)
+                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8(src + p0, width, panel + p0 * nr + c, nr, null);
+            for (int p = n == 8 ? d8 : 0; p < d; p++)
+                for (int i = 0; i < n; i++) panel[p * nr + c + i] = src[(long)i * width + p];
+        }
+    }
+
+    /// <summary>O[j, t] = acc[t, j] * inv[j] for the block's <paramref name="rows"/> queries, by 8 x 8 register transposes.</summary>
+    private static unsafe void StoreOutputTransposed(float* acc, float* inv, int rows, int d, float* o, int width)
+    {
+        int d8 = Avx.IsSupported ? d / 8 * 8 : 0, rows8 = Avx.IsSupported ? rows / 8 * 8 : 0;
+        for (int j0 = 0; j0 < rows8; j0 += 8)
+            for (int t0 = 0; t0 < d8; t0 += 8)
+                Transpose8x8(acc + (long)t0 * QueryBlock + j0, QueryBlock, o + (long)j0 * width + t0, width, inv + j0);
         for (int j = 0; j < rows; j++)
         {
-            float inv = sum[j];
+            float scale = inv[j];
             float* dst = o + (long)j * width;
-            float* src = acc + j;
-            for (int t = 0; t < d; t++) dst[t] = src[(long)t * QueryBlock] * inv;
+            for (int t = j < rows8 ? d8 : 0; t < d; t++) dst[t] = acc[(long)t * QueryBlock + j] * scale;
         }
     }
 
     /// <summary>
+    /// dst row i = column i of the 8 x 8 block at <paramref name="src"/> (rows <paramref name="srcStride"/>
+    /// apart), times <paramref name="rowScale"/>[i] when given (AVX: unpack, shuffle, lane permute).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride, float* rowScale)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride); var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride); var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride); var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        var c0 = Avx.Permute2x128(u0, u4, 0x20); var c1 = Avx.Permute2x128(u1, u5, 0x20);
+        var c2 = Avx.Permute2x128(u2, u6, 0x20); var c3 = Avx.Permute2x128(u3, u7, 0x20);
+        var c4 = Avx.Permute2x128(u0, u4, 0x31); var c5 = Avx.Permute2x128(u1, u5, 0x31);
+        var c6 = Avx.Permute2x128(u2, u6, 0x31); var c7 = Avx.Permute2x128(u3, u7, 0x31);
+        if (rowScale != null)
+        {
+            c0 *= Vector256.Create(rowScale[0]); c1 *= Vector256.Create(rowScale[1]);
+            c2 *= Vector256.Create(rowScale[2]); c3 *= Vector256.Create(rowScale[3]);
+            c4 *= Vector256.Create(rowScale[4]); c5 *= Vector256.Create(rowScale[5]);
+            c6 *= Vector256.Create(rowScale[6]); c7 *= Vector256.Create(rowScale[7]);
+        }
+        c0.Store(dst); c1.Store(dst + dstStride); c2.Store(dst + 2 * dstStride); c3.Store(dst + 3 * dstStride);
+        c4.Store(dst + 4 * dstStride); c5.Store(dst + 5 * dstStride); c6.Store(dst + 6 * dstStride); c7.Store(dst + 7 * dstStride);
+    }
+
+    /// <summary>
     /// Softmax statistics of one S^T panel [cols keys x NR queries] (row stride NR): the new running max per
-    /// query, then P^T = exp(S^T - max) in place and the sums. With <paramref name="correction"/> (not the
-    /// first tile) the old sum is rescaled by exp(m_old - m_new), which is also written there for the output.
+    /// query, then P^T = 2^(S^T - max) in place and the sums (scores are in base 2: K was packed scaled by
+    /// log2 e). With <paramref name="correction"/> (not the first tile) the old sum is rescaled by
+    /// 2^(m_old - m_new), which is also written there for the output.
     /// </summary>
     private static unsafe void PanelMaxExpSum(float* panel, int cols, float* max, float* sum, float* correction)
     {
@@ -163,14 +229,14 @@ public sealed partial class CpuDevice
             var s0 = Vector512.Load(sum); var s1 = Vector512.Load(sum + 16);
             if (correction != null)
             {
-                var c0 = Exp(old0 - m0); var c1 = Exp(old1 - m1);
+                var c0 = Exp2(old0 - m0); var c1 = Exp2(old1 - m1);
                 c0.Store(correction); c1.Store(correction + 16);
                 s0 *= c0; s1 *= c1;
             }
             for (int p = 0; p < cols; p++)
             {
                 float* x = panel + p * 32;
-                var e0 = Exp(Vector512.Load(x) - m0); var e1 = Exp(Vector512.Load(x + 16) - m1);
+                var e0 = Exp2(Vector512.Load(x) - m0); var e1 = Exp2(Vector512.Load(x + 16) - m1);
                 e0.Store(x); e1.Store(x + 16);
                 s0 += e0; s1 += e1;
             }
@@ -190,14 +256,14 @@ public sealed partial class CpuDevice
             var s0 = Vector256.Load(sum); var s1 = Vector256.Load(sum + 8);
             if (correction != null)
             {
-                var c0 = Exp(old0 - m0); var c1 = Exp(old1 - m1);
+                var c0 = Exp2(old0 - m0); var c1 = Exp2(old1 - m1);
                 c0.Store(correction); c1.Store(correction + 8);
                 s0 *= c0; s1 *= c1;
             }
             for (int p = 0; p < cols; p++)
             {
                 float* x = panel + p * 16;
-                var e0 = Exp(Vector256.Load(x) - m0); var e1 = Exp(Vector256.Load(x + 8) - m1);
+                var e0 = Exp2(Vector256.Load(x) - m0); var e1 = Exp2(Vector256.Load(x + 8) - m1);
                 e0.Store(x); e1.Store(x + 8);
                 s0 += e0; s1 += e1;
             }
@@ -210,16 +276,52 @@ public sealed partial class CpuDevice
             float old = max[r], m = old;
             for (int p = 0; p < cols; p++) m = Math.Max(m, panel[p * nr + r]);
             float s = sum[r];
-            if (correction != null) { float c = MathF.Exp(old - m); correction[r] = c; s *= c; }
+            if (correction != null) { float c = float.Exp2(old - m); correction[r] = c; s *= c; }
             for (int p = 0; p < cols; p++)
             {
-                float e = MathF.Exp(panel[p * nr + r] - m);
+                float e = float.Exp2(panel[p * nr + r] - m);
                 panel[p * nr + r] = e;
                 s += e;
             }
             max[r] = m;
             sum[r] = s;
         }
+    }
+
+
+    // 2^x for x <= 0 (a score minus its running max): x = n + f with n = round(x), |f| <= 1/2, and 2^f
+    // from a degree-5 polynomial fitted at Chebyshev nodes (relative error 1.6e-7 in float arithmetic);
+    // x is clamped so 2^n stays a normal float. AVX-512 applies 2^n with vscalefps.
+    private const float Exp2Lo = -125f;
+    private const float E0 = 1.000000119e+00f, E1 = 6.931471825e-01f, E2 = 2.402210683e-01f, E3 = 5.550356954e-02f, E4 = 9.676031768e-03f, E5 = 1.339086331e-03f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Exp2(Vector512<float> x)
+    {
+        x = Vector512.Max(x, Vector512.Create(Exp2Lo));
+        var n = Vector512.Round(x);
+        var f = x - n;
+        var y = Vector512.FusedMultiplyAdd(Vector512.Create(E5), f, Vector512.Create(E4));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E3));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E2));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E1));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E0));
+        if (Avx512F.IsSupported) return Avx512F.Scale(y, n);
+        return y * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp2(Vector256<float> x)
+    {
+        x = Vector256.Max(x, Vector256.Create(Exp2Lo));
+        var n = Vector256.Round(x);
+        var f = x - n;
+        var y = Vector256.FusedMultiplyAdd(Vector256.Create(E5), f, Vector256.Create(E4));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E3));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E2));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E1));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E0));
+        return y * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
     }
 
     /// <inheritdoc />
