@@ -32,7 +32,7 @@ public sealed partial class CpuDevice
     /// of P^T in the second product, so the probabilities are never repacked; (3) the second product's
     /// rows are the head dimensions, which the micro-kernel's MR-row panels cover without padding for
     /// d = 40, 64, 80 (a query-major P V pads d = 40 to 64 columns with 32-wide panels). K (scaled) and
-    /// V^T are packed once per head in a parallel pre-pass shared by every query block; Q^T once per block.
+    /// V^T are packed once per head, by the first job that needs them, and shared by every query block; Q^T once per block.
     /// </para>
     /// </summary>
     protected override unsafe void AttentionCore(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
@@ -63,27 +63,85 @@ public sealed partial class CpuDevice
         {
             nint qBase = (nint)(pq + qOff), kBase = (nint)(pk + kOff), vBase = (nint)(pv + vOff), oBase = (nint)(po + oOff);
             nint packedBase = (nint)packed;
-            Parallel.For(0, batch * heads, Parallelism, bh =>
-            {
-                int h = bh % heads, b = bh / heads;
-                float* kRows = (float*)kBase + (long)b * lk * width + h * d;
-                float* vRows = (float*)vBase + (long)b * lk * width + h * d;
-                float* dst = (float*)packedBase + bh * perHead;
-                Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale * Log2E }, dst);
-                // V^T as A: op(A)(t, j) = V[j, t]; each depth (key) is a contiguous run of head dims.
-                Gemm.PackAllA(new GemmProblem { M = d, K = lk, A = (nint)vRows, RsA = 1, CsA = width, Alpha = 1f }, dst + kPacked);
-            });
+            // Heads are packed on first use inside the one parallel loop (a second fork-join costs more
+            // than the packing at short lengths): Parallel.For starts each worker on its own contiguous
+            // range of jobs, so workers meet on a head, and wait for its packing, only when stealing.
+            int[] headState = HeadStates(batch * heads);
             Parallel.For(0, batch * heads * qBlocks, Parallelism, job =>
             {
                 float* scratch = (_attentionBlock ??= new AlignedBuffer()).Ensure(scratchFloats);
                 int qb = job % qBlocks, bh = job / qBlocks, h = bh % heads, b = bh / heads;
+                float* kHead = (float*)packedBase + bh * perHead;
+                if (Volatile.Read(ref headState[bh]) != HeadPacked)
+                    PackHead(headState, bh, (float*)kBase + (long)b * lk * width + h * d, (float*)vBase + (long)b * lk * width + h * d,
+                        lk, d, width, scale * Log2E, kHead, kHead + kPacked);
                 int i0 = qb * QueryBlock, rows = Math.Min(QueryBlock, lq - i0);
                 long headOffset = h * d;
                 float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
                 float* oRows = (float*)oBase + ((long)b * lq + i0) * width + headOffset;
-                float* kHead = (float*)packedBase + bh * perHead;
                 AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, tileRows, scratch, qPackFloats, scoreFloats, (int)accRows);
             });
+        }
+    }
+
+    [ThreadStatic] private static int[]? _attentionHeadStates;
+    private const int HeadUnpacked = 0, HeadPacking = 1, HeadPacked = 2;
+
+    /// <summary>The calling thread's per-head packing states for one call, all <see cref="HeadUnpacked"/>.</summary>
+    private static int[] HeadStates(int count)
+    {
+        var states = _attentionHeadStates;
+        if (states is null || states.Length < count) _attentionHeadStates = states = new int[Math.Max(count, 64)];
+        else Array.Clear(states, 0, count);
+        return states;
+    }
+
+    /// <summary>
+    /// Packs head <paramref name="bh"/>'s K (scaled, A panels over the keys) and V^T (A panels over the head
+    /// dims) unless another worker has claimed it; then waits until the packing is published.
+    /// </summary>
+    private static unsafe void PackHead(int[] states, int bh, float* kRows, float* vRows, int lk, int d, int width, float scale,
+        float* packedK, float* packedVt)
+    {
+        if (Interlocked.CompareExchange(ref states[bh], HeadPacking, HeadUnpacked) == HeadUnpacked)
+        {
+            PackKeys(kRows, lk, d, width, scale, packedK);
+            // V^T as A: op(A)(t, j) = V[j, t]; each depth (key) is a contiguous run of head dims.
+            Gemm.PackAllA(new GemmProblem { M = d, K = lk, A = (nint)vRows, RsA = 1, CsA = width, Alpha = 1f }, packedVt);
+            Volatile.Write(ref states[bh], HeadPacked);
+            return;
+        }
+        var wait = new SpinWait();
+        while (Volatile.Read(ref states[bh]) != HeadPacked) wait.SpinOnce();
+    }
+
+    /// <summary>
+    /// scale K as the A panels of S^T (dst[panel][p * MR + r] = scale K[panel * MR + r, p], zero past
+    /// <paramref name="lk"/>): with 8-row panels by 8 x 8 register transposes, otherwise by the GEMM's packer.
+    /// </summary>
+    private static unsafe void PackKeys(float* k, int lk, int d, int width, float scale, float* dst)
+    {
+        int mr = Gemm.PanelRows;
+        if (mr != 8 || !Avx.IsSupported)
+        {
+            Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)k, RsA = width, CsA = 1, Alpha = scale }, dst);
+            return;
+        }
+        float* scales = stackalloc float[8];
+        new Span<float>(scales, 8).Fill(scale);
+        int d8 = d / 8 * 8;
+        for (int r0 = 0; r0 < lk; r0 += 8)
+        {
+            float* panel = dst + (long)r0 * d, src = k + (long)r0 * width;
+            int n = Math.Min(8, lk - r0);
+            if (n == 8)
+                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8(src + p0, width, panel + p0 * 8, 8, scales);
+            for (int p = n == 8 ? d8 : 0; p < d; p++)
+            {
+                int r = 0;
+                for (; r < n; r++) panel[p * 8 + r] = scale * src[(long)r * width + p];
+                for (; r < 8; r++) panel[p * 8 + r] = 0f;
+            }
         }
     }
 
