@@ -79,7 +79,13 @@ public sealed partial class CpuDevice
                 long headOffset = h * d;
                 float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
                 float* oRows = (float*)oBase + ((long)b * lq + i0) * width + headOffset;
-                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, tileRows, scratch, qPackFloats, scoreFloats, (int)accRows);
+                // A worker's next job is usually the next block of the same head: its query rows are
+                // prefetched while this block computes (with few keys the rows are read faster than
+                // the hardware prefetcher fetches them).
+                float* nextQ = qb + 1 < qBlocks ? qRows + (long)QueryBlock * width : null;
+                int nextRows = Math.Min(QueryBlock, lq - i0 - QueryBlock);
+                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, tileRows, scratch, qPackFloats, scoreFloats, (int)accRows,
+                    nextQ, nextRows);
             });
         }
     }
@@ -152,7 +158,7 @@ public sealed partial class CpuDevice
     /// ([tileRows x NR] each, QueryBlock / NR of them), max, sum, correction and the O^T accumulator.
     /// </summary>
     private static unsafe void AttentionBlock(float* q, float* packedK, float* packedVt, float* o, int rows, int lk, int d, int width,
-        int keyTile, int tileRows, float* scratch, long qPackFloats, long scoreFloats, int accRows)
+        int keyTile, int tileRows, float* scratch, long qPackFloats, long scoreFloats, int accRows, float* nextQ, int nextRows)
     {
         int mr = Gemm.PanelRows, nr = Gemm.PanelCols, panels = QueryBlock / nr;
         float* packedQ = scratch, st = packedQ + qPackFloats;
@@ -163,6 +169,9 @@ public sealed partial class CpuDevice
         // Q^T as B of S^T: op(B)(p, j) = Q[j, p], zero-padded to whole panels (padded queries score 0
         // against every key: finite, and their output columns are never read).
         PackQueriesTransposed(q, rows, d, width, packedQ);
+        // The output rows written at the end and the next block's query rows, into L2.
+        PrefetchRows(o, rows, d, width);
+        if (nextQ != null) PrefetchRows(nextQ, nextRows, d, width);
         long vtStride = (long)mr * lk;
         for (int j0 = 0; j0 < lk; j0 += keyTile)
         {
@@ -193,6 +202,17 @@ public sealed partial class CpuDevice
         // O[j, t] = O^T[t, j] / sum[j].
         for (int j = 0; j < rows; j++) sum[j] = 1f / sum[j];
         StoreOutputTransposed(acc, sum, rows, d, o, width);
+    }
+
+    /// <summary>Prefetches into L2 the cache lines of <paramref name="rows"/> rows of <paramref name="d"/> floats, <paramref name="width"/> apart.</summary>
+    private static unsafe void PrefetchRows(float* p, int rows, int d, int width)
+    {
+        if (!Sse.IsSupported) return;
+        for (int r = 0; r < rows; r++)
+        {
+            nint start = (nint)(p + (long)r * width) & ~(nint)63, end = (nint)(p + (long)r * width + d);
+            for (nint line = start; line < end; line += 64) Sse.Prefetch1((void*)line);
+        }
     }
 
     /// <summary>
