@@ -60,4 +60,17 @@ public class AttentionTests
         var expected = Reference.Attention(q, k, v, b, lq, lk, heads, d, scale);
         Assert.That(Reference.Compare(o.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"B {b} Lq {lq} Lkv {lk} heads {heads} d {d} scale {scale}");
     }
+
+    [Test]
+    public void CpuAttentionWithoutKeysIsZero()
+    {
+        // softmax(Q K^T) V over zero keys is an empty weighted sum (as matmul gives for PyTorch's math path).
+        var device = TestDevices.Get("cpu");
+        using var q = device.Upload(Reference.Random(new Random(7), 3 * 2 * 16, 1f), 3, 2, 16);
+        using var k = device.Allocate(3, 0, 16);
+        using var v = device.Allocate(3, 0, 16);
+        using var o = device.Upload(Enumerable.Repeat(5f, 3 * 2 * 16).ToArray(), 3, 2, 16);
+        device.Attention(q, k, v, o, 2, 0.25f);
+        Assert.That(o.ToArray(), Is.All.EqualTo(0f));
+    }
 }

@@ -17,7 +17,7 @@ public sealed partial class CpuDevice
     private const int WholeRowKeys = 512;
     private const int FlashKeyTile = 256;
 
-    // Reused aligned scratch: the packed K and V of a call (per calling thread) and each worker's block scratch.
+    // Reused aligned scratch: the packed K and V^T of a call (per calling thread) and each worker's block scratch.
     [ThreadStatic] private static AlignedBuffer? _attentionPacked;
     [ThreadStatic] private static AlignedBuffer? _attentionBlock;
 
@@ -32,7 +32,8 @@ public sealed partial class CpuDevice
     /// of P^T in the second product, so the probabilities are never repacked; (3) the second product's
     /// rows are the head dimensions, which the micro-kernel's MR-row panels cover without padding for
     /// d = 40, 64, 80 (a query-major P V pads d = 40 to 64 columns with 32-wide panels). K (scaled) and
-    /// V^T are packed once per head, by the first job that needs them, and shared by every query block; Q^T once per block.
+    /// V^T are packed once per head, by the first job that needs them, and shared by every query block;
+    /// Q^T is packed once per block.
     /// </para>
     /// </summary>
     protected override unsafe void AttentionCore(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
@@ -42,14 +43,21 @@ public sealed partial class CpuDevice
         var (kArr, kOff) = Raw(k);
         var (vArr, vOff) = Raw(v);
         var (oArr, oOff) = Raw(output);
+        if (lk == 0)
+        {
+            // No keys: every output row is an empty weighted sum.
+            Span(output).Clear();
+            return;
+        }
         int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
         // Tiles after the first start on a key panel boundary (K's packed panels are addressed by key).
         int keyTile = lk <= WholeRowKeys ? lk : FlashKeyTile / mr * mr;
         // Rows of a score panel: the tile rounded up to whole key panels (the micro-kernel stores full tiles).
         int tileRows = (keyTile + mr - 1) / mr * mr;
         int qBlocks = (lq + QueryBlock - 1) / QueryBlock;
-        // Per head: scale K packed as A of S^T [lk x d] and V^T packed as A of O^T [d x lk]; both over
-        // all keys, zero-padded to whole panels, each starting on a 64-byte boundary.
+        // Per head: K scaled by scale log2 e (the softmax runs in base 2) packed as A of S^T [lk x d] and
+        // V^T packed as A of O^T [d x lk]; both over all keys, zero-padded to whole panels, each starting
+        // on a 64-byte boundary.
         long kPacked = ((long)(lk + mr - 1) / mr * mr * d + 15) / 16 * 16;
         long vPacked = ((long)(d + mr - 1) / mr * mr * lk + 15) / 16 * 16;
         long perHead = kPacked + vPacked;
