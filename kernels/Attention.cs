@@ -20,31 +20,42 @@ public struct AttentionParams
 /// <summary>Fused multi-head attention.</summary>
 public static class AttentionKernels
 {
+    /// <summary>Row stride of the K tile in shared memory: d rounded up to an odd number.</summary>
+    public static int KeyStride(int d) => d | 1;
+
+    /// <summary>Row stride of the score tile: Tile + 1, so the softmax pass (one lane per row) is free of bank conflicts.</summary>
+    public static int ScoreStride(int tile) => tile + 1;
+
+    /// <summary>Dynamic shared memory of <see cref="FlashAttention"/> in floats for a tile and head width.</summary>
+    public static int SharedFloats(int tile, int d) => 3 * tile * d + tile * KeyStride(d) + tile * ScoreStride(tile) + 3 * tile;
+
     /// <summary>
     /// Flash-style attention, out = softmax(q k^T * scale) v per (batch, head), never storing the
     /// Lq x Lk scores: a group owns Tile query rows of one (batch, head), keeps them in shared memory,
     /// and walks the keys in Tile-row blocks with an online softmax (running max m, running sum l,
     /// accumulator O rescaled by exp(m_old - m_new)).
     /// <para>Launch: grid (ceil(Lq/Tile), B*Heads), group G threads (power of two, G &gt;= Tile).
-    /// Dynamic shared memory (4*Tile*d + Tile*Tile + 3*Tile) floats: Q, K, V, O tiles [Tile, d],
-    /// scores [Tile, Tile], m, l and the per-row correction. The host picks the largest Tile in
+    /// Dynamic shared memory <see cref="SharedFloats"/> floats: Q, V, O tiles [Tile, d], the K tile
+    /// with an odd row stride (consecutive threads read consecutive key rows in the score loop; an
+    /// even stride such as 64 would put all 32 lanes of a warp on one shared-memory bank), scores
+    /// [Tile, Tile + 1] (odd stride for the same reason), m, l and the per-row correction. The host picks the largest Tile in
     /// {64, 32, 16, 8} that fits the group and min(48 KB, the accelerator's shared memory); d = 160
-    /// gets Tile 16 (41 KB). Four barriers per key block. Rows past Lq / keys past Lk are masked.</para>
+    /// gets Tile 16 (42 KB). Four barriers per key block. Rows past Lq / keys past Lk are masked.</para>
     /// </summary>
     public static void FlashAttention(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> output, AttentionParams p)
     {
         int tile = p.Tile, d = p.HeadDim, t = Group.IdxX, g = Group.DimX;
         int q0 = Grid.IdxX * tile, bh = Grid.IdxY, b = bh / p.Heads, h = bh - b * p.Heads;
         var shared = SharedMemory.GetDynamic<float>();
-        int td = tile * d;
+        int td = tile * d, dk = KeyStride(d), tk = tile * dk, ss = ScoreStride(tile), ts = tile * ss;
         var qs = shared.SubView(0, td);
-        var ks = shared.SubView(td, td);
-        var vs = shared.SubView(2 * td, td);
-        var os = shared.SubView(3 * td, td);
-        var s = shared.SubView(4 * td, tile * tile);
-        var mRow = shared.SubView(4 * td + tile * tile, tile);
-        var lRow = shared.SubView(4 * td + tile * tile + tile, tile);
-        var corr = shared.SubView(4 * td + tile * tile + 2 * tile, tile);
+        var ks = shared.SubView(td, tk);
+        var vs = shared.SubView(td + tk, td);
+        var os = shared.SubView(2 * td + tk, td);
+        var s = shared.SubView(3 * td + tk, ts);
+        var mRow = shared.SubView(3 * td + tk + ts, tile);
+        var lRow = shared.SubView(3 * td + tk + ts + tile, tile);
+        var corr = shared.SubView(3 * td + tk + ts + 2 * tile, tile);
         long qBase = (long)b * p.Lq * p.Width + (long)h * d;
         long kBase = (long)b * p.Lk * p.Width + (long)h * d;
         int qCount = p.Lq - q0 < tile ? p.Lq - q0 : tile;
@@ -66,7 +77,7 @@ public static class AttentionKernels
                 int r = i / d, c = i - r * d;
                 bool inside = r < kvCount;
                 long src = kBase + (long)(k0 + r) * p.Width + c;
-                ks[i] = inside ? k[src] : 0f;
+                ks[r * dk + c] = inside ? k[src] : 0f;
                 vs[i] = inside ? v[src] : 0f;
             }
             Group.Barrier();
@@ -76,20 +87,20 @@ public static class AttentionKernels
                 int r = i / tile, j = i - r * tile;
                 float dot = 0f;
                 if (j < kvCount)
-                    for (int c = 0; c < d; c++) dot += qs[r * d + c] * ks[j * d + c];
-                s[i] = dot * p.Scale;
+                    for (int c = 0; c < d; c++) dot += qs[r * d + c] * ks[j * dk + c];
+                s[r * ss + j] = dot * p.Scale;
             }
             Group.Barrier();
 
             for (int r = t; r < tile; r += g)
             {
                 float mOld = mRow[r], mNew = mOld;
-                for (int j = 0; j < kvCount; j++) mNew = MathF.Max(mNew, s[r * tile + j]);
+                for (int j = 0; j < kvCount; j++) mNew = MathF.Max(mNew, s[r * ss + j]);
                 float sum = 0f;
                 for (int j = 0; j < tile; j++)
                 {
-                    float e = j < kvCount ? MathF.Exp(s[r * tile + j] - mNew) : 0f;
-                    s[r * tile + j] = e;
+                    float e = j < kvCount ? MathF.Exp(s[r * ss + j] - mNew) : 0f;
+                    s[r * ss + j] = e;
                     sum += e;
                 }
                 float scaleOld = MathF.Exp(mOld - mNew);
@@ -103,7 +114,7 @@ public static class AttentionKernels
             {
                 int r = i / d, c = i - r * d;
                 float acc = os[i] * corr[r];
-                for (int j = 0; j < kvCount; j++) acc += s[r * tile + j] * vs[j * d + c];
+                for (int j = 0; j < kvCount; j++) acc += s[r * ss + j] * vs[j * d + c];
                 os[i] = acc;
             }
             Group.Barrier();

@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d"/>.</summary>
+/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d{TW}"/>.</summary>
 public struct ConvParams
 {
     /// <summary>Input channels, height, width.</summary>
@@ -27,18 +27,21 @@ public static class ConvKernels
     /// out[n] [Cout, Ho*Wo] = W [Cout, Cin*kh*kw] x cols [Cin*kh*kw, Ho*Wo] + bias, where the cols
     /// element (k, p) is gathered on the fly from x (k = (ci, ky, kx), p = (oy, ox); zero outside).
     /// <para>Launch: grid (ceil(Ho*Wo/4T), ceil(Cout/4T), N), group (T, T, 1); dynamic shared memory
-    /// 2 * T * 4T floats (weight slab and gathered input slab, k-major); each thread accumulates a
+    /// <see cref="MicroTile.SharedFloats"/> floats (weight slab with row stride 4T + 1 and gathered input slab, k-major); each thread accumulates a
     /// 4 x 4 <see cref="MicroTile"/>; two barriers per T-deep slab of K. T as for the GEMM.</para>
     /// </summary>
-    public static void Conv2d(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+    /// <typeparam name="TW">Storage of the weights (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as they are staged.</typeparam>
+    public static void Conv2d<TW>(ArrayView<float> x, TW w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+        where TW : struct, IWeightView
     {
         int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, n = Grid.IdxZ;
         int spatial = p.Ho * p.Wo, window = p.Kh * p.Kw, depth = p.Cin * window;
         var shared = SharedMemory.GetDynamic<float>();
-        var wTile = shared.SubView(0, t * span);
-        var xTile = shared.SubView(t * span, t * span);
+        int aStride = MicroTile.AStride(t);
+        var wTile = shared.SubView(0, t * aStride);
+        var xTile = shared.SubView(t * aStride, t * span);
         long xBase = (long)n * p.Cin * p.H * p.W;
         var acc = new MicroTile();
         for (int k0 = 0; k0 < depth; k0 += t)
@@ -47,7 +50,7 @@ public static class ConvKernels
             {
                 int r = e / t, kk = e - r * t;
                 int row = row0 + r, k = k0 + kk;
-                wTile[kk * span + r] = row < p.Cout && k < depth ? w[(long)row * depth + k] : 0f;
+                wTile[kk * aStride + r] = row < p.Cout && k < depth ? w.Read((long)row * depth + k) : 0f;
 
                 int kb = e / span, cc = e - kb * span;
                 int col = col0 + cc, kq = k0 + kb;

@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm"/>.</summary>
+/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm{TB}"/>.</summary>
 public struct GemmParams
 {
     /// <summary>Rows of op(A) and C.</summary>
@@ -33,21 +33,25 @@ public static class GemmKernels
     /// <summary>
     /// C[b] = act(alpha * op(A[b]) op(B[b or 0]) + bias), row-major, float32.
     /// <para>Launch: grid (ceil(N/4T), ceil(M/4T), batch), group (T, T, 1); dynamic shared memory
-    /// 2 * T * 4T floats: an A slab [T k, 4T rows] and a B slab [T k, 4T cols], both k-major. T comes
+    /// <see cref="MicroTile.SharedFloats"/> floats: an A slab [T k, 4T rows] (row stride 4T + 1) and a B
+    /// slab [T k, 4T cols], both k-major. T comes
     /// from the accelerator (largest power of two &lt;= 16 with T*T &lt;= max group size; 16 on CUDA,
-    /// giving 64 x 64 block tiles and 8 KB of shared memory). Each thread accumulates a 4 x 4
+    /// giving 64 x 64 block tiles and about 8 KB of shared memory). Each thread accumulates a 4 x 4
     /// <see cref="MicroTile"/> in registers; the K loop stages T-deep slabs with two barriers each.
     /// Loads are zero-padded at the edges, so any M, N, K works; the epilogue applies alpha, bias
     /// and the activation before the single store.</para>
     /// </summary>
-    public static void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
+    /// <typeparam name="TB">Storage of B (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as it is staged.</typeparam>
+    public static void Gemm<TB>(ArrayView<float> a, TB b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
+        where TB : struct, IWeightView
     {
         int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, batch = Grid.IdxZ;
         var shared = SharedMemory.GetDynamic<float>();
-        var aTile = shared.SubView(0, t * span);
-        var bTile = shared.SubView(t * span, t * span);
+        int aStride = MicroTile.AStride(t);
+        var aTile = shared.SubView(0, t * aStride);
+        var bTile = shared.SubView(t * aStride, t * span);
         long aBase = (long)batch * p.M * p.K;
         long bBase = p.BroadcastB != 0 ? 0L : (long)batch * p.K * p.N;
         var acc = new MicroTile();
@@ -63,7 +67,7 @@ public static class GemmKernels
                 float av = 0f;
                 if (row < p.M && k < p.K)
                     av = p.TransposeA != 0 ? a[aBase + (long)k * p.M + row] : a[aBase + (long)row * p.K + k];
-                aTile[kk * span + r] = av;
+                aTile[kk * aStride + r] = av;
 
                 int kb, cc;
                 if (p.TransposeB != 0) { cc = e / t; kb = e - cc * t; }
@@ -71,7 +75,7 @@ public static class GemmKernels
                 int col = col0 + cc, kq = k0 + kb;
                 float bv = 0f;
                 if (col < p.N && kq < p.K)
-                    bv = p.TransposeB != 0 ? b[bBase + (long)col * p.K + kq] : b[bBase + (long)kq * p.N + col];
+                    bv = b.Read(p.TransposeB != 0 ? bBase + (long)col * p.K + kq : bBase + (long)kq * p.N + col);
                 bTile[kb * span + cc] = bv;
             }
             Group.Barrier();

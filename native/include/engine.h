@@ -97,6 +97,11 @@ typedef struct engine_options {
     /* Root of the .NET installation (the folder holding host/fxr); NULL = the usual search
      * (DOTNET_ROOT, then the system install location). Used only when starting the runtime. */
     const char* dotnet_root;
+    /* Storage of the Linear and Conv2d weights of models this context loads: "f32" (NULL or ""
+     * for the default), "f16" or "bf16". Half storage halves their memory; products still
+     * accumulate in float32. Since interface 0.2.0; callers built against 0.1.0 pass the
+     * shorter struct and get float32. */
+    const char* weights;
 } engine_options;
 
 /* One generation request. Initialise with engine_request_init (defaults below), then set
@@ -154,7 +159,7 @@ ENGINE_API engine_status engine_request_init(engine_request* request);
 
 /* Creates a context on the device chosen by options (NULL = all defaults) and stores it in
  * *out_context. The first successful call starts the .NET runtime for the whole process.
- * INVALID_ARGUMENT: out_context NULL, unknown struct_size or device, managed_dir differs
+ * INVALID_ARGUMENT: out_context NULL, unknown struct_size, device or weights, managed_dir differs
  * from the one the runtime was started with. NOT_FOUND: the managed assembly or its
  * runtimeconfig is missing. RUNTIME_ERROR: no .NET runtime found, it failed to start, or
  * the device is unavailable. */

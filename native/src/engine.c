@@ -4,6 +4,7 @@
  * reported instead of crashing. */
 #include "engine.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,9 @@ struct engine_model {
     engine_context* context;
 };
 
-/* Oldest struct layouts this library accepts (the first version's sizes). */
-#define OPTIONS_MIN_SIZE sizeof(engine_options)
+/* Oldest struct layouts this library accepts (the first version's sizes): engine_options of
+ * interface 0.1.0 ended before `weights`. */
+#define OPTIONS_MIN_SIZE offsetof(engine_options, weights)
 #define REQUEST_MIN_SIZE sizeof(engine_request)
 
 uint32_t engine_version(void) { return ENGINE_VERSION_NUMBER; }
@@ -136,7 +138,9 @@ engine_status engine_create(const engine_options* options, engine_context** out_
 
     engine_context* context = calloc(1, sizeof *context);
     if (context == NULL) return engine_error_set(ENGINE_OUT_OF_MEMORY, "out of memory");
-    st = (engine_status)managed->create_context(options->device, &context->handle);
+    const char* weights = options->struct_size >= offsetof(engine_options, weights) + sizeof options->weights
+                              ? options->weights : NULL;
+    st = (engine_status)managed->create_context(options->device, weights, &context->handle);
     if (st != ENGINE_OK) { free(context); return st; }
     context->tag = CONTEXT_TAG;
     context->managed = managed;

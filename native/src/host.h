@@ -9,7 +9,7 @@
 /* Managed entry points of Engine.Native (Engine.Native.NativeExports), all returning an
  * engine_status. Handles are GCHandle values. */
 typedef struct engine_managed {
-    int32_t (*create_context)(const char* device, intptr_t* out_context);
+    int32_t (*create_context)(const char* device, const char* weights, intptr_t* out_context);
     int32_t (*release_context)(intptr_t context);
     int32_t (*load_model)(intptr_t context, const char* path, intptr_t* out_model);
     int32_t (*release_model)(intptr_t context, intptr_t model);

@@ -1,6 +1,8 @@
 /* Error handling at the boundary: NULL pointers, bad struct sizes, a missing managed
  * directory, an unknown device, a missing model path, an unknown sampler, a too-small buffer,
  * handle misuse. Each must return its status with a useful engine_last_error text. */
+#include <stddef.h>
+
 #include "test_support.h"
 
 int main(void)
@@ -47,6 +49,16 @@ int main(void)
     REQUIRE_OK(engine_options_init(&options));
     options.device = "warp-drive";
     EXPECT_STATUS(engine_create(&options, &other), ENGINE_INVALID_ARGUMENT, "warp-drive");
+    REQUIRE_OK(engine_options_init(&options));
+    options.weights = "int4";
+    EXPECT_STATUS(engine_create(&options, &other), ENGINE_INVALID_ARGUMENT, "unknown weights 'int4'");
+    /* A caller built against interface 0.1.0 passes the struct without `weights`. */
+    REQUIRE_OK(engine_options_init(&options));
+    options.struct_size = offsetof(engine_options, weights);
+    options.device = "cpu";
+    REQUIRE_OK(engine_create(&options, &other));
+    REQUIRE_OK(engine_release_context(other));
+    other = NULL;
     REQUIRE_OK(engine_options_init(&options));
     options.managed_dir = "/tmp";
     EXPECT_STATUS(engine_create(&options, &other), ENGINE_INVALID_ARGUMENT, "already running");

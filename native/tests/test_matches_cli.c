@@ -4,7 +4,10 @@
  *   test_matches_cli MODEL_DIR CLI_COMMAND...       (e.g. dotnet path/to/engine.dll)
  *
  * The CLI is run as CLI_COMMAND... generate --model MODEL_DIR --output-tensor OUT.safetensors
- * --out SCRATCH --sampler ddim --steps 10 --seed 5 --count 4 --classes 0,3,7,9 --cfg 3 --device cpu. */
+ * --out SCRATCH --sampler ddim --steps 10 --seed 5 --count 4 --classes 0,3,7,9 --cfg 3 --device cpu.
+ * With ENGINE_TEST_WEIGHTS set (f16, bf16), both sides keep the weights in that storage
+ * (--weights for the CLI, engine_options.weights for the C interface). */
+#include <stdlib.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +71,12 @@ int main(int argc, char** argv)
                            "--sampler", "ddim", "--steps", "10", "--seed", "5", "--count", "4",
                            "--classes", "0,3,7,9", "--cfg", "3", "--device", "cpu" };
     for (size_t i = 0; i < sizeof tail / sizeof tail[0]; ++i) helper[k++] = (char*)tail[i];
+    const char* weights = getenv("ENGINE_TEST_WEIGHTS");
+    if (weights != NULL && weights[0] != '\0') {
+        helper[k++] = "--weights";
+        helper[k++] = (char*)weights;
+        printf("  weights stored as %s\n", weights);
+    }
     helper[k] = NULL;
     pid_t pid = fork();
     CHECK(pid >= 0);
@@ -85,6 +94,7 @@ int main(int argc, char** argv)
     engine_options options;
     REQUIRE_OK(engine_options_init(&options));
     options.device = "cpu";
+    options.weights = weights;
     engine_context* context;
     engine_model* model;
     REQUIRE_OK(engine_create(&options, &context));

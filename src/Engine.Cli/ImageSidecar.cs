@@ -38,6 +38,9 @@ public sealed record ImageSidecar
     /// <summary>Name of the device that ran, for information.</summary>
     public string? DeviceName { get; init; }
 
+    /// <summary>Storage of the Linear/Conv2d weights (f16 or bf16) when not float32; null for float32.</summary>
+    public string? Weights { get; init; }
+
     /// <summary>Sampler name (null when a scheduler config was given).</summary>
     public string? Sampler { get; init; }
 

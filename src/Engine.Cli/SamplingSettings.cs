@@ -11,7 +11,7 @@ namespace Engine.Cli;
 public sealed record SamplingSettings
 {
     /// <summary>The options every sampling command accepts.</summary>
-    public static IReadOnlyList<string> OptionNames { get; } = ["--sampler", "--schedule", "--scheduler-config", "--steps", "--cfg", "--option", "--batch", "--device"];
+    public static IReadOnlyList<string> OptionNames { get; } = ["--sampler", "--schedule", "--scheduler-config", "--steps", "--cfg", "--option", "--batch", "--device", "--weights"];
 
     /// <summary>Help lines for <see cref="OptionNames"/>.</summary>
     public const string HelpLines = """
@@ -23,6 +23,8 @@ public sealed record SamplingSettings
           --option KEY=VALUE        guidance or plug-in option, repeatable ('engine samplers' lists the keys)
           --batch N                 images per model batch (default: automatic, up to 16)
           --device KIND             cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)
+          --weights TYPE            storage of Linear/Conv2d weights: f32 (default), f16 or bf16 (half the memory;
+                                    products still accumulate in float32)
         """;
 
     /// <summary>Sampler name, or null for the default.</summary>
@@ -52,6 +54,9 @@ public sealed record SamplingSettings
     /// <summary>Device kind, or null for the default.</summary>
     public string? Device { get; init; }
 
+    /// <summary>Storage of Linear and Conv2d weights (<c>--weights</c>).</summary>
+    public Engine.Core.DType Weights { get; init; } = Engine.Core.DType.F32;
+
     /// <summary>Reads the sampling options of <paramref name="command"/>.</summary>
     public static SamplingSettings Parse(CommandArguments args, string command)
     {
@@ -65,6 +70,7 @@ public sealed record SamplingSettings
             Options = args.GetAll("--option"),
             Batch = OptionValues.Int(args, "--batch", command, 0, 1, 4096),
             Device = OptionValues.Device(args, command),
+            Weights = OptionValues.WeightStorage(args, command),
         };
         return settings.Validated(command);
     }

@@ -11,12 +11,13 @@ public abstract partial class Device
     /// Batched matrix product: output = act(alpha * op(a) op(b) + bias).
     /// a: [..., M, K] ([..., K, M] when <paramref name="transposeA"/>); b: [..., K, N] ([..., N, K]
     /// when <paramref name="transposeB"/>) with the same leading (batch) dimensions as a, or rank 2
-    /// (shared by every batch); output: [..., M, N]; bias: [N] or null.
+    /// (shared by every batch); output: [..., M, N]; bias: [N] or null. b, the weight operand of Linear,
+    /// may be stored as F16 or BF16 (see <see cref="ReadsHalfWeights"/>); products accumulate in float32.
     /// </summary>
     public void MatMul(Tensor a, Tensor b, Tensor output, bool transposeA = false, bool transposeB = false,
         Tensor? bias = null, Activation activation = Activation.None, float alpha = 1f)
     {
-        CheckF32(a, nameof(a)); CheckF32(b, nameof(b)); CheckF32(output, nameof(output));
+        CheckF32(a, nameof(a)); CheckDevice(b, nameof(b)); CheckF32(output, nameof(output));
         if (a.Rank < 2 || b.Rank < 2) throw new ArgumentException($"MatMul needs rank >= 2 operands, got a {a} and b {b}.");
         int m = transposeA ? a.Dim(-1) : a.Dim(-2), k = transposeA ? a.Dim(-2) : a.Dim(-1);
         int kb = transposeB ? b.Dim(-1) : b.Dim(-2), n = transposeB ? b.Dim(-2) : b.Dim(-1);
@@ -27,7 +28,26 @@ public abstract partial class Device
         if (output.Length != batch * m * n || output.Dim(-1) != n)
             throw new ArgumentException($"MatMul output {output} should be [..., {m}, {n}] with {batch} batches.");
         if (bias is not null) { CheckF32(bias, nameof(bias)); if (bias.Length != n) throw new ArgumentException($"MatMul bias {bias} should have {n} elements."); }
+        using var wide = WidenWeight(ref b);
         MatMulCore(a, b, output, (int)batch, m, n, k, transposeA, transposeB, bBatch == 1, bias, activation, alpha);
+    }
+
+    /// <summary>
+    /// Whether the device's GEMM and convolution read F16 / BF16 weight operands directly (widening
+    /// them in the kernel). Otherwise such weights are widened into a pooled float32 copy for the call,
+    /// so half-precision storage still halves resident weight memory on every device.
+    /// </summary>
+    protected virtual bool ReadsHalfWeights => false;
+
+    /// <summary>Replaces a half-precision weight by a float32 copy where the device needs one; returns the copy to dispose.</summary>
+    private Tensor? WidenWeight(ref Tensor weight)
+    {
+        if (weight.DType == DType.F32 || ReadsHalfWeights) return null;
+        var wide = Allocate(weight.Shape.ToArray());
+        try { CopyCore(weight, wide); }
+        catch { wide.Dispose(); throw; }
+        weight = wide;
+        return wide;
     }
 
     /// <summary>Implements <see cref="MatMul"/>; shapes are already validated.</summary>
@@ -35,7 +55,7 @@ public abstract partial class Device
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha);
 
     /// <summary>
-    /// PyTorch Linear: output[..., out] = act(x[..., in] weight^T + bias); weight: [out, in].
+    /// PyTorch Linear: output[..., out] = act(x[..., in] weight^T + bias); weight: [out, in], F32, F16 or BF16.
     /// </summary>
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor output, Activation activation = Activation.None)
     {
@@ -52,11 +72,12 @@ public abstract partial class Device
 
     /// <summary>
     /// 2-D convolution (cross-correlation as in PyTorch): x [N, C, H, W], weight [O, C, kh, kw],
-    /// bias [O] or null, output [N, O, Ho, Wo] with Ho = (H + 2 pad - kh) / stride + 1.
+    /// bias [O] or null, output [N, O, Ho, Wo] with Ho = (H + 2 pad - kh) / stride + 1. The weight may be
+    /// stored as F16 or BF16 (see <see cref="ReadsHalfWeights"/>); products accumulate in float32.
     /// </summary>
     public void Conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride = 1, int padding = 0)
     {
-        CheckF32(x, nameof(x)); CheckF32(weight, nameof(weight)); CheckF32(output, nameof(output));
+        CheckF32(x, nameof(x)); CheckDevice(weight, nameof(weight)); CheckF32(output, nameof(output));
         if (x.Rank != 4 || weight.Rank != 4 || output.Rank != 4) throw new ArgumentException($"Conv2d needs rank-4 x, weight, output; got {x}, {weight}, {output}.");
         if (stride < 1 || padding < 0) throw new ArgumentException($"Conv2d stride {stride} must be >= 1 and padding {padding} >= 0.");
         if (weight.Dim(1) != x.Dim(1)) throw new ArgumentException($"Conv2d weight {weight} expects {weight.Dim(1)} input channels, x {x} has {x.Dim(1)}.");
@@ -64,6 +85,7 @@ public abstract partial class Device
         if (ho < 1 || wo < 1 || output.Dim(0) != x.Dim(0) || output.Dim(1) != weight.Dim(0) || output.Dim(2) != ho || output.Dim(3) != wo)
             throw new ArgumentException($"Conv2d output {output} should be [{x.Dim(0)}, {weight.Dim(0)}, {ho}, {wo}].");
         if (bias is not null) { CheckF32(bias, nameof(bias)); if (bias.Length != weight.Dim(0)) throw new ArgumentException($"Conv2d bias {bias} should have {weight.Dim(0)} elements."); }
+        using var wide = WidenWeight(ref weight);
         Conv2dCore(x, weight, bias, output, stride, padding);
     }
 

@@ -23,11 +23,11 @@ internal sealed unsafe class NativeContext : IDisposable
 
     private readonly Device _device;
 
-    /// <summary>Creates a context that owns <paramref name="device"/> and a generator on it.</summary>
-    public NativeContext(Device device)
+    /// <summary>Creates a context that owns <paramref name="device"/> and a generator on it that loads weights as <paramref name="weightStorage"/>.</summary>
+    public NativeContext(Device device, DType weightStorage)
     {
         _device = device;
-        Generator = new Generator(device);
+        Generator = new Generator(device) { WeightStorage = weightStorage };
     }
 
     public Generator Generator { get; }

@@ -35,17 +35,27 @@ public static unsafe class NativeExports
 
     /// <summary>Creates a context on the device named by <paramref name="device"/> (NULL = default).</summary>
     [UnmanagedCallersOnly]
-    public static int CreateContext(byte* device, nint* outContext)
+    public static int CreateContext(byte* device, byte* weights, nint* outContext)
     {
         try
         {
             if (outContext == null) throw new ArgumentException("out_context is NULL");
-            var context = new NativeContext(DeviceFactory.Create(NativeErrors.Utf8(device)));
+            var storage = WeightStorage(NativeErrors.Utf8(weights));
+            var context = new NativeContext(DeviceFactory.Create(NativeErrors.Utf8(device)), storage);
             *outContext = GCHandle.ToIntPtr(GCHandle.Alloc(context));
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
     }
+
+    /// <summary>engine_options.weights: NULL or "" is float32; otherwise f32, f16 or bf16.</summary>
+    private static DType WeightStorage(string? name) => name?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "f32" => DType.F32,
+        "f16" => DType.F16,
+        "bf16" => DType.BF16,
+        _ => throw new ArgumentException($"unknown weights '{name}'; supported: f32, f16, bf16"),
+    };
 
     /// <summary>Releases a context that has no models left.</summary>
     [UnmanagedCallersOnly]

@@ -26,7 +26,7 @@ public unsafe struct NativeRequest
 }
 
 /// <summary>Mirror of <c>engine_options</c> (engine.h); only its size is used here (the C side
-/// reads the hosting fields and passes the device name).</summary>
+/// reads the hosting fields and passes the device and weight storage names).</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct NativeOptions
 {
@@ -34,4 +34,5 @@ public unsafe struct NativeOptions
     public byte* Device;
     public byte* ManagedDir;
     public byte* DotnetRoot;
+    public byte* Weights;
 }

@@ -31,6 +31,7 @@ public static class SamplerCatalog
         new("pndm", "PNDM / PLMS (pseudo linear multistep, order 4)", c => As(c, "PNDMScheduler") with { SkipPrkSteps = true }),
         new("dpmpp_2m", "DPM-Solver++ 2M (second order multistep, data prediction)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }),
         new("dpmpp_3m", "DPM-Solver++ 3M (third order multistep)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }),
+        new("dpmpp_3m_exact", "DPM-Solver++ 3M with the Taylor-exact D2 weight: third order, where diffusers' 3M is second order (beyond diffusers)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }, EngineSampler: "dpmpp_3m_exact"),
         new("dpmpp_2m_sde", "SDE-DPM-Solver++ 2M (stochastic, second order)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "sde-dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }),
         new("dpmpp_3m_sde", "SDE-DPM-Solver++ 3M (stochastic, third order; beyond diffusers 0.31)", c => As(c, "DPMSolverMultistepScheduler") with { AlgorithmType = "sde-dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }),
         new("dpmpp_2s", "DPM-Solver++ 2S (second order singlestep, deterministic)", c => As(c, "DPMSolverSinglestepScheduler") with { AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }),
@@ -98,6 +99,7 @@ public static class SamplerCatalog
         {
             "dpmpp_2s_a" => new Schedulers.DpmPp2sAncestralScheduler(config, steps),
             "deis_tab" => new Schedulers.DeisScheduler(config, steps, timeAB: true),
+            "dpmpp_3m_exact" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { ExactThirdOrder = true },
             "dpmpp_2m_hb" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { Momentum = HeavyBallBeta },
             "dpmpp_2m_ghvb" => new Schedulers.DpmSolverMultistepScheduler(config, steps) { GeneralizedMomentum = HeavyBallBeta },
             "restart" => new Schedulers.RestartScheduler(config, steps, [DefaultRestart]),

@@ -105,6 +105,25 @@ public class GenerateTests
     }
 
     [Test]
+    public void HalfWeightStorageIsRecordedAndReproduced()
+    {
+        using var scratch = new Cli.Scratch();
+        foreach (var weights in new[] { "f32", "f16" })
+        {
+            var r = Cli.Run("generate", "--seed", "2", "--count", "1", "--steps", "3", "--class", "3", "--weights", weights, "--out", scratch[weights], "--device", "cpu");
+            Assert.That(r.Code, Is.EqualTo(ExitCodes.Success), r.ToString());
+        }
+        const string name = "seed000002_i0000_class3";
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch["f16"], name + ".json"))))
+            Assert.That(doc.RootElement.GetProperty("weights").GetString(), Is.EqualTo("f16"));
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch["f32"], name + ".json"))))
+            Assert.That(doc.RootElement.TryGetProperty("weights", out _), Is.False, "float32 weights are the default and not recorded");
+        var again = Cli.Run("generate", "--from-sidecar", Path.Combine(scratch["f16"], name + ".json"), "--out", scratch["again"]);
+        Assert.That(again.Code, Is.EqualTo(ExitCodes.Success), again.ToString());
+        Assert.That(File.ReadAllBytes(Path.Combine(scratch["again"], name + ".png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["f16"], name + ".png"))));
+    }
+
+    [Test]
     public void DistilledStudentWithTeacherRoundTripsThroughItsSidecar()
     {
         using var scratch = new Cli.Scratch();

@@ -29,4 +29,48 @@ public class AttentionTests
         var expected = Reference.Attention(q, k, v, b, lq, lk, heads, d, scale);
         Assert.That(Reference.Compare(o.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"B {b} Lq {lq} Lkv {lk} heads {heads} d {d}");
     }
+
+    // CPU blocking edges (cpu only: sizes the ILGPU CPU accelerator would take minutes over). Key ranges
+    // of one whole tile (<= 512, exact softmax) and of several tiles (online rescale, last tile partial);
+    // query counts around the 64-row blocks and 8-row transposes; d with and without a multiple of 8;
+    // cross attention over 77 keys; batch > 1. (B, Lq, Lkv, heads, d, score scale x sqrt d)
+    private static readonly float[][] BlockingShapes =
+    [
+        [1, 64, 512, 2, 40, 1], [2, 67, 513, 2, 64, 1], [1, 130, 77, 3, 40, 1], [2, 129, 77, 1, 80, 1], [1, 19, 45, 2, 36, 1],
+        [2, 71, 1029, 1, 80, 1], [1, 33, 777, 2, 40, 8], [1, 200, 256, 2, 80, 8], [3, 9, 300, 1, 72, 1], [1, 65, 1300, 1, 24, 8],
+    ];
+
+    [Test]
+    public void CpuAttentionBlockingMatchesNaive([Range(0, 9)] int shape)
+    {
+        var device = TestDevices.Get("cpu");
+        var s = BlockingShapes[shape];
+        int b = (int)s[0], lq = (int)s[1], lk = (int)s[2], heads = (int)s[3], d = (int)s[4], width = heads * d;
+        var rng = new Random(100 + shape);
+        var q = Reference.Random(rng, b * lq * width, 2f);
+        var k = Reference.Random(rng, b * lk * width, 2f);
+        var v = Reference.Random(rng, b * lk * width);
+        using var tq = device.Upload(q, b, lq, width);
+        using var tk = device.Upload(k, b, lk, width);
+        using var tv = device.Upload(v, b, lk, width);
+        using var o = device.Allocate(b, lq, width);
+        // A scale above 1/sqrt(d) makes the row maxima move between key tiles, exercising the rescale.
+        float scale = s[5] / MathF.Sqrt(d);
+        device.Attention(tq, tk, tv, o, heads, scale);
+        var expected = Reference.Attention(q, k, v, b, lq, lk, heads, d, scale);
+        Assert.That(Reference.Compare(o.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"B {b} Lq {lq} Lkv {lk} heads {heads} d {d} scale {scale}");
+    }
+
+    [Test]
+    public void CpuAttentionWithoutKeysIsZero()
+    {
+        // softmax(Q K^T) V over zero keys is an empty weighted sum (as matmul gives for PyTorch's math path).
+        var device = TestDevices.Get("cpu");
+        using var q = device.Upload(Reference.Random(new Random(7), 3 * 2 * 16, 1f), 3, 2, 16);
+        using var k = device.Allocate(3, 0, 16);
+        using var v = device.Allocate(3, 0, 16);
+        using var o = device.Upload(Enumerable.Repeat(5f, 3 * 2 * 16).ToArray(), 3, 2, 16);
+        device.Attention(q, k, v, o, 2, 0.25f);
+        Assert.That(o.ToArray(), Is.All.EqualTo(0f));
+    }
 }

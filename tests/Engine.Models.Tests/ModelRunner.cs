@@ -10,9 +10,9 @@ public static class ModelRunner
 {
     public sealed record Output(int[] Shape, float[] Data);
 
-    public static Dictionary<string, Output> Run(Device device, string modelFolder, string ioPath)
+    public static Dictionary<string, Output> Run(Device device, string modelFolder, string ioPath, DType weightStorage = DType.F32)
     {
-        using var model = ModelLoader.Load(device, modelFolder);
+        using var model = ModelLoader.Load(device, modelFolder, weightStorage);
         using var io = SafetensorsFile.Open(ioPath);
         var results = new Dictionary<string, Output>();
         var owned = new List<Tensor>();

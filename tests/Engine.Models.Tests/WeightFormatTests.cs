@@ -41,4 +41,40 @@ public sealed class WeightFormatTests
         TestContext.Out.WriteLine($"{fixture} {dtype}: max|err|/max|ref| vs the F32 reference = {err:E2}");
         Assert.That(err, Is.LessThanOrEqualTo(dtype == DType.F16 ? 5e-3 : 4e-2), "half-precision weights moved the output more than their rounding explains");
     }
+
+    public static IEnumerable<TestCaseData> StorageCases() =>
+        from fixture in new[] { "unet2d_tiny", "dit_tiny" }
+        from dtype in new[] { DType.F16, DType.BF16 }
+        from kind in TestDevices.Kinds
+        where kind == "cpu" || fixture == "dit_tiny" // the UNet takes ~40 s per run on the CPU accelerator; its kernels are covered by HalfWeightTests
+        select new TestCaseData(fixture, dtype, kind).SetName($"Storage {fixture} as {dtype} on {kind}");
+
+    /// <summary>
+    /// Half-precision storage of an F32 checkpoint: Linear and Conv2d weights stay F16 / BF16 on the
+    /// device (everything else F32), and the output equals that of an F32 checkpoint holding the rounded
+    /// weights, since the kernels widen the stored values exactly.
+    /// </summary>
+    [TestCaseSource(nameof(StorageCases))]
+    public void HalfStorageEqualsTheRoundedF32Model(string fixture, DType dtype, string kind)
+    {
+        var device = TestDevices.Get(kind);
+        var io = Path.Combine(Fixtures.RequireRoot(), "models", fixture, "io.safetensors");
+        using var rounded = new FixtureModelFiles(fixture);
+        rounded.WriteWeights(rounded.ReadEntries().Select(e => e with { Data = e.Data.Select(v => Round(v, dtype)).ToArray() }));
+        using (var model = Loading.ModelLoader.Load(device, rounded.Folder, dtype))
+        using (var wide = Loading.ModelLoader.Load(device, rounded.Folder))
+        {
+            var half = model.Parameters.Where(p => p.AllowsHalfStorage).ToList();
+            Assert.That(half, Is.Not.Empty);
+            Assert.That(half.All(p => p.Tensor.DType == dtype), Is.True, "Linear and Conv2d weights keep the half storage");
+            Assert.That(model.Parameters.Where(p => !p.AllowsHalfStorage).All(p => p.Tensor.DType == DType.F32), Is.True, "other parameters stay F32");
+            TestContext.Out.WriteLine($"{fixture}: {model.ParameterBytes} bytes as {dtype}, {wide.ParameterBytes} as F32");
+            Assert.That(model.ParameterBytes, Is.LessThan(wide.ParameterBytes * 3 / 4));
+        }
+        var fromStorage = ModelRunner.Run(device, rounded.Folder, io, dtype)["output"].Data;
+        var fromRounded = ModelRunner.Run(device, rounded.Folder, io)["output"].Data;
+        double err = Fixtures.RelativeError(fromStorage, fromRounded);
+        TestContext.Out.WriteLine($"{fixture} {dtype} on {kind}: half storage vs rounded F32 weights {err:E2}");
+        Assert.That(err, Is.LessThanOrEqualTo(1e-6));
+    }
 }

@@ -60,4 +60,18 @@ public class ConfigAndCatalogTests
         Assert.Throws<SchedulerConfigException>(() => SamplerCatalog.Resolve(model, "dpmpp_9m"));
         TestContext.Out.WriteLine(SamplerCatalog.Describe());
     }
+
+    [Test]
+    public void ThirdOrderNamesPickTheirUpdate()
+    {
+        var model = SchedulerConfig.ParseJson("""{"_class_name":"DDPMScheduler","beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012}""");
+        using var parity = SamplerCatalog.Create(model, "dpmpp_3m", "karras", 20);
+        using var exact = SamplerCatalog.Create(model, "dpmpp_3m_exact", "karras", 20);
+        Assert.That(parity, Is.TypeOf<Schedulers.DpmSolverMultistepScheduler>());
+        Assert.That(((Schedulers.DpmSolverMultistepScheduler)parity).ExactThirdOrder, Is.False, "dpmpp_3m keeps diffusers' update");
+        Assert.That(exact, Is.TypeOf<Schedulers.DpmSolverMultistepScheduler>());
+        Assert.That(((Schedulers.DpmSolverMultistepScheduler)exact).ExactThirdOrder, Is.True);
+        Assert.That(exact.Config.SolverOrder, Is.EqualTo(3));
+        Assert.That(exact.Timesteps, Is.EqualTo(parity.Timesteps), "same grid, different update");
+    }
 }

@@ -57,5 +57,6 @@ public abstract class DeviceBenchmark : IThroughputBenchmark
     /// <summary>An uninitialised output tensor.</summary>
     protected Tensor Output(params int[] shape) => Keep(Device.Allocate(shape));
 
-    private Tensor Keep(Tensor t) { _tensors.Add(t); return t; }
+    /// <summary>Registers a tensor made by a suite to be disposed at cleanup.</summary>
+    protected Tensor Keep(Tensor t) { _tensors.Add(t); return t; }
 }

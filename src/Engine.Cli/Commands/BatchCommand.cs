@@ -21,14 +21,14 @@ public sealed class BatchCommand : ICommand
     public string Summary => "run a JSON-lines job file (resumable; one model load per model)";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = ["--out", "--device"];
+    public IReadOnlyCollection<string> Options { get; } = ["--out", "--device", "--weights"];
 
     /// <inheritdoc />
     public int MaxPositionals => 1;
 
     /// <inheritdoc />
     public string Help => """
-        usage: engine batch JOBS.jsonl [--out DIR] [--device KIND]
+        usage: engine batch JOBS.jsonl [--out DIR] [--device KIND] [--weights f32|f16|bf16]
 
         Runs the jobs of a JSON-lines file in order: one JSON object per line; blank lines and lines
         starting with # are skipped. Fields:
@@ -42,7 +42,8 @@ public sealed class BatchCommand : ICommand
           options           object of guidance and plug-in options, e.g. {"cfg_rescale": 0.7}
           batch             accepted for compatibility: every image is generated on its own (one seed each)
         Relative paths in 'model' and 'scheduler_config' are looked up from the working folder, then from
-        the job file's folder.
+        the job file's folder. --weights sets the storage of every model's Linear/Conv2d weights (default
+        f32; f16 and bf16 halve their memory).
 
         Each image is sample index 0 of its seed (the same pixels as 'engine generate --seeds S'), written
         as seedSSSSSS_classC.png with a JSON sidecar as soon as it is made. Without class/classes a
@@ -59,6 +60,7 @@ public sealed class BatchCommand : ICommand
         string jobPath = args.Positionals[0];
         string defaultOut = args.Get("--out") ?? "out";
         string? defaultDevice = OptionValues.Device(args, Name);
+        var weights = OptionValues.WeightStorage(args, Name);
         if (!File.Exists(jobPath)) throw new FileNotFoundException($"{jobPath}: job file does not exist.");
         var file = JobFile.Read(jobPath);
         string jobDir = Path.GetDirectoryName(Path.GetFullPath(jobPath))!;
@@ -82,7 +84,7 @@ public sealed class BatchCommand : ICommand
                     context.Cancellation.ThrowIfCancellationRequested();
                     try
                     {
-                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, defaultDevice, devices, models, meter, context);
+                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, defaultDevice, weights, devices, models, meter, context);
                         written += w;
                         skipped += s;
                     }
@@ -107,7 +109,7 @@ public sealed class BatchCommand : ICommand
         return failed > 0 ? ExitCodes.Failure : ExitCodes.Success;
     }
 
-    private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice,
+    private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice, DType weights,
         Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedModel> models, ProgressMeter meter, CommandContext context)
     {
         string where = $"{jobPath}:{job.Line}";
@@ -132,7 +134,7 @@ public sealed class BatchCommand : ICommand
         if (!devices.TryGetValue(deviceKey, out var dev))
         {
             var device = DeviceFactory.Create(kind);
-            devices[deviceKey] = dev = (device, new Generator(device));
+            devices[deviceKey] = dev = (device, new Generator(device) { WeightStorage = weights });
         }
         if (!models.TryGetValue((deviceKey, modelPath), out var model))
             models[(deviceKey, modelPath)] = model = dev.Generator.LoadModel(modelPath);
@@ -148,6 +150,7 @@ public sealed class BatchCommand : ICommand
         var template = new ImageSidecar
         {
             EngineVersion = EngineVersion.Text, Model = modelPath, Device = kind, DeviceName = dev.Device.Name,
+            Weights = weights == DType.F32 ? null : OptionValues.WeightStorageName(weights),
             Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
             SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
             SchedulerConfig = settings.SchedulerConfigJson is { } j ? JsonDocument.Parse(j).RootElement.Clone() : null,

@@ -76,7 +76,7 @@ public sealed class EvalCommand : ICommand
         string modelPath = ModelLocator.Resolve(args.Get("--model"));
         string classifierPath = ModelLocator.Resolve(args.Get("--classifier"), ModelLocator.DefaultClassifier);
         using var device = DeviceFactory.Create(settings.Device);
-        using var generator = new Generator(device);
+        using var generator = new Generator(device) { WeightStorage = settings.Weights };
         using var model = generator.LoadModel(modelPath);
         using var teacher = args.Get("--teacher") is { } t ? generator.LoadModel(ModelLocator.Resolve(t)) : null;
         using var evaluator = QualityEvaluator.Load(device, classifierPath);

@@ -22,11 +22,11 @@ public sealed class ForwardCommand : ICommand
     public string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = ["--model", "--inputs", "--output", "--device"];
+    public IReadOnlyCollection<string> Options { get; } = ["--model", "--inputs", "--output", "--device", "--weights"];
 
     /// <inheritdoc />
     public string Help => """
-        usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu]
+        usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16]
 
         Runs one forward pass of the diffusers model in DIR (config.json + diffusion_pytorch_model.safetensors).
         Inputs are named as diffusers' forward arguments (float32; integer-valued ones such as class labels
@@ -42,6 +42,7 @@ public sealed class ForwardCommand : ICommand
           --inputs FILE     input tensors
           --output FILE     where to write the results (written atomically)
           --device KIND     cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)
+          --weights TYPE    storage of Linear/Conv2d weights: f32 (default), f16 or bf16
         """;
 
     /// <inheritdoc />
@@ -52,8 +53,9 @@ public sealed class ForwardCommand : ICommand
         var kind = args.Get("--device");
         if (kind is not null && !DeviceFactory.Kinds.Contains(kind.Trim().ToLowerInvariant()))
             throw new UsageException($"{Name}: unknown device '{kind}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
+        var weights = OptionValues.WeightStorage(args, Name);
         using var device = DeviceFactory.Create(kind);
-        var results = Execute(device, model, inputs);
+        var results = Execute(device, model, inputs, weights);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"{outputPath}: output folder {dir} does not exist.");
         SafetensorsWriter.Write(outputPath, results);
@@ -61,10 +63,10 @@ public sealed class ForwardCommand : ICommand
         return ExitCodes.Success;
     }
 
-    /// <summary>Loads the model onto <paramref name="device"/>, runs it on the inputs and returns the named outputs.</summary>
-    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath)
+    /// <summary>Loads the model onto <paramref name="device"/> (Linear/Conv2d weights in <paramref name="weights"/>), runs it on the inputs and returns the named outputs.</summary>
+    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath, DType weights = DType.F32)
     {
-        using var model = ModelLoader.Load(device, modelFolder);
+        using var model = ModelLoader.Load(device, modelFolder, weights);
         using var file = SafetensorsFile.Open(inputsPath);
         var owned = new List<Tensor>();
         var results = new List<SafetensorsWriter.Entry>();

@@ -116,7 +116,7 @@ public sealed class GenerateCommand : ICommand
         }
 
         using var device = DeviceFactory.Create(settings.Device);
-        using var generator = new Generator(device);
+        using var generator = new Generator(device) { WeightStorage = settings.Weights };
         using var model = generator.LoadModel(modelPath);
         using var teacher = teacherPath is null ? null : generator.LoadModel(teacherPath);
         int[]? cycle = classList ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
@@ -124,6 +124,7 @@ public sealed class GenerateCommand : ICommand
         var template = new ImageSidecar
         {
             EngineVersion = EngineVersion.Text, Model = modelPath, Teacher = teacherPath, Device = settings.Device, DeviceName = device.Name,
+            Weights = settings.Weights == DType.F32 ? null : OptionValues.WeightStorageName(settings.Weights),
             Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
             Schedule = settings.Schedule, SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
             SchedulerConfig = settings.SchedulerConfigJson is { } j ? System.Text.Json.JsonDocument.Parse(j).RootElement.Clone() : null,
@@ -231,6 +232,7 @@ public sealed class GenerateCommand : ICommand
             SchedulerConfigJson = sidecar.SchedulerConfig?.GetRawText(),
             Steps = sidecar.Steps, Cfg = sidecar.Cfg, Options = sidecar.Options, Batch = sidecar.RequestBatch,
             Device = device ?? sidecar.Device,
+            Weights = sidecar.Weights is { } w ? ParseSidecarWeights(w, path) : DType.F32,
         };
         try { settings = settings.Validated(Name); }
         catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
@@ -251,12 +253,18 @@ public sealed class GenerateCommand : ICommand
         }
         var request = Request(settings, sidecar.Seed, count, labels, noise, sidecar.Height, sidecar.Width);
         using var dev = DeviceFactory.Create(settings.Device);
-        using var generator = new Generator(dev);
+        using var generator = new Generator(dev) { WeightStorage = settings.Weights };
         using var model = generator.LoadModel(sidecar.Model);
         if (sidecar.Teacher is { } tp && !Directory.Exists(tp)) throw new DirectoryNotFoundException($"{path}: teacher folder '{tp}' does not exist.");
         using var teacher = sidecar.Teacher is null ? null : generator.LoadModel(sidecar.Teacher);
         var template = sidecar with { EngineVersion = EngineVersion.Text, Device = settings.Device, DeviceName = dev.Name };
         var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)]);
         return Execute(generator, model, teacher, [planned], template, outDir, null, null, context, writeGrid: false);
+    }
+
+    private static DType ParseSidecarWeights(string text, string path)
+    {
+        try { return OptionValues.ParseWeightStorage(text, "weights"); }
+        catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 }

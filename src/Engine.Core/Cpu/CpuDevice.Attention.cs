@@ -1,31 +1,39 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Core.Cpu;
 
 public sealed partial class CpuDevice
 {
-    // Flash-attention blocking: a job owns QueryBlock query rows of one (batch, head) and walks the
-    // keys one tile (16 micro-kernel panels, 128 keys with AVX-512) at a time. The score tile stays in
-    // L1/L2 and the Lq x Lk matrix never exists. Both block products run on the packed GEMM micro-kernel.
+    // A job owns QueryBlock query rows of one (batch, head): a multiple of the micro-kernel's panel
+    // width with both the AVX-512 (32) and the AVX2 (16) kernels.
     private const int QueryBlock = 64;
 
-    // Reused aligned scratch: the packed K and V of a call (per calling thread) and each worker's block scratch.
+    // Key ranges up to this long are one tile: the scores of a query block over all keys stay in L2
+    // (64 x 512 floats, 128 KB) and the softmax is exact, with no running rescale. Longer ranges are
+    // walked in tiles of FlashKeyTile keys with the online softmax.
+    private const int WholeRowKeys = 512;
+    private const int FlashKeyTile = 256;
+
+    // Reused aligned scratch: the packed K and V^T of a call (per calling thread) and each worker's block scratch.
     [ThreadStatic] private static AlignedBuffer? _attentionPacked;
     [ThreadStatic] private static AlignedBuffer? _attentionBlock;
-    private const int KeyPanelsPerTile = 16;
 
     /// <summary>
-    /// Flash-style attention: per (batch, head, block of query rows), transposed scores
-    /// S^T = (scale K_tile) Q^T for one key tile, an online softmax (running max m and sum l per query;
-    /// earlier output is rescaled by exp(m_old - m_new) when the max grows), then O += P V. The output
-    /// tile is accumulated in scratch and divided by l into the output rows at the end.
+    /// Fused attention computed transposed: per (batch, head, block of query rows) and key tile,
+    /// S^T = (scale K_tile) Q^T, softmax statistics per query, then O^T += V_tile^T P^T, with the online
+    /// (flash) rescale only when the keys need more than one tile.
     /// <para>
-    /// Why transposed: a row of S^T holds one key's score for every query of the block, so the softmax
-    /// statistics and the exponentials are element-wise vector operations across queries, and P, the A
-    /// operand of P V, packs with contiguous copies. Operands are packed for the micro-kernel once, not
-    /// per product: scale K (A of S^T) and V (B of P V) once per head in a parallel pre-pass that every
-    /// query block of the head shares, Q (B of S^T) once per query block; only P is packed per tile.
+    /// Why transposed: (1) a row of S^T holds one key's score for every query of a panel, so the softmax
+    /// max, exponentials and sums are element-wise vector operations across queries; (2) the micro-kernel
+    /// writes S^T panel by panel (NR queries wide, one key per row), which is exactly the packed B layout
+    /// of P^T in the second product, so the probabilities are never repacked; (3) the second product's
+    /// rows are the head dimensions, which the micro-kernel's MR-row panels cover without padding for
+    /// d = 40, 64, 80 (a query-major P V pads d = 40 to 64 columns with 32-wide panels). K (scaled) and
+    /// V^T are packed once per head, by the first job that needs them, and shared by every query block;
+    /// Q^T is packed once per block.
     /// </para>
     /// </summary>
     protected override unsafe void AttentionCore(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
@@ -35,175 +43,371 @@ public sealed partial class CpuDevice
         var (kArr, kOff) = Raw(k);
         var (vArr, vOff) = Raw(v);
         var (oArr, oOff) = Raw(output);
+        if (lk == 0)
+        {
+            // No keys: every output row is an empty weighted sum.
+            Span(output).Clear();
+            return;
+        }
         int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
-        int keyTile = Math.Min(mr * KeyPanelsPerTile, lk);
+        // Tiles after the first start on a key panel boundary (K's packed panels are addressed by key).
+        int keyTile = lk <= WholeRowKeys ? lk : FlashKeyTile / mr * mr;
+        // Rows of a score panel: the tile rounded up to whole key panels (the micro-kernel stores full tiles).
+        int tileRows = (keyTile + mr - 1) / mr * mr;
         int qBlocks = (lq + QueryBlock - 1) / QueryBlock;
-        // Per head: scale K packed as A of S^T [lk x d] and V packed as B of P V [lk x d]; both over all
-        // keys, each starting on a 64-byte boundary (the micro-kernel loads B panels aligned).
-        long kPacked = ((long)((lk + mr - 1) / mr) * mr * d + 15) / 16 * 16, vPacked = (long)((d + nr - 1) / nr) * nr * lk;
-        long perHead = (kPacked + vPacked + 15) / 16 * 16;
+        // Per head: K scaled by scale log2 e (the softmax runs in base 2) packed as A of S^T [lk x d] and
+        // V^T packed as A of O^T [d x lk]; both over all keys, zero-padded to whole panels, each starting
+        // on a 64-byte boundary.
+        long kPacked = ((long)(lk + mr - 1) / mr * mr * d + 15) / 16 * 16;
+        long vPacked = ((long)(d + mr - 1) / mr * mr * lk + 15) / 16 * 16;
+        long perHead = kPacked + vPacked;
         float* packed = (_attentionPacked ??= new AlignedBuffer()).Ensure(perHead * batch * heads);
-        // Per job: packed Q (B, aligned first), S^T tile, max, sum, correction, packed P, output tile.
-        int qPackFloats = (QueryBlock + nr - 1) / nr * nr * d;
-        int pPackFloats = (QueryBlock + mr - 1) / mr * mr * keyTile;
-        int oStride = (d + 15) / 16 * 16;
-        long scratchFloats = qPackFloats + (long)keyTile * QueryBlock + 3 * QueryBlock + pPackFloats + (long)QueryBlock * oStride;
+        // Per job: packed Q^T (B panels), S^T panels, max, sum, correction, O^T accumulator [d x QueryBlock].
+        long qPackFloats = (long)QueryBlock * d;
+        long scoreFloats = (long)QueryBlock * tileRows;
+        long accRows = (d + mr - 1) / mr * mr;
+        long scratchFloats = qPackFloats + scoreFloats + 3 * QueryBlock + accRows * QueryBlock + 16;
         fixed (float* pq = qArr, pk = kArr, pv = vArr, po = oArr)
         {
             nint qBase = (nint)(pq + qOff), kBase = (nint)(pk + kOff), vBase = (nint)(pv + vOff), oBase = (nint)(po + oOff);
             nint packedBase = (nint)packed;
-            Parallel.For(0, batch * heads, Parallelism, bh =>
-            {
-                int h = bh % heads, b = bh / heads;
-                float* kRows = (float*)kBase + (long)b * lk * width + h * d;
-                float* vRows = (float*)vBase + (long)b * lk * width + h * d;
-                float* dst = (float*)packedBase + bh * perHead;
-                Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)kRows, RsA = width, CsA = 1, Alpha = scale }, dst);
-                Gemm.PackAllB(new GemmProblem { K = lk, N = d, B = (nint)vRows, RsB = width, CsB = 1 }, dst + kPacked);
-            });
+            // Heads are packed on first use inside the one parallel loop (a second fork-join costs more
+            // than the packing at short lengths): Parallel.For starts each worker on its own contiguous
+            // range of jobs, so workers meet on a head, and wait for its packing, only when stealing.
+            int[] headState = HeadStates(batch * heads);
             Parallel.For(0, batch * heads * qBlocks, Parallelism, job =>
             {
                 float* scratch = (_attentionBlock ??= new AlignedBuffer()).Ensure(scratchFloats);
                 int qb = job % qBlocks, bh = job / qBlocks, h = bh % heads, b = bh / heads;
+                float* kHead = (float*)packedBase + bh * perHead;
+                if (Volatile.Read(ref headState[bh]) != HeadPacked)
+                    PackHead(headState, bh, (float*)kBase + (long)b * lk * width + h * d, (float*)vBase + (long)b * lk * width + h * d,
+                        lk, d, width, scale * Log2E, kHead, kHead + kPacked);
                 int i0 = qb * QueryBlock, rows = Math.Min(QueryBlock, lq - i0);
                 long headOffset = h * d;
                 float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
                 float* oRows = (float*)oBase + ((long)b * lq + i0) * width + headOffset;
-                float* kHead = (float*)packedBase + bh * perHead;
-                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, scratch, qPackFloats, pPackFloats, oStride);
+                // A worker's next job is usually the next block of the same head: its query rows are
+                // prefetched while this block computes (with few keys the rows are read faster than
+                // the hardware prefetcher fetches them).
+                float* nextQ = qb + 1 < qBlocks ? qRows + (long)QueryBlock * width : null;
+                int nextRows = Math.Min(QueryBlock, lq - i0 - QueryBlock);
+                AttentionBlock(qRows, kHead, kHead + kPacked, oRows, rows, lk, d, width, keyTile, tileRows, scratch, qPackFloats, scoreFloats, (int)accRows,
+                    nextQ, nextRows);
             });
         }
     }
 
-    /// <summary>
-    /// One query block against all keys. <paramref name="packedK"/> (scaled, A panels) and
-    /// <paramref name="packedV"/> (B panels) are the head's packed operands; <paramref name="scratch"/>
-    /// (64-byte aligned) holds packed Q, the S^T tile [keyTile x QueryBlock], max, sum, correction, packed P
-    /// and the output accumulator: a dense [rows x oStride] tile rather than the output rows themselves,
-    /// whose stride (heads x d, 2 KB at 8 heads of 64) maps many rows onto few L1 sets.
-    /// </summary>
-    private static unsafe void AttentionBlock(float* q, float* packedK, float* packedV, float* o, int rows, int lk, int d, int width,
-        int keyTile, float* scratch, int qPackFloats, int pPackFloats, int oStride)
+    [ThreadStatic] private static int[]? _attentionHeadStates;
+    private const int HeadUnpacked = 0, HeadPacking = 1, HeadPacked = 2;
+
+    /// <summary>The calling thread's per-head packing states for one call, all <see cref="HeadUnpacked"/>.</summary>
+    private static int[] HeadStates(int count)
     {
-        int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
+        var states = _attentionHeadStates;
+        if (states is null || states.Length < count) _attentionHeadStates = states = new int[Math.Max(count, 64)];
+        else Array.Clear(states, 0, count);
+        return states;
+    }
+
+    /// <summary>
+    /// Packs head <paramref name="bh"/>'s K (scaled, A panels over the keys) and V^T (A panels over the head
+    /// dims) unless another worker has claimed it; then waits until the packing is published.
+    /// </summary>
+    private static unsafe void PackHead(int[] states, int bh, float* kRows, float* vRows, int lk, int d, int width, float scale,
+        float* packedK, float* packedVt)
+    {
+        if (Interlocked.CompareExchange(ref states[bh], HeadPacking, HeadUnpacked) == HeadUnpacked)
+        {
+            PackKeys(kRows, lk, d, width, scale, packedK);
+            // V^T as A: op(A)(t, j) = V[j, t]; each depth (key) is a contiguous run of head dims.
+            Gemm.PackAllA(new GemmProblem { M = d, K = lk, A = (nint)vRows, RsA = 1, CsA = width, Alpha = 1f }, packedVt);
+            Volatile.Write(ref states[bh], HeadPacked);
+            return;
+        }
+        var wait = new SpinWait();
+        while (Volatile.Read(ref states[bh]) != HeadPacked) wait.SpinOnce();
+    }
+
+    /// <summary>
+    /// scale K as the A panels of S^T (dst[panel][p * MR + r] = scale K[panel * MR + r, p], zero past
+    /// <paramref name="lk"/>): with 8-row panels by 8 x 8 register transposes, otherwise by the GEMM's packer.
+    /// </summary>
+    private static unsafe void PackKeys(float* k, int lk, int d, int width, float scale, float* dst)
+    {
+        int mr = Gemm.PanelRows;
+        if (mr != 8 || !Avx.IsSupported)
+        {
+            Gemm.PackAllA(new GemmProblem { M = lk, K = d, A = (nint)k, RsA = width, CsA = 1, Alpha = scale }, dst);
+            return;
+        }
+        float* scales = stackalloc float[8];
+        new Span<float>(scales, 8).Fill(scale);
+        int d8 = d / 8 * 8;
+        for (int r0 = 0; r0 < lk; r0 += 8)
+        {
+            float* panel = dst + (long)r0 * d, src = k + (long)r0 * width;
+            int n = Math.Min(8, lk - r0);
+            if (n == 8)
+                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8(src + p0, width, panel + p0 * 8, 8, scales);
+            for (int p = n == 8 ? d8 : 0; p < d; p++)
+            {
+                int r = 0;
+                for (; r < n; r++) panel[p * 8 + r] = scale * src[(long)r * width + p];
+                for (; r < 8; r++) panel[p * 8 + r] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One query block against all keys. <paramref name="packedK"/> (scaled K, A panels over the keys) and
+    /// <paramref name="packedVt"/> (V^T, A panels over the head dims) are the head's packed operands;
+    /// <paramref name="scratch"/> (64-byte aligned) holds packed Q^T, the S^T panels
+    /// ([tileRows x NR] each, QueryBlock / NR of them), max, sum, correction and the O^T accumulator.
+    /// </summary>
+    private static unsafe void AttentionBlock(float* q, float* packedK, float* packedVt, float* o, int rows, int lk, int d, int width,
+        int keyTile, int tileRows, float* scratch, long qPackFloats, long scoreFloats, int accRows, float* nextQ, int nextRows)
+    {
+        int mr = Gemm.PanelRows, nr = Gemm.PanelCols, panels = QueryBlock / nr;
         float* packedQ = scratch, st = packedQ + qPackFloats;
-        float* max = st + keyTile * QueryBlock, sum = max + QueryBlock, correction = sum + QueryBlock;
-        float* packedP = correction + QueryBlock, acc = packedP + pPackFloats;
-        var maxRow = new Span<float>(max, rows);
-        var sumRow = new Span<float>(sum, rows);
-        var corrRow = new Span<float>(correction, rows);
-        maxRow.Fill(float.NegativeInfinity);
-        sumRow.Clear();
-        // Q^T as B of S^T: op(B)(p, j) = Q[j, p], packed once for every key tile.
-        Gemm.PackAllB(new GemmProblem { K = d, N = rows, B = (nint)q, RsB = 1, CsB = width }, packedQ);
+        float* max = st + scoreFloats, sum = max + QueryBlock, correction = sum + QueryBlock;
+        float* acc = correction + QueryBlock;
+        new Span<float>(max, QueryBlock).Fill(float.NegativeInfinity);
+        new Span<float>(sum, QueryBlock).Clear();
+        // Q^T as B of S^T: op(B)(p, j) = Q[j, p], zero-padded to whole panels (padded queries score 0
+        // against every key: finite, and their output columns are never read).
+        PackQueriesTransposed(q, rows, d, width, packedQ);
+        // The output rows written at the end and the next block's query rows, into L2.
+        PrefetchRows(o, rows, d, width);
+        if (nextQ != null) PrefetchRows(nextQ, nextRows, d, width);
+        long vtStride = (long)mr * lk;
         for (int j0 = 0; j0 < lk; j0 += keyTile)
         {
-            int cols = Math.Min(keyTile, lk - j0);
-            // S^T [cols, rows] = scale K_tile Q^T; the tile's A panels start at key j0 (a multiple of MR).
-            Gemm.RunPacked(cols, rows, d, packedK + (long)j0 * d, (long)mr * d, packedQ, (long)nr * d, st, QueryBlock, accumulate: false);
-            // New running max per query (element-wise over the key rows), the rescale factor of the
-            // earlier output and sum, then P^T = exp(S^T - max) and the sums, all across queries.
-            maxRow.CopyTo(corrRow);
-            ColumnMax(st, cols, rows, max);
-            if (j0 > 0)
+            int cols = Math.Min(keyTile, lk - j0), keyRows = (cols + mr - 1) / mr * mr;
+            bool first = j0 == 0;
+            for (int jp = 0; jp < panels; jp++)
             {
-                // correction = exp(m_old - m_new): m_old sits in corrRow.
-                TensorPrimitives.Subtract(corrRow, maxRow, corrRow);
-                TensorPrimitives.Exp(corrRow, corrRow);
-                TensorPrimitives.Multiply(sumRow, corrRow, sumRow);
-                for (int r = 0; r < rows; r++)
+                // S^T panel [keyRows, NR] = scale K_tile Q^T_panel; K's panels are zero beyond lk.
+                float* panel = st + (long)jp * nr * tileRows;
+                Gemm.RunPacked(keyRows, nr, d, packedK + (long)j0 * d, (long)mr * d, packedQ + (long)jp * nr * d, (long)nr * d, panel, nr, accumulate: false);
+                if (first) PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, null);
+                else PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, correction + jp * nr);
+            }
+            if (!first)
+            {
+                // Earlier output columns (queries) scale by exp(m_old - m_new).
+                var corr = new ReadOnlySpan<float>(correction, QueryBlock);
+                for (int t = 0; t < d; t++)
                 {
-                    float c = correction[r];
-                    if (c != 1f)
-                    {
-                        var accRow = new Span<float>(acc + (long)r * oStride, d);
-                        TensorPrimitives.Multiply(accRow, c, accRow);
-                    }
+                    var row = new Span<float>(acc + (long)t * QueryBlock, QueryBlock);
+                    TensorPrimitives.Multiply(row, corr, row);
                 }
             }
-            ColumnExpSum(st, cols, rows, max, sum);
-            // O [rows, d] (+)= P [rows, cols] V_tile [cols, d]: P is S^T read transposed (contiguous
-            // per key), V's panels hold all keys so the tile starts j0 deep in each (stride NR lk).
-            Gemm.PackAllA(new GemmProblem { M = rows, K = cols, A = (nint)st, RsA = 1, CsA = QueryBlock, Alpha = 1f }, packedP);
-            Gemm.RunPacked(rows, d, cols, packedP, (long)mr * cols, packedV + (long)j0 * nr, (long)nr * lk, acc, oStride, accumulate: j0 > 0);
+            // O^T [d, QueryBlock] (+)= V_tile^T [d, cols] P^T [cols, QueryBlock]: the S^T panels are P^T's
+            // packed B panels; V^T's panels hold all keys, so the tile starts j0 deep in each.
+            Gemm.RunPacked(d, QueryBlock, cols, packedVt + (long)j0 * mr, vtStride, st, (long)nr * tileRows, acc, QueryBlock, accumulate: !first);
         }
+        // O[j, t] = O^T[t, j] / sum[j].
+        for (int j = 0; j < rows; j++) sum[j] = 1f / sum[j];
+        StoreOutputTransposed(acc, sum, rows, d, o, width);
+    }
+
+    /// <summary>Prefetches into L2 the cache lines of <paramref name="rows"/> rows of <paramref name="d"/> floats, <paramref name="width"/> apart.</summary>
+    private static unsafe void PrefetchRows(float* p, int rows, int d, int width)
+    {
+        if (!Sse.IsSupported) return;
         for (int r = 0; r < rows; r++)
-            TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + (long)r * oStride, d), 1f / sum[r], new Span<float>(o + (long)r * width, d));
-    }
-
-    // The two softmax passes over a transposed score tile [cols, QueryBlock]: each query is a lane, each
-    // key a row, so the running statistics stay in registers while the rows stream past (no call per
-    // row: at 64 queries x 128 keys the per-call overhead of span helpers cost as much as the exps).
-
-    /// <summary>max[r] = max(max[r], st[p, r]) over the tile's key rows p.</summary>
-    private static unsafe void ColumnMax(float* st, int cols, int rows, float* max)
-    {
-        int r = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; r + 16 <= rows; r += 16)
-            {
-                var m = Vector512.Load(max + r);
-                for (int p = 0; p < cols; p++) m = Vector512.Max(m, Vector512.Load(st + p * QueryBlock + r));
-                m.Store(max + r);
-            }
-        if (Vector256.IsHardwareAccelerated)
-            for (; r + 8 <= rows; r += 8)
-            {
-                var m = Vector256.Load(max + r);
-                for (int p = 0; p < cols; p++) m = Vector256.Max(m, Vector256.Load(st + p * QueryBlock + r));
-                m.Store(max + r);
-            }
-        for (; r < rows; r++)
         {
-            float m = max[r];
-            for (int p = 0; p < cols; p++) m = Math.Max(m, st[p * QueryBlock + r]);
-            max[r] = m;
+            nint start = (nint)(p + (long)r * width) & ~(nint)63, end = (nint)(p + (long)r * width + d);
+            for (nint line = start; line < end; line += 64) Sse.Prefetch1((void*)line);
         }
     }
 
-    /// <summary>st[p, r] = exp(st[p, r] - max[r]) in place, and sum[r] += the new values.</summary>
-    private static unsafe void ColumnExpSum(float* st, int cols, int rows, float* max, float* sum)
+    /// <summary>
+    /// Packs Q^T [d x QueryBlock] as the B panels of S^T (dst[panel][p * NR + c] = Q[panel * NR + c, p]) from
+    /// query rows <paramref name="width"/> apart, by 8 x 8 register transposes; queries past
+    /// <paramref name="rows"/> are zero (they score 0 against every key: finite, and their output is never read).
+    /// </summary>
+    private static unsafe void PackQueriesTransposed(float* q, int rows, int d, int width, float* dst)
     {
-        int r = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; r + 16 <= rows; r += 16)
-            {
-                var m = Vector512.Load(max + r);
-                var s = Vector512.Load(sum + r);
-                for (int p = 0; p < cols; p++)
-                {
-                    float* x = st + p * QueryBlock + r;
-                    var e = Exp(Vector512.Load(x) - m);
-                    e.Store(x);
-                    s += e;
-                }
-                s.Store(sum + r);
-            }
-        if (Vector256.IsHardwareAccelerated)
-            for (; r + 8 <= rows; r += 8)
-            {
-                var m = Vector256.Load(max + r);
-                var s = Vector256.Load(sum + r);
-                for (int p = 0; p < cols; p++)
-                {
-                    float* x = st + p * QueryBlock + r;
-                    var e = Exp(Vector256.Load(x) - m);
-                    e.Store(x);
-                    s += e;
-                }
-                s.Store(sum + r);
-            }
-        for (; r < rows; r++)
+        int nr = Gemm.PanelCols;
+        if (rows < QueryBlock) new Span<float>(dst, QueryBlock * d).Clear();
+        int d8 = Avx.IsSupported ? d / 8 * 8 : 0;
+        for (int c0 = 0; c0 < rows; c0 += 8)
         {
-            float s = sum[r];
+            float* panel = dst + (long)(c0 / nr) * nr * d;
+            int c = c0 % nr, n = Math.Min(8, rows - c0);
+            float* src = q + (long)c0 * width;
+            if (n == 8)
+                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8(src + p0, width, panel + p0 * nr + c, nr, null);
+            for (int p = n == 8 ? d8 : 0; p < d; p++)
+                for (int i = 0; i < n; i++) panel[p * nr + c + i] = src[(long)i * width + p];
+        }
+    }
+
+    /// <summary>O[j, t] = acc[t, j] * inv[j] for the block's <paramref name="rows"/> queries, by 8 x 8 register transposes.</summary>
+    private static unsafe void StoreOutputTransposed(float* acc, float* inv, int rows, int d, float* o, int width)
+    {
+        int d8 = Avx.IsSupported ? d / 8 * 8 : 0, rows8 = Avx.IsSupported ? rows / 8 * 8 : 0;
+        for (int j0 = 0; j0 < rows8; j0 += 8)
+            for (int t0 = 0; t0 < d8; t0 += 8)
+                Transpose8x8(acc + (long)t0 * QueryBlock + j0, QueryBlock, o + (long)j0 * width + t0, width, inv + j0);
+        for (int j = 0; j < rows; j++)
+        {
+            float scale = inv[j];
+            float* dst = o + (long)j * width;
+            for (int t = j < rows8 ? d8 : 0; t < d; t++) dst[t] = acc[(long)t * QueryBlock + j] * scale;
+        }
+    }
+
+    /// <summary>
+    /// dst row i = column i of the 8 x 8 block at <paramref name="src"/> (rows <paramref name="srcStride"/>
+    /// apart), times <paramref name="rowScale"/>[i] when given (AVX: unpack, shuffle, lane permute).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride, float* rowScale)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride); var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride); var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride); var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        var c0 = Avx.Permute2x128(u0, u4, 0x20); var c1 = Avx.Permute2x128(u1, u5, 0x20);
+        var c2 = Avx.Permute2x128(u2, u6, 0x20); var c3 = Avx.Permute2x128(u3, u7, 0x20);
+        var c4 = Avx.Permute2x128(u0, u4, 0x31); var c5 = Avx.Permute2x128(u1, u5, 0x31);
+        var c6 = Avx.Permute2x128(u2, u6, 0x31); var c7 = Avx.Permute2x128(u3, u7, 0x31);
+        if (rowScale != null)
+        {
+            c0 *= Vector256.Create(rowScale[0]); c1 *= Vector256.Create(rowScale[1]);
+            c2 *= Vector256.Create(rowScale[2]); c3 *= Vector256.Create(rowScale[3]);
+            c4 *= Vector256.Create(rowScale[4]); c5 *= Vector256.Create(rowScale[5]);
+            c6 *= Vector256.Create(rowScale[6]); c7 *= Vector256.Create(rowScale[7]);
+        }
+        c0.Store(dst); c1.Store(dst + dstStride); c2.Store(dst + 2 * dstStride); c3.Store(dst + 3 * dstStride);
+        c4.Store(dst + 4 * dstStride); c5.Store(dst + 5 * dstStride); c6.Store(dst + 6 * dstStride); c7.Store(dst + 7 * dstStride);
+    }
+
+    /// <summary>
+    /// Softmax statistics of one S^T panel [cols keys x NR queries] (row stride NR): the new running max per
+    /// query, then P^T = 2^(S^T - max) in place and the sums (scores are in base 2: K was packed scaled by
+    /// log2 e). With <paramref name="correction"/> (not the first tile) the old sum is rescaled by
+    /// 2^(m_old - m_new), which is also written there for the output.
+    /// </summary>
+    private static unsafe void PanelMaxExpSum(float* panel, int cols, float* max, float* sum, float* correction)
+    {
+        int nr = Gemm.PanelCols;
+        if (nr == 32 && Vector512.IsHardwareAccelerated)
+        {
+            var old0 = Vector512.Load(max); var old1 = Vector512.Load(max + 16);
+            var m0 = old0; var m1 = old1;
             for (int p = 0; p < cols; p++)
             {
-                float* x = st + p * QueryBlock + r;
-                *x = MathF.Exp(*x - max[r]);
-                s += *x;
+                m0 = Vector512.Max(m0, Vector512.Load(panel + p * 32));
+                m1 = Vector512.Max(m1, Vector512.Load(panel + p * 32 + 16));
             }
+            var s0 = Vector512.Load(sum); var s1 = Vector512.Load(sum + 16);
+            if (correction != null)
+            {
+                var c0 = Exp2(old0 - m0); var c1 = Exp2(old1 - m1);
+                c0.Store(correction); c1.Store(correction + 16);
+                s0 *= c0; s1 *= c1;
+            }
+            for (int p = 0; p < cols; p++)
+            {
+                float* x = panel + p * 32;
+                var e0 = Exp2(Vector512.Load(x) - m0); var e1 = Exp2(Vector512.Load(x + 16) - m1);
+                e0.Store(x); e1.Store(x + 16);
+                s0 += e0; s1 += e1;
+            }
+            m0.Store(max); m1.Store(max + 16);
+            s0.Store(sum); s1.Store(sum + 16);
+            return;
+        }
+        if (nr == 16 && Vector256.IsHardwareAccelerated)
+        {
+            var old0 = Vector256.Load(max); var old1 = Vector256.Load(max + 8);
+            var m0 = old0; var m1 = old1;
+            for (int p = 0; p < cols; p++)
+            {
+                m0 = Vector256.Max(m0, Vector256.Load(panel + p * 16));
+                m1 = Vector256.Max(m1, Vector256.Load(panel + p * 16 + 8));
+            }
+            var s0 = Vector256.Load(sum); var s1 = Vector256.Load(sum + 8);
+            if (correction != null)
+            {
+                var c0 = Exp2(old0 - m0); var c1 = Exp2(old1 - m1);
+                c0.Store(correction); c1.Store(correction + 8);
+                s0 *= c0; s1 *= c1;
+            }
+            for (int p = 0; p < cols; p++)
+            {
+                float* x = panel + p * 16;
+                var e0 = Exp2(Vector256.Load(x) - m0); var e1 = Exp2(Vector256.Load(x + 8) - m1);
+                e0.Store(x); e1.Store(x + 8);
+                s0 += e0; s1 += e1;
+            }
+            m0.Store(max); m1.Store(max + 8);
+            s0.Store(sum); s1.Store(sum + 8);
+            return;
+        }
+        for (int r = 0; r < nr; r++)
+        {
+            float old = max[r], m = old;
+            for (int p = 0; p < cols; p++) m = Math.Max(m, panel[p * nr + r]);
+            float s = sum[r];
+            if (correction != null) { float c = float.Exp2(old - m); correction[r] = c; s *= c; }
+            for (int p = 0; p < cols; p++)
+            {
+                float e = float.Exp2(panel[p * nr + r] - m);
+                panel[p * nr + r] = e;
+                s += e;
+            }
+            max[r] = m;
             sum[r] = s;
         }
+    }
+
+
+    // 2^x for x <= 0 (a score minus its running max): x = n + f with n = round(x), |f| <= 1/2, and 2^f
+    // from a degree-5 polynomial fitted at Chebyshev nodes (relative error 1.6e-7 in float arithmetic);
+    // x is clamped so 2^n stays a normal float. AVX-512 applies 2^n with vscalefps.
+    private const float Exp2Lo = -125f;
+    private const float E0 = 1.000000119e+00f, E1 = 6.931471825e-01f, E2 = 2.402210683e-01f, E3 = 5.550356954e-02f, E4 = 9.676031768e-03f, E5 = 1.339086331e-03f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Exp2(Vector512<float> x)
+    {
+        x = Vector512.Max(x, Vector512.Create(Exp2Lo));
+        var n = Vector512.Round(x);
+        var f = x - n;
+        var y = Vector512.FusedMultiplyAdd(Vector512.Create(E5), f, Vector512.Create(E4));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E3));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E2));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E1));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E0));
+        if (Avx512F.IsSupported) return Avx512F.Scale(y, n);
+        return y * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp2(Vector256<float> x)
+    {
+        x = Vector256.Max(x, Vector256.Create(Exp2Lo));
+        var n = Vector256.Round(x);
+        var f = x - n;
+        var y = Vector256.FusedMultiplyAdd(Vector256.Create(E5), f, Vector256.Create(E4));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E3));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E2));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E1));
+        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E0));
+        return y * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
     }
 
     /// <inheritdoc />

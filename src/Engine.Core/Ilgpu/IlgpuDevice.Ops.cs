@@ -7,6 +7,9 @@ namespace Engine.Core.Ilgpu;
 public sealed partial class IlgpuDevice
 {
     /// <inheritdoc />
+    protected override bool ReadsHalfWeights => true;
+
+    /// <inheritdoc />
     protected override void MatMulCore(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
@@ -19,9 +22,15 @@ public sealed partial class IlgpuDevice
         };
         int span = MicroTile.Size * t;
         var grid = GridOf((n + span - 1) / span, (m + span - 1) / span, batch, "MatMul");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(MicroTile.SharedFloats(t)));
         var c = View(output);
-        _kernels.Gemm(config, View(a), View(b), bias is null ? c : View(bias), c, p);
+        var cb = bias is null ? c : View(bias);
+        switch (b.DType)
+        {
+            case DType.F16: _kernels.GemmF16(config, View(a), new F16Weights(ViewF16(b)), cb, c, p); break;
+            case DType.BF16: _kernels.GemmBF16(config, View(a), new BF16Weights(ViewBF16(b)), cb, c, p); break;
+            default: _kernels.Gemm(config, View(a), new F32Weights(View(b)), cb, c, p); break;
+        }
     }
 
     /// <inheritdoc />
@@ -36,9 +45,15 @@ public sealed partial class IlgpuDevice
         };
         int span = MicroTile.Size * t;
         var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, x.Dim(0), "Conv2d");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(2 * t * span));
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(MicroTile.SharedFloats(t)));
         var o = View(output);
-        _kernels.Conv2d(config, View(x), View(weight), bias is null ? o : View(bias), o, p);
+        var ob = bias is null ? o : View(bias);
+        switch (weight.DType)
+        {
+            case DType.F16: _kernels.Conv2dF16(config, View(x), new F16Weights(ViewF16(weight)), ob, o, p); break;
+            case DType.BF16: _kernels.Conv2dBF16(config, View(x), new BF16Weights(ViewBF16(weight)), ob, o, p); break;
+            default: _kernels.Conv2d(config, View(x), new F32Weights(View(weight)), ob, o, p); break;
+        }
     }
 
     /// <inheritdoc />
@@ -94,7 +109,7 @@ public sealed partial class IlgpuDevice
         _kernels.Attention(config, View(q), View(k), View(v), View(output), p);
     }
 
-    private static int AttentionSharedFloats(int tile, int d) => 4 * tile * d + tile * tile + 3 * tile;
+    private static int AttentionSharedFloats(int tile, int d) => AttentionKernels.SharedFloats(tile, d);
 
     /// <summary>A launch grid, checked against the accelerator's grid limits.</summary>
     private Index3D GridOf(long x, long y, long z, string op)

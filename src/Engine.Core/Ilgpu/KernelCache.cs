@@ -16,17 +16,30 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<T> Auto<T>(Func<Accelerator, T> load) where T : Delegate => new(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication);
 
     // Explicitly grouped kernels (shared memory, barriers).
-    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemm;
-    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>>? _conv;
+    // GEMM and convolution per weight storage (float32, float16, bfloat16).
+    private Lazy<Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemm;
+    private Lazy<Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemmF16;
+    private Lazy<Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemmBF16;
+    private Lazy<Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _conv;
+    private Lazy<Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _convF16;
+    private Lazy<Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _convBF16;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNorm;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>>? _layerNorm;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>>? _softmax;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>>? _attention;
 
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams> Gemm =>
-        (_gemm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams> Conv2d =>
-        (_conv ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
+    public Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams> Gemm =>
+        (_gemm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
+    public Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, GemmParams> GemmF16 =>
+        (_gemmF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
+    public Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, GemmParams> GemmBF16 =>
+        (_gemmBF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
+    public Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, ConvParams> Conv2d =>
+        (_conv ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
+    public Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams> Conv2dF16 =>
+        (_convF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
+    public Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams> Conv2dBF16 =>
+        (_convBF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNorm =>
         (_groupNorm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>(NormKernels.GroupNorm))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int> LayerNorm =>

@@ -20,4 +20,22 @@ public interface IWeightSource
 
     /// <summary>Loads <paramref name="key"/> onto <paramref name="device"/> as a float32 tensor.</summary>
     Tensor Load(Device device, string key);
+
+    /// <summary>
+    /// Loads <paramref name="key"/> stored as <paramref name="dtype"/>. The default converts the float32
+    /// load on the device; sources holding half-precision data may load it without the float32 step.
+    /// </summary>
+    Tensor Load(Device device, string key, DType dtype)
+    {
+        var wide = Load(device, key);
+        if (dtype == DType.F32) return wide;
+        try
+        {
+            var stored = device.Allocate(dtype, wide.Shape.ToArray());
+            try { device.Copy(wide, stored); }
+            catch { stored.Dispose(); throw; }
+            return stored;
+        }
+        finally { wide.Dispose(); }
+    }
 }

@@ -34,15 +34,18 @@ public static class ModelLoader
         catch (ArgumentException e) { throw new ModelLoadException($"{config.Path}: {e.Message}", e); }
     }
 
-    /// <summary>Loads the model in <paramref name="folder"/> onto <paramref name="device"/>.</summary>
-    public static LoadedModel Load(Device device, string folder)
+    /// <summary>
+    /// Loads the model in <paramref name="folder"/> onto <paramref name="device"/>, keeping Linear and
+    /// Conv2d weights in <paramref name="weightStorage"/> (F32, F16 or BF16; see <see cref="WeightBinder.Bind"/>).
+    /// </summary>
+    public static LoadedModel Load(Device device, string folder, DType weightStorage = DType.F32)
     {
         if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: model folder not found.");
         var model = Build(ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName)));
         try
         {
             using var source = SafetensorsWeightSource.OpenFolder(folder);
-            model.Bind(device, source);
+            model.Bind(device, source, weightStorage);
             return model;
         }
         catch
@@ -53,9 +56,9 @@ public static class ModelLoader
     }
 
     /// <summary>Loads a denoiser (UNet or transformer); throws naming the class when the folder holds another kind of model.</summary>
-    public static DiffusionModel LoadDenoiser(Device device, string folder)
+    public static DiffusionModel LoadDenoiser(Device device, string folder, DType weightStorage = DType.F32)
     {
-        var model = Load(device, folder);
+        var model = Load(device, folder, weightStorage);
         if (model is DiffusionModel d) return d;
         model.Dispose();
         throw new ModelLoadException($"{folder}: '{model.Config.ClassName}' is not a denoising network.");

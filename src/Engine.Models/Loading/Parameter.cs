@@ -25,7 +25,14 @@ public sealed class Parameter
     /// <summary>Older names of the same tensor accepted when <see cref="Key"/> is absent (e.g. <c>query.weight</c>).</summary>
     public IReadOnlyList<string> Aliases { get; }
 
-    /// <summary>The bound float32 device tensor, or null before binding.</summary>
+    /// <summary>
+    /// True for the weight matrices of Linear and Conv2d layers, which GEMM and convolution read in any
+    /// storage type: they may be bound as F16 or BF16 (see <see cref="WeightBinder.Bind"/>). Every other
+    /// parameter (biases, norms, embedding tables) stays float32.
+    /// </summary>
+    public bool AllowsHalfStorage { get; internal set; }
+
+    /// <summary>The bound device tensor (float32, or F16 / BF16 where <see cref="AllowsHalfStorage"/>), or null before binding.</summary>
     public Tensor? Value { get; internal set; }
 
     /// <summary>The bound tensor; throws when the network has not been loaded.</summary>

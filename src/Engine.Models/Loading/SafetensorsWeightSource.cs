@@ -87,12 +87,15 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
     public int[] Shape(string key) => (int[])_byKey[key].Info(key).Shape.Clone();
 
     /// <inheritdoc />
-    public Tensor Load(Device device, string key)
+    public Tensor Load(Device device, string key) => Load(device, key, DType.F32);
+
+    /// <inheritdoc />
+    public Tensor Load(Device device, string key, DType dtype)
     {
         var file = _byKey[key];
         if (file.Info(key).DeviceType is null)
             throw new ModelLoadException($"{file.Path}: tensor '{key}' is stored as {file.Info(key).Type}; model weights must be F32, F16 or BF16.");
-        return file.Load(device, key, DType.F32);
+        return file.Load(device, key, dtype);
     }
 
     /// <summary>Unmaps every file.</summary>

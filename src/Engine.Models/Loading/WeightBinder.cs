@@ -47,8 +47,13 @@ public static class WeightBinder
         return plan;
     }
 
-    /// <summary>Checks the binding (see <see cref="Plan"/>) and then loads every parameter onto <paramref name="device"/>.</summary>
-    public static void Bind(Device device, IReadOnlyList<Parameter> parameters, IWeightSource source)
+    /// <summary>
+    /// Checks the binding (see <see cref="Plan"/>) and then loads every parameter onto <paramref name="device"/>:
+    /// Linear and Conv2d weight matrices (<see cref="Parameter.AllowsHalfStorage"/>) in
+    /// <paramref name="weightStorage"/>, everything else in float32. Both halve the resident weight memory;
+    /// rounding the weights moves a forward of the test models by up to 5e-3 (F16) or 4e-2 (BF16) relative.
+    /// </summary>
+    public static void Bind(Device device, IReadOnlyList<Parameter> parameters, IWeightSource source, DType weightStorage = DType.F32)
     {
         var plan = Plan(parameters, source);
         try
@@ -56,7 +61,7 @@ public static class WeightBinder
             foreach (var (p, key) in plan)
             {
                 p.Value?.Dispose();
-                p.Value = source.Load(device, key);
+                p.Value = p.AllowsHalfStorage && weightStorage != DType.F32 ? source.Load(device, key, weightStorage) : source.Load(device, key);
             }
         }
         catch

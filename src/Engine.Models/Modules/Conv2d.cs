@@ -15,6 +15,7 @@ public sealed class Conv2d
         Stride = stride;
         Padding = padding;
         Weight = parent.Add($"{name}.weight", [outChannels, inChannels, kernel, kernel]);
+        Weight.AllowsHalfStorage = true;
         Bias = bias ? parent.Add($"{name}.bias", [outChannels]) : null;
     }
 

@@ -15,6 +15,7 @@ public sealed class Linear
         In = inFeatures;
         Out = outFeatures;
         Weight = parent.Add($"{name}.weight", [outFeatures, inFeatures], legacyName is null ? [] : [$"{legacyName}.weight"]);
+        Weight.AllowsHalfStorage = true;
         Bias = bias ? parent.Add($"{name}.bias", [outFeatures], legacyName is null ? [] : [$"{legacyName}.bias"]) : null;
     }
 

@@ -25,13 +25,19 @@ public abstract class LoadedModel : IDisposable
     /// <summary>The device holding the weights, or null before <see cref="Bind"/>.</summary>
     public Device? Device { get; private set; }
 
+    /// <summary>Bytes the bound parameters occupy on the device (0 before <see cref="Bind"/>).</summary>
+    public long ParameterBytes => Parameters.Sum(p => p.Value is null ? 0L : p.Value.Length * p.Value.DType.Size());
+
     /// <summary>Total number of parameter elements.</summary>
     public long ParameterCount => Parameters.Sum(p => Tensor.ShapeLength(p.Shape));
 
-    /// <summary>Strictly binds every parameter from <paramref name="source"/> onto <paramref name="device"/>.</summary>
-    public void Bind(Device device, IWeightSource source)
+    /// <summary>
+    /// Strictly binds every parameter from <paramref name="source"/> onto <paramref name="device"/>,
+    /// Linear and Conv2d weights in <paramref name="weightStorage"/> (see <see cref="WeightBinder.Bind"/>).
+    /// </summary>
+    public void Bind(Device device, IWeightSource source, DType weightStorage = DType.F32)
     {
-        WeightBinder.Bind(device, Parameters, source);
+        WeightBinder.Bind(device, Parameters, source, weightStorage);
         Device = device;
     }
 

@@ -29,13 +29,19 @@ public sealed class Generator : IDisposable
     /// <summary>The device every model and sample lives on.</summary>
     public Device Device { get; }
 
+    /// <summary>
+    /// Storage of Linear and Conv2d weights for models loaded from now on: F32 (default), F16 or BF16.
+    /// Half storage halves their memory; every product still accumulates in float32.
+    /// </summary>
+    public DType WeightStorage { get; set; } = DType.F32;
+
     /// <summary>Loads a diffusers model folder (config.json + weights, optional scheduler_config.json).</summary>
     public LoadedModel LoadModel(string folder)
     {
         if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty.", nameof(folder));
         string full = Path.GetFullPath(folder);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
-        var network = ModelLoader.LoadDenoiser(Device, full);
+        var network = ModelLoader.LoadDenoiser(Device, full, WeightStorage);
         try
         {
             if (network.NeedsEncoderHiddenStates || network.NeedsPooledProjections)
