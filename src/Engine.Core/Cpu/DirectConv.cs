@@ -22,8 +22,8 @@ internal enum ConvAlgorithm
 /// <para>
 /// Each parallel job owns a band of output rows of one image (and, when there are too few images
 /// and rows to keep the cores busy, a group of output channels). It first copies the input rows the
-/// band needs into thread-local scratch with the zero padding written in, each row Wp = W + 2 pad
-/// wide. In that layout output position (oy, ox), flattened as j = oy Wp + ox, reads input j + ky Wp + kx
+/// band needs into thread-local scratch with the zero padding written in, rows Wp = W + 2 pad apart
+/// (W + pad for "same" kernels, which share one pad between neighbouring rows). In that layout output position (oy, ox), flattened as j = oy Wp + ox, reads input j + ky Wp + kx
 /// for tap (ky, kx): the whole convolution becomes a 1-D correlation over j with kh kw fixed offsets,
 /// so contiguous vectors of output positions (crossing row ends; the pad columns give Wo / Wp of the
 /// lanes useful work) load contiguous input with no gathers and no edge cases. The micro-kernel keeps
@@ -56,8 +56,14 @@ internal static unsafe class DirectConv
     /// <summary>Shape of one convolution.</summary>
     public readonly record struct Shape(int Batch, int Cin, int H, int W, int Cout, int Kh, int Kw, int Stride, int Padding)
     {
-        /// <summary>Padded row width in the band, a multiple of the stride.</summary>
-        public int Wp => (W + 2 * Padding + Stride - 1) / Stride * Stride;
+        /// <summary>
+        /// Row pitch in the band, a multiple of the stride. At stride 1 with a kernel no wider than
+        /// 2 pad + 1 and at least pad + 1 wide (3x3 pad 1, 5x5 pad 2) a row's right padding is the next
+        /// row's left padding, so rows are W + pad apart and fewer lanes fall on pad columns.
+        /// </summary>
+        public int Wp => Stride == 1 && Kw - 1 - Padding <= Padding && Kw >= Padding + 1
+            ? W + Padding
+            : (W + 2 * Padding + Stride - 1) / Stride * Stride;
         /// <summary>Row width of one phase plane: the pitch of flattened output positions.</summary>
         public int Wq => Wp / Stride;
         public int Ho => (H + 2 * Padding - Kh) / Stride + 1;
