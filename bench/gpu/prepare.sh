@@ -22,8 +22,15 @@ tar -cf - -C "$dn" dotnet host "shared/Microsoft.NETCore.App/$(basename "$rt")" 
 dotnet publish "$root/tests/Engine.TestHost/Engine.TestHost.csproj" -c Release -o "$work/apps/Engine.TestHost" --nologo -v quiet
 dotnet publish "$root/bench/Engine.Bench/Engine.Bench.csproj" -c Release -o "$work/apps/Engine.Bench" --nologo -v quiet
 rm -rf "$work/apps/Engine.Bench/runtimes" "$work/apps/Engine.Bench/"{x86,arm64,amd64}
+# The test host reaches SkiaSharp (PNG writing) through the CLI project, but the suites it runs never
+# write images: its natives (11 MB per platform) stay behind to keep the transfer under 64 MiB.
+rm -rf "$work/apps/Engine.TestHost/runtimes"
 find "$work/apps" \( -name '*.pdb' -o -name '*.xml' \) -delete
 tar -cf - -C "$work/apps" . | xz -9 -T0 > "$dest/apps.tar.xz"
-(cd "$fixtures" && tar -cf - ops manifests models/dit_tiny models/unet2d_tiny_class models/unet2d_cond_tiny) | xz -6 -T0 > "$dest/fx.tar.xz"
+(cd "$fixtures" && tar -cf - ops manifests models/dit_tiny models/unet2d_cond_tiny) | xz -6 -T0 > "$dest/fx.tar.xz"
 cp "$root/bench/peers/torch_peers.py" "$root/bench/gpu/run_session.sh" "$dest/"
 du -sh "$dest"
+# What travels to the device machine is the whole working tree (tracked files included) plus this folder.
+total=$(( $(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb) | tail -1 | cut -f1) + $(du -sb "$dest" | cut -f1) ))
+echo "working tree + $(basename "$dest"): $((total / 1048576)) MiB (the device transfer takes at most 64 MiB)"
+(( total <= 64 * 1048576 )) || { echo "too large for one transfer: leave fixtures out" >&2; exit 1; }
