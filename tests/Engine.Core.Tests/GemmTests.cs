@@ -50,6 +50,19 @@ public class GemmTests
         Check(kind, 2, 1, 9, 21, 13, false, transposeB, true, activation, 0.5f, 11);
     }
 
+    /// <summary>
+    /// Products of one to four rows against a transposed B (Linear on a few vectors) take the
+    /// dot-product path on the CPU; five rows and more the packed GEMM. Wide enough (N 300, K 130) for
+    /// parallel column jobs with a partial last one, with bias, activation, alpha and a shared B.
+    /// </summary>
+    [Test]
+    public void FewRowsAgainstTransposedB([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
+        [Values(1, 2, 4, 5)] int m, [Values(1, 2)] int batch)
+    {
+        Check(kind, batch, 1, m, 300, 130, false, true, true, Activation.GeluTanh, 0.5f, 13 + m);
+        Check(kind, batch, 1, m, 3, 7, false, true, false, Activation.None, 1f, 17 + m);
+    }
+
     [Test]
     public void LinearOnRank3Input([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
     {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -87,6 +88,7 @@ internal static unsafe class Gemm
         if (g.M == 0 || g.N == 0) return;
         if (g.K == 0) { EmptyProduct(g); return; }
         if ((long)g.M * g.N * g.K < SerialWork) options = null;
+        if (g.M <= DotRows && g.CsA == 1 && g.RsB == 1 && !g.BiasPerRow) { RowDots(g, options); return; }
         var scratch = _scratch ??= new Scratch();
         int mPanels = (g.M + MR - 1) / MR;
         // Columns of B packed at once (all of K): bounded so the packed block stays near L3 size
@@ -175,6 +177,37 @@ internal static unsafe class Gemm
     {
         if (options is null || count == 1) { for (int i = 0; i < count; i++) body(i); return; }
         Parallel.For(0, count, options, body);
+    }
+
+    /// <summary>
+    /// A product with at most this many rows whose A rows and B columns are both contiguous in K (a
+    /// Linear layer on one or a few vectors: adaLN modulation, timestep and class embeddings) is computed
+    /// as dot products: packing B would cost as much as reading it once, which is all such a product needs.
+    /// </summary>
+    private const int DotRows = 4;
+
+    /// <summary>C(i, j) = act(alpha dot(A row i, B column j) + bias_j) (+ C), columns split into parallel jobs.</summary>
+    private static void RowDots(in GemmProblem g, ParallelOptions? options)
+    {
+        const int ColumnsPerJob = 64;
+        var problem = g;
+        For((g.N + ColumnsPerJob - 1) / ColumnsPerJob, options, job =>
+        {
+            float* a = (float*)problem.A, b = (float*)problem.B, c = (float*)problem.C, bias = (float*)problem.Bias;
+            int j0 = job * ColumnsPerJob, j1 = Math.Min(problem.N, j0 + ColumnsPerJob);
+            for (int i = 0; i < problem.M; i++)
+            {
+                var row = new ReadOnlySpan<float>(a + (long)i * problem.RsA, problem.K);
+                float* dst = c + (long)i * problem.Ldc;
+                for (int j = j0; j < j1; j++)
+                {
+                    float v = problem.Alpha * TensorPrimitives.Dot(row, new ReadOnlySpan<float>(b + (long)j * problem.CsB, problem.K));
+                    if (bias != null) v += bias[j];
+                    dst[j] = problem.Accumulate ? dst[j] + v : v;
+                }
+                if (problem.Activation != Activation.None) CpuDevice.ApplyActivation(new Span<float>(dst + j0, j1 - j0), problem.Activation);
+            }
+        });
     }
 
     /// <summary>K = 0: the product is zero, leaving C (or C + 0 when accumulating) plus bias and activation.</summary>
