@@ -433,4 +433,20 @@ public abstract partial class Device
         }
         return result;
     }
+
+    /// <summary>Element strides of an operand of <paramref name="shape"/> over the broadcast <paramref name="outShape"/>, 0 along broadcast dimensions.</summary>
+    protected static long[] BroadcastStrides(ReadOnlySpan<int> shape, int[] outShape)
+    {
+        int rank = outShape.Length;
+        var strides = new long[rank];
+        long stride = 1;
+        for (int i = rank - 1; i >= 0; i--)
+        {
+            int src = i - (rank - shape.Length);
+            int dim = src >= 0 ? shape[src] : 1;
+            strides[i] = dim == 1 && outShape[i] != 1 ? 0 : stride;
+            stride *= dim;
+        }
+        return strides;
+    }
 }

@@ -173,8 +173,8 @@ public sealed partial class CpuDevice
         // General broadcast: strides of a and b over the output shape (0 where broadcast).
         int rank = output.Rank;
         var outShape = output.ShapeArray();
-        var aStrides = BroadcastStrides(a.Shape, rank, outShape);
-        var bStrides = BroadcastStrides(b.Shape, rank, outShape);
+        var aStrides = BroadcastStrides(a.Shape, outShape);
+        var bStrides = BroadcastStrides(b.Shape, outShape);
         if (TryBroadcastScalarRows(op, a, aa, ao, ba, bo, oa, oo, bStrides, outShape)) return;
         if ((op is BinaryOp.Add or BinaryOp.Mul) && TryBroadcastScalarRows(op, b, ba, bo, aa, ao, oa, oo, aStrides, outShape)) return;
         int inner = outShape.Length == 0 ? 1 : outShape[^1];
@@ -240,20 +240,6 @@ public sealed partial class CpuDevice
         if (jobs == 1) Job(0);
         else Parallel.For(0, jobs, Parallelism, Job);
         return true;
-    }
-
-    private static long[] BroadcastStrides(ReadOnlySpan<int> shape, int rank, int[] outShape)
-    {
-        var strides = new long[rank];
-        long stride = 1;
-        for (int i = rank - 1; i >= 0; i--)
-        {
-            int src = i - (rank - shape.Length);
-            int dim = src >= 0 ? shape[src] : 1;
-            strides[i] = dim == 1 && outShape[i] != 1 ? 0 : stride;
-            stride *= dim;
-        }
-        return strides;
     }
 
     private static float Apply(BinaryOp op, float a, float b) => op switch

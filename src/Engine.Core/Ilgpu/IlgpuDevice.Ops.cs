@@ -168,22 +168,6 @@ public sealed partial class IlgpuDevice
         _kernels.BinaryBroadcast(n, View(a), View(b), View(output), s, (int)op);
     }
 
-    /// <summary>Strides of an operand over the output shape, 0 along broadcast dimensions.</summary>
-    private static long[] BroadcastStrides(ReadOnlySpan<int> shape, int[] outShape)
-    {
-        int rank = outShape.Length;
-        var strides = new long[rank];
-        long stride = 1;
-        for (int i = rank - 1; i >= 0; i--)
-        {
-            int src = i - (rank - shape.Length);
-            int dim = src >= 0 ? shape[src] : 1;
-            strides[i] = dim == 1 && outShape[i] != 1 ? 0 : stride;
-            stride *= dim;
-        }
-        return strides;
-    }
-
     /// <inheritdoc />
     protected override void LinearCombinationCore(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
     {
