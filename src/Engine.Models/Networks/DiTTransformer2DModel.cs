@@ -70,14 +70,9 @@ public sealed class DiTTransformer2DModel : DiffusionModel
     public override Tensor Forward(DenoiserInputs inputs)
     {
         var x = inputs.Sample;
-        var device = RequireDevice(x, "hidden_states");
-        if (x.Rank != 4 || x.Dim(1) != _inChannels || x.Dim(2) % _patch != 0 || x.Dim(3) % _patch != 0)
-            throw new ArgumentException($"hidden_states {x} should be [B, {_inChannels}, H, W] with H and W multiples of {_patch}.");
-        int b = x.Dim(0);
-        RequireDevice(inputs.Timestep, "timestep");
-        var labels = inputs.ClassLabels ?? throw new ArgumentException($"{Config.ClassName} from {Config.Path} needs class_labels (the null class is {_classes}).");
-        RequireDevice(labels, "class_labels");
-        if (labels.Length != b) throw new ArgumentException($"class_labels {labels} should have {b} entries.");
+        int b = CheckImageInputs(inputs, _inChannels, _patch, classConditional: true, "hidden_states");
+        var device = x.Device;
+        var labels = inputs.ClassLabels!;
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
         try
         {

@@ -73,18 +73,20 @@ public abstract class DiffusionModel : LoadedModel
     public IReadOnlyList<LabelEmbedding> LabelEmbeddings => Root.Modules.OfType<LabelEmbedding>().ToList();
 
     /// <summary>
-    /// Checks the inputs of an image network: sample [B, <paramref name="channels"/>, H, W] with H and W
-    /// multiples of <paramref name="downFactor"/>, a timestep on the model's device, and class labels
-    /// [B] exactly when <paramref name="classConditional"/>. Returns B.
+    /// Checks the inputs of an image network: the sample (named <paramref name="sampleName"/> as in
+    /// diffusers: <c>sample</c> for UNets, <c>hidden_states</c> for transformers) [B,
+    /// <paramref name="channels"/>, H, W] with H and W multiples of <paramref name="downFactor"/> (the
+    /// UNet's downsampling or the patch size), a timestep on the model's device, and class labels [B]
+    /// exactly when <paramref name="classConditional"/>. Returns B.
     /// </summary>
-    protected int CheckImageInputs(DenoiserInputs inputs, int channels, int downFactor, bool classConditional)
+    protected int CheckImageInputs(DenoiserInputs inputs, int channels, int downFactor, bool classConditional, string sampleName = "sample")
     {
         var sample = inputs.Sample;
-        RequireDevice(sample, "sample");
+        RequireDevice(sample, sampleName);
         if (sample.Rank != 4 || sample.Dim(1) != channels)
-            throw new ArgumentException($"sample {sample} should be [B, {channels}, H, W].");
+            throw new ArgumentException($"{sampleName} {sample} should be [B, {channels}, H, W].");
         if (sample.Dim(2) % downFactor != 0 || sample.Dim(3) % downFactor != 0)
-            throw new ArgumentException($"sample {sample}: height and width must be multiples of {downFactor} for this {Config.ClassName}.");
+            throw new ArgumentException($"{sampleName} {sample}: height and width must be multiples of {downFactor} for this {Config.ClassName}.");
         int b = sample.Dim(0);
         RequireDevice(inputs.Timestep, "timestep");
         if (classConditional && inputs.ClassLabels is null)

@@ -87,11 +87,8 @@ public sealed class SD3Transformer2DModel : DiffusionModel
     public override Tensor Forward(DenoiserInputs inputs)
     {
         var x = inputs.Sample;
-        var device = RequireDevice(x, "hidden_states");
-        if (x.Rank != 4 || x.Dim(1) != _inChannels || x.Dim(2) % _patch != 0 || x.Dim(3) % _patch != 0)
-            throw new ArgumentException($"hidden_states {x} should be [B, {_inChannels}, H, W] with H and W multiples of {_patch}.");
-        int b = x.Dim(0);
-        RequireDevice(inputs.Timestep, "timestep");
+        int b = CheckImageInputs(inputs, _inChannels, _patch, classConditional: false, "hidden_states");
+        var device = x.Device;
         var text = inputs.EncoderHiddenStates ?? throw new ArgumentException($"{Config.ClassName} from {Config.Path} needs encoder_hidden_states [B, L, {_jointDim}].");
         RequireDevice(text, "encoder_hidden_states");
         if (text.Rank != 3 || text.Dim(0) != b || text.Dim(2) != _jointDim || text.Dim(1) < 1)
