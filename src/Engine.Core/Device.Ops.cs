@@ -43,11 +43,8 @@ public abstract partial class Device
     private Tensor? WidenWeight(ref Tensor weight)
     {
         if (weight.DType == DType.F32 || ReadsHalfWeights) return null;
-        var wide = Allocate(weight.Shape.ToArray());
-        try { CopyCore(weight, wide); }
-        catch { wide.Dispose(); throw; }
-        weight = wide;
-        return wide;
+        weight = Convert(weight, DType.F32);
+        return weight;
     }
 
     /// <summary>Implements <see cref="MatMul"/>; shapes are already validated.</summary>
@@ -245,6 +242,16 @@ public abstract partial class Device
     {
         CheckDevice(src, nameof(src)); CheckDevice(dst, nameof(dst)); CheckSameLength(src, dst, "Copy");
         CopyCore(src, dst);
+    }
+
+    /// <summary>A new tensor (owned by the caller) of <paramref name="source"/>'s shape holding its values stored as <paramref name="dtype"/>.</summary>
+    public Tensor Convert(Tensor source, DType dtype)
+    {
+        CheckDevice(source, nameof(source));
+        var result = Allocate(dtype, source.ShapeArray());
+        try { CopyCore(source, result); }
+        catch { result.Dispose(); throw; }
+        return result;
     }
 
     /// <summary>Implements <see cref="Copy"/> (any dtype pair).</summary>

@@ -239,13 +239,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             ? device.UploadRaw(GetBytes(name), stored, shape)
             : device.Upload(ReadFloats(name), shape);
         if (staged.DType == dtype) return staged;
-        try
-        {
-            var result = device.Allocate(dtype, shape);
-            try { device.Copy(staged, result); }
-            catch { result.Dispose(); throw; }
-            return result;
-        }
+        try { return device.Convert(staged, dtype); }
         finally { staged.Dispose(); }
     }
 

@@ -29,13 +29,7 @@ public interface IWeightSource
     {
         var wide = Load(device, key);
         if (dtype == DType.F32) return wide;
-        try
-        {
-            var stored = device.Allocate(dtype, wide.Shape.ToArray());
-            try { device.Copy(wide, stored); }
-            catch { stored.Dispose(); throw; }
-            return stored;
-        }
+        try { return device.Convert(wide, dtype); }
         finally { wide.Dispose(); }
     }
 }
