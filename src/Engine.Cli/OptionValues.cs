@@ -50,16 +50,9 @@ public static class OptionValues
     public static DType WeightStorage(CommandArguments args, string command) => args.Get("--weights") is { } text ? ParseWeightStorage(text, $"{command}: --weights") : DType.F32;
 
     /// <summary>Parses a weight storage name (f32, f16, bf16; case-insensitive); <paramref name="what"/> prefixes the error.</summary>
-    public static DType ParseWeightStorage(string text, string what) => text.Trim().ToLowerInvariant() switch
-    {
-        "f32" or "fp32" or "float32" => DType.F32,
-        "f16" or "fp16" or "float16" => DType.F16,
-        "bf16" or "bfloat16" => DType.BF16,
-        _ => throw new UsageException($"{what}: unknown weight storage '{text}'; supported: f32, f16, bf16."),
-    };
-
-    /// <summary>The name <see cref="ParseWeightStorage"/> reads back for a storage type (f32, f16, bf16).</summary>
-    public static string WeightStorageName(DType dtype) => dtype.ToString().ToLowerInvariant();
+    public static DType ParseWeightStorage(string text, string what) =>
+        DTypeExtensions.TryParseStorage(text, out var dtype) ? dtype
+            : throw new UsageException($"{what}: unknown weight storage '{text}'; supported: {DTypeExtensions.StorageNames}.");
 
     /// <summary>The device kind of <c>--device</c>, checked against the known kinds; null when absent.</summary>
     public static string? Device(CommandArguments args, string command)

@@ -14,6 +14,27 @@ public enum DType
 /// <summary>Helpers for <see cref="DType"/>.</summary>
 public static class DTypeExtensions
 {
+    /// <summary>The storage names user-facing options accept (<c>f32</c>, <c>f16</c>, <c>bf16</c>), as listed in errors.</summary>
+    public const string StorageNames = "f32, f16, bf16";
+
+    /// <summary>
+    /// Parses a storage name: f32 / fp32 / float32, f16 / fp16 / float16, bf16 / bfloat16
+    /// (case-insensitive); false for anything else.
+    /// </summary>
+    public static bool TryParseStorage(string text, out DType dtype)
+    {
+        switch (text.Trim().ToLowerInvariant())
+        {
+            case "f32" or "fp32" or "float32": dtype = DType.F32; return true;
+            case "f16" or "fp16" or "float16": dtype = DType.F16; return true;
+            case "bf16" or "bfloat16": dtype = DType.BF16; return true;
+            default: dtype = DType.F32; return false;
+        }
+    }
+
+    /// <summary>The short storage name (<c>f32</c>, <c>f16</c>, <c>bf16</c>) that <see cref="TryParseStorage"/> reads back.</summary>
+    public static string StorageName(this DType dtype) => dtype.ToString().ToLowerInvariant();
+
     /// <summary>Bytes per element.</summary>
     public static int Size(this DType dtype) => dtype == DType.F32 ? 4 : 2;
 

@@ -48,14 +48,11 @@ public static unsafe class NativeExports
         catch (Exception e) { return NativeErrors.Fail(e); }
     }
 
-    /// <summary>engine_options.weights: NULL or "" is float32; otherwise f32, f16 or bf16.</summary>
-    private static DType WeightStorage(string? name) => name?.Trim().ToLowerInvariant() switch
-    {
-        null or "" or "f32" => DType.F32,
-        "f16" => DType.F16,
-        "bf16" => DType.BF16,
-        _ => throw new ArgumentException($"unknown weights '{name}'; supported: f32, f16, bf16"),
-    };
+    /// <summary>engine_options.weights: NULL or "" is float32; otherwise a storage name (f32, f16, bf16).</summary>
+    private static DType WeightStorage(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? DType.F32
+        : DTypeExtensions.TryParseStorage(name, out var dtype) ? dtype
+        : throw new ArgumentException($"unknown weights '{name}'; supported: {DTypeExtensions.StorageNames}");
 
     /// <summary>Releases a context that has no models left.</summary>
     [UnmanagedCallersOnly]
