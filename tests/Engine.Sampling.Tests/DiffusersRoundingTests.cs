@@ -56,7 +56,7 @@ public class DiffusersRoundingTests
             for (int k = 0; k < x.Length; k++)
                 replay[k] = at * (x[k] / a0 + c1 * converted[i][k] + c2 * converted[i - 1][k] + c3 * converted[i - 2][k]);
             var expected = f.Row("samples", i);
-            worstReplay = Math.Max(worstReplay, StepError(replay, expected, x));
+            worstReplay = Math.Max(worstReplay, FixtureTests.StepError(replay, expected, x));
         }
 
         // The engine's own teacher-forced pass, for the comparison.
@@ -67,7 +67,7 @@ public class DiffusersRoundingTests
             using var output = device.Upload(f.Row("model_outputs", i), f.SampleShape);
             var input = Input(f, i);
             scheduler.Step(output, i, xt);
-            if (i >= 2) worstEngine = Math.Max(worstEngine, StepError(xt.ToArray(), f.Row("samples", i), input));
+            if (i >= 2) worstEngine = Math.Max(worstEngine, FixtureTests.StepError(xt.ToArray(), f.Row("samples", i), input));
         }
         TestContext.Out.WriteLine($"third-order steps: float32 replay {worstReplay:E2}, engine (double coefficients) {worstEngine:E2}");
         Assert.That(worstReplay, Is.LessThanOrEqualTo(1e-6), "diffusers' update replayed in float32");
@@ -99,7 +99,7 @@ public class DiffusersRoundingTests
             float eps = a0 * v[k] + s0 * x[k];
             replay[k] = cx * x[k] - ce * eps;
         }
-        double err = StepError(replay, f.Row("samples", 0), x);
+        double err = FixtureTests.StepError(replay, f.Row("samples", 0), x);
         TestContext.Out.WriteLine($"step 0 (sigma {sigmas[0]} -> {sigmas[1]}): float32 replay {err:E2}, amplification alpha_t/alpha_s {cx:F0}");
         Assert.That(err, Is.LessThanOrEqualTo(1e-5));
     }
@@ -120,16 +120,5 @@ public class DiffusersRoundingTests
         float numerator = t * (l1 * (l2 - lt + 1f) - l2 * lt + l2 + lt * lt - 2f * lt + 2f);
         float denominator = (ls - l1) * (ls - l2);
         return numerator / denominator;
-    }
-
-    private static double StepError(float[] got, float[] expected, float[] input)
-    {
-        double maxErr = 0, scale = 0;
-        for (int k = 0; k < got.Length; k++)
-        {
-            maxErr = Math.Max(maxErr, Math.Abs((double)got[k] - expected[k]));
-            scale = Math.Max(scale, Math.Max(Math.Abs(expected[k]), Math.Abs(input[k])));
-        }
-        return maxErr / scale;
     }
 }

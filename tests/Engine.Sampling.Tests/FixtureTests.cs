@@ -108,7 +108,8 @@ public class FixtureTests
     private static double NormalSample(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
-    private static double StepError(float[] got, float[] expected, float[] input)
+    /// <summary>max |got - expected| over the largest magnitude of the expected sample and the step's input.</summary>
+    internal static double StepError(float[] got, float[] expected, float[] input)
     {
         double maxErr = 0, scale = 0;
         for (int k = 0; k < got.Length; k++)
