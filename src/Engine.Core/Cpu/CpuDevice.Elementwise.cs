@@ -34,8 +34,8 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
-    /// Applies an activation in place. SiLU is vectorised with its own SIMD exp, tanh-GELU through
-    /// TensorPrimitives in stack-sized chunks; exact GELU uses the shared scalar erf so every device rounds alike.
+    /// Applies an activation in place. SiLU and tanh-GELU are single vectorised passes with the SIMD exp
+    /// below; exact GELU uses the shared scalar erf so every device rounds alike.
     /// </summary>
     internal static void ApplyActivation(Span<float> x, Activation activation)
     {
@@ -43,28 +43,42 @@ public sealed partial class CpuDevice
         {
             case Activation.None: return;
             case Activation.Relu: TensorPrimitives.Max(x, 0f, x); return;
+            case Activation.SiLU: SiluInPlace(x); return;
+            case Activation.GeluTanh: GeluTanhInPlace(x); return;
             case Activation.GeluErf:
                 for (int i = 0; i < x.Length; i++) x[i] = KernelMath.GeluErf(x[i]);
                 return;
+            default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
         }
-        if (activation == Activation.SiLU) { SiluInPlace(x); return; }
-        const int Chunk = 512;
-        Span<float> t = stackalloc float[Chunk];
-        for (int s = 0; s < x.Length; s += Chunk)
+    }
+
+    /// <summary>
+    /// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), in place, computed as the equal
+    /// x / (1 + exp(-2u)): one pass with the SIMD exp. The GEMM epilogue calls this on short row
+    /// segments of every feed-forward layer, so a multi-pass form costs more in calls than in math.
+    /// </summary>
+    internal static unsafe void GeluTanhInPlace(Span<float> x)
+    {
+        const float TwoC = 2 * 0.79788456080286536f, Cubic = 0.044715f;
+        int i = 0;
+        fixed (float* p = x)
         {
-            var v = x.Slice(s, Math.Min(Chunk, x.Length - s));
-            var tmp = t[..v.Length];
-            // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-            TensorPrimitives.Multiply(v, v, tmp);
-            TensorPrimitives.Multiply(tmp, 0.044715f, tmp);
-            TensorPrimitives.Add(tmp, 1f, tmp);
-            TensorPrimitives.Multiply(tmp, v, tmp);
-            TensorPrimitives.Multiply(tmp, 0.79788456080286536f, tmp);
-            TensorPrimitives.Tanh(tmp, tmp);
-            TensorPrimitives.Add(tmp, 1f, tmp);
-            TensorPrimitives.Multiply(tmp, v, tmp);
-            TensorPrimitives.Multiply(tmp, 0.5f, v);
+            if (Vector512.IsHardwareAccelerated)
+                for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+                {
+                    var v = Vector512.Load(p + i);
+                    var u2 = v * Vector512.FusedMultiplyAdd(v * v, Vector512.Create(Cubic * TwoC), Vector512.Create(TwoC));
+                    (v / (Vector512<float>.One + Exp(-u2))).Store(p + i);
+                }
+            if (Vector256.IsHardwareAccelerated)
+                for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+                {
+                    var v = Vector256.Load(p + i);
+                    var u2 = v * Vector256.FusedMultiplyAdd(v * v, Vector256.Create(Cubic * TwoC), Vector256.Create(TwoC));
+                    (v / (Vector256<float>.One + Exp(-u2))).Store(p + i);
+                }
         }
+        for (; i < x.Length; i++) x[i] = KernelMath.GeluTanh(x[i]);
     }
 
     /// <summary>
