@@ -73,12 +73,12 @@ public class ElementwiseTests
     }
 
     /// <summary>
-    /// SiLU and tanh-GELU element by element over a wide range, including tails where exp saturates
+    /// SiLU and both GELUs element by element over a wide range, including tails where exp saturates
     /// (|x| up to 1e20): within 4e-7 of the double-precision value, relative to max(|x|, 1), and finite.
     /// 67 values, so the CPU device covers its 512-bit, 256-bit and scalar paths.
     /// </summary>
     [Test]
-    public void SigmoidActivationsAcrossTheRange([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind, [Values(Activation.SiLU, Activation.GeluTanh)] Activation activation)
+    public void SigmoidActivationsAcrossTheRange([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind, [Values(Activation.SiLU, Activation.GeluTanh, Activation.GeluErf)] Activation activation)
     {
         var device = TestDevices.Get(kind);
         var x = Enumerable.Range(0, 61).Select(i => (float)Math.Sinh((i - 30) / 6.0) * 3).Concat([1e20f, -1e20f, 87f, -87f, 0f, -0f]).ToArray();
