@@ -87,6 +87,79 @@ public static class NormKernels
     }
 
     /// <summary>
+    /// First half of a GroupNorm whose groups are split over several blocks (<see cref="GroupNormApply"/>
+    /// is the second): block (gi, s) of grid (N * Groups, S) takes the s-th of S equal chunks of group
+    /// gi and writes its mean and sum of squared deviations (two passes over the chunk, the second from
+    /// cache) to <paramref name="partials"/>[(gi * S + s) * 2 + {0, 1}]. One block per group leaves most
+    /// of a GPU idle at SD shapes (batch 2 x 32 groups = 64 blocks of 40960 values); S chunks per group
+    /// fill it.
+    /// <para>Launch: grid (N * Groups, S), group G (power of two, at most 256); dynamic shared memory G floats.</para>
+    /// </summary>
+    public static void GroupNormPartial(ArrayView<float> x, ArrayView<float> partials, GroupNormParams p)
+    {
+        var scratch = SharedMemory.GetDynamic<float>();
+        int gi = Grid.IdxX, split = Grid.IdxY, splits = Grid.DimY, t = Group.IdxX, g = Group.DimX;
+        int count = p.ChannelsPerGroup * p.Spatial, chunk = (count + splits - 1) / splits;
+        int begin = split * chunk, end = begin + chunk < count ? begin + chunk : count;
+        int n = end > begin ? end - begin : 0;
+        long start = (long)gi * count;
+        float sum = 0f;
+        for (int i = begin + t; i < end; i += g) sum += x[start + i];
+        float total = GroupSum(sum, scratch);
+        float mean = n > 0 ? total / n : 0f;
+        float sq = 0f;
+        for (int i = begin + t; i < end; i += g) { float d = x[start + i] - mean; sq += d * d; }
+        float m2 = GroupSum(sq, scratch);
+        if (t == 0)
+        {
+            long o = ((long)gi * splits + split) * 2;
+            partials[o] = mean;
+            partials[o + 1] = m2;
+        }
+    }
+
+    /// <summary>
+    /// Second half of the split GroupNorm: every thread of block (gi, s) combines the S partial
+    /// statistics of group gi (Chan et al.: mean = sum n_k m_k / n, M2 = sum M2_k + n_k (m_k - mean)^2;
+    /// S is small and all threads read the same addresses), then normalises the s-th chunk as
+    /// <see cref="GroupNorm"/> does. Launch: as <see cref="GroupNormPartial"/>, no shared memory.
+    /// </summary>
+    public static void GroupNormApply(ArrayView<float> x, ArrayView<float> partials, ArrayView<float> gamma, ArrayView<float> beta,
+        ArrayView<float> output, GroupNormParams p)
+    {
+        int gi = Grid.IdxX, split = Grid.IdxY, splits = Grid.DimY, t = Group.IdxX, g = Group.DimX;
+        int count = p.ChannelsPerGroup * p.Spatial, chunk = (count + splits - 1) / splits;
+        long pBase = (long)gi * splits * 2;
+        float mean = 0f;
+        for (int k = 0; k < splits; k++)
+        {
+            int b = k * chunk, e = b + chunk < count ? b + chunk : count;
+            if (e > b) mean += partials[pBase + 2 * k] * (e - b);
+        }
+        mean /= count;
+        float m2 = 0f;
+        for (int k = 0; k < splits; k++)
+        {
+            int b = k * chunk, e = b + chunk < count ? b + chunk : count;
+            if (e <= b) continue;
+            float d = partials[pBase + 2 * k] - mean;
+            m2 += partials[pBase + 2 * k + 1] + d * d * (e - b);
+        }
+        float rstd = 1f / MathF.Sqrt(m2 / count + p.Eps);
+        int begin = split * chunk, end = begin + chunk < count ? begin + chunk : count;
+        long start = (long)gi * count;
+        int channel0 = (gi % p.Groups) * p.ChannelsPerGroup;
+        for (int i = begin + t; i < end; i += g)
+        {
+            int ch = channel0 + i / p.Spatial;
+            float scale = rstd * (p.HasGamma != 0 ? gamma[ch] : 1f);
+            float shift = (p.HasBeta != 0 ? beta[ch] : 0f) - mean * scale;
+            float y = x[start + i] * scale + shift;
+            output[start + i] = p.Silu != 0 ? KernelMath.Silu(y) : y;
+        }
+    }
+
+    /// <summary>
     /// LayerNorm over rows of length d: y = (x - mean) * rstd * gamma + beta, biased variance
     /// from two passes.
     /// <para>Launch: grid (rows), group G (power of two, at most 256); dynamic shared memory G floats.</para>

@@ -155,6 +155,37 @@ public class IlgpuParityTests(string kind)
         }), Tight, "GroupNorm");
     }
 
+    /// <summary>
+    /// The split GroupNorm (partial statistics per chunk, then combine and apply), forced to split each
+    /// group into 2-64 blocks, including more blocks than a group has values (empty chunks) and chunk
+    /// sizes that do not divide the group.
+    /// </summary>
+    [TestCase(2, 12, 5, 7, 4, 2, true, true)]
+    [TestCase(1, 8, 9, 9, 2, 7, false, false)]
+    [TestCase(2, 6, 11, 1, 3, 64, true, false)]
+    [TestCase(1, 32, 16, 16, 32, 3, true, true)]
+    public void GroupNormSplitOverBlocks(int n, int c, int h, int w, int groups, int splits, bool affine, bool silu)
+    {
+        if (Target is not Engine.Core.Ilgpu.IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
+        var x = Random(n * c * h * w, 13, 2f, 3f);
+        var g = Random(c, 14, 1f, 1f);
+        var b = Random(c, 15);
+        ilgpu.ForcedGroupNormSplits = splits;
+        try
+        {
+            AssertClose(Both(d =>
+            {
+                using var tx = Up(d, x, n, c, h, w);
+                using var tg = Up(d, g, c);
+                using var tb = Up(d, b, c);
+                var o = d.Allocate(n, c, h, w);
+                d.GroupNorm(tx, affine ? tg : null, affine ? tb : null, o, groups, 1e-5f, silu);
+                return o;
+            }), Tight, $"GroupNorm split {splits}");
+        }
+        finally { ilgpu.ForcedGroupNormSplits = null; }
+    }
+
     [TestCase(true)]
     [TestCase(false)]
     public void LayerNorm(bool affine)

@@ -67,8 +67,37 @@ public sealed partial class IlgpuDevice
             HasGamma = gamma is null ? 0 : 1, HasBeta = beta is null ? 0 : 1, Silu = silu ? 1 : 0,
         };
         var o = View(output);
-        _kernels.GroupNorm(RowConfig(n * groups, "GroupNorm"), View(x), gamma is null ? o : View(gamma), beta is null ? o : View(beta), o, p);
+        var g = gamma is null ? o : View(gamma);
+        var b = beta is null ? o : View(beta);
+        int splits = GroupNormSplits((long)n * groups, (long)p.ChannelsPerGroup * p.Spatial);
+        if (splits == 1)
+        {
+            _kernels.GroupNorm(RowConfig(n * groups, "GroupNorm"), View(x), g, b, o, p);
+            return;
+        }
+        var partials = Scratch((long)n * groups * splits * 2);
+        var grid = GridOf((long)n * groups, splits, 1, "GroupNorm");
+        var group = new Index3D(_reductionGroup, 1, 1);
+        _kernels.GroupNormPartial(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(_reductionGroup)), View(x), partials, p);
+        _kernels.GroupNormApply(new KernelConfig(grid, group), View(x), partials, g, b, o, p);
     }
+
+    /// <summary>
+    /// Blocks per group for GroupNorm: enough that the whole launch has about eight blocks per
+    /// multiprocessor, but at least four values per thread in each block's chunk. 1 runs the
+    /// single-block kernel. <see cref="ForcedGroupNormSplits"/> overrides it (tests).
+    /// </summary>
+    private int GroupNormSplits(long blocks, long count)
+    {
+        if (ForcedGroupNormSplits is int forced) return (int)Math.Clamp(forced, 1, Math.Max(1, count));
+        long target = 8L * _accelerator.NumMultiprocessors;
+        long wanted = (target + blocks - 1) / blocks;
+        long most = count / (4L * _reductionGroup);
+        return (int)Math.Max(1, Math.Min(Math.Min(wanted, most), 1024));
+    }
+
+    /// <summary>When set, the number of blocks each GroupNorm group is split over (tests exercise the split path with it).</summary>
+    internal int? ForcedGroupNormSplits { get; set; }
 
     /// <inheritdoc />
     protected override void LayerNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps)

@@ -248,11 +248,29 @@ public sealed partial class IlgpuDevice : Device
         }
     }
 
+    private MemoryBuffer1D<float, Stride1D.Dense>? _scratch;
+
+    /// <summary>
+    /// A device scratch view of at least <paramref name="length"/> floats for one op's intermediate
+    /// values (GroupNorm's partial statistics), grown on demand and kept: launches run in order on one
+    /// stream, so consecutive ops can share it.
+    /// </summary>
+    private ArrayView<float> Scratch(long length)
+    {
+        if (_scratch is null || _scratch.Length < length)
+        {
+            _scratch?.Dispose();
+            _scratch = _accelerator.Allocate1D<float>(Math.Max(length, 4096));
+        }
+        return _scratch.View.SubView(0, length);
+    }
+
     /// <inheritdoc />
     public override void Dispose()
     {
         if (_closed) return;
         _closed = true;
+        _scratch?.Dispose();
         base.Dispose();
         _accelerator.Dispose();
         _context.Dispose();

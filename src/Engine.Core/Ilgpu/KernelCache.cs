@@ -24,6 +24,8 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _convF16;
     private Lazy<Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _convBF16;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNorm;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNormPartial;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNormApply;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>>? _layerNorm;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>>? _softmax;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>>? _attention;
@@ -42,6 +44,10 @@ internal sealed class KernelCache(Accelerator accelerator)
         (_convBF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNorm =>
         (_groupNorm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>(NormKernels.GroupNorm))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNormPartial =>
+        (_groupNormPartial ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, GroupNormParams>(NormKernels.GroupNormPartial))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNormApply =>
+        (_groupNormApply ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>(NormKernels.GroupNormApply))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int> LayerNorm =>
         (_layerNorm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>(NormKernels.LayerNorm))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> Softmax =>
