@@ -27,7 +27,7 @@ public static class ConvKernels
     /// out[n] [Cout, Ho*Wo] = W [Cout, Cin*kh*kw] x cols [Cin*kh*kw, Ho*Wo] + bias, where the cols
     /// element (k, p) is gathered on the fly from x (k = (ci, ky, kx), p = (oy, ox); zero outside).
     /// <para>Launch: grid (ceil(Ho*Wo/4T), ceil(Cout/4T), N), group (T, T, 1); dynamic shared memory
-    /// <see cref="MicroTile.SharedFloats"/> floats (weight slab with row stride 4T + 1 and gathered input slab, k-major); each thread accumulates a
+    /// <see cref="MicroTile.SharedFloats"/> floats (weight slab and gathered input slab, k-major with row stride 4T + 1); each thread accumulates a
     /// 4 x 4 <see cref="MicroTile"/>; two barriers per T-deep slab of K. T as for the GEMM.</para>
     /// </summary>
     /// <typeparam name="TW">Storage of the weights (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as they are staged.</typeparam>
@@ -39,9 +39,9 @@ public static class ConvKernels
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, n = Grid.IdxZ;
         int spatial = p.Ho * p.Wo, window = p.Kh * p.Kw, depth = p.Cin * window;
         var shared = SharedMemory.GetDynamic<float>();
-        int aStride = MicroTile.AStride(t);
-        var wTile = shared.SubView(0, t * aStride);
-        var xTile = shared.SubView(t * aStride, t * span);
+        int stride = MicroTile.SlabStride(t);
+        var wTile = shared.SubView(0, t * stride);
+        var xTile = shared.SubView(t * stride, t * stride);
         long xBase = (long)n * p.Cin * p.H * p.W;
         var acc = new MicroTile();
         for (int k0 = 0; k0 < depth; k0 += t)
@@ -50,7 +50,7 @@ public static class ConvKernels
             {
                 int r = e / t, kk = e - r * t;
                 int row = row0 + r, k = k0 + kk;
-                wTile[kk * aStride + r] = row < p.Cout && k < depth ? w.Read((long)row * depth + k) : 0f;
+                wTile[kk * stride + r] = row < p.Cout && k < depth ? w.Read((long)row * depth + k) : 0f;
 
                 int kb = e / span, cc = e - kb * span;
                 int col = col0 + cc, kq = k0 + kb;
@@ -62,7 +62,7 @@ public static class ConvKernels
                     int iy = oy * p.Stride - p.Padding + ky, ix = ox * p.Stride - p.Padding + kx;
                     if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) xv = x[xBase + ((long)ci * p.H + iy) * p.W + ix];
                 }
-                xTile[kb * span + cc] = xv;
+                xTile[kb * stride + cc] = xv;
             }
             Group.Barrier();
             acc.Accumulate(wTile, xTile, t, t, tx, ty);

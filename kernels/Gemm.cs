@@ -33,8 +33,8 @@ public static class GemmKernels
     /// <summary>
     /// C[b] = act(alpha * op(A[b]) op(B[b or 0]) + bias), row-major, float32.
     /// <para>Launch: grid (ceil(N/4T), ceil(M/4T), batch), group (T, T, 1); dynamic shared memory
-    /// <see cref="MicroTile.SharedFloats"/> floats: an A slab [T k, 4T rows] (row stride 4T + 1) and a B
-    /// slab [T k, 4T cols], both k-major. T comes
+    /// <see cref="MicroTile.SharedFloats"/> floats: an A slab [T k, 4T rows] and a B slab [T k, 4T cols],
+    /// both k-major with row stride 4T + 1. T comes
     /// from the accelerator (largest power of two &lt;= 16 with T*T &lt;= max group size; 16 on CUDA,
     /// giving 64 x 64 block tiles and about 8 KB of shared memory). Each thread accumulates a 4 x 4
     /// <see cref="MicroTile"/> in registers; the K loop stages T-deep slabs with two barriers each.
@@ -49,9 +49,9 @@ public static class GemmKernels
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, batch = Grid.IdxZ;
         var shared = SharedMemory.GetDynamic<float>();
-        int aStride = MicroTile.AStride(t);
-        var aTile = shared.SubView(0, t * aStride);
-        var bTile = shared.SubView(t * aStride, t * span);
+        int stride = MicroTile.SlabStride(t);
+        var aTile = shared.SubView(0, t * stride);
+        var bTile = shared.SubView(t * stride, t * stride);
         long aBase = (long)batch * p.M * p.K;
         long bBase = p.BroadcastB != 0 ? 0L : (long)batch * p.K * p.N;
         var acc = new MicroTile();
@@ -67,7 +67,7 @@ public static class GemmKernels
                 float av = 0f;
                 if (row < p.M && k < p.K)
                     av = p.TransposeA != 0 ? a[aBase + (long)k * p.M + row] : a[aBase + (long)row * p.K + k];
-                aTile[kk * aStride + r] = av;
+                aTile[kk * stride + r] = av;
 
                 int kb, cc;
                 if (p.TransposeB != 0) { cc = e / t; kb = e - cc * t; }
@@ -76,7 +76,7 @@ public static class GemmKernels
                 float bv = 0f;
                 if (col < p.N && kq < p.K)
                     bv = b.Read(p.TransposeB != 0 ? bBase + (long)col * p.K + kq : bBase + (long)kq * p.N + col);
-                bTile[kb * span + cc] = bv;
+                bTile[kb * stride + cc] = bv;
             }
             Group.Barrier();
             acc.Accumulate(aTile, bTile, t, t, tx, ty);

@@ -13,27 +13,29 @@ public struct MicroTile
     public const int Size = 4;
 
     /// <summary>
-    /// Row stride of the A slab in shared memory: 4T + 1. The slab is stored k-major while row-major A
-    /// is read with consecutive lanes walking k, so with a stride of 4T (a multiple of 32) those
-    /// stores would hit two banks from a whole warp; the odd stride spreads them.
+    /// Row stride of both slabs in shared memory: 4T + 1. The slabs are stored k-major while the loads
+    /// that fill them can have consecutive lanes walking k (row-major A; B stored [N, K], as Linear
+    /// weights are), so with a stride of 4T (a multiple of 32) a warp's stores would land on one or
+    /// two banks; the odd stride spreads them. The reads in <see cref="Accumulate"/> are conflict-free
+    /// for any stride.
     /// </summary>
-    public static int AStride(int t) => Size * t + 1;
+    public static int SlabStride(int t) => Size * t + 1;
 
-    /// <summary>Shared memory of one block in floats: the A slab [T, 4T + 1] and the B slab [T, 4T].</summary>
-    public static int SharedFloats(int t) => t * AStride(t) + t * Size * t;
+    /// <summary>Shared memory of one block in floats: the A slab and the B slab, [T, 4T + 1] each.</summary>
+    public static int SharedFloats(int t) => 2 * t * SlabStride(t);
 
     private float _c00, _c01, _c02, _c03, _c10, _c11, _c12, _c13, _c20, _c21, _c22, _c23, _c30, _c31, _c32, _c33;
 
     /// <summary>
-    /// Accumulates one K slab: aTile is [depth, 4T] (k-major, row stride <see cref="AStride"/>), bTile is [depth, 4T]; adds
+    /// Accumulates one K slab: aTile and bTile are [depth, 4T] (k-major, row stride <see cref="SlabStride"/>); adds
     /// sum_k aTile[k, ty + i T] * bTile[k, tx + j T] to element (i, j).
     /// </summary>
     public void Accumulate(ArrayView<float> aTile, ArrayView<float> bTile, int depth, int t, int tx, int ty)
     {
-        int span = Size * t, aStride = AStride(t);
+        int stride = SlabStride(t);
         for (int k = 0; k < depth; k++)
         {
-            int ar = k * aStride + ty, bc = k * span + tx;
+            int ar = k * stride + ty, bc = k * stride + tx;
             float a0 = aTile[ar], a1 = aTile[ar + t], a2 = aTile[ar + 2 * t], a3 = aTile[ar + 3 * t];
             float b0 = bTile[bc], b1 = bTile[bc + t], b2 = bTile[bc + 2 * t], b3 = bTile[bc + 3 * t];
             _c00 += a0 * b0; _c01 += a0 * b1; _c02 += a0 * b2; _c03 += a0 * b3;

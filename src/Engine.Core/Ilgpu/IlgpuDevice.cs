@@ -39,7 +39,7 @@ public sealed partial class IlgpuDevice : Device
         _reductionGroup = FloorPow2(Math.Min(256, maxGroup));
         _attentionGroup = FloorPow2(Math.Min(128, maxGroup));
         int tile = 16;
-        while (tile > 1 && (tile * tile > maxGroup || 2 * tile * MicroTile.Size * tile * sizeof(float) > _sharedBytes)) tile /= 2;
+        while (tile > 1 && (tile * tile > maxGroup || MicroTile.SharedFloats(tile) * sizeof(float) > _sharedBytes)) tile /= 2;
         _gemmTile = tile;
     }
 
