@@ -16,7 +16,7 @@ public struct MicroTile
     /// Row stride of both slabs in shared memory: 4T + 1. The slabs are stored k-major while the loads
     /// that fill them can have consecutive lanes walking k (row-major A; B stored [N, K], as Linear
     /// weights are), so with a stride of 4T (a multiple of 32) a warp's stores would land on one or
-    /// two banks; the odd stride spreads them. The reads in <see cref="Accumulate"/> are conflict-free
+    /// two banks; the odd stride spreads them. The reads in <see cref="Accumulate(ArrayView{float}, int, ArrayView{float}, int, int, int, int, int)"/> are conflict-free
     /// for any stride.
     /// </summary>
     public static int SlabStride(int t) => Size * t + 1;
@@ -30,12 +30,18 @@ public struct MicroTile
     /// Accumulates one K slab: aTile and bTile are [depth, 4T] (k-major, row stride <see cref="SlabStride"/>); adds
     /// sum_k aTile[k, ty + i T] * bTile[k, tx + j T] to element (i, j).
     /// </summary>
-    public void Accumulate(ArrayView<float> aTile, ArrayView<float> bTile, int depth, int t, int tx, int ty)
+    public void Accumulate(ArrayView<float> aTile, ArrayView<float> bTile, int depth, int t, int tx, int ty) =>
+        Accumulate(aTile, SlabStride(t), bTile, SlabStride(t), depth, t, tx, ty);
+
+    /// <summary>
+    /// <see cref="Accumulate(ArrayView{float}, ArrayView{float}, int, int, int, int)"/> with explicit row strides: adds
+    /// sum_k aTile[k * aStride + ty + i T] * bTile[k * bStride + tx + j T] to element (i, j).
+    /// </summary>
+    public void Accumulate(ArrayView<float> aTile, int aStride, ArrayView<float> bTile, int bStride, int depth, int t, int tx, int ty)
     {
-        int stride = SlabStride(t);
         for (int k = 0; k < depth; k++)
         {
-            int ar = k * stride + ty, bc = k * stride + tx;
+            int ar = k * aStride + ty, bc = k * bStride + tx;
             float a0 = aTile[ar], a1 = aTile[ar + t], a2 = aTile[ar + 2 * t], a3 = aTile[ar + 3 * t];
             float b0 = bTile[bc], b1 = bTile[bc + t], b2 = bTile[bc + 2 * t], b3 = bTile[bc + 3 * t];
             _c00 += a0 * b0; _c01 += a0 * b1; _c02 += a0 * b2; _c03 += a0 * b3;
@@ -43,6 +49,15 @@ public struct MicroTile
             _c20 += a2 * b0; _c21 += a2 * b1; _c22 += a2 * b2; _c23 += a2 * b3;
             _c30 += a3 * b0; _c31 += a3 * b1; _c32 += a3 * b2; _c33 += a3 * b3;
         }
+    }
+
+    /// <summary>Multiplies row i of the thread's block by <paramref name="r0"/> .. <paramref name="r3"/> (online-softmax rescaling).</summary>
+    public void ScaleRows(float r0, float r1, float r2, float r3)
+    {
+        _c00 *= r0; _c01 *= r0; _c02 *= r0; _c03 *= r0;
+        _c10 *= r1; _c11 *= r1; _c12 *= r1; _c13 *= r1;
+        _c20 *= r2; _c21 *= r2; _c22 *= r2; _c23 *= r2;
+        _c30 *= r3; _c31 *= r3; _c32 *= r3; _c33 *= r3;
     }
 
     /// <summary>Element (i, j) of the thread's block.</summary>

@@ -204,15 +204,25 @@ public class IlgpuParityTests(string kind)
         }), Tight, "LayerNorm");
     }
 
-    [TestCase(8, 3, 37, 29)]
-    [TestCase(40, 2, 33, 33)]
-    [TestCase(80, 2, 19, 45)]
-    [TestCase(160, 1, 21, 35)]
-    public void Attention(int d, int heads, int lq, int lk)
+    /// <summary>
+    /// Attention at head widths on both sides of the register-tiled kernel's limit (d &lt;= 64 runs it on
+    /// 256-thread groups, wider heads and 64-thread groups the one-dot-per-thread kernel): several
+    /// 64-row query blocks and 32-key blocks with partial last blocks, fewer keys than one block, and
+    /// a query scale that spreads the scores over +-40 so the online-softmax rescaling matters.
+    /// </summary>
+    [TestCase(8, 3, 37, 29, 1f)]
+    [TestCase(40, 2, 33, 33, 1f)]
+    [TestCase(64, 2, 70, 67, 1f)]
+    [TestCase(64, 1, 129, 97, 40f)]
+    [TestCase(17, 3, 130, 5, 1f)]
+    [TestCase(1, 1, 3, 1, 1f)]
+    [TestCase(80, 2, 19, 45, 1f)]
+    [TestCase(160, 1, 21, 35, 1f)]
+    public void Attention(int d, int heads, int lq, int lk, float spread)
     {
         const int batch = 2;
         int width = d * heads;
-        var q = Random(batch * lq * width, 16);
+        var q = Random(batch * lq * width, 16, spread);
         var k = Random(batch * lk * width, 17);
         var v = Random(batch * lk * width, 18);
         float scale = 1f / MathF.Sqrt(d);

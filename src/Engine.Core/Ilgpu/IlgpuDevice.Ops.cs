@@ -127,6 +127,15 @@ public sealed partial class IlgpuDevice
         int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
         if (q.Length == 0) return;
         if (lk == 0) { FillCore(output, 0f); return; }
+        if (_tiledAttention && d <= AttentionTiledKernels.MaxHeadDim)
+        {
+            var tp = new AttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, Scale = scale, Tile = AttentionTiledKernels.Rows };
+            var tiledGrid = GridOf((lq + AttentionTiledKernels.Rows - 1) / AttentionTiledKernels.Rows, (long)batch * heads, 1, "Attention");
+            var threads = new Index3D(AttentionTiledKernels.Threads, AttentionTiledKernels.Threads, 1);
+            _kernels.AttentionTiled(new KernelConfig(tiledGrid, threads, SharedMemoryConfig.RequestDynamic<float>(AttentionTiledKernels.SharedFloats(d))),
+                View(q), View(k), View(v), View(output), tp);
+            return;
+        }
         int group = _attentionGroup;
         int tile = 64;
         while (tile > 1 && (tile > group || AttentionSharedFloats(tile, d) * sizeof(float) > _sharedBytes)) tile /= 2;

@@ -27,6 +27,7 @@ public sealed partial class IlgpuDevice : Device
     private readonly string _kind;
     private bool _closed;
     private readonly int _reductionGroup, _gemmTile, _attentionGroup, _sharedBytes;
+    private readonly bool _tiledAttention;
 
     private IlgpuDevice(string kind, Context context, Accelerator accelerator)
     {
@@ -41,6 +42,11 @@ public sealed partial class IlgpuDevice : Device
         int tile = 16;
         while (tile > 1 && (tile * tile > maxGroup || MicroTile.SharedFloats(tile) * sizeof(float) > _sharedBytes)) tile /= 2;
         _gemmTile = tile;
+        // The register-tiled attention needs 256-thread groups, 32-lane warps for its half-warp
+        // shuffles (CUDA; the CPU accelerator emulates them) and its shared tiles at d = 64.
+        _tiledAttention = maxGroup >= AttentionTiledKernels.Threads * AttentionTiledKernels.Threads && accelerator.WarpSize == 32
+            && accelerator.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU
+            && AttentionTiledKernels.SharedFloats(AttentionTiledKernels.MaxHeadDim) * sizeof(float) <= _sharedBytes;
     }
 
     /// <summary>

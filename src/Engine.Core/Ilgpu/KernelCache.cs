@@ -28,7 +28,7 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNormApply;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int, int>>? _layerNorm;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>>? _softmax;
-    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>>? _attention;
+    private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>>? _attention, _attentionTiled;
 
     public Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams> Gemm =>
         (_gemm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
@@ -54,6 +54,8 @@ internal sealed class KernelCache(Accelerator accelerator)
         (_softmax ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(NormKernels.Softmax))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> Attention =>
         (_attention ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionKernels.FlashAttention))).Value;
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams> AttentionTiled =>
+        (_attentionTiled ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>(AttentionTiledKernels.FlashAttentionTiled))).Value;
 
     // Implicitly grouped element-wise kernels.
     private Lazy<Action<Index1D, ArrayView<float>, float>>? _fill;
