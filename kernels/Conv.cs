@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d{TW}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d{TW, TAcc}"/>.</summary>
 public struct ConvParams
 {
     /// <summary>Input channels, height, width.</summary>
@@ -26,24 +26,27 @@ public static class ConvKernels
     /// 2-D cross-correlation as an implicit GEMM, with no im2col buffer: per image n,
     /// out[n] [Cout, Ho*Wo] = W [Cout, Cin*kh*kw] x cols [Cin*kh*kw, Ho*Wo] + bias, where the cols
     /// element (k, p) is gathered on the fly from x (k = (ci, ky, kx), p = (oy, ox); zero outside).
-    /// <para>Launch: grid (ceil(Ho*Wo/4T), ceil(Cout/4T), N), group (T, T, 1); dynamic shared memory
-    /// <see cref="MicroTile.SharedFloats"/> floats (weight slab and gathered input slab, k-major with row stride 4T + 1); each thread accumulates a
-    /// 4 x 4 <see cref="MicroTile"/>; two barriers per T-deep slab of K. T as for the GEMM.</para>
+    /// <para>Launch: grid (ceil(Ho*Wo/ST), ceil(Cout/ST), N) with S the micro-tile size, group (T, T, 1);
+    /// dynamic shared memory <see cref="TileLayout.SharedFloats"/>(S, T) floats (weight slab and gathered
+    /// input slab, k-major with row stride ST + 1); each thread accumulates an S x S block; two barriers
+    /// per T-deep slab of K. T and S as for the GEMM.</para>
     /// </summary>
     /// <typeparam name="TW">Storage of the weights (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as they are staged.</typeparam>
-    public static void Conv2d<TW>(ArrayView<float> x, TW w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+    /// <typeparam name="TAcc">The per-thread register block (<see cref="MicroTile"/> or <see cref="MicroTile8"/>).</typeparam>
+    public static void Conv2d<TW, TAcc>(ArrayView<float> x, TW w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
         where TW : struct, IWeightView
+        where TAcc : struct, IMicroTile
     {
-        int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
+        var acc = default(TAcc);
+        int size = acc.Size, t = p.Tile, span = size * t, threads = t * t;
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, n = Grid.IdxZ;
         int spatial = p.Ho * p.Wo, window = p.Kh * p.Kw, depth = p.Cin * window;
         var shared = SharedMemory.GetDynamic<float>();
-        int stride = MicroTile.SlabStride(t);
+        int stride = TileLayout.SlabStride(size, t);
         var wTile = shared.SubView(0, t * stride);
         var xTile = shared.SubView(t * stride, t * stride);
         long xBase = (long)n * p.Cin * p.H * p.W;
-        var acc = new MicroTile();
         for (int k0 = 0; k0 < depth; k0 += t)
         {
             for (int e = tid; e < t * span; e += threads)
@@ -65,15 +68,15 @@ public static class ConvKernels
                 xTile[kb * stride + cc] = xv;
             }
             Group.Barrier();
-            acc.Accumulate(wTile, xTile, t, t, tx, ty);
+            acc.Accumulate(wTile, stride, xTile, stride, t, t, tx, ty);
             Group.Barrier();
         }
-        for (int i = 0; i < MicroTile.Size; i++)
+        for (int i = 0; i < size; i++)
         {
             int row = row0 + ty + i * t;
             if (row >= p.Cout) break;
             float b = p.HasBias != 0 ? bias[row] : 0f;
-            for (int j = 0; j < MicroTile.Size; j++)
+            for (int j = 0; j < size; j++)
             {
                 int col = col0 + tx + j * t;
                 if (col >= spatial) break;

@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm{TB}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm{TB, TAcc}"/>.</summary>
 public struct GemmParams
 {
     /// <summary>Rows of op(A) and C.</summary>
@@ -32,29 +32,32 @@ public static class GemmKernels
 {
     /// <summary>
     /// C[b] = act(alpha * op(A[b]) op(B[b or 0]) + bias), row-major, float32.
-    /// <para>Launch: grid (ceil(N/4T), ceil(M/4T), batch), group (T, T, 1); dynamic shared memory
-    /// <see cref="MicroTile.SharedFloats"/> floats: an A slab [T k, 4T rows] and a B slab [T k, 4T cols],
-    /// both k-major with row stride 4T + 1. T comes
-    /// from the accelerator (largest power of two &lt;= 16 with T*T &lt;= max group size; 16 on CUDA,
-    /// giving 64 x 64 block tiles and about 8 KB of shared memory). Each thread accumulates a 4 x 4
-    /// <see cref="MicroTile"/> in registers; the K loop stages T-deep slabs with two barriers each.
+    /// <para>Launch: grid (ceil(N/ST), ceil(M/ST), batch) with S the micro-tile size, group (T, T, 1);
+    /// dynamic shared memory <see cref="TileLayout.SharedFloats"/>(S, T) floats: an A slab [T k, ST rows]
+    /// and a B slab [T k, ST cols], both k-major with row stride ST + 1. T comes from the accelerator
+    /// (largest power of two &lt;= 16 with T*T &lt;= max group size; 16 on CUDA, giving 64 x 64 block
+    /// tiles with <see cref="MicroTile"/> and 128 x 128 with <see cref="MicroTile8"/>, 8 / 16 KB of
+    /// shared memory). Each thread accumulates its S x S block in registers; the K loop stages T-deep
+    /// slabs with two barriers each.
     /// Loads are zero-padded at the edges, so any M, N, K works; the epilogue applies alpha, bias
     /// and the activation before the single store.</para>
     /// </summary>
     /// <typeparam name="TB">Storage of B (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as it is staged.</typeparam>
-    public static void Gemm<TB>(ArrayView<float> a, TB b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
+    /// <typeparam name="TAcc">The per-thread register block (<see cref="MicroTile"/> or <see cref="MicroTile8"/>).</typeparam>
+    public static void Gemm<TB, TAcc>(ArrayView<float> a, TB b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
         where TB : struct, IWeightView
+        where TAcc : struct, IMicroTile
     {
-        int t = p.Tile, span = MicroTile.Size * t, threads = t * t;
+        var acc = default(TAcc);
+        int size = acc.Size, t = p.Tile, span = size * t, threads = t * t;
         int tx = Group.IdxX, ty = Group.IdxY, tid = ty * t + tx;
         int row0 = Grid.IdxY * span, col0 = Grid.IdxX * span, batch = Grid.IdxZ;
         var shared = SharedMemory.GetDynamic<float>();
-        int stride = MicroTile.SlabStride(t);
+        int stride = TileLayout.SlabStride(size, t);
         var aTile = shared.SubView(0, t * stride);
         var bTile = shared.SubView(t * stride, t * stride);
         long aBase = (long)batch * p.M * p.K;
         long bBase = p.BroadcastB != 0 ? 0L : (long)batch * p.K * p.N;
-        var acc = new MicroTile();
         for (int k0 = 0; k0 < p.K; k0 += t)
         {
             for (int e = tid; e < t * span; e += threads)
@@ -79,15 +82,15 @@ public static class GemmKernels
                 bTile[kb * stride + cc] = bv;
             }
             Group.Barrier();
-            acc.Accumulate(aTile, bTile, t, t, tx, ty);
+            acc.Accumulate(aTile, stride, bTile, stride, t, t, tx, ty);
             Group.Barrier();
         }
         long cBase = (long)batch * p.M * p.N;
-        for (int i = 0; i < MicroTile.Size; i++)
+        for (int i = 0; i < size; i++)
         {
             int row = row0 + ty + i * t;
             if (row >= p.M) break;
-            for (int j = 0; j < MicroTile.Size; j++)
+            for (int j = 0; j < size; j++)
             {
                 int col = col0 + tx + j * t;
                 if (col >= p.N) break;

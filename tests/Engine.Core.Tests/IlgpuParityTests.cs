@@ -94,6 +94,36 @@ public class IlgpuParityTests(string kind)
         }), Gemm, "MatMul");
     }
 
+    /// <summary>
+    /// GEMM and convolution with each register block forced (4 x 4 and 8 x 8 per thread), at sizes
+    /// that leave partial block tiles at both 4T and 8T, with transposes, bias, activation and F16
+    /// weights. (Unforced, the device picks by problem size: on the CPU accelerator always 8 x 8.)
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ProductsWithEachRegisterBlock(bool wide)
+    {
+        if (Target is not Engine.Core.Ilgpu.IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
+        ilgpu.ForcedWideTile = wide;
+        try
+        {
+            MatMul(2, 131, 70, 37, false, true, true, true, Activation.GeluTanh, 1f);
+            MatMul(1, 45, 150, 21, true, false, false, false, Activation.None, 0.5f);
+            Conv2d(2, 5, 13, 11, 70, 3, 3, 1, 1, true);
+            Conv2d(1, 3, 12, 13, 9, 3, 3, 2, 1, false);
+            var a = Random(3 * 67 * 29, 20);
+            var w = Random(35 * 29, 21);
+            var expected = Reference.MatMul(a, w.Select(v => (float)(Half)v).ToArray(), 1, 1, 3 * 67, 35, 29, false, true, null, Activation.None, 1f);
+            using var ta = Target.Upload(a, 3 * 67, 29);
+            using var tw32 = Target.Upload(w, 35, 29);
+            using var tw = Target.Convert(tw32, DType.F16);
+            using var o = Target.Allocate(3 * 67, 35);
+            Target.MatMul(ta, tw, o, transposeB: true);
+            Assert.That(Fixtures.RelativeError(o.ToArray(), expected.Select(v => (float)v).ToArray()), Is.LessThanOrEqualTo(Gemm), "F16 weights");
+        }
+        finally { ilgpu.ForcedWideTile = null; }
+    }
+
     [Test]
     public void LinearOnSlicedViews()
     {

@@ -14,47 +14,79 @@ public sealed partial class IlgpuDevice
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
         if (output.Length == 0) return;
-        int t = _gemmTile;
         var p = new GemmParams
         {
             M = m, N = n, K = k, TransposeA = transposeA ? 1 : 0, TransposeB = transposeB ? 1 : 0,
-            BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = (int)activation, Alpha = alpha, Tile = t,
+            BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = (int)activation, Alpha = alpha, Tile = _gemmTile,
         };
-        int span = MicroTile.Size * t;
-        var grid = GridOf((n + span - 1) / span, (m + span - 1) / span, batch, "MatMul");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(MicroTile.SharedFloats(t)));
         var c = View(output);
         var cb = bias is null ? c : View(bias);
+        bool wide = UseWideTile(m, n, batch);
         switch (b.DType)
         {
-            case DType.F16: _kernels.GemmF16(config, View(a), new F16Weights(ViewF16(b)), cb, c, p); break;
-            case DType.BF16: _kernels.GemmBF16(config, View(a), new BF16Weights(ViewBF16(b)), cb, c, p); break;
-            default: _kernels.Gemm(config, View(a), new F32Weights(View(b)), cb, c, p); break;
+            case DType.F16: LaunchGemm(wide, new F16Weights(ViewF16(b)), View(a), cb, c, p, batch); break;
+            case DType.BF16: LaunchGemm(wide, new BF16Weights(ViewBF16(b)), View(a), cb, c, p, batch); break;
+            default: LaunchGemm(wide, new F32Weights(View(b)), View(a), cb, c, p, batch); break;
         }
+    }
+
+    private void LaunchGemm<TB>(bool wide, TB b, ArrayView<float> a, ArrayView<float> bias, ArrayView<float> c, GemmParams p, int batch)
+        where TB : struct, IWeightView
+    {
+        int t = p.Tile, size = wide ? 8 : MicroTile.Size, span = size * t;
+        var grid = GridOf((p.N + span - 1) / span, (p.M + span - 1) / span, batch, "MatMul");
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
+        if (wide) _kernels.Gemm<TB, MicroTile8>()(config, a, b, bias, c, p);
+        else _kernels.Gemm<TB, MicroTile>()(config, a, b, bias, c, p);
     }
 
     /// <inheritdoc />
     protected override void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
         if (output.Length == 0) return;
-        int t = _gemmTile;
         var p = new ConvParams
         {
             Cin = x.Dim(1), H = x.Dim(2), W = x.Dim(3), Cout = weight.Dim(0), Kh = weight.Dim(2), Kw = weight.Dim(3),
-            Ho = output.Dim(2), Wo = output.Dim(3), Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1, Tile = t,
+            Ho = output.Dim(2), Wo = output.Dim(3), Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1, Tile = _gemmTile,
         };
-        int span = MicroTile.Size * t;
-        var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, x.Dim(0), "Conv2d");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(MicroTile.SharedFloats(t)));
         var o = View(output);
         var ob = bias is null ? o : View(bias);
+        bool wide = UseWideTile(p.Cout, p.Ho * p.Wo, x.Dim(0));
         switch (weight.DType)
         {
-            case DType.F16: _kernels.Conv2dF16(config, View(x), new F16Weights(ViewF16(weight)), ob, o, p); break;
-            case DType.BF16: _kernels.Conv2dBF16(config, View(x), new BF16Weights(ViewBF16(weight)), ob, o, p); break;
-            default: _kernels.Conv2d(config, View(x), new F32Weights(View(weight)), ob, o, p); break;
+            case DType.F16: LaunchConv(wide, new F16Weights(ViewF16(weight)), View(x), ob, o, p, x.Dim(0)); break;
+            case DType.BF16: LaunchConv(wide, new BF16Weights(ViewBF16(weight)), View(x), ob, o, p, x.Dim(0)); break;
+            default: LaunchConv(wide, new F32Weights(View(weight)), View(x), ob, o, p, x.Dim(0)); break;
         }
     }
+
+    private void LaunchConv<TW>(bool wide, TW w, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> o, ConvParams p, int batch)
+        where TW : struct, IWeightView
+    {
+        int t = p.Tile, size = wide ? 8 : MicroTile.Size, span = size * t;
+        var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, batch, "Conv2d");
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
+        if (wide) _kernels.Conv2d<TW, MicroTile8>()(config, x, w, bias, o, p);
+        else _kernels.Conv2d<TW, MicroTile>()(config, x, w, bias, o, p);
+    }
+
+    /// <summary>
+    /// Whether an [M, N] x batch product runs with 8 x 8 register blocks (8T x 8T block tiles): when
+    /// those tiles alone give every multiprocessor a block, and the shared slabs fit. Smaller products
+    /// keep 4 x 4 blocks, whose four times as many blocks keep the device busy.
+    /// <see cref="ForcedWideTile"/> overrides it (tests).
+    /// </summary>
+    private bool UseWideTile(long m, long n, long batch)
+    {
+        if (TileLayout.SharedFloats(8, _gemmTile) * sizeof(float) > _sharedBytes) return false;
+        if (ForcedWideTile is bool forced) return forced;
+        long span = 8L * _gemmTile;
+        long blocks = (m + span - 1) / span * ((n + span - 1) / span) * batch;
+        return blocks >= _accelerator.NumMultiprocessors;
+    }
+
+    /// <summary>When set, whether GEMM and convolution use 8 x 8 register blocks (tests exercise both with it).</summary>
+    internal bool? ForcedWideTile { get; set; }
 
     /// <inheritdoc />
     protected override void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)

@@ -40,7 +40,7 @@ public sealed partial class IlgpuDevice : Device
         _reductionGroup = FloorPow2(Math.Min(256, maxGroup));
         _attentionGroup = FloorPow2(Math.Min(128, maxGroup));
         int tile = 16;
-        while (tile > 1 && (tile * tile > maxGroup || MicroTile.SharedFloats(tile) * sizeof(float) > _sharedBytes)) tile /= 2;
+        while (tile > 1 && (tile * tile > maxGroup || TileLayout.SharedFloats(MicroTile.Size, tile) * sizeof(float) > _sharedBytes)) tile /= 2;
         _gemmTile = tile;
         // The register-tiled attention needs 256-thread groups, 32-lane warps for its half-warp
         // shuffles (CUDA; the CPU accelerator emulates them) and its shared tiles at d = 64.

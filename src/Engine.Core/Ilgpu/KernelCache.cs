@@ -15,14 +15,24 @@ internal sealed class KernelCache(Accelerator accelerator)
 
     private Lazy<T> Auto<T>(Func<Accelerator, T> load) where T : Delegate => new(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication);
 
-    // Explicitly grouped kernels (shared memory, barriers).
-    // GEMM and convolution per weight storage (float32, float16, bfloat16).
-    private Lazy<Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemm;
-    private Lazy<Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemmF16;
-    private Lazy<Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, GemmParams>>? _gemmBF16;
-    private Lazy<Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _conv;
-    private Lazy<Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _convF16;
-    private Lazy<Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams>>? _convBF16;
+    // GEMM and convolution per weight storage (float32, float16, bfloat16) and register block (4 x 4, 8 x 8).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, Type, Type), Lazy<Delegate>> _products = new();
+
+    /// <summary>The GEMM kernel for weight storage <typeparamref name="TB"/> and register block <typeparamref name="TAcc"/>.</summary>
+    public Action<KernelConfig, ArrayView<float>, TB, ArrayView<float>, ArrayView<float>, GemmParams> Gemm<TB, TAcc>()
+        where TB : struct, IWeightView where TAcc : struct, IMicroTile =>
+        (Action<KernelConfig, ArrayView<float>, TB, ArrayView<float>, ArrayView<float>, GemmParams>)_products.GetOrAdd(("gemm", typeof(TB), typeof(TAcc)),
+            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<ArrayView<float>, TB, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm<TB, TAcc>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    /// <summary>The convolution kernel for weight storage <typeparamref name="TW"/> and register block <typeparamref name="TAcc"/>.</summary>
+    public Action<KernelConfig, ArrayView<float>, TW, ArrayView<float>, ArrayView<float>, ConvParams> Conv2d<TW, TAcc>()
+        where TW : struct, IWeightView where TAcc : struct, IMicroTile =>
+        (Action<KernelConfig, ArrayView<float>, TW, ArrayView<float>, ArrayView<float>, ConvParams>)_products.GetOrAdd(("conv", typeof(TW), typeof(TAcc)),
+            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<ArrayView<float>, TW, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d<TW, TAcc>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    // Explicitly grouped norm and attention kernels (shared memory, barriers).
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNorm;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNormPartial;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNormApply;
@@ -30,18 +40,6 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, int>>? _softmax;
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionParams>>? _attention, _attentionTiled;
 
-    public Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams> Gemm =>
-        (_gemm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
-    public Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, GemmParams> GemmF16 =>
-        (_gemmF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
-    public Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, GemmParams> GemmBF16 =>
-        (_gemmBF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm))).Value;
-    public Action<KernelConfig, ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, ConvParams> Conv2d =>
-        (_conv ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F32Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
-    public Action<KernelConfig, ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams> Conv2dF16 =>
-        (_convF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, F16Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
-    public Action<KernelConfig, ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams> Conv2dBF16 =>
-        (_convBF16 ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, BF16Weights, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNorm =>
         (_groupNorm ??= Auto(a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>(NormKernels.GroupNorm))).Value;
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, GroupNormParams> GroupNormPartial =>
