@@ -37,7 +37,9 @@ public sealed class SolverBenchCommand : ICommand
         from the spec's noise and is compared with the exact solution.
         One solver and one step count: prints the RMS and max |error| and, with --output, writes tensors final,
         exact and error (final - exact). Several solvers or step counts: prints RMS error per step count and
-        the empirical order (slope of log error against log steps).
+        the empirical order, the slope of log error against log steps: 'order' between the first and last
+        step counts, 'fitted' by least squares through all of them (give many step counts, e.g.
+        --steps 10,12,14,...,40, for a reading that one outlying end point cannot move).
 
         options:
           --gaussian FILE           Gaussian spec (safetensors)
