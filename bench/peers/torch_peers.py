@@ -42,11 +42,12 @@ def cases(dtype):
     gamma, beta = torch.randn(320, device=dev, dtype=dtype), torch.randn(320, device=dev, dtype=dtype)
     yield ("groupnorm_silu", "320@64 b2", lambda: F.silu(F.group_norm(x, 32, gamma, beta, 1e-5)),
            2.0 * x.element_size() * x.numel(), "B")
-    for length in (1024, 4096):
-        for batch in (1, 2):
-            q, k, v = (torch.randn(batch, 8, length, 64, device=dev, dtype=dtype) for _ in range(3))
-            yield ("attention", f"L{length} d64 h8 b{batch}", lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
-                   4.0 * batch * 8 * length * length * 64, "FLOP")
+    for head in (40, 64, 80):
+        for length in (1024, 4096):
+            for batch in (1, 2):
+                q, k, v = (torch.randn(batch, 8, length, head, device=dev, dtype=dtype) for _ in range(3))
+                yield ("attention", f"L{length} d{head} h8 b{batch}", lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v),
+                       4.0 * batch * 8 * length * length * head, "FLOP")
 
 
 def main():
