@@ -80,6 +80,6 @@ public class ToolCommandTests
 
         var table = Cli.Run("solver-bench", "--samplers", "euler,dpmpp_2m", "--schedule", "karras", "--steps", "5,10,20", "--gaussian", gaussian, "--exact-sigma", "--device", "cpu");
         Assert.That(table.Code, Is.EqualTo(ExitCodes.Success), table.ToString());
-        Assert.That(table.Out, Does.Contain("n=5").And.Contain("n=20").And.Contain("order").And.Contain("euler (karras)").And.Contain("dpmpp_2m (karras)"));
+        Assert.That(table.Out, Does.Contain("n=5").And.Contain("n=20").And.Contain("order").And.Contain("fitted").And.Contain("euler (karras)").And.Contain("dpmpp_2m (karras)"));
     }
 }
