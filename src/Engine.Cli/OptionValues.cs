@@ -46,6 +46,30 @@ public static class OptionValues
         return parts.Select(p => ParseInt(p, name, command, min, max)).ToArray();
     }
 
+    /// <summary>
+    /// Like <see cref="IntList"/>, but an item may also be an inclusive range FIRST:LAST or
+    /// FIRST:LAST:STEP ("10:40" is every integer from 10 to 40; "10:40:5" is 10, 15, ..., 40).
+    /// </summary>
+    public static int[] IntRanges(string text, string name, string command, int min, int max)
+    {
+        const int MaxCount = 10_000;
+        var values = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var bounds = part.Split(':', StringSplitOptions.TrimEntries);
+            if (part.Length == 0 || bounds.Length > 3 || bounds.Any(b => b.Length == 0))
+                throw new UsageException($"{command}: {name} '{text}' must be a comma-separated list of integers or ranges FIRST:LAST[:STEP].");
+            int first = ParseInt(bounds[0], name, command, min, max);
+            if (bounds.Length == 1) { values.Add(first); continue; }
+            int last = ParseInt(bounds[1], name, command, min, max);
+            int step = bounds.Length == 3 ? ParseInt(bounds[2], $"{name} step", command, 1, int.MaxValue) : 1;
+            if (last < first) throw new UsageException($"{command}: {name} range '{part}' ends before it starts.");
+            if ((long)values.Count + ((long)last - first) / step + 1 > MaxCount) throw new UsageException($"{command}: {name} '{text}' lists more than {MaxCount} values.");
+            for (long v = first; v <= last; v += step) values.Add((int)v);
+        }
+        return [.. values];
+    }
+
     /// <summary>The weight storage of <c>--weights</c> (f32, f16 or bf16); F32 when absent.</summary>
     public static DType WeightStorage(CommandArguments args, string command) => args.Get("--weights") is { } text ? ParseWeightStorage(text, $"{command}: --weights") : DType.F32;
 

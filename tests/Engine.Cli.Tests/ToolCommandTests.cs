@@ -81,5 +81,23 @@ public class ToolCommandTests
         var table = Cli.Run("solver-bench", "--samplers", "euler,dpmpp_2m", "--schedule", "karras", "--steps", "5,10,20", "--gaussian", gaussian, "--exact-sigma", "--device", "cpu");
         Assert.That(table.Code, Is.EqualTo(ExitCodes.Success), table.ToString());
         Assert.That(table.Out, Does.Contain("n=5").And.Contain("n=20").And.Contain("order").And.Contain("fitted").And.Contain("euler (karras)").And.Contain("dpmpp_2m (karras)"));
+
+        var ranged = Cli.Run("solver-bench", "--samplers", "euler", "--schedule", "karras", "--steps", "6:8, 10:16:3", "--gaussian", gaussian, "--device", "cpu");
+        Assert.That(ranged.Code, Is.EqualTo(ExitCodes.Success), ranged.ToString());
+        var header = ranged.Out.Split('\n').First(l => l.StartsWith("solver"));
+        Assert.That(header.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => w.StartsWith("n=")), Is.EqualTo(new[] { "n=6", "n=7", "n=8", "n=10", "n=13", "n=16" }));
+    }
+
+    [TestCase("20:10", "ends before it starts")]
+    [TestCase("5:x", "--steps")]
+    [TestCase("1:2:3:4", "FIRST:LAST[:STEP]")]
+    [TestCase("5:10:0", "--steps step")]
+    [TestCase("1:20000", "--steps")]
+    public void SolverBenchRejectsBadStepRanges(string steps, string message)
+    {
+        string gaussian = TestPaths.RequireShared("fixtures/schedulers/dpm_ppo2_sl_eps_karras_n10.safetensors");
+        var r = Cli.Run("solver-bench", "--samplers", "euler", "--steps", steps, "--gaussian", gaussian, "--device", "cpu");
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Usage), r.ToString());
+        Assert.That(r.Err, Does.Contain(message));
     }
 }

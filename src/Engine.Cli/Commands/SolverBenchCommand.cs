@@ -39,7 +39,7 @@ public sealed class SolverBenchCommand : ICommand
         exact and error (final - exact). Several solvers or step counts: prints RMS error per step count and
         the empirical order, the slope of log error against log steps: 'order' between the first and last
         step counts, 'fitted' by least squares through all of them (give many step counts, e.g.
-        --steps 10,12,14,...,40, for a reading that one outlying end point cannot move).
+        --steps 10:40, for a reading that one outlying end point cannot move).
 
         options:
           --gaussian FILE           Gaussian spec (safetensors)
@@ -48,7 +48,8 @@ public sealed class SolverBenchCommand : ICommand
                                     --scheduler-config if one is given, else the constructor_kwargs in the JSON
                                     beside the Gaussian file (fixtures have one)
           --schedule NAME           schedule for --samplers (karras, exponential, ...)
-          --steps N[,N...]          inference steps
+          --steps N[,N...]          inference steps; an item may be a range FIRST:LAST[:STEP] (10:40 is
+                                    every count from 10 to 40)
           --output FILE             (single run) where to write final, exact and error
           --exact-sigma             the model uses the sampler's own noise level rather than the integer timestep
                                     (removes timestep rounding, so convergence orders show cleanly)
@@ -59,7 +60,7 @@ public sealed class SolverBenchCommand : ICommand
     public int Run(CommandArguments args, CommandContext context)
     {
         string gaussian = args.Require("--gaussian", Name);
-        var steps = OptionValues.IntList(args.Require("--steps", Name), "--steps", Name, 1, 10_000);
+        var steps = OptionValues.IntRanges(args.Require("--steps", Name), "--steps", Name, 1, 10_000);
         var configs = args.GetAll("--scheduler-config");
         string? samplerList = args.Get("--samplers");
         string? schedule = args.Get("--schedule");
