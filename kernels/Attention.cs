@@ -13,7 +13,7 @@ public struct AttentionParams
     public int Width;
     /// <summary>Score scale (usually 1 / sqrt(d)).</summary>
     public float Scale;
-    /// <summary>Rows per Q tile and per K/V tile (Br = Bc = Tile).</summary>
+    /// <summary>Rows per Q tile and per K/V tile (Br = Bc = Tile) of <see cref="AttentionKernels.FlashAttention"/>; the register-tiled kernel has fixed tiles and ignores it.</summary>
     public int Tile;
 }
 

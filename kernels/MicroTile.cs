@@ -100,10 +100,13 @@ public struct MicroTile : IMicroTile
 /// </summary>
 public struct MicroTile8 : IMicroTile
 {
+    /// <summary>Number of rows and columns each thread owns.</summary>
+    public const int Size = 8;
+
     private MicroTile _q00, _q01, _q10, _q11;
 
     /// <inheritdoc />
-    public readonly int Size => 8;
+    readonly int IMicroTile.Size => Size;
 
     /// <inheritdoc />
     public void Accumulate(ArrayView<float> aTile, int aStride, ArrayView<float> bTile, int bStride, int depth, int t, int tx, int ty)

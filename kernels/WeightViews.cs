@@ -41,5 +41,5 @@ public struct BF16Weights(ArrayView<ushort> view) : IWeightView
     public ArrayView<ushort> View = view;
 
     /// <inheritdoc />
-    public readonly float Read(long index) => Interop.IntAsFloat((uint)View[index] << 16);
+    public readonly float Read(long index) => KernelMath.FromBFloat16(View[index]);
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Engine.Core;
 using Engine.Imaging;
 
 namespace Engine.Cli;
@@ -40,6 +41,9 @@ public sealed record ImageSidecar
 
     /// <summary>Storage of the Linear/Conv2d weights (f16 or bf16) when not float32; null for float32.</summary>
     public string? Weights { get; init; }
+
+    /// <summary>The <see cref="Weights"/> value for <paramref name="storage"/>: its name, or null for float32.</summary>
+    public static string? WeightsName(DType storage) => storage == DType.F32 ? null : storage.StorageName();
 
     /// <summary>Sampler name (null when a scheduler config was given).</summary>
     public string? Sampler { get; init; }

@@ -150,7 +150,7 @@ public sealed class BatchCommand : ICommand
         var template = new ImageSidecar
         {
             EngineVersion = EngineVersion.Text, Model = modelPath, Device = kind, DeviceName = dev.Device.Name,
-            Weights = weights == DType.F32 ? null : weights.StorageName(),
+            Weights = ImageSidecar.WeightsName(weights),
             Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
             SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
             SchedulerConfig = settings.SchedulerConfigJson is { } j ? JsonDocument.Parse(j).RootElement.Clone() : null,

@@ -124,7 +124,7 @@ public sealed class GenerateCommand : ICommand
         var template = new ImageSidecar
         {
             EngineVersion = EngineVersion.Text, Model = modelPath, Teacher = teacherPath, Device = settings.Device, DeviceName = device.Name,
-            Weights = settings.Weights == DType.F32 ? null : settings.Weights.StorageName(),
+            Weights = ImageSidecar.WeightsName(settings.Weights),
             Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
             Schedule = settings.Schedule, SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
             SchedulerConfig = settings.SchedulerConfigJson is { } j ? System.Text.Json.JsonDocument.Parse(j).RootElement.Clone() : null,

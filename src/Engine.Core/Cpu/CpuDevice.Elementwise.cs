@@ -45,7 +45,7 @@ public sealed partial class CpuDevice
             case Activation.Relu: TensorPrimitives.Max(x, 0f, x); return;
             case Activation.SiLU: SiluInPlace(x); return;
             case Activation.GeluTanh: GeluTanhInPlace(x); return;
-            case Activation.GeluErf: GeluErfInPlace(x, x); return;
+            case Activation.GeluErf: GeluErf(x, x); return;
             default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
         }
     }
@@ -168,7 +168,7 @@ public sealed partial class CpuDevice
         {
             int src = xo + r * 2 * d, dst = oo + r * d;
             var result = oa.AsSpan(dst, d);
-            GeluErfInPlace(xa.AsSpan(src + d, d), result);
+            GeluErf(xa.AsSpan(src + d, d), result);
             TensorPrimitives.Multiply(xa.AsSpan(src, d), result, result);
         });
     }
@@ -179,7 +179,7 @@ public sealed partial class CpuDevice
     /// over every GEGLU feed-forward of the SD-class UNets, where a scalar loop cost as much as the GEMM
     /// before it. <paramref name="output"/> may be <paramref name="x"/>.
     /// </summary>
-    internal static unsafe void GeluErfInPlace(ReadOnlySpan<float> x, Span<float> output)
+    internal static unsafe void GeluErf(ReadOnlySpan<float> x, Span<float> output)
     {
         const float InvSqrt2 = 0.70710678118654752f, P = 0.3275911f;
         const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;

@@ -33,7 +33,7 @@ public sealed partial class IlgpuDevice
     private void LaunchGemm<TB>(bool wide, TB b, ArrayView<float> a, ArrayView<float> bias, ArrayView<float> c, GemmParams p, int batch)
         where TB : struct, IWeightView
     {
-        int t = p.Tile, size = wide ? 8 : MicroTile.Size, span = size * t;
+        int t = p.Tile, size = wide ? MicroTile8.Size : MicroTile.Size, span = size * t;
         var grid = GridOf((p.N + span - 1) / span, (p.M + span - 1) / span, batch, "MatMul");
         var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
         if (wide) _kernels.Gemm<TB, MicroTile8>()(config, a, b, bias, c, p);
@@ -63,7 +63,7 @@ public sealed partial class IlgpuDevice
     private void LaunchConv<TW>(bool wide, TW w, ArrayView<float> x, ArrayView<float> bias, ArrayView<float> o, ConvParams p, int batch)
         where TW : struct, IWeightView
     {
-        int t = p.Tile, size = wide ? 8 : MicroTile.Size, span = size * t;
+        int t = p.Tile, size = wide ? MicroTile8.Size : MicroTile.Size, span = size * t;
         var grid = GridOf((p.Ho * p.Wo + span - 1) / span, (p.Cout + span - 1) / span, batch, "Conv2d");
         var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
         if (wide) _kernels.Conv2d<TW, MicroTile8>()(config, x, w, bias, o, p);
@@ -78,9 +78,9 @@ public sealed partial class IlgpuDevice
     /// </summary>
     private bool UseWideTile(long m, long n, long batch)
     {
-        if (TileLayout.SharedFloats(8, _gemmTile) * sizeof(float) > _sharedBytes) return false;
+        if (TileLayout.SharedFloats(MicroTile8.Size, _gemmTile) * sizeof(float) > _sharedBytes) return false;
         if (ForcedWideTile is bool forced) return forced;
-        long span = 8L * _gemmTile;
+        long span = (long)MicroTile8.Size * _gemmTile;
         long blocks = (m + span - 1) / span * ((n + span - 1) / span) * batch;
         return blocks >= _accelerator.NumMultiprocessors;
     }
@@ -161,7 +161,7 @@ public sealed partial class IlgpuDevice
         if (lk == 0) { FillCore(output, 0f); return; }
         if (_tiledAttention && d <= AttentionTiledKernels.MaxHeadDim)
         {
-            var tp = new AttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, Scale = scale, Tile = AttentionTiledKernels.Rows };
+            var tp = new AttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, Scale = scale };
             var tiledGrid = GridOf((lq + AttentionTiledKernels.Rows - 1) / AttentionTiledKernels.Rows, (long)batch * heads, 1, "Attention");
             var threads = new Index3D(AttentionTiledKernels.Threads, AttentionTiledKernels.Threads, 1);
             _kernels.AttentionTiled(new KernelConfig(tiledGrid, threads, SharedMemoryConfig.RequestDynamic<float>(AttentionTiledKernels.SharedFloats(d))),

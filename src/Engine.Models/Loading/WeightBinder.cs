@@ -61,7 +61,7 @@ public static class WeightBinder
             foreach (var (p, key) in plan)
             {
                 p.Value?.Dispose();
-                p.Value = p.AllowsHalfStorage && weightStorage != DType.F32 ? source.Load(device, key, weightStorage) : source.Load(device, key);
+                p.Value = source.Load(device, key, p.AllowsHalfStorage ? weightStorage : DType.F32);
             }
         }
         catch
