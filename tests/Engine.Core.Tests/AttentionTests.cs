@@ -12,22 +12,9 @@ public class AttentionTests
     [Test]
     public void AttentionMatchesNaive([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind, [Range(0, 6)] int shape)
     {
-        var device = TestDevices.Get(kind);
         var s = Shapes[shape];
-        int b = s[0], lq = s[1], lk = s[2], heads = s[3], d = s[4], width = heads * d;
-        var rng = new Random(shape);
-        // Scale 2 makes the softmax peaky enough that a missing max-subtraction or rescale shows.
-        var q = Reference.Random(rng, b * lq * width, 2f);
-        var k = Reference.Random(rng, b * lk * width, 2f);
-        var v = Reference.Random(rng, b * lk * width);
-        using var tq = device.Upload(q, b, lq, width);
-        using var tk = device.Upload(k, b, lk, width);
-        using var tv = device.Upload(v, b, lk, width);
-        using var o = device.Allocate(b, lq, width);
-        float scale = 1f / MathF.Sqrt(d);
-        device.Attention(tq, tk, tv, o, heads, scale);
-        var expected = Reference.Attention(q, k, v, b, lq, lk, heads, d, scale);
-        Assert.That(Reference.Compare(o.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"B {b} Lq {lq} Lkv {lk} heads {heads} d {d}");
+        // Scale 2 on q and k makes the softmax peaky enough that a missing max-subtraction or rescale shows.
+        CheckAgainstNaive(TestDevices.Get(kind), s[0], s[1], s[2], s[3], s[4], 1f, new Random(shape));
     }
 
     // CPU blocking edges (cpu only: sizes the ILGPU CPU accelerator would take minutes over). Key ranges
@@ -43,10 +30,18 @@ public class AttentionTests
     [Test]
     public void CpuAttentionBlockingMatchesNaive([Range(0, 9)] int shape)
     {
-        var device = TestDevices.Get("cpu");
         var s = BlockingShapes[shape];
-        int b = (int)s[0], lq = (int)s[1], lk = (int)s[2], heads = (int)s[3], d = (int)s[4], width = heads * d;
-        var rng = new Random(100 + shape);
+        // A scale above 1/sqrt(d) makes the row maxima move between key tiles, exercising the rescale.
+        CheckAgainstNaive(TestDevices.Get("cpu"), (int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)s[4], s[5], new Random(100 + shape));
+    }
+
+    /// <summary>
+    /// Random q, k (scale 2) and v (scale 1) of the given shape through the device's attention with score
+    /// scale <paramref name="scaleFactor"/> / sqrt d, against the naive double reference within 1e-4.
+    /// </summary>
+    private static void CheckAgainstNaive(Device device, int b, int lq, int lk, int heads, int d, float scaleFactor, Random rng)
+    {
+        int width = heads * d;
         var q = Reference.Random(rng, b * lq * width, 2f);
         var k = Reference.Random(rng, b * lk * width, 2f);
         var v = Reference.Random(rng, b * lk * width);
@@ -54,8 +49,7 @@ public class AttentionTests
         using var tk = device.Upload(k, b, lk, width);
         using var tv = device.Upload(v, b, lk, width);
         using var o = device.Allocate(b, lq, width);
-        // A scale above 1/sqrt(d) makes the row maxima move between key tiles, exercising the rescale.
-        float scale = s[5] / MathF.Sqrt(d);
+        float scale = scaleFactor / MathF.Sqrt(d);
         device.Attention(tq, tk, tv, o, heads, scale);
         var expected = Reference.Attention(q, k, v, b, lq, lk, heads, d, scale);
         Assert.That(Reference.Compare(o.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"B {b} Lq {lq} Lkv {lk} heads {heads} d {d} scale {scale}");
