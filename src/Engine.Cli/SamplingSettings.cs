@@ -83,13 +83,13 @@ public sealed record SamplingSettings
     {
         if (SchedulerConfigPath is not null && (Sampler is not null || Schedule is not null))
             throw new UsageException($"{command}: give either --scheduler-config or --sampler/--schedule, not both.");
-        if (Sampler is not null && !SamplerCatalog.Samplers.Any(e => e.Name == Sampler.Trim().ToLowerInvariant()))
-            throw new UsageException($"{command}: unknown sampler '{Sampler}'; known: {string.Join(", ", SamplerCatalog.Samplers.Select(e => e.Name))}.");
-        if (Schedule is not null && !SamplerCatalog.Schedules.Any(e => e.Name == Schedule.Trim().ToLowerInvariant()))
-            throw new UsageException($"{command}: unknown schedule '{Schedule}'; known: {string.Join(", ", SamplerCatalog.Schedules.Select(e => e.Name))}.");
+        if (Sampler is not null && !SamplerNames.Samplers.Any(e => e.Name == Sampler.Trim().ToLowerInvariant()))
+            throw new UsageException($"{command}: unknown sampler '{Sampler}'; known: {string.Join(", ", SamplerNames.Samplers.Select(e => e.Name))}.");
+        if (Schedule is not null && !SamplerNames.Schedules.Any(e => e.Name == Schedule.Trim().ToLowerInvariant()))
+            throw new UsageException($"{command}: unknown schedule '{Schedule}'; known: {string.Join(", ", SamplerNames.Schedules.Select(e => e.Name))}.");
         try
         {
-            SamplingCatalog.Parse(Options);
+            SamplingOptionCatalog.Parse(Options);
         }
         catch (ArgumentException e)
         {

@@ -22,9 +22,9 @@ public abstract class Scheduler : IDisposable
     protected Scheduler(SchedulerConfig config, int steps)
     {
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of inference steps must be at least 1.");
-        if (steps > config.NumTrainTimesteps && config.ClassName != "FlowMatchEulerDiscreteScheduler")
+        if (steps > config.NumTrainTimesteps && config.Kind?.IsFlowMatching != true)
             throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of inference steps cannot exceed num_train_timesteps ({config.NumTrainTimesteps}).");
-        if (config.Thresholding && config.ClassName is not ("DDIMScheduler" or "DDPMScheduler" or "DPMSolverMultistepScheduler" or "DPMSolverSinglestepScheduler" or "DEISMultistepScheduler" or "UniPCMultistepScheduler"))
+        if (config.Thresholding && config.Kind?.SupportsThresholding != true)
             throw new SchedulerConfigException($"{config.ClassName}: thresholding = true is not supported (diffusers has it for DDIM, DDPM, DPM-Solver, DEIS and UniPC).");
         Config = config;
         InferenceSteps = steps;

@@ -6,20 +6,16 @@ namespace Engine.Sampling;
 /// A diffusers <c>scheduler_config.json</c>, parsed field by field with each class's own defaults.
 /// Unknown classes and unsupported values throw <see cref="SchedulerConfigException"/> naming the
 /// field, the value and what is supported; fields the engine does not use are ignored, as diffusers does.
+/// What differs between classes (defaults, allowed values, extra rules) comes from the class's
+/// <see cref="SchedulerDescriptor"/> in <see cref="SchedulerRegistry"/>.
 /// </summary>
 public sealed record SchedulerConfig
 {
-    /// <summary>The diffusers scheduler classes the engine implements.</summary>
-    public static IReadOnlyList<string> SupportedClasses { get; } =
-    [
-        "DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-        "HeunDiscreteScheduler", "LMSDiscreteScheduler", "PNDMScheduler", "KDPM2DiscreteScheduler",
-        "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
-        "UniPCMultistepScheduler", "FlowMatchEulerDiscreteScheduler",
-    ];
+    /// <summary>The diffusers scheduler classes the engine implements (see <see cref="SchedulerRegistry"/>).</summary>
+    public static IReadOnlyList<string> SupportedClasses => SchedulerRegistry.SupportedClasses;
 
     /// <summary>diffusers class name (<c>_class_name</c>).</summary>
-    public string ClassName { get; init; } = "EulerDiscreteScheduler";
+    public string ClassName { get; init; } = Schedulers.EulerScheduler.DiffusersClass;
     public int NumTrainTimesteps { get; init; } = 1000;
     public double BetaStart { get; init; } = 0.0001;
     public double BetaEnd { get; init; } = 0.02;
@@ -70,8 +66,10 @@ public sealed record SchedulerConfig
     public double? SigmaMax { get; init; }
 
     /// <summary>True for schedulers that work on the Karras sample x = x0 + sigma eps (input scaled by 1/sqrt(sigma^2+1)).</summary>
-    public bool IsKarrasForm => ClassName is "EulerDiscreteScheduler" or "EulerAncestralDiscreteScheduler" or "HeunDiscreteScheduler"
-        or "LMSDiscreteScheduler" or "KDPM2DiscreteScheduler";
+    public bool IsKarrasForm => Kind?.IsKarrasForm ?? false;
+
+    /// <summary>The registered scheduler of <see cref="ClassName"/> (null when no scheduler implements it).</summary>
+    public SchedulerDescriptor? Kind => SchedulerRegistry.Find(ClassName);
 
     /// <summary>Reads and parses a diffusers scheduler_config.json file.</summary>
     public static SchedulerConfig Load(string path)
@@ -111,10 +109,9 @@ public sealed record SchedulerConfig
     {
         if (e.ValueKind != JsonValueKind.Object) throw new SchedulerConfigException($"{source}: expected a JSON object.");
         var r = new Reader(e, source);
-        string cls = className ?? r.Str("_class_name", "EulerDiscreteScheduler");
-        if (!SupportedClasses.Contains(cls))
-            throw new SchedulerConfigException($"{source}: _class_name '{cls}' is not supported; supported: {string.Join(", ", SupportedClasses)}.");
-        bool vpLeading = cls is "DDIMScheduler" or "DDPMScheduler" or "PNDMScheduler";
+        string cls = className ?? r.Str("_class_name", Schedulers.EulerScheduler.DiffusersClass);
+        var kind = SchedulerRegistry.Get(cls, $"{source}: ");
+        var k = kind.Defaults;
         var c = new SchedulerConfig
         {
             ClassName = cls,
@@ -124,10 +121,10 @@ public sealed record SchedulerConfig
             BetaSchedule = r.Choice("beta_schedule", "linear", "linear", "scaled_linear", "squaredcos_cap_v2"),
             TrainedBetas = r.NumArray("trained_betas"),
             RescaleBetasZeroSnr = r.Bool("rescale_betas_zero_snr", false),
-            PredictionType = cls == "FlowMatchEulerDiscreteScheduler" ? "flow" : r.Choice("prediction_type", "epsilon", "epsilon", "v_prediction", "sample"),
-            TimestepSpacing = r.Choice("timestep_spacing", vpLeading ? "leading" : "linspace", "leading", "trailing", "linspace"),
+            PredictionType = k.FixedPredictionType ?? r.Choice("prediction_type", "epsilon", "epsilon", "v_prediction", "sample"),
+            TimestepSpacing = r.Choice("timestep_spacing", k.TimestepSpacing, "leading", "trailing", "linspace"),
             StepsOffset = r.Int("steps_offset", 0),
-            ClipSample = r.Bool("clip_sample", cls is "DDIMScheduler" or "DDPMScheduler"),
+            ClipSample = r.Bool("clip_sample", k.ClipSample),
             ClipSampleRange = r.Num("clip_sample_range", 1.0),
             SetAlphaToOne = r.Bool("set_alpha_to_one", true),
             Thresholding = r.Bool("thresholding", false),
@@ -139,22 +136,15 @@ public sealed record SchedulerConfig
             UseLuLambdas = r.Bool("use_lu_lambdas", false),
             FinalSigmasType = r.Choice("final_sigmas_type", "zero", "zero", "sigma_min"),
             SolverOrder = r.Int("solver_order", 2),
-            AlgorithmType = cls == "DEISMultistepScheduler"
-                ? r.Choice("algorithm_type", "deis", "deis")
-                : r.Choice("algorithm_type", "dpmsolver++", "dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"),
-            SolverType = cls switch
-            {
-                "DEISMultistepScheduler" => r.Choice("solver_type", "logrho", "logrho"),
-                "UniPCMultistepScheduler" => r.Choice("solver_type", "bh2", "bh1", "bh2"),
-                _ => r.Choice("solver_type", "midpoint", "midpoint", "heun"),
-            },
+            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType.Default, k.AlgorithmType.Allowed),
+            SolverType = r.Choice("solver_type", k.SolverType.Default, k.SolverType.Allowed),
             LowerOrderFinal = r.Bool("lower_order_final", true),
             EulerAtFinal = r.Bool("euler_at_final", false),
             LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity),
             PredictX0 = r.Bool("predict_x0", true),
             DisableCorrector = r.IntArray("disable_corrector") ?? [],
             SkipPrkSteps = r.Bool("skip_prk_steps", false),
-            VarianceType = r.Choice("variance_type", cls == "DDPMScheduler" ? "fixed_small" : "none",
+            VarianceType = r.Choice("variance_type", k.VarianceType,
                 "fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "none"),
             Shift = r.Num("shift", 1.0),
             TimestepType = r.Choice("timestep_type", "discrete", "discrete", "continuous"),
@@ -162,28 +152,27 @@ public sealed record SchedulerConfig
             SigmaMin = r.NullableNum("sigma_min"),
             SigmaMax = r.NullableNum("sigma_max"),
         };
-        c.Validate(source);
+        c.Validate(kind, source);
         return c;
     }
 
-    private void Validate(string source)
+    private void Validate(SchedulerDescriptor kind, string source)
     {
         void Fail(string msg) => throw new SchedulerConfigException($"{source}: {msg}");
         if (NumTrainTimesteps < 2) Fail($"num_train_timesteps {NumTrainTimesteps} must be >= 2.");
         if (TrainedBetas is { } tb && tb.Length != NumTrainTimesteps) Fail($"trained_betas has {tb.Length} values; num_train_timesteps is {NumTrainTimesteps}.");
         if (TrainedBetas is { } tb2 && tb2.Any(b => !(b > 0 && b < 1))) Fail("trained_betas must lie in (0, 1).");
         if (!(BetaStart > 0 && BetaEnd > 0 && BetaStart < 1 && BetaEnd < 1)) Fail($"beta_start {BetaStart} and beta_end {BetaEnd} must lie in (0, 1).");
-        int maxOrder = ClassName switch { "UniPCMultistepScheduler" => 3, "LMSDiscreteScheduler" => 4, _ => 3 };
+        int maxOrder = kind.MaxSolverOrder;
         if (SolverOrder < 1 || SolverOrder > maxOrder) Fail($"solver_order {SolverOrder} is not supported; supported: 1..{maxOrder}.");
         int grids = (UseKarrasSigmas ? 1 : 0) + (UseExponentialSigmas ? 1 : 0) + (UseBetaSigmas ? 1 : 0) + (UseLuLambdas ? 1 : 0);
         if (grids > 1) Fail("only one of use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas may be true.");
-        if (UseLuLambdas && ClassName != "DPMSolverMultistepScheduler") Fail($"use_lu_lambdas is only supported by DPMSolverMultistepScheduler, not {ClassName}.");
-        if (ClassName is "DDIMScheduler" or "DDPMScheduler" or "PNDMScheduler" or "FlowMatchEulerDiscreteScheduler" && grids > 0)
+        if (UseLuLambdas && !kind.SupportsLuLambdas)
+            Fail($"use_lu_lambdas is only supported by {string.Join(", ", SchedulerRegistry.All.Where(d => d.SupportsLuLambdas).SelectMany(d => d.ClassNames))}, not {ClassName}.");
+        if (!kind.HasSigmaGrid && grids > 0)
             Fail($"{ClassName} does not support Karras/exponential/beta sigma grids.");
         if (!(Shift > 0)) Fail($"shift {Shift} must be > 0.");
-        if (ClassName == "PNDMScheduler" && PredictionType == "sample") Fail("prediction_type 'sample' is not supported by PNDMScheduler; supported: epsilon, v_prediction.");
-        if (ClassName == "DPMSolverSinglestepScheduler" && AlgorithmType.StartsWith("sde", StringComparison.Ordinal))
-            Fail($"algorithm_type '{AlgorithmType}' is not supported by DPMSolverSinglestepScheduler; supported: dpmsolver, dpmsolver++.");
+        if (kind.Validate?.Invoke(this) is { } problem) Fail(problem);
         if (TimestepType == "continuous" && PredictionType != "v_prediction") Fail("timestep_type 'continuous' requires prediction_type 'v_prediction'.");
     }
 

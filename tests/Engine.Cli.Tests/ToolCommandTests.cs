@@ -10,9 +10,9 @@ public class ToolCommandTests
     {
         var r = Cli.Run("samplers");
         Assert.That(r.Code, Is.EqualTo(ExitCodes.Success));
-        foreach (var e in Engine.Sampling.SamplerCatalog.Samplers.Concat(Engine.Sampling.SamplerCatalog.Schedules))
+        foreach (var e in Engine.Sampling.SamplerNames.Samplers.Concat(Engine.Sampling.SamplerNames.Schedules))
             Assert.That(r.Out, Does.Contain($"  {e.Name} "), e.Name);
-        foreach (var e in Engine.Sampling.Guidance.SamplingCatalog.Entries)
+        foreach (var e in Engine.Sampling.Guidance.SamplingOptionCatalog.Entries)
             Assert.That(r.Out, Does.Contain($"  {e.Name} ").And.Contain(e.Keys[0]), e.Name);
     }
 

@@ -43,30 +43,30 @@ public class ConfigAndCatalogTests
     {
         var model = SchedulerConfig.ParseJson("""{"_class_name":"PNDMScheduler","beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012,"steps_offset":1}""");
         int built = 0;
-        foreach (var s in SamplerCatalog.Samplers)
-            foreach (var g in SamplerCatalog.Schedules)
+        foreach (var s in SamplerNames.Samplers)
+            foreach (var g in SamplerNames.Schedules)
             {
                 SchedulerConfig c;
-                try { c = SamplerCatalog.Resolve(model, s.Name, g.Name); }
+                try { c = SamplerNames.Resolve(model, s.Name, g.Name); }
                 catch (SchedulerConfigException) { continue; } // grid not offered for this sampler; message checked below
-                using var sch = SamplerCatalog.Create(model, s.Name, g.Name, 12);
+                using var sch = SamplerNames.Create(model, s.Name, g.Name, 12);
                 Assert.That(sch.CallCount, Is.GreaterThanOrEqualTo(12), $"{s.Name}/{g.Name}");
                 Assert.That(sch.Timesteps.All(double.IsFinite), Is.True, $"{s.Name}/{g.Name}");
                 built++;
             }
         Assert.That(built, Is.GreaterThan(80));
-        var e = Assert.Throws<SchedulerConfigException>(() => SamplerCatalog.Resolve(model, "ddim", "karras"));
+        var e = Assert.Throws<SchedulerConfigException>(() => SamplerNames.Resolve(model, "ddim", "karras"));
         Assert.That(e!.Message, Does.Contain("karras"));
-        Assert.Throws<SchedulerConfigException>(() => SamplerCatalog.Resolve(model, "dpmpp_9m"));
-        TestContext.Out.WriteLine(SamplerCatalog.Describe());
+        Assert.Throws<SchedulerConfigException>(() => SamplerNames.Resolve(model, "dpmpp_9m"));
+        TestContext.Out.WriteLine(SamplerNames.Describe());
     }
 
     [Test]
     public void ThirdOrderNamesPickTheirUpdate()
     {
         var model = SchedulerConfig.ParseJson("""{"_class_name":"DDPMScheduler","beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012}""");
-        using var parity = SamplerCatalog.Create(model, "dpmpp_3m", "karras", 20);
-        using var exact = SamplerCatalog.Create(model, "dpmpp_3m_exact", "karras", 20);
+        using var parity = SamplerNames.Create(model, "dpmpp_3m", "karras", 20);
+        using var exact = SamplerNames.Create(model, "dpmpp_3m_exact", "karras", 20);
         Assert.That(parity, Is.TypeOf<Schedulers.DpmSolverMultistepScheduler>());
         Assert.That(((Schedulers.DpmSolverMultistepScheduler)parity).ExactThirdOrder, Is.False, "dpmpp_3m keeps diffusers' update");
         Assert.That(exact, Is.TypeOf<Schedulers.DpmSolverMultistepScheduler>());

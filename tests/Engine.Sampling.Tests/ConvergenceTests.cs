@@ -1,6 +1,7 @@
 using Engine.Core;
 using Engine.Core.Safetensors;
 using Engine.Sampling.Schedulers;
+using Engine.Tools;
 
 namespace Engine.Sampling.Tests;
 
@@ -207,8 +208,8 @@ public class ConvergenceTests
     {
         var device = TestDevices.Get("cpu");
         var model = Cfg("DDPMScheduler", "\"timestep_spacing\":\"trailing\"");
-        var coarse = SolverBench.Run(SamplerCatalog.Create(model, name, "karras", 8), name, GaussianFile(), device);
-        var fine = SolverBench.Run(SamplerCatalog.Create(model, name, "karras", 32), name, GaussianFile(), device);
+        var coarse = SolverBench.Run(SamplerNames.Create(model, name, "karras", 8), name, GaussianFile(), device);
+        var fine = SolverBench.Run(SamplerNames.Create(model, name, "karras", 32), name, GaussianFile(), device);
         TestContext.Out.WriteLine($"{name}: rms error {coarse.RmsError:E3} at 8 steps, {fine.RmsError:E3} at 32");
         Assert.That(fine.Final.All(float.IsFinite), Is.True);
         Assert.That(fine.RmsError, Is.LessThan(coarse.RmsError / 2));
@@ -223,7 +224,7 @@ public class ConvergenceTests
     {
         var device = TestDevices.Get("cpu");
         var model = Cfg("DDPMScheduler", "\"timestep_spacing\":\"trailing\"");
-        using var scheduler = SamplerCatalog.Create(model, "restart", "karras", 16);
+        using var scheduler = SamplerNames.Create(model, "restart", "karras", 16);
         Assert.That(scheduler.CallCount, Is.GreaterThan(2 * 16 - 1), "restart intervals add model calls to Heun's");
         scheduler.Noise = new PhiloxNoise(1);
         var r = SolverBench.Run(scheduler, "restart", GaussianFile(), device);

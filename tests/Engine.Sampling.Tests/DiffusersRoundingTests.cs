@@ -1,3 +1,5 @@
+using Engine.Tools;
+
 namespace Engine.Sampling.Tests;
 
 /// <summary>

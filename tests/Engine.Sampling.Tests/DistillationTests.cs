@@ -126,9 +126,9 @@ public class DistillationTests
     [Test]
     public void CatalogParsesOptionsAndNamesBadOnes()
     {
-        Assert.That(SamplingCatalog.Entries.Select(e => e.Name), Is.Unique);
-        Assert.That(SamplingCatalog.Entries, Has.All.Matches<SamplingCatalogEntry>(e => e.Description.Length > 10 && e.Keys.Count > 0));
-        var o = SamplingCatalog.Parse(["pag_scale=3", "eps_scale=1.005", "cfg_scale=7.5", "cfg_interval=0.28,5.42", "cads_scale=0.1", "fsampler=h3", "fsampler_mode=adaptive", "distill_renoise=hybrid", "ts_window=10"]);
+        Assert.That(SamplingOptionCatalog.Entries.Select(e => e.Name), Is.Unique);
+        Assert.That(SamplingOptionCatalog.Entries, Has.All.Matches<SamplingOptionEntry>(e => e.Description.Length > 10 && e.Keys.Count > 0));
+        var o = SamplingOptionCatalog.Parse(["pag_scale=3", "eps_scale=1.005", "cfg_scale=7.5", "cfg_interval=0.28,5.42", "cads_scale=0.1", "fsampler=h3", "fsampler_mode=adaptive", "distill_renoise=hybrid", "ts_window=10"]);
         Assert.That(o.Guidance.PagScale, Is.EqualTo(3));
         Assert.That(o.EpsilonScale, Is.EqualTo(1.005));
         Assert.That(o.Guidance.Scale, Is.EqualTo(7.5));
@@ -138,19 +138,19 @@ public class DistillationTests
         Assert.That(o.FSampler.Mode, Is.EqualTo(Plugins.FSamplerMode.Adaptive));
         Assert.That(o.Distillation.Renoise, Is.EqualTo(RenoiseMode.Hybrid));
         Assert.That(o.TimeShiftWindow, Is.EqualTo(10));
-        var defaults = SamplingCatalog.Parse(new Dictionary<string, string>());
+        var defaults = SamplingOptionCatalog.Parse(new Dictionary<string, string>());
         Assert.That(defaults.Guidance.Scale, Is.EqualTo(1));
         Assert.That(defaults.Guidance.Cads, Is.Null);
         Assert.That(defaults.FSampler.Mode, Is.EqualTo(Plugins.FSamplerMode.Off));
 
-        Assert.That(() => SamplingCatalog.Parse(["pag_scael=3"]), Throws.ArgumentException.With.Message.Contains("pag_scael").And.Message.Contains("pag_scale"));
-        Assert.That(() => SamplingCatalog.Parse(["cfg_rescale=2"]), Throws.ArgumentException.With.Message.Contains("cfg_rescale").And.Message.Contains("[0, 1]"));
-        Assert.That(() => SamplingCatalog.Parse(["eps_scale=abc"]), Throws.ArgumentException.With.Message.Contains("eps_scale"));
-        Assert.That(() => SamplingCatalog.Parse(["fsampler=h5"]), Throws.ArgumentException.With.Message.Contains("h2, h3, h4"));
-        Assert.That(() => SamplingCatalog.Parse(["cfg_interval=5,1"]), Throws.ArgumentException.With.Message.Contains("cfg_interval"));
-        Assert.That(() => SamplingCatalog.Parse(["cads_tau1=0.95"]), Throws.ArgumentException.With.Message.Contains("tau2"));
-        Assert.That(() => SamplingCatalog.Parse(["ts_window=-1"]), Throws.ArgumentException.With.Message.Contains("ts_window"));
-        Assert.That(() => SamplingCatalog.Parse(["pag_scale"]), Throws.ArgumentException.With.Message.Contains("key=value"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["pag_scael=3"]), Throws.ArgumentException.With.Message.Contains("pag_scael").And.Message.Contains("pag_scale"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["cfg_rescale=2"]), Throws.ArgumentException.With.Message.Contains("cfg_rescale").And.Message.Contains("[0, 1]"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["eps_scale=abc"]), Throws.ArgumentException.With.Message.Contains("eps_scale"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["fsampler=h5"]), Throws.ArgumentException.With.Message.Contains("h2, h3, h4"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["cfg_interval=5,1"]), Throws.ArgumentException.With.Message.Contains("cfg_interval"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["cads_tau1=0.95"]), Throws.ArgumentException.With.Message.Contains("tau2"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["ts_window=-1"]), Throws.ArgumentException.With.Message.Contains("ts_window"));
+        Assert.That(() => SamplingOptionCatalog.Parse(["pag_scale"]), Throws.ArgumentException.With.Message.Contains("key=value"));
     }
 
     [Test]
@@ -160,7 +160,7 @@ public class DistillationTests
         using var sch = SchedulerFactory.Create(cfg, 20);
         using var model = new FakeConditionalModel(Cpu, Means, 0.5, cfg);
         using var cond = Conditioning.ClassLabels(Cpu, Labels(2), 3);
-        var o = SamplingCatalog.Parse(["cfg_scale=3", "pag_scale=1", "eps_scale=1.005", "higs_weight=1", "ts_window=5", "fsampler=h2", "fsampler_skip_every=3"]);
+        var o = SamplingOptionCatalog.Parse(["cfg_scale=3", "pag_scale=1", "eps_scale=1.005", "higs_weight=1", "ts_window=5", "fsampler=h2", "fsampler_skip_every=3"]);
         using var stack = o.Build(model, cond, sch, Cpu);
         var x = Sample(sch, stack, 2);
         Assert.That(x, Has.All.Matches<float>(float.IsFinite));

@@ -1,5 +1,6 @@
 using Engine.Core;
 using Engine.Sampling.Schedulers;
+using Engine.Tools;
 
 namespace Engine.Sampling.Tests;
 

@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Tools;
 
 namespace Engine.Sampling.Tests;
 

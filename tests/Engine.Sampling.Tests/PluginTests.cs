@@ -1,6 +1,7 @@
 using Engine.Core;
 using Engine.Sampling.Guidance;
 using Engine.Sampling.Plugins;
+using Engine.Tools;
 using static Engine.Sampling.Tests.GuidanceTests;
 
 namespace Engine.Sampling.Tests;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core.Safetensors;
-using Engine.Quality;
+using Engine.Tools.Quality;
 
 namespace Engine.Tests;
 

@@ -1,4 +1,4 @@
-using Engine.Quality;
+using Engine.Tools.Quality;
 
 namespace Engine.Tests;
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Engine.Core;
 using Engine.Generation;
-using Engine.Quality;
+using Engine.Tools.Quality;
 
 namespace Engine.Cli.Commands;
 

@@ -27,9 +27,9 @@ public sealed class SamplersCommand : ICommand
     public int Run(CommandArguments args, CommandContext context)
     {
         var o = context.Output;
-        o.Write(SamplerCatalog.Describe());
+        o.Write(SamplerNames.Describe());
         o.WriteLine("Guidance and plug-ins (--option KEY=VALUE):");
-        foreach (var e in SamplingCatalog.Entries)
+        foreach (var e in SamplingOptionCatalog.Entries)
             o.WriteLine($"  {e.Name,-18} {e.Description} [{string.Join(", ", e.Keys)}]");
         return ExitCodes.Success;
     }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Engine.Core;
 using Engine.Sampling;
+using Engine.Tools;
 
 namespace Engine.Cli.Commands;
 
@@ -77,16 +78,16 @@ public sealed class SolverBenchCommand : ICommand
             var names = samplerList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (names.Length == 0) throw new UsageException($"{Name}: --samplers names no sampler.");
             foreach (var n in names)
-                if (!SamplerCatalog.Samplers.Any(e => e.Name == n.ToLowerInvariant()))
-                    throw new UsageException($"{Name}: unknown sampler '{n}'; known: {string.Join(", ", SamplerCatalog.Samplers.Select(e => e.Name))}.");
-            if (schedule is not null && !SamplerCatalog.Schedules.Any(e => e.Name == schedule.ToLowerInvariant()))
-                throw new UsageException($"{Name}: unknown schedule '{schedule}'; known: {string.Join(", ", SamplerCatalog.Schedules.Select(e => e.Name))}.");
+                if (!SamplerNames.Samplers.Any(e => e.Name == n.ToLowerInvariant()))
+                    throw new UsageException($"{Name}: unknown sampler '{n}'; known: {string.Join(", ", SamplerNames.Samplers.Select(e => e.Name))}.");
+            if (schedule is not null && !SamplerNames.Schedules.Any(e => e.Name == schedule.ToLowerInvariant()))
+                throw new UsageException($"{Name}: unknown schedule '{schedule}'; known: {string.Join(", ", SamplerNames.Schedules.Select(e => e.Name))}.");
             var training = configs.Count == 1 ? LoadConfig(configs[0]) : GaussianSchedule(gaussian);
             foreach (var n in names)
             {
                 string label = schedule is null ? n : $"{n} ({schedule})";
-                SamplerCatalog.Resolve(training, n, schedule);
-                solvers.Add((label, s => SamplerCatalog.Create(training, n, schedule, s)));
+                SamplerNames.Resolve(training, n, schedule);
+                solvers.Add((label, s => SamplerNames.Create(training, n, schedule, s)));
             }
         }
         else

@@ -1,5 +1,4 @@
 using Engine.Core;
-using Engine.Sampling.Guidance;
 
 namespace Engine.Sampling.Plugins;
 
@@ -12,7 +11,7 @@ namespace Engine.Sampling.Plugins;
 /// increases with t, the closest candidate is lo + #(midpoints between neighbouring candidates below
 /// v), counted with saturated ramps (relu(1 - relu(1 - K d)) with a huge K is the step function) and a
 /// MatMul against ones. The midpoints of every call are uploaded once, at construction.
-/// Use it as <see cref="GuidanceOptions.Timesteps"/>.
+/// Use it as the guidance options' timestep provider (<c>GuidanceOptions.Timesteps</c>).
 /// </summary>
 public sealed class TimeShift : ITimestepProvider, IDisposable
 {

@@ -9,6 +9,24 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class DdimScheduler : Scheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "DDIMScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: VP form with its own (leading) spacing, clip_sample on by default, thresholding; short name <c>ddim</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new DdimScheduler(c, steps),
+        Defaults = new() { TimestepSpacing = "leading", ClipSample = true },
+        HasSigmaGrid = false,
+        SupportsThresholding = true,
+        ShortNames =
+        [
+            new("ddim", "DDIM (deterministic, eta 0)",
+                c => c with { ClassName = DiffusersClass, ClipSample = false }) { ListOrder = 60 },
+        ],
+    };
+
     private readonly double _finalAlphaCumprod;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps; <paramref name="eta"/> 0 is deterministic DDIM.</summary>

@@ -9,6 +9,24 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class DdpmScheduler : Scheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "DDPMScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: VP form with its own (leading) spacing, clip_sample on and variance_type fixed_small by default, thresholding; short name <c>ddpm</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new DdpmScheduler(c, steps),
+        Defaults = new() { TimestepSpacing = "leading", ClipSample = true, VarianceType = "fixed_small" },
+        HasSigmaGrid = false,
+        SupportsThresholding = true,
+        ShortNames =
+        [
+            new("ddpm", "DDPM ancestral sampling (posterior variance)",
+                c => c with { ClassName = DiffusersClass, ClipSample = false, VarianceType = c.VarianceType == "none" ? "fixed_small" : c.VarianceType }) { ListOrder = 70 },
+        ],
+    };
+
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
     public DdpmScheduler(SchedulerConfig config, int steps) : base(config, steps)
     {

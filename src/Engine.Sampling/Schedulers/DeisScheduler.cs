@@ -9,6 +9,25 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class DeisScheduler : VpMultistepScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "DEISMultistepScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: algorithm_type deis and solver_type logrho only, thresholding; short names <c>deis</c> and <c>deis_tab</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new DeisScheduler(c, steps),
+        Defaults = new() { AlgorithmType = new("deis", "deis"), SolverType = new("logrho", "logrho") },
+        SupportsThresholding = true,
+        ShortNames =
+        [
+            new("deis", "DEIS (exponential integrator, log-rho multistep, order 3)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }) { ListOrder = 160 },
+            new("deis_tab", "DEIS tAB (Lagrange basis in t, quadrature coefficients; beyond diffusers), order 3",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }) { Build = (c, steps) => new DeisScheduler(c, steps, timeAB: true), ListOrder = 190 },
+        ],
+    };
+
     private int _lowerOrderNums;
 
     /// <summary>

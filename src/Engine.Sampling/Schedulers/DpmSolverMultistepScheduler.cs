@@ -12,6 +12,40 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "DPMSolverMultistepScheduler";
+
+    /// <summary>Momentum of <c>dpmpp_2m_hb</c> and <c>dpmpp_2m_ghvb</c> (the paper's recommended range is 0.7-0.9).</summary>
+    public const double HeavyBallBeta = 0.8;
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: thresholding, use_lu_lambdas; the 2M/3M/SDE and momentum short names.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new DpmSolverMultistepScheduler(c, steps),
+        SupportsThresholding = true,
+        SupportsLuLambdas = true,
+        // The noise-prediction algorithms reject final_sigmas_type zero (see the constructor): picked by a short name they end at sigma_min.
+        AdjustShortName = c => c.AlgorithmType is "dpmsolver" or "sde-dpmsolver" && c.FinalSigmasType == "zero" ? c with { FinalSigmasType = "sigma_min" } : c,
+        ShortNames =
+        [
+            new("dpmpp_2m", "DPM-Solver++ 2M (second order multistep, data prediction)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { ListOrder = 90 },
+            new("dpmpp_3m", "DPM-Solver++ 3M (third order multistep)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }) { ListOrder = 100 },
+            new("dpmpp_3m_exact", "DPM-Solver++ 3M with the Taylor-exact D2 weight: third order, where diffusers' 3M is second order (beyond diffusers)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { ExactThirdOrder = true }, ListOrder = 110 },
+            new("dpmpp_2m_sde", "SDE-DPM-Solver++ 2M (stochastic, second order)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "sde-dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { ListOrder = 120 },
+            new("dpmpp_3m_sde", "SDE-DPM-Solver++ 3M (stochastic, third order; beyond diffusers 0.31)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "sde-dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }) { ListOrder = 130 },
+            new("dpmpp_2m_hb", "DPM-Solver++ 2M with heavy-ball momentum, beta 0.8 (Wizadwongsa and Suwajanakorn; beyond diffusers)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { Momentum = HeavyBallBeta }, ListOrder = 200 },
+            new("dpmpp_2m_ghvb", "DPM-Solver++ 2M with generalized heavy-ball momentum (GHVB), beta 0.8 (beyond diffusers)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { GeneralizedMomentum = HeavyBallBeta }, ListOrder = 210 },
+        ],
+    };
+
     private readonly bool _data, _sde;
     private int _lowerOrderNums;
 

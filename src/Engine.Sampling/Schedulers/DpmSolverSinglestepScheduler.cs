@@ -11,6 +11,24 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class DpmSolverSinglestepScheduler : VpMultistepScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "DPMSolverSinglestepScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: thresholding, no SDE variants; short name <c>dpmpp_2s</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new DpmSolverSinglestepScheduler(c, steps),
+        SupportsThresholding = true,
+        Validate = c => c.AlgorithmType.StartsWith("sde", StringComparison.Ordinal)
+            ? $"algorithm_type '{c.AlgorithmType}' is not supported by {DiffusersClass}; supported: dpmsolver, dpmsolver++." : null,
+        ShortNames =
+        [
+            new("dpmpp_2s", "DPM-Solver++ 2S (second order singlestep, deterministic)",
+                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { ListOrder = 140 },
+        ],
+    };
+
     private readonly int[] _orders;
     private readonly bool _data;
 

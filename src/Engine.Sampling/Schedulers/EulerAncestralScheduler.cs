@@ -8,6 +8,22 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class EulerAncestralScheduler : KarrasFormScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "EulerAncestralDiscreteScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>euler_a</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new EulerAncestralScheduler(c, steps),
+        IsKarrasForm = true,
+        ShortNames =
+        [
+            new("euler_a", "Euler ancestral (first order, fresh noise every step)",
+                c => c with { ClassName = DiffusersClass }) { ListOrder = 20 },
+        ],
+    };
+
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
     public EulerAncestralScheduler(SchedulerConfig config, int steps) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false)
     {

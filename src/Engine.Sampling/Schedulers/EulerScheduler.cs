@@ -5,6 +5,22 @@ namespace Engine.Sampling.Schedulers;
 /// <summary>diffusers EulerDiscreteScheduler (Karras et al. Algorithm 2 with no churn): x += (x - D) / sigma (sigma_next - sigma).</summary>
 public sealed class EulerScheduler : KarrasFormScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "EulerDiscreteScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>euler</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new EulerScheduler(c, steps),
+        IsKarrasForm = true,
+        ShortNames =
+        [
+            new("euler", "Euler (first order ODE, Karras et al. Algorithm 2)",
+                c => c with { ClassName = DiffusersClass }) { ListOrder = 10 },
+        ],
+    };
+
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
     public EulerScheduler(SchedulerConfig config, int steps) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: true)
     {

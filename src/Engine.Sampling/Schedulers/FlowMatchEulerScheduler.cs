@@ -10,6 +10,24 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class FlowMatchEulerScheduler : Scheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "FlowMatchEulerDiscreteScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: flow prediction always, no training schedule bound on steps, no sigma grids; short name <c>flow_euler</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new FlowMatchEulerScheduler(c, steps),
+        Defaults = new() { FixedPredictionType = "flow" },
+        IsFlowMatching = true,
+        HasSigmaGrid = false,
+        ShortNames =
+        [
+            new("flow_euler", "Flow-matching Euler (rectified-flow models, static shift)",
+                c => c with { ClassName = DiffusersClass, PredictionType = "flow" }) { ListOrder = 230 },
+        ],
+    };
+
     private readonly double[] _sigmas;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>

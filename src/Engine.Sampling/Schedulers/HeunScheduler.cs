@@ -9,6 +9,22 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class HeunScheduler : KarrasFormScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "HeunDiscreteScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>heun</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new HeunScheduler(c, steps),
+        IsKarrasForm = true,
+        ShortNames =
+        [
+            new("heun", "Heun (second order, 2 model calls per step, EDM)",
+                c => c with { ClassName = DiffusersClass }) { ListOrder = 30 },
+        ],
+    };
+
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>
     public HeunScheduler(SchedulerConfig config, int steps, bool endAtSigmaMin = false) : base(config, steps, roundKarrasTimesteps: false, allowFinalSigmaMin: false, endAtSigmaMin)
     {

@@ -9,6 +9,22 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class KDpm2Scheduler : KarrasFormScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "KDPM2DiscreteScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>dpm_2</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new KDpm2Scheduler(c, steps),
+        IsKarrasForm = true,
+        ShortNames =
+        [
+            new("dpm_2", "DPM-Solver-2 / KDPM2 (second order midpoint in log sigma, 2 calls per step)",
+                c => c with { ClassName = DiffusersClass }) { ListOrder = 40 },
+        ],
+    };
+
     private readonly double[] _mid;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>

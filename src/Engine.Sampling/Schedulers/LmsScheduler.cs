@@ -9,6 +9,23 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class LmsScheduler : KarrasFormScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "LMSDiscreteScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form, solver_order up to 4; short name <c>lms</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new LmsScheduler(c, steps),
+        IsKarrasForm = true,
+        MaxSolverOrder = 4,
+        ShortNames =
+        [
+            new("lms", "Linear multistep in sigma (order 4)",
+                c => c with { ClassName = DiffusersClass }) { ListOrder = 50 },
+        ],
+    };
+
     private readonly Tensor?[] _ring = new Tensor?[4];
 
     /// <summary>Creates the scheduler; <paramref name="order"/> is diffusers' step argument (default 4); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>

@@ -11,6 +11,24 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class PndmScheduler : Scheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "PNDMScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: VP form with its own (leading) spacing, epsilon or v prediction; short name <c>pndm</c> (PLMS).</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new PndmScheduler(c, steps),
+        Defaults = new() { TimestepSpacing = "leading" },
+        HasSigmaGrid = false,
+        Validate = c => c.PredictionType == "sample" ? $"prediction_type 'sample' is not supported by {DiffusersClass}; supported: epsilon, v_prediction." : null,
+        ShortNames =
+        [
+            new("pndm", "PNDM / PLMS (pseudo linear multistep, order 4)",
+                c => c with { ClassName = DiffusersClass, SkipPrkSteps = true }) { ListOrder = 80 },
+        ],
+    };
+
     private readonly int _prkCount, _ratio;
     private readonly double[] _prkTimesteps;
     private readonly double _finalAlphaCumprod;

@@ -16,6 +16,19 @@ public sealed record RestartInterval(int Steps, int Repeats, double TMin, double
 /// </summary>
 public sealed class RestartScheduler : KarrasFormScheduler
 {
+    /// <summary>The restart interval of <c>restart</c>: Xu et al.'s VP setting [N = 3, K = 2, t_min 0.06, t_max 0.30].</summary>
+    public static RestartInterval DefaultInterval { get; } = new(3, 2, 0.06, 0.30);
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: no diffusers class; short name <c>restart</c> on the Heun config with <see cref="DefaultInterval"/>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ShortNames =
+        [
+            new("restart", "Restart sampling on Heun (Xu et al.): 2 restarts of 3 steps between sigma 0.06 and 0.30",
+                c => c with { ClassName = HeunScheduler.DiffusersClass }) { Build = (c, steps) => new RestartScheduler(c, steps, [DefaultInterval]), ListOrder = 220 },
+        ],
+    };
+
     private readonly List<(double From, double To, double TFrom, double TTo, double NoiseAfter)> _steps = [];
     private readonly List<(int Step, int Stage)> _calls = [];
     private int _draws;

@@ -10,6 +10,25 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class UniPcScheduler : VpMultistepScheduler
 {
+    /// <summary>The diffusers class this scheduler implements.</summary>
+    public const string DiffusersClass = "UniPCMultistepScheduler";
+
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: solver_type bh1 or bh2 (default bh2), thresholding; short names <c>unipc</c> and <c>unipc_bh1</c>.</summary>
+    public static SchedulerDescriptor Descriptor { get; } = new()
+    {
+        ClassNames = [DiffusersClass],
+        Create = (c, steps) => new UniPcScheduler(c, steps),
+        Defaults = new() { SolverType = new("bh2", "bh1", "bh2") },
+        SupportsThresholding = true,
+        ShortNames =
+        [
+            new("unipc", "UniPC (bh2 predictor-corrector, order 2)",
+                c => c with { ClassName = DiffusersClass, SolverType = "bh2", SolverOrder = 2 }) { ListOrder = 170 },
+            new("unipc_bh1", "UniPC with B(h) = h (bh1), order 3",
+                c => c with { ClassName = DiffusersClass, SolverType = "bh1", SolverOrder = 3 }) { ListOrder = 180 },
+        ],
+    };
+
     private int _lowerOrderNums, _thisOrder;
     private bool _haveLast;
 

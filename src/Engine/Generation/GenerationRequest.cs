@@ -47,7 +47,7 @@ public sealed class GenerationRequest
 
     /// <summary>
     /// Guidance and plug-in options as <c>key=value</c> strings (<c>pag_scale=3</c>, <c>eps_scale=1.005</c>,
-    /// ...; see <c>Engine.Sampling.Guidance.SamplingCatalog</c>). Empty = plain classifier-free guidance.
+    /// ...; see <c>Engine.Sampling.Guidance.SamplingOptionCatalog</c>). Empty = plain classifier-free guidance.
     /// </summary>
     public IReadOnlyList<string> Options { get; init; } = [];
 

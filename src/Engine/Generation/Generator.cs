@@ -49,7 +49,7 @@ public sealed class Generator : IDisposable
             string schedulerPath = Path.Combine(full, "scheduler_config.json");
             bool fromFile = File.Exists(schedulerPath);
             // Without a scheduler config, diffusers' DDPMScheduler defaults (linear betas 1e-4..0.02 over 1000 steps) stand in.
-            var training = fromFile ? SchedulerConfig.Load(schedulerPath) : SchedulerConfig.ParseJson("{}", "DDPMScheduler");
+            var training = fromFile ? SchedulerConfig.Load(schedulerPath) : SchedulerConfig.ParseJson("{}", Engine.Sampling.Schedulers.DdpmScheduler.DiffusersClass);
             return new LoadedModel(full, network, training, fromFile, File.Exists(Path.Combine(full, LoadedModel.OneStepStudentFile)));
         }
         catch
@@ -207,7 +207,7 @@ public sealed class Generator : IDisposable
     {
         if (request.Options.Any(o => o.TrimStart().StartsWith("cfg_scale=", StringComparison.Ordinal)))
             throw new ArgumentException("Option 'cfg_scale' is set by the guidance scale of the request (--cfg), not as an option.");
-        var options = SamplingCatalog.Parse(request.Options);
+        var options = SamplingOptionCatalog.Parse(request.Options);
         // Unconditional networks have nothing to guide: the conditional branch alone is the model.
         float scale = model.ClassCount == 0 ? 1f : request.GuidanceScale;
         return options with { Guidance = options.Guidance with { Scale = scale } };
@@ -216,12 +216,12 @@ public sealed class Generator : IDisposable
     private static SchedulerConfig ResolveScheduler(LoadedModel model, GenerationRequest request)
     {
         if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return SchedulerConfig.ParseJson(request.SchedulerConfigJson);
-        return SamplerCatalog.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
+        return SamplerNames.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
     }
 
     private static Scheduler CreateScheduler(LoadedModel model, GenerationRequest request) =>
         string.IsNullOrWhiteSpace(request.SchedulerConfigJson)
-            ? SamplerCatalog.Create(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps)
+            ? SamplerNames.Create(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps)
             : SchedulerFactory.Create(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request.Steps);
 
     /// <summary>Nothing to release: the device belongs to the caller and models are disposed by theirs.</summary>

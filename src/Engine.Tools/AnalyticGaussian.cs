@@ -1,7 +1,8 @@
 using Engine.Core;
 using Engine.Core.Safetensors;
+using Engine.Sampling;
 
-namespace Engine.Sampling;
+namespace Engine.Tools;
 
 /// <summary>
 /// The analytic test model of the scheduler fixtures: data x0 ~ N(mu, diag(s^2)) per element. For a
@@ -21,7 +22,7 @@ public sealed class AnalyticGaussian : IDenoiser, IDisposable
         if (mu.Length != s.Length || mu.Length != Tensor.ShapeLength(shape))
             throw new ArgumentException($"AnalyticGaussian: mu ({mu.Length}) and s ({s.Length}) must both match shape {Tensor.ShapeString(shape)}.");
         Config = config;
-        Training = config.ClassName == "FlowMatchEulerDiscreteScheduler" ? null : new Schedules.TrainingSchedule(config);
+        Training = config.Kind?.IsFlowMatching == true ? null : new Engine.Sampling.Schedules.TrainingSchedule(config);
         Mu = mu; S = s; Shape = shape;
         _mu = device.Upload(mu, shape);
         _s2 = device.Upload(s.Select(v => v * v).ToArray(), shape);
@@ -40,7 +41,7 @@ public sealed class AnalyticGaussian : IDenoiser, IDisposable
     /// <summary>The config whose training schedule maps timesteps to noise levels.</summary>
     public SchedulerConfig Config { get; }
 
-    private Schedules.TrainingSchedule? Training { get; }
+    private Engine.Sampling.Schedules.TrainingSchedule? Training { get; }
 
     /// <summary>Per-element mean of the data.</summary>
     public float[] Mu { get; }

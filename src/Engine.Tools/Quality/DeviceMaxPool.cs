@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>
 /// Max pooling with kernel = stride = k on a <see cref="Device"/>, composed from existing device ops

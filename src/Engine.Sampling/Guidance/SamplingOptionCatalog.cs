@@ -6,17 +6,17 @@ namespace Engine.Sampling.Guidance;
 /// <param name="Name">Short name.</param>
 /// <param name="Description">One line.</param>
 /// <param name="Keys">The <c>key=value</c> options that configure it.</param>
-public sealed record SamplingCatalogEntry(string Name, string Description, IReadOnlyList<string> Keys);
+public sealed record SamplingOptionEntry(string Name, string Description, IReadOnlyList<string> Keys);
 
 /// <summary>
 /// The guidance methods and plug-ins, and the parser of their <c>key=value</c> options (as the CLI
 /// passes them with <c>--option</c>). Unknown keys and impossible values throw
 /// <see cref="ArgumentException"/> naming the key and the allowed range.
 /// </summary>
-public static class SamplingCatalog
+public static class SamplingOptionCatalog
 {
     /// <summary>Every entry, off by default.</summary>
-    public static IReadOnlyList<SamplingCatalogEntry> Entries { get; } =
+    public static IReadOnlyList<SamplingOptionEntry> Entries { get; } =
     [
         new("cfg", "Classifier-free guidance: eps_u + w (eps_c - eps_u) in one batched forward.", ["cfg_scale"]),
         new("cfg_rescale", "CFG rescale (phi): match the guided prediction's per-sample std to the conditional one.", ["cfg_rescale"]),

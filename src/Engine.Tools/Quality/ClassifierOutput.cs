@@ -1,4 +1,4 @@
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>Host results of classifying N images.</summary>
 /// <param name="Count">Number of images N.</param>

@@ -1,7 +1,7 @@
 using Engine.Core;
 using Engine.Imaging;
 
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>
 /// Scores generated samples with a classifier folder (such as <c>models/fmnist-classifier</c>):

@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Sampling.Guidance;
+namespace Engine.Sampling;
 
 /// <summary>Chooses the timestep each sample's model evaluation is conditioned on.</summary>
 public interface ITimestepProvider

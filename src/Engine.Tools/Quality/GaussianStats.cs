@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Engine.Core.Safetensors;
 
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>Mean and covariance of feature vectors (double precision), one side of a Frechet distance.</summary>
 public sealed class GaussianStats

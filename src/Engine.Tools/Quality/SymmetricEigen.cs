@@ -1,4 +1,4 @@
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>
 /// Eigen-decomposition of a real symmetric matrix by the cyclic Jacobi method in double precision:

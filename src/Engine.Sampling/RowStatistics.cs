@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Sampling.Guidance;
+namespace Engine.Sampling;
 
 /// <summary>
 /// Per-row mean and standard deviation of a [B, N] tensor with device ops only. Row sums are a MatMul

@@ -1,4 +1,4 @@
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>
 /// Frechet distance between two Gaussians fitted to features (the FID formula):

@@ -1,7 +1,7 @@
 using Engine.Core;
 using Engine.Core.Safetensors;
 
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>
 /// A sequential CNN classifier (such as <c>models/fmnist-classifier</c>) run on a <see cref="Device"/>

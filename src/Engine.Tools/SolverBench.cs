@@ -1,7 +1,8 @@
 using Engine.Core;
 using Engine.Core.Safetensors;
+using Engine.Sampling;
 
-namespace Engine.Sampling;
+namespace Engine.Tools;
 
 /// <summary>One solver run on the analytic Gaussian model: final sample, exact ODE solution and error.</summary>
 public sealed record SolverBenchResult(string Solver, int Steps, int ModelCalls, int[] Shape, float[] Final, float[] Exact, double RmsError, double MaxAbsError)

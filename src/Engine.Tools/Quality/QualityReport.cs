@@ -1,4 +1,4 @@
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>Quality of a set of generated samples.</summary>
 /// <param name="Count">Number of samples scored.</param>

@@ -1,4 +1,4 @@
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>The layer kinds a classifier <c>architecture.json</c> may list.</summary>
 public enum ClassifierLayerKind

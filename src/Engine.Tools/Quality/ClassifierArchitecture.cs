@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Engine.Quality;
+namespace Engine.Tools.Quality;
 
 /// <summary>
 /// A sequential image classifier as described by an <c>architecture.json</c> (input shape, layers,
