@@ -1,20 +1,29 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Help;
 using Engine.Cli.Commands;
 
 namespace Engine.Cli;
 
 /// <summary>
-/// Chooses the command from the first argument and runs it: <c>--help</c> anywhere shows help, usage
-/// errors print to stderr and return 2, failures print a one-line message to stderr and return 1,
-/// cancellation returns 130.
+/// Parses the command line with System.CommandLine and runs the chosen command: <c>--help</c> (or
+/// <c>-h</c>) anywhere shows help, <c>--version</c> the version, the <c>[suggest]</c> directive lists
+/// completions; usage errors print one line naming the command to stderr and return 2, failures print a
+/// one-line message to stderr and return 1, cancellation returns 130.
 /// </summary>
 public static class CommandDispatcher
 {
-    /// <summary>Every command, by name.</summary>
-    public static IReadOnlyList<ICommand> Commands { get; } =
+    /// <summary>Every command, in help order.</summary>
+    public static IReadOnlyList<EngineCommand> Commands { get; } =
     [
         new GenerateCommand(), new BatchCommand(), new EvalCommand(), new SamplersCommand(), new InfoCommand(),
         new InspectCommand(), new SolverBenchCommand(), new ForwardCommand(),
     ];
+
+    private static HelpWriter Help { get; } = new(Commands);
+
+    /// <summary>The tool's root command: every command, <c>--help</c>, <c>--version</c> and the <c>[suggest]</c> directive.</summary>
+    public static RootCommand Root { get; } = BuildRoot();
 
     /// <summary>Runs the command line; returns the exit code.</summary>
     public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error) =>
@@ -26,34 +35,42 @@ public static class CommandDispatcher
     /// </summary>
     public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellation, bool interactive = false)
     {
-        if (args.Count == 0 || args[0] is "--help" or "-h" or "help")
+        if (args.Count == 0 || args is ["help"])
         {
-            output.WriteLine(GeneralHelp());
+            Help.Write(Root, output);
             return args.Count == 0 ? ExitCodes.Usage : ExitCodes.Success;
         }
-        if (args[0] is "--version")
+        var parse = Root.Parse(args);
+        var command = Commands.FirstOrDefault(c => ReferenceEquals(c.Definition, parse.CommandResult.Command));
+        if (command is null && parse.UnmatchedTokens is [var word, ..])
         {
-            output.WriteLine($"engine {EngineVersion.Text}");
-            return ExitCodes.Success;
-        }
-        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
-        if (command is null)
-        {
-            error.WriteLine($"engine: unknown command '{args[0]}'.");
-            error.WriteLine(GeneralHelp());
+            error.WriteLine($"engine: unknown command '{word}'.");
+            Help.Write(Root, error);
             return ExitCodes.Usage;
         }
-        var rest = args.Skip(1).ToList();
-        if (rest.Contains("--help") || rest.Contains("-h"))
+        if (parse.Errors.Count > 0)
         {
-            output.WriteLine(command.Help);
-            return ExitCodes.Success;
+            error.WriteLine($"engine{(command is null ? "" : " " + command.Name)}: {UsageErrors.Describe(parse)}");
+            if (command is null) Help.Write(Root, error);
+            return ExitCodes.Usage;
+        }
+        // --help, --version and the [suggest] directive.
+        if (parse.Action is not null)
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
+        if (command is null)
+        {
+            Help.Write(Root, error);
+            return ExitCodes.Usage;
+        }
+        if (command.MissingOption(parse) is { } missing)
+        {
+            error.WriteLine($"engine {command.Name}: {missing}");
+            return ExitCodes.Usage;
         }
         var context = new CommandContext(output, error, cancellation, interactive && ReferenceEquals(output, Console.Out));
         try
         {
-            var parsed = CommandArguments.Parse(rest, command.Options, ["--help", .. command.Flags], command.Name, command.RepeatableOptions, command.MaxPositionals);
-            return command.Run(parsed, context);
+            return command.Run(parse, context);
         }
         catch (UsageException e)
         {
@@ -72,8 +89,24 @@ public static class CommandDispatcher
         }
     }
 
-    private static string GeneralHelp() =>
-        "usage: engine <command> [options]\n\ncommands:\n" +
-        string.Join("\n", Commands.Select(c => $"  {c.Name,-13} {c.Summary}")) +
-        "\n\nRun 'engine <command> --help' for the options of a command; 'engine --version' prints the version.";
+    private static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("diffusion inference from the command line");
+        foreach (var command in Commands) root.Subcommands.Add(command.Definition);
+        foreach (var option in root.Options)
+        {
+            if (option is HelpOption) option.Action = Help;
+            if (option is VersionOption) option.Action = new VersionWriter();
+        }
+        return root;
+    }
+
+    private sealed class VersionWriter : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine($"engine {EngineVersion.Text}");
+            return ExitCodes.Success;
+        }
+    }
 }

@@ -10,23 +10,6 @@ namespace Engine.Cli;
 /// </summary>
 public sealed record SamplingSettings
 {
-    /// <summary>The options every sampling command accepts.</summary>
-    public static IReadOnlyList<string> OptionNames { get; } = ["--sampler", "--schedule", "--scheduler-config", "--steps", "--cfg", "--option", "--batch", "--device", "--weights"];
-
-    /// <summary>Help lines for <see cref="OptionNames"/>.</summary>
-    public const string HelpLines = """
-          --sampler NAME            sampler (default dpmpp_2m; 'engine samplers' lists them)
-          --schedule NAME           noise schedule on top of the sampler (karras, exponential, ...)
-          --scheduler-config FILE   diffusers scheduler_config.json to sample with instead of --sampler/--schedule
-          --steps N                 inference steps (default 20)
-          --cfg W                   classifier-free guidance scale (default 3; 1 = conditional model only)
-          --option KEY=VALUE        guidance or plug-in option, repeatable ('engine samplers' lists the keys)
-          --batch N                 images per model batch (default: automatic, up to 16)
-          --device KIND             cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)
-          --weights TYPE            storage of Linear/Conv2d weights: f32 (default), f16 or bf16 (half the memory;
-                                    products still accumulate in float32)
-        """;
-
     /// <summary>Sampler name, or null for the default.</summary>
     public string? Sampler { get; init; }
 
@@ -56,24 +39,6 @@ public sealed record SamplingSettings
 
     /// <summary>Storage of Linear and Conv2d weights (<c>--weights</c>).</summary>
     public Engine.Core.DType Weights { get; init; } = Engine.Core.DType.F32;
-
-    /// <summary>Reads the sampling options of <paramref name="command"/>.</summary>
-    public static SamplingSettings Parse(CommandArguments args, string command)
-    {
-        var settings = new SamplingSettings
-        {
-            Sampler = args.Get("--sampler"),
-            Schedule = args.Get("--schedule"),
-            SchedulerConfigPath = args.Get("--scheduler-config"),
-            Steps = OptionValues.Int(args, "--steps", command, 20, 1, 1000),
-            Cfg = OptionValues.Number(args, "--cfg", command, 3, 0, 1e6),
-            Options = args.GetAll("--option"),
-            Batch = OptionValues.Int(args, "--batch", command, 0, 1, 4096),
-            Device = OptionValues.Device(args, command),
-            Weights = OptionValues.WeightStorage(args, command),
-        };
-        return settings.Validated(command);
-    }
 
     /// <summary>
     /// Checks names and options and reads the scheduler config file. Unknown names and options are

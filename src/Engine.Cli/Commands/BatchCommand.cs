@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Core;
@@ -12,24 +13,27 @@ namespace Engine.Cli.Commands;
 /// disk are skipped, so re-running an interrupted file continues it; a bad line or a failing job is
 /// reported with its line number and the other jobs still run.
 /// </summary>
-public sealed class BatchCommand : ICommand
+public sealed class BatchCommand : EngineCommand
 {
-    /// <inheritdoc />
-    public string Name => "batch";
+    private readonly Argument<string?> _jobs = CliOptions.Positional("JOBS.jsonl", "the job file");
+    private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder of jobs without 'out' (default: out)");
+    private readonly Option<string?> _device = CliOptions.Device("device of jobs without 'device': cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
+    private readonly Option<DType?> _weights = CliOptions.Weights("storage of every model's Linear/Conv2d weights: f32 (default), f16 or bf16");
 
     /// <inheritdoc />
-    public string Summary => "run a JSON-lines job file (resumable; one model load per model)";
+    public override string Name => "batch";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = ["--out", "--device", "--weights"];
+    public override string Summary => "run a JSON-lines job file (resumable; one model load per model)";
 
     /// <inheritdoc />
-    public int MaxPositionals => 1;
+    protected override IEnumerable<Symbol> Symbols => [_jobs, _out, _device, _weights];
 
     /// <inheritdoc />
-    public string Help => """
-        usage: engine batch JOBS.jsonl [--out DIR] [--device KIND] [--weights f32|f16|bf16]
+    public override string Usage => "usage: engine batch JOBS.jsonl [--out DIR] [--device KIND] [--weights f32|f16|bf16]";
 
+    /// <inheritdoc />
+    public override string Details => """
         Runs the jobs of a JSON-lines file in order: one JSON object per line; blank lines and lines
         starting with # are skipped. Fields:
           model             model folder or built-in model name (required)
@@ -54,13 +58,12 @@ public sealed class BatchCommand : ICommand
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    public override int Run(ParseResult parse, CommandContext context)
     {
-        if (args.Positionals.Count != 1) throw new UsageException($"{Name}: give one job file (see 'engine {Name} --help').");
-        string jobPath = args.Positionals[0];
-        string defaultOut = args.Get("--out") ?? "out";
-        string? defaultDevice = OptionValues.Device(args, Name);
-        var weights = OptionValues.WeightStorage(args, Name);
+        if (parse.GetValue(_jobs) is not { } jobPath) throw new UsageException($"{Name}: give one job file (see 'engine {Name} --help').");
+        string defaultOut = parse.GetValue(_out) ?? "out";
+        string? defaultDevice = parse.GetValue(_device);
+        var weights = parse.GetValue(_weights) ?? DType.F32;
         if (!File.Exists(jobPath)) throw new FileNotFoundException($"{jobPath}: job file does not exist.");
         var file = JobFile.Read(jobPath);
         string jobDir = Path.GetDirectoryName(Path.GetFullPath(jobPath))!;

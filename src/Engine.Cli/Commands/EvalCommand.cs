@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -12,29 +13,42 @@ namespace Engine.Cli.Commands;
 /// accuracy against the intended class and Frechet distance of the classifier's features to the
 /// test set's statistics; <c>--compare</c> prints one row per sampler and step count.
 /// </summary>
-public sealed class EvalCommand : ICommand
+public sealed class EvalCommand : EngineCommand
 {
-    /// <inheritdoc />
-    public string Name => "eval";
+    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", $"model folder or built-in model name (default {ModelLocator.DefaultModel})");
+    private readonly SamplingOptions _sampling = new();
+    private readonly Option<int?> _count = CliOptions.Int("--count", "N", "images per class (required)", 1, 100_000);
+    private readonly Option<ulong?> _seed = CliOptions.Seed("--seed", "S", "noise seed (default 0)");
+    private readonly Option<List<(string Sampler, int Steps)>?> _compare = CliOptions.Parsed<List<(string Sampler, int Steps)>?>("--compare", "SPEC",
+        "rows \"sampler:steps,steps;sampler:steps,...\" instead of one run", ParseCompare);
+    private readonly Option<List<List<(string Sampler, int Steps)>>> _run = CliOptions.Repeatable("--run", "SAMPLER:STEPS",
+        "one row (repeatable; may be combined with --compare)", ParseCompare);
+    private readonly Option<string?> _classifier = CliOptions.Text("--classifier", "DIR", $"classifier folder (default: built-in {ModelLocator.DefaultClassifier})");
+    private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
+        "sample --model as a distilled student refined by this teacher (Distillation++; NFE then counts student and teacher calls)");
+    private readonly Option<bool> _realFloor = CliOptions.Flag("--real-floor",
+        "also print the FD real data reaches at about this sample count, from the classifier's metrics.json (real images scored the same way; a floor, not a target)");
 
     /// <inheritdoc />
-    public string Summary => "score samplers: classifier accuracy and Frechet distance per sampler and NFE";
+    public override string Name => "eval";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } =
-        ["--model", .. SamplingSettings.OptionNames, "--count", "--seed", "--compare", "--run", "--classifier", "--teacher"];
+    public override string Summary => "score samplers: classifier accuracy and Frechet distance per sampler and NFE";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--option", "--run"];
+    protected override IEnumerable<Symbol> Symbols => [_model, .. _sampling.All, _count, _seed, _compare, _run, _classifier, _teacher, _realFloor];
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Flags { get; } = ["--real-floor"];
+    protected override IEnumerable<Option> RequiredOptions => [_count];
 
     /// <inheritdoc />
-    public string Help => $$"""
+    public override string Usage => """
         usage: engine eval [--model DIR] [sampling options] --count N [--seed S]
                            [--compare "ddim:5,10,20;euler:5,10,20" | --run SAMPLER:STEPS ...] [--real-floor]
+        """;
 
+    /// <inheritdoc />
+    public override string Details => $$"""
         Generates N images of every class of the classifier (Fashion-MNIST: 10 classes, so 10 N images; image i
         has class i mod 10 and noise sample index i of the seed) and scores them with the classifier in
         models/{{ModelLocator.DefaultClassifier}}: accuracy = fraction classified as their intended class; FD = Frechet
@@ -44,41 +58,27 @@ public sealed class EvalCommand : ICommand
 
         Prints a table: sampler, NFE (network evaluations per image; a guided step is one batched call),
         accuracy, FD, seconds (generation and scoring).
-
-        options:
-          --model DIR               model folder or built-in model name (default {{ModelLocator.DefaultModel}})
-        {{SamplingSettings.HelpLines}}
-          --count N                 images per class (required)
-          --seed S                  noise seed (default 0)
-          --compare SPEC            rows "sampler:steps,steps;sampler:steps,..." instead of one run
-          --run SAMPLER:STEPS       one row (repeatable; may be combined with --compare)
-          --classifier DIR          classifier folder (default: built-in {{ModelLocator.DefaultClassifier}})
-          --teacher DIR             sample --model as a distilled student refined by this teacher (Distillation++;
-                                    NFE then counts student and teacher calls)
-          --real-floor              also print the FD real data reaches at about this sample count, from the
-                                    classifier's metrics.json (real images scored the same way; a floor, not a target)
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    public override int Run(ParseResult parse, CommandContext context)
     {
-        var settings = SamplingSettings.Parse(args, Name);
-        int perClass = OptionValues.Int(args, "--count", Name, 0, 1, 100_000);
-        if (!args.Has("--count")) throw new UsageException($"{Name}: option --count is required (see 'engine {Name} --help').");
-        ulong seed = OptionValues.Seed(args, "--seed", Name, 0);
+        var settings = _sampling.Read(parse, Name);
+        int perClass = parse.GetValue(_count)!.Value; // required: the parser has checked it is there
+        ulong seed = parse.GetValue(_seed) ?? 0;
         var rows = new List<(string Sampler, int Steps)>();
-        if (args.Get("--compare") is { } spec) rows.AddRange(ParseCompare(spec));
-        foreach (var run in args.GetAll("--run")) rows.AddRange(ParseCompare(run));
-        if (rows.Count > 0 && (settings.Sampler is not null || settings.SchedulerConfigPath is not null || args.Has("--steps")))
+        if (parse.GetValue(_compare) is { } compared) rows.AddRange(compared);
+        foreach (var run in parse.GetValue(_run) ?? []) rows.AddRange(run);
+        if (rows.Count > 0 && (settings.Sampler is not null || settings.SchedulerConfigPath is not null || parse.Has(_sampling.Steps)))
             throw new UsageException($"{Name}: --compare/--run name the samplers and steps; do not also give --sampler, --scheduler-config or --steps.");
         foreach (var (sampler, _) in rows) _ = (settings with { Sampler = sampler }).Validated(Name);
 
-        string modelPath = ModelLocator.Resolve(args.Get("--model"));
-        string classifierPath = ModelLocator.Resolve(args.Get("--classifier"), ModelLocator.DefaultClassifier);
+        string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
+        string classifierPath = ModelLocator.Resolve(parse.GetValue(_classifier), ModelLocator.DefaultClassifier);
         using var device = DeviceFactory.Create(settings.Device);
         using var generator = new Generator(device) { WeightStorage = settings.Weights };
         using var model = generator.LoadModel(modelPath);
-        using var teacher = args.Get("--teacher") is { } t ? generator.LoadModel(ModelLocator.Resolve(t)) : null;
+        using var teacher = parse.GetValue(_teacher) is { } t ? generator.LoadModel(ModelLocator.Resolve(t)) : null;
         using var evaluator = QualityEvaluator.Load(device, classifierPath);
         int classes = evaluator.Classifier.ClassCount;
         if (model.ClassCount != classes)
@@ -120,22 +120,22 @@ public sealed class EvalCommand : ICommand
         });
         o.WriteLine(header);
         foreach (var line in results) o.WriteLine(line);
-        if (args.Has("--real-floor")) o.WriteLine(RealFloor(classifierPath, count));
+        if (parse.GetValue(_realFloor)) o.WriteLine(RealFloor(classifierPath, count));
         return ExitCodes.Success;
     }
 
-    /// <summary>Parses <c>"ddim:5,10,20;euler:5"</c> into (sampler, steps) rows.</summary>
-    public IEnumerable<(string Sampler, int Steps)> ParseCompare(string spec)
+    /// <summary>Parses <c>"ddim:5,10,20;euler:5"</c> into (sampler, steps) rows; throws <see cref="FormatException"/> naming the bad part.</summary>
+    public static List<(string Sampler, int Steps)> ParseCompare(string spec)
     {
         var rows = new List<(string, int)>();
         foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             int colon = part.IndexOf(':');
-            if (colon <= 0 || colon == part.Length - 1) throw new UsageException($"{Name}: '{part}' must be SAMPLER:STEPS[,STEPS...] (e.g. ddim:5,10,20).");
+            if (colon <= 0 || colon == part.Length - 1) throw new FormatException($"'{part}' must be SAMPLER:STEPS[,STEPS...] (e.g. ddim:5,10,20).");
             string sampler = part[..colon].Trim();
-            foreach (int steps in OptionValues.IntList(part[(colon + 1)..], $"steps of '{sampler}'", Name, 1, 1000)) rows.Add((sampler, steps));
+            foreach (int steps in OptionValues.IntList(part[(colon + 1)..], $"steps of '{sampler}'", 1, 1000)) rows.Add((sampler, steps));
         }
-        if (rows.Count == 0) throw new UsageException($"{Name}: '{spec}' names no sampler runs.");
+        if (rows.Count == 0) throw new FormatException($"'{spec}' names no sampler runs.");
         return rows;
     }
 

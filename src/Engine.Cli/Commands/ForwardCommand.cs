@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Engine.Core;
 using Engine.Core.Safetensors;
 using Engine.Models.Loading;
@@ -13,21 +14,32 @@ namespace Engine.Cli.Commands;
 /// <c>enc_mean</c>, <c>enc_logvar</c>, <c>enc_std</c>) and/or <c>latent</c> (writes <c>decoded</c>).
 /// Other tensors in the input file are ignored.
 /// </summary>
-public sealed class ForwardCommand : ICommand
+public sealed class ForwardCommand : EngineCommand
 {
-    /// <inheritdoc />
-    public string Name => "forward";
+    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model folder");
+    private readonly Option<string?> _inputs = CliOptions.Text("--inputs", "FILE", "input tensors");
+    private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "where to write the results (written atomically)");
+    private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
+    private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
 
     /// <inheritdoc />
-    public string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
+    public override string Name => "forward";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = ["--model", "--inputs", "--output", "--device", "--weights"];
+    public override string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
 
     /// <inheritdoc />
-    public string Help => """
-        usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16]
+    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights];
 
+    /// <inheritdoc />
+    protected override IEnumerable<Option> RequiredOptions => [_model, _inputs, _output];
+
+    /// <inheritdoc />
+    public override string Usage =>
+        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16]";
+
+    /// <inheritdoc />
+    public override string Details => """
         Runs one forward pass of the diffusers model in DIR (config.json + diffusion_pytorch_model.safetensors).
         Inputs are named as diffusers' forward arguments (float32; integer-valued ones such as class labels
         are cast):
@@ -36,24 +48,16 @@ public sealed class ForwardCommand : ICommand
           AutoencoderKL  image                                      -> enc_mean, enc_logvar, enc_std
                          latent                                     -> decoded
         Other tensors in the input file are ignored.
-
-        options:
-          --model DIR       model folder
-          --inputs FILE     input tensors
-          --output FILE     where to write the results (written atomically)
-          --device KIND     cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)
-          --weights TYPE    storage of Linear/Conv2d weights: f32 (default), f16 or bf16
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    public override int Run(ParseResult parse, CommandContext context)
     {
         var output = context.Output;
-        string model = args.Require("--model", Name), inputs = args.Require("--inputs", Name), outputPath = args.Require("--output", Name);
-        var kind = args.Get("--device");
-        if (kind is not null && !DeviceFactory.Kinds.Contains(kind.Trim().ToLowerInvariant()))
-            throw new UsageException($"{Name}: unknown device '{kind}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
-        var weights = OptionValues.WeightStorage(args, Name);
+        // Required options: the parser has checked they are there.
+        string model = parse.GetValue(_model)!, inputs = parse.GetValue(_inputs)!, outputPath = parse.GetValue(_output)!;
+        string? kind = parse.GetValue(_device);
+        var weights = parse.GetValue(_weights) ?? DType.F32;
         using var device = DeviceFactory.Create(kind);
         var results = Execute(device, model, inputs, weights);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Engine.Core;
 using Engine.Core.Safetensors;
 using Engine.Generation;
@@ -11,7 +12,7 @@ namespace Engine.Cli.Commands;
 /// sidecar per image plus a grid; optionally reads the initial noise from, and writes the final
 /// samples to, safetensors files; or regenerates one image from its sidecar.
 /// </summary>
-public sealed class GenerateCommand : ICommand
+public sealed class GenerateCommand : EngineCommand
 {
     /// <summary>Most images put in the grid.</summary>
     public const int MaxGridImages = 256;
@@ -19,25 +20,43 @@ public sealed class GenerateCommand : ICommand
     /// <summary>File name of the grid inside the output folder.</summary>
     public const string GridFileName = "grid.png";
 
-    /// <inheritdoc />
-    public string Name => "generate";
+    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model folder, or the name of a built-in model (fmnist-unet, fmnist-dit)");
+    private readonly SamplingOptions _sampling = new();
+    private readonly Option<int?> _class = CliOptions.Int("--class", "N", "class label of every image (see above)", 0);
+    private readonly Option<int[]?> _classes = CliOptions.Parsed<int[]?>("--classes", "A,B,...", "class labels cycled over the images (see above)",
+        text => OptionValues.IntList(text, "--classes", 0));
+    private readonly Option<ulong?> _seed = CliOptions.Seed("--seed", "S", "seed of the request (see above; default 0)");
+    private readonly Option<int?> _count = CliOptions.Int("--count", "N", "number of images (see above; default 20)", 1, SeedRange.MaxSeeds);
+    private readonly Option<ulong[]?> _seeds = CliOptions.Parsed<ulong[]?>("--seeds", "LIST", "seed list, one image per seed (see above)", ParseSeeds);
+    private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
+    private readonly Option<string?> _initNoise = CliOptions.Text("--init-noise", "FILE",
+        "safetensors file with tensor x_T [N, C, H, W]: the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
+        "to compare with diffusers; N images (with --seed/--count only)");
+    private readonly Option<string?> _outputTensor = CliOptions.Text("--output-tensor", "FILE",
+        "also write the final samples before pixel conversion (model space, not clamped) as tensor 'samples' [N, C, H, W] to a safetensors file");
+    private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
+        "sample --model as a distilled student refined by this teacher (Distillation++; options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)");
+    private readonly Option<string?> _fromSidecar = CliOptions.Text("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
 
     /// <inheritdoc />
-    public string Summary => "sample images from a model: PNGs with JSON sidecars and a grid";
+    public override string Name => "generate";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } =
-        ["--model", .. SamplingSettings.OptionNames, "--class", "--classes", "--seed", "--count", "--seeds", "--out", "--init-noise", "--output-tensor", "--from-sidecar", "--teacher"];
+    public override string Summary => "sample images from a model: PNGs with JSON sidecars and a grid";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--option"];
+    protected override IEnumerable<Symbol> Symbols =>
+        [_model, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
-    public string Help => $$"""
+    public override string Usage => """
         usage: engine generate [--model DIR] [sampling options] [--seed S --count N | --seeds LIST]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
                engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
+        """;
 
+    /// <inheritdoc />
+    public override string Details => $$"""
         Samples images from a diffusers model folder (default: the built-in {{ModelLocator.DefaultModel}}, found in the
         models/ folder above the executable or in ${{ModelLocator.EnvironmentVariable}}) and writes, into the output folder,
         one PNG per image, a JSON sidecar beside each PNG with every setting needed to make it again, and {{GridFileName}}
@@ -51,61 +70,38 @@ public sealed class GenerateCommand : ICommand
         Classes: --class N gives every image class N; --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
 
-        options:
-          --model DIR               model folder, or the name of a built-in model (fmnist-unet, fmnist-dit)
-        {{SamplingSettings.HelpLines}}
-          --class N / --classes L   class labels (see above)
-          --seed S, --count N       seed and number of images (see above)
-          --seeds LIST              seed list (see above)
-          --out DIR                 output folder (default: out)
-          --init-noise FILE         safetensors file with tensor x_T [N, C, H, W]: the initial noise (before
-                                    init_noise_sigma scaling) instead of the seed's, to compare with diffusers;
-                                    N images (with --seed/--count only)
-          --output-tensor FILE      also write the final samples before pixel conversion (model space, not clamped)
-                                    as tensor 'samples' [N, C, H, W] to a safetensors file
-          --teacher DIR             sample --model as a distilled student refined by this teacher (Distillation++;
-                                    options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)
-          --from-sidecar FILE       regenerate the image a sidecar describes (same pixels), into --out
-
         Ctrl+C stops between sampler steps; images already written are complete (no partial files) and the
         exit code is 130.
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    public override int Run(ParseResult parse, CommandContext context)
     {
-        if (args.Get("--from-sidecar") is { } sidecarPath)
+        if (parse.GetValue(_fromSidecar) is { } sidecarPath)
         {
-            var extra = args.Given.Where(g => g is not ("--from-sidecar" or "--out" or "--device")).ToList();
+            var extra = parse.GivenOptions().Where(g => g is not ("--from-sidecar" or "--out" or "--device")).ToList();
             if (extra.Count > 0) throw new UsageException($"{Name}: --from-sidecar takes its settings from the sidecar; only --out and --device may be given with it (got {string.Join(", ", extra)}).");
-            return FromSidecar(sidecarPath, args.Get("--out") ?? "out", OptionValues.Device(args, Name), context);
+            return FromSidecar(sidecarPath, parse.GetValue(_out) ?? "out", parse.GetValue(_sampling.Device), context);
         }
-        var settings = SamplingSettings.Parse(args, Name);
-        if (args.Has("--class") && args.Has("--classes")) throw new UsageException($"{Name}: give either --class or --classes, not both.");
-        int[]? classList = args.Get("--class") is { } one ? [OptionValues.ParseInt(one, "--class", Name, 0)]
-            : args.Get("--classes") is { } list ? OptionValues.IntList(list, "--classes", Name, 0) : null;
-        bool seedsMode = args.Has("--seeds");
-        if (seedsMode && (args.Has("--seed") || args.Has("--count")))
+        var settings = _sampling.Read(parse, Name);
+        if (parse.Has(_class) && parse.Has(_classes)) throw new UsageException($"{Name}: give either --class or --classes, not both.");
+        int[]? classList = parse.GetValue(_class) is { } one ? [one] : parse.GetValue(_classes);
+        bool seedsMode = parse.Has(_seeds);
+        if (seedsMode && (parse.Has(_seed) || parse.Has(_count)))
             throw new UsageException($"{Name}: give either --seeds or --seed/--count, not both.");
-        if (seedsMode && args.Has("--init-noise"))
+        if (seedsMode && parse.Has(_initNoise))
             throw new UsageException($"{Name}: --init-noise goes with --seed/--count (one request), not --seeds.");
-        ulong[] seeds = [];
-        if (seedsMode)
-        {
-            try { seeds = SeedRange.Parse(args.Get("--seeds")!); }
-            catch (FormatException e) { throw new UsageException($"{Name}: --seeds: {e.Message}."); }
-            if (seeds.Distinct().Count() != seeds.Length) throw new UsageException($"{Name}: --seeds lists a seed twice (each image needs its own seed).");
-        }
-        ulong seed = OptionValues.Seed(args, "--seed", Name, 0);
-        int? count = args.Has("--count") ? OptionValues.Int(args, "--count", Name, 1, 1, SeedRange.MaxSeeds) : null;
-        string outDir = args.Get("--out") ?? "out";
-        string? outputTensor = args.Get("--output-tensor");
+        ulong[] seeds = parse.GetValue(_seeds) ?? [];
+        ulong seed = parse.GetValue(_seed) ?? 0;
+        int? count = parse.GetValue(_count);
+        string outDir = parse.GetValue(_out) ?? "out";
+        string? outputTensor = parse.GetValue(_outputTensor);
 
-        string modelPath = ModelLocator.Resolve(args.Get("--model"));
-        string? teacherPath = args.Get("--teacher") is { } t ? ModelLocator.Resolve(t) : null;
+        string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
+        string? teacherPath = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t) : null;
         float[]? initNoise = null;
         int height = 0, width = 0;
-        string? initNoisePath = args.Get("--init-noise") is { } n ? Path.GetFullPath(n) : null;
+        string? initNoisePath = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null;
         if (initNoisePath is not null)
         {
             (initNoise, var shape) = ReadInitNoise(initNoisePath);
@@ -265,6 +261,15 @@ public sealed class GenerateCommand : ICommand
     private static DType ParseSidecarWeights(string text, string path)
     {
         try { return OptionValues.ParseWeightStorage(text, "weights"); }
-        catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+        catch (FormatException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+    }
+
+    private static ulong[] ParseSeeds(string text)
+    {
+        ulong[] seeds;
+        try { seeds = SeedRange.Parse(text); }
+        catch (FormatException e) { throw new FormatException($"--seeds: {e.Message}.", e); }
+        if (seeds.Distinct().Count() != seeds.Length) throw new FormatException("--seeds lists a seed twice (each image needs its own seed).");
+        return seeds;
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -7,27 +8,28 @@ using Engine.Core;
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine info</c>: version, runtime, the devices this machine offers and the CPU's SIMD support.</summary>
-public sealed class InfoCommand : ICommand
+public sealed class InfoCommand : EngineCommand
 {
     /// <inheritdoc />
-    public string Name => "info";
+    public override string Name => "info";
 
     /// <inheritdoc />
-    public string Summary => "show the version, available devices and SIMD support";
+    public override string Summary => "show the version, available devices and SIMD support";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = [];
+    public override string Usage => "usage: engine info";
 
     /// <inheritdoc />
-    public string Help => """
-        usage: engine info
-
+    public override string Details => """
         Prints the engine version, the .NET runtime and OS, every device --device can select on this
         machine (and which one is the default), and the SIMD instruction sets the CPU path can use.
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    protected override IEnumerable<Symbol> Symbols => [];
+
+    /// <inheritdoc />
+    public override int Run(ParseResult parse, CommandContext context)
     {
         var o = context.Output;
         o.WriteLine($"engine {EngineVersion.Text}");

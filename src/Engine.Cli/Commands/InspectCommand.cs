@@ -1,36 +1,36 @@
+using System.CommandLine;
 using Engine.Core;
 using Engine.Core.Safetensors;
 
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine inspect FILE</c>: the tensors (name, dtype, shape, bytes) and metadata of a safetensors file.</summary>
-public sealed class InspectCommand : ICommand
+public sealed class InspectCommand : EngineCommand
 {
-    /// <inheritdoc />
-    public string Name => "inspect";
+    private readonly Argument<string?> _file = CliOptions.Positional("FILE.safetensors", "the safetensors file");
 
     /// <inheritdoc />
-    public string Summary => "list the tensors and metadata of a safetensors file";
+    public override string Name => "inspect";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = [];
+    public override string Summary => "list the tensors and metadata of a safetensors file";
 
     /// <inheritdoc />
-    public int MaxPositionals => 1;
+    public override string Usage => "usage: engine inspect FILE.safetensors";
 
     /// <inheritdoc />
-    public string Help => """
-        usage: engine inspect FILE.safetensors
-
+    public override string Details => """
         Prints one line per tensor (name, dtype, shape, bytes), sorted by name, the totals, and the
         file's __metadata__ entries. A malformed file is reported with the reason and exit code 1.
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    protected override IEnumerable<Symbol> Symbols => [_file];
+
+    /// <inheritdoc />
+    public override int Run(ParseResult parse, CommandContext context)
     {
-        if (args.Positionals.Count != 1) throw new UsageException($"{Name}: give one safetensors file (see 'engine {Name} --help').");
-        string path = args.Positionals[0];
+        if (parse.GetValue(_file) is not { } path) throw new UsageException($"{Name}: give one safetensors file (see 'engine {Name} --help').");
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file does not exist.");
         using var file = SafetensorsFile.Open(path);
         var o = context.Output;

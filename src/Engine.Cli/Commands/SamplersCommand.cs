@@ -1,30 +1,32 @@
+using System.CommandLine;
 using Engine.Sampling;
 using Engine.Sampling.Guidance;
 
 namespace Engine.Cli.Commands;
 
 /// <summary><c>engine samplers</c>: the samplers, schedules, guidance methods and plug-ins, one per line.</summary>
-public sealed class SamplersCommand : ICommand
+public sealed class SamplersCommand : EngineCommand
 {
     /// <inheritdoc />
-    public string Name => "samplers";
+    public override string Name => "samplers";
 
     /// <inheritdoc />
-    public string Summary => "list samplers, schedules, guidance methods and plug-ins";
+    public override string Summary => "list samplers, schedules, guidance methods and plug-ins";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = [];
+    public override string Usage => "usage: engine samplers";
 
     /// <inheritdoc />
-    public string Help => """
-        usage: engine samplers
-
+    public override string Details => """
         Lists the sampler names (--sampler), schedule names (--schedule) and the guidance methods and
         plug-ins with the KEY=VALUE options that switch them on (--option), one per line.
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    protected override IEnumerable<Symbol> Symbols => [];
+
+    /// <inheritdoc />
+    public override int Run(ParseResult parse, CommandContext context)
     {
         var o = context.Output;
         o.Write(SamplerNames.Describe());

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using Engine.Core;
 using Engine.Sampling;
@@ -10,29 +11,42 @@ namespace Engine.Cli.Commands;
 /// probability-flow ODE solution is known, and reports the error (one run with its tensors written,
 /// or an error-vs-steps table).
 /// </summary>
-public sealed class SolverBenchCommand : ICommand
+public sealed class SolverBenchCommand : EngineCommand
 {
-    /// <inheritdoc />
-    public string Name => "solver-bench";
+    private readonly Option<string?> _gaussian = CliOptions.Text("--gaussian", "FILE", "Gaussian spec (safetensors)");
+    private readonly Option<List<string>> _schedulerConfig = CliOptions.Repeatable("--scheduler-config", "FILE", "diffusers scheduler config to run (repeatable)", text => text);
+    private readonly Option<string?> _samplers = CliOptions.Text("--samplers", "A,B,...",
+        "sampler names ('engine samplers') on the Gaussian's training schedule: the --scheduler-config if one is given, " +
+        "else the constructor_kwargs in the JSON beside the Gaussian file (fixtures have one)");
+    private readonly Option<string?> _schedule = CliOptions.Text("--schedule", "NAME", "schedule for --samplers (karras, exponential, ...)");
+    private readonly Option<int[]?> _steps = CliOptions.Parsed<int[]?>("--steps", "N[,N...]",
+        "inference steps; an item may be a range FIRST:LAST[:STEP] (10:40 is every count from 10 to 40)", text => OptionValues.IntRanges(text, "--steps", 1, 10_000));
+    private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "(single run) where to write final, exact and error");
+    private readonly Option<bool> _exactSigma = CliOptions.Flag("--exact-sigma",
+        "the model uses the sampler's own noise level rather than the integer timestep (removes timestep rounding, so convergence orders show cleanly)");
+    private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu");
 
     /// <inheritdoc />
-    public string Summary => "measure solver error against the exact ODE solution of an analytic Gaussian";
+    public override string Name => "solver-bench";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Options { get; } = ["--scheduler-config", "--samplers", "--schedule", "--steps", "--gaussian", "--output", "--device"];
+    public override string Summary => "measure solver error against the exact ODE solution of an analytic Gaussian";
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> RepeatableOptions { get; } = ["--scheduler-config"];
+    protected override IEnumerable<Symbol> Symbols => [_gaussian, _schedulerConfig, _samplers, _schedule, _steps, _output, _exactSigma, _device];
 
     /// <inheritdoc />
-    public IReadOnlyCollection<string> Flags { get; } = ["--exact-sigma"];
+    protected override IEnumerable<Option> RequiredOptions => [_gaussian, _steps];
 
     /// <inheritdoc />
-    public string Help => """
+    public override string Usage => """
         usage: engine solver-bench --gaussian G.safetensors --scheduler-config CFG.json --steps N [--output OUT.safetensors]
                engine solver-bench --gaussian G.safetensors --scheduler-config A.json [--scheduler-config B.json ...] --steps 5,10,20,40
                engine solver-bench --gaussian G.safetensors --samplers euler,dpmpp_2m,unipc [--schedule karras] --steps 5,10,20,40
+        """;
 
+    /// <inheritdoc />
+    public override string Details => """
         The Gaussian spec (tensors mu, s and noise [B, ...] or x_T; the schedulers fixtures are such files) defines
         a data distribution whose denoiser and exact ODE solution are known in closed form. Each solver runs
         from the spec's noise and is compared with the exact solution.
@@ -41,32 +55,19 @@ public sealed class SolverBenchCommand : ICommand
         the empirical order, the slope of log error against log steps: 'order' between the first and last
         step counts, 'fitted' by least squares through all of them (give many step counts, e.g.
         --steps 10:40, for a reading that one outlying end point cannot move).
-
-        options:
-          --gaussian FILE           Gaussian spec (safetensors)
-          --scheduler-config FILE   diffusers scheduler config to run (repeatable)
-          --samplers A,B,...        sampler names ('engine samplers') on the Gaussian's training schedule: the
-                                    --scheduler-config if one is given, else the constructor_kwargs in the JSON
-                                    beside the Gaussian file (fixtures have one)
-          --schedule NAME           schedule for --samplers (karras, exponential, ...)
-          --steps N[,N...]          inference steps; an item may be a range FIRST:LAST[:STEP] (10:40 is
-                                    every count from 10 to 40)
-          --output FILE             (single run) where to write final, exact and error
-          --exact-sigma             the model uses the sampler's own noise level rather than the integer timestep
-                                    (removes timestep rounding, so convergence orders show cleanly)
-          --device KIND             cpu, cuda, opencl or ilgpu-cpu
         """;
 
     /// <inheritdoc />
-    public int Run(CommandArguments args, CommandContext context)
+    public override int Run(ParseResult parse, CommandContext context)
     {
-        string gaussian = args.Require("--gaussian", Name);
-        var steps = OptionValues.IntRanges(args.Require("--steps", Name), "--steps", Name, 1, 10_000);
-        var configs = args.GetAll("--scheduler-config");
-        string? samplerList = args.Get("--samplers");
-        string? schedule = args.Get("--schedule");
-        bool exact = args.Has("--exact-sigma");
-        string? kind = OptionValues.Device(args, Name);
+        // Required options: the parser has checked they are there.
+        string gaussian = parse.GetValue(_gaussian)!;
+        var steps = parse.GetValue(_steps)!;
+        var configs = parse.GetValue(_schedulerConfig) ?? [];
+        string? samplerList = parse.GetValue(_samplers);
+        string? schedule = parse.GetValue(_schedule);
+        bool exact = parse.GetValue(_exactSigma);
+        string? kind = parse.GetValue(_device);
         if (configs.Count == 0 && samplerList is null) throw new UsageException($"{Name}: give --scheduler-config or --samplers (see 'engine {Name} --help').");
         if (samplerList is not null && configs.Count > 1) throw new UsageException($"{Name}: with --samplers give at most one --scheduler-config (the training schedule).");
         if (schedule is not null && samplerList is null) throw new UsageException($"{Name}: --schedule goes with --samplers.");
@@ -106,14 +107,14 @@ public sealed class SolverBenchCommand : ICommand
             using var scheduler = solvers[0].Create(steps[0]);
             var r = SolverBench.Run(scheduler, solvers[0].Name, gaussian, device, exact);
             o.WriteLine($"{r.Solver}: {r.Steps} steps, {r.ModelCalls} model calls, rms error {r.RmsError:E4}, max |error| {r.MaxAbsError:E4}");
-            if (args.Get("--output") is { } output)
+            if (parse.GetValue(_output) is { } output)
             {
                 r.WriteOutput(output);
                 o.WriteLine($"wrote final, exact, error {Tensor.ShapeString(r.Shape)} to {output}");
             }
             return ExitCodes.Success;
         }
-        if (args.Has("--output")) throw new UsageException($"{Name}: --output is for a single run (one solver, one step count).");
+        if (parse.Has(_output)) throw new UsageException($"{Name}: --output is for a single run (one solver, one step count).");
         var rows = SolverBench.Table(solvers, steps, gaussian, device, exact);
         o.WriteLine($"RMS error vs exact ODE solution on {Path.GetFileName(gaussian)} ({(exact ? "exact-sigma model" : "timestep model")}, {device.Name}):");
         o.Write(SolverBench.Format(rows));

@@ -1,7 +1,7 @@
-using Engine.Cli;
 using Engine.Core.Safetensors;
+using Engine.Models.Tests;
 
-namespace Engine.Models.Tests;
+namespace Engine.Cli.Tests;
 
 /// <summary>
 /// <c>engine forward</c> run in-process on every model fixture's io.safetensors: exit code 0 and every

@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Engine.Core;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// Makes the typed System.CommandLine options of the <c>engine</c> commands. Each option parses and
+/// checks its own value (through <see cref="OptionValues"/>) while the command line is parsed, so a bad
+/// value is a usage error naming the option before any model is loaded. Options without a value on the
+/// command line read as null (flags as false); the command supplies its default.
+/// </summary>
+public static class CliOptions
+{
+    /// <summary>A text option (a path or a name).</summary>
+    public static Option<string?> Text(string name, string helpName, string description) =>
+        Parsed<string?>(name, helpName, description, text => text);
+
+    /// <summary>An integer option in [min, max].</summary>
+    public static Option<int?> Int(string name, string helpName, string description, int min = int.MinValue, int max = int.MaxValue) =>
+        Parsed<int?>(name, helpName, description, text => OptionValues.ParseInt(text, name, min, max));
+
+    /// <summary>A finite number option in [min, max].</summary>
+    public static Option<double?> Number(string name, string helpName, string description, double min, double max) =>
+        Parsed<double?>(name, helpName, description, text => OptionValues.ParseNumber(text, name, min, max));
+
+    /// <summary>A non-negative 64-bit integer option (a seed).</summary>
+    public static Option<ulong?> Seed(string name, string helpName, string description) =>
+        Parsed<ulong?>(name, helpName, description, text => OptionValues.ParseSeed(text, name));
+
+    /// <summary><c>--device KIND</c>: a known device kind, or null for the default (also for <c>auto</c>).</summary>
+    public static Option<string?> Device(string description)
+    {
+        var option = Parsed<string?>("--device", "KIND", description, OptionValues.ParseDevice);
+        option.CompletionSources.Add([.. DeviceFactory.Kinds, "auto"]);
+        return option;
+    }
+
+    /// <summary><c>--weights TYPE</c>: the storage of Linear/Conv2d weights (f32, f16 or bf16).</summary>
+    public static Option<DType?> Weights(string description)
+    {
+        var option = Parsed<DType?>("--weights", "TYPE", description, text => OptionValues.ParseWeightStorage(text, "--weights"));
+        option.CompletionSources.Add(DTypeExtensions.StorageNames.Split(',', StringSplitOptions.TrimEntries));
+        return option;
+    }
+
+    /// <summary>An option whose single value <paramref name="parse"/> turns into a <typeparamref name="T"/>; it throws <see cref="FormatException"/> for a bad value.</summary>
+    public static Option<T> Parsed<T>(string name, string helpName, string description, Func<string, T> parse) => new(name)
+    {
+        HelpName = helpName,
+        Description = description,
+        CustomParser = result => result.Tokens.Count switch
+        {
+            1 => ParseToken(result, name, result.Tokens[0].Value, parse),
+            0 => NoValue<T>(result, name),
+            _ => default!, // given twice: the parser reports it
+        },
+    };
+
+    /// <summary>An option that may be given several times, one value each time; the values in command-line order (empty when absent).</summary>
+    public static Option<List<T>> Repeatable<T>(string name, string helpName, string description, Func<string, T> parse) => new(name)
+    {
+        HelpName = helpName,
+        Description = description,
+        Arity = ArgumentArity.OneOrMore,
+        DefaultValueFactory = _ => [],
+        CustomParser = result => result.Tokens.Count == 0 ? NoValue<List<T>>(result, name) : result.Tokens.Select(t => ParseToken(result, name, t.Value, parse)).ToList(),
+    };
+
+    /// <summary>A switch without a value.</summary>
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
+
+    /// <summary>
+    /// An optional positional argument (a file name). A word that looks like an option is reported as
+    /// an unknown option rather than taken as the file name.
+    /// </summary>
+    public static Argument<string?> Positional(string helpName, string description)
+    {
+        var argument = new Argument<string?>(helpName) { Description = description, Arity = ArgumentArity.ZeroOrOne };
+        argument.Validators.Add(result =>
+        {
+            if (result.Tokens is [var token] && LooksLikeOption(token.Value)) result.AddError($"unknown option '{OptionName(token.Value)}'.");
+        });
+        return argument;
+    }
+
+    /// <summary>Whether <paramref name="option"/> was given on the command line.</summary>
+    public static bool Has(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
+    /// <summary>The names of the options given on the command line, in order.</summary>
+    public static IReadOnlyList<string> GivenOptions(this ParseResult parse) =>
+        parse.CommandResult.Children.OfType<OptionResult>().Where(r => !r.Implicit).Select(r => r.Option.Name).ToList();
+
+    /// <summary>Whether a word is meant as an option name: it starts with '-' and is neither "-" nor a number.</summary>
+    public static bool LooksLikeOption(string word) =>
+        word.StartsWith('-') && word != "-" && !double.TryParse(word, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _);
+
+    /// <summary>The option name of a word such as <c>--steps=5</c>.</summary>
+    public static string OptionName(string word) => word.IndexOf('=') is > 2 and var eq && word.StartsWith("--", StringComparison.Ordinal) ? word[..eq] : word;
+
+    private static T NoValue<T>(ArgumentResult result, string name)
+    {
+        result.AddError($"option {name} needs a value.");
+        return default!;
+    }
+
+    private static T ParseToken<T>(ArgumentResult result, string name, string text, Func<string, T> parse)
+    {
+        // "--out --steps 3": the next word is another option, so --out has no value (it is not the folder "--steps").
+        if (text.StartsWith("--", StringComparison.Ordinal)) return NoValue<T>(result, name);
+        try { return parse(text); }
+        catch (FormatException e)
+        {
+            result.AddError(e.Message);
+            return default!;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Engine.Sampling;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// The sampling options of the generate and eval commands (sampler, schedule or scheduler config,
+/// steps, guidance scale, guidance/plug-in options, batch size, device, weight storage) and how they
+/// become <see cref="SamplingSettings"/>. One instance per command.
+/// </summary>
+public sealed class SamplingOptions
+{
+    /// <summary><c>--sampler NAME</c>.</summary>
+    public Option<string?> Sampler { get; } = WithCompletions(
+        CliOptions.Text("--sampler", "NAME", "sampler (default dpmpp_2m; 'engine samplers' lists them)"), SamplerNames.Samplers.Select(e => e.Name));
+
+    /// <summary><c>--schedule NAME</c>.</summary>
+    public Option<string?> Schedule { get; } = WithCompletions(
+        CliOptions.Text("--schedule", "NAME", "noise schedule on top of the sampler (karras, exponential, ...)"), SamplerNames.Schedules.Select(e => e.Name));
+
+    /// <summary><c>--scheduler-config FILE</c>.</summary>
+    public Option<string?> SchedulerConfig { get; } =
+        CliOptions.Text("--scheduler-config", "FILE", "diffusers scheduler_config.json to sample with instead of --sampler/--schedule");
+
+    /// <summary><c>--steps N</c>.</summary>
+    public Option<int?> Steps { get; } = CliOptions.Int("--steps", "N", "inference steps (default 20)", 1, 1000);
+
+    /// <summary><c>--cfg W</c>.</summary>
+    public Option<double?> Cfg { get; } = CliOptions.Number("--cfg", "W", "classifier-free guidance scale (default 3; 1 = conditional model only)", 0, 1e6);
+
+    /// <summary><c>--option KEY=VALUE</c>, repeatable.</summary>
+    public Option<List<string>> Option { get; } =
+        CliOptions.Repeatable("--option", "KEY=VALUE", "guidance or plug-in option, repeatable ('engine samplers' lists the keys)", text => text);
+
+    /// <summary><c>--batch N</c>.</summary>
+    public Option<int?> Batch { get; } = CliOptions.Int("--batch", "N", "images per model batch (default: automatic, up to 16)", 1, 4096);
+
+    /// <summary><c>--device KIND</c>.</summary>
+    public Option<string?> Device { get; } = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
+
+    /// <summary><c>--weights TYPE</c>.</summary>
+    public Option<Engine.Core.DType?> Weights { get; } = CliOptions.Weights(
+        "storage of Linear/Conv2d weights: f32 (default), f16 or bf16 (half the memory; products still accumulate in float32)");
+
+    /// <summary>The options in help order.</summary>
+    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Cfg, Option, Batch, Device, Weights];
+
+    /// <summary>The settings given on the command line, checked (<see cref="SamplingSettings.Validated"/>) and with the scheduler config read.</summary>
+    public SamplingSettings Read(ParseResult parse, string command) => new SamplingSettings
+    {
+        Sampler = parse.GetValue(Sampler),
+        Schedule = parse.GetValue(Schedule),
+        SchedulerConfigPath = parse.GetValue(SchedulerConfig),
+        Steps = parse.GetValue(Steps) ?? 20,
+        Cfg = parse.GetValue(Cfg) ?? 3,
+        Options = parse.GetValue(Option) ?? [],
+        Batch = parse.GetValue(Batch) ?? 0,
+        Device = parse.GetValue(Device),
+        Weights = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
+    }.Validated(command);
+
+    private static Option<string?> WithCompletions(Option<string?> option, IEnumerable<string> names)
+    {
+        option.CompletionSources.Add([.. names]);
+        return option;
+    }
+}
