@@ -8,7 +8,8 @@ namespace Engine.Cli;
 /// Makes the typed System.CommandLine options of the <c>engine</c> commands. Each option parses and
 /// checks its own value (through <see cref="OptionValues"/>) while the command line is parsed, so a bad
 /// value is a usage error naming the option before any model is loaded. Options without a value on the
-/// command line read as null (flags as false); the command supplies its default.
+/// command line read as null (flags as false; options of array type as an empty array, so test those
+/// with <see cref="Has"/>); the command supplies its default.
 /// </summary>
 public static class CliOptions
 {

@@ -85,7 +85,7 @@ public sealed class GenerateCommand : EngineCommand
         }
         var settings = _sampling.Read(parse, Name);
         if (parse.Has(_class) && parse.Has(_classes)) throw new UsageException($"{Name}: give either --class or --classes, not both.");
-        int[]? classList = parse.GetValue(_class) is { } one ? [one] : parse.GetValue(_classes);
+        int[]? classList = parse.GetValue(_class) is { } one ? [one] : parse.Has(_classes) ? parse.GetValue(_classes) : null;
         bool seedsMode = parse.Has(_seeds);
         if (seedsMode && (parse.Has(_seed) || parse.Has(_count)))
             throw new UsageException($"{Name}: give either --seeds or --seed/--count, not both.");
