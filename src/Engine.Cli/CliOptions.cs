@@ -41,6 +41,7 @@ public static class CliOptions
     public static Option<DType?> Weights(string description)
     {
         var option = Parsed<DType?>("--weights", "TYPE", description, text => OptionValues.ParseWeightStorage(text, "--weights"));
+        option.CompletionSources.Clear(); // not every DType member, only the storage names
         option.CompletionSources.Add(DTypeExtensions.StorageNames.Split(',', StringSplitOptions.TrimEntries));
         return option;
     }
@@ -65,7 +66,10 @@ public static class CliOptions
         Description = description,
         Arity = ArgumentArity.OneOrMore,
         DefaultValueFactory = _ => [],
-        CustomParser = result => result.Tokens.Count == 0 ? NoValue<List<T>>(result, name) : result.Tokens.Select(t => ParseToken(result, name, t.Value, parse)).ToList(),
+        // Fewer values than times given: one of them ("--run a:1 --run") has none.
+        CustomParser = result => result.Tokens.Count == 0 || result.Parent is OptionResult { IdentifierTokenCount: var given } && given > result.Tokens.Count
+            ? NoValue<List<T>>(result, name)
+            : result.Tokens.Select(t => ParseToken(result, name, t.Value, parse)).ToList(),
     };
 
     /// <summary>A switch without a value.</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Completions;
 using System.CommandLine.Invocation;
 using System.CommandLine.Help;
 using Engine.Cli.Commands;
@@ -41,6 +42,8 @@ public static class CommandDispatcher
             return args.Count == 0 ? ExitCodes.Usage : ExitCodes.Success;
         }
         var parse = Root.Parse(args);
+        // The [suggest] directive (shell completion) takes the rest of the line as the text to complete.
+        if (parse.GetResult(Root.Directives.OfType<SuggestDirective>().Single()) is not null) return Invoke(parse, output, error);
         var command = Commands.FirstOrDefault(c => ReferenceEquals(c.Definition, parse.CommandResult.Command));
         if (command is null && parse.UnmatchedTokens is [var word, ..])
         {
@@ -54,9 +57,8 @@ public static class CommandDispatcher
             if (command is null) Help.Write(Root, error);
             return ExitCodes.Usage;
         }
-        // --help, --version and the [suggest] directive.
-        if (parse.Action is not null)
-            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
+        // --help and --version.
+        if (parse.Action is not null) return Invoke(parse, output, error);
         if (command is null)
         {
             Help.Write(Root, error);
@@ -88,6 +90,10 @@ public static class CommandDispatcher
             return ExitCodes.Failure;
         }
     }
+
+    // Runs a System.CommandLine action with the caller's writers; Program handles Ctrl+C itself.
+    private static int Invoke(ParseResult parse, TextWriter output, TextWriter error) =>
+        parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
 
     private static RootCommand BuildRoot()
     {
