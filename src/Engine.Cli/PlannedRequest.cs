@@ -18,7 +18,7 @@ public sealed record PlannedRequest(GenerationRequest Request, IReadOnlyList<Pla
     /// and their sidecars (made from <paramref name="template"/>) into <paramref name="folder"/>.
     /// Returns the result and the written images in list order.
     /// </summary>
-    public (GenerationResult Result, PixelImage[] Images) Run(Generator generator, LoadedModel model, LoadedModel? teacher, ProgressMeter meter, string folder, ImageSidecar template, CancellationToken cancellation)
+    public (GenerationResult Result, PixelImage[] Images) Run(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, ProgressMeter meter, string folder, ImageSidecar template, CancellationToken cancellation)
     {
         var result = generator.Generate(model, Request, teacher, meter.For(Request.Count, EffectiveBatch), cancellation);
         meter.RequestDone(Request.Count);

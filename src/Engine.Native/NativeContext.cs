@@ -156,8 +156,8 @@ internal sealed unsafe class NativeContext : IDisposable
 }
 
 /// <summary>State behind one <c>engine_model</c>.</summary>
-internal sealed class NativeModel(NativeContext context, LoadedModel model)
+internal sealed class NativeModel(NativeContext context, LoadedDenoiser model)
 {
     public NativeContext Context { get; } = context;
-    public LoadedModel Model { get; } = model;
+    public LoadedDenoiser Model { get; } = model;
 }

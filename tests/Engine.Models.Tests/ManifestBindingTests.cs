@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Models.Binding;
 using Engine.Models.Loading;
 
 namespace Engine.Models.Tests;

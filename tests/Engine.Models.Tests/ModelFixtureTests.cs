@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Engine.Core;
 using Engine.Core.Safetensors;
-using Engine.Models.Loading;
 using Engine.Models.Networks;
 
 namespace Engine.Models.Tests;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Engine.Core;
 using Engine.Core.Safetensors;
-using Engine.Models.Loading;
+using Engine.Models.Binding;
 
 namespace Engine.Models.Tests;
 

@@ -1,4 +1,5 @@
 using Engine.Core.Safetensors;
+using Engine.Models.Binding;
 using Engine.Models.Loading;
 using Engine.Models.Modules;
 using Engine.Models.Networks;

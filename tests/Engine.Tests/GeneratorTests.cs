@@ -11,9 +11,9 @@ namespace Engine.Tests;
 /// </summary>
 public class GeneratorTests
 {
-    private static readonly Dictionary<string, LoadedModel> Loaded = new();
+    private static readonly Dictionary<string, LoadedDenoiser> Loaded = new();
 
-    private static (Generator Generator, LoadedModel Model) Load(string kind, string name)
+    private static (Generator Generator, LoadedDenoiser Model) Load(string kind, string name)
     {
         var device = TestDevices.Get(kind);
         lock (Loaded)

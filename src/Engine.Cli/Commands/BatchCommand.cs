@@ -76,7 +76,7 @@ public sealed class BatchCommand : EngineCommand
         }
 
         var devices = new Dictionary<string, (Device Device, Generator Generator)>(StringComparer.Ordinal);
-        var models = new Dictionary<(string Device, string Path), LoadedModel>();
+        var models = new Dictionary<(string Device, string Path), LoadedDenoiser>();
         try
         {
             int totalImages = file.Jobs.Sum(j => j.Count);
@@ -113,7 +113,7 @@ public sealed class BatchCommand : EngineCommand
     }
 
     private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice, DType weights,
-        Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedModel> models, ProgressMeter meter, CommandContext context)
+        Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedDenoiser> models, ProgressMeter meter, CommandContext context)
     {
         string where = $"{jobPath}:{job.Line}";
         string? kind = job.Device?.Trim().ToLowerInvariant() ?? defaultDevice;

@@ -179,7 +179,7 @@ public sealed class GenerateCommand : EngineCommand
         return (values, shape.ToArray());
     }
 
-    private int Execute(Generator generator, LoadedModel model, LoadedModel? teacher, List<PlannedRequest> requests, ImageSidecar template, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
+    private int Execute(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, List<PlannedRequest> requests, ImageSidecar template, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int totalImages = requests.Sum(r => r.Images.Count);

@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Models.Binding;
 using Engine.Models.Networks;
 
 namespace Engine.Models.Loading;
@@ -10,7 +11,7 @@ namespace Engine.Models.Loading;
 /// </summary>
 public static class ModelLoader
 {
-    private static readonly Dictionary<string, Func<ModelConfig, LoadedModel>> Builders = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, Func<ModelConfig, Network>> Builders = new(StringComparer.Ordinal)
     {
         ["UNet2DModel"] = c => new UNet2DModel(c),
         ["UNet2DConditionModel"] = c => new UNet2DConditionModel(c),
@@ -24,7 +25,7 @@ public static class ModelLoader
     public static IReadOnlyCollection<string> SupportedClasses => Builders.Keys;
 
     /// <summary>Builds the network a configuration describes, without weights.</summary>
-    public static LoadedModel Build(ModelConfig config)
+    public static Network Build(ModelConfig config)
     {
         if (string.IsNullOrEmpty(config.ClassName))
             throw new ModelLoadException($"{config.Path}: no '_class_name'; supported classes: {string.Join(", ", SupportedClasses)}.");
@@ -38,7 +39,7 @@ public static class ModelLoader
     /// Loads the model in <paramref name="folder"/> onto <paramref name="device"/>, keeping Linear and
     /// Conv2d weights in <paramref name="weightStorage"/> (F32, F16 or BF16; see <see cref="WeightBinder.Bind"/>).
     /// </summary>
-    public static LoadedModel Load(Device device, string folder, DType weightStorage = DType.F32)
+    public static Network Load(Device device, string folder, DType weightStorage = DType.F32)
     {
         if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: model folder not found.");
         var model = Build(ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName)));

@@ -1,5 +1,5 @@
 using Engine.Core;
-using Engine.Models.Loading;
+using Engine.Models.Binding;
 using Engine.Models.Modules;
 
 namespace Engine.Models.Networks;
@@ -10,7 +10,7 @@ namespace Engine.Models.Networks;
 /// [-30, 20], std = exp(logvar / 2)); the decoder applies <c>post_quant_conv</c> then the
 /// UpDecoderBlock2D stack. Neither applies <c>scaling_factor</c>; callers scale latents themselves.
 /// </summary>
-public sealed class AutoencoderKL : LoadedModel
+public sealed class AutoencoderKL : Network
 {
     private readonly Conv2d _encConvIn, _encConvOut, _decConvIn, _decConvOut;
     private readonly UNetDownBlock[] _encDown;

@@ -1,5 +1,4 @@
 using Engine.Core;
-using Engine.Models.Loading;
 using Engine.Models.Modules;
 
 namespace Engine.Models.Networks;
@@ -9,7 +8,7 @@ namespace Engine.Models.Networks;
 /// timesteps and optional conditioning to the model output, exactly as diffusers' <c>forward(...).sample</c>.
 /// Batch size is taken from the sample on every call.
 /// </summary>
-public abstract class DiffusionModel : LoadedModel
+public abstract class DiffusionModel : Network
 {
     /// <summary>Creates the network for <paramref name="config"/>.</summary>
     protected DiffusionModel(ModelConfig config) : base(config) { }

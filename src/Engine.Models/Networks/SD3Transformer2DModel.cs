@@ -1,5 +1,4 @@
 using Engine.Core;
-using Engine.Models.Loading;
 using Engine.Models.Modules;
 
 namespace Engine.Models.Networks;

@@ -1,5 +1,5 @@
 using Engine.Core;
-using Engine.Models.Loading;
+using Engine.Models.Binding;
 using Engine.Models.Modules;
 
 namespace Engine.Models.Networks;

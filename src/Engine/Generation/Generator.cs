@@ -36,7 +36,7 @@ public sealed class Generator : IDisposable
     public DType WeightStorage { get; set; } = DType.F32;
 
     /// <summary>Loads a diffusers model folder (config.json + weights, optional scheduler_config.json).</summary>
-    public LoadedModel LoadModel(string folder)
+    public LoadedDenoiser LoadModel(string folder)
     {
         if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty.", nameof(folder));
         string full = Path.GetFullPath(folder);
@@ -50,7 +50,7 @@ public sealed class Generator : IDisposable
             bool fromFile = File.Exists(schedulerPath);
             // Without a scheduler config, diffusers' DDPMScheduler defaults (linear betas 1e-4..0.02 over 1000 steps) stand in.
             var training = fromFile ? SchedulerConfig.Load(schedulerPath) : SchedulerConfig.ParseJson("{}", Engine.Sampling.Schedulers.DdpmScheduler.DiffusersClass);
-            return new LoadedModel(full, network, training, fromFile, File.Exists(Path.Combine(full, LoadedModel.OneStepStudentFile)));
+            return new LoadedDenoiser(full, network, training, fromFile, File.Exists(Path.Combine(full, LoadedDenoiser.OneStepStudentFile)));
         }
         catch
         {
@@ -63,7 +63,7 @@ public sealed class Generator : IDisposable
     /// The shape of the samples <paramref name="request"/> produces, after validating the whole
     /// request (sizes, steps, guidance, labels, options, sampler) so errors surface before any work.
     /// </summary>
-    public (int Count, int Channels, int Height, int Width) OutputShape(LoadedModel model, GenerationRequest request)
+    public (int Count, int Channels, int Height, int Width) OutputShape(LoadedDenoiser model, GenerationRequest request)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
@@ -89,7 +89,7 @@ public sealed class Generator : IDisposable
     /// returns false to cancel; cancellation (either way) throws <see cref="OperationCanceledException"/>
     /// between steps.
     /// </summary>
-    public GenerationResult Generate(LoadedModel model, GenerationRequest request,
+    public GenerationResult Generate(LoadedDenoiser model, GenerationRequest request,
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default) =>
         Generate(model, request, null, progress, cancellation);
 
@@ -100,7 +100,7 @@ public sealed class Generator : IDisposable
     /// <c>distill_renoise</c>, <c>teacher_cfg</c>); a multi-step student uses <see cref="GenerationRequest.Steps"/>
     /// trailing timesteps.
     /// </summary>
-    public GenerationResult Generate(LoadedModel model, GenerationRequest request, LoadedModel? teacher,
+    public GenerationResult Generate(LoadedDenoiser model, GenerationRequest request, LoadedDenoiser? teacher,
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default)
     {
         var (count, channels, height, width) = OutputShape(model, request);
@@ -153,7 +153,7 @@ public sealed class Generator : IDisposable
         return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass);
     }
 
-    private int RunDistilled(LoadedModel student, LoadedModel? teacher, GenerationRequest request, SamplingOptions options,
+    private int RunDistilled(LoadedDenoiser student, LoadedDenoiser? teacher, GenerationRequest request, SamplingOptions options,
         ConditionalNetwork network, Conditioning conditioning, Tensor sample, INoiseSource noise, out int total, Action<int> onStep)
     {
         var training = new TrainingSchedule(student.TrainingSchedule);
@@ -184,7 +184,7 @@ public sealed class Generator : IDisposable
         if (initSigma != 1) Device.Affine(sample, sample, (float)initSigma, 0f);
     }
 
-    private static int[] ResolveLabels(LoadedModel model, GenerationRequest request, int count)
+    private static int[] ResolveLabels(LoadedDenoiser model, GenerationRequest request, int count)
     {
         int classes = model.ClassCount;
         if (classes == 0)
@@ -203,7 +203,7 @@ public sealed class Generator : IDisposable
         return given.Length == 1 ? Enumerable.Repeat(given[0], count).ToArray() : (int[])given.Clone();
     }
 
-    private static SamplingOptions ResolveOptions(LoadedModel model, GenerationRequest request)
+    private static SamplingOptions ResolveOptions(LoadedDenoiser model, GenerationRequest request)
     {
         if (request.Options.Any(o => o.TrimStart().StartsWith("cfg_scale=", StringComparison.Ordinal)))
             throw new ArgumentException("Option 'cfg_scale' is set by the guidance scale of the request (--cfg), not as an option.");
@@ -213,13 +213,13 @@ public sealed class Generator : IDisposable
         return options with { Guidance = options.Guidance with { Scale = scale } };
     }
 
-    private static SchedulerConfig ResolveScheduler(LoadedModel model, GenerationRequest request)
+    private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)
     {
         if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return SchedulerConfig.ParseJson(request.SchedulerConfigJson);
         return SamplerNames.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
     }
 
-    private static Scheduler CreateScheduler(LoadedModel model, GenerationRequest request) =>
+    private static Scheduler CreateScheduler(LoadedDenoiser model, GenerationRequest request) =>
         string.IsNullOrWhiteSpace(request.SchedulerConfigJson)
             ? SamplerNames.Create(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps)
             : SchedulerFactory.Create(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request.Steps);

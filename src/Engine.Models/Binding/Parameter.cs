@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// One learnable tensor of a network, named by its diffusers <c>state_dict</c> key. Networks declare

@@ -8,12 +8,12 @@ namespace Engine.Generation;
 /// (<c>scheduler_config.json</c> beside the weights, or diffusers' DDPMScheduler defaults when the
 /// folder has none).
 /// </summary>
-public sealed class LoadedModel : IDisposable
+public sealed class LoadedDenoiser : IDisposable
 {
     /// <summary>File whose presence marks a one-step x0 student (its config.json is the teacher architecture's).</summary>
     public const string OneStepStudentFile = "student_sampling.json";
 
-    internal LoadedModel(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent)
+    internal LoadedDenoiser(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent)
     {
         Path = path;
         Network = network;

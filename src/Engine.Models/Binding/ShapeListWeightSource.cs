@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// A key to shape directory without data (for example a checkpoint manifest): enough to check that a

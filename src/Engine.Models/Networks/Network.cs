@@ -1,5 +1,5 @@
 using Engine.Core;
-using Engine.Models.Loading;
+using Engine.Models.Binding;
 
 namespace Engine.Models.Networks;
 
@@ -8,13 +8,13 @@ namespace Engine.Models.Networks;
 /// once loaded) and device-side caches. Building declares parameters only, so a network can be
 /// checked against a key/shape list without weights.
 /// </summary>
-public abstract class LoadedModel : IDisposable
+public abstract class Network : IDisposable
 {
     /// <summary>The root scope the network declares its parameters in.</summary>
     protected ParameterScope Root { get; } = new();
 
     /// <summary>Creates the network for <paramref name="config"/>.</summary>
-    protected LoadedModel(ModelConfig config) => Config = config;
+    protected Network(ModelConfig config) => Config = config;
 
     /// <summary>The configuration the network was built from.</summary>
     public ModelConfig Config { get; }

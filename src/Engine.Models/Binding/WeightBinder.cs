@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// Strict binding of a network's parameters to stored tensors: every parameter must be found (by its

@@ -1,4 +1,4 @@
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// Collects the parameters of a network while it is built; a scope adds a key prefix, so modules

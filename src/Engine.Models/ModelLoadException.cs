@@ -1,4 +1,4 @@
-namespace Engine.Models.Loading;
+namespace Engine.Models;
 
 /// <summary>
 /// A model folder could not be loaded: an unknown class, an unsupported or malformed configuration

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models;
 
 /// <summary>
 /// A diffusers <c>config.json</c>: typed reads with the class's defaults (an absent key takes the

@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// Where weights come from: a key/shape directory plus a way to load a tensor. A safetensors

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Engine.Core;
 using Engine.Core.Safetensors;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// Weights of a diffusers folder: <c>diffusion_pytorch_model.safetensors</c>, or the shards listed by
