@@ -8,10 +8,12 @@ namespace Engine.Cli;
 /// <summary>
 /// The JSON written beside every generated image: everything needed to make the same pixels again
 /// with <c>engine generate --from-sidecar</c>. Image <see cref="SampleIndex"/> of a request draws its
-/// noise from sample index <see cref="SampleIndex"/> of <see cref="Seed"/>; the request's count,
-/// batch size and class cycle are kept so the image is regenerated in the same batch.
+/// noise from sample index <see cref="SampleIndex"/> of <see cref="Seed"/> (the seed rule of
+/// <see cref="Engine.Generation.GenerationRequest"/>); the request's count, batch size and class cycle
+/// are kept so the image is regenerated in the same batch. The field names are the sidecar's own (kept
+/// for old files); <see cref="Describe"/> and <see cref="ToRequest"/> map them to and from the request.
 /// </summary>
-public sealed record ImageSidecar
+public sealed partial record ImageSidecar
 {
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Engine.Generation;
 using Engine.Sampling;
 
 namespace Engine.Cli;
@@ -6,7 +7,7 @@ namespace Engine.Cli;
 /// <summary>
 /// The sampling options of the generate and eval commands (sampler, schedule or scheduler config,
 /// steps, guidance scale, guidance/plug-in options, batch size, device, weight storage) and how they
-/// become <see cref="SamplingSettings"/>. One instance per command.
+/// map onto a <see cref="GenerationRequest"/>. One instance per command.
 /// </summary>
 public sealed class SamplingOptions
 {
@@ -45,19 +46,19 @@ public sealed class SamplingOptions
     /// <summary>The options in help order.</summary>
     public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Cfg, Option, Batch, Device, Weights];
 
-    /// <summary>The settings given on the command line, checked (<see cref="SamplingSettings.Validated"/>) and with the scheduler config read.</summary>
-    public SamplingSettings Read(ParseResult parse, string command) => new SamplingSettings
+    /// <summary>The request the command line gives, checked (<see cref="SamplingSettings.Validated"/>) and with the scheduler config read.</summary>
+    public GenerationRequest Read(ParseResult parse, string command) => SamplingSettings.Validated(new GenerationRequest
     {
         Sampler = parse.GetValue(Sampler),
         Schedule = parse.GetValue(Schedule),
         SchedulerConfigPath = parse.GetValue(SchedulerConfig),
-        Steps = parse.GetValue(Steps) ?? 20,
-        Cfg = parse.GetValue(Cfg) ?? 3,
+        Steps = parse.GetValue(Steps) ?? GenerationRequest.DefaultSteps,
+        GuidanceScale = parse.GetValue(Cfg) ?? GenerationRequest.DefaultGuidanceScale,
         Options = parse.GetValue(Option) ?? [],
-        Batch = parse.GetValue(Batch) ?? 0,
+        BatchSize = parse.GetValue(Batch) ?? 0,
         Device = parse.GetValue(Device),
-        Weights = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
-    }.Validated(command);
+        WeightStorage = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
+    }, command);
 
     private static Option<string?> WithCompletions(Option<string?> option, IEnumerable<string> names)
     {

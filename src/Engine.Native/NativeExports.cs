@@ -113,7 +113,7 @@ public static unsafe class NativeExports
             var ctx = Get<NativeContext>(context, "context");
             var m = Get<NativeModel>(model, "model");
             if (outShape == null) throw new ArgumentException("out_shape is NULL");
-            var (count, channels, height, width) = ctx.OutputShape(m, ToRequest(request));
+            var (count, channels, height, width) = ctx.OutputShape(m, NativeRequest.ToRequest(request));
             outShape[0] = count;
             outShape[1] = channels;
             outShape[2] = height;
@@ -134,7 +134,7 @@ public static unsafe class NativeExports
             if (outPixels == null) throw new ArgumentException("out_pixels is NULL");
             // A span covers at most int.MaxValue floats; a larger buffer is simply used in part.
             var output = new Span<float>(outPixels, (int)Math.Min(outLength, (nuint)int.MaxValue));
-            var status = ctx.Generate(m, ToRequest(request), output, out string? error);
+            var status = ctx.Generate(m, NativeRequest.ToRequest(request), output, out string? error);
             return status == NativeStatus.Ok ? (int)status : NativeErrors.Fail(status, error ?? status.ToString());
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
@@ -170,35 +170,5 @@ public static unsafe class NativeExports
         if (handle == 0) throw new ArgumentException($"{name} is NULL");
         return GCHandle.FromIntPtr(handle).Target as T
             ?? throw new ArgumentException($"{name} is not a valid engine_{name} (released?)");
-    }
-
-    /// <summary>Copies the caller's <c>engine_request</c> into a <see cref="GenerationRequest"/>.</summary>
-    private static GenerationRequest ToRequest(NativeRequest* request)
-    {
-        if (request == null) throw new ArgumentException("request is NULL");
-        if (request->StructSize != (nuint)sizeof(NativeRequest))
-            throw new ArgumentException($"engine_request.struct_size is {request->StructSize}; expected {sizeof(NativeRequest)}");
-        if (request->ClassLabelCount > int.MaxValue)
-            throw new ArgumentException($"request.class_label_count {request->ClassLabelCount} is too large");
-        int[]? labels = null;
-        if (request->ClassLabelCount > 0)
-        {
-            if (request->ClassLabels == null) throw new ArgumentException("request.class_labels is NULL but class_label_count is not 0");
-            labels = new ReadOnlySpan<int>(request->ClassLabels, (int)request->ClassLabelCount).ToArray();
-        }
-        return new GenerationRequest
-        {
-            Sampler = NativeErrors.Utf8(request->Sampler),
-            SchedulerConfigJson = NativeErrors.Utf8(request->SchedulerConfigJson),
-            Schedule = NativeErrors.Utf8(request->Schedule),
-            Steps = request->Steps,
-            GuidanceScale = request->GuidanceScale,
-            Seed = request->Seed,
-            Count = request->Count,
-            ClassLabels = labels,
-            Height = request->Height,
-            Width = request->Width,
-            BatchSize = request->BatchSize,
-        };
     }
 }

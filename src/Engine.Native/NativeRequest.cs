@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Engine.Generation;
 
 namespace Engine.Native;
 
@@ -23,6 +24,36 @@ public unsafe struct NativeRequest
     public int Height;
     public int Width;
     public int BatchSize;
+
+    /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule: image i is sample index i of the seed.</summary>
+    public static GenerationRequest ToRequest(NativeRequest* request)
+    {
+        if (request == null) throw new ArgumentException("request is NULL");
+        if (request->StructSize != (nuint)sizeof(NativeRequest))
+            throw new ArgumentException($"engine_request.struct_size is {request->StructSize}; expected {sizeof(NativeRequest)}");
+        if (request->ClassLabelCount > int.MaxValue)
+            throw new ArgumentException($"request.class_label_count {request->ClassLabelCount} is too large");
+        int[]? labels = null;
+        if (request->ClassLabelCount > 0)
+        {
+            if (request->ClassLabels == null) throw new ArgumentException("request.class_labels is NULL but class_label_count is not 0");
+            labels = new ReadOnlySpan<int>(request->ClassLabels, (int)request->ClassLabelCount).ToArray();
+        }
+        return new GenerationRequest
+        {
+            Sampler = NativeErrors.Utf8(request->Sampler),
+            SchedulerConfigJson = NativeErrors.Utf8(request->SchedulerConfigJson),
+            Schedule = NativeErrors.Utf8(request->Schedule),
+            Steps = request->Steps,
+            GuidanceScale = request->GuidanceScale,
+            Seed = request->Seed,
+            Count = request->Count,
+            ClassLabels = labels,
+            Height = request->Height,
+            Width = request->Width,
+            BatchSize = request->BatchSize,
+        };
+    }
 }
 
 /// <summary>Mirror of <c>engine_options</c> (engine.h); only its size is used here (the C side

@@ -120,18 +120,12 @@ public sealed class BatchCommand : EngineCommand
         if (kind == "auto") kind = null;
         if (kind is not null && !DeviceFactory.Kinds.Contains(kind))
             throw new ArgumentException($"unknown device '{job.Device}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
-        var settings = new SamplingSettings
-        {
-            Sampler = job.Sampler,
-            SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null,
-            Steps = job.Steps ?? 20,
-            Cfg = job.Cfg ?? 3,
-            Options = job.Options.Select(kv => $"{kv.Key}={(kv.Value.ValueKind == JsonValueKind.String ? kv.Value.GetString() : kv.Value.GetRawText())}").ToList(),
-            Device = kind,
-        };
-        try { settings = settings.Validated(Name); }
+        GenerationRequest request;
+        var fromLine = job.ToRequest() with { SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights };
+        try { request = SamplingSettings.Validated(fromLine, Name); }
         catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
         string modelPath = ModelLocator.Resolve(Directory.Exists(Path.Combine(jobDir, job.Model)) && !Directory.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);
+        request = request with { Model = modelPath };
 
         string deviceKey = kind ?? "";
         if (!devices.TryGetValue(deviceKey, out var dev))
@@ -150,32 +144,13 @@ public sealed class BatchCommand : EngineCommand
         meter.Drop(done.Count);
         if (done.Count > 0) context.Output.WriteLine($"{where}: {done.Count} of {job.Count} images already in {outDir}, skipped");
 
-        var template = new ImageSidecar
-        {
-            EngineVersion = EngineVersion.Text, Model = modelPath, Device = kind, DeviceName = dev.Device.Name,
-            Weights = ImageSidecar.WeightsName(weights),
-            Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
-            SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
-            SchedulerConfig = settings.SchedulerConfigJson is { } j ? JsonDocument.Parse(j).RootElement.Clone() : null,
-            Steps = settings.Steps, Cfg = settings.Cfg, Options = [.. settings.Options],
-        };
         int written = 0;
         foreach (var image in pending)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            var request = new GenerationRequest
-            {
-                Sampler = settings.SchedulerConfigJson is null ? settings.Sampler : null,
-                SchedulerConfigJson = settings.SchedulerConfigJson,
-                Steps = settings.Steps,
-                GuidanceScale = (float)settings.Cfg,
-                Seed = image.Seed,
-                Count = 1,
-                ClassLabels = image.Class is { } c ? [c] : null,
-                Options = settings.Options,
-            };
-            new PlannedRequest(request, [new PlannedImage(0, image.FileName, image.Class)])
-                .Run(dev.Generator, model, null, meter, outDir, template with { RequestClasses = image.Class is { } l ? [l] : null }, context.Cancellation);
+            // One request per seed (the seed rule of GenerationRequest): the image is sample index 0 of its seed.
+            new PlannedRequest(request.ForSeed(image.Seed, image.Class), [new PlannedImage(0, image.FileName, image.Class)], image.Class is { } l ? [l] : null)
+                .Run(dev.Generator, model, null, meter, outDir, context.Cancellation);
             written++;
         }
         return (written, done.Count);

@@ -71,12 +71,12 @@ public sealed class EvalCommand : EngineCommand
         foreach (var run in parse.GetValue(_run) ?? []) rows.AddRange(run);
         if (rows.Count > 0 && (settings.Sampler is not null || settings.SchedulerConfigPath is not null || parse.Has(_sampling.Steps)))
             throw new UsageException($"{Name}: --compare/--run name the samplers and steps; do not also give --sampler, --scheduler-config or --steps.");
-        foreach (var (sampler, _) in rows) _ = (settings with { Sampler = sampler }).Validated(Name);
+        foreach (var (sampler, _) in rows) _ = SamplingSettings.Validated(settings with { Sampler = sampler }, Name);
 
         string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
         string classifierPath = ModelLocator.Resolve(parse.GetValue(_classifier), ModelLocator.DefaultClassifier);
         using var device = DeviceFactory.Create(settings.Device);
-        using var generator = new Generator(device) { WeightStorage = settings.Weights };
+        using var generator = new Generator(device) { WeightStorage = settings.WeightStorage };
         using var model = generator.LoadModel(modelPath);
         using var teacher = parse.GetValue(_teacher) is { } t ? generator.LoadModel(ModelLocator.Resolve(t)) : null;
         using var evaluator = QualityEvaluator.Load(device, classifierPath);
@@ -89,7 +89,7 @@ public sealed class EvalCommand : EngineCommand
 
         if (rows.Count == 0) rows.Add((settings.SchedulerConfigPath is { } p ? Path.GetFileName(p) : settings.Sampler ?? GenerationRequest.DefaultSampler, settings.Steps));
         var o = context.Output;
-        o.WriteLine($"{count} images ({perClass} per class), seed {seed}, cfg {settings.Cfg.ToString(CultureInfo.InvariantCulture)}, model {modelPath}, {device.Name}");
+        o.WriteLine($"{count} images ({perClass} per class), seed {seed}, cfg {settings.GuidanceScale.ToString(CultureInfo.InvariantCulture)}, model {modelPath}, {device.Name}");
         var results = new List<string>();
         string header = $"{"sampler",-24} {"NFE",5} {"accuracy",9} {"FD",10} {"seconds",9}";
         var meterTotal = rows.Count * count;
@@ -99,15 +99,13 @@ public sealed class EvalCommand : EngineCommand
             {
                 context.Cancellation.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
-                var request = new GenerationRequest
+                var request = settings with
                 {
+                    Model = modelPath,
                     Sampler = settings.SchedulerConfigJson is null ? sampler : null,
-                    Schedule = settings.Schedule,
-                    SchedulerConfigJson = settings.SchedulerConfigJson,
-                    Steps = steps, GuidanceScale = (float)settings.Cfg, Seed = seed, Count = count, ClassLabels = labels,
-                    BatchSize = settings.Batch, Options = settings.Options,
+                    Steps = steps, Seed = seed, Count = count, ClassLabels = labels,
                 };
-                int batch = Math.Min(count, settings.Batch > 0 ? settings.Batch : Generator.AutomaticBatchSize);
+                int batch = request.EffectiveBatchSize;
                 var result = generator.Generate(model, request, teacher, meter.For(count, batch), context.Cancellation);
                 meter.RequestDone(count);
                 var report = evaluator.Evaluate(result.Samples, [result.Count, result.Channels, result.Height, result.Width], labels);

@@ -83,7 +83,7 @@ public sealed class GenerateCommand : EngineCommand
             if (extra.Count > 0) throw new UsageException($"{Name}: --from-sidecar takes its settings from the sidecar; only --out and --device may be given with it (got {string.Join(", ", extra)}).");
             return FromSidecar(sidecarPath, parse.GetValue(_out) ?? "out", parse.GetValue(_sampling.Device), context);
         }
-        var settings = _sampling.Read(parse, Name);
+        var request = _sampling.Read(parse, Name);
         if (parse.Has(_class) && parse.Has(_classes)) throw new UsageException($"{Name}: give either --class or --classes, not both.");
         int[]? classList = parse.GetValue(_class) is { } one ? [one] : parse.Has(_classes) ? parse.GetValue(_classes) : null;
         bool seedsMode = parse.Has(_seeds);
@@ -98,75 +98,49 @@ public sealed class GenerateCommand : EngineCommand
         string? outputTensor = parse.GetValue(_outputTensor);
 
         string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
-        string? teacherPath = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t) : null;
-        float[]? initNoise = null;
-        int height = 0, width = 0;
-        string? initNoisePath = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null;
-        if (initNoisePath is not null)
+        request = request with
         {
-            (initNoise, var shape) = ReadInitNoise(initNoisePath);
-            if (count is { } c && c != shape[0]) throw new UsageException($"{Name}: --count {c} but {initNoisePath} holds x_T for {shape[0]} images.");
+            Model = modelPath,
+            Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t) : null,
+            InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
+        };
+        if (request.InitialNoiseFile is { } noisePath)
+        {
+            var (noise, shape) = ReadInitNoise(noisePath);
+            if (count is { } c && c != shape[0]) throw new UsageException($"{Name}: --count {c} but {noisePath} holds x_T for {shape[0]} images.");
             count = shape[0];
-            height = shape[2];
-            width = shape[3];
+            request = request with { InitialNoise = noise, Height = shape[2], Width = shape[3] };
         }
 
-        using var device = DeviceFactory.Create(settings.Device);
-        using var generator = new Generator(device) { WeightStorage = settings.Weights };
+        using var device = DeviceFactory.Create(request.Device);
+        using var generator = new Generator(device) { WeightStorage = request.WeightStorage };
         using var model = generator.LoadModel(modelPath);
-        using var teacher = teacherPath is null ? null : generator.LoadModel(teacherPath);
+        using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
         int[]? cycle = classList ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
 
-        var template = new ImageSidecar
-        {
-            EngineVersion = EngineVersion.Text, Model = modelPath, Teacher = teacherPath, Device = settings.Device, DeviceName = device.Name,
-            Weights = ImageSidecar.WeightsName(settings.Weights),
-            Sampler = settings.SchedulerConfigJson is null ? settings.Sampler ?? GenerationRequest.DefaultSampler : null,
-            Schedule = settings.Schedule, SchedulerConfigFile = settings.SchedulerConfigPath is { } p ? Path.GetFullPath(p) : null,
-            SchedulerConfig = settings.SchedulerConfigJson is { } j ? System.Text.Json.JsonDocument.Parse(j).RootElement.Clone() : null,
-            Steps = settings.Steps, Cfg = settings.Cfg, Options = [.. settings.Options], InitNoise = initNoisePath,
-        };
         var requests = new List<PlannedRequest>();
         if (seedsMode)
         {
+            // One request per seed (the seed rule of GenerationRequest): image k is sample index 0 of seeds[k].
             for (int i = 0; i < seeds.Length; i++)
             {
                 int? label = cycle?[i % cycle.Length];
-                var request = Request(settings, seeds[i], 1, label is { } l ? [l] : null, null, 0, 0);
-                requests.Add(new PlannedRequest(request, [new PlannedImage(0, JobImage.NameFor(seeds[i], label), label)]));
+                requests.Add(new PlannedRequest(request.ForSeed(seeds[i], label), [new PlannedImage(0, JobImage.NameFor(seeds[i], label), label)], label is { } l ? [l] : null));
             }
         }
         else
         {
-            int total = count ?? 20;
-            int[]? labels = cycle is null ? null : Enumerable.Range(0, total).Select(i => cycle[i % cycle.Length]).ToArray();
-            var request = Request(settings, seed, total, labels, initNoise, height, width);
-            requests.Add(new PlannedRequest(request, Enumerable.Range(0, total).Select(i => new PlannedImage(i, CountModeName(seed, i, labels?[i]), labels?[i])).ToList()));
+            // One request (the seed rule of GenerationRequest): image i is sample index i of the seed.
+            var all = (request with { Seed = seed, Count = count ?? 20 }).WithClassCycle(cycle);
+            int?[] labels = Enumerable.Range(0, all.Count).Select(i => (int?)all.ClassLabels?[i]).ToArray();
+            requests.Add(new PlannedRequest(all, Enumerable.Range(0, all.Count).Select(i => new PlannedImage(i, CountModeName(seed, i, labels[i]), labels[i])).ToList(), cycle));
         }
-        template = template with { RequestClasses = cycle };
-        return Execute(generator, model, teacher, requests, template, outDir, outputTensor, ImageOutput.GridColumns(requests.Sum(r => r.Images.Count), cycle?.Length ?? 0), context);
+        return Execute(generator, model, teacher, requests, outDir, outputTensor, ImageOutput.GridColumns(requests.Sum(r => r.Images.Count), cycle?.Length ?? 0), context);
     }
 
     /// <summary>The file name of image <paramref name="index"/> of a --seed/--count request.</summary>
     public static string CountModeName(ulong seed, int index, int? label) =>
         label is { } c ? $"seed{seed:D6}_i{index:D4}_class{c}.png" : $"seed{seed:D6}_i{index:D4}.png";
-
-    private static GenerationRequest Request(SamplingSettings s, ulong seed, int count, int[]? labels, float[]? noise, int height, int width) => new()
-    {
-        Sampler = s.SchedulerConfigJson is null ? s.Sampler : null,
-        Schedule = s.SchedulerConfigJson is null ? s.Schedule : null,
-        SchedulerConfigJson = s.SchedulerConfigJson,
-        Steps = s.Steps,
-        GuidanceScale = (float)s.Cfg,
-        Seed = seed,
-        Count = count,
-        ClassLabels = labels,
-        BatchSize = s.Batch,
-        Options = s.Options,
-        InitialNoise = noise,
-        Height = height,
-        Width = width,
-    };
 
     private static (float[] Values, int[] Shape) ReadInitNoise(string path)
     {
@@ -179,20 +153,20 @@ public sealed class GenerateCommand : EngineCommand
         return (values, shape.ToArray());
     }
 
-    private int Execute(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, List<PlannedRequest> requests, ImageSidecar template, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
+    private int Execute(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, List<PlannedRequest> requests, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int totalImages = requests.Sum(r => r.Images.Count);
         var gridImages = new List<PixelImage>();
         var samples = new List<float[]>();
         int[]? sampleShape = null;
-        int written = ProgressDisplay.Run(context, Name, requests.Sum(r => r.Request.Count), template.Steps, meter =>
+        int written = ProgressDisplay.Run(context, Name, requests.Sum(r => r.Request.Count), requests[0].Request.Steps, meter =>
         {
             int done = 0;
             foreach (var planned in requests)
             {
                 context.Cancellation.ThrowIfCancellationRequested();
-                var (result, images) = planned.Run(generator, model, teacher, meter, outDir, template, context.Cancellation);
+                var (result, images) = planned.Run(generator, model, teacher, meter, outDir, context.Cancellation);
                 done += images.Length;
                 foreach (var img in images)
                     if (gridImages.Count < MaxGridImages) gridImages.Add(img);
@@ -210,7 +184,7 @@ public sealed class GenerateCommand : EngineCommand
         {
             var all = samples.SelectMany(s => s).ToArray();
             SafetensorsWriter.Write(outputTensor, [new SafetensorsWriter.Entry("samples", [all.Length / (sampleShape[0] * sampleShape[1] * sampleShape[2]), .. sampleShape], all)],
-                new Dictionary<string, string> { ["engine_version"] = EngineVersion.Text, ["model"] = template.Model });
+                new Dictionary<string, string> { ["engine_version"] = EngineVersion.Text, ["model"] = requests[0].Request.Model ?? model.Path });
         }
         context.Output.WriteLine($"wrote {written} image{(written == 1 ? " with its sidecar" : "s with sidecars")}{(writeGrid && gridImages.Count > 0 ? $" and {GridFileName}" : "")} to {Path.GetFullPath(outDir)}" +
             $"{(outputTensor is null ? "" : $", samples to {outputTensor}")} in {clock.Elapsed.TotalSeconds:F1} s ({generator.Device.Name})");
@@ -221,47 +195,24 @@ public sealed class GenerateCommand : EngineCommand
     {
         var sidecar = ImageSidecar.Read(path);
         if (!Directory.Exists(sidecar.Model)) throw new DirectoryNotFoundException($"{path}: model folder '{sidecar.Model}' does not exist.");
-        var settings = new SamplingSettings
-        {
-            Sampler = sidecar.SchedulerConfig is null ? sidecar.Sampler : null,
-            Schedule = sidecar.SchedulerConfig is null ? sidecar.Schedule : null,
-            SchedulerConfigJson = sidecar.SchedulerConfig?.GetRawText(),
-            Steps = sidecar.Steps, Cfg = sidecar.Cfg, Options = sidecar.Options, Batch = sidecar.RequestBatch,
-            Device = device ?? sidecar.Device,
-            Weights = sidecar.Weights is { } w ? ParseSidecarWeights(w, path) : DType.F32,
-        };
-        try { settings = settings.Validated(Name); }
+        var request = sidecar.ToRequest(path);
+        request = request with { Device = device ?? request.Device };
+        try { request = SamplingSettings.Validated(request, Name); }
         catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
-        // The image is regenerated in the same batch it was made in, so even batch-dependent rounding is the same.
-        int batch = Math.Min(sidecar.RequestCount, sidecar.RequestBatch > 0 ? sidecar.RequestBatch : Generator.AutomaticBatchSize);
-        int count = Math.Min(sidecar.RequestCount, (sidecar.SampleIndex / batch + 1) * batch);
-        int[]? labels = sidecar.RequestClasses is { Length: > 0 } cycle ? Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray()
-            : sidecar.Class is { } c ? Enumerable.Repeat(c, count).ToArray() : null;
-        if (labels is not null && sidecar.Class is { } own && labels[sidecar.SampleIndex] != own)
-            throw new InvalidDataException($"{path}: class {own} does not match request_classes at sample_index {sidecar.SampleIndex}.");
-        float[]? noise = null;
-        if (sidecar.InitNoise is { } noisePath)
+        if (request.InitialNoiseFile is { } noisePath)
         {
             var (values, shape) = ReadInitNoise(noisePath);
             int length = shape[1] * shape[2] * shape[3];
-            if (shape[0] < count) throw new InvalidDataException($"{noisePath}: x_T holds {shape[0]} images; the sidecar needs {count}.");
-            noise = values[..(count * length)];
+            if (shape[0] < request.Count) throw new InvalidDataException($"{noisePath}: x_T holds {shape[0]} images; the sidecar needs {request.Count}.");
+            request = request with { InitialNoise = values[..(request.Count * length)] };
         }
-        var request = Request(settings, sidecar.Seed, count, labels, noise, sidecar.Height, sidecar.Width);
-        using var dev = DeviceFactory.Create(settings.Device);
-        using var generator = new Generator(dev) { WeightStorage = settings.Weights };
+        using var dev = DeviceFactory.Create(request.Device);
+        using var generator = new Generator(dev) { WeightStorage = request.WeightStorage };
         using var model = generator.LoadModel(sidecar.Model);
-        if (sidecar.Teacher is { } tp && !Directory.Exists(tp)) throw new DirectoryNotFoundException($"{path}: teacher folder '{tp}' does not exist.");
-        using var teacher = sidecar.Teacher is null ? null : generator.LoadModel(sidecar.Teacher);
-        var template = sidecar with { EngineVersion = EngineVersion.Text, Device = settings.Device, DeviceName = dev.Name };
-        var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)]);
-        return Execute(generator, model, teacher, [planned], template, outDir, null, null, context, writeGrid: false);
-    }
-
-    private static DType ParseSidecarWeights(string text, string path)
-    {
-        try { return OptionValues.ParseWeightStorage(text, "weights"); }
-        catch (FormatException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+        if (request.Teacher is { } tp && !Directory.Exists(tp)) throw new DirectoryNotFoundException($"{path}: teacher folder '{tp}' does not exist.");
+        using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
+        var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)], sidecar.RequestClasses);
+        return Execute(generator, model, teacher, [planned], outDir, null, null, context, writeGrid: false);
     }
 
     private static ulong[] ParseSeeds(string text)

@@ -1,13 +1,51 @@
+using Engine.Core;
+
 namespace Engine.Generation;
 
 /// <summary>
-/// What to generate. Image <c>i</c> of a request draws its noise from sample index <c>i</c> of
-/// <see cref="Seed"/>, so the same request gives the same pixels at any batch size.
+/// What to generate and how: the one request shape of the engine. The CLI options, the JSON sidecar
+/// beside every image, a job-file line and the C <c>engine_request</c> each keep their own field names
+/// on the wire and map onto this type in one place (<c>SamplingSettings</c> and <c>ImageSidecar</c> in
+/// the CLI, <see cref="Jobs.GenerationJob.ToRequest"/>, <c>NativeRequest</c> in Engine.Native).
 /// </summary>
-public sealed class GenerationRequest
+/// <remarks>
+/// <para><b>Seed rule.</b> An image's noise (the initial noise and whatever a stochastic sampler adds)
+/// is fixed by a seed and a sample index. Image <c>i</c> of a request (i = 0 .. <see cref="Count"/> - 1)
+/// uses sample index <c>i</c> of <see cref="Seed"/>, whatever <see cref="BatchSize"/>, so a request
+/// gives the same images at any batch size. A list of seeds is one request per seed, each of one image
+/// (sample index 0 of its seed; <see cref="ForSeed"/>), so an image of a seed list depends only on its
+/// seed and class.</para>
+/// <para>On the surfaces: <c>--seed S --count N</c> (CLI) and <c>seed</c> with <c>count</c> in
+/// <c>engine_request</c> are one request; <c>--seeds LIST</c> and a job line's <c>seeds</c> are one
+/// request per seed. A job line's single <c>seed</c> S with <c>count</c> N is read as the seed list
+/// S, S+1, ..., S+N-1 (so existing job files give the same images). A sidecar records <c>seed</c>,
+/// <c>sample_index</c> and the count, batch size and classes of the request that made its image.</para>
+/// <para><see cref="Model"/>, <see cref="Teacher"/>, <see cref="Device"/> and <see cref="WeightStorage"/>
+/// say what the front ends load and where; <see cref="Generator.Generate(LoadedDenoiser, GenerationRequest, Func{GenerationProgress, bool}?, CancellationToken)"/>
+/// takes the loaded model and device instead and reads the rest.</para>
+/// </remarks>
+public sealed record GenerationRequest
 {
     /// <summary>Default sampler when neither <see cref="Sampler"/> nor <see cref="SchedulerConfigJson"/> is given.</summary>
     public const string DefaultSampler = "dpmpp_2m";
+
+    /// <summary>Default number of inference steps.</summary>
+    public const int DefaultSteps = 20;
+
+    /// <summary>Default classifier-free guidance scale.</summary>
+    public const double DefaultGuidanceScale = 3;
+
+    /// <summary>Model folder to load (a full path once resolved), or null where the caller passes a loaded model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>Teacher model folder when <see cref="Model"/> is sampled as a distilled student with Distillation++, else null.</summary>
+    public string? Teacher { get; init; }
+
+    /// <summary>Device kind (<c>cpu</c>, <c>cuda</c>, ...), or null for the default device.</summary>
+    public string? Device { get; init; }
+
+    /// <summary>Storage of Linear and Conv2d weights: F32 (default), F16 or BF16.</summary>
+    public DType WeightStorage { get; init; } = DType.F32;
 
     /// <summary>Short sampler name (<c>dpmpp_2m</c>, <c>ddim</c>, <c>euler_a</c>, ...); null = <see cref="DefaultSampler"/>.</summary>
     public string? Sampler { get; init; }
@@ -18,13 +56,25 @@ public sealed class GenerationRequest
     /// <summary>diffusers scheduler_config JSON text; when set it replaces <see cref="Sampler"/> and <see cref="Schedule"/>.</summary>
     public string? SchedulerConfigJson { get; init; }
 
+    /// <summary>The file <see cref="SchedulerConfigJson"/> is (to be) read from, kept for the record; null when given as text.</summary>
+    public string? SchedulerConfigPath { get; init; }
+
     /// <summary>Number of inference steps.</summary>
-    public int Steps { get; init; } = 20;
+    public int Steps { get; init; } = DefaultSteps;
 
-    /// <summary>Classifier-free guidance scale; 1 runs the conditional model only.</summary>
-    public float GuidanceScale { get; init; } = 3f;
+    /// <summary>Classifier-free guidance scale; 1 runs the conditional model only. Sampling uses it as a float.</summary>
+    public double GuidanceScale { get; init; } = DefaultGuidanceScale;
 
-    /// <summary>Noise seed.</summary>
+    /// <summary>
+    /// Guidance and plug-in options as <c>key=value</c> strings (<c>pag_scale=3</c>, <c>eps_scale=1.005</c>,
+    /// ...; see <c>Engine.Sampling.Guidance.SamplingOptionCatalog</c>). Empty = plain classifier-free guidance.
+    /// </summary>
+    public IReadOnlyList<string> Options { get; init; } = [];
+
+    /// <summary>Images per model batch; 0 = automatic (up to <see cref="Generator.AutomaticBatchSize"/>).</summary>
+    public int BatchSize { get; init; }
+
+    /// <summary>Noise seed: image <c>i</c> uses its sample index <c>i</c> (see the seed rule above).</summary>
     public ulong Seed { get; init; }
 
     /// <summary>Number of images.</summary>
@@ -42,18 +92,32 @@ public sealed class GenerationRequest
     /// <summary>Image width; 0 = the model's sample size.</summary>
     public int Width { get; init; }
 
-    /// <summary>Images per model batch; 0 = automatic.</summary>
-    public int BatchSize { get; init; }
-
-    /// <summary>
-    /// Guidance and plug-in options as <c>key=value</c> strings (<c>pag_scale=3</c>, <c>eps_scale=1.005</c>,
-    /// ...; see <c>Engine.Sampling.Guidance.SamplingOptionCatalog</c>). Empty = plain classifier-free guidance.
-    /// </summary>
-    public IReadOnlyList<string> Options { get; init; } = [];
-
     /// <summary>
     /// Optional initial noise x_T for all <see cref="Count"/> images ([Count, C, H, W] floats, before
     /// init_noise_sigma scaling), to reproduce runs made elsewhere; null draws it from <see cref="Seed"/>.
     /// </summary>
     public float[]? InitialNoise { get; init; }
+
+    /// <summary>The safetensors file <see cref="InitialNoise"/> is (to be) read from (tensor <c>x_T</c>), kept for the record; null when none.</summary>
+    public string? InitialNoiseFile { get; init; }
+
+    /// <summary>The batch size the generator uses: <see cref="BatchSize"/>, or the automatic size, at most <see cref="Count"/>.</summary>
+    public int EffectiveBatchSize => Math.Min(Count, BatchSize > 0 ? BatchSize : Generator.AutomaticBatchSize);
+
+    /// <summary>The sampler name to record: the given or default sampler, or null when a scheduler config replaces it.</summary>
+    public string? SamplerName => SchedulerConfigJson is null ? Sampler ?? DefaultSampler : null;
+
+    /// <summary>
+    /// This request for one image of a seed list: sample index 0 of <paramref name="seed"/>, with
+    /// <paramref name="classLabel"/> (null: unconditional, or the model's first class), its noise drawn from the seed.
+    /// </summary>
+    public GenerationRequest ForSeed(ulong seed, int? classLabel) =>
+        this with { Seed = seed, Count = 1, ClassLabels = classLabel is { } c ? [c] : null, InitialNoise = null, InitialNoiseFile = null };
+
+    /// <summary>
+    /// This request with image <c>i</c> of <see cref="Count"/> given class <c>cycle[i mod length]</c>;
+    /// a null or empty cycle leaves the labels to the model (see <see cref="ClassLabels"/>).
+    /// </summary>
+    public GenerationRequest WithClassCycle(IReadOnlyList<int>? cycle) =>
+        this with { ClassLabels = cycle is { Count: > 0 } ? Enumerable.Range(0, Count).Select(i => cycle[i % cycle.Count]).ToArray() : null };
 }

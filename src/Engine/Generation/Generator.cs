@@ -73,7 +73,7 @@ public sealed class Generator : IDisposable
         if (height < 1 || width < 1 || height > MaxSide || width > MaxSide)
             throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize}).");
         if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
-        if (!float.IsFinite(request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
+        if (!float.IsFinite((float)request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
         if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
         int imageLength = model.Network.InChannels * height * width;
         if (request.InitialNoise is { } noise && noise.Length != (long)request.Count * imageLength)
@@ -112,7 +112,7 @@ public sealed class Generator : IDisposable
         bool distilled = teacher is not null || model.IsOneStepStudent;
         string schedulerClass = distilled ? "Distillation++" : ResolveScheduler(model, request).ClassName;
 
-        int batch = Math.Min(count, request.BatchSize > 0 ? request.BatchSize : AutomaticBatchSize);
+        int batch = request.EffectiveBatchSize;
         var samples = new float[(long)count * imageLength];
         int modelCalls = 0;
         for (int start = 0; start < count; start += batch)
@@ -164,7 +164,7 @@ public sealed class Generator : IDisposable
         var distill = options.Distillation with { ClampX0 = student.IsOneStepStudent ? 1 : options.Distillation.ClampX0 };
         string studentType = student.IsOneStepStudent ? "sample" : student.TrainingSchedule.PredictionType;
         // A one-step student has guidance baked in: its own CFG scale is 1.
-        float studentScale = student.IsOneStepStudent ? 1f : request.GuidanceScale;
+        float studentScale = student.IsOneStepStudent ? 1f : (float)request.GuidanceScale;
         using var studentDenoiser = new GuidedDenoiser(network, conditioning, options.Guidance with { Scale = studentScale }, timesteps.Length);
         using var teacherNetwork = teacher is null ? null : new ConditionalNetwork(teacher.Network, teacher.TrainingSchedule.PredictionType);
         using var teacherDenoiser = teacherNetwork is null ? null
@@ -209,7 +209,7 @@ public sealed class Generator : IDisposable
             throw new ArgumentException("Option 'cfg_scale' is set by the guidance scale of the request (--cfg), not as an option.");
         var options = SamplingOptionCatalog.Parse(request.Options);
         // Unconditional networks have nothing to guide: the conditional branch alone is the model.
-        float scale = model.ClassCount == 0 ? 1f : request.GuidanceScale;
+        float scale = model.ClassCount == 0 ? 1f : (float)request.GuidanceScale;
         return options with { Guidance = options.Guidance with { Scale = scale } };
     }
 

@@ -1,10 +1,13 @@
 using System.Text.Json;
+using Engine.Generation;
 
 namespace Engine.Jobs;
 
 /// <summary>
-/// One generation job, as one line of a job file holds it. Optional settings are null when the line
-/// leaves them to the defaults of whoever runs the job.
+/// One generation job, as one line of a job file holds it (the job line's wire form). Optional settings
+/// are null when the line leaves them to the defaults of whoever runs the job. <see cref="ToRequest"/>
+/// maps the settings onto a <see cref="GenerationRequest"/> and <see cref="Images"/> lists the images;
+/// each image is one request of its own seed (<see cref="GenerationRequest.ForSeed"/>).
 /// </summary>
 public sealed class GenerationJob
 {
@@ -39,13 +42,16 @@ public sealed class GenerationJob
     /// <summary>Class labels (<c>class</c> or <c>classes</c>), assigned to the images in turn; null for unconditional.</summary>
     public IReadOnlyList<int>? Classes { get; }
 
-    /// <summary>One seed per image (<c>seed</c> with <c>count</c>, or <c>seeds</c>).</summary>
+    /// <summary>
+    /// One seed per image, each image sample index 0 of its seed: <c>seeds</c>, or a single <c>seed</c> S
+    /// with <c>count</c> N read as the seeds S, S+1, ..., S+N-1 (see the seed rule of <see cref="GenerationRequest"/>).
+    /// </summary>
     public IReadOnlyList<ulong> Seeds { get; }
 
     /// <summary>Number of images.</summary>
     public int Count => Seeds.Count;
 
-    /// <summary>Images per model batch (<c>batch</c>).</summary>
+    /// <summary>Images per model batch (<c>batch</c>); accepted for compatibility and not used, since every image is a request of its own.</summary>
     public int? Batch { get; init; }
 
     /// <summary>Device kind (<c>device</c>).</summary>
@@ -56,6 +62,23 @@ public sealed class GenerationJob
 
     /// <summary>Free-form options for plug-ins and guidance (<c>options</c>), passed through unread.</summary>
     public IReadOnlyDictionary<string, JsonElement> Options { get; init; } = new Dictionary<string, JsonElement>();
+
+    /// <summary>
+    /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
+    /// options as <c>key=value</c>, device); what the line leaves out takes the request's defaults. The
+    /// caller resolves the paths and device and reads the scheduler config; seeds and classes come per
+    /// image from <see cref="Images"/>.
+    /// </summary>
+    public GenerationRequest ToRequest() => new()
+    {
+        Model = Model,
+        Sampler = Sampler,
+        SchedulerConfigPath = SchedulerConfig,
+        Steps = Steps ?? GenerationRequest.DefaultSteps,
+        GuidanceScale = Cfg ?? GenerationRequest.DefaultGuidanceScale,
+        Options = Options.Select(kv => $"{kv.Key}={(kv.Value.ValueKind == JsonValueKind.String ? kv.Value.GetString() : kv.Value.GetRawText())}").ToList(),
+        Device = Device,
+    };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>
     public IReadOnlyList<JobImage> Images()

@@ -1,0 +1,90 @@
+using System.Text.Json;
+using Engine.Core;
+using Engine.Generation;
+
+namespace Engine.Cli;
+
+/// <summary>The sidecar's mapping to and from <see cref="GenerationRequest"/>: the one place its fields meet the request's.</summary>
+public sealed partial record ImageSidecar
+{
+    /// <summary>
+    /// The sidecar of one image of <paramref name="request"/>: <paramref name="image"/> says which (sample
+    /// index, file, class), <paramref name="result"/> is what the request produced on the device named
+    /// <paramref name="deviceName"/>, and <paramref name="requestClasses"/> is the class cycle the request's
+    /// labels came from (image i took requestClasses[i mod length]; null for unconditional).
+    /// </summary>
+    public static ImageSidecar Describe(GenerationRequest request, IReadOnlyList<int>? requestClasses, PlannedImage image, GenerationResult result, string deviceName) => new()
+    {
+        EngineVersion = Cli.EngineVersion.Text,
+        File = image.FileName,
+        Model = request.Model ?? "",
+        Teacher = request.Teacher,
+        Device = request.Device,
+        DeviceName = deviceName,
+        Weights = WeightsName(request.WeightStorage),
+        Sampler = request.SamplerName,
+        Schedule = request.Schedule,
+        SchedulerConfig = request.SchedulerConfigJson is { } json ? JsonDocument.Parse(json).RootElement.Clone() : null,
+        SchedulerConfigFile = request.SchedulerConfigPath is { } configPath ? Path.GetFullPath(configPath) : null,
+        SchedulerClass = result.SchedulerClass,
+        Steps = request.Steps,
+        Cfg = request.GuidanceScale,
+        Class = image.Class,
+        Seed = request.Seed,
+        SampleIndex = image.Index,
+        RequestCount = request.Count,
+        RequestBatch = request.BatchSize,
+        RequestClasses = requestClasses?.ToArray(),
+        Options = [.. request.Options],
+        Height = result.Height,
+        Width = result.Width,
+        InitNoise = request.InitialNoiseFile,
+    };
+
+    /// <summary>
+    /// The request that makes this sidecar's image again with the same pixels: the settings it records
+    /// and the first images of its request up to the end of the image's batch (so even batch-dependent
+    /// rounding is the same), with their classes. The initial noise, if any, is left to be read from
+    /// <see cref="GenerationRequest.InitialNoiseFile"/>. Throws <see cref="InvalidDataException"/>
+    /// naming <paramref name="path"/> (the sidecar's file) when the sidecar contradicts itself.
+    /// </summary>
+    public GenerationRequest ToRequest(string path)
+    {
+        var request = new GenerationRequest
+        {
+            Model = Model,
+            Teacher = Teacher,
+            Device = Device,
+            WeightStorage = Weights is { } w ? ParseWeights(w, path) : DType.F32,
+            Sampler = SchedulerConfig is null ? Sampler : null,
+            Schedule = SchedulerConfig is null ? Schedule : null,
+            SchedulerConfigJson = SchedulerConfig?.GetRawText(),
+            SchedulerConfigPath = SchedulerConfig is null ? null : SchedulerConfigFile,
+            Steps = Steps,
+            GuidanceScale = Cfg,
+            Options = Options,
+            BatchSize = RequestBatch,
+            Seed = Seed,
+            Count = RequestCount,
+            Height = Height,
+            Width = Width,
+            InitialNoiseFile = InitNoise,
+        };
+        int batch = request.EffectiveBatchSize;
+        request = request with { Count = Math.Min(RequestCount, (SampleIndex / batch + 1) * batch) };
+        // A one-image request (a seed-list image) took its own class, whatever cycle older versions recorded beside it.
+        int[]? cycle = RequestCount == 1 && Class is { } alone ? [alone]
+            : RequestClasses is { Length: > 0 } classes ? classes
+            : Class is { } every ? [every] : null;
+        request = request.WithClassCycle(cycle);
+        if (request.ClassLabels is { } labels && Class is { } own && labels[SampleIndex] != own)
+            throw new InvalidDataException($"{path}: class {own} does not match request_classes at sample_index {SampleIndex}.");
+        return request;
+    }
+
+    private static DType ParseWeights(string text, string path)
+    {
+        try { return OptionValues.ParseWeightStorage(text, "weights"); }
+        catch (FormatException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+    }
+}
