@@ -34,14 +34,17 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
         return source;
     }
 
-    /// <summary>Opens the weights of a diffusers model folder (single file or sharded index).</summary>
-    public static SafetensorsWeightSource OpenFolder(string folder)
+    /// <summary>
+    /// Opens the weights of a model folder (single file or sharded index): diffusers'
+    /// <see cref="WeightsFileName"/>, or <paramref name="weightsFileName"/> (transformers' <c>model.safetensors</c>).
+    /// </summary>
+    public static SafetensorsWeightSource OpenFolder(string folder, string weightsFileName = WeightsFileName)
     {
-        var single = Path.Combine(folder, WeightsFileName);
+        var single = Path.Combine(folder, weightsFileName);
         if (File.Exists(single)) return OpenFile(single);
         var index = single + ".index.json";
         if (!File.Exists(index))
-            throw new ModelLoadException($"{folder}: no weights found: expected {WeightsFileName} or {WeightsFileName}.index.json.");
+            throw new ModelLoadException($"{folder}: no weights found: expected {weightsFileName} or {weightsFileName}.index.json.");
         var source = new SafetensorsWeightSource(index);
         try
         {
