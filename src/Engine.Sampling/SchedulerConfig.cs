@@ -1,13 +1,17 @@
 using System.Text.Json;
+using Engine.Sampling.Schedulers;
 
 namespace Engine.Sampling;
 
 /// <summary>
-/// A diffusers <c>scheduler_config.json</c>, parsed field by field with each class's own defaults.
+/// A diffusers <c>scheduler_config.json</c>: the fields every scheduler shares (training schedule,
+/// timestep spacing, x0 limits, sigma grid) as typed properties, the class's own options in
+/// <see cref="Options"/>, and the file's key/value pairs in <see cref="Raw"/>, from which another
+/// class's options are read when a short name switches class (<see cref="WithClass"/>), as diffusers'
+/// <c>from_config</c> passes the whole dict and each class takes its own arguments.
 /// Unknown classes and unsupported values throw <see cref="SchedulerConfigException"/> naming the
 /// field, the value and what is supported; fields the engine does not use are ignored, as diffusers does.
-/// What differs between classes (defaults, allowed values, extra rules) comes from the class's
-/// <see cref="SchedulerDescriptor"/> in <see cref="SchedulerRegistry"/>.
+/// What differs between classes comes from the class's <see cref="SchedulerDescriptor"/> in <see cref="SchedulerRegistry"/>.
 /// </summary>
 public sealed record SchedulerConfig
 {
@@ -15,61 +19,106 @@ public sealed record SchedulerConfig
     public static IReadOnlyList<string> SupportedClasses => SchedulerRegistry.SupportedClasses;
 
     /// <summary>diffusers class name (<c>_class_name</c>).</summary>
-    public string ClassName { get; init; } = Schedulers.EulerScheduler.DiffusersClass;
+    public string ClassName { get; init; } = EulerScheduler.DiffusersClass;
+    /// <summary>Length of the training schedule.</summary>
     public int NumTrainTimesteps { get; init; } = 1000;
+    /// <summary>First beta of the linear / scaled_linear schedule.</summary>
     public double BetaStart { get; init; } = 0.0001;
+    /// <summary>Last beta of the linear / scaled_linear schedule.</summary>
     public double BetaEnd { get; init; } = 0.02;
     /// <summary>linear, scaled_linear or squaredcos_cap_v2 (ignored when <see cref="TrainedBetas"/> is set).</summary>
     public string BetaSchedule { get; init; } = "linear";
+    /// <summary>Explicit betas, one per training timestep (null: from <see cref="BetaSchedule"/>).</summary>
     public double[]? TrainedBetas { get; init; }
+    /// <summary>Rescale the betas to zero terminal SNR (Lin et al. 2024).</summary>
     public bool RescaleBetasZeroSnr { get; init; }
     /// <summary>epsilon, v_prediction, sample, or flow (flow-matching velocity).</summary>
     public string PredictionType { get; init; } = "epsilon";
     /// <summary>leading, trailing or linspace.</summary>
     public string TimestepSpacing { get; init; } = "linspace";
+    /// <summary>Offset added to leading timesteps.</summary>
     public int StepsOffset { get; init; }
+    /// <summary>Clip the x0 estimate to ±<see cref="ClipSampleRange"/> (the classes that materialise x0; default per class).</summary>
     public bool ClipSample { get; init; }
+    /// <summary>Bound of <see cref="ClipSample"/>.</summary>
     public double ClipSampleRange { get; init; } = 1.0;
-    public bool SetAlphaToOne { get; init; } = true;
+    /// <summary>Dynamic thresholding of x0 (Imagen); only classes with <see cref="SchedulerDescriptor.SupportsThresholding"/> accept it.</summary>
     public bool Thresholding { get; init; }
+    /// <summary>Percentile of |x0| used as the threshold.</summary>
     public double DynamicThresholdingRatio { get; init; } = 0.995;
+    /// <summary>Largest threshold.</summary>
     public double SampleMaxValue { get; init; } = 1.0;
+    /// <summary>Karras et al. sigma grid.</summary>
     public bool UseKarrasSigmas { get; init; }
+    /// <summary>Log-linear sigma grid.</summary>
     public bool UseExponentialSigmas { get; init; }
+    /// <summary>Beta-distribution sigma grid.</summary>
     public bool UseBetaSigmas { get; init; }
+    /// <summary>Uniform steps in log-SNR (only classes with <see cref="SchedulerDescriptor.SupportsLuLambdas"/>).</summary>
     public bool UseLuLambdas { get; init; }
     /// <summary>Shape parameters of the Beta sigma grid (diffusers uses 0.6, 0.6).</summary>
     public double BetaSigmasAlpha { get; init; } = 0.6;
+    /// <summary>Second shape parameter of the Beta sigma grid.</summary>
     public double BetaSigmasBeta { get; init; } = 0.6;
     /// <summary>zero or sigma_min: the noise level after the last step.</summary>
     public string FinalSigmasType { get; init; } = "zero";
-    public int SolverOrder { get; init; } = 2;
-    /// <summary>dpmsolver, dpmsolver++, sde-dpmsolver, sde-dpmsolver++ (DPM-Solver); deis (DEIS).</summary>
-    public string AlgorithmType { get; init; } = "dpmsolver++";
-    /// <summary>midpoint or heun (DPM-Solver), logrho (DEIS), bh1 or bh2 (UniPC).</summary>
-    public string SolverType { get; init; } = "midpoint";
-    public bool LowerOrderFinal { get; init; } = true;
-    public bool EulerAtFinal { get; init; }
-    public double LambdaMinClipped { get; init; } = double.NegativeInfinity;
-    public bool PredictX0 { get; init; } = true;
-    public int[] DisableCorrector { get; init; } = [];
-    public bool SkipPrkSteps { get; init; }
-    /// <summary>fixed_small, fixed_small_log, fixed_large, fixed_large_log (DDPM).</summary>
-    public string VarianceType { get; init; } = "fixed_small";
-    /// <summary>Flow-matching time shift.</summary>
-    public double Shift { get; init; } = 1.0;
-    /// <summary>Euler: discrete (model sees timesteps) or continuous (model sees 0.25 log sigma).</summary>
-    public string TimestepType { get; init; } = "discrete";
-    /// <summary>Euler: interpolation of sigmas between timesteps (linear; diffusers' log_linear is not supported).</summary>
-    public string InterpolationType { get; init; } = "linear";
+    /// <summary>Lower end of a sigma grid (null: the training schedule's).</summary>
     public double? SigmaMin { get; init; }
+    /// <summary>Upper end of a sigma grid (null: the training schedule's).</summary>
     public double? SigmaMax { get; init; }
+
+    /// <summary>The options only <see cref="ClassName"/>'s class reads (its nested <c>Options</c> record).</summary>
+    public SchedulerOptions Options { get; init; } = new KarrasFormScheduler.Options();
+
+    /// <summary>
+    /// The config's key/value pairs as read (plus the keys a class switch set); the typed properties
+    /// above, not these, are authoritative for the shared fields.
+    /// </summary>
+    public IReadOnlyDictionary<string, JsonElement> Raw { get; init; } = new Dictionary<string, JsonElement>();
 
     /// <summary>True for schedulers that work on the Karras sample x = x0 + sigma eps (input scaled by 1/sqrt(sigma^2+1)).</summary>
     public bool IsKarrasForm => Kind?.IsKarrasForm ?? false;
 
     /// <summary>The registered scheduler of <see cref="ClassName"/> (null when no scheduler implements it).</summary>
     public SchedulerDescriptor? Kind => SchedulerRegistry.Find(ClassName);
+
+    /// <summary>
+    /// <see cref="Options"/> as <typeparamref name="T"/>; throws <see cref="InvalidOperationException"/>
+    /// when the config's class has other options.
+    /// </summary>
+    public T OptionsAs<T>() where T : SchedulerOptions =>
+        Options as T ?? throw new InvalidOperationException($"{ClassName} has {Options.GetType().FullName}, not {typeof(T).FullName}.");
+
+    /// <summary>
+    /// The same config for class <paramref name="className"/>, as diffusers' <c>from_config(config, **overrides)</c>:
+    /// shared fields are kept, the class's options are read from <see cref="Raw"/> with
+    /// <paramref name="overrides"/> (key, int/bool/double/string value) on top. Nothing is validated
+    /// beyond the keys the class reads, as when a pipeline swaps schedulers.
+    /// </summary>
+    public SchedulerConfig WithClass(string className, params (string Key, object Value)[] overrides)
+    {
+        var kind = SchedulerRegistry.Get(className);
+        var raw = new Dictionary<string, JsonElement>(Raw, StringComparer.Ordinal);
+        foreach (var (key, value) in overrides) raw[key] = JsonValue(value);
+        var read = kind.ReadOptions ?? throw new InvalidOperationException($"{className} is registered without ReadOptions.");
+        return this with { ClassName = className, Raw = raw, Options = read(new SchedulerConfigReader(raw, "scheduler config"), kind.Defaults) };
+    }
+
+    private static JsonElement JsonValue(object value)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+            switch (value)
+            {
+                case int i: w.WriteNumberValue(i); break;
+                case double d: w.WriteNumberValue(d); break;
+                case bool b: w.WriteBooleanValue(b); break;
+                case string s: w.WriteStringValue(s); break;
+                default: throw new ArgumentException($"Unsupported config value type {value.GetType().Name}.", nameof(value));
+            }
+        using var doc = JsonDocument.Parse(buffer.WrittenMemory);
+        return doc.RootElement.Clone();
+    }
 
     /// <summary>Reads and parses a diffusers scheduler_config.json file.</summary>
     public static SchedulerConfig Load(string path)
@@ -108,8 +157,10 @@ public sealed record SchedulerConfig
     public static SchedulerConfig Parse(JsonElement e, string? className = null, string source = "scheduler config")
     {
         if (e.ValueKind != JsonValueKind.Object) throw new SchedulerConfigException($"{source}: expected a JSON object.");
-        var r = new Reader(e, source);
-        string cls = className ?? r.Str("_class_name", Schedulers.EulerScheduler.DiffusersClass);
+        var raw = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var p in e.EnumerateObject()) raw[p.Name] = p.Value.Clone();   // the last duplicate wins, as in TryGetProperty
+        var r = new SchedulerConfigReader(raw, source);
+        string cls = className ?? r.Str("_class_name", EulerScheduler.DiffusersClass);
         var kind = SchedulerRegistry.Get(cls, $"{source}: ");
         var k = kind.Defaults;
         var c = new SchedulerConfig
@@ -126,7 +177,6 @@ public sealed record SchedulerConfig
             StepsOffset = r.Int("steps_offset", 0),
             ClipSample = r.Bool("clip_sample", k.ClipSample),
             ClipSampleRange = r.Num("clip_sample_range", 1.0),
-            SetAlphaToOne = r.Bool("set_alpha_to_one", true),
             Thresholding = r.Bool("thresholding", false),
             DynamicThresholdingRatio = r.Num("dynamic_thresholding_ratio", 0.995),
             SampleMaxValue = r.Num("sample_max_value", 1.0),
@@ -135,113 +185,38 @@ public sealed record SchedulerConfig
             UseBetaSigmas = r.Bool("use_beta_sigmas", false),
             UseLuLambdas = r.Bool("use_lu_lambdas", false),
             FinalSigmasType = r.Choice("final_sigmas_type", "zero", "zero", "sigma_min"),
-            SolverOrder = r.Int("solver_order", 2),
-            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType.Default, k.AlgorithmType.Allowed),
-            SolverType = r.Choice("solver_type", k.SolverType.Default, k.SolverType.Allowed),
-            LowerOrderFinal = r.Bool("lower_order_final", true),
-            EulerAtFinal = r.Bool("euler_at_final", false),
-            LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity),
-            PredictX0 = r.Bool("predict_x0", true),
-            DisableCorrector = r.IntArray("disable_corrector") ?? [],
-            SkipPrkSteps = r.Bool("skip_prk_steps", false),
-            VarianceType = r.Choice("variance_type", k.VarianceType,
-                "fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "none"),
-            Shift = r.Num("shift", 1.0),
-            TimestepType = r.Choice("timestep_type", "discrete", "discrete", "continuous"),
-            InterpolationType = r.Choice("interpolation_type", "linear", "linear"),
             SigmaMin = r.NullableNum("sigma_min"),
             SigmaMax = r.NullableNum("sigma_max"),
+            Raw = raw,
         };
-        c.Validate(kind, source);
+        // Every class's keys are checked, with this class's allowed values, so a bad value fails here
+        // and not later when a short name switches to the class that reads it.
+        foreach (var read in SchedulerRegistry.OptionReaders) read(r, k);
+        c = c with { Options = kind.ReadOptions!(r, k) };
+        c.Validate(kind, r);
         return c;
     }
 
-    private void Validate(SchedulerDescriptor kind, string source)
+    private void Validate(SchedulerDescriptor kind, SchedulerConfigReader r)
     {
-        void Fail(string msg) => throw new SchedulerConfigException($"{source}: {msg}");
+        void Fail(string msg) => throw new SchedulerConfigException($"{r.Source}: {msg}");
         if (NumTrainTimesteps < 2) Fail($"num_train_timesteps {NumTrainTimesteps} must be >= 2.");
         if (TrainedBetas is { } tb && tb.Length != NumTrainTimesteps) Fail($"trained_betas has {tb.Length} values; num_train_timesteps is {NumTrainTimesteps}.");
         if (TrainedBetas is { } tb2 && tb2.Any(b => !(b > 0 && b < 1))) Fail("trained_betas must lie in (0, 1).");
         if (!(BetaStart > 0 && BetaEnd > 0 && BetaStart < 1 && BetaEnd < 1)) Fail($"beta_start {BetaStart} and beta_end {BetaEnd} must lie in (0, 1).");
-        int maxOrder = kind.MaxSolverOrder;
-        if (SolverOrder < 1 || SolverOrder > maxOrder) Fail($"solver_order {SolverOrder} is not supported; supported: 1..{maxOrder}.");
+        // solver_order, shift and timestep_type are checked on every file whichever class reads them (see Parse).
+        int order = r.Int("solver_order", 2), maxOrder = kind.MaxSolverOrder;
+        if (order < 1 || order > maxOrder) Fail($"solver_order {order} is not supported; supported: 1..{maxOrder}.");
         int grids = (UseKarrasSigmas ? 1 : 0) + (UseExponentialSigmas ? 1 : 0) + (UseBetaSigmas ? 1 : 0) + (UseLuLambdas ? 1 : 0);
         if (grids > 1) Fail("only one of use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas may be true.");
         if (UseLuLambdas && !kind.SupportsLuLambdas)
             Fail($"use_lu_lambdas is only supported by {string.Join(", ", SchedulerRegistry.All.Where(d => d.SupportsLuLambdas).SelectMany(d => d.ClassNames))}, not {ClassName}.");
         if (!kind.HasSigmaGrid && grids > 0)
             Fail($"{ClassName} does not support Karras/exponential/beta sigma grids.");
-        if (!(Shift > 0)) Fail($"shift {Shift} must be > 0.");
+        double shift = r.Num("shift", 1.0);
+        if (!(shift > 0)) Fail($"shift {shift} must be > 0.");
         if (kind.Validate?.Invoke(this) is { } problem) Fail(problem);
-        if (TimestepType == "continuous" && PredictionType != "v_prediction") Fail("timestep_type 'continuous' requires prediction_type 'v_prediction'.");
-    }
-
-    /// <summary>Field-by-field JSON access with clear errors.</summary>
-    private readonly struct Reader(JsonElement e, string source)
-    {
-        private JsonElement? Get(string name) =>
-            e.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
-
-        private SchedulerConfigException Bad(string name, JsonElement v, string expected) =>
-            new($"{source}: field '{name}' = {v.GetRawText()} is invalid; expected {expected}.");
-
-        public string Str(string name, string dflt)
-        {
-            if (Get(name) is not { } v) return dflt;
-            return v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Bad(name, v, "a string");
-        }
-
-        public string Choice(string name, string dflt, params string[] allowed)
-        {
-            if (Get(name) is not { } v) return dflt;
-            if (v.ValueKind != JsonValueKind.String) throw Bad(name, v, "one of " + string.Join(", ", allowed));
-            var s = v.GetString()!;
-            if (!allowed.Contains(s)) throw new SchedulerConfigException($"{source}: field '{name}' = '{s}' is not supported; supported: {string.Join(", ", allowed)}.");
-            return s;
-        }
-
-        public double Num(string name, double dflt) => NullableNum(name) ?? dflt;
-
-        public double? NullableNum(string name)
-        {
-            if (Get(name) is not { } v) return null;
-            if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
-            if (v.ValueKind == JsonValueKind.String && v.GetString() is "-inf" or "-Infinity") return double.NegativeInfinity;
-            if (v.ValueKind == JsonValueKind.String && v.GetString() is "inf" or "Infinity") return double.PositiveInfinity;
-            throw Bad(name, v, "a number");
-        }
-
-        public int Int(string name, int dflt)
-        {
-            if (Get(name) is not { } v) return dflt;
-            return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : throw Bad(name, v, "an integer");
-        }
-
-        public bool Bool(string name, bool dflt)
-        {
-            if (Get(name) is not { } v) return dflt;
-            return v.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => throw Bad(name, v, "true or false") };
-        }
-
-        public double[]? NumArray(string name)
-        {
-            if (Get(name) is not { } v) return null;
-            if (v.ValueKind != JsonValueKind.Array) throw Bad(name, v, "an array of numbers");
-            var list = new List<double>();
-            foreach (var x in v.EnumerateArray())
-                list.Add(x.ValueKind == JsonValueKind.Number ? x.GetDouble() : throw Bad(name, x, "numbers only"));
-            return [.. list];
-        }
-
-        public int[]? IntArray(string name)
-        {
-            if (Get(name) is not { } v) return null;
-            if (v.ValueKind != JsonValueKind.Array) throw Bad(name, v, "an array of integers");
-            var list = new List<int>();
-            foreach (var x in v.EnumerateArray())
-                list.Add(x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out int i) ? i : throw Bad(name, x, "integers only"));
-            return [.. list];
-        }
+        if (r.Str("timestep_type", "discrete") == "continuous" && PredictionType != "v_prediction") Fail("timestep_type 'continuous' requires prediction_type 'v_prediction'.");
     }
 }
 

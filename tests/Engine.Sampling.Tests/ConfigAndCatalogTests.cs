@@ -71,7 +71,7 @@ public class ConfigAndCatalogTests
         Assert.That(((Schedulers.DpmSolverMultistepScheduler)parity).ExactThirdOrder, Is.False, "dpmpp_3m keeps diffusers' update");
         Assert.That(exact, Is.TypeOf<Schedulers.DpmSolverMultistepScheduler>());
         Assert.That(((Schedulers.DpmSolverMultistepScheduler)exact).ExactThirdOrder, Is.True);
-        Assert.That(exact.Config.SolverOrder, Is.EqualTo(3));
+        Assert.That(exact.Config.OptionsAs<Schedulers.DpmSolverMultistepScheduler.Options>().SolverOrder, Is.EqualTo(3));
         Assert.That(exact.Timesteps, Is.EqualTo(parity.Timesteps), "same grid, different update");
     }
 }

@@ -21,7 +21,7 @@ public class DiffusersRoundingTests
     public void DeisThirdOrderGapIsFloat32Coefficients()
     {
         using var f = new SchedulerFixture("deis_o3_lin_eps_n20");
-        Assert.That(f.Config.SolverOrder, Is.EqualTo(3));
+        Assert.That(f.Config.OptionsAs<Schedulers.DeisScheduler.Options>().SolverOrder, Is.EqualTo(3));
         Assert.That(f.Steps, Is.GreaterThanOrEqualTo(15), "no lower-order final steps below 15 steps");
         var sigmas = f.Tensors.ReadFloats("sigmas");
         int calls = f.Json.GetProperty("num_model_calls").GetInt32();

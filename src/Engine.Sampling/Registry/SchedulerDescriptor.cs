@@ -21,6 +21,26 @@ public sealed class SchedulerDescriptor
     public SchedulerDefaults Defaults { get; init; } = new();
 
     /// <summary>
+    /// Parses this class's own options (<see cref="SchedulerConfig.Options"/>) from a config's keys;
+    /// string choices take their allowed values from the given defaults (null for engine samplers).
+    /// A file is checked by every class's reader, with the file class's allowed values, so a malformed
+    /// key fails whichever class reads it (a short name may switch to that class later).
+    /// </summary>
+    public Func<SchedulerConfigReader, SchedulerDefaults, SchedulerOptions>? ReadOptions { get; init; }
+
+    /// <summary>
+    /// The options of <paramref name="config"/> as this class's <typeparamref name="T"/>; when the config
+    /// belongs to another class (a scheduler built directly on it), they are read from its keys.
+    /// </summary>
+    public T OptionsOf<T>(SchedulerConfig config) where T : SchedulerOptions
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Options is T own) return own;
+        var read = ReadOptions ?? throw new InvalidOperationException("This scheduler has no options of its own.");
+        return (T)read(new SchedulerConfigReader(config.Raw, config.ClassName), Defaults);
+    }
+
+    /// <summary>
     /// Works on the Karras sample x = x0 + sigma eps (model input scaled by 1/sqrt(sigma^2+1)); the
     /// training schedule then keeps a tiny last alpha_cumprod under rescale_betas_zero_snr.
     /// </summary>
@@ -56,7 +76,7 @@ public sealed class SchedulerDescriptor
 
 /// <summary>
 /// Per-class defaults of the config fields whose default or allowed values depend on the scheduler
-/// class (the other fields share one default, see <see cref="SchedulerConfig"/>).
+/// class (the other fields share one default, see <see cref="SchedulerConfig"/> and each class's options).
 /// </summary>
 public sealed record SchedulerDefaults
 {
@@ -74,9 +94,6 @@ public sealed record SchedulerDefaults
 
     /// <summary>solver_type: default and allowed values.</summary>
     public FieldChoice SolverType { get; init; } = new("midpoint", "midpoint", "heun");
-
-    /// <summary>Default variance_type.</summary>
-    public string VarianceType { get; init; } = "none";
 }
 
 /// <summary>A string config field's default and the values accepted, in the order error messages list them.</summary>

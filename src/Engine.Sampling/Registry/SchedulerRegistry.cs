@@ -40,6 +40,10 @@ public static class SchedulerRegistry
     /// <summary>The diffusers scheduler classes the engine implements.</summary>
     public static IReadOnlyList<string> SupportedClasses { get; } = All.SelectMany(d => d.ClassNames).ToArray();
 
+    /// <summary>Each registered class's options reader (once per family), in registry order: a file is checked by all of them.</summary>
+    public static IReadOnlyList<Func<SchedulerConfigReader, SchedulerDefaults, SchedulerOptions>> OptionReaders { get; } =
+        All.Select(d => d.ReadOptions).OfType<Func<SchedulerConfigReader, SchedulerDefaults, SchedulerOptions>>().Distinct().ToArray();
+
     /// <summary>Every short sampler name, in the order <c>engine samplers</c> lists them.</summary>
     public static IReadOnlyList<ShortName> ShortNames { get; } =
         All.SelectMany(d => d.ShortNames).OrderBy(s => s.ListOrder).ToArray();

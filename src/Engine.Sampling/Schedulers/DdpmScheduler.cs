@@ -17,21 +17,40 @@ public sealed class DdpmScheduler : Scheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new DdpmScheduler(c, steps),
-        Defaults = new() { TimestepSpacing = "leading", ClipSample = true, VarianceType = "fixed_small" },
+        ReadOptions = (r, _) => new Options { VarianceType = r.Choice("variance_type", "fixed_small", "fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "none") },
+        Defaults = new() { TimestepSpacing = "leading", ClipSample = true },
         HasSigmaGrid = false,
         SupportsThresholding = true,
         ShortNames =
         [
             new("ddpm", "DDPM ancestral sampling (posterior variance)",
-                c => c with { ClassName = DiffusersClass, ClipSample = false, VarianceType = c.VarianceType == "none" ? "fixed_small" : c.VarianceType }) { ListOrder = 70 },
+                AsDdpm) { ListOrder = 70 },
         ],
     };
+
+    /// <summary>DDPM's own option: the posterior variance.</summary>
+    public sealed record Options : SchedulerOptions
+    {
+        /// <summary>fixed_small, fixed_small_log, fixed_large, fixed_large_log (the last and none are rejected by the scheduler).</summary>
+        public string VarianceType { get; init; } = "fixed_small";
+    }
+
+    // The short name: no x0 clipping, and a model config without a variance (variance_type none) gets fixed_small.
+    private static SchedulerConfig AsDdpm(SchedulerConfig c)
+    {
+        var d = c.WithClass(DiffusersClass);
+        var o = (Options)d.Options;
+        return d with { ClipSample = false, Options = o.VarianceType == "none" ? o with { VarianceType = "fixed_small" } : o };
+    }
+
+    private readonly string _varianceType;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
     public DdpmScheduler(SchedulerConfig config, int steps) : base(config, steps)
     {
-        if (config.VarianceType is not ("fixed_small" or "fixed_small_log" or "fixed_large"))
-            throw new SchedulerConfigException($"DDPMScheduler: variance_type '{config.VarianceType}' is not supported; supported: fixed_small, fixed_small_log, fixed_large.");
+        _varianceType = Descriptor.OptionsOf<Options>(config).VarianceType;
+        if (_varianceType is not ("fixed_small" or "fixed_small_log" or "fixed_large"))
+            throw new SchedulerConfigException($"DDPMScheduler: variance_type '{_varianceType}' is not supported; supported: fixed_small, fixed_small_log, fixed_large.");
         Timesteps = TimestepSpacing.Discrete(config, steps);
         foreach (var t in Timesteps)
             if (t < 0 || t > config.NumTrainTimesteps - 1) throw new SchedulerConfigException($"DDPMScheduler: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps - 1}].");
@@ -61,7 +80,7 @@ public sealed class DdpmScheduler : Scheduler
         double cs = Math.Sqrt(alpha) * (1 - abarPrev) / (1 - abar);
         var (x0x, x0m) = DataPrediction(Math.Sqrt(abar), Math.Sqrt(1 - abar));
         double variance = Math.Max((1 - abarPrev) / (1 - abar) * beta, 1e-20);
-        double std = t > 0 ? Config.VarianceType == "fixed_large" ? Math.Sqrt(beta) : Math.Sqrt(variance) : 0;
+        double std = t > 0 ? _varianceType == "fixed_large" ? Math.Sqrt(beta) : Math.Sqrt(variance) : 0;
         Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
         if (Config.ClipSample || Config.Thresholding)
         {

@@ -17,17 +17,40 @@ public sealed class DeisScheduler : VpMultistepScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new DeisScheduler(c, steps),
+        ReadOptions = (r, k) => new Options(r, k),
         Defaults = new() { AlgorithmType = new("deis", "deis"), SolverType = new("logrho", "logrho") },
         SupportsThresholding = true,
         ShortNames =
         [
             new("deis", "DEIS (exponential integrator, log-rho multistep, order 3)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }) { ListOrder = 160 },
+                c => c.WithClass(DiffusersClass, ("algorithm_type", "deis"), ("solver_type", "logrho"), ("solver_order", 3))) { ListOrder = 160 },
             new("deis_tab", "DEIS tAB (Lagrange basis in t, quadrature coefficients; beyond diffusers), order 3",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "deis", SolverType = "logrho", SolverOrder = 3 }) { Build = (c, steps) => new DeisScheduler(c, steps, timeAB: true), ListOrder = 190 },
+                c => c.WithClass(DiffusersClass, ("algorithm_type", "deis"), ("solver_type", "logrho"), ("solver_order", 3))) { Build = (c, steps) => new DeisScheduler(c, steps, timeAB: true), ListOrder = 190 },
         ],
     };
 
+    /// <summary>DEIS's own options (diffusers keeps algorithm_type and solver_type with one value each).</summary>
+    public sealed record Options : SolverOptions
+    {
+        /// <summary>Options with the diffusers defaults.</summary>
+        public Options() { }
+
+        /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
+        {
+            ArgumentNullException.ThrowIfNull(k);
+            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
+            SolverType = r.Choice("solver_type", k.SolverType);
+        }
+
+        /// <summary>deis.</summary>
+        public string AlgorithmType { get; init; } = "deis";
+
+        /// <summary>logrho.</summary>
+        public string SolverType { get; init; } = "logrho";
+    }
+
+    private Options Own => (Options)Solver;
     private int _lowerOrderNums;
 
     /// <summary>
@@ -36,7 +59,7 @@ public sealed class DeisScheduler : VpMultistepScheduler
     /// timestep t instead of log rho, and the coefficients integral of l_j(t(rho)) d rho are computed
     /// by Gauss-Legendre quadrature on the host.
     /// </summary>
-    public DeisScheduler(SchedulerConfig config, int steps, bool timeAB = false) : base(config, steps, finalSigmaMinAlways: true) => TimeAB = timeAB;
+    public DeisScheduler(SchedulerConfig config, int steps, bool timeAB = false) : base(config, Descriptor.OptionsOf<Options>(config), steps, finalSigmaMinAlways: true) => TimeAB = timeAB;
 
     /// <summary>True for the tAB variant (Lagrange basis in t), false for diffusers' rhoAB (log rho).</summary>
     public bool TimeAB { get; }
@@ -81,9 +104,9 @@ public sealed class DeisScheduler : VpMultistepScheduler
     /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
     {
-        int n = CallCount, order = Config.SolverOrder;
-        bool lof = i == n - 1 && Config.LowerOrderFinal && n < 15;
-        bool los = i == n - 2 && Config.LowerOrderFinal && n < 15;
+        int n = CallCount, order = Own.SolverOrder;
+        bool lof = i == n - 1 && Own.LowerOrderFinal && n < 15;
+        bool los = i == n - 2 && Own.LowerOrderFinal && n < 15;
         PushConverted(modelOutput, i, sample, data: false);
         int use = order == 1 || _lowerOrderNums < 1 || lof ? 1 : order == 2 || _lowerOrderNums < 2 || los ? 2 : 3;
         if (_lowerOrderNums < order) _lowerOrderNums++;

@@ -16,7 +16,7 @@ public sealed class DpmPp2sAncestralScheduler : KarrasFormScheduler
         ShortNames =
         [
             new("dpmpp_2s_a", "DPM-Solver++ 2S ancestral (k-diffusion; 2 calls per step, fresh noise)",
-                c => c with { ClassName = EulerAncestralScheduler.DiffusersClass }) { Build = (c, steps) => new DpmPp2sAncestralScheduler(c, steps), ListOrder = 150 },
+                c => c.WithClass(EulerAncestralScheduler.DiffusersClass)) { Build = (c, steps) => new DpmPp2sAncestralScheduler(c, steps), ListOrder = 150 },
         ],
     };
 

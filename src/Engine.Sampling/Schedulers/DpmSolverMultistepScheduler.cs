@@ -23,40 +23,71 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new DpmSolverMultistepScheduler(c, steps),
+        ReadOptions = (r, k) => new Options(r, k),
         SupportsThresholding = true,
         SupportsLuLambdas = true,
         // The noise-prediction algorithms reject final_sigmas_type zero (see the constructor): picked by a short name they end at sigma_min.
-        AdjustShortName = c => c.AlgorithmType is "dpmsolver" or "sde-dpmsolver" && c.FinalSigmasType == "zero" ? c with { FinalSigmasType = "sigma_min" } : c,
+        AdjustShortName = c => c.OptionsAs<Options>().AlgorithmType is "dpmsolver" or "sde-dpmsolver" && c.FinalSigmasType == "zero" ? c with { FinalSigmasType = "sigma_min" } : c,
         ShortNames =
         [
             new("dpmpp_2m", "DPM-Solver++ 2M (second order multistep, data prediction)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { ListOrder = 90 },
+                Pick("dpmsolver++", 2)) { ListOrder = 90 },
             new("dpmpp_3m", "DPM-Solver++ 3M (third order multistep)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }) { ListOrder = 100 },
+                Pick("dpmsolver++", 3)) { ListOrder = 100 },
             new("dpmpp_3m_exact", "DPM-Solver++ 3M with the Taylor-exact D2 weight: third order, where diffusers' 3M is second order (beyond diffusers)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { ExactThirdOrder = true }, ListOrder = 110 },
+                Pick("dpmsolver++", 3)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { ExactThirdOrder = true }, ListOrder = 110 },
             new("dpmpp_2m_sde", "SDE-DPM-Solver++ 2M (stochastic, second order)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "sde-dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { ListOrder = 120 },
+                Pick("sde-dpmsolver++", 2)) { ListOrder = 120 },
             new("dpmpp_3m_sde", "SDE-DPM-Solver++ 3M (stochastic, third order; beyond diffusers 0.31)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "sde-dpmsolver++", SolverOrder = 3, SolverType = "midpoint" }) { ListOrder = 130 },
+                Pick("sde-dpmsolver++", 3)) { ListOrder = 130 },
             new("dpmpp_2m_hb", "DPM-Solver++ 2M with heavy-ball momentum, beta 0.8 (Wizadwongsa and Suwajanakorn; beyond diffusers)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { Momentum = HeavyBallBeta }, ListOrder = 200 },
+                Pick("dpmsolver++", 2)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { Momentum = HeavyBallBeta }, ListOrder = 200 },
             new("dpmpp_2m_ghvb", "DPM-Solver++ 2M with generalized heavy-ball momentum (GHVB), beta 0.8 (beyond diffusers)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { GeneralizedMomentum = HeavyBallBeta }, ListOrder = 210 },
+                Pick("dpmsolver++", 2)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { GeneralizedMomentum = HeavyBallBeta }, ListOrder = 210 },
         ],
     };
 
+    // A short name: this class with the algorithm and order, midpoint form, on the model's other keys.
+    private static Func<SchedulerConfig, SchedulerConfig> Pick(string algorithm, int order) =>
+        c => c.WithClass(DiffusersClass, ("algorithm_type", algorithm), ("solver_order", order), ("solver_type", "midpoint"));
+
+    /// <summary>DPM-Solver's own options.</summary>
+    public sealed record Options : SolverOptions
+    {
+        /// <summary>Options with the diffusers defaults.</summary>
+        public Options() { }
+
+        /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
+        {
+            ArgumentNullException.ThrowIfNull(k);
+            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
+            SolverType = r.Choice("solver_type", k.SolverType);
+            EulerAtFinal = r.Bool("euler_at_final", false);
+        }
+
+        /// <summary>dpmsolver, dpmsolver++, sde-dpmsolver or sde-dpmsolver++.</summary>
+        public string AlgorithmType { get; init; } = "dpmsolver++";
+
+        /// <summary>midpoint or heun: the second-order form.</summary>
+        public string SolverType { get; init; } = "midpoint";
+
+        /// <summary>Take a first-order last step.</summary>
+        public bool EulerAtFinal { get; init; }
+    }
+
+    private Options Own => (Options)Solver;
     private readonly bool _data, _sde;
     private int _lowerOrderNums;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
-    public DpmSolverMultistepScheduler(SchedulerConfig config, int steps) : base(config, steps)
+    public DpmSolverMultistepScheduler(SchedulerConfig config, int steps) : base(config, Descriptor.OptionsOf<Options>(config), steps)
     {
-        _data = config.AlgorithmType is "dpmsolver++" or "sde-dpmsolver++";
-        _sde = config.AlgorithmType.StartsWith("sde", StringComparison.Ordinal);
+        _data = Own.AlgorithmType is "dpmsolver++" or "sde-dpmsolver++";
+        _sde = Own.AlgorithmType.StartsWith("sde", StringComparison.Ordinal);
         if (!_data && config.FinalSigmasType == "zero")
-            throw new SchedulerConfigException($"DPMSolverMultistepScheduler: final_sigmas_type 'zero' is not supported with algorithm_type '{config.AlgorithmType}'; use final_sigmas_type 'sigma_min' or algorithm_type dpmsolver++ / sde-dpmsolver++.");
-        if (config.AlgorithmType == "sde-dpmsolver" && config.SolverOrder == 3)
+            throw new SchedulerConfigException($"DPMSolverMultistepScheduler: final_sigmas_type 'zero' is not supported with algorithm_type '{Own.AlgorithmType}'; use final_sigmas_type 'sigma_min' or algorithm_type dpmsolver++ / sde-dpmsolver++.");
+        if (Own.AlgorithmType == "sde-dpmsolver" && Own.SolverOrder == 3)
             throw new SchedulerConfigException("DPMSolverMultistepScheduler: solver_order 3 is not supported with algorithm_type 'sde-dpmsolver'; supported: 1, 2.");
     }
 
@@ -143,9 +174,9 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
     /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
     {
-        int n = CallCount, order = Config.SolverOrder;
-        bool lof = i == n - 1 && (Config.EulerAtFinal || (Config.LowerOrderFinal && n < 15) || Config.FinalSigmasType == "zero");
-        bool los = i == n - 2 && Config.LowerOrderFinal && n < 15;
+        int n = CallCount, order = Own.SolverOrder;
+        bool lof = i == n - 1 && (Own.EulerAtFinal || (Own.LowerOrderFinal && n < 15) || Config.FinalSigmasType == "zero");
+        bool los = i == n - 2 && Own.LowerOrderFinal && n < 15;
         var converted = PushConverted(modelOutput, i, sample, _data);
         if (_generalizedMomentum < 1 && HistoryCount > 1)
             Term(History(1).T, 1 - _generalizedMomentum).Term(converted, _generalizedMomentum).Into(converted);
@@ -169,7 +200,7 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
             double em = ExpMath.Expm1(-h);
             cx = st / ss0;
             p1 = -at * em;
-            p2 = Config.SolverType == "midpoint" ? -0.5 * at * em : at * (em / h + 1);
+            p2 = Own.SolverType == "midpoint" ? -0.5 * at * em : at * (em / h + 1);
             if (order == 3) p2 = at * (em / h + 1);
             p3 = -at * ((em + h) / (h * h) - 0.5);
         }
@@ -178,7 +209,7 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
             double em2 = ExpMath.Expm1(-2 * h);
             cx = st / ss0 * Math.Exp(-h);
             p1 = -at * em2;
-            p2 = Config.SolverType == "midpoint" ? -0.5 * at * em2 : at * (em2 / (2 * h) + 1);
+            p2 = Own.SolverType == "midpoint" ? -0.5 * at * em2 : at * (em2 / (2 * h) + 1);
             double phi2 = em2 / (2 * h) + 1;
             if (order == 3) p2 = at * phi2;
             p3 = -at * (phi2 / (2 * h) - 0.5);
@@ -189,7 +220,7 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
             double ep = ExpMath.Expm1(h);
             cx = at / as0;
             p1 = -st * ep;
-            p2 = Config.SolverType == "midpoint" ? -0.5 * st * ep : -st * (ep / h - 1);
+            p2 = Own.SolverType == "midpoint" ? -0.5 * st * ep : -st * (ep / h - 1);
             if (order == 3) p2 = -st * (ep / h - 1);
             p3 = -st * ((ep - h) / (h * h) - 0.5);
         }
@@ -198,7 +229,7 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
             double ep = ExpMath.Expm1(h);
             cx = at / as0;
             p1 = -2 * st * ep;
-            p2 = Config.SolverType == "midpoint" ? -st * ep : -2 * st * (ep / h - 1);
+            p2 = Own.SolverType == "midpoint" ? -st * ep : -2 * st * (ep / h - 1);
             p3 = 0;
             cz = st * Math.Sqrt(ExpMath.Expm1(2 * h));
         }

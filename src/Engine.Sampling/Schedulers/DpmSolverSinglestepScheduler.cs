@@ -19,25 +19,48 @@ public sealed class DpmSolverSinglestepScheduler : VpMultistepScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new DpmSolverSinglestepScheduler(c, steps),
+        ReadOptions = (r, k) => new Options(r, k),
         SupportsThresholding = true,
-        Validate = c => c.AlgorithmType.StartsWith("sde", StringComparison.Ordinal)
-            ? $"algorithm_type '{c.AlgorithmType}' is not supported by {DiffusersClass}; supported: dpmsolver, dpmsolver++." : null,
+        Validate = c => c.OptionsAs<Options>().AlgorithmType.StartsWith("sde", StringComparison.Ordinal)
+            ? $"algorithm_type '{c.OptionsAs<Options>().AlgorithmType}' is not supported by {DiffusersClass}; supported: dpmsolver, dpmsolver++." : null,
         ShortNames =
         [
             new("dpmpp_2s", "DPM-Solver++ 2S (second order singlestep, deterministic)",
-                c => c with { ClassName = DiffusersClass, AlgorithmType = "dpmsolver++", SolverOrder = 2, SolverType = "midpoint" }) { ListOrder = 140 },
+                c => c.WithClass(DiffusersClass, ("algorithm_type", "dpmsolver++"), ("solver_order", 2), ("solver_type", "midpoint"))) { ListOrder = 140 },
         ],
     };
 
+    /// <summary>The singlestep solver's own options.</summary>
+    public sealed record Options : SolverOptions
+    {
+        /// <summary>Options with the diffusers defaults.</summary>
+        public Options() { }
+
+        /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
+        {
+            ArgumentNullException.ThrowIfNull(k);
+            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
+            SolverType = r.Choice("solver_type", k.SolverType);
+        }
+
+        /// <summary>dpmsolver or dpmsolver++ (the SDE variants are rejected).</summary>
+        public string AlgorithmType { get; init; } = "dpmsolver++";
+
+        /// <summary>midpoint or heun: the second-order form.</summary>
+        public string SolverType { get; init; } = "midpoint";
+    }
+
+    private Options Own => (Options)Solver;
     private readonly int[] _orders;
     private readonly bool _data;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
-    public DpmSolverSinglestepScheduler(SchedulerConfig config, int steps) : base(config, steps, linspaceOnly: true)
+    public DpmSolverSinglestepScheduler(SchedulerConfig config, int steps) : base(config, Descriptor.OptionsOf<Options>(config), steps, linspaceOnly: true)
     {
-        _data = config.AlgorithmType == "dpmsolver++";
-        bool lowerOrderFinal = config.LowerOrderFinal || steps % config.SolverOrder != 0 || config.FinalSigmasType == "zero";
-        _orders = OrderList(steps, config.SolverOrder, lowerOrderFinal);
+        _data = Own.AlgorithmType == "dpmsolver++";
+        bool lowerOrderFinal = Own.LowerOrderFinal || steps % Own.SolverOrder != 0 || config.FinalSigmasType == "zero";
+        _orders = OrderList(steps, Own.SolverOrder, lowerOrderFinal);
     }
 
     /// <summary>The order of each step (diffusers get_order_list).</summary>
@@ -79,7 +102,7 @@ public sealed class DpmSolverSinglestepScheduler : VpMultistepScheduler
             else Term(x, at / asS).Term(History(0).T, -st * ExpMath.Expm1(h1)).Into(sample);
             return;
         }
-        bool mid = Config.SolverType == "midpoint";
+        bool mid = Own.SolverType == "midpoint";
         double h = lt - LambdaAt(s);
         double em = _data ? ExpMath.Expm1(-h) : ExpMath.Expm1(h);
         double cx = _data ? st / ssS : at / asS;

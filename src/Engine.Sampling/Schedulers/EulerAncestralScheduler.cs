@@ -16,11 +16,12 @@ public sealed class EulerAncestralScheduler : KarrasFormScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new EulerAncestralScheduler(c, steps),
+        ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
         ShortNames =
         [
             new("euler_a", "Euler ancestral (first order, fresh noise every step)",
-                c => c with { ClassName = DiffusersClass }) { ListOrder = 20 },
+                c => c.WithClass(DiffusersClass)) { ListOrder = 20 },
         ],
     };
 

@@ -13,11 +13,12 @@ public sealed class EulerScheduler : KarrasFormScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new EulerScheduler(c, steps),
+        ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
         ShortNames =
         [
             new("euler", "Euler (first order ODE, Karras et al. Algorithm 2)",
-                c => c with { ClassName = DiffusersClass }) { ListOrder = 10 },
+                c => c.WithClass(DiffusersClass)) { ListOrder = 10 },
         ],
     };
 

@@ -18,15 +18,23 @@ public sealed class FlowMatchEulerScheduler : Scheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new FlowMatchEulerScheduler(c, steps),
+        ReadOptions = (r, _) => new Options { Shift = r.Num("shift", 1.0) },
         Defaults = new() { FixedPredictionType = "flow" },
         IsFlowMatching = true,
         HasSigmaGrid = false,
         ShortNames =
         [
             new("flow_euler", "Flow-matching Euler (rectified-flow models, static shift)",
-                c => c with { ClassName = DiffusersClass, PredictionType = "flow" }) { ListOrder = 230 },
+                c => c.WithClass(DiffusersClass) with { PredictionType = "flow" }) { ListOrder = 230 },
         ],
     };
+
+    /// <summary>The flow-matching option: the static time shift.</summary>
+    public sealed record Options : SchedulerOptions
+    {
+        /// <summary>Time shift s: sigma' = s sigma / (1 + (s - 1) sigma).</summary>
+        public double Shift { get; init; } = 1.0;
+    }
 
     private readonly double[] _sigmas;
 
@@ -34,10 +42,11 @@ public sealed class FlowMatchEulerScheduler : Scheduler
     public FlowMatchEulerScheduler(SchedulerConfig config, int steps) : base(config, steps)
     {
         int N = config.NumTrainTimesteps;
-        double Shifted(double s) => (double)(float)SigmaGrids.FlowShift(s, config.Shift);
+        double shift = Descriptor.OptionsOf<Options>(config).Shift;
+        double Shifted(double s) => (double)(float)SigmaGrids.FlowShift(s, shift);
         double sMax = Shifted(1.0), sMin = Shifted(1.0 / N);
         var ts = SigmaGrids.Linspace(sMax * N, sMin * N, steps);
-        var sig = ts.Select(t => SigmaGrids.FlowShift(t / N, config.Shift)).ToArray();
+        var sig = ts.Select(t => SigmaGrids.FlowShift(t / N, shift)).ToArray();
         _sigmas = sig.Append(0).Select(s => (double)(float)s).ToArray();
         Timesteps = sig.Select(s => (double)(float)(s * N)).ToArray();
         Sigmas = _sigmas;

@@ -17,11 +17,12 @@ public sealed class HeunScheduler : KarrasFormScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new HeunScheduler(c, steps),
+        ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
         ShortNames =
         [
             new("heun", "Heun (second order, 2 model calls per step, EDM)",
-                c => c with { ClassName = DiffusersClass }) { ListOrder = 30 },
+                c => c.WithClass(DiffusersClass)) { ListOrder = 30 },
         ],
     };
 

@@ -17,11 +17,12 @@ public sealed class KDpm2Scheduler : KarrasFormScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new KDpm2Scheduler(c, steps),
+        ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
         ShortNames =
         [
             new("dpm_2", "DPM-Solver-2 / KDPM2 (second order midpoint in log sigma, 2 calls per step)",
-                c => c with { ClassName = DiffusersClass }) { ListOrder = 40 },
+                c => c.WithClass(DiffusersClass)) { ListOrder = 40 },
         ],
     };
 

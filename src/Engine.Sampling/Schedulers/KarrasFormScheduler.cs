@@ -11,6 +11,29 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public abstract class KarrasFormScheduler : Scheduler
 {
+    /// <summary>
+    /// Options of the family: diffusers' EulerDiscreteScheduler arguments timestep_type and
+    /// interpolation_type, which the engine honours for every Karras-form class.
+    /// </summary>
+    public sealed record Options : SchedulerOptions
+    {
+        /// <summary>discrete (model sees timesteps) or continuous (model sees 0.25 log sigma).</summary>
+        public string TimestepType { get; init; } = "discrete";
+
+        /// <summary>Interpolation of sigmas between timesteps (linear; diffusers' log_linear is not supported).</summary>
+        public string InterpolationType { get; init; } = "linear";
+
+        /// <summary>Reads the family's keys (<see cref="SchedulerDescriptor.ReadOptions"/>).</summary>
+        public static SchedulerOptions Read(SchedulerConfigReader r, SchedulerDefaults k) => new Options
+        {
+            TimestepType = r.Choice("timestep_type", "discrete", "discrete", "continuous"),
+            InterpolationType = r.Choice("interpolation_type", "linear", "linear"),
+        };
+
+        /// <summary>The options of <paramref name="c"/>, re-read from its keys when its class has others.</summary>
+        internal static Options Of(SchedulerConfig c) => c.Options as Options ?? (Options)Read(new SchedulerConfigReader(c.Raw, c.ClassName), new());
+    }
+
     /// <summary>Builds the base grid: <see cref="StepSigmas"/> (n + 1, ending in 0 or sigma_min) and <see cref="StepTimesteps"/> (n).</summary>
     protected KarrasFormScheduler(SchedulerConfig config, int steps, bool roundKarrasTimesteps, bool allowFinalSigmaMin, bool endAtSigmaMin = false) : base(config, steps)
     {
@@ -33,7 +56,7 @@ public abstract class KarrasFormScheduler : Scheduler
         }
         double last = config.FinalSigmasType == "sigma_min" || endAtSigmaMin ? Training.Sigmas[0] : 0;
         StepSigmas = sig.Append(last).Select(s => (double)(float)s).ToArray();
-        if (config.TimestepType == "continuous") ts = StepSigmas.Take(steps).Select(s => (double)(float)(0.25 * Math.Log(s))).ToArray();
+        if (Options.Of(config).TimestepType == "continuous") ts = StepSigmas.Take(steps).Select(s => (double)(float)(0.25 * Math.Log(s))).ToArray();
         StepTimesteps = ts.Select(t => (double)(float)t).ToArray();
     }
 

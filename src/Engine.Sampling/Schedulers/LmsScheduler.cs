@@ -17,12 +17,13 @@ public sealed class LmsScheduler : KarrasFormScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new LmsScheduler(c, steps),
+        ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
         MaxSolverOrder = 4,
         ShortNames =
         [
             new("lms", "Linear multistep in sigma (order 4)",
-                c => c with { ClassName = DiffusersClass }) { ListOrder = 50 },
+                c => c.WithClass(DiffusersClass)) { ListOrder = 50 },
         ],
     };
 

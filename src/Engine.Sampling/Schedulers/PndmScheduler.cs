@@ -19,15 +19,26 @@ public sealed class PndmScheduler : Scheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new PndmScheduler(c, steps),
+        ReadOptions = (r, _) => new Options { SkipPrkSteps = r.Bool("skip_prk_steps", false), SetAlphaToOne = r.Bool("set_alpha_to_one", true) },
         Defaults = new() { TimestepSpacing = "leading" },
         HasSigmaGrid = false,
         Validate = c => c.PredictionType == "sample" ? $"prediction_type 'sample' is not supported by {DiffusersClass}; supported: epsilon, v_prediction." : null,
         ShortNames =
         [
             new("pndm", "PNDM / PLMS (pseudo linear multistep, order 4)",
-                c => c with { ClassName = DiffusersClass, SkipPrkSteps = true }) { ListOrder = 80 },
+                c => c.WithClass(DiffusersClass, ("skip_prk_steps", true))) { ListOrder = 80 },
         ],
     };
+
+    /// <summary>PNDM's own options.</summary>
+    public sealed record Options : SchedulerOptions
+    {
+        /// <summary>Replace the Runge-Kutta warm-up by one Heun-like redo of the first step (PLMS only).</summary>
+        public bool SkipPrkSteps { get; init; }
+
+        /// <summary>Use 1 as the final alpha_cumprod.</summary>
+        public bool SetAlphaToOne { get; init; } = true;
+    }
 
     private readonly int _prkCount, _ratio;
     private readonly double[] _prkTimesteps;
@@ -44,9 +55,10 @@ public sealed class PndmScheduler : Scheduler
         foreach (var t in asc)
             if (t < 0 || t > config.NumTrainTimesteps - 1) throw new SchedulerConfigException($"PNDMScheduler: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps - 1}].");
         _ratio = config.NumTrainTimesteps / steps;
-        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
+        var options = Descriptor.OptionsOf<Options>(config);
+        _finalAlphaCumprod = options.SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
         double[] plms;
-        if (config.SkipPrkSteps)
+        if (options.SkipPrkSteps)
         {
             _prkTimesteps = [];
             plms = asc.Take(asc.Length - 1).Concat(asc.Skip(Math.Max(asc.Length - 2, 0)).Take(1)).Concat(asc.Skip(asc.Length - 1)).Reverse().ToArray();

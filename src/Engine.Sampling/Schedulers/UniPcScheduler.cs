@@ -18,34 +18,61 @@ public sealed class UniPcScheduler : VpMultistepScheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new UniPcScheduler(c, steps),
+        ReadOptions = (r, k) => new Options(r, k),
         Defaults = new() { SolverType = new("bh2", "bh1", "bh2") },
         SupportsThresholding = true,
         ShortNames =
         [
             new("unipc", "UniPC (bh2 predictor-corrector, order 2)",
-                c => c with { ClassName = DiffusersClass, SolverType = "bh2", SolverOrder = 2 }) { ListOrder = 170 },
+                c => c.WithClass(DiffusersClass, ("solver_type", "bh2"), ("solver_order", 2))) { ListOrder = 170 },
             new("unipc_bh1", "UniPC with B(h) = h (bh1), order 3",
-                c => c with { ClassName = DiffusersClass, SolverType = "bh1", SolverOrder = 3 }) { ListOrder = 180 },
+                c => c.WithClass(DiffusersClass, ("solver_type", "bh1"), ("solver_order", 3))) { ListOrder = 180 },
         ],
     };
 
+    /// <summary>UniPC's own options.</summary>
+    public sealed record Options : SolverOptions
+    {
+        /// <summary>Options with the diffusers defaults.</summary>
+        public Options() { }
+
+        /// <summary>Reads the options; solver_type takes its allowed values from <paramref name="k"/>.</summary>
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
+        {
+            ArgumentNullException.ThrowIfNull(k);
+            SolverType = r.Choice("solver_type", k.SolverType);
+            PredictX0 = r.Bool("predict_x0", true);
+            DisableCorrector = r.IntArray("disable_corrector") ?? [];
+        }
+
+        /// <summary>bh1 (B(h) = h) or bh2 (B(h) = expm1(h)).</summary>
+        public string SolverType { get; init; } = "bh2";
+
+        /// <summary>Work on data predictions (else noise predictions).</summary>
+        public bool PredictX0 { get; init; } = true;
+
+        /// <summary>Steps whose corrector is skipped.</summary>
+        public int[] DisableCorrector { get; init; } = [];
+    }
+
+    private Options Own => (Options)Solver;
     private int _lowerOrderNums, _thisOrder;
     private bool _haveLast;
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>
-    public UniPcScheduler(SchedulerConfig config, int steps) : base(config, steps) { }
+    public UniPcScheduler(SchedulerConfig config, int steps) : base(config, Descriptor.OptionsOf<Options>(config), steps) { }
 
     /// <inheritdoc />
     protected override void Reset() { base.Reset(); _lowerOrderNums = 0; _thisOrder = 0; _haveLast = false; }
 
-    private bool X0 => Config.PredictX0;
+    private bool X0 => Own.PredictX0;
 
     /// <summary>(hh, expm1(hh), B(h)) for the step between grid points s and t.</summary>
     private (double Hh, double HPhi1, double B) Phi(double h)
     {
         double hh = X0 ? -h : h;
         double hphi1 = ExpMath.Expm1(hh);
-        return (hh, hphi1, Config.SolverType == "bh1" ? hh : hphi1);
+        return (hh, hphi1, Own.SolverType == "bh1" ? hh : hphi1);
     }
 
     /// <summary>The right-hand side b_k = h phi_{k+1}(hh) k! / B(h), k = 1..order.</summary>
@@ -131,7 +158,7 @@ public sealed class UniPcScheduler : VpMultistepScheduler
     {
         var last = Scratch(0, sample);
         var converted = ConvertIntoNextSlot(modelOutput, i, sample, X0);
-        bool useCorrector = i > 0 && !Config.DisableCorrector.Contains(i - 1) && _haveLast;
+        bool useCorrector = i > 0 && !Own.DisableCorrector.Contains(i - 1) && _haveLast;
         if (useCorrector && LambdaAt(i) != LambdaAt(i - 1))
         {
             // UniC: re-do the previous step from last_sample with the new output; result is this step's sample.
@@ -140,13 +167,13 @@ public sealed class UniPcScheduler : VpMultistepScheduler
         }
         else sample.Device.Copy(sample, last);
         CommitNextSlot(i);
-        int order = Config.LowerOrderFinal ? Math.Min(Config.SolverOrder, CallCount - i) : Config.SolverOrder;
+        int order = Own.LowerOrderFinal ? Math.Min(Own.SolverOrder, CallCount - i) : Own.SolverOrder;
         _thisOrder = Math.Min(order, _lowerOrderNums + 1);
         _haveLast = true;
         int use = UsableOrder(_thisOrder);
-        if (Config.SolverType == "bh1" && SigmaAt(i + 1) == 0) use = 1;
+        if (Own.SolverType == "bh1" && SigmaAt(i + 1) == 0) use = 1;
         if (LambdaAt(i + 1) != LambdaAt(i)) { Terms(i, i + 1, last, use, corrector: false, null); Into(sample); }
         else sample.Device.Copy(last, sample);
-        if (_lowerOrderNums < Config.SolverOrder) _lowerOrderNums++;
+        if (_lowerOrderNums < Own.SolverOrder) _lowerOrderNums++;
     }
 }

@@ -11,6 +11,31 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public abstract class VpMultistepScheduler : Scheduler
 {
+    /// <summary>Options every multistep solver of the family reads; each class's <c>Options</c> adds its own.</summary>
+    public abstract record SolverOptions : SchedulerOptions
+    {
+        /// <summary>Options with the diffusers defaults.</summary>
+        protected SolverOptions() { }
+
+        /// <summary>Reads solver_order, lower_order_final and lambda_min_clipped.</summary>
+        protected SolverOptions(SchedulerConfigReader r)
+        {
+            ArgumentNullException.ThrowIfNull(r);
+            SolverOrder = r.Int("solver_order", 2);
+            LowerOrderFinal = r.Bool("lower_order_final", true);
+            LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity);
+        }
+
+        /// <summary>Order of the multistep update (1-3).</summary>
+        public int SolverOrder { get; init; } = 2;
+
+        /// <summary>Lower the order of the last steps when there are fewer than 15 steps.</summary>
+        public bool LowerOrderFinal { get; init; } = true;
+
+        /// <summary>Trims grid points whose log-SNR lambda is below this (diffusers: for cosine schedules).</summary>
+        public double LambdaMinClipped { get; init; } = double.NegativeInfinity;
+    }
+
     // Four ring slots: up to three entries are read while the fourth receives the newest conversion.
     private const int Ring = 4;
     private readonly Tensor?[] _history = new Tensor?[Ring];
@@ -19,17 +44,18 @@ public abstract class VpMultistepScheduler : Scheduler
     private int _historyCount, _next;
 
     /// <summary>Builds the grid; <paramref name="finalSigmaMinAlways"/> for DEIS, whose grid always ends at sigma_min.</summary>
-    protected VpMultistepScheduler(SchedulerConfig config, int steps, bool finalSigmaMinAlways = false, bool linspaceOnly = false) : base(config, steps)
+    protected VpMultistepScheduler(SchedulerConfig config, SolverOptions options, int steps, bool finalSigmaMinAlways = false, bool linspaceOnly = false) : base(config, steps)
     {
+        Solver = options;
         var tr = Training;
         int N = config.NumTrainTimesteps;
         // lambda_min_clipped trims the high-noise end of the grid (diffusers: for cosine schedules).
         int clipped = 0;
-        if (!double.IsNegativeInfinity(config.LambdaMinClipped))
+        if (!double.IsNegativeInfinity(options.LambdaMinClipped))
             for (int t = N - 1; t >= 0; t--)
             {
                 double a = tr.AlphasCumprod[t];
-                if (0.5 * Math.Log(a) - 0.5 * Math.Log(1 - a) < config.LambdaMinClipped) clipped++; else break;
+                if (0.5 * Math.Log(a) - 0.5 * Math.Log(1 - a) < options.LambdaMinClipped) clipped++; else break;
             }
         double[] ts = linspaceOnly
             ? SigmaGrids.Linspace(0, N - 1 - clipped, steps + 1).Select(v => Math.Round(v)).Reverse().Take(steps).ToArray()
@@ -53,6 +79,9 @@ public abstract class VpMultistepScheduler : Scheduler
         Timesteps = ts;
         Sigmas = sig.Append(last).Select(s => (double)(float)s).ToArray();
     }
+
+    /// <summary>The solver options of the config (the class's own <c>Options</c>).</summary>
+    protected SolverOptions Solver { get; }
 
     /// <summary>Karras sigma at grid point i (i = CallCount is the final noise level).</summary>
     protected double SigmaAt(int i) => Sigmas![i];

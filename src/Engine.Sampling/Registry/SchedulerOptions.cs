@@ -1,0 +1,9 @@
+namespace Engine.Sampling;
+
+/// <summary>
+/// The options only one scheduler class (or family) reads, next to the shared fields of
+/// <see cref="SchedulerConfig"/>; as in diffusers, a class's config is its constructor's arguments.
+/// Each scheduler file declares its own derived record (a nested <c>Options</c>) and the
+/// <see cref="SchedulerDescriptor.ReadOptions"/> that parses it from the config's keys.
+/// </summary>
+public abstract record SchedulerOptions;
