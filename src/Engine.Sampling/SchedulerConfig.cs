@@ -42,6 +42,8 @@ public sealed record SchedulerConfig
     public bool ClipSample { get; init; }
     /// <summary>Bound of <see cref="ClipSample"/>.</summary>
     public double ClipSampleRange { get; init; } = 1.0;
+    /// <summary>The alpha_cumprod after the last step is 1 (else alpha_cumprod[0]), for the classes stepping to a "previous" timestep.</summary>
+    public bool SetAlphaToOne { get; init; } = true;
     /// <summary>Dynamic thresholding of x0 (Imagen); only classes with <see cref="SchedulerDescriptor.SupportsThresholding"/> accept it.</summary>
     public bool Thresholding { get; init; }
     /// <summary>Percentile of |x0| used as the threshold.</summary>
@@ -177,6 +179,7 @@ public sealed record SchedulerConfig
             StepsOffset = r.Int("steps_offset", 0),
             ClipSample = r.Bool("clip_sample", k.ClipSample),
             ClipSampleRange = r.Num("clip_sample_range", 1.0),
+            SetAlphaToOne = r.Bool("set_alpha_to_one", true),
             Thresholding = r.Bool("thresholding", false),
             DynamicThresholdingRatio = r.Num("dynamic_thresholding_ratio", 0.995),
             SampleMaxValue = r.Num("sample_max_value", 1.0),
@@ -185,14 +188,18 @@ public sealed record SchedulerConfig
             UseBetaSigmas = r.Bool("use_beta_sigmas", false),
             UseLuLambdas = r.Bool("use_lu_lambdas", false),
             FinalSigmasType = r.Choice("final_sigmas_type", "zero", "zero", "sigma_min"),
-            SigmaMin = r.NullableNum("sigma_min"),
-            SigmaMax = r.NullableNum("sigma_max"),
             Raw = raw,
         };
         // Every class's keys are checked, with this class's allowed values, so a bad value fails here
-        // and not later when a short name switches to the class that reads it.
+        // and not later when a short name switches to the class that reads it. The sigma bounds are
+        // read last, keeping the order in which a file with several bad keys reports the first.
         foreach (var read in SchedulerRegistry.OptionReaders) read(r, k);
-        c = c with { Options = kind.ReadOptions!(r, k) };
+        c = c with
+        {
+            Options = kind.ReadOptions!(r, k),
+            SigmaMin = r.NullableNum("sigma_min"),
+            SigmaMax = r.NullableNum("sigma_max"),
+        };
         c.Validate(kind, r);
         return c;
     }

@@ -7,3 +7,12 @@ namespace Engine.Sampling;
 /// <see cref="SchedulerDescriptor.ReadOptions"/> that parses it from the config's keys.
 /// </summary>
 public abstract record SchedulerOptions;
+
+/// <summary>The options of a class that reads only the shared fields of <see cref="SchedulerConfig"/> (DDIM).</summary>
+public sealed record SharedOnly : SchedulerOptions
+{
+    private SharedOnly() { }
+
+    /// <summary>The one instance.</summary>
+    public static SharedOnly Instance { get; } = new();
+}

@@ -40,9 +40,16 @@ public static class SchedulerRegistry
     /// <summary>The diffusers scheduler classes the engine implements.</summary>
     public static IReadOnlyList<string> SupportedClasses { get; } = All.SelectMany(d => d.ClassNames).ToArray();
 
-    /// <summary>Each registered class's options reader (once per family), in registry order: a file is checked by all of them.</summary>
+    /// <summary>
+    /// Each class's options reader, once per family: a file is checked by all of them. The first ones
+    /// keep the order in which a file with several bad keys has always reported the first (solver
+    /// keys, skip_prk_steps, variance_type, shift, timestep_type); other classes follow in list order.
+    /// </summary>
     public static IReadOnlyList<Func<SchedulerConfigReader, SchedulerDefaults, SchedulerOptions>> OptionReaders { get; } =
-        All.Select(d => d.ReadOptions).OfType<Func<SchedulerConfigReader, SchedulerDefaults, SchedulerOptions>>().Distinct().ToArray();
+        new[] { DpmSolverMultistepScheduler.Descriptor, UniPcScheduler.Descriptor, PndmScheduler.Descriptor, DdpmScheduler.Descriptor,
+                FlowMatchEulerScheduler.Descriptor, EulerScheduler.Descriptor }
+            .Concat(All).Select(d => d.ReadOptions)
+            .OfType<Func<SchedulerConfigReader, SchedulerDefaults, SchedulerOptions>>().Distinct().ToArray();
 
     /// <summary>Every short sampler name, in the order <c>engine samplers</c> lists them.</summary>
     public static IReadOnlyList<ShortName> ShortNames { get; } =

@@ -17,7 +17,7 @@ public sealed class DdimScheduler : Scheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new DdimScheduler(c, steps),
-        ReadOptions = (r, _) => new Options { SetAlphaToOne = r.Bool("set_alpha_to_one", true) },
+        ReadOptions = (_, _) => SharedOnly.Instance,
         Defaults = new() { TimestepSpacing = "leading", ClipSample = true },
         HasSigmaGrid = false,
         SupportsThresholding = true,
@@ -27,13 +27,6 @@ public sealed class DdimScheduler : Scheduler
                 c => c.WithClass(DiffusersClass) with { ClipSample = false }) { ListOrder = 60 },
         ],
     };
-
-    /// <summary>DDIM's own option: set_alpha_to_one (the "previous" alpha_cumprod after the last step is 1, else alpha_cumprod[0]).</summary>
-    public sealed record Options : SchedulerOptions
-    {
-        /// <summary>Use 1 as the final alpha_cumprod.</summary>
-        public bool SetAlphaToOne { get; init; } = true;
-    }
 
     private readonly double _finalAlphaCumprod;
 
@@ -46,7 +39,7 @@ public sealed class DdimScheduler : Scheduler
         foreach (var t in Timesteps)
             if (t < 0 || t >= config.NumTrainTimesteps)
                 throw new SchedulerConfigException($"{config.ClassName}: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps}).");
-        _finalAlphaCumprod = Descriptor.OptionsOf<Options>(config).SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
+        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
     }
 
     /// <summary>Stochasticity: 0 is DDIM, 1 is DDPM-like ancestral sampling.</summary>

@@ -19,7 +19,7 @@ public sealed class PndmScheduler : Scheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new PndmScheduler(c, steps),
-        ReadOptions = (r, _) => new Options { SkipPrkSteps = r.Bool("skip_prk_steps", false), SetAlphaToOne = r.Bool("set_alpha_to_one", true) },
+        ReadOptions = (r, _) => new Options { SkipPrkSteps = r.Bool("skip_prk_steps", false) },
         Defaults = new() { TimestepSpacing = "leading" },
         HasSigmaGrid = false,
         Validate = c => c.PredictionType == "sample" ? $"prediction_type 'sample' is not supported by {DiffusersClass}; supported: epsilon, v_prediction." : null,
@@ -30,14 +30,11 @@ public sealed class PndmScheduler : Scheduler
         ],
     };
 
-    /// <summary>PNDM's own options.</summary>
+    /// <summary>PNDM's own option.</summary>
     public sealed record Options : SchedulerOptions
     {
         /// <summary>Replace the Runge-Kutta warm-up by one Heun-like redo of the first step (PLMS only).</summary>
         public bool SkipPrkSteps { get; init; }
-
-        /// <summary>Use 1 as the final alpha_cumprod.</summary>
-        public bool SetAlphaToOne { get; init; } = true;
     }
 
     private readonly int _prkCount, _ratio;
@@ -56,7 +53,7 @@ public sealed class PndmScheduler : Scheduler
             if (t < 0 || t > config.NumTrainTimesteps - 1) throw new SchedulerConfigException($"PNDMScheduler: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps - 1}].");
         _ratio = config.NumTrainTimesteps / steps;
         var options = Descriptor.OptionsOf<Options>(config);
-        _finalAlphaCumprod = options.SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
+        _finalAlphaCumprod = config.SetAlphaToOne ? 1.0 : Training.AlphasCumprod[0];
         double[] plms;
         if (options.SkipPrkSteps)
         {

@@ -11,20 +11,12 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public abstract class VpMultistepScheduler : Scheduler
 {
-    /// <summary>Options every multistep solver of the family reads; each class's <c>Options</c> adds its own.</summary>
+    /// <summary>
+    /// Options every multistep solver of the family reads; each class's <c>Options</c> adds its own
+    /// and reads them all, in the order errors report them.
+    /// </summary>
     public abstract record SolverOptions : SchedulerOptions
     {
-        /// <summary>Options with the diffusers defaults.</summary>
-        protected SolverOptions() { }
-
-        /// <summary>Reads solver_order, lower_order_final and lambda_min_clipped.</summary>
-        protected SolverOptions(SchedulerConfigReader r)
-        {
-            ArgumentNullException.ThrowIfNull(r);
-            SolverOrder = r.Int("solver_order", 2);
-            LowerOrderFinal = r.Bool("lower_order_final", true);
-            LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity);
-        }
 
         /// <summary>Order of the multistep update (1-3).</summary>
         public int SolverOrder { get; init; } = 2;
