@@ -1,5 +1,5 @@
 using Engine.Core;
-using Engine.Models.Loading;
+using Engine.Models.Binding;
 
 namespace Engine.Models.Modules;
 

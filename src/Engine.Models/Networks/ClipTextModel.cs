@@ -1,5 +1,5 @@
 using Engine.Core;
-using Engine.Models.Loading;
+using Engine.Models.Binding;
 using Engine.Models.Modules;
 
 namespace Engine.Models.Networks;
@@ -11,7 +11,7 @@ namespace Engine.Models.Networks;
 /// layer norm, the pooled end-of-text row and (with projection) <c>text_projection</c>. No attention
 /// mask besides the causal one, as diffusers calls it: padding positions are attended.
 /// </summary>
-public sealed class ClipTextModel : LoadedModel
+public sealed class ClipTextModel : Network
 {
     /// <summary>transformers writes weights to this file (or a sharded <c>.index.json</c> of it).</summary>
     public const string WeightsFileName = "model.safetensors";

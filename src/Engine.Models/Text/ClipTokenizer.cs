@@ -42,7 +42,7 @@ public sealed class ClipTokenizer
     }
 
     /// <summary>Loads a tokenizer folder (a pipeline's <c>tokenizer/</c> or <c>tokenizer_2/</c>).</summary>
-    /// <exception cref="Loading.ModelLoadException">A file is missing or malformed; the message names it.</exception>
+    /// <exception cref="ModelLoadException">A file is missing or malformed; the message names it.</exception>
     public static ClipTokenizer Load(string folder) => new(ClipTokenizerFiles.Load(folder));
 
     /// <summary>The padded length, <c>model_max_length</c> (77 for every CLIP text model).</summary>
@@ -117,7 +117,7 @@ public sealed class ClipTokenizer
     private int IdOf(string token) =>
         _files.AddedTokens.FirstOrDefault(a => a.Content == token)?.Id
         ?? (_files.Vocabulary.TryGetValue(token, out int id) ? id
-            : throw new Loading.ModelLoadException($"Special token \"{token}\" has no id in the tokenizer folder."));
+            : throw new ModelLoadException($"Special token \"{token}\" has no id in the tokenizer folder."));
 
     // transformers' added-token split: leftmost, longest match; the text between is tokenized normally.
     private IEnumerable<(string Piece, ClipTokenizerFiles.AddedToken? Added)> SplitAddedTokens(string text)

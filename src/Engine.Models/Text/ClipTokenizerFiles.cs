@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Engine.Models.Loading;
 
 namespace Engine.Models.Text;
 

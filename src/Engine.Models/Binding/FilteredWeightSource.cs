@@ -1,6 +1,6 @@
 using Engine.Core;
 
-namespace Engine.Models.Loading;
+namespace Engine.Models.Binding;
 
 /// <summary>
 /// A weight source with some stored keys hidden: buffers that checkpoints carry but that are not
