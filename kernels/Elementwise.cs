@@ -1,3 +1,4 @@
+using Engine.Core;
 using ILGPU;
 using Half = ILGPU.Half;
 
@@ -52,25 +53,25 @@ public static class ElementwiseKernels
     /// <summary>o[i] = value.</summary>
     public static void Fill(Index1D i, ArrayView<float> o, float value) => o[i] = value;
 
-    /// <summary>o[i] = act(x[i]) with <see cref="KernelMath.Activate"/>.</summary>
-    public static void Activate(Index1D i, ArrayView<float> x, ArrayView<float> o, int kind) => o[i] = KernelMath.Activate(x[i], kind);
+    /// <summary>o[i] = act(x[i]) with <see cref="ScalarMath.Activate"/>.</summary>
+    public static void Activate(Index1D i, ArrayView<float> x, ArrayView<float> o, Activation kind) => o[i] = ScalarMath.Activate(x[i], kind);
 
     /// <summary>GEGLU over rows of 2d: o[r, j] = x[r, j] * gelu_erf(x[r, d + j]); index over o.</summary>
     public static void Geglu(Index1D i, ArrayView<float> x, ArrayView<float> o, int d)
     {
         int r = i / d, j = i - r * d;
         long src = (long)r * 2 * d + j;
-        o[i] = x[src] * KernelMath.GeluErf(x[src + d]);
+        o[i] = x[src] * ScalarMath.GeluErf(x[src + d]);
     }
 
-    /// <summary>Applies binary op number <paramref name="op"/> (Add, Sub, Mul, Div).</summary>
-    public static float Apply(int op, float a, float b) => op == 0 ? a + b : op == 1 ? a - b : op == 2 ? a * b : a / b;
+    /// <summary>Applies <paramref name="op"/> to a and b.</summary>
+    public static float Apply(BinaryOp op, float a, float b) => op == BinaryOp.Add ? a + b : op == BinaryOp.Sub ? a - b : op == BinaryOp.Mul ? a * b : a / b;
 
     /// <summary>o[i] = a[i] (op) b[i] for equal lengths.</summary>
-    public static void Binary(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, int op) => o[i] = Apply(op, a[i], b[i]);
+    public static void Binary(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BinaryOp op) => o[i] = Apply(op, a[i], b[i]);
 
     /// <summary>o[i] = a[ia] (op) b[ib] with NumPy broadcasting: i is split into rank-6 coordinates.</summary>
-    public static void BinaryBroadcast(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BroadcastShape s, int op)
+    public static void BinaryBroadcast(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BroadcastShape s, BinaryOp op)
     {
         long rem = i, ia = 0, ib = 0, c;
         c = rem % s.D5; rem /= s.D5; ia += c * s.A5; ib += c * s.B5;
@@ -99,7 +100,7 @@ public static class ElementwiseKernels
     {
         int n = i / p.Half, j = i - n * p.Half;
         float exponent = p.LogPeriod * j / (p.Half - p.Shift);
-        float e = p.Scale * (timesteps[n] * KernelMath.ExpAccurate(exponent));
+        float e = p.Scale * (timesteps[n] * ScalarMath.ExpAccurate(exponent));
         double turns = Math.Floor(e * 0.15915494309189535 + 0.5);
         float reduced = (float)(e - turns * 6.283185307179586);
         float sn = MathF.Sin(reduced), cs = MathF.Cos(reduced);
@@ -167,11 +168,11 @@ public static class ElementwiseKernels
         if (p.Unpatchify != 0) image[im] = tokens[i]; else tokens[i] = image[im];
     }
 
-    // binary16 conversions go through KernelMath's integer versions: exact round-to-nearest-even on
+    // binary16 conversions go through ScalarMath's integer versions: exact round-to-nearest-even on
     // every backend (ILGPU.Half's own conversion truncates on the CPU accelerator), no SM 5.3 needed.
-    private static Half ToHalf(float v) => Interop.IntAsFloat(KernelMath.ToHalfBits(v));
+    private static Half ToHalf(float v) => Interop.IntAsFloat(ScalarMath.ToHalfBits(v));
 
-    private static float FromHalf(Half h) => KernelMath.FromHalfBits(Interop.FloatAsInt(h));
+    private static float FromHalf(Half h) => ScalarMath.FromHalfBits(Interop.FloatAsInt(h));
 
     /// <summary>float32 to binary16 (round to nearest even).</summary>
     public static void F32ToF16(Index1D i, ArrayView<float> src, ArrayView<Half> dst) => dst[i] = ToHalf(src[i]);
@@ -180,14 +181,14 @@ public static class ElementwiseKernels
     public static void F16ToF32(Index1D i, ArrayView<Half> src, ArrayView<float> dst) => dst[i] = FromHalf(src[i]);
 
     /// <summary>float32 to bfloat16 bits (round to nearest even; NaN stays NaN).</summary>
-    public static void F32ToBF16(Index1D i, ArrayView<float> src, ArrayView<ushort> dst) => dst[i] = KernelMath.ToBFloat16(src[i]);
+    public static void F32ToBF16(Index1D i, ArrayView<float> src, ArrayView<ushort> dst) => dst[i] = ScalarMath.ToBFloat16(src[i]);
 
     /// <summary>bfloat16 bits to float32 (exact).</summary>
-    public static void BF16ToF32(Index1D i, ArrayView<ushort> src, ArrayView<float> dst) => dst[i] = KernelMath.FromBFloat16(src[i]);
+    public static void BF16ToF32(Index1D i, ArrayView<ushort> src, ArrayView<float> dst) => dst[i] = ScalarMath.FromBFloat16(src[i]);
 
     /// <summary>binary16 to bfloat16 through float32.</summary>
-    public static void F16ToBF16(Index1D i, ArrayView<Half> src, ArrayView<ushort> dst) => dst[i] = KernelMath.ToBFloat16(FromHalf(src[i]));
+    public static void F16ToBF16(Index1D i, ArrayView<Half> src, ArrayView<ushort> dst) => dst[i] = ScalarMath.ToBFloat16(FromHalf(src[i]));
 
     /// <summary>bfloat16 to binary16 through float32.</summary>
-    public static void BF16ToF16(Index1D i, ArrayView<ushort> src, ArrayView<Half> dst) => dst[i] = ToHalf(KernelMath.FromBFloat16(src[i]));
+    public static void BF16ToF16(Index1D i, ArrayView<ushort> src, ArrayView<Half> dst) => dst[i] = ToHalf(ScalarMath.FromBFloat16(src[i]));
 }

@@ -1,3 +1,4 @@
+using Engine.Core;
 using ILGPU;
 
 namespace Engine.Kernels;
@@ -19,8 +20,8 @@ public struct GemmParams
     public int BroadcastB;
     /// <summary>1 when the bias view holds N values to add.</summary>
     public int HasBias;
-    /// <summary>Epilogue activation number (Engine.Core.Activation order).</summary>
-    public int Activation;
+    /// <summary>Epilogue activation.</summary>
+    public Activation Activation;
     /// <summary>Scale applied to the product before the bias.</summary>
     public float Alpha;
     /// <summary>Edge T of the square thread tile (group is T x T).</summary>
@@ -96,7 +97,7 @@ public static class GemmKernels
                 if (col >= p.N) break;
                 float v = acc.Get(i, j) * p.Alpha;
                 if (p.HasBias != 0) v += bias[col];
-                c[cBase + (long)row * p.N + col] = KernelMath.Activate(v, p.Activation);
+                c[cBase + (long)row * p.N + col] = ScalarMath.Activate(v, p.Activation);
             }
         }
     }

@@ -1,3 +1,4 @@
+using Engine.Core;
 using ILGPU;
 
 namespace Engine.Kernels;
@@ -82,7 +83,7 @@ public static class NormKernels
             float scale = rstd * (p.HasGamma != 0 ? gamma[ch] : 1f);
             float shift = (p.HasBeta != 0 ? beta[ch] : 0f) - mean * scale;
             float y = x[start + i] * scale + shift;
-            output[start + i] = p.Silu != 0 ? KernelMath.Silu(y) : y;
+            output[start + i] = p.Silu != 0 ? ScalarMath.Silu(y) : y;
         }
     }
 
@@ -155,7 +156,7 @@ public static class NormKernels
             float scale = rstd * (p.HasGamma != 0 ? gamma[ch] : 1f);
             float shift = (p.HasBeta != 0 ? beta[ch] : 0f) - mean * scale;
             float y = x[start + i] * scale + shift;
-            output[start + i] = p.Silu != 0 ? KernelMath.Silu(y) : y;
+            output[start + i] = p.Silu != 0 ? ScalarMath.Silu(y) : y;
         }
     }
 

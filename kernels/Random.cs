@@ -1,3 +1,4 @@
+using Engine.Core;
 using ILGPU;
 
 namespace Engine.Kernels;

@@ -1,3 +1,4 @@
+using Engine.Core;
 using ILGPU;
 
 namespace Engine.Kernels;
@@ -27,13 +28,13 @@ public static class SamplerUpdateKernels
     public static void LinearCombination(Index1D i, ArrayView<float> output, LinearTerms t)
     {
         float acc = t.C0 * t.X0[i];
-        if (t.Count > 1) acc = KernelMath.MultiplyAdd(t.X1[i], t.C1, acc);
-        if (t.Count > 2) acc = KernelMath.MultiplyAdd(t.X2[i], t.C2, acc);
-        if (t.Count > 3) acc = KernelMath.MultiplyAdd(t.X3[i], t.C3, acc);
-        if (t.Count > 4) acc = KernelMath.MultiplyAdd(t.X4[i], t.C4, acc);
-        if (t.Count > 5) acc = KernelMath.MultiplyAdd(t.X5[i], t.C5, acc);
-        if (t.Count > 6) acc = KernelMath.MultiplyAdd(t.X6[i], t.C6, acc);
-        if (t.Count > 7) acc = KernelMath.MultiplyAdd(t.X7[i], t.C7, acc);
+        if (t.Count > 1) acc = ScalarMath.MultiplyAdd(t.X1[i], t.C1, acc);
+        if (t.Count > 2) acc = ScalarMath.MultiplyAdd(t.X2[i], t.C2, acc);
+        if (t.Count > 3) acc = ScalarMath.MultiplyAdd(t.X3[i], t.C3, acc);
+        if (t.Count > 4) acc = ScalarMath.MultiplyAdd(t.X4[i], t.C4, acc);
+        if (t.Count > 5) acc = ScalarMath.MultiplyAdd(t.X5[i], t.C5, acc);
+        if (t.Count > 6) acc = ScalarMath.MultiplyAdd(t.X6[i], t.C6, acc);
+        if (t.Count > 7) acc = ScalarMath.MultiplyAdd(t.X7[i], t.C7, acc);
         output[i] = acc;
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Core;
 using ILGPU;
 using Half = ILGPU.Half;
 
@@ -31,7 +32,7 @@ public struct F16Weights(ArrayView<Half> view) : IWeightView
     public ArrayView<Half> View = view;
 
     /// <inheritdoc />
-    public readonly float Read(long index) => KernelMath.FromHalfBits(Interop.FloatAsInt(View[index]));
+    public readonly float Read(long index) => ScalarMath.FromHalfBits(Interop.FloatAsInt(View[index]));
 }
 
 /// <summary>bfloat16 weights stored as their 16 bits (the high half of a float32).</summary>
@@ -41,5 +42,5 @@ public struct BF16Weights(ArrayView<ushort> view) : IWeightView
     public ArrayView<ushort> View = view;
 
     /// <inheritdoc />
-    public readonly float Read(long index) => KernelMath.FromBFloat16(View[index]);
+    public readonly float Read(long index) => ScalarMath.FromBFloat16(View[index]);
 }

@@ -2,7 +2,7 @@ using System.Reflection;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 using Engine.Bench.Infrastructure;
-using Engine.Core.Ilgpu;
+using Engine.Gpu;
 
 namespace Engine.Bench;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Engine.Core;
+using Engine.Gpu;
 
 namespace Engine.Cli;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.Core;
+using Engine.Gpu;
 
 namespace Engine.Cli;
 

@@ -1,4 +1,4 @@
-using Engine.Core.Cpu;
+using Engine.Cpu;
 
 namespace Engine.Core.Tests;
 

@@ -1,4 +1,4 @@
-using Engine.Core.Ilgpu;
+using Engine.Gpu;
 
 namespace Engine.Core.Tests;
 

@@ -1,4 +1,5 @@
-using Engine.Core.Cpu;
+using Engine.Cpu;
+using Engine.Gpu;
 
 namespace Engine.Core.Tests;
 
@@ -15,7 +16,7 @@ public class IlgpuParityTests(string kind)
     private static readonly CpuDevice Cpu = new();
     /// <summary>The CPU accelerator with 256-thread groups: the GPU-sized launch shapes (GEMM tile 16, attention tile 64).</summary>
     private const string WideCpu = "ilgpu-cpu-256";
-    private static readonly Lazy<Device> Wide = new(() => Engine.Core.Ilgpu.IlgpuDevice.CreateSimulated(warpsPerGroup: 8));
+    private static readonly Lazy<Device> Wide = new(() => IlgpuDevice.CreateSimulated(warpsPerGroup: 8));
 
     private Device Target => kind == WideCpu ? Wide.Value : TestDevices.Get(kind);
 
@@ -103,7 +104,7 @@ public class IlgpuParityTests(string kind)
     [TestCase(true)]
     public void ProductsWithEachRegisterBlock(bool wide)
     {
-        if (Target is not Engine.Core.Ilgpu.IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
+        if (Target is not IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
         ilgpu.ForcedWideTile = wide;
         try
         {
@@ -196,7 +197,7 @@ public class IlgpuParityTests(string kind)
     [TestCase(1, 32, 16, 16, 32, 3, true, true)]
     public void GroupNormSplitOverBlocks(int n, int c, int h, int w, int groups, int splits, bool affine, bool silu)
     {
-        if (Target is not Engine.Core.Ilgpu.IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
+        if (Target is not IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
         ilgpu.ForcedGroupNormSplits = splits;
         try { GroupNorm(n, c, h, w, groups, affine, silu); }
         finally { ilgpu.ForcedGroupNormSplits = null; }
@@ -483,7 +484,7 @@ public class IlgpuParityTests(string kind)
     [Test]
     public void LaunchShapeFollowsTheAccelerator()
     {
-        if (Target is not Engine.Core.Ilgpu.IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
+        if (Target is not IlgpuDevice ilgpu) { Assert.Ignore("not an ILGPU device"); return; }
         var (tile, reduction, attention) = ilgpu.LaunchShape;
         int maxGroup = ilgpu.Accelerator.MaxNumThreadsPerGroup;
         Assert.That(tile * tile, Is.LessThanOrEqualTo(maxGroup));

@@ -10,6 +10,9 @@ namespace Engine.Sampling.Tests;
 [TestFixture]
 public class DistillationTests
 {
+    // Named here because the namespace Engine.Cpu would otherwise hide the imported GuidanceTests.Cpu.
+    private static Device Cpu => GuidanceTests.Cpu;
+
     private static readonly SchedulerConfig Vp = SchedulerConfig.ParseJson("""{"beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012,"timestep_spacing":"trailing","clip_sample":false}""", "DDIMScheduler");
 
     [Test]

@@ -10,6 +10,9 @@ namespace Engine.Sampling.Tests;
 [TestFixture]
 public class PluginTests
 {
+    // Named here because the namespace Engine.Cpu would otherwise hide the imported GuidanceTests.Cpu.
+    private static Device Cpu => GuidanceTests.Cpu;
+
     private static IEnumerable<TestCaseData> Solvers()
     {
         foreach (var (cls, pred) in new[] { ("DDIMScheduler", "epsilon"), ("EulerDiscreteScheduler", "epsilon"), ("DPMSolverMultistepScheduler", "v_prediction"), ("UniPCMultistepScheduler", "epsilon"), ("HeunDiscreteScheduler", "sample") })

@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Gpu;
 
 namespace Engine.TestSupport;
 

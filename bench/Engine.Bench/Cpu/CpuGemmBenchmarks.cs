@@ -2,7 +2,7 @@ using BenchmarkDotNet.Attributes;
 using Engine.Bench.Infrastructure;
 using Engine.Bench.Peers;
 using Engine.Core;
-using Engine.Core.Cpu;
+using Engine.Cpu;
 
 namespace Engine.Bench.Cpu;
 

@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Engine.Bench.Infrastructure;
 using Engine.Core;
-using Engine.Core.Ilgpu;
+using Engine.Gpu;
 
 namespace Engine.Bench.Gpu;
 

@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Engine.Bench.Peers;
 using Engine.Core;
-using Engine.Core.Cpu;
+using Engine.Cpu;
 
 namespace Engine.Bench.Infrastructure;
 

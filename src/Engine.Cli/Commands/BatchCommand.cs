@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Engine.Core;
 using Engine.Generation;
+using Engine.Gpu;
 using Engine.Jobs;
 
 namespace Engine.Cli.Commands;

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Engine.Core;
 using Engine.Generation;
+using Engine.Gpu;
 using Engine.Tools.Quality;
 
 namespace Engine.Cli.Commands;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Engine.Core;
 using Engine.Core.Safetensors;
+using Engine.Gpu;
 using Engine.Models.Loading;
 using Engine.Models.Networks;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Engine.Core;
 using Engine.Core.Safetensors;
 using Engine.Generation;
+using Engine.Gpu;
 using Engine.Imaging;
 using Engine.Jobs;
 

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Engine.Core;
+using Engine.Gpu;
 
 namespace Engine.Cli.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Engine.Core;
+using Engine.Gpu;
 using Engine.Sampling;
 using Engine.Tools;
 

@@ -1,7 +1,10 @@
-namespace Engine.Kernels;
+namespace Engine.Core;
 
-/// <summary>Scalar float math shared by ILGPU kernels and the CPU device, so both round alike.</summary>
-public static class KernelMath
+/// <summary>
+/// Scalar float math shared by the ILGPU kernels and the CPU device, so both round alike. Bit casts go
+/// through <see cref="BitConverter"/>, which ILGPU maps onto its own intrinsics when it compiles a kernel.
+/// </summary>
+public static class ScalarMath
 {
     /// <summary>
     /// erf(x) in float32: Abramowitz and Stegun 7.1.26 (|error| &lt;= 1.5e-7). Evaluated in float so that
@@ -32,7 +35,7 @@ public static class KernelMath
         double r = x - k * 0.69314718055994531;
         double p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040
             + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800)))))))))));
-        return (float)(p * ILGPU.Interop.IntAsFloat((ulong)((long)k + 1023) << 52));
+        return (float)(p * BitConverter.Int64BitsToDouble(((long)k + 1023) << 52));
     }
 
     /// <summary>x * sigmoid(x).</summary>
@@ -44,13 +47,13 @@ public static class KernelMath
     /// <summary>GELU with the tanh approximation.</summary>
     public static float GeluTanh(float x) => 0.5f * x * (1f + MathF.Tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 
-    /// <summary>Applies activation number <paramref name="kind"/> (the order of Engine.Core.Activation).</summary>
-    public static float Activate(float x, int kind) => kind switch
+    /// <summary>Applies <paramref name="kind"/> to <paramref name="x"/>.</summary>
+    public static float Activate(float x, Activation kind) => kind switch
     {
-        1 => Silu(x),
-        2 => GeluErf(x),
-        3 => GeluTanh(x),
-        4 => x > 0f ? x : 0f,
+        Activation.SiLU => Silu(x),
+        Activation.GeluErf => GeluErf(x),
+        Activation.GeluTanh => GeluTanh(x),
+        Activation.Relu => x > 0f ? x : 0f,
         _ => x,
     };
 
@@ -60,14 +63,14 @@ public static class KernelMath
     /// <summary>float32 to bfloat16 bits, round to nearest even; NaN stays a (quiet) NaN.</summary>
     public static ushort ToBFloat16(float value)
     {
-        uint bits = ILGPU.Interop.FloatAsInt(value);
+        uint bits = (uint)BitConverter.SingleToInt32Bits(value);
         if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40u);
         uint rounding = 0x7FFFu + ((bits >> 16) & 1u);
         return (ushort)((bits + rounding) >> 16);
     }
 
     /// <summary>bfloat16 bits to float32 (exact).</summary>
-    public static float FromBFloat16(ushort bits) => ILGPU.Interop.IntAsFloat((uint)bits << 16);
+    public static float FromBFloat16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 
     /// <summary>
     /// float32 to IEEE binary16 bits, round to nearest even (overflow to infinity, subnormals kept,
@@ -75,7 +78,7 @@ public static class KernelMath
     /// </summary>
     public static ushort ToHalfBits(float value)
     {
-        uint x = ILGPU.Interop.FloatAsInt(value);
+        uint x = (uint)BitConverter.SingleToInt32Bits(value);
         uint sign = (x >> 16) & 0x8000u, abs = x & 0x7FFFFFFFu;
         if (abs >= 0x7F800000u) return (ushort)(sign | (abs > 0x7F800000u ? 0x7E00u | ((abs >> 13) & 0x3FFu) : 0x7C00u));
         if (abs >= 0x477FF000u) return (ushort)(sign | 0x7C00u);
@@ -102,7 +105,7 @@ public static class KernelMath
             float v = m * (1f / 16777216f);
             return sign != 0 ? -v : v;
         }
-        if (e == 31) return ILGPU.Interop.IntAsFloat(sign | 0x7F800000u | (m << 13));
-        return ILGPU.Interop.IntAsFloat(sign | ((e + 112u) << 23) | (m << 13));
+        if (e == 31) return BitConverter.Int32BitsToSingle((int)(sign | 0x7F800000u | (m << 13)));
+        return BitConverter.Int32BitsToSingle((int)(sign | ((e + 112u) << 23) | (m << 13)));
     }
 }

@@ -1,8 +1,9 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
-using Engine.Kernels;
+using Engine.Core;
+using Tensor = Engine.Core.Tensor;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {
@@ -96,7 +97,7 @@ public sealed partial class CpuDevice
         for (; i < count; i++)
         {
             float v = (x[i] - mean) * scale + shift;
-            y[i] = silu ? KernelMath.Silu(v) : v;
+            y[i] = silu ? ScalarMath.Silu(v) : v;
         }
     }
 

@@ -1,4 +1,6 @@
-namespace Engine.Core.Cpu;
+using Engine.Core;
+
+namespace Engine.Cpu;
 
 /// <summary>Managed storage of the CPU device: one array per dtype (BF16 kept as raw bits).</summary>
 internal sealed class CpuBuffer : DeviceBuffer

@@ -1,7 +1,9 @@
+using Engine.Core;
+using Device = Engine.Core.Device;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Engine.Core.Ilgpu;
+namespace Engine.Gpu;
 
 /// <summary>
 /// Accelerator storage of the ILGPU device: one ILGPU buffer of the dtype's element type

@@ -2,8 +2,10 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Engine.Core;
+using Tensor = Engine.Core.Tensor;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 /// <summary>
 /// One GEMM problem: C = act(alpha op(A) op(B) + bias) (or C += ... when <see cref="Accumulate"/>),

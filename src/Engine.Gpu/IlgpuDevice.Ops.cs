@@ -1,8 +1,10 @@
+using Engine.Core;
+using Device = Engine.Core.Device;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Engine.Core.Ilgpu;
+namespace Engine.Gpu;
 
 public sealed partial class IlgpuDevice
 {
@@ -17,7 +19,7 @@ public sealed partial class IlgpuDevice
         var p = new GemmParams
         {
             M = m, N = n, K = k, TransposeA = transposeA ? 1 : 0, TransposeB = transposeB ? 1 : 0,
-            BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = (int)activation, Alpha = alpha, Tile = _gemmTile,
+            BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = activation, Alpha = alpha, Tile = _gemmTile,
         };
         var c = View(output);
         var cb = bias is null ? c : View(bias);
@@ -194,7 +196,7 @@ public sealed partial class IlgpuDevice
     protected override void ActivateCore(Tensor x, Tensor output, Activation activation)
     {
         if (x.Length == 0) return;
-        _kernels.Activate(Extent(x.Length, "Activate"), View(x), View(output), (int)activation);
+        _kernels.Activate(Extent(x.Length, "Activate"), View(x), View(output), activation);
     }
 
     /// <inheritdoc />
@@ -211,7 +213,7 @@ public sealed partial class IlgpuDevice
         int n = Extent(output.Length, op.ToString());
         if (a.Length == output.Length && b.Length == output.Length)
         {
-            _kernels.Binary(n, View(a), View(b), View(output), (int)op);
+            _kernels.Binary(n, View(a), View(b), View(output), op);
             return;
         }
         int rank = output.Rank;
@@ -235,7 +237,7 @@ public sealed partial class IlgpuDevice
             A0 = sa[0], A1 = sa[1], A2 = sa[2], A3 = sa[3], A4 = sa[4], A5 = sa[5],
             B0 = sb[0], B1 = sb[1], B2 = sb[2], B3 = sb[3], B4 = sb[4], B5 = sb[5],
         };
-        _kernels.BinaryBroadcast(n, View(a), View(b), View(output), s, (int)op);
+        _kernels.BinaryBroadcast(n, View(a), View(b), View(output), s, op);
     }
 
     /// <inheritdoc />

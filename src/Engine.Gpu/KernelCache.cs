@@ -1,9 +1,11 @@
+using Engine.Core;
+using Device = Engine.Core.Device;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
 using Half = ILGPU.Half;
 
-namespace Engine.Core.Ilgpu;
+namespace Engine.Gpu;
 
 /// <summary>
 /// The compiled kernels of one accelerator. Each launcher is loaded (compiled) the first time it is
@@ -57,9 +59,10 @@ internal sealed class KernelCache(Accelerator accelerator)
 
     // Implicitly grouped element-wise kernels.
     private Lazy<Action<Index1D, ArrayView<float>, float>>? _fill;
-    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int>>? _activate, _geglu;
-    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>? _binary;
-    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, int>>? _binaryBroadcast;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, Activation>>? _activate;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int>>? _geglu;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp>>? _binary;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp>>? _binaryBroadcast;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, float>>? _affine;
     private Lazy<Action<Index1D, ArrayView<float>, LinearTerms>>? _linearCombination;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams>>? _timestep;
@@ -79,14 +82,14 @@ internal sealed class KernelCache(Accelerator accelerator)
 
     public Action<Index1D, ArrayView<float>, float> Fill =>
         (_fill ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ElementwiseKernels.Fill))).Value;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Activate =>
-        (_activate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Activate))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Activate =>
+        (_activate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(ElementwiseKernels.Activate))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Geglu =>
         (_geglu ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Geglu))).Value;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> Binary =>
-        (_binary ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Binary))).Value;
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, int> BinaryBroadcast =>
-        (_binaryBroadcast ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, int>(ElementwiseKernels.BinaryBroadcast))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp> Binary =>
+        (_binary ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp>(ElementwiseKernels.Binary))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp> BinaryBroadcast =>
+        (_binaryBroadcast ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp>(ElementwiseKernels.BinaryBroadcast))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, float> Affine =>
         (_affine ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(ElementwiseKernels.Affine))).Value;
     public Action<Index1D, ArrayView<float>, LinearTerms> LinearCombination =>

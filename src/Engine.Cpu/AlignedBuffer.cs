@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 /// <summary>
 /// A 64-byte aligned native float buffer that grows on demand and is kept for reuse, so kernels that

@@ -1,9 +1,10 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using Engine.Kernels;
+using Engine.Core;
+using Tensor = Engine.Core.Tensor;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {
@@ -76,7 +77,7 @@ public sealed partial class CpuDevice
                     (v / (Vector256<float>.One + Exp(-u2))).Store(p + i);
                 }
         }
-        for (; i < x.Length; i++) x[i] = KernelMath.GeluTanh(x[i]);
+        for (; i < x.Length; i++) x[i] = ScalarMath.GeluTanh(x[i]);
     }
 
     /// <summary>
@@ -101,7 +102,7 @@ public sealed partial class CpuDevice
                     (v / (Vector256<float>.One + Exp(-v))).Store(p + i);
                 }
         }
-        for (; i < x.Length; i++) x[i] = KernelMath.Silu(x[i]);
+        for (; i < x.Length; i++) x[i] = ScalarMath.Silu(x[i]);
     }
 
     /// <summary>x = exp(x - shift) in place, with the SIMD exp below (the softmax inner loop of attention).</summary>
@@ -175,7 +176,7 @@ public sealed partial class CpuDevice
 
     /// <summary>
     /// output = 0.5 x (1 + erf(x / sqrt 2)) in one vectorised pass: the same Abramowitz-Stegun 7.1.26
-    /// erf as <see cref="KernelMath.Erf"/> (|error| &lt;= 1.5e-7) with the SIMD exp. Exact GELU runs
+    /// erf as <see cref="ScalarMath.Erf"/> (|error| &lt;= 1.5e-7) with the SIMD exp. Exact GELU runs
     /// over every GEGLU feed-forward of the SD-class UNets, where a scalar loop cost as much as the GEMM
     /// before it. <paramref name="output"/> may be <paramref name="x"/>.
     /// </summary>
@@ -216,7 +217,7 @@ public sealed partial class CpuDevice
                     (v * Vector256.ConditionalSelect(positive, Vector256<float>.One - q, q)).Store(po + i);
                 }
         }
-        for (; i < x.Length; i++) output[i] = KernelMath.GeluErf(x[i]);
+        for (; i < x.Length; i++) output[i] = ScalarMath.GeluErf(x[i]);
     }
 
     /// <inheritdoc />
@@ -370,7 +371,7 @@ public sealed partial class CpuDevice
             for (int i = 0; i < half; i++)
             {
                 float exponent = logPeriod * i / (half - downscaleFreqShift);
-                float e = scale * (t[n] * KernelMath.ExpAccurate(exponent));
+                float e = scale * (t[n] * ScalarMath.ExpAccurate(exponent));
                 float s = MathF.Sin(e), c = MathF.Cos(e);
                 row[i] = flipSinToCos ? c : s;
                 row[half + i] = flipSinToCos ? s : c;

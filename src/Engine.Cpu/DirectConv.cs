@@ -1,8 +1,9 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Engine.Core;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 /// <summary>Which convolution algorithm <see cref="CpuDevice"/> runs (Auto picks by shape and CPU; tests force the others).</summary>
 internal enum ConvAlgorithm

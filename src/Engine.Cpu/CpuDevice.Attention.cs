@@ -2,8 +2,10 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Engine.Core;
+using Tensor = Engine.Core.Tensor;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {

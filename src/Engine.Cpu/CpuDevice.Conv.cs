@@ -1,4 +1,6 @@
-namespace Engine.Core.Cpu;
+using Engine.Core;
+
+namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {

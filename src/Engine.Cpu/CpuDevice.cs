@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
+using Engine.Core;
 
-namespace Engine.Core.Cpu;
+namespace Engine.Cpu;
 
 /// <summary>
 /// The fast path without a GPU: managed SIMD (System.Numerics.Tensors, Vector256/512) and

@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Engine.Core;
+using Device = Engine.Core.Device;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -7,7 +9,7 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
-namespace Engine.Core.Ilgpu;
+namespace Engine.Gpu;
 
 /// <summary>
 /// A device backed by an ILGPU accelerator: CUDA, OpenCL, or ILGPU's CPU accelerator (the last one

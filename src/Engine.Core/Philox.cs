@@ -1,4 +1,4 @@
-namespace Engine.Kernels;
+namespace Engine.Core;
 
 /// <summary>
 /// Philox4x32-10 counter-based generator (Salmon et al., SC'11) and a Box-Muller transform.
