@@ -3,8 +3,12 @@ namespace Engine.Core;
 /// <summary>
 /// A compute device: owns memory (with a size-keyed pool so steady-state loops allocate nothing),
 /// moves data between host and device (counted in <see cref="Transfers"/>), and implements the op
-/// surface in <c>Device.Ops.cs</c>. Public op methods validate shapes and then call the protected
-/// <c>*Core</c> methods that each device implements, so both devices share one contract.
+/// surface, one family per file (<c>Device.Gemm.cs</c>, <c>Device.Conv.cs</c>, <c>Device.Norm.cs</c>,
+/// <c>Device.Attention.cs</c>, <c>Device.Pointwise.cs</c>, <c>Device.Layout.cs</c>, <c>Device.Random.cs</c>,
+/// <c>Device.Convert.cs</c>; the shared checks in <c>Device.Checks.cs</c>). Public op methods validate
+/// their arguments (F32, same device, shapes) and then call the protected <c>*Core</c> methods that each
+/// device implements, so both devices share one contract. Ops compute in float32 and write a
+/// caller-provided output, so callers control allocation (and reuse pooled tensors).
 /// Not thread-safe for concurrent ops on one instance unless a derived device says otherwise;
 /// allocation and the pool are thread-safe.
 /// </summary>

@@ -2,7 +2,6 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using Engine.Core;
 using Tensor = Engine.Core.Tensor;
 
 namespace Engine.Cpu;
@@ -84,7 +83,7 @@ public sealed partial class CpuDevice
                 float* kHead = (float*)packedBase + bh * perHead;
                 if (Volatile.Read(ref headState[bh]) != HeadPacked)
                     PackHead(headState, bh, (float*)kBase + (long)b * lk * width + h * d, (float*)vBase + (long)b * lk * width + h * d,
-                        lk, d, width, scale * Log2E, kHead, kHead + kPacked);
+                        lk, d, width, scale * SimdMath.Log2E, kHead, kHead + kPacked);
                 int i0 = qb * QueryBlock, rows = Math.Min(QueryBlock, lq - i0);
                 long headOffset = h * d;
                 float* qRows = (float*)qBase + ((long)b * lq + i0) * width + headOffset;
@@ -317,14 +316,14 @@ public sealed partial class CpuDevice
             var s0 = Vector512.Load(sum); var s1 = Vector512.Load(sum + 16);
             if (correction != null)
             {
-                var c0 = Exp2(old0 - m0); var c1 = Exp2(old1 - m1);
+                var c0 = SimdMath.Exp2(old0 - m0); var c1 = SimdMath.Exp2(old1 - m1);
                 c0.Store(correction); c1.Store(correction + 16);
                 s0 *= c0; s1 *= c1;
             }
             for (int p = 0; p < cols; p++)
             {
                 float* x = panel + p * 32;
-                var e0 = Exp2(Vector512.Load(x) - m0); var e1 = Exp2(Vector512.Load(x + 16) - m1);
+                var e0 = SimdMath.Exp2(Vector512.Load(x) - m0); var e1 = SimdMath.Exp2(Vector512.Load(x + 16) - m1);
                 e0.Store(x); e1.Store(x + 16);
                 s0 += e0; s1 += e1;
             }
@@ -344,14 +343,14 @@ public sealed partial class CpuDevice
             var s0 = Vector256.Load(sum); var s1 = Vector256.Load(sum + 8);
             if (correction != null)
             {
-                var c0 = Exp2(old0 - m0); var c1 = Exp2(old1 - m1);
+                var c0 = SimdMath.Exp2(old0 - m0); var c1 = SimdMath.Exp2(old1 - m1);
                 c0.Store(correction); c1.Store(correction + 8);
                 s0 *= c0; s1 *= c1;
             }
             for (int p = 0; p < cols; p++)
             {
                 float* x = panel + p * 16;
-                var e0 = Exp2(Vector256.Load(x) - m0); var e1 = Exp2(Vector256.Load(x + 8) - m1);
+                var e0 = SimdMath.Exp2(Vector256.Load(x) - m0); var e1 = SimdMath.Exp2(Vector256.Load(x + 8) - m1);
                 e0.Store(x); e1.Store(x + 8);
                 s0 += e0; s1 += e1;
             }
@@ -374,50 +373,5 @@ public sealed partial class CpuDevice
             max[r] = m;
             sum[r] = s;
         }
-    }
-
-
-    // 2^x for x <= 0 (a score minus its running max): x = n + f with n = round(x), |f| <= 1/2, and 2^f
-    // from a degree-5 polynomial fitted at Chebyshev nodes (relative error 1.6e-7 in float arithmetic);
-    // x is clamped so 2^n stays a normal float. AVX-512 applies 2^n with vscalefps.
-    private const float Exp2Lo = -125f;
-    private const float E0 = 1.000000119e+00f, E1 = 6.931471825e-01f, E2 = 2.402210683e-01f, E3 = 5.550356954e-02f, E4 = 9.676031768e-03f, E5 = 1.339086331e-03f;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp2(Vector512<float> x)
-    {
-        x = Vector512.Max(x, Vector512.Create(Exp2Lo));
-        var n = Vector512.Round(x);
-        var f = x - n;
-        var y = Vector512.FusedMultiplyAdd(Vector512.Create(E5), f, Vector512.Create(E4));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E3));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E2));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E1));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E0));
-        if (Avx512F.IsSupported) return Avx512F.Scale(y, n);
-        return y * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp2(Vector256<float> x)
-    {
-        x = Vector256.Max(x, Vector256.Create(Exp2Lo));
-        var n = Vector256.Round(x);
-        var f = x - n;
-        var y = Vector256.FusedMultiplyAdd(Vector256.Create(E5), f, Vector256.Create(E4));
-        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E3));
-        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E2));
-        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E1));
-        y = Vector256.FusedMultiplyAdd(y, f, Vector256.Create(E0));
-        return y * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-    }
-
-    /// <inheritdoc />
-    protected override void SoftmaxCore(Tensor x, Tensor output)
-    {
-        int d = x.Dim(-1), rows = (int)(x.Length / d);
-        var (xArr, xOff) = Raw(x);
-        var (oArr, oOff) = Raw(output);
-        Parallel.For(0, rows, Parallelism, r => TensorPrimitives.SoftMax(xArr.AsSpan(xOff + r * d, d), oArr.AsSpan(oOff + r * d, d)));
     }
 }

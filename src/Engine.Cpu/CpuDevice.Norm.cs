@@ -80,7 +80,7 @@ public sealed partial class CpuDevice
             for (; i + 16 <= count; i += 16)
             {
                 var v = Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - m, sc, sh);
-                if (silu) v /= Vector512<float>.One + Exp(-v);
+                if (silu) v /= Vector512<float>.One + SimdMath.Exp(-v);
                 v.Store(y + i);
             }
         }
@@ -90,7 +90,7 @@ public sealed partial class CpuDevice
             for (; i + 8 <= count; i += 8)
             {
                 var v = Vector256.FusedMultiplyAdd(Vector256.Load(x + i) - m, sc, sh);
-                if (silu) v /= Vector256<float>.One + Exp(-v);
+                if (silu) v /= Vector256<float>.One + SimdMath.Exp(-v);
                 v.Store(y + i);
             }
         }
@@ -133,5 +133,14 @@ public sealed partial class CpuDevice
                 }
             }
         });
+    }
+
+    /// <inheritdoc />
+    protected override void SoftmaxCore(Tensor x, Tensor output)
+    {
+        int d = x.Dim(-1), rows = (int)(x.Length / d);
+        var (xArr, xOff) = Raw(x);
+        var (oArr, oOff) = Raw(output);
+        Parallel.For(0, rows, Parallelism, r => TensorPrimitives.SoftMax(xArr.AsSpan(xOff + r * d, d), oArr.AsSpan(oOff + r * d, d)));
     }
 }

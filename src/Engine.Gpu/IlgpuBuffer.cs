@@ -1,5 +1,4 @@
 using Engine.Core;
-using Device = Engine.Core.Device;
 using ILGPU;
 using ILGPU.Runtime;
 

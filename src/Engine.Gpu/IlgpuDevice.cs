@@ -1,13 +1,12 @@
 using System.Runtime.InteropServices;
 using Engine.Core;
-using Device = Engine.Core.Device;
 using Engine.Kernels;
 using ILGPU;
-using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using Device = Engine.Core.Device;
 
 namespace Engine.Gpu;
 
@@ -194,6 +193,15 @@ public sealed partial class IlgpuDevice : Device
         return (int)length;
     }
 
+    /// <summary>A launch grid, checked against the accelerator's grid limits.</summary>
+    private Index3D GridOf(long x, long y, long z, string op)
+    {
+        var max = _accelerator.MaxGridSize;
+        if (x > max.X || y > max.Y || z > max.Z)
+            throw new ArgumentException($"{op}: launch grid ({x}, {y}, {z}) exceeds {Name}'s limits ({max.X}, {max.Y}, {max.Z}).");
+        return new Index3D((int)x, (int)y, (int)z);
+    }
+
     /// <inheritdoc />
     protected override void CopyFromHostCore(ReadOnlySpan<byte> bytes, Tensor dst)
     {
@@ -234,25 +242,6 @@ public sealed partial class IlgpuDevice : Device
                 for (int i = 0; i < raw.Length; i++) dst[i] = DTypeExtensions.BFloat16ToSingle(raw[i]);
                 break;
             }
-        }
-    }
-
-    /// <inheritdoc />
-    protected override void CopyCore(Tensor src, Tensor dst)
-    {
-        if (src.Length == 0) return;
-        int n = Extent(src.Length, "Copy");
-        switch ((src.DType, dst.DType))
-        {
-            case (DType.F32, DType.F32): View(src).CopyTo(Stream, View(dst)); break;
-            case (DType.F16, DType.F16): ViewF16(src).CopyTo(Stream, ViewF16(dst)); break;
-            case (DType.BF16, DType.BF16): ViewBF16(src).CopyTo(Stream, ViewBF16(dst)); break;
-            case (DType.F32, DType.F16): _kernels.F32ToF16(n, View(src), ViewF16(dst)); break;
-            case (DType.F16, DType.F32): _kernels.F16ToF32(n, ViewF16(src), View(dst)); break;
-            case (DType.F32, DType.BF16): _kernels.F32ToBF16(n, View(src), ViewBF16(dst)); break;
-            case (DType.BF16, DType.F32): _kernels.BF16ToF32(n, ViewBF16(src), View(dst)); break;
-            case (DType.F16, DType.BF16): _kernels.F16ToBF16(n, ViewF16(src), ViewBF16(dst)); break;
-            default: _kernels.BF16ToF16(n, ViewBF16(src), ViewF16(dst)); break;
         }
     }
 

@@ -1,5 +1,4 @@
 using Engine.Core;
-using Device = Engine.Core.Device;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -81,47 +80,47 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<Index1D, ArrayView<ushort>, ArrayView<Half>>>? _bf16ToF16;
 
     public Action<Index1D, ArrayView<float>, float> Fill =>
-        (_fill ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ElementwiseKernels.Fill))).Value;
+        (_fill ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(PointwiseKernels.Fill))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, Activation> Activate =>
-        (_activate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(ElementwiseKernels.Activate))).Value;
+        (_activate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, Activation>(PointwiseKernels.Activate))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int> Geglu =>
-        (_geglu ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.Geglu))).Value;
+        (_geglu ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(PointwiseKernels.Geglu))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp> Binary =>
-        (_binary ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp>(ElementwiseKernels.Binary))).Value;
+        (_binary ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp>(PointwiseKernels.Binary))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp> BinaryBroadcast =>
-        (_binaryBroadcast ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp>(ElementwiseKernels.BinaryBroadcast))).Value;
+        (_binaryBroadcast ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp>(PointwiseKernels.BinaryBroadcast))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, float> Affine =>
-        (_affine ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(ElementwiseKernels.Affine))).Value;
+        (_affine ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(PointwiseKernels.Affine))).Value;
     public Action<Index1D, ArrayView<float>, LinearTerms> LinearCombination =>
-        (_linearCombination ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, LinearTerms>(SamplerUpdateKernels.LinearCombination))).Value;
+        (_linearCombination ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, LinearTerms>(PointwiseKernels.LinearCombination))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams> TimestepEmbedding =>
-        (_timestep ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams>(ElementwiseKernels.TimestepEmbedding))).Value;
+        (_timestep ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams>(PointwiseKernels.TimestepEmbedding))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> Modulate =>
-        (_modulate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Modulate))).Value;
+        (_modulate ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(PointwiseKernels.Modulate))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> GatedAdd =>
-        (_gatedAdd ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.GatedAdd))).Value;
+        (_gatedAdd ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(PointwiseKernels.GatedAdd))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> UpsampleNearest2x =>
-        (_upsample ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.UpsampleNearest2x))).Value;
+        (_upsample ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.UpsampleNearest2x))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Transpose =>
-        (_transpose ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.Transpose))).Value;
+        (_transpose ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.Transpose))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ConcatChannels =>
-        (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ElementwiseKernels.ConcatChannels))).Value;
+        (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.ConcatChannels))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> SliceChannels =>
-        (_sliceChannels ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(ElementwiseKernels.SliceChannels))).Value;
+        (_sliceChannels ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LayoutKernels.SliceChannels))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams> Patchify =>
-        (_patchify ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>(ElementwiseKernels.Patchify))).Value;
+        (_patchify ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>(LayoutKernels.Patchify))).Value;
     public Action<Index1D, ArrayView<float>, ulong, int, int, int> RandomNormal =>
         (_randomNormal ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, int, int, int>(RandomKernels.RandomNormal))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<Half>> F32ToF16 =>
-        (_f32ToF16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<Half>>(ElementwiseKernels.F32ToF16))).Value;
+        (_f32ToF16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<Half>>(ConvertKernels.F32ToF16))).Value;
     public Action<Index1D, ArrayView<Half>, ArrayView<float>> F16ToF32 =>
-        (_f16ToF32 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<float>>(ElementwiseKernels.F16ToF32))).Value;
+        (_f16ToF32 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<float>>(ConvertKernels.F16ToF32))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<ushort>> F32ToBF16 =>
-        (_f32ToBf16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ElementwiseKernels.F32ToBF16))).Value;
+        (_f32ToBf16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<ushort>>(ConvertKernels.F32ToBF16))).Value;
     public Action<Index1D, ArrayView<ushort>, ArrayView<float>> BF16ToF32 =>
-        (_bf16ToF32 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ElementwiseKernels.BF16ToF32))).Value;
+        (_bf16ToF32 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<float>>(ConvertKernels.BF16ToF32))).Value;
     public Action<Index1D, ArrayView<Half>, ArrayView<ushort>> F16ToBF16 =>
-        (_f16ToBf16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<ushort>>(ElementwiseKernels.F16ToBF16))).Value;
+        (_f16ToBf16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<ushort>>(ConvertKernels.F16ToBF16))).Value;
     public Action<Index1D, ArrayView<ushort>, ArrayView<Half>> BF16ToF16 =>
-        (_bf16ToF16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<Half>>(ElementwiseKernels.BF16ToF16))).Value;
+        (_bf16ToF16 ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<ushort>, ArrayView<Half>>(ConvertKernels.BF16ToF16))).Value;
 }

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Engine.Core;
 using Tensor = Engine.Core.Tensor;
@@ -67,14 +66,14 @@ public sealed partial class CpuDevice
                 {
                     var v = Vector512.Load(p + i);
                     var u2 = v * Vector512.FusedMultiplyAdd(v * v, Vector512.Create(Cubic * TwoC), Vector512.Create(TwoC));
-                    (v / (Vector512<float>.One + Exp(-u2))).Store(p + i);
+                    (v / (Vector512<float>.One + SimdMath.Exp(-u2))).Store(p + i);
                 }
             if (Vector256.IsHardwareAccelerated)
                 for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
                 {
                     var v = Vector256.Load(p + i);
                     var u2 = v * Vector256.FusedMultiplyAdd(v * v, Vector256.Create(Cubic * TwoC), Vector256.Create(TwoC));
-                    (v / (Vector256<float>.One + Exp(-u2))).Store(p + i);
+                    (v / (Vector256<float>.One + SimdMath.Exp(-u2))).Store(p + i);
                 }
         }
         for (; i < x.Length; i++) x[i] = ScalarMath.GeluTanh(x[i]);
@@ -93,70 +92,16 @@ public sealed partial class CpuDevice
                 for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
                 {
                     var v = Vector512.Load(p + i);
-                    (v / (Vector512<float>.One + Exp(-v))).Store(p + i);
+                    (v / (Vector512<float>.One + SimdMath.Exp(-v))).Store(p + i);
                 }
             if (Vector256.IsHardwareAccelerated)
                 for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
                 {
                     var v = Vector256.Load(p + i);
-                    (v / (Vector256<float>.One + Exp(-v))).Store(p + i);
+                    (v / (Vector256<float>.One + SimdMath.Exp(-v))).Store(p + i);
                 }
         }
         for (; i < x.Length; i++) x[i] = ScalarMath.Silu(x[i]);
-    }
-
-    /// <summary>x = exp(x - shift) in place, with the SIMD exp below (the softmax inner loop of attention).</summary>
-    internal static unsafe void ExpShiftedInPlace(Span<float> x, float shift)
-    {
-        int i = 0;
-        fixed (float* p = x)
-        {
-            if (Vector512.IsHardwareAccelerated)
-                for (var s = Vector512.Create(shift); i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-                    Exp(Vector512.Load(p + i) - s).Store(p + i);
-            if (Vector256.IsHardwareAccelerated)
-                for (var s = Vector256.Create(shift); i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-                    Exp(Vector256.Load(p + i) - s).Store(p + i);
-        }
-        for (; i < x.Length; i++) x[i] = MathF.Exp(x[i] - shift);
-    }
-
-    // exp(x) = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, and e^r from the Cephes expf
-    // polynomial (relative error ~2e-7); x is clamped so 2^n stays a normal float.
-    private const float ExpHi = 88.3762626647949f, ExpLo = -87.3365447504019f, Log2E = 1.44269504088896341f;
-    private const float Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
-    private const float P0 = 1.9875691500E-4f, P1 = 1.3981999507E-3f, P2 = 8.3334519073E-3f, P3 = 4.1665795894E-2f, P4 = 1.6666665459E-1f, P5 = 5.0000001201E-1f;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp(Vector512<float> x)
-    {
-        x = Vector512.Min(Vector512.Max(x, Vector512.Create(ExpLo)), Vector512.Create(ExpHi));
-        var n = Vector512.Round(x * Vector512.Create(Log2E));
-        var r = x - n * Vector512.Create(Ln2Hi) - n * Vector512.Create(Ln2Lo);
-        var y = Vector512.FusedMultiplyAdd(Vector512.Create(P0), r, Vector512.Create(P1));
-        y = Vector512.FusedMultiplyAdd(y, r, Vector512.Create(P2));
-        y = Vector512.FusedMultiplyAdd(y, r, Vector512.Create(P3));
-        y = Vector512.FusedMultiplyAdd(y, r, Vector512.Create(P4));
-        y = Vector512.FusedMultiplyAdd(y, r, Vector512.Create(P5));
-        y = Vector512.FusedMultiplyAdd(y, r * r, r + Vector512<float>.One);
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
-        return y * scale;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp(Vector256<float> x)
-    {
-        x = Vector256.Min(Vector256.Max(x, Vector256.Create(ExpLo)), Vector256.Create(ExpHi));
-        var n = Vector256.Round(x * Vector256.Create(Log2E));
-        var r = x - n * Vector256.Create(Ln2Hi) - n * Vector256.Create(Ln2Lo);
-        var y = Vector256.FusedMultiplyAdd(Vector256.Create(P0), r, Vector256.Create(P1));
-        y = Vector256.FusedMultiplyAdd(y, r, Vector256.Create(P2));
-        y = Vector256.FusedMultiplyAdd(y, r, Vector256.Create(P3));
-        y = Vector256.FusedMultiplyAdd(y, r, Vector256.Create(P4));
-        y = Vector256.FusedMultiplyAdd(y, r, Vector256.Create(P5));
-        y = Vector256.FusedMultiplyAdd(y, r * r, r + Vector256<float>.One);
-        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-        return y * scale;
     }
 
     /// <inheritdoc />
@@ -198,7 +143,7 @@ public sealed partial class CpuDevice
                     poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A2));
                     poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A1)) * t;
                     // erf(|x| / sqrt 2) = 1 - poly e^(-a^2); GELU = 0.5 x (1 + sign(x) erf) = x (1 - q) or x q.
-                    var q = Vector512.Create(0.5f) * poly * Exp(-(a * a));
+                    var q = Vector512.Create(0.5f) * poly * SimdMath.Exp(-(a * a));
                     var positive = Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero);
                     (v * Vector512.ConditionalSelect(positive, Vector512<float>.One - q, q)).Store(po + i);
                 }
@@ -212,7 +157,7 @@ public sealed partial class CpuDevice
                     poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A3));
                     poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A2));
                     poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A1)) * t;
-                    var q = Vector256.Create(0.5f) * poly * Exp(-(a * a));
+                    var q = Vector256.Create(0.5f) * poly * SimdMath.Exp(-(a * a));
                     var positive = Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero);
                     (v * Vector256.ConditionalSelect(positive, Vector256<float>.One - q, q)).Store(po + i);
                 }
@@ -410,105 +355,6 @@ public sealed partial class CpuDevice
         {
             int bi = row / l;
             TensorPrimitives.MultiplyAdd(xa.AsSpan(xo + row * d, d), ga.AsSpan(go + bi * d, d), ra.AsSpan(ro + row * d, d), oa.AsSpan(oo + row * d, d));
-        });
-    }
-
-    /// <inheritdoc />
-    protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
-    {
-        int planes = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
-        var (xa, xo) = Raw(x);
-        var (oa, oo) = Raw(output);
-        // Each source row is widened once into the even output row, which is then copied to the odd one.
-        Parallel.For(0, planes, Parallelism, p =>
-        {
-            for (int y = 0; y < h; y++)
-            {
-                int src = xo + (p * h + y) * w, dst = oo + (p * 2 * h + 2 * y) * 2 * w;
-                for (int xx = 0; xx < w; xx++) { float v = xa[src + xx]; oa[dst + 2 * xx] = v; oa[dst + 2 * xx + 1] = v; }
-                Array.Copy(oa, dst, oa, dst + 2 * w, 2 * w);
-            }
-        });
-    }
-
-    /// <inheritdoc />
-    protected override void ConcatChannelsCore(Tensor a, Tensor b, Tensor output)
-    {
-        int n = a.Dim(0);
-        int aBlock = (int)(a.Length / n), bBlock = (int)(b.Length / n);
-        var (aa, ao) = Raw(a);
-        var (ba, bo) = Raw(b);
-        var (oa, oo) = Raw(output);
-        // One job per image and operand once a batch is large enough to be worth the dispatch.
-        void Part(int job)
-        {
-            int i = job >> 1, dst = oo + i * (aBlock + bBlock);
-            if ((job & 1) == 0) Array.Copy(aa, ao + i * aBlock, oa, dst, aBlock);
-            else Array.Copy(ba, bo + i * bBlock, oa, dst + aBlock, bBlock);
-        }
-        if (output.Length < 2 * ChunkSize) for (int job = 0; job < 2 * n; job++) Part(job);
-        else Parallel.For(0, 2 * n, Parallelism, Part);
-    }
-
-    /// <inheritdoc />
-    protected override void SliceChannelsCore(Tensor x, int start, Tensor output)
-    {
-        int n = x.Dim(0);
-        int inner = (int)(output.Length / Math.Max(1, (long)n * output.Dim(1)));
-        int srcBlock = x.Dim(1) * inner, dstBlock = output.Dim(1) * inner;
-        var sx = Span(x); var so = Span(output);
-        for (int i = 0; i < n; i++) sx.Slice(i * srcBlock + start * inner, dstBlock).CopyTo(so.Slice(i * dstBlock, dstBlock));
-    }
-
-    /// <inheritdoc />
-    protected override void TransposeCore(Tensor x, Tensor output)
-    {
-        int batch = x.Dim(0), m = x.Dim(1), n = x.Dim(2);
-        var (xa, xo) = Raw(x);
-        var (oa, oo) = Raw(output);
-        const int Tile = 32;
-        int tilesM = (m + Tile - 1) / Tile, tilesN = (n + Tile - 1) / Tile;
-        Parallel.For(0, batch * tilesM * tilesN, Parallelism, job =>
-        {
-            int tn = job % tilesN, tm = (job / tilesN) % tilesM, bi = job / (tilesN * tilesM);
-            int baseIdx = bi * m * n;
-            for (int i = tm * Tile; i < Math.Min(m, (tm + 1) * Tile); i++)
-                for (int j = tn * Tile; j < Math.Min(n, (tn + 1) * Tile); j++)
-                    oa[oo + baseIdx + j * m + i] = xa[xo + baseIdx + i * n + j];
-        });
-    }
-
-    /// <inheritdoc />
-    protected override void PatchifyCore(Tensor image, Tensor tokens, int patch, bool unpatchify)
-    {
-        int n = image.Dim(0), c = image.Dim(1), h = image.Dim(2), w = image.Dim(3);
-        int gh = h / patch, gw = w / patch, width = patch * patch * c;
-        var (ia, io) = Raw(image);
-        var (ta, to) = Raw(tokens);
-        Parallel.For(0, n * gh * gw, Parallelism, token =>
-        {
-            int gx = token % gw, gy = (token / gw) % gh, ni = token / (gw * gh);
-            for (int py = 0; py < patch; py++)
-                for (int px = 0; px < patch; px++)
-                    for (int ci = 0; ci < c; ci++)
-                    {
-                        int t = to + token * width + (py * patch + px) * c + ci;
-                        int im = io + ((ni * c + ci) * h + gy * patch + py) * w + gx * patch + px;
-                        if (unpatchify) ia[im] = ta[t]; else ta[t] = ia[im];
-                    }
-        });
-    }
-
-    /// <inheritdoc />
-    protected override void RandomNormalCore(Tensor output, ulong seed, int firstSampleIndex, int step)
-    {
-        int samples = output.Dim(0), perSample = (int)(output.Length / Math.Max(1, samples));
-        var (oa, oo) = Raw(output);
-        Parallel.For(0, samples, Parallelism, s =>
-        {
-            int baseIdx = oo + s * perSample;
-            for (int e = 0; e < perSample; e++)
-                oa[baseIdx + e] = Philox.Normal(seed, (uint)(firstSampleIndex + s), (uint)step, (uint)e);
         });
     }
 }

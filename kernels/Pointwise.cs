@@ -1,12 +1,11 @@
 using Engine.Core;
 using ILGPU;
-using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
 /// <summary>
 /// Output shape (padded to rank 6 with leading ones) and the strides of two operands over it
-/// (0 along broadcast dimensions), for <see cref="ElementwiseKernels.BinaryBroadcast"/>.
+/// (0 along broadcast dimensions), for <see cref="PointwiseKernels.BinaryBroadcast"/>.
 /// </summary>
 public struct BroadcastShape
 {
@@ -18,7 +17,7 @@ public struct BroadcastShape
     public long B0, B1, B2, B3, B4, B5;
 }
 
-/// <summary>Scalar arguments of <see cref="ElementwiseKernels.TimestepEmbedding"/>.</summary>
+/// <summary>Scalar arguments of <see cref="PointwiseKernels.TimestepEmbedding"/>.</summary>
 public struct TimestepParams
 {
     /// <summary>Embedding width and half of it.</summary>
@@ -33,22 +32,26 @@ public struct TimestepParams
     public float Scale;
 }
 
-/// <summary>Scalar arguments of <see cref="ElementwiseKernels.Patchify"/>.</summary>
-public struct PatchParams
+/// <summary>
+/// Up to eight input views and their coefficients for <see cref="PointwiseKernels.LinearCombination"/>;
+/// unused slots repeat a valid view and are never read (Count says how many are live).
+/// </summary>
+public struct LinearTerms
 {
-    /// <summary>Image channels, height, width.</summary>
-    public int C, H, W;
-    /// <summary>Patch edge.</summary>
-    public int Patch;
-    /// <summary>1 to scatter tokens back into the image.</summary>
-    public int Unpatchify;
+    /// <summary>Input views.</summary>
+    public ArrayView<float> X0, X1, X2, X3, X4, X5, X6, X7;
+    /// <summary>Coefficients.</summary>
+    public float C0, C1, C2, C3, C4, C5, C6, C7;
+    /// <summary>Number of live terms, 1 to 8.</summary>
+    public int Count;
 }
 
 /// <summary>
-/// Element-wise and data-movement kernels. All use the implicit (auto-grouped) launch: one thread
-/// per output element over a 1-D index space of the given length, group size chosen by ILGPU.
+/// Element-wise kernels: activations, broadcast arithmetic, affine maps, embeddings, modulation and the
+/// fused sampler update. All use the implicit (auto-grouped) launch: one thread per output element over a
+/// 1-D index space of the given length, group size chosen by ILGPU.
 /// </summary>
-public static class ElementwiseKernels
+public static class PointwiseKernels
 {
     /// <summary>o[i] = value.</summary>
     public static void Fill(Index1D i, ArrayView<float> o, float value) => o[i] = value;
@@ -125,70 +128,21 @@ public static class ElementwiseKernels
         o[i] = residual[i] + gate[(long)b * d + col] * x[i];
     }
 
-    /// <summary>Nearest 2x upsampling: index over o [P, 2H, 2W], o = x[p, y/2, x/2].</summary>
-    public static void UpsampleNearest2x(Index1D i, ArrayView<float> x, ArrayView<float> o, int h, int w)
-    {
-        int w2 = 2 * w, h2 = 2 * h;
-        int ox = i % w2, oy = (i / w2) % h2, plane = i / (w2 * h2);
-        o[i] = x[((long)plane * h + oy / 2) * w + ox / 2];
-    }
-
-    /// <summary>Channel concat: index over o [N, aBlock + bBlock]; copies from a or b.</summary>
-    public static void ConcatChannels(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, int aBlock, int bBlock)
-    {
-        int block = aBlock + bBlock, n = i / block, j = i - n * block;
-        o[i] = j < aBlock ? a[(long)n * aBlock + j] : b[(long)n * bBlock + j - aBlock];
-    }
-
-    /// <summary>Channel slice: index over o [N, dstBlock]; o[n, j] = x[n, offset + j] with x rows of srcBlock.</summary>
-    public static void SliceChannels(Index1D i, ArrayView<float> x, ArrayView<float> o, int srcBlock, int dstBlock, int offset)
-    {
-        int n = i / dstBlock, j = i - n * dstBlock;
-        o[i] = x[(long)n * srcBlock + offset + j];
-    }
-
-    /// <summary>Batched transpose: index over o [B, N, M], o[b, j, r] = x[b, r, j].</summary>
-    public static void Transpose(Index1D i, ArrayView<float> x, ArrayView<float> o, int m, int n)
-    {
-        int r = i % m, j = (i / m) % n, b = i / (m * n);
-        o[i] = x[((long)b * m + r) * n + j];
-    }
-
     /// <summary>
-    /// DiT (un)patchify: index over tokens [N, gh*gw, p*p*C] with token layout (py, px, c); copies
-    /// between the token element and image[n, c, gy*p + py, gx*p + px].
+    /// output[i] = sum_{k &lt; Count} C_k * X_k[i], accumulated in term order (c0 x0, then fused
+    /// multiply-adds), each thread reading all its inputs before writing, so output may alias any
+    /// input. Implicit launch, one thread per element: the whole sampler step is one kernel.
     /// </summary>
-    public static void Patchify(Index1D i, ArrayView<float> image, ArrayView<float> tokens, PatchParams p)
+    public static void LinearCombination(Index1D i, ArrayView<float> output, LinearTerms t)
     {
-        int width = p.Patch * p.Patch * p.C, gw = p.W / p.Patch, gh = p.H / p.Patch;
-        int e = i % width, token = i / width;
-        int ci = e % p.C, px = (e / p.C) % p.Patch, py = e / (p.C * p.Patch);
-        int gx = token % gw, gy = (token / gw) % gh, n = token / (gw * gh);
-        long im = (((long)n * p.C + ci) * p.H + gy * p.Patch + py) * p.W + gx * p.Patch + px;
-        if (p.Unpatchify != 0) image[im] = tokens[i]; else tokens[i] = image[im];
+        float acc = t.C0 * t.X0[i];
+        if (t.Count > 1) acc = ScalarMath.MultiplyAdd(t.X1[i], t.C1, acc);
+        if (t.Count > 2) acc = ScalarMath.MultiplyAdd(t.X2[i], t.C2, acc);
+        if (t.Count > 3) acc = ScalarMath.MultiplyAdd(t.X3[i], t.C3, acc);
+        if (t.Count > 4) acc = ScalarMath.MultiplyAdd(t.X4[i], t.C4, acc);
+        if (t.Count > 5) acc = ScalarMath.MultiplyAdd(t.X5[i], t.C5, acc);
+        if (t.Count > 6) acc = ScalarMath.MultiplyAdd(t.X6[i], t.C6, acc);
+        if (t.Count > 7) acc = ScalarMath.MultiplyAdd(t.X7[i], t.C7, acc);
+        output[i] = acc;
     }
-
-    // binary16 conversions go through ScalarMath's integer versions: exact round-to-nearest-even on
-    // every backend (ILGPU.Half's own conversion truncates on the CPU accelerator), no SM 5.3 needed.
-    private static Half ToHalf(float v) => Interop.IntAsFloat(ScalarMath.ToHalfBits(v));
-
-    private static float FromHalf(Half h) => ScalarMath.FromHalfBits(Interop.FloatAsInt(h));
-
-    /// <summary>float32 to binary16 (round to nearest even).</summary>
-    public static void F32ToF16(Index1D i, ArrayView<float> src, ArrayView<Half> dst) => dst[i] = ToHalf(src[i]);
-
-    /// <summary>binary16 to float32 (exact).</summary>
-    public static void F16ToF32(Index1D i, ArrayView<Half> src, ArrayView<float> dst) => dst[i] = FromHalf(src[i]);
-
-    /// <summary>float32 to bfloat16 bits (round to nearest even; NaN stays NaN).</summary>
-    public static void F32ToBF16(Index1D i, ArrayView<float> src, ArrayView<ushort> dst) => dst[i] = ScalarMath.ToBFloat16(src[i]);
-
-    /// <summary>bfloat16 bits to float32 (exact).</summary>
-    public static void BF16ToF32(Index1D i, ArrayView<ushort> src, ArrayView<float> dst) => dst[i] = ScalarMath.FromBFloat16(src[i]);
-
-    /// <summary>binary16 to bfloat16 through float32.</summary>
-    public static void F16ToBF16(Index1D i, ArrayView<Half> src, ArrayView<ushort> dst) => dst[i] = ScalarMath.ToBFloat16(FromHalf(src[i]));
-
-    /// <summary>bfloat16 to binary16 through float32.</summary>
-    public static void BF16ToF16(Index1D i, ArrayView<ushort> src, ArrayView<Half> dst) => dst[i] = ToHalf(ScalarMath.FromBFloat16(src[i]));
 }

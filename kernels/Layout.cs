@@ -1,0 +1,64 @@
+using ILGPU;
+
+namespace Engine.Kernels;
+
+/// <summary>Scalar arguments of <see cref="LayoutKernels.Patchify"/>.</summary>
+public struct PatchParams
+{
+    /// <summary>Image channels, height, width.</summary>
+    public int C, H, W;
+    /// <summary>Patch edge.</summary>
+    public int Patch;
+    /// <summary>1 to scatter tokens back into the image.</summary>
+    public int Unpatchify;
+}
+
+/// <summary>
+/// Data-movement kernels (upsampling, channel concat and slice, transpose, patchify). All use the
+/// implicit (auto-grouped) launch: one thread per output element, group size chosen by ILGPU.
+/// </summary>
+public static class LayoutKernels
+{
+    /// <summary>Nearest 2x upsampling: index over o [P, 2H, 2W], o = x[p, y/2, x/2].</summary>
+    public static void UpsampleNearest2x(Index1D i, ArrayView<float> x, ArrayView<float> o, int h, int w)
+    {
+        int w2 = 2 * w, h2 = 2 * h;
+        int ox = i % w2, oy = (i / w2) % h2, plane = i / (w2 * h2);
+        o[i] = x[((long)plane * h + oy / 2) * w + ox / 2];
+    }
+
+    /// <summary>Channel concat: index over o [N, aBlock + bBlock]; copies from a or b.</summary>
+    public static void ConcatChannels(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, int aBlock, int bBlock)
+    {
+        int block = aBlock + bBlock, n = i / block, j = i - n * block;
+        o[i] = j < aBlock ? a[(long)n * aBlock + j] : b[(long)n * bBlock + j - aBlock];
+    }
+
+    /// <summary>Channel slice: index over o [N, dstBlock]; o[n, j] = x[n, offset + j] with x rows of srcBlock.</summary>
+    public static void SliceChannels(Index1D i, ArrayView<float> x, ArrayView<float> o, int srcBlock, int dstBlock, int offset)
+    {
+        int n = i / dstBlock, j = i - n * dstBlock;
+        o[i] = x[(long)n * srcBlock + offset + j];
+    }
+
+    /// <summary>Batched transpose: index over o [B, N, M], o[b, j, r] = x[b, r, j].</summary>
+    public static void Transpose(Index1D i, ArrayView<float> x, ArrayView<float> o, int m, int n)
+    {
+        int r = i % m, j = (i / m) % n, b = i / (m * n);
+        o[i] = x[((long)b * m + r) * n + j];
+    }
+
+    /// <summary>
+    /// DiT (un)patchify: index over tokens [N, gh*gw, p*p*C] with token layout (py, px, c); copies
+    /// between the token element and image[n, c, gy*p + py, gx*p + px].
+    /// </summary>
+    public static void Patchify(Index1D i, ArrayView<float> image, ArrayView<float> tokens, PatchParams p)
+    {
+        int width = p.Patch * p.Patch * p.C, gw = p.W / p.Patch, gh = p.H / p.Patch;
+        int e = i % width, token = i / width;
+        int ci = e % p.C, px = (e / p.C) % p.Patch, py = e / (p.C * p.Patch);
+        int gx = token % gw, gy = (token / gw) % gh, n = token / (gw * gh);
+        long im = (((long)n * p.C + ci) * p.H + gy * p.Patch + py) * p.W + gx * p.Patch + px;
+        if (p.Unpatchify != 0) image[im] = tokens[i]; else tokens[i] = image[im];
+    }
+}

@@ -1,0 +1,62 @@
+namespace Engine.Core;
+
+public abstract partial class Device
+{
+    /// <summary>
+    /// Batched matrix product: output = act(alpha * op(a) op(b) + bias).
+    /// a: [..., M, K] ([..., K, M] when <paramref name="transposeA"/>); b: [..., K, N] ([..., N, K]
+    /// when <paramref name="transposeB"/>) with the same leading (batch) dimensions as a, or rank 2
+    /// (shared by every batch); output: [..., M, N]; bias: [N] or null. b, the weight operand of Linear,
+    /// may be stored as F16 or BF16 (see <see cref="ReadsHalfWeights"/>); products accumulate in float32.
+    /// </summary>
+    public void MatMul(Tensor a, Tensor b, Tensor output, bool transposeA = false, bool transposeB = false,
+        Tensor? bias = null, Activation activation = Activation.None, float alpha = 1f)
+    {
+        CheckF32(a, nameof(a)); CheckDevice(b, nameof(b)); CheckF32(output, nameof(output));
+        if (a.Rank < 2 || b.Rank < 2) throw new ArgumentException($"MatMul needs rank >= 2 operands, got a {a} and b {b}.");
+        int m = transposeA ? a.Dim(-1) : a.Dim(-2), k = transposeA ? a.Dim(-2) : a.Dim(-1);
+        int kb = transposeB ? b.Dim(-1) : b.Dim(-2), n = transposeB ? b.Dim(-2) : b.Dim(-1);
+        if (k != kb) throw new ArgumentException($"MatMul inner dimensions differ: a {a} (K={k}) and b {b} (K={kb}).");
+        long batch = a.Length / ((long)m * k);
+        long bBatch = b.Length / ((long)kb * n);
+        if (bBatch != 1 && bBatch != batch) throw new ArgumentException($"MatMul batch of b {b} is neither 1 nor that of a {a}.");
+        if (output.Length != batch * m * n || output.Dim(-1) != n)
+            throw new ArgumentException($"MatMul output {output} should be [..., {m}, {n}] with {batch} batches.");
+        if (bias is not null) { CheckF32(bias, nameof(bias)); if (bias.Length != n) throw new ArgumentException($"MatMul bias {bias} should have {n} elements."); }
+        using var wide = WidenWeight(ref b);
+        MatMulCore(a, b, output, (int)batch, m, n, k, transposeA, transposeB, bBatch == 1, bias, activation, alpha);
+    }
+
+    /// <summary>
+    /// Whether the device's GEMM and convolution read F16 / BF16 weight operands directly (widening
+    /// them in the kernel). Otherwise such weights are widened into a pooled float32 copy for the call,
+    /// so half-precision storage still halves resident weight memory on every device.
+    /// </summary>
+    protected virtual bool ReadsHalfWeights => false;
+
+    /// <summary>Replaces a half-precision weight by a float32 copy where the device needs one; returns the copy to dispose.</summary>
+    private Tensor? WidenWeight(ref Tensor weight)
+    {
+        if (weight.DType == DType.F32 || ReadsHalfWeights) return null;
+        weight = Convert(weight, DType.F32);
+        return weight;
+    }
+
+    /// <summary>Implements <see cref="MatMul"/>; shapes are already validated.</summary>
+    protected abstract void MatMulCore(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
+        bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha);
+
+    /// <summary>
+    /// PyTorch Linear: output[..., out] = act(x[..., in] weight^T + bias); weight: [out, in], F32, F16 or BF16.
+    /// </summary>
+    public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor output, Activation activation = Activation.None)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"Linear weight must be [out, in], got {weight}.");
+        int inF = weight.Dim(1), outF = weight.Dim(0);
+        if (x.Dim(-1) != inF) throw new ArgumentException($"Linear input {x} has {x.Dim(-1)} features, weight {weight} expects {inF}.");
+        if (output.Dim(-1) != outF || output.Length / outF != x.Length / inF)
+            throw new ArgumentException($"Linear output {output} should have {x.Length / inF} rows of {outF}.");
+        int rows = (int)(x.Length / inF);
+        MatMul(x.Reshape(rows, inF), weight, output.Reshape(rows, outF), transposeB: true, bias: bias, activation: activation);
+    }
+}

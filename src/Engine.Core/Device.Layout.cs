@@ -1,0 +1,85 @@
+namespace Engine.Core;
+
+public abstract partial class Device
+{
+    /// <summary>Nearest-neighbour 2x upsampling: x [N, C, H, W] to output [N, C, 2H, 2W].</summary>
+    public void UpsampleNearest2x(Tensor x, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        if (x.Rank != 4 || output.Rank != 4 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(1) || output.Dim(2) != 2 * x.Dim(2) || output.Dim(3) != 2 * x.Dim(3))
+            throw new ArgumentException($"UpsampleNearest2x: output {output} should be twice the spatial size of {x}.");
+        UpsampleNearest2xCore(x, output);
+    }
+
+    /// <summary>Implements <see cref="UpsampleNearest2x"/>.</summary>
+    protected abstract void UpsampleNearest2xCore(Tensor x, Tensor output);
+
+    /// <summary>Channel concatenation: a [N, Ca, ...] and b [N, Cb, ...] to output [N, Ca + Cb, ...].</summary>
+    public void ConcatChannels(Tensor a, Tensor b, Tensor output)
+    {
+        CheckF32(a, nameof(a)); CheckF32(b, nameof(b)); CheckF32(output, nameof(output));
+        if (a.Rank < 2 || a.Rank != b.Rank || a.Rank != output.Rank || a.Dim(0) != b.Dim(0) || output.Dim(0) != a.Dim(0) || output.Dim(1) != a.Dim(1) + b.Dim(1)
+            || a.Length / a.Dim(1) != b.Length / Math.Max(1, b.Dim(1)) || output.Length != a.Length + b.Length)
+            throw new ArgumentException($"ConcatChannels: cannot join {a} and {b} into {output}.");
+        ConcatChannelsCore(a, b, output);
+    }
+
+    /// <summary>Implements <see cref="ConcatChannels"/>.</summary>
+    protected abstract void ConcatChannelsCore(Tensor a, Tensor b, Tensor output);
+
+    /// <summary>
+    /// Channel slice: output [N, Co, ...] = x[:, start : start + Co, ...] for x [N, C, ...] (e.g. the
+    /// prediction half of a learned-sigma DiT output).
+    /// </summary>
+    public void SliceChannels(Tensor x, int start, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        if (x.Rank < 2 || output.Rank != x.Rank || output.Dim(0) != x.Dim(0) || start < 0 || start + output.Dim(1) > x.Dim(1)
+            || x.Length / Math.Max(1, (long)x.Dim(0) * x.Dim(1)) != output.Length / Math.Max(1, (long)output.Dim(0) * output.Dim(1)))
+            throw new ArgumentException($"SliceChannels: cannot take channels [{start}, {start + (output.Rank > 1 ? output.Dim(1) : 0)}) of {x} into {output}.");
+        SliceChannelsCore(x, start, output);
+    }
+
+    /// <summary>Implements <see cref="SliceChannels"/>.</summary>
+    protected abstract void SliceChannelsCore(Tensor x, int start, Tensor output);
+
+    /// <summary>Batched transpose of the last two dimensions: x [B, M, N] to output [B, N, M] (e.g. NCHW to N(HW)C).</summary>
+    public void Transpose(Tensor x, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        if (x.Rank != 3 || output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(2) || output.Dim(2) != x.Dim(1))
+            throw new ArgumentException($"Transpose: output {output} should be x {x} with the last two dimensions swapped.");
+        TransposeCore(x, output);
+    }
+
+    /// <summary>Implements <see cref="Transpose"/>.</summary>
+    protected abstract void TransposeCore(Tensor x, Tensor output);
+
+    /// <summary>
+    /// Patchify: x [N, C, H, W] to tokens [N, (H/p)(W/p), p*p*C], each token laid out (row in patch,
+    /// column in patch, channel), the layout DiT's unpatchify expects.
+    /// </summary>
+    public void Patchify(Tensor x, Tensor output, int patch)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        if (x.Rank != 4 || patch < 1 || x.Dim(2) % patch != 0 || x.Dim(3) % patch != 0) throw new ArgumentException($"Patchify: {x} is not divisible into {patch}x{patch} patches.");
+        int tokens = (x.Dim(2) / patch) * (x.Dim(3) / patch);
+        if (output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != tokens || output.Dim(2) != patch * patch * x.Dim(1))
+            throw new ArgumentException($"Patchify: output {output} should be [{x.Dim(0)}, {tokens}, {patch * patch * x.Dim(1)}].");
+        PatchifyCore(x, output, patch, unpatchify: false);
+    }
+
+    /// <summary>Inverse of <see cref="Patchify"/>: tokens [N, h*w, p*p*C] to output [N, C, h*p, w*p].</summary>
+    public void Unpatchify(Tensor tokens, Tensor output, int patch)
+    {
+        CheckF32(tokens, nameof(tokens)); CheckF32(output, nameof(output));
+        if (output.Rank != 4 || patch < 1 || output.Dim(2) % patch != 0 || output.Dim(3) % patch != 0) throw new ArgumentException($"Unpatchify: {output} is not divisible into {patch}x{patch} patches.");
+        int count = (output.Dim(2) / patch) * (output.Dim(3) / patch);
+        if (tokens.Rank != 3 || tokens.Dim(0) != output.Dim(0) || tokens.Dim(1) != count || tokens.Dim(2) != patch * patch * output.Dim(1))
+            throw new ArgumentException($"Unpatchify: tokens {tokens} should be [{output.Dim(0)}, {count}, {patch * patch * output.Dim(1)}].");
+        PatchifyCore(output, tokens, patch, unpatchify: true);
+    }
+
+    /// <summary>Implements <see cref="Patchify"/> (image to tokens) and, when <paramref name="unpatchify"/>, the inverse (tokens to image).</summary>
+    protected abstract void PatchifyCore(Tensor image, Tensor tokens, int patch, bool unpatchify);
+}

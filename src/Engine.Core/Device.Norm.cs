@@ -1,0 +1,43 @@
+namespace Engine.Core;
+
+public abstract partial class Device
+{
+    /// <summary>
+    /// GroupNorm over x [N, C, ...] with <paramref name="groups"/> groups (biased variance, as
+    /// PyTorch), optional per-channel affine, optionally followed by SiLU.
+    /// </summary>
+    public void GroupNorm(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu = false)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameShape(x, output, "GroupNorm");
+        if (x.Rank < 2) throw new ArgumentException($"GroupNorm needs [N, C, ...], got {x}.");
+        int c = x.Dim(1);
+        if (groups < 1 || c % groups != 0) throw new ArgumentException($"GroupNorm: {c} channels are not divisible into {groups} groups.");
+        CheckVector(gamma, c, "GroupNorm gamma"); CheckVector(beta, c, "GroupNorm beta");
+        GroupNormCore(x, gamma, beta, output, groups, eps, silu);
+    }
+
+    /// <summary>Implements <see cref="GroupNorm"/>.</summary>
+    protected abstract void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu);
+
+    /// <summary>LayerNorm over the last dimension with optional affine (gamma, beta: [D] or null).</summary>
+    public void LayerNorm(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameShape(x, output, "LayerNorm");
+        int d = x.Dim(-1);
+        CheckVector(gamma, d, "LayerNorm gamma"); CheckVector(beta, d, "LayerNorm beta");
+        LayerNormCore(x, gamma, beta, output, eps);
+    }
+
+    /// <summary>Implements <see cref="LayerNorm"/>.</summary>
+    protected abstract void LayerNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps);
+
+    /// <summary>Softmax over the last dimension.</summary>
+    public void Softmax(Tensor x, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameShape(x, output, "Softmax");
+        SoftmaxCore(x, output);
+    }
+
+    /// <summary>Implements <see cref="Softmax"/>.</summary>
+    protected abstract void SoftmaxCore(Tensor x, Tensor output);
+}

@@ -1,0 +1,124 @@
+namespace Engine.Core;
+
+public abstract partial class Device
+{
+    /// <summary>output = act(x) element-wise (output may be x).</summary>
+    public void Activate(Tensor x, Tensor output, Activation activation)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameLength(x, output, "Activate");
+        ActivateCore(x, output, activation);
+    }
+
+    /// <summary>Implements <see cref="Activate"/>.</summary>
+    protected abstract void ActivateCore(Tensor x, Tensor output, Activation activation);
+
+    /// <summary>GEGLU: x [..., 2D] is split into (h, g); output [..., D] = h * gelu_erf(g).</summary>
+    public void Geglu(Tensor x, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        int d = output.Dim(-1);
+        if (x.Dim(-1) != 2 * d || x.Length != 2 * output.Length) throw new ArgumentException($"Geglu input {x} must be twice as wide as output {output}.");
+        GegluCore(x, output);
+    }
+
+    /// <summary>Implements <see cref="Geglu"/>.</summary>
+    protected abstract void GegluCore(Tensor x, Tensor output);
+
+    /// <summary>
+    /// output = a (op) b with NumPy broadcasting (ranks up to 6); output must have the broadcast
+    /// shape and may alias a.
+    /// </summary>
+    public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor output)
+    {
+        CheckF32(a, nameof(a)); CheckF32(b, nameof(b)); CheckF32(output, nameof(output));
+        var shape = BroadcastShape(a.Shape, b.Shape);
+        if (!output.Shape.SequenceEqual(shape)) throw new ArgumentException($"{op}: output {output} should be {Tensor.ShapeString(shape)}.");
+        BinaryCore(op, a, b, output);
+    }
+
+    /// <summary>Implements <see cref="Binary"/>.</summary>
+    protected abstract void BinaryCore(BinaryOp op, Tensor a, Tensor b, Tensor output);
+
+    /// <summary>output = a + b (broadcasting).</summary>
+    public void Add(Tensor a, Tensor b, Tensor output) => Binary(BinaryOp.Add, a, b, output);
+
+    /// <summary>output = a * b (broadcasting).</summary>
+    public void Mul(Tensor a, Tensor b, Tensor output) => Binary(BinaryOp.Mul, a, b, output);
+
+    /// <summary>
+    /// output = sum_i coefficients[i] * inputs[i], element-wise, all the same length; output may alias
+    /// an input. This is the one fused kernel behind every sampler update.
+    /// </summary>
+    public void LinearCombination(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
+    {
+        CheckF32(output, nameof(output));
+        if (inputs.Length != coefficients.Length || inputs.Length == 0 || inputs.Length > MaxLinearCombinationTerms)
+            throw new ArgumentException($"LinearCombination takes 1..{MaxLinearCombinationTerms} inputs with one coefficient each; got {inputs.Length} inputs, {coefficients.Length} coefficients.");
+        for (int i = 0; i < inputs.Length; i++) { CheckF32(inputs[i], $"inputs[{i}]"); CheckSameLength(inputs[i], output, "LinearCombination"); }
+        LinearCombinationCore(output, inputs, coefficients);
+    }
+
+    /// <summary>Largest number of terms <see cref="LinearCombination"/> accepts.</summary>
+    public const int MaxLinearCombinationTerms = 8;
+
+    /// <summary>Implements <see cref="LinearCombination"/>.</summary>
+    protected abstract void LinearCombinationCore(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients);
+
+    /// <summary>output = a * b + c where a, b, c are scalars broadcast: output = alpha * x + beta (element-wise).</summary>
+    public void Affine(Tensor x, Tensor output, float alpha, float beta)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameLength(x, output, "Affine");
+        AffineCore(x, output, alpha, beta);
+    }
+
+    /// <summary>Implements <see cref="Affine"/>.</summary>
+    protected abstract void AffineCore(Tensor x, Tensor output, float alpha, float beta);
+
+    /// <summary>Sets every element to <paramref name="value"/>.</summary>
+    public void Fill(Tensor output, float value)
+    {
+        CheckF32(output, nameof(output));
+        FillCore(output, value);
+    }
+
+    /// <summary>Implements <see cref="Fill"/>.</summary>
+    protected abstract void FillCore(Tensor output, float value);
+
+    /// <summary>
+    /// diffusers get_timestep_embedding: half = dim / 2, f_i = exp(-ln(maxPeriod) i / (half - shift)),
+    /// e = scale * t * f (float32 arithmetic like torch), [sin, cos] or [cos, sin] when flipped; odd
+    /// dims get a zero last column. timesteps: [N]; output: [N, dim].
+    /// </summary>
+    public void TimestepEmbedding(Tensor timesteps, Tensor output, bool flipSinToCos, float downscaleFreqShift, float scale = 1f, float maxPeriod = 10000f)
+    {
+        CheckF32(timesteps, nameof(timesteps)); CheckF32(output, nameof(output));
+        if (output.Rank != 2 || output.Dim(0) != timesteps.Length) throw new ArgumentException($"TimestepEmbedding output {output} should be [{timesteps.Length}, dim].");
+        if (output.Dim(1) < 2) throw new ArgumentException($"TimestepEmbedding needs dim >= 2, got {output.Dim(1)}.");
+        TimestepEmbeddingCore(timesteps, output, flipSinToCos, downscaleFreqShift, scale, maxPeriod);
+    }
+
+    /// <summary>Implements <see cref="TimestepEmbedding"/>.</summary>
+    protected abstract void TimestepEmbeddingCore(Tensor timesteps, Tensor output, bool flipSinToCos, float downscaleFreqShift, float scale, float maxPeriod);
+
+    /// <summary>adaLN modulation: output[b, l, :] = x[b, l, :] * (1 + scale[b, :]) + shift[b, :]; x [B, L, D], shift/scale [B, D].</summary>
+    public void Modulate(Tensor x, Tensor shift, Tensor scale, Tensor output)
+    {
+        CheckF32(x, nameof(x)); CheckF32(shift, nameof(shift)); CheckF32(scale, nameof(scale)); CheckF32(output, nameof(output));
+        CheckRowVectors(x, shift, "Modulate shift"); CheckRowVectors(x, scale, "Modulate scale"); CheckSameShape(x, output, "Modulate");
+        ModulateCore(x, shift, scale, output);
+    }
+
+    /// <summary>Implements <see cref="Modulate"/>.</summary>
+    protected abstract void ModulateCore(Tensor x, Tensor shift, Tensor scale, Tensor output);
+
+    /// <summary>adaLN gating: output[b, l, :] = residual[b, l, :] + gate[b, :] * x[b, l, :]; output may alias residual.</summary>
+    public void GatedAdd(Tensor residual, Tensor x, Tensor gate, Tensor output)
+    {
+        CheckF32(residual, nameof(residual)); CheckF32(x, nameof(x)); CheckF32(gate, nameof(gate)); CheckF32(output, nameof(output));
+        CheckSameShape(x, residual, "GatedAdd"); CheckSameShape(x, output, "GatedAdd"); CheckRowVectors(x, gate, "GatedAdd gate");
+        GatedAddCore(residual, x, gate, output);
+    }
+
+    /// <summary>Implements <see cref="GatedAdd"/>.</summary>
+    protected abstract void GatedAddCore(Tensor residual, Tensor x, Tensor gate, Tensor output);
+}

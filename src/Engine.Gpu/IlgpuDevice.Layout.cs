@@ -1,0 +1,46 @@
+using Engine.Core;
+using Engine.Kernels;
+
+namespace Engine.Gpu;
+
+public sealed partial class IlgpuDevice
+{
+    /// <inheritdoc />
+    protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
+    {
+        if (output.Length == 0) return;
+        _kernels.UpsampleNearest2x(Extent(output.Length, "UpsampleNearest2x"), View(x), View(output), x.Dim(2), x.Dim(3));
+    }
+
+    /// <inheritdoc />
+    protected override void ConcatChannelsCore(Tensor a, Tensor b, Tensor output)
+    {
+        if (output.Length == 0) return;
+        int n = a.Dim(0);
+        _kernels.ConcatChannels(Extent(output.Length, "ConcatChannels"), View(a), View(b), View(output), (int)(a.Length / n), (int)(b.Length / n));
+    }
+
+    /// <inheritdoc />
+    protected override void SliceChannelsCore(Tensor x, int start, Tensor output)
+    {
+        if (output.Length == 0) return;
+        int n = x.Dim(0);
+        int inner = (int)(output.Length / ((long)n * output.Dim(1)));
+        _kernels.SliceChannels(Extent(output.Length, "SliceChannels"), View(x), View(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
+    }
+
+    /// <inheritdoc />
+    protected override void TransposeCore(Tensor x, Tensor output)
+    {
+        if (x.Length == 0) return;
+        _kernels.Transpose(Extent(x.Length, "Transpose"), View(x), View(output), x.Dim(1), x.Dim(2));
+    }
+
+    /// <inheritdoc />
+    protected override void PatchifyCore(Tensor image, Tensor tokens, int patch, bool unpatchify)
+    {
+        if (tokens.Length == 0) return;
+        var p = new PatchParams { C = image.Dim(1), H = image.Dim(2), W = image.Dim(3), Patch = patch, Unpatchify = unpatchify ? 1 : 0 };
+        _kernels.Patchify(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), View(image), View(tokens), p);
+    }
+}
