@@ -80,7 +80,7 @@ public sealed partial class CpuDevice
             for (; i + 16 <= count; i += 16)
             {
                 var v = Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - m, sc, sh);
-                if (silu) v /= Vector512<float>.One + SimdMath.Exp(-v);
+                if (silu) v = SiluOperator.Invoke(v);
                 v.Store(y + i);
             }
         }
@@ -90,14 +90,14 @@ public sealed partial class CpuDevice
             for (; i + 8 <= count; i += 8)
             {
                 var v = Vector256.FusedMultiplyAdd(Vector256.Load(x + i) - m, sc, sh);
-                if (silu) v /= Vector256<float>.One + SimdMath.Exp(-v);
+                if (silu) v = SiluOperator.Invoke(v);
                 v.Store(y + i);
             }
         }
         for (; i < count; i++)
         {
             float v = (x[i] - mean) * scale + shift;
-            y[i] = silu ? ScalarMath.Silu(v) : v;
+            y[i] = silu ? SiluOperator.Invoke(v) : v;
         }
     }
 

@@ -34,8 +34,8 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
-    /// Applies an activation in place. SiLU and both GELUs are single vectorised passes with the SIMD
-    /// exp below.
+    /// Applies an activation in place. SiLU and both GELUs are single vectorised passes of their
+    /// operators (Pointwise.Operators.cs) with the SIMD exp.
     /// </summary>
     internal static void ApplyActivation(Span<float> x, Activation activation)
     {
@@ -43,65 +43,11 @@ public sealed partial class CpuDevice
         {
             case Activation.None: return;
             case Activation.Relu: TensorPrimitives.Max(x, 0f, x); return;
-            case Activation.SiLU: SiluInPlace(x); return;
-            case Activation.GeluTanh: GeluTanhInPlace(x); return;
-            case Activation.GeluErf: GeluErf(x, x); return;
+            case Activation.SiLU: Pointwise.Map<SiluOperator>(x, x); return;
+            case Activation.GeluTanh: Pointwise.Map<GeluTanhOperator>(x, x); return;
+            case Activation.GeluErf: Pointwise.Map<GeluErfOperator>(x, x); return;
             default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
         }
-    }
-
-    /// <summary>
-    /// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), in place, computed as the equal
-    /// x / (1 + exp(-2u)): one pass with the SIMD exp. The GEMM epilogue calls this on short row
-    /// segments of every feed-forward layer, so a multi-pass form costs more in calls than in math.
-    /// </summary>
-    internal static unsafe void GeluTanhInPlace(Span<float> x)
-    {
-        const float TwoC = 2 * 0.79788456080286536f, Cubic = 0.044715f;
-        int i = 0;
-        fixed (float* p = x)
-        {
-            if (Vector512.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-                {
-                    var v = Vector512.Load(p + i);
-                    var u2 = v * Vector512.FusedMultiplyAdd(v * v, Vector512.Create(Cubic * TwoC), Vector512.Create(TwoC));
-                    (v / (Vector512<float>.One + SimdMath.Exp(-u2))).Store(p + i);
-                }
-            if (Vector256.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-                {
-                    var v = Vector256.Load(p + i);
-                    var u2 = v * Vector256.FusedMultiplyAdd(v * v, Vector256.Create(Cubic * TwoC), Vector256.Create(TwoC));
-                    (v / (Vector256<float>.One + SimdMath.Exp(-u2))).Store(p + i);
-                }
-        }
-        for (; i < x.Length; i++) x[i] = ScalarMath.GeluTanh(x[i]);
-    }
-
-    /// <summary>
-    /// x / (1 + exp(-x)) in place, one pass with a SIMD exp (TensorPrimitives' exp is accurate but
-    /// about 4x slower, and SiLU after GroupNorm runs on every UNet activation).
-    /// </summary>
-    internal static unsafe void SiluInPlace(Span<float> x)
-    {
-        int i = 0;
-        fixed (float* p = x)
-        {
-            if (Vector512.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-                {
-                    var v = Vector512.Load(p + i);
-                    (v / (Vector512<float>.One + SimdMath.Exp(-v))).Store(p + i);
-                }
-            if (Vector256.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-                {
-                    var v = Vector256.Load(p + i);
-                    (v / (Vector256<float>.One + SimdMath.Exp(-v))).Store(p + i);
-                }
-        }
-        for (; i < x.Length; i++) x[i] = ScalarMath.Silu(x[i]);
     }
 
     /// <inheritdoc />
@@ -114,55 +60,9 @@ public sealed partial class CpuDevice
         {
             int src = xo + r * 2 * d, dst = oo + r * d;
             var result = oa.AsSpan(dst, d);
-            GeluErf(xa.AsSpan(src + d, d), result);
+            Pointwise.Map<GeluErfOperator>(xa.AsSpan(src + d, d), result);
             TensorPrimitives.Multiply(xa.AsSpan(src, d), result, result);
         });
-    }
-
-    /// <summary>
-    /// output = 0.5 x (1 + erf(x / sqrt 2)) in one vectorised pass: the same Abramowitz-Stegun 7.1.26
-    /// erf as <see cref="ScalarMath.Erf"/> (|error| &lt;= 1.5e-7) with the SIMD exp. Exact GELU runs
-    /// over every GEGLU feed-forward of the SD-class UNets, where a scalar loop cost as much as the GEMM
-    /// before it. <paramref name="output"/> may be <paramref name="x"/>.
-    /// </summary>
-    internal static unsafe void GeluErf(ReadOnlySpan<float> x, Span<float> output)
-    {
-        const float InvSqrt2 = 0.70710678118654752f, P = 0.3275911f;
-        const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
-        int i = 0;
-        fixed (float* px = x, po = output)
-        {
-            if (Vector512.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-                {
-                    var v = Vector512.Load(px + i);
-                    var a = Vector512.Abs(v) * Vector512.Create(InvSqrt2);
-                    var t = Vector512<float>.One / Vector512.FusedMultiplyAdd(a, Vector512.Create(P), Vector512<float>.One);
-                    var poly = Vector512.FusedMultiplyAdd(t, Vector512.Create(A5), Vector512.Create(A4));
-                    poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A3));
-                    poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A2));
-                    poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A1)) * t;
-                    // erf(|x| / sqrt 2) = 1 - poly e^(-a^2); GELU = 0.5 x (1 + sign(x) erf) = x (1 - q) or x q.
-                    var q = Vector512.Create(0.5f) * poly * SimdMath.Exp(-(a * a));
-                    var positive = Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero);
-                    (v * Vector512.ConditionalSelect(positive, Vector512<float>.One - q, q)).Store(po + i);
-                }
-            if (Vector256.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-                {
-                    var v = Vector256.Load(px + i);
-                    var a = Vector256.Abs(v) * Vector256.Create(InvSqrt2);
-                    var t = Vector256<float>.One / Vector256.FusedMultiplyAdd(a, Vector256.Create(P), Vector256<float>.One);
-                    var poly = Vector256.FusedMultiplyAdd(t, Vector256.Create(A5), Vector256.Create(A4));
-                    poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A3));
-                    poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A2));
-                    poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A1)) * t;
-                    var q = Vector256.Create(0.5f) * poly * SimdMath.Exp(-(a * a));
-                    var positive = Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero);
-                    (v * Vector256.ConditionalSelect(positive, Vector256<float>.One - q, q)).Store(po + i);
-                }
-        }
-        for (; i < x.Length; i++) output[i] = ScalarMath.GeluErf(x[i]);
     }
 
     /// <inheritdoc />
