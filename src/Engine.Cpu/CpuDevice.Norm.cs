@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Engine.Core;
 using Tensor = Engine.Core.Tensor;
@@ -73,32 +74,28 @@ public sealed partial class CpuDevice
     /// <summary>y = (x - mean) * scale + shift, then SiLU when asked, in one pass.</summary>
     private static unsafe void NormalizePlane(float* x, float* y, int count, float mean, float scale, float shift, bool silu)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> m = Vector512.Create(mean), sc = Vector512.Create(scale), sh = Vector512.Create(shift);
-            for (; i + 16 <= count; i += 16)
-            {
-                var v = Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - m, sc, sh);
-                if (silu) v = SiluOperator.Invoke(v);
-                v.Store(y + i);
-            }
-        }
-        if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> m = Vector256.Create(mean), sc = Vector256.Create(scale), sh = Vector256.Create(shift);
-            for (; i + 8 <= count; i += 8)
-            {
-                var v = Vector256.FusedMultiplyAdd(Vector256.Load(x + i) - m, sc, sh);
-                if (silu) v = SiluOperator.Invoke(v);
-                v.Store(y + i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            float v = (x[i] - mean) * scale + shift;
-            y[i] = silu ? SiluOperator.Invoke(v) : v;
-        }
+        var source = new ReadOnlySpan<float>(x, count);
+        var target = new Span<float>(y, count);
+        if (silu) Pointwise.Map(source, target, new NormalizeOperator<SiluOperator>(mean, scale, shift));
+        else Pointwise.Map(source, target, new NormalizeOperator<IdentityOperator>(mean, scale, shift));
+    }
+
+    /// <summary>
+    /// act((x - mean) * scale + shift): a fused multiply-add in the vector bodies, a multiply then an add
+    /// in the scalar tail (as the kernels round).
+    /// </summary>
+    private readonly struct NormalizeOperator<TActivation>(float mean, float scale, float shift) : IUnaryOperator
+        where TActivation : struct, IUnaryOperator
+    {
+        public float Invoke(float x) => default(TActivation).Invoke((x - mean) * scale + shift);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Invoke(Vector256<float> x) =>
+            default(TActivation).Invoke(Vector256.FusedMultiplyAdd(x - Vector256.Create(mean), Vector256.Create(scale), Vector256.Create(shift)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Invoke(Vector512<float> x) =>
+            default(TActivation).Invoke(Vector512.FusedMultiplyAdd(x - Vector512.Create(mean), Vector512.Create(scale), Vector512.Create(shift)));
     }
 
     /// <inheritdoc />

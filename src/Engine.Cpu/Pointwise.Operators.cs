@@ -7,37 +7,48 @@ namespace Engine.Cpu;
 /// <summary>
 /// An element-wise float function written once per width: a scalar body (the tail, and the reference
 /// the kernels share through <see cref="ScalarMath"/>) and 256- and 512-bit bodies that compute the same
-/// formula. <see cref="Pointwise.Map{TOp}"/> is the one loop that drives every operator.
+/// formula. <see cref="Pointwise.Map{TOp}"/> is the one loop that drives every operator. Operators are
+/// readonly structs; those with parameters (a norm's mean and scale) carry them as fields.
 /// </summary>
 internal interface IUnaryOperator
 {
-    static abstract float Invoke(float x);
-    static abstract Vector256<float> Invoke(Vector256<float> x);
-    static abstract Vector512<float> Invoke(Vector512<float> x);
+    float Invoke(float x);
+    Vector256<float> Invoke(Vector256<float> x);
+    Vector512<float> Invoke(Vector512<float> x);
 }
 
 /// <summary>The shared loop of the CPU device's element-wise operators.</summary>
 internal static unsafe class Pointwise
 {
     /// <summary>
-    /// y[i] = TOp(x[i]): 512-bit vectors while they fit, then 256-bit, then scalars. Operators are
+    /// y[i] = op(x[i]): 512-bit vectors while they fit, then 256-bit, then scalars. Operators are
     /// structs, so each instantiation is its own method with the operator inlined (as the hand-written
     /// loops were). x and y may be the same span.
     /// </summary>
-    public static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IUnaryOperator
+    public static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y, TOp op = default) where TOp : struct, IUnaryOperator
     {
         int i = 0;
         fixed (float* px = x, py = y)
         {
             if (Vector512.IsHardwareAccelerated)
                 for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-                    TOp.Invoke(Vector512.Load(px + i)).Store(py + i);
+                    op.Invoke(Vector512.Load(px + i)).Store(py + i);
             if (Vector256.IsHardwareAccelerated)
                 for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-                    TOp.Invoke(Vector256.Load(px + i)).Store(py + i);
+                    op.Invoke(Vector256.Load(px + i)).Store(py + i);
         }
-        for (; i < x.Length; i++) y[i] = TOp.Invoke(x[i]);
+        for (; i < x.Length; i++) y[i] = op.Invoke(x[i]);
     }
+}
+
+/// <summary>The identity, for operators that take an optional activation.</summary>
+internal readonly struct IdentityOperator : IUnaryOperator
+{
+    public float Invoke(float x) => x;
+
+    public Vector256<float> Invoke(Vector256<float> x) => x;
+
+    public Vector512<float> Invoke(Vector512<float> x) => x;
 }
 
 /// <summary>
@@ -46,13 +57,13 @@ internal static unsafe class Pointwise
 /// </summary>
 internal readonly struct SiluOperator : IUnaryOperator
 {
-    public static float Invoke(float x) => ScalarMath.Silu(x);
+    public float Invoke(float x) => ScalarMath.Silu(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Invoke(Vector256<float> x) => x / (Vector256<float>.One + SimdMath.Exp(-x));
+    public Vector256<float> Invoke(Vector256<float> x) => x / (Vector256<float>.One + SimdMath.Exp(-x));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Invoke(Vector512<float> x) => x / (Vector512<float>.One + SimdMath.Exp(-x));
+    public Vector512<float> Invoke(Vector512<float> x) => x / (Vector512<float>.One + SimdMath.Exp(-x));
 }
 
 /// <summary>
@@ -64,17 +75,17 @@ internal readonly struct GeluTanhOperator : IUnaryOperator
 {
     private const float TwoC = 2 * 0.79788456080286536f, Cubic = 0.044715f;
 
-    public static float Invoke(float x) => ScalarMath.GeluTanh(x);
+    public float Invoke(float x) => ScalarMath.GeluTanh(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Invoke(Vector256<float> x)
+    public Vector256<float> Invoke(Vector256<float> x)
     {
         var u2 = x * Vector256.FusedMultiplyAdd(x * x, Vector256.Create(Cubic * TwoC), Vector256.Create(TwoC));
         return x / (Vector256<float>.One + SimdMath.Exp(-u2));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Invoke(Vector512<float> x)
+    public Vector512<float> Invoke(Vector512<float> x)
     {
         var u2 = x * Vector512.FusedMultiplyAdd(x * x, Vector512.Create(Cubic * TwoC), Vector512.Create(TwoC));
         return x / (Vector512<float>.One + SimdMath.Exp(-u2));
@@ -92,10 +103,10 @@ internal readonly struct GeluErfOperator : IUnaryOperator
     private const float InvSqrt2 = 0.70710678118654752f, P = 0.3275911f;
     private const float A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
 
-    public static float Invoke(float x) => ScalarMath.GeluErf(x);
+    public float Invoke(float x) => ScalarMath.GeluErf(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Invoke(Vector256<float> x)
+    public Vector256<float> Invoke(Vector256<float> x)
     {
         var a = Vector256.Abs(x) * Vector256.Create(InvSqrt2);
         var t = Vector256<float>.One / Vector256.FusedMultiplyAdd(a, Vector256.Create(P), Vector256<float>.One);
@@ -108,7 +119,7 @@ internal readonly struct GeluErfOperator : IUnaryOperator
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Invoke(Vector512<float> x)
+    public Vector512<float> Invoke(Vector512<float> x)
     {
         var a = Vector512.Abs(x) * Vector512.Create(InvSqrt2);
         var t = Vector512<float>.One / Vector512.FusedMultiplyAdd(a, Vector512.Create(P), Vector512<float>.One);
