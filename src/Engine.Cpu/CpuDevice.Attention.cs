@@ -304,58 +304,14 @@ public sealed partial class CpuDevice
     private static unsafe void PanelMaxExpSum(float* panel, int cols, float* max, float* sum, float* correction)
     {
         int nr = Gemm.PanelCols;
-        if (nr == 32 && Vector512.IsHardwareAccelerated)
+        if (nr == 2 * Vector512<float>.Count && Vector512.IsHardwareAccelerated)
         {
-            var old0 = Vector512.Load(max); var old1 = Vector512.Load(max + 16);
-            var m0 = old0; var m1 = old1;
-            for (int p = 0; p < cols; p++)
-            {
-                m0 = Vector512.Max(m0, Vector512.Load(panel + p * 32));
-                m1 = Vector512.Max(m1, Vector512.Load(panel + p * 32 + 16));
-            }
-            var s0 = Vector512.Load(sum); var s1 = Vector512.Load(sum + 16);
-            if (correction != null)
-            {
-                var c0 = SimdMath.Exp2(old0 - m0); var c1 = SimdMath.Exp2(old1 - m1);
-                c0.Store(correction); c1.Store(correction + 16);
-                s0 *= c0; s1 *= c1;
-            }
-            for (int p = 0; p < cols; p++)
-            {
-                float* x = panel + p * 32;
-                var e0 = SimdMath.Exp2(Vector512.Load(x) - m0); var e1 = SimdMath.Exp2(Vector512.Load(x + 16) - m1);
-                e0.Store(x); e1.Store(x + 16);
-                s0 += e0; s1 += e1;
-            }
-            m0.Store(max); m1.Store(max + 16);
-            s0.Store(sum); s1.Store(sum + 16);
+            PanelMaxExpSum<Width512, Vector512<float>>(panel, cols, max, sum, correction);
             return;
         }
-        if (nr == 16 && Vector256.IsHardwareAccelerated)
+        if (nr == 2 * Vector256<float>.Count && Vector256.IsHardwareAccelerated)
         {
-            var old0 = Vector256.Load(max); var old1 = Vector256.Load(max + 8);
-            var m0 = old0; var m1 = old1;
-            for (int p = 0; p < cols; p++)
-            {
-                m0 = Vector256.Max(m0, Vector256.Load(panel + p * 16));
-                m1 = Vector256.Max(m1, Vector256.Load(panel + p * 16 + 8));
-            }
-            var s0 = Vector256.Load(sum); var s1 = Vector256.Load(sum + 8);
-            if (correction != null)
-            {
-                var c0 = SimdMath.Exp2(old0 - m0); var c1 = SimdMath.Exp2(old1 - m1);
-                c0.Store(correction); c1.Store(correction + 8);
-                s0 *= c0; s1 *= c1;
-            }
-            for (int p = 0; p < cols; p++)
-            {
-                float* x = panel + p * 16;
-                var e0 = SimdMath.Exp2(Vector256.Load(x) - m0); var e1 = SimdMath.Exp2(Vector256.Load(x + 8) - m1);
-                e0.Store(x); e1.Store(x + 8);
-                s0 += e0; s1 += e1;
-            }
-            m0.Store(max); m1.Store(max + 8);
-            s0.Store(sum); s1.Store(sum + 8);
+            PanelMaxExpSum<Width256, Vector256<float>>(panel, cols, max, sum, correction);
             return;
         }
         for (int r = 0; r < nr; r++)
@@ -373,5 +329,36 @@ public sealed partial class CpuDevice
             max[r] = m;
             sum[r] = s;
         }
+    }
+
+    /// <summary>The vector form of <see cref="PanelMaxExpSum(float*, int, float*, float*, float*)"/> for a panel two vectors wide.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PanelMaxExpSum<TW, TV>(float* panel, int cols, float* max, float* sum, float* correction)
+        where TW : struct, ISimdWidth<TV> where TV : struct
+    {
+        int w = TW.Lanes, nr = 2 * w;
+        var old0 = TW.Load(max); var old1 = TW.Load(max + w);
+        var m0 = old0; var m1 = old1;
+        for (int p = 0; p < cols; p++)
+        {
+            m0 = TW.Max(m0, TW.Load(panel + p * nr));
+            m1 = TW.Max(m1, TW.Load(panel + p * nr + w));
+        }
+        var s0 = TW.Load(sum); var s1 = TW.Load(sum + w);
+        if (correction != null)
+        {
+            var c0 = TW.Exp2(TW.Subtract(old0, m0)); var c1 = TW.Exp2(TW.Subtract(old1, m1));
+            TW.Store(c0, correction); TW.Store(c1, correction + w);
+            s0 = TW.Multiply(s0, c0); s1 = TW.Multiply(s1, c1);
+        }
+        for (int p = 0; p < cols; p++)
+        {
+            float* x = panel + p * nr;
+            var e0 = TW.Exp2(TW.Subtract(TW.Load(x), m0)); var e1 = TW.Exp2(TW.Subtract(TW.Load(x + w), m1));
+            TW.Store(e0, x); TW.Store(e1, x + w);
+            s0 = TW.Add(s0, e0); s1 = TW.Add(s1, e1);
+        }
+        TW.Store(m0, max); TW.Store(m1, max + w);
+        TW.Store(s0, sum); TW.Store(s1, sum + w);
     }
 }

@@ -47,28 +47,25 @@ public sealed partial class CpuDevice
     {
         int i = 0;
         float sum = 0f;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> m = Vector512.Create(mean), a0 = default, a1 = default;
-            for (; i + 32 <= count; i += 32)
-            {
-                var d0 = Vector512.Load(x + i) - m; var d1 = Vector512.Load(x + i + 16) - m;
-                a0 = Vector512.FusedMultiplyAdd(d0, d0, a0); a1 = Vector512.FusedMultiplyAdd(d1, d1, a1);
-            }
-            sum = Vector512.Sum(a0 + a1);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> m = Vector256.Create(mean), a0 = default, a1 = default;
-            for (; i + 16 <= count; i += 16)
-            {
-                var d0 = Vector256.Load(x + i) - m; var d1 = Vector256.Load(x + i + 8) - m;
-                a0 = Vector256.FusedMultiplyAdd(d0, d0, a0); a1 = Vector256.FusedMultiplyAdd(d1, d1, a1);
-            }
-            sum = Vector256.Sum(a0 + a1);
-        }
+        if (Vector512.IsHardwareAccelerated) sum = SumOfSquaredDeviations<Width512, Vector512<float>>(x, count, mean, ref i);
+        else if (Vector256.IsHardwareAccelerated) sum = SumOfSquaredDeviations<Width256, Vector256<float>>(x, count, mean, ref i);
         for (; i < count; i++) { float d = x[i] - mean; sum += d * d; }
         return sum;
+    }
+
+    /// <summary>The vector part: two accumulators over pairs of vectors; <paramref name="i"/> ends where the scalar tail starts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe float SumOfSquaredDeviations<TW, TV>(float* x, int count, float mean, ref int i)
+        where TW : struct, ISimdWidth<TV> where TV : struct
+    {
+        int w = TW.Lanes;
+        TV m = TW.Create(mean), a0 = default, a1 = default;
+        for (; i + 2 * w <= count; i += 2 * w)
+        {
+            var d0 = TW.Subtract(TW.Load(x + i), m); var d1 = TW.Subtract(TW.Load(x + i + w), m);
+            a0 = TW.FusedMultiplyAdd(d0, d0, a0); a1 = TW.FusedMultiplyAdd(d1, d1, a1);
+        }
+        return TW.Sum(TW.Add(a0, a1));
     }
 
     /// <summary>y = (x - mean) * scale + shift, then SiLU when asked, in one pass.</summary>
