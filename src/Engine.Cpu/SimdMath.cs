@@ -7,7 +7,12 @@ namespace Engine.Cpu;
 /// <summary>
 /// Vector exponentials of the CPU device. <see cref="Exp(Vector512{float})"/> is e^x for activations and
 /// norms; <see cref="Exp2(Vector512{float})"/> is 2^x for attention's softmax, whose scores are already in
-/// base 2 (the keys are packed scaled by log2 e), so it skips the range reduction by ln 2.
+/// base 2 (the keys are packed scaled by log2 e), so it skips the range reduction by ln 2. They are
+/// different polynomials on purpose: each path's results are pinned bit for bit, so neither can be
+/// rewritten through the other. Each keeps a 512- and a 256-bit body: written once over
+/// <see cref="ISimdWidth{TV}"/>, the clamps against constants lose the JIT's single vmaxps / vminps
+/// (inside the generic body the constant is not visible when Max is expanded, so it becomes the IEEE
+/// vrangeps + vfixupimmps sequence), which would slow every activation and attention tile.
 /// </summary>
 internal static class SimdMath
 {
