@@ -30,6 +30,17 @@ public static class CliOptions
     public static Option<ulong?> Seed(string name, string helpName, string description) =>
         Parsed<ulong?>(name, helpName, description, text => OptionValues.ParseSeed(text, name));
 
+    /// <summary><c>--rng NAME</c>: the generator a seed drives (philox or torch), or null for the default (philox).</summary>
+    public static Option<Engine.Sampling.Rng.RngKind?> Rng()
+    {
+        var option = Parsed<Engine.Sampling.Rng.RngKind?>("--rng", "NAME",
+            "generator the seed drives: philox (default; the engine's batch-invariant stream) or torch (PyTorch's CPU generator, diffusers' noise for that seed)",
+            text => Engine.Sampling.Rng.RngKinds.TryParse(text) ?? throw new FormatException($"--rng '{text}' must be one of {Engine.Sampling.Rng.RngKinds.Names}."));
+        option.CompletionSources.Clear();
+        option.CompletionSources.Add("philox", "torch");
+        return option;
+    }
+
     /// <summary><c>--device KIND</c>: a known device kind, or null for the default (also for <c>auto</c>).</summary>
     public static Option<string?> Device(string description)
     {
