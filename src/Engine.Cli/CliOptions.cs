@@ -31,10 +31,10 @@ public static class CliOptions
         Parsed<ulong?>(name, helpName, description, text => OptionValues.ParseSeed(text, name));
 
     /// <summary><c>--rng NAME</c>: the generator a seed drives (philox or torch), or null for the default (philox).</summary>
-    public static Option<Engine.Sampling.Rng.RngKind?> Rng()
+    public static Option<Engine.Sampling.Rng.RngKind?> Rng(string? description = null)
     {
         var option = Parsed<Engine.Sampling.Rng.RngKind?>("--rng", "NAME",
-            "generator the seed drives: philox (default; the engine's batch-invariant stream) or torch (PyTorch's CPU generator, diffusers' noise for that seed)",
+            description ?? "generator the seed drives: philox (default; the engine's batch-invariant stream) or torch (PyTorch's CPU generator, diffusers' noise for that seed)",
             text => Engine.Sampling.Rng.RngKinds.TryParse(text) ?? throw new FormatException($"--rng '{text}' must be one of {Engine.Sampling.Rng.RngKinds.Names}."));
         option.CompletionSources.Clear();
         option.CompletionSources.Add("philox", "torch");

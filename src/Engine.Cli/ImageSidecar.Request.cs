@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Engine.Core;
 using Engine.Generation;
+using Engine.Sampling.Rng;
 
 namespace Engine.Cli;
 
@@ -39,6 +40,7 @@ public sealed partial record ImageSidecar
         Height = result.Height,
         Width = result.Width,
         InitNoise = request.InitialNoiseFile,
+        Rng = request.Rng == RngKind.Philox ? null : request.Rng.Name(),
     };
 
     /// <summary>
@@ -69,9 +71,11 @@ public sealed partial record ImageSidecar
             Height = Height,
             Width = Width,
             InitialNoiseFile = InitNoise,
+            Rng = Rng is null ? RngKind.Philox : RngKinds.TryParse(Rng) ?? throw new InvalidDataException($"{path}: rng '{Rng}' must be one of {RngKinds.Names}."),
         };
         int batch = request.EffectiveBatchSize;
-        request = request with { Count = Math.Min(RequestCount, (SampleIndex / batch + 1) * batch) };
+        // PyTorch's generator draws for the whole request at once, so its images need the full count.
+        if (request.Rng == RngKind.Philox) request = request with { Count = Math.Min(RequestCount, (SampleIndex / batch + 1) * batch) };
         // A one-image request (a seed-list image) took its own class, whatever cycle older versions recorded beside it.
         int[]? cycle = RequestCount == 1 && Class is { } alone ? [alone]
             : RequestClasses is { Length: > 0 } classes ? classes

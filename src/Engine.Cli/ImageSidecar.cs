@@ -98,6 +98,12 @@ public sealed partial record ImageSidecar
     /// <summary>Safetensors file whose <c>x_T</c> was the initial noise, or null when the noise came from the seed.</summary>
     public string? InitNoise { get; init; }
 
+    /// <summary>
+    /// The generator the seed drove: <c>torch</c> (PyTorch's CPU generator, one for the whole request), or
+    /// null for the engine's Philox stream (not written, so older sidecars read as Philox).
+    /// </summary>
+    public string? Rng { get; init; }
+
     /// <summary>The sidecar as indented JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

@@ -19,6 +19,7 @@ public sealed class BatchCommand : EngineCommand
     private readonly Argument<string?> _jobs = CliOptions.Positional("JOBS.jsonl", "the job file");
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder of jobs without 'out' (default: out)");
     private readonly Option<string?> _device = CliOptions.Device("device of jobs without 'device': cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
+    private readonly Option<Engine.Sampling.Rng.RngKind?> _rng = CliOptions.Rng("generator of jobs without 'rng': philox (default) or torch (PyTorch's CPU generator: diffusers' noise for each seed)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of every model's Linear/Conv2d weights: f32 (default), f16 or bf16");
 
     /// <inheritdoc />
@@ -28,10 +29,10 @@ public sealed class BatchCommand : EngineCommand
     public override string Summary => "run a JSON-lines job file (resumable; one model load per model)";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_jobs, _out, _device, _weights];
+    protected override IEnumerable<Symbol> Symbols => [_jobs, _out, _device, _weights, _rng];
 
     /// <inheritdoc />
-    public override string Usage => "usage: engine batch JOBS.jsonl [--out DIR] [--device KIND] [--weights f32|f16|bf16]";
+    public override string Usage => "usage: engine batch JOBS.jsonl [--out DIR] [--device KIND] [--weights f32|f16|bf16] [--rng philox|torch]";
 
     /// <inheritdoc />
     public override string Details => """
@@ -45,6 +46,8 @@ public sealed class BatchCommand : EngineCommand
           count             number of images                     class / classes   label, or list/range cycled over the images
           device            device kind                          out               output folder (default: --out, else out)
           options           object of guidance and plug-in options, e.g. {"cfg_rescale": 0.7}
+          rng               philox (default: --rng, else philox) or torch: PyTorch's CPU generator, each image
+                            drawing from torch.Generator().manual_seed(seed) as diffusers does
           batch             accepted for compatibility: every image is generated on its own (one seed each)
         Relative paths in 'model' and 'scheduler_config' are looked up from the working folder, then from
         the job file's folder. --weights sets the storage of every model's Linear/Conv2d weights (default
@@ -64,6 +67,7 @@ public sealed class BatchCommand : EngineCommand
         if (parse.GetValue(_jobs) is not { } jobPath) throw new UsageException($"{Name}: give one job file (see 'engine {Name} --help').");
         string defaultOut = parse.GetValue(_out) ?? "out";
         string? defaultDevice = parse.GetValue(_device);
+        var defaultRng = parse.GetValue(_rng) ?? Engine.Sampling.Rng.RngKind.Philox;
         var weights = parse.GetValue(_weights) ?? DType.F32;
         if (!File.Exists(jobPath)) throw new FileNotFoundException($"{jobPath}: job file does not exist.");
         var file = JobFile.Read(jobPath);
@@ -88,7 +92,7 @@ public sealed class BatchCommand : EngineCommand
                     context.Cancellation.ThrowIfCancellationRequested();
                     try
                     {
-                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, defaultDevice, weights, devices, models, meter, context);
+                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, defaultDevice, defaultRng, weights, devices, models, meter, context);
                         written += w;
                         skipped += s;
                     }
@@ -113,7 +117,7 @@ public sealed class BatchCommand : EngineCommand
         return failed > 0 ? ExitCodes.Failure : ExitCodes.Success;
     }
 
-    private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice, DType weights,
+    private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice, Engine.Sampling.Rng.RngKind defaultRng, DType weights,
         Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedDenoiser> models, ProgressMeter meter, CommandContext context)
     {
         string where = $"{jobPath}:{job.Line}";
@@ -122,7 +126,7 @@ public sealed class BatchCommand : EngineCommand
         if (kind is not null && !DeviceFactory.Kinds.Contains(kind))
             throw new ArgumentException($"unknown device '{job.Device}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
         GenerationRequest request;
-        var fromLine = job.ToRequest() with { SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights };
+        var fromLine = job.ToRequest() with { Rng = job.Rng ?? defaultRng, SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights };
         try { request = SamplingSettings.Validated(fromLine, Name); }
         catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
         string modelPath = ModelLocator.Resolve(Directory.Exists(Path.Combine(jobDir, job.Model)) && !Directory.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);

@@ -5,6 +5,7 @@ using Engine.Generation;
 using Engine.Gpu;
 using Engine.Imaging;
 using Engine.Jobs;
+using Engine.Sampling.Rng;
 
 namespace Engine.Cli.Commands;
 
@@ -26,7 +27,9 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<int?> _class = CliOptions.Int("--class", "N", "class label of every image (see above)", 0);
     private readonly Option<int[]?> _classes = CliOptions.Parsed<int[]?>("--classes", "A,B,...", "class labels cycled over the images (see above)",
         text => OptionValues.IntList(text, "--classes", 0));
-    private readonly Option<ulong?> _seed = CliOptions.Seed("--seed", "S", "seed of the request (see above; default 0)");
+    private readonly Option<ulong[]?> _seed = CliOptions.Parsed<ulong[]?>("--seed", "S[,S2...]",
+        "seed of the request (see above; default 0); a comma list S1,S2,... is a seed list, as --seeds", ParseSeedList);
+    private readonly Option<RngKind?> _rng = CliOptions.Rng();
     private readonly Option<int?> _count = CliOptions.Int("--count", "N", "number of images (see above; default 20)", 1, SeedRange.MaxSeeds);
     private readonly Option<ulong[]?> _seeds = CliOptions.Parsed<ulong[]?>("--seeds", "LIST", "seed list, one image per seed (see above)", ParseSeeds);
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
@@ -47,11 +50,11 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
-        usage: engine generate [--model DIR] [sampling options] [--seed S --count N | --seeds LIST]
+        usage: engine generate [--model DIR] [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
                engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
         """;
@@ -68,6 +71,13 @@ public sealed class GenerateCommand : EngineCommand
                                batch size. Files: seedSSSSSS_iIIII_classC.png. Defaults: --seed 0 --count 20.
           --seeds LIST         one request of one image per seed (sample index 0 of each seed), e.g. 0-63 or 1,5,9;
                                the same image as a batch job line with that seed. Files: seedSSSSSS_classC.png.
+          --seed S1,S2,...     the same as --seeds S1,S2,... (--count, if given, must be the list's length).
+        Generators (--rng):
+          philox (default)     the engine's counter-based stream: the seed rule above, batch-invariant.
+          torch                PyTorch's CPU generator, as diffusers uses it: --seed S --count N is one
+                               torch.Generator().manual_seed(S) for the request, x_T drawn for all N images at once,
+                               then every sampler draw (so image i depends on N); a seed list is diffusers' list of
+                               generators, one per image. The same pictures diffusers makes from those seeds.
         Classes: --class N gives every image class N; --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
 
@@ -87,13 +97,17 @@ public sealed class GenerateCommand : EngineCommand
         var request = _sampling.Read(parse, Name);
         if (parse.Has(_class) && parse.Has(_classes)) throw new UsageException($"{Name}: give either --class or --classes, not both.");
         int[]? classList = parse.GetValue(_class) is { } one ? [one] : parse.Has(_classes) ? parse.GetValue(_classes) : null;
-        bool seedsMode = parse.Has(_seeds);
-        if (seedsMode && (parse.Has(_seed) || parse.Has(_count)))
+        // Array-typed options read as empty, not null, when absent.
+        ulong[] seedList = parse.Has(_seed) ? parse.GetValue(_seed)! : [0];
+        if (parse.Has(_seeds) && (parse.Has(_seed) || parse.Has(_count)))
             throw new UsageException($"{Name}: give either --seeds or --seed/--count, not both.");
+        if (seedList.Length > 1 && parse.GetValue(_count) is { } listCount && listCount != seedList.Length)
+            throw new UsageException($"{Name}: --count {listCount} but --seed lists {seedList.Length} seeds.");
+        bool seedsMode = parse.Has(_seeds) || seedList.Length > 1;
         if (seedsMode && parse.Has(_initNoise))
             throw new UsageException($"{Name}: --init-noise goes with --seed/--count (one request), not --seeds.");
-        ulong[] seeds = parse.GetValue(_seeds) ?? [];
-        ulong seed = parse.GetValue(_seed) ?? 0;
+        ulong[] seeds = parse.Has(_seeds) ? parse.GetValue(_seeds)! : seedList;
+        ulong seed = seedList[0];
         int? count = parse.GetValue(_count);
         string outDir = parse.GetValue(_out) ?? "out";
         string? outputTensor = parse.GetValue(_outputTensor);
@@ -104,6 +118,7 @@ public sealed class GenerateCommand : EngineCommand
             Model = modelPath,
             Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t) : null,
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
+            Rng = parse.GetValue(_rng) ?? RngKind.Philox,
         };
         if (request.InitialNoiseFile is { } noisePath)
         {
@@ -214,6 +229,13 @@ public sealed class GenerateCommand : EngineCommand
         using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
         var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)], sidecar.RequestClasses);
         return Execute(generator, model, teacher, [planned], outDir, null, null, context, writeGrid: false);
+    }
+
+    private static ulong[] ParseSeedList(string text)
+    {
+        var seeds = text.Split(',').Select(part => OptionValues.ParseSeed(part, "--seed")).ToArray();
+        if (seeds.Distinct().Count() != seeds.Length) throw new FormatException("--seed lists a seed twice (each image needs its own seed).");
+        return seeds;
     }
 
     private static ulong[] ParseSeeds(string text)

@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Sampling.Rng;
 
 namespace Engine.Generation;
 
@@ -15,6 +16,11 @@ namespace Engine.Generation;
 /// gives the same images at any batch size. A list of seeds is one request per seed, each of one image
 /// (sample index 0 of its seed; <see cref="ForSeed"/>), so an image of a seed list depends only on its
 /// seed and class.</para>
+/// <para><see cref="Rng"/> picks the stream: Philox (default) keyed by (seed, sample index, draw) as above, or
+/// PyTorch's CPU generator as diffusers uses it: one <c>torch.Generator().manual_seed(Seed)</c> for the whole
+/// request, x_T drawn first for all <see cref="Count"/> images at once, then every sampler draw for all of them
+/// in order (so image <c>i</c> depends on <see cref="Count"/> but not on <see cref="BatchSize"/>). A seed list
+/// is then diffusers' list of generators, one per image.</para>
 /// <para>On the surfaces: <c>--seed S --count N</c> (CLI) and <c>seed</c> with <c>count</c> in
 /// <c>engine_request</c> are one request; <c>--seeds LIST</c> and a job line's <c>seeds</c> are one
 /// request per seed. A job line's single <c>seed</c> S with <c>count</c> N is read as the seed list
@@ -79,6 +85,9 @@ public sealed record GenerationRequest
 
     /// <summary>Number of images.</summary>
     public int Count { get; init; } = 1;
+
+    /// <summary>The generator <see cref="Seed"/> drives (see the seed rule above); Philox by default.</summary>
+    public RngKind Rng { get; init; }
 
     /// <summary>
     /// Class labels: one for every image, or one per image. Null on a class-conditional model cycles

@@ -3,6 +3,7 @@ using Engine.Models.Loading;
 using Engine.Sampling;
 using Engine.Sampling.Distillation;
 using Engine.Sampling.Guidance;
+using Engine.Sampling.Rng;
 using Engine.Sampling.Schedules;
 
 namespace Engine.Generation;
@@ -115,6 +116,8 @@ public sealed class Generator : IDisposable
         int batch = request.EffectiveBatchSize;
         var samples = new float[(long)count * imageLength];
         int modelCalls = 0;
+        // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
+        var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength) : null;
         for (int start = 0; start < count; start += batch)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -122,7 +125,7 @@ public sealed class Generator : IDisposable
             using var sample = Device.Allocate(n, channels, height, width);
             using var conditioning = Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass);
             using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
-            var noiseSource = new PhiloxNoise(request.Seed, start);
+            INoiseSource noiseSource = torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
             int total = 0;
             Action<int> onStep = i =>
             {
@@ -132,7 +135,7 @@ public sealed class Generator : IDisposable
             };
             if (distilled)
             {
-                LoadInitialNoise(request, sample, start, imageLength, 1.0);
+                LoadInitialNoise(request, sample, start, imageLength, 1.0, noiseSource);
                 modelCalls += RunDistilled(model, teacher, request, options, network, conditioning, sample, noiseSource, out total, onStep);
             }
             else
@@ -140,7 +143,7 @@ public sealed class Generator : IDisposable
                 using var scheduler = CreateScheduler(model, request);
                 scheduler.Noise = noiseSource;
                 total = scheduler.CallCount;
-                LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma);
+                LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma, noiseSource);
                 using var stack = options.Build(network, conditioning, scheduler, Device);
                 if (options.PredictorCorrector is { } pc)
                     PredictorCorrectorGuidance.Run(scheduler, stack.Guided, sample, pc, noiseSource, onStep);
@@ -174,11 +177,13 @@ public sealed class Generator : IDisposable
         return studentDenoiser.Forwards + (teacherDenoiser?.Forwards ?? 0);
     }
 
-    private void LoadInitialNoise(GenerationRequest request, Tensor sample, int start, int imageLength, double initSigma)
+    private void LoadInitialNoise(GenerationRequest request, Tensor sample, int start, int imageLength, double initSigma, INoiseSource noise)
     {
         int n = sample.Dim(0);
         if (request.InitialNoise is { } x)
             Device.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan(start * imageLength, n * imageLength)), sample);
+        else if (noise is TorchNoise torch)
+            torch.FillInitial(sample);
         else
             Device.RandomNormal(sample, request.Seed, start, 0);
         if (initSigma != 1) Device.Affine(sample, sample, (float)initSigma, 0f);

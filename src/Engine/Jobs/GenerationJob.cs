@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Engine.Generation;
+using Engine.Sampling.Rng;
 
 namespace Engine.Jobs;
 
@@ -60,6 +61,9 @@ public sealed class GenerationJob
     /// <summary>Output folder (<c>out</c>).</summary>
     public string? Out { get; init; }
 
+    /// <summary>The generator the seeds drive (<c>rng</c>), or null for the runner's default.</summary>
+    public RngKind? Rng { get; init; }
+
     /// <summary>Free-form options for plug-ins and guidance (<c>options</c>), passed through unread.</summary>
     public IReadOnlyDictionary<string, JsonElement> Options { get; init; } = new Dictionary<string, JsonElement>();
 
@@ -78,6 +82,7 @@ public sealed class GenerationJob
         GuidanceScale = Cfg ?? GenerationRequest.DefaultGuidanceScale,
         Options = Options.Select(kv => $"{kv.Key}={(kv.Value.ValueKind == JsonValueKind.String ? kv.Value.GetString() : kv.Value.GetRawText())}").ToList(),
         Device = Device,
+        Rng = Rng ?? RngKind.Philox,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

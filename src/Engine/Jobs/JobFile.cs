@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Engine.Sampling.Rng;
 
 namespace Engine.Jobs;
 
@@ -13,7 +14,8 @@ namespace Engine.Jobs;
 /// (number >= 0), <c>class</c> (integer >= 0) or <c>classes</c> (array of them, or a range string
 /// like <c>"0-9"</c>), <c>seed</c> (integer, or a range string) or <c>seeds</c> (range string such as
 /// <c>"0-63"</c>, <c>"0-3,10"</c>, or an array of integers and range strings), and <c>options</c>
-/// (an object passed through to plug-ins and guidance). With a single <c>seed</c>, <c>count</c>
+/// (an object passed through to plug-ins and guidance), <c>rng</c> (<c>philox</c> or <c>torch</c>, the generator
+/// the seeds drive). With a single <c>seed</c>, <c>count</c>
 /// images take the seeds seed, seed + 1, ...; with a seed list, <c>count</c> (if given) must equal
 /// its length. Without seeds: seed 0 and <c>count</c> (default 1) images.
 /// </remarks>
@@ -21,7 +23,7 @@ public static class JobFile
 {
     /// <summary>The field names a job line may use.</summary>
     public static IReadOnlyList<string> Fields { get; } =
-        ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options"];
+        ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -85,6 +87,7 @@ public static class JobFile
             List<int>? classes = null;
             List<ulong>? seeds = null;
             bool singleSeed = false;
+            RngKind? rng = null;
             Dictionary<string, JsonElement> options = new(StringComparer.Ordinal);
             foreach (var p in root.EnumerateObject())
             {
@@ -122,6 +125,9 @@ public static class JobFile
                         if (seen.Contains("seed")) throw new JobLineException("give either 'seed' or 'seeds', not both");
                         seeds = Seeds(p);
                         break;
+                    case "rng":
+                        rng = RngKinds.TryParse(String(p)) ?? throw new JobLineException($"field 'rng' must be one of {RngKinds.Names}; got {v.GetRawText()}");
+                        break;
                     case "options":
                         if (v.ValueKind != JsonValueKind.Object) throw new JobLineException($"field 'options' must be an object; got {v.ValueKind}");
                         foreach (var o in v.EnumerateObject()) options[o.Name] = o.Value.Clone();
@@ -154,7 +160,7 @@ public static class JobFile
             return new GenerationJob(lineNumber, model, seeds, classes)
             {
                 Sampler = sampler, SchedulerConfig = schedulerConfig, Steps = steps, Cfg = cfg, Batch = batch,
-                Device = device, Out = output, Options = options,
+                Device = device, Out = output, Options = options, Rng = rng,
             };
         }
     }
