@@ -127,6 +127,13 @@ typedef struct engine_request {
     int32_t height;                    /* pixels; 0 = the model's sample size */
     int32_t width;                     /* pixels; 0 = the model's sample size */
     int32_t batch_size;                /* images per model call; 0 = automatic */
+    /* Generator the seed drives: NULL, "" or "philox" = the engine's batch-invariant Philox
+     * stream (image i is sample index i of seed); "torch" = PyTorch's CPU generator as diffusers
+     * uses it: one torch.Generator().manual_seed(seed) for the request, x_T drawn first for all
+     * count images at once, then every sampler draw, the same noise diffusers draws from that
+     * seed. Since interface 0.3.0; callers built against 0.2.0 pass the shorter struct and get
+     * Philox. */
+    const char* rng;
 } engine_request;
 
 /* Progress callback, called on the thread running engine_generate after each denoising step

@@ -27,10 +27,10 @@ struct engine_model {
     engine_context* context;
 };
 
-/* Oldest struct layouts this library accepts (the first version's sizes): engine_options of
- * interface 0.1.0 ended before `weights`. */
+/* Oldest struct layouts this library accepts: engine_options of interface 0.1.0 ended before
+ * `weights`, engine_request of 0.2.0 before `rng`. */
 #define OPTIONS_MIN_SIZE offsetof(engine_options, weights)
-#define REQUEST_MIN_SIZE sizeof(engine_request)
+#define REQUEST_MIN_SIZE offsetof(engine_request, rng)
 
 uint32_t engine_version(void) { return ENGINE_VERSION_NUMBER; }
 
@@ -193,6 +193,17 @@ engine_status engine_release_model(engine_model* model)
     return ENGINE_OK;
 }
 
+/* The request at this library's size: a shorter (older) caller struct is copied over the
+ * defaults, so the managed side always reads a full engine_request. */
+static const engine_request* full_request(const engine_request* request, engine_request* buffer)
+{
+    if (request->struct_size == sizeof *request) return request;
+    engine_request_init(buffer);
+    memcpy(buffer, request, request->struct_size);
+    buffer->struct_size = sizeof *buffer;
+    return buffer;
+}
+
 /* Shared checks of output_shape / output_size / generate. */
 static engine_status check_run(engine_context* context, engine_model* model,
                                const engine_request* request)
@@ -210,8 +221,9 @@ engine_status engine_output_shape(engine_context* context, engine_model* model,
     engine_status st = check_run(context, model, request);
     if (st != ENGINE_OK) return st;
     if (out_shape == NULL) return engine_error_set(ENGINE_INVALID_ARGUMENT, "out_shape is NULL");
-    return (engine_status)context->managed->output_shape(context->handle, model->handle, request,
-                                                         out_shape);
+    engine_request full;
+    return (engine_status)context->managed->output_shape(context->handle, model->handle,
+                                                         full_request(request, &full), out_shape);
 }
 
 engine_status engine_output_size(engine_context* context, engine_model* model,
@@ -237,8 +249,9 @@ engine_status engine_generate(engine_context* context, engine_model* model,
     if (st != ENGINE_OK) return st;
     if (out_pixels == NULL) return engine_error_set(ENGINE_INVALID_ARGUMENT, "out_pixels is NULL");
     /* The managed side compares out_len with the request's shape before generating. */
-    st = (engine_status)context->managed->generate(context->handle, model->handle, request,
-                                                   out_pixels, out_len);
+    engine_request full;
+    st = (engine_status)context->managed->generate(context->handle, model->handle,
+                                                   full_request(request, &full), out_pixels, out_len);
     /* The progress callback runs on this thread and may have made failing calls of its own
      * (engine_cancel on a released context, ...); a successful run reports no error. */
     if (st == ENGINE_OK) engine_error_clear();

@@ -5,6 +5,8 @@
 
 #include "test_support.h"
 
+#include <string.h>
+
 int main(void)
 {
     /* No runtime needed for these. */
@@ -102,8 +104,27 @@ int main(void)
     EXPECT_STATUS(engine_generate(context, model, NULL, pixels, length), ENGINE_INVALID_ARGUMENT, "request");
     EXPECT_STATUS(engine_generate(context, model, &request, pixels, length - 1), ENGINE_BUFFER_TOO_SMALL, "784");
 
-    request.struct_size = sizeof request - 8;
+    request.struct_size = offsetof(engine_request, rng) - 8;
     EXPECT_STATUS(engine_generate(context, model, &request, pixels, length), ENGINE_INVALID_ARGUMENT, "struct_size");
+
+    /* rng: Philox by default; a caller built against interface 0.2.0 passes the struct without
+     * `rng` (not read, so Philox); "torch" gives other noise; an unknown name is rejected. */
+    float* philox = malloc(length * sizeof(float));
+    CHECK(philox != NULL);
+    REQUIRE_OK(engine_request_init(&request));
+    request.steps = 2;
+    request.sampler = "euler_a";
+    REQUIRE_OK(engine_generate(context, model, &request, philox, length));
+    request.struct_size = offsetof(engine_request, rng);
+    request.rng = "torch";
+    REQUIRE_OK(engine_generate(context, model, &request, pixels, length));
+    CHECK(memcmp(pixels, philox, length * sizeof(float)) == 0);
+    request.struct_size = sizeof request;
+    REQUIRE_OK(engine_generate(context, model, &request, pixels, length));
+    CHECK(memcmp(pixels, philox, length * sizeof(float)) != 0);
+    request.rng = "numpy";
+    EXPECT_STATUS(engine_generate(context, model, &request, pixels, length), ENGINE_INVALID_ARGUMENT, "rng 'numpy'");
+    free(philox);
     REQUIRE_OK(engine_request_init(&request));
     request.steps = 2;
     request.class_label_count = 2;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Engine.Generation;
+using Engine.Sampling.Rng;
 
 namespace Engine.Native;
 
@@ -24,8 +25,9 @@ public unsafe struct NativeRequest
     public int Height;
     public int Width;
     public int BatchSize;
+    public byte* Rng;
 
-    /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule: image i is sample index i of the seed.</summary>
+    /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule (image i is sample index i of the seed), <c>rng</c> picks the generator.</summary>
     public static GenerationRequest ToRequest(NativeRequest* request)
     {
         if (request == null) throw new ArgumentException("request is NULL");
@@ -52,6 +54,9 @@ public unsafe struct NativeRequest
             Height = request->Height,
             Width = request->Width,
             BatchSize = request->BatchSize,
+            Rng = NativeErrors.Utf8(request->Rng) is { Length: > 0 } rng
+                ? RngKinds.TryParse(rng) ?? throw new ArgumentException($"request.rng '{rng}' must be one of {RngKinds.Names}")
+                : RngKind.Philox,
         };
     }
 }
