@@ -25,7 +25,7 @@ public sealed partial record ImageSidecar
         Weights = WeightsName(request.WeightStorage),
         Sampler = request.SamplerName,
         Schedule = request.Schedule,
-        SchedulerConfig = request.SchedulerConfigJson is { } json ? JsonDocument.Parse(json).RootElement.Clone() : null,
+        SchedulerConfig = request.SchedulerConfigJson is { } json ? JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(json)).RootElement.Clone() : null,
         SchedulerConfigFile = request.SchedulerConfigPath is { } configPath ? Path.GetFullPath(configPath) : null,
         SchedulerClass = result.SchedulerClass,
         Steps = request.Steps,
@@ -37,8 +37,11 @@ public sealed partial record ImageSidecar
         RequestBatch = request.BatchSize,
         RequestClasses = requestClasses?.ToArray(),
         Options = [.. request.Options],
-        Height = result.Height,
-        Width = result.Width,
+        Height = result.ImageHeight,
+        Width = result.ImageWidth,
+        RequestPrompts = request.Prompts is { Count: > 0 } prompts ? [.. prompts] : null,
+        RequestNegativePrompts = request.NegativePrompts is { Count: > 0 } negatives ? [.. negatives] : null,
+        ClipSkip = request.ClipSkip,
         InitNoise = request.InitialNoiseFile,
         Rng = request.Rng == RngKind.Philox ? null : request.Rng.Name(),
     };
@@ -70,12 +73,17 @@ public sealed partial record ImageSidecar
             Count = RequestCount,
             Height = Height,
             Width = Width,
+            Prompts = RequestPrompts,
+            NegativePrompts = RequestNegativePrompts,
+            ClipSkip = ClipSkip,
             InitialNoiseFile = InitNoise,
             Rng = Rng is null ? RngKind.Philox : RngKinds.TryParse(Rng) ?? throw new InvalidDataException($"{path}: rng '{Rng}' must be one of {RngKinds.Names}."),
         };
         int batch = request.EffectiveBatchSize;
         // PyTorch's generator draws for the whole request at once, so its images need the full count.
         if (request.Rng == RngKind.Philox) request = request with { Count = Math.Min(RequestCount, (SampleIndex / batch + 1) * batch) };
+        // Per-image prompt lists shrink with the request to the images it regenerates.
+        request = request with { Prompts = FirstOf(RequestPrompts, request.Count, path), NegativePrompts = FirstOf(RequestNegativePrompts, request.Count, path) };
         // A one-image request (a seed-list image) took its own class, whatever cycle older versions recorded beside it.
         int[]? cycle = RequestCount == 1 && Class is { } alone ? [alone]
             : RequestClasses is { Length: > 0 } classes ? classes
@@ -84,6 +92,13 @@ public sealed partial record ImageSidecar
         if (request.ClassLabels is { } labels && Class is { } own && labels[SampleIndex] != own)
             throw new InvalidDataException($"{path}: class {own} does not match request_classes at sample_index {SampleIndex}.");
         return request;
+    }
+
+    private string[]? FirstOf(string[]? perImage, int count, string path)
+    {
+        if (perImage is null || perImage.Length <= 1) return perImage;
+        if (perImage.Length != RequestCount) throw new InvalidDataException($"{path}: {perImage.Length} prompts recorded for a request of {RequestCount} images.");
+        return perImage[..count];
     }
 
     private static DType ParseWeights(string text, string path)

@@ -95,6 +95,15 @@ public sealed partial record ImageSidecar
     /// <summary>Image width in pixels.</summary>
     public int Width { get; init; }
 
+    /// <summary>The prompts of the request (one for all images or one per image), for a pipeline; null otherwise.</summary>
+    public string[]? RequestPrompts { get; init; }
+
+    /// <summary>The negative prompts of the request, when given.</summary>
+    public string[]? RequestNegativePrompts { get; init; }
+
+    /// <summary>CLIP skip of the request, when given.</summary>
+    public int? ClipSkip { get; init; }
+
     /// <summary>Safetensors file whose <c>x_T</c> was the initial noise, or null when the noise came from the seed.</summary>
     public string? InitNoise { get; init; }
 

@@ -19,7 +19,9 @@ public sealed record PlannedRequest(GenerationRequest Request, IReadOnlyList<Pla
     {
         var result = generator.Generate(model, Request, teacher, meter.For(Request.Count, Request.EffectiveBatchSize), cancellation);
         meter.RequestDone(Request.Count);
-        var all = SamplePixels.ToImages(result.Samples, [result.Count, result.Channels, result.Height, result.Width]);
+        var all = result.Image is { } decoded
+            ? SamplePixels.ToImages(decoded, [result.Count, decoded.Length / (result.Count * result.ImageHeight * result.ImageWidth), result.ImageHeight, result.ImageWidth], unitRange: true)
+            : SamplePixels.ToImages(result.Samples, [result.Count, result.Channels, result.Height, result.Width]);
         var written = new PixelImage[Images.Count];
         for (int k = 0; k < Images.Count; k++)
         {

@@ -32,12 +32,20 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<RngKind?> _rng = CliOptions.Rng();
     private readonly Option<int?> _count = CliOptions.Int("--count", "N", "number of images (see above; default 20)", 1, SeedRange.MaxSeeds);
     private readonly Option<ulong[]?> _seeds = CliOptions.Parsed<ulong[]?>("--seeds", "LIST", "seed list, one image per seed (see above)", ParseSeeds);
+    private readonly Option<List<string>> _prompt = CliOptions.Repeatable("--prompt", "TEXT",
+        "prompt of a pipeline folder (model_index.json), repeatable: one image per prompt, in order (or one prompt for every image of --count)", t => t);
+    private readonly Option<List<string>> _negativePrompt = CliOptions.Repeatable("--negative-prompt", "TEXT",
+        "negative prompt (used when --cfg is above 1), repeatable: one for every image or one per prompt", t => t);
+    private readonly Option<int?> _height = CliOptions.Int("--height", "H", "image height in pixels (pipelines: a multiple of the VAE factor; default: the model's)", 1, 4096);
+    private readonly Option<int?> _width = CliOptions.Int("--width", "W", "image width in pixels (default: the model's)", 1, 4096);
+    private readonly Option<int?> _clipSkip = CliOptions.Int("--clip-skip", "N", "use the text encoder's hidden state N layers before the last (diffusers' clip_skip)", 0, 1000);
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
     private readonly Option<string?> _initNoise = CliOptions.Text("--init-noise", "FILE",
-        "safetensors file with tensor x_T [N, C, H, W]: the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
+        "safetensors file with tensor x_T [N, C, H, W] (latents for a pipeline): the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
         "to compare with diffusers; N images (with --seed/--count only)");
     private readonly Option<string?> _outputTensor = CliOptions.Text("--output-tensor", "FILE",
-        "also write the final samples before pixel conversion (model space, not clamped) as tensor 'samples' [N, C, H, W] to a safetensors file");
+        "also write the final samples before pixel conversion (model space or latents, not clamped) as tensor 'samples' [N, C, H, W] " +
+        "to a safetensors file; for a pipeline also the decoded 'image' [N, 3, H, W] in [0, 1]");
     private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
         "sample --model as a distilled student refined by this teacher (Distillation++; options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)");
     private readonly Option<string?> _fromSidecar = CliOptions.Text("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
@@ -50,11 +58,12 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, _prompt, _negativePrompt, _height, _width, _clipSkip, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
-        usage: engine generate [--model DIR] [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
+        usage: engine generate [--model DIR] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
+                               [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
                engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
         """;
@@ -78,6 +87,8 @@ public sealed class GenerateCommand : EngineCommand
                                torch.Generator().manual_seed(S) for the request, x_T drawn for all N images at once,
                                then every sampler draw (so image i depends on N); a seed list is diffusers' list of
                                generators, one per image. The same pictures diffusers makes from those seeds.
+        Pipelines: a folder with model_index.json (StableDiffusionPipeline) samples latents conditioned on --prompt and
+        decodes them with its VAE; without --count there is one image per --prompt.
         Classes: --class N gives every image class N; --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
 
@@ -113,24 +124,45 @@ public sealed class GenerateCommand : EngineCommand
         string? outputTensor = parse.GetValue(_outputTensor);
 
         string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
+        var prompts = parse.GetValue(_prompt) ?? [];
+        var negatives = parse.GetValue(_negativePrompt) ?? [];
+        if (prompts.Count > 1 && count is { } given && given != prompts.Count)
+            throw new UsageException($"{Name}: {prompts.Count} prompts but --count {given}: give one prompt per image or one prompt for all.");
+        if (negatives.Count > 1 && negatives.Count != Math.Max(prompts.Count, count ?? 1))
+            throw new UsageException($"{Name}: {negatives.Count} negative prompts: give one for every image or one per prompt.");
+        if (prompts.Count > 0 && count is null && !parse.Has(_initNoise)) count = prompts.Count;
         request = request with
         {
+            Prompts = prompts.Count > 0 ? prompts : null,
+            NegativePrompts = negatives.Count > 0 ? negatives : null,
+            ClipSkip = parse.GetValue(_clipSkip),
+            Height = parse.GetValue(_height) ?? 0,
+            Width = parse.GetValue(_width) ?? 0,
             Model = modelPath,
             Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t) : null,
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
             Rng = parse.GetValue(_rng) ?? RngKind.Philox,
         };
+        int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {
             var (noise, shape) = ReadInitNoise(noisePath);
             if (count is { } c && c != shape[0]) throw new UsageException($"{Name}: --count {c} but {noisePath} holds x_T for {shape[0]} images.");
             count = shape[0];
-            request = request with { InitialNoise = noise, Height = shape[2], Width = shape[3] };
+            noiseShape = shape;
+            request = request with { InitialNoise = noise };
         }
 
         using var device = DeviceFactory.Create(request.Device);
-        using var generator = new Generator(device) { WeightStorage = request.WeightStorage };
+        using var generator = new Generator(device) { WeightStorage = request.WeightStorage, Warning = context.Error.WriteLine };
         using var model = generator.LoadModel(modelPath);
+        // x_T gives the sample size where --height/--width do not: latents times the VAE factor for a pipeline.
+        if (noiseShape is not null)
+            request = request with
+            {
+                Height = request.Height == 0 ? noiseShape[2] * model.PixelScale : request.Height,
+                Width = request.Width == 0 ? noiseShape[3] * model.PixelScale : request.Width,
+            };
         using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
         int[]? cycle = classList ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
 
@@ -141,7 +173,8 @@ public sealed class GenerateCommand : EngineCommand
             for (int i = 0; i < seeds.Length; i++)
             {
                 int? label = cycle?[i % cycle.Length];
-                requests.Add(new PlannedRequest(request.ForSeed(seeds[i], label), [new PlannedImage(0, JobImage.NameFor(seeds[i], label), label)], label is { } l ? [l] : null));
+                var single = request.ForSeed(seeds[i], label) with { Prompts = PromptOf(prompts, i), NegativePrompts = PromptOf(negatives, i) };
+                requests.Add(new PlannedRequest(single, [new PlannedImage(0, JobImage.NameFor(seeds[i], label), label)], label is { } l ? [l] : null));
             }
         }
         else
@@ -157,6 +190,9 @@ public sealed class GenerateCommand : EngineCommand
     /// <summary>The file name of image <paramref name="index"/> of a --seed/--count request.</summary>
     public static string CountModeName(ulong seed, int index, int? label) =>
         label is { } c ? $"seed{seed:D6}_i{index:D4}_class{c}.png" : $"seed{seed:D6}_i{index:D4}.png";
+
+    /// <summary>The prompt of image <paramref name="i"/> of a seed list (prompts cycle over the seeds); null when none.</summary>
+    private static string[]? PromptOf(List<string> prompts, int i) => prompts.Count == 0 ? null : [prompts[i % prompts.Count]];
 
     private static (float[] Values, int[] Shape) ReadInitNoise(string path)
     {
@@ -175,7 +211,8 @@ public sealed class GenerateCommand : EngineCommand
         int totalImages = requests.Sum(r => r.Images.Count);
         var gridImages = new List<PixelImage>();
         var samples = new List<float[]>();
-        int[]? sampleShape = null;
+        var decoded = new List<float[]>();
+        int[]? sampleShape = null, imageShape = null;
         int written = ProgressDisplay.Run(context, Name, requests.Sum(r => r.Request.Count), requests[0].Request.Steps, meter =>
         {
             int done = 0;
@@ -190,6 +227,11 @@ public sealed class GenerateCommand : EngineCommand
                 {
                     samples.Add(result.Samples);
                     sampleShape = [result.Channels, result.Height, result.Width];
+                    if (result.Image is { } image)
+                    {
+                        decoded.Add(image);
+                        imageShape = [image.Length / (result.Count * result.ImageHeight * result.ImageWidth), result.ImageHeight, result.ImageWidth];
+                    }
                 }
             }
             return done;
@@ -199,7 +241,13 @@ public sealed class GenerateCommand : EngineCommand
         if (outputTensor is not null && sampleShape is not null)
         {
             var all = samples.SelectMany(s => s).ToArray();
-            SafetensorsWriter.Write(outputTensor, [new SafetensorsWriter.Entry("samples", [all.Length / (sampleShape[0] * sampleShape[1] * sampleShape[2]), .. sampleShape], all)],
+            var entries = new List<SafetensorsWriter.Entry> { new("samples", [all.Length / (sampleShape[0] * sampleShape[1] * sampleShape[2]), .. sampleShape], all) };
+            if (imageShape is not null)
+            {
+                var pixels = decoded.SelectMany(s => s).ToArray();
+                entries.Add(new("image", [pixels.Length / (imageShape[0] * imageShape[1] * imageShape[2]), .. imageShape], pixels));
+            }
+            SafetensorsWriter.Write(outputTensor, entries,
                 new Dictionary<string, string> { ["engine_version"] = EngineVersion.Text, ["model"] = requests[0].Request.Model ?? model.Path });
         }
         context.Output.WriteLine($"wrote {written} image{(written == 1 ? " with its sidecar" : "s with sidecars")}{(writeGrid && gridImages.Count > 0 ? $" and {GridFileName}" : "")} to {Path.GetFullPath(outDir)}" +

@@ -6,8 +6,8 @@ using Engine.Sampling.Guidance;
 namespace Engine.Generation;
 
 /// <summary>
-/// Adapts a class-conditional (or unconditional) diffusers network to the guidance layer's
-/// <see cref="IConditionalModel"/>: per-row class labels, identity self-attention on the perturbed
+/// Adapts a class-conditional, text-conditional (encoder hidden states) or unconditional diffusers network to the guidance layer's
+/// <see cref="IConditionalModel"/>: per-row class labels or text embeddings, identity self-attention on the perturbed
 /// rows (PAG) through the layers' row switch, the class-embedding transform (CADS) through the label
 /// tables' hook, and the prediction half of learned-sigma outputs. Switches are set for one forward
 /// and cleared afterwards, so the network is never copied and stays usable elsewhere.
@@ -41,7 +41,8 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
             foreach (var layer in perturbed) layer.IdentityRows = (conditioning.PerturbedStart, conditioning.PerturbedCount);
             foreach (var table in tables) table.Transform = conditioning.ClassEmbeddingTransform!.Apply;
             _raw?.Dispose();
-            _raw = _network.Forward(sample, timesteps, _conditional ? conditioning.ClassLabels : null);
+            _raw = _network.Forward(sample, timesteps, _conditional ? conditioning.ClassLabels : null,
+                _network.NeedsEncoderHiddenStates ? conditioning.Embeddings : null);
         }
         finally
         {

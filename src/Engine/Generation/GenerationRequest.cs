@@ -95,15 +95,36 @@ public sealed record GenerationRequest
     /// </summary>
     public int[]? ClassLabels { get; init; }
 
-    /// <summary>Image height; 0 = the model's sample size.</summary>
+    /// <summary>
+    /// Image height in pixels; 0 = the model's default (its sample size, times the VAE's factor for a
+    /// pipeline folder, whose height must be a multiple of that factor).
+    /// </summary>
     public int Height { get; init; }
 
-    /// <summary>Image width; 0 = the model's sample size.</summary>
+    /// <summary>Image width in pixels; 0 = the model's default (see <see cref="Height"/>).</summary>
     public int Width { get; init; }
 
     /// <summary>
+    /// Prompts of a text-to-image pipeline: one for every image or one per image (image i gets prompt i).
+    /// Null or empty for models without text conditioning, which refuse prompts.
+    /// </summary>
+    public IReadOnlyList<string>? Prompts { get; init; }
+
+    /// <summary>
+    /// Negative prompts (the unconditional branch of classifier-free guidance): none (the empty prompt),
+    /// one for every image or one per image. Used only when the guidance scale is above 1, as in diffusers.
+    /// </summary>
+    public IReadOnlyList<string>? NegativePrompts { get; init; }
+
+    /// <summary>
+    /// CLIP skip n (diffusers' <c>clip_skip</c>): the positive prompts' embeddings are the final layer norm
+    /// of the text encoder's hidden state n layers before the last; null = the last hidden state.
+    /// </summary>
+    public int? ClipSkip { get; init; }
+
+    /// <summary>
     /// Optional initial noise x_T for all <see cref="Count"/> images ([Count, C, H, W] floats, before
-    /// init_noise_sigma scaling), to reproduce runs made elsewhere; null draws it from <see cref="Seed"/>.
+    /// init_noise_sigma scaling; latents [Count, C, H / f, W / f] for a pipeline with VAE factor f), to reproduce runs made elsewhere; null draws it from <see cref="Seed"/>.
     /// </summary>
     public float[]? InitialNoise { get; init; }
 

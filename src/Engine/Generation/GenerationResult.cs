@@ -1,10 +1,16 @@
 namespace Engine.Generation;
 
-/// <summary>Final samples of a request: NCHW floats in model space (about [-1, 1]), not clamped.</summary>
+/// <summary>
+/// Final samples of a request: NCHW floats in model space (pixels about [-1, 1], or latents for a
+/// pipeline), not clamped; for a pipeline also the decoded <see cref="Image"/>.
+/// </summary>
 public sealed class GenerationResult
 {
-    internal GenerationResult(float[] samples, int count, int channels, int height, int width, int modelCalls, string schedulerClass)
+    internal GenerationResult(float[] samples, int count, int channels, int height, int width, int modelCalls, string schedulerClass, float[]? image = null, int imageScale = 1)
     {
+        Image = image;
+        ImageHeight = height * imageScale;
+        ImageWidth = width * imageScale;
         Samples = samples;
         Count = count;
         Channels = channels;
@@ -34,6 +40,18 @@ public sealed class GenerationResult
 
     /// <summary>The diffusers scheduler class the request resolved to.</summary>
     public string SchedulerClass { get; }
+
+    /// <summary>
+    /// For a pipeline: the VAE-decoded images [Count, 3, <see cref="ImageHeight"/>, <see cref="ImageWidth"/>]
+    /// in [0, 1] (diffusers' <c>output_type="np"</c>, channels first); null when the samples are the pixels.
+    /// </summary>
+    public float[]? Image { get; }
+
+    /// <summary>Height of the images in pixels (of <see cref="Image"/> when set, else of the samples).</summary>
+    public int ImageHeight { get; }
+
+    /// <summary>Width of the images in pixels.</summary>
+    public int ImageWidth { get; }
 
     /// <summary>Elements per image.</summary>
     public int ImageLength => Channels * Height * Width;

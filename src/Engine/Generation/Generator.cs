@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Generation.Pipelines;
 using Engine.Models.Loading;
 using Engine.Sampling;
 using Engine.Sampling.Distillation;
@@ -36,12 +37,19 @@ public sealed class Generator : IDisposable
     /// </summary>
     public DType WeightStorage { get; set; } = DType.F32;
 
-    /// <summary>Loads a diffusers model folder (config.json + weights, optional scheduler_config.json).</summary>
+    /// <summary>Receives warnings (a prompt truncated to the text encoder's length); null drops them.</summary>
+    public Action<string>? Warning { get; set; }
+
+    /// <summary>
+    /// Loads a diffusers model folder (config.json + weights, optional scheduler_config.json), or a
+    /// pipeline folder (model_index.json; see <see cref="PipelineLoader"/>).
+    /// </summary>
     public LoadedDenoiser LoadModel(string folder)
     {
         if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty.", nameof(folder));
         string full = Path.GetFullPath(folder);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
+        if (PipelineIndex.IsPipelineFolder(full)) return PipelineLoader.Load(Device, full, WeightStorage);
         var network = ModelLoader.LoadDenoiser(Device, full, WeightStorage);
         try
         {
@@ -69,10 +77,16 @@ public sealed class Generator : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(request);
         if (request.Count < 1 || request.Count > MaxCount) throw new ArgumentException($"count {request.Count} must be between 1 and {MaxCount}.");
-        int height = request.Height == 0 ? model.Network.SampleSize : request.Height;
-        int width = request.Width == 0 ? model.Network.SampleSize : request.Width;
+        int scale = model.PixelScale;
+        int height = request.Height == 0 ? model.Network.SampleSize * scale : request.Height;
+        int width = request.Width == 0 ? model.Network.SampleSize * scale : request.Width;
         if (height < 1 || width < 1 || height > MaxSide || width > MaxSide)
-            throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize}).");
+            throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize * scale}).");
+        if (height % scale != 0 || width % scale != 0)
+            throw new ArgumentException($"image size {height}x{width} (--height/--width) must be a multiple of {scale}, the VAE's factor of '{model.Path}'.");
+        height /= scale;
+        width /= scale;
+        CheckPrompts(model, request);
         if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
         if (!float.IsFinite((float)request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
         if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
@@ -105,6 +119,8 @@ public sealed class Generator : IDisposable
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default)
     {
         var (count, channels, height, width) = OutputShape(model, request);
+        if ((teacher is not null || model.IsOneStepStudent) && model.Pipeline is not null)
+            throw new ArgumentException($"'{model.Path}' is a pipeline folder; distilled students and teachers are single-model folders only.");
         if (teacher is not null && (teacher.Network.InChannels != channels || teacher.ClassCount != model.ClassCount))
             throw new ArgumentException($"teacher '{teacher.Path}' ({teacher.Network.InChannels} channels, {teacher.ClassCount} classes) does not match the student '{model.Path}' ({channels} channels, {model.ClassCount} classes).");
         int imageLength = channels * height * width;
@@ -115,6 +131,10 @@ public sealed class Generator : IDisposable
 
         int batch = request.EffectiveBatchSize;
         var samples = new float[(long)count * imageLength];
+        var pipeline = model.Pipeline;
+        float[]? image = pipeline is null ? null : new float[(long)count * 3 * imageLength / channels * pipeline.LatentScale * pipeline.LatentScale];
+        // Prompts are encoded once per request; each batch reads its rows of the embeddings.
+        using var text = pipeline is null ? null : PromptEmbeddings.Encode(pipeline.Prompts, request, count, options.Guidance.Scale != 1, Warning);
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength) : null;
@@ -123,7 +143,9 @@ public sealed class Generator : IDisposable
             cancellation.ThrowIfCancellationRequested();
             int n = Math.Min(batch, count - start);
             using var sample = Device.Allocate(n, channels, height, width);
-            using var conditioning = Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass);
+            using var conditioning = text is null
+                ? Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass)
+                : Conditioning.FromEmbeddings(text.Positive.Slice(start, n), text.Negative?.Slice(start, n));
             using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
             INoiseSource noiseSource = torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
             int total = 0;
@@ -152,8 +174,13 @@ public sealed class Generator : IDisposable
                 modelCalls += stack.Guided.Forwards;
             }
             Device.Download(sample, samples.AsSpan(start * imageLength, n * imageLength));
+            if (pipeline is not null)
+            {
+                var decoded = pipeline.Decode(sample);
+                decoded.CopyTo(image.AsSpan(start * decoded.Length / n));
+            }
         }
-        return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass);
+        return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass, image, model.PixelScale);
     }
 
     private int RunDistilled(LoadedDenoiser student, LoadedDenoiser? teacher, GenerationRequest request, SamplingOptions options,
@@ -214,8 +241,27 @@ public sealed class Generator : IDisposable
             throw new ArgumentException("Option 'cfg_scale' is set by the guidance scale of the request (--cfg), not as an option.");
         var options = SamplingOptionCatalog.Parse(request.Options);
         // Unconditional networks have nothing to guide: the conditional branch alone is the model.
-        float scale = model.ClassCount == 0 ? 1f : (float)request.GuidanceScale;
+        // Text pipelines guide only above 1, as diffusers' do_classifier_free_guidance.
+        float scale = model.Pipeline is not null ? (request.GuidanceScale > 1 ? (float)request.GuidanceScale : 1f)
+            : model.ClassCount == 0 ? 1f : (float)request.GuidanceScale;
         return options with { Guidance = options.Guidance with { Scale = scale } };
+    }
+
+    private static void CheckPrompts(LoadedDenoiser model, GenerationRequest request)
+    {
+        int prompts = request.Prompts?.Count ?? 0, negatives = request.NegativePrompts?.Count ?? 0;
+        if (model.Pipeline is not { } pipeline)
+        {
+            if (prompts > 0 || negatives > 0 || request.ClipSkip is not null)
+                throw new ArgumentException($"model '{model.Path}' has no text encoder; prompts, negative prompts and clip skip need a pipeline folder (model_index.json).");
+            return;
+        }
+        if (prompts == 0) throw new ArgumentException($"pipeline '{model.Path}' ({pipeline.Index.ClassName}) needs a prompt (--prompt).");
+        if (prompts != 1 && prompts != request.Count)
+            throw new ArgumentException($"{prompts} prompts given for {request.Count} images: give one prompt for all or one per image.");
+        if (negatives > 1 && negatives != request.Count)
+            throw new ArgumentException($"{negatives} negative prompts given for {request.Count} images: give one for all or one per image.");
+        pipeline.Prompts.CheckClipSkip(request.ClipSkip);
     }
 
     private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)

@@ -1,3 +1,4 @@
+using Engine.Generation.Pipelines;
 using Engine.Models.Networks;
 using Engine.Sampling;
 
@@ -13,8 +14,9 @@ public sealed class LoadedDenoiser : IDisposable
     /// <summary>File whose presence marks a one-step x0 student (its config.json is the teacher architecture's).</summary>
     public const string OneStepStudentFile = "student_sampling.json";
 
-    internal LoadedDenoiser(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent)
+    internal LoadedDenoiser(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent, TextToImagePipeline? pipeline = null)
     {
+        Pipeline = pipeline;
         Path = path;
         Network = network;
         TrainingSchedule = training;
@@ -28,6 +30,15 @@ public sealed class LoadedDenoiser : IDisposable
     /// distillation sampler, never with a scheduler.
     /// </summary>
     public bool IsOneStepStudent { get; }
+
+    /// <summary>
+    /// The prompt encoder and VAE when the model was loaded from a pipeline folder (model_index.json):
+    /// the network then denoises latents and needs prompts. Null for a single-model folder.
+    /// </summary>
+    public TextToImagePipeline? Pipeline { get; }
+
+    /// <summary>Pixels per sample element along each side: the VAE's factor for a pipeline, else 1.</summary>
+    public int PixelScale => Pipeline?.LatentScale ?? 1;
 
     /// <summary>The model folder.</summary>
     public string Path { get; }
@@ -47,6 +58,10 @@ public sealed class LoadedDenoiser : IDisposable
     /// <summary>The class index used for the unconditional branch of classifier-free guidance (the table's last row).</summary>
     public int NullClass => ClassCount;
 
-    /// <summary>Frees the weights.</summary>
-    public void Dispose() => Network.Dispose();
+    /// <summary>Frees the weights (of every pipeline component too).</summary>
+    public void Dispose()
+    {
+        Network.Dispose();
+        Pipeline?.Dispose();
+    }
 }

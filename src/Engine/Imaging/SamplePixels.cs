@@ -17,6 +17,14 @@ public static class SamplePixels
         return (byte)MathF.Round(v * 255f, MidpointRounding.ToEven);
     }
 
+    /// <summary>The 8-bit value of a [0, 1] value (clamped; NaN maps to 0), rounded as <see cref="ToByte"/> rounds.</summary>
+    public static byte UnitToByte(float v)
+    {
+        if (!(v > 0f)) v = 0f;
+        else if (v > 1f) v = 1f;
+        return (byte)MathF.Round(v * 255f, MidpointRounding.ToEven);
+    }
+
     /// <summary>The model-space value a pixel stands for: p / 127.5 - 1.</summary>
     public static float ToSample(byte pixel) => pixel / 127.5f - 1f;
 
@@ -24,7 +32,13 @@ public static class SamplePixels
     /// Splits samples [N, C, H, W] (host floats, NCHW) into N images with interleaved channels.
     /// C must be 1 (grayscale) or 3 (RGB).
     /// </summary>
-    public static PixelImage[] ToImages(ReadOnlySpan<float> samples, ReadOnlySpan<int> shape)
+    public static PixelImage[] ToImages(ReadOnlySpan<float> samples, ReadOnlySpan<int> shape) => ToImages(samples, shape, false);
+
+    /// <summary>
+    /// As <see cref="ToImages(ReadOnlySpan{float}, ReadOnlySpan{int})"/>, with <paramref name="unitRange"/>
+    /// true for images already in [0, 1] (a VAE decode after diffusers' clamp(x / 2 + 0.5, 0, 1)).
+    /// </summary>
+    public static PixelImage[] ToImages(ReadOnlySpan<float> samples, ReadOnlySpan<int> shape, bool unitRange)
     {
         if (shape.Length != 4) throw new ArgumentException($"Samples must be [N, C, H, W]; got shape [{string.Join(", ", shape.ToArray())}].", nameof(shape));
         int n = shape[0], c = shape[1], h = shape[2], w = shape[3];
@@ -40,7 +54,7 @@ public static class SamplePixels
             var src = samples.Slice(i * c * plane, c * plane);
             for (int ch = 0; ch < c; ch++)
                 for (int p = 0; p < plane; p++)
-                    pixels[p * c + ch] = ToByte(src[ch * plane + p]);
+                    pixels[p * c + ch] = unitRange ? UnitToByte(src[ch * plane + p]) : ToByte(src[ch * plane + p]);
             images[i] = new PixelImage(w, h, c, pixels);
         }
         return images;

@@ -1,0 +1,58 @@
+using Engine.Core;
+using Engine.Models.Networks;
+
+namespace Engine.Generation.Pipelines;
+
+/// <summary>
+/// The parts of a text-to-image pipeline folder besides the denoiser: its prompt encoder and its VAE.
+/// Held by a <see cref="LoadedDenoiser"/> loaded from a pipeline folder; disposed with it.
+/// </summary>
+public sealed class TextToImagePipeline : IDisposable
+{
+    internal TextToImagePipeline(PipelineIndex index, PromptEncoder prompts, AutoencoderKL vae)
+    {
+        Index = index;
+        Prompts = prompts;
+        Vae = vae;
+    }
+
+    /// <summary>The folder's model_index.json.</summary>
+    public PipelineIndex Index { get; }
+
+    /// <summary>Tokenizer and text encoder.</summary>
+    public PromptEncoder Prompts { get; }
+
+    /// <summary>The VAE that decodes the final latents.</summary>
+    public AutoencoderKL Vae { get; }
+
+    /// <summary>Pixels per latent along each side (the VAE's downscale factor).</summary>
+    public int LatentScale => Vae.DownscaleFactor;
+
+    /// <summary>
+    /// Decodes latents [N, C, h, w] as diffusers does before <c>output_type="np"</c>: the VAE decoder on
+    /// <c>latents / scaling_factor + shift_factor</c>, then <c>clamp(x / 2 + 0.5, 0, 1)</c>. Returns the
+    /// host image [N, 3, h f, w f]; the latents stay on the device until the decoded image is downloaded.
+    /// </summary>
+    public float[] Decode(Tensor latents)
+    {
+        var device = latents.Device;
+        using var scaled = device.Allocate(latents.ShapeArray());
+        device.Affine(latents, scaled, 1f / Vae.ScalingFactor, Vae.ShiftFactor ?? 0f);
+        using var decoded = Vae.Decode(scaled);
+        var image = new float[decoded.Length];
+        device.Download(decoded, image);
+        for (int i = 0; i < image.Length; i++)
+        {
+            float v = image[i] / 2f + 0.5f;
+            image[i] = v > 1f ? 1f : v > 0f ? v : 0f;
+        }
+        return image;
+    }
+
+    /// <summary>Frees the text encoder and the VAE.</summary>
+    public void Dispose()
+    {
+        Prompts.Dispose();
+        Vae.Dispose();
+    }
+}
