@@ -67,9 +67,24 @@ public sealed class GenerationJob
     /// <summary>Free-form options for plug-ins and guidance (<c>options</c>), passed through unread.</summary>
     public IReadOnlyDictionary<string, JsonElement> Options { get; init; } = new Dictionary<string, JsonElement>();
 
+    /// <summary>Prompt of every image, for a pipeline folder (<c>prompt</c>).</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>Negative prompt of every image (<c>negative_prompt</c>).</summary>
+    public string? NegativePrompt { get; init; }
+
+    /// <summary>Image height in pixels (<c>height</c>).</summary>
+    public int? Height { get; init; }
+
+    /// <summary>Image width in pixels (<c>width</c>).</summary>
+    public int? Width { get; init; }
+
+    /// <summary>CLIP skip (<c>clip_skip</c>).</summary>
+    public int? ClipSkip { get; init; }
+
     /// <summary>
     /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
-    /// options as <c>key=value</c>, device); what the line leaves out takes the request's defaults. The
+    /// options as <c>key=value</c>, device, prompts, size, clip skip); what the line leaves out takes the request's defaults. The
     /// caller resolves the paths and device and reads the scheduler config; seeds and classes come per
     /// image from <see cref="Images"/>.
     /// </summary>
@@ -83,6 +98,11 @@ public sealed class GenerationJob
         Options = Options.Select(kv => $"{kv.Key}={(kv.Value.ValueKind == JsonValueKind.String ? kv.Value.GetString() : kv.Value.GetRawText())}").ToList(),
         Device = Device,
         Rng = Rng ?? RngKind.Philox,
+        Prompts = Prompt is null ? null : [Prompt],
+        NegativePrompts = NegativePrompt is null ? null : [NegativePrompt],
+        Height = Height ?? 0,
+        Width = Width ?? 0,
+        ClipSkip = ClipSkip,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

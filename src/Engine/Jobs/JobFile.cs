@@ -15,7 +15,9 @@ namespace Engine.Jobs;
 /// like <c>"0-9"</c>), <c>seed</c> (integer, or a range string) or <c>seeds</c> (range string such as
 /// <c>"0-63"</c>, <c>"0-3,10"</c>, or an array of integers and range strings), and <c>options</c>
 /// (an object passed through to plug-ins and guidance), <c>rng</c> (<c>philox</c> or <c>torch</c>, the generator
-/// the seeds drive). With a single <c>seed</c>, <c>count</c>
+/// the seeds drive); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
+/// the line), <c>height</c>, <c>width</c> (positive integers, pixels) and <c>clip_skip</c> (integer >= 0).
+/// With a single <c>seed</c>, <c>count</c>
 /// images take the seeds seed, seed + 1, ...; with a seed list, <c>count</c> (if given) must equal
 /// its length. Without seeds: seed 0 and <c>count</c> (default 1) images.
 /// </remarks>
@@ -23,7 +25,8 @@ public static class JobFile
 {
     /// <summary>The field names a job line may use.</summary>
     public static IReadOnlyList<string> Fields { get; } =
-        ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng"];
+        ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
+         "prompt", "negative_prompt", "height", "width", "clip_skip"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -81,8 +84,8 @@ public static class JobFile
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new JobLineException($"a job must be a JSON object; got {root.ValueKind}");
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            string? model = null, sampler = null, schedulerConfig = null, device = null, output = null;
-            int? steps = null, batch = null, count = null;
+            string? model = null, sampler = null, schedulerConfig = null, device = null, output = null, prompt = null, negative = null;
+            int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
             double? cfg = null;
             List<int>? classes = null;
             List<ulong>? seeds = null;
@@ -103,6 +106,11 @@ public static class JobFile
                     case "steps": steps = Positive(p); break;
                     case "batch": batch = Positive(p); break;
                     case "count": count = Positive(p); break;
+                    case "height": height = Positive(p); break;
+                    case "width": width = Positive(p); break;
+                    case "clip_skip": clipSkip = Label(p, v); break;
+                    case "prompt": prompt = Text(p); break;
+                    case "negative_prompt": negative = Text(p); break;
                     case "cfg":
                         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double g) || !double.IsFinite(g) || g < 0)
                             throw new JobLineException($"field 'cfg' must be a number >= 0; got {v.GetRawText()}");
@@ -161,6 +169,7 @@ public static class JobFile
             {
                 Sampler = sampler, SchedulerConfig = schedulerConfig, Steps = steps, Cfg = cfg, Batch = batch,
                 Device = device, Out = output, Options = options, Rng = rng,
+                Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip,
             };
         }
     }
@@ -172,6 +181,10 @@ public static class JobFile
         if (s.Trim().Length == 0) throw new JobLineException($"field '{p.Name}' is empty");
         return s;
     }
+
+    /// <summary>A string field that may be empty (a prompt).</summary>
+    private static string Text(JsonProperty p) =>
+        p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new JobLineException($"field '{p.Name}' must be a string; got {p.Value.ValueKind}");
 
     private static int Positive(JsonProperty p)
     {
