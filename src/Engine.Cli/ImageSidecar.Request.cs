@@ -42,6 +42,9 @@ public sealed partial record ImageSidecar
         RequestPrompts = request.Prompts is { Count: > 0 } prompts ? [.. prompts] : null,
         RequestNegativePrompts = request.NegativePrompts is { Count: > 0 } negatives ? [.. negatives] : null,
         ClipSkip = request.ClipSkip,
+        OriginalSize = request.OriginalSize,
+        CropTopLeft = request.CropTopLeft,
+        TargetSize = request.TargetSize,
         InitNoise = request.InitialNoiseFile,
         Rng = request.Rng == RngKind.Philox ? null : request.Rng.Name(),
     };
@@ -76,6 +79,9 @@ public sealed partial record ImageSidecar
             Prompts = RequestPrompts,
             NegativePrompts = RequestNegativePrompts,
             ClipSkip = ClipSkip,
+            OriginalSize = OriginalSize,
+            CropTopLeft = CropTopLeft,
+            TargetSize = TargetSize,
             InitialNoiseFile = InitNoise,
             Rng = Rng is null ? RngKind.Philox : RngKinds.TryParse(Rng) ?? throw new InvalidDataException($"{path}: rng '{Rng}' must be one of {RngKinds.Names}."),
         };

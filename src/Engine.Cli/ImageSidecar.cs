@@ -104,6 +104,15 @@ public sealed partial record ImageSidecar
     /// <summary>CLIP skip of the request, when given.</summary>
     public int? ClipSkip { get; init; }
 
+    /// <summary>SDXL original_size [height, width], when given.</summary>
+    public int[]? OriginalSize { get; init; }
+
+    /// <summary>SDXL crops_coords_top_left [top, left], when given.</summary>
+    public int[]? CropTopLeft { get; init; }
+
+    /// <summary>SDXL target_size [height, width], when given.</summary>
+    public int[]? TargetSize { get; init; }
+
     /// <summary>Safetensors file whose <c>x_T</c> was the initial noise, or null when the noise came from the seed.</summary>
     public string? InitNoise { get; init; }
 

@@ -119,6 +119,11 @@ public class PipelineCommandTests
         Assert.That(noPrompt.Err, Does.Contain("needs a prompt (--prompt)"));
         var odd = Cli.Run("generate", "--model", Pipeline, "--prompt", "x", "--height", "15", "--steps", "1", "--device", "cpu", "--out", scratch["o"]);
         Assert.That(odd.Err, Does.Contain("multiple of 2"));
+        var micro = Cli.Run("generate", "--model", Pipeline, "--prompt", "x", "--original-size", "64,48", "--steps", "1", "--device", "cpu", "--out", scratch["o"]);
+        Assert.That(micro.Err, Does.Contain("--original-size").And.Contain("StableDiffusionPipeline"));
+        var badPair = Cli.Run("generate", "--model", Pipeline, "--prompt", "x", "--crop-top-left", "4", "--steps", "1", "--out", scratch["o"]);
+        Assert.That(badPair.Code, Is.EqualTo(2));
+        Assert.That(badPair.Err, Does.Contain("--crop-top-left"));
     }
 
     private static Cli.Result Generate(string model)

@@ -7,30 +7,31 @@ using Engine.Generation.Pipelines;
 namespace Engine.Tests;
 
 /// <summary>
-/// Stable Diffusion pipeline folders against diffusers' whole-pipeline references (fixtures
-/// <c>pipelines/sd_tiny</c>): the prompt embeddings within 1e-4, the final latents and the decoded
+/// Stable Diffusion and SDXL pipeline folders against diffusers' whole-pipeline references (fixtures
+/// <c>pipelines/sd_tiny</c>, <c>pipelines/sdxl_tiny</c>): the prompt embeddings (and SDXL's pooled ones) within 1e-4, the final latents and the decoded
 /// image within 1e-3 of the largest reference value, on the CPU device from the recorded x_T.
 /// </summary>
 public class PipelineReferenceTests
 {
-    private const string Folder = "pipelines/sd_tiny";
+    private static readonly string[] Classes = ["StableDiffusionPipeline", "StableDiffusionXLPipeline"];
 
     public static IEnumerable<TestCaseData> TextToImageCases()
     {
         if (Fixtures.Root is null) yield break;
-        foreach (var name in Fixtures.Names(Folder, "reference_*.json"))
-        {
-            var json = Fixtures.Json($"{Folder}/{name}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
-            if (json.GetProperty("pipeline_class").GetString() == "StableDiffusionPipeline")
-                yield return new TestCaseData(name).SetName($"SdTiny({name})");
-        }
+        foreach (var pipeline in new[] { "sd_tiny", "sdxl_tiny" })
+            foreach (var name in Fixtures.Names($"pipelines/{pipeline}", "reference_*.json"))
+            {
+                var json = Fixtures.Json($"pipelines/{pipeline}/{name}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
+                if (Classes.Contains(json.GetProperty("pipeline_class").GetString()))
+                    yield return new TestCaseData($"pipelines/{pipeline}", name).SetName($"Pipeline({pipeline},{name})");
+            }
     }
 
     [TestCaseSource(nameof(TextToImageCases))]
-    public void ReproducesDiffusersPipeline(string reference)
+    public void ReproducesDiffusersPipeline(string folder, string reference)
     {
-        var json = Fixtures.Json($"{Folder}/{reference}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
-        using var tensors = Fixtures.Tensors($"{Folder}/{reference}.safetensors");
+        var json = Fixtures.Json($"{folder}/{reference}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
+        using var tensors = Fixtures.Tensors($"{folder}/{reference}.safetensors");
         var kwargs = json.GetProperty("call_kwargs");
         var config = JsonNode.Parse(json.GetProperty("scheduler").GetProperty("config").GetRawText())!.AsObject();
         config["_class_name"] = json.GetProperty("scheduler").GetProperty("class").GetString();
@@ -44,18 +45,27 @@ public class PipelineReferenceTests
             Height = kwargs.GetProperty("height").GetInt32(),
             Width = kwargs.GetProperty("width").GetInt32(),
             InitialNoise = tensors.ReadFloats("x_T"),
+            OriginalSize = Ints(kwargs, "original_size"),
+            CropTopLeft = Ints(kwargs, "crops_coords_top_left"),
+            TargetSize = Ints(kwargs, "target_size"),
         };
         request = request with { Count = request.Prompts!.Count };
 
         var device = TestDevices.Get("cpu"); // shared by the tests: not disposed here
         var generator = new Generator(device);
-        using var model = generator.LoadModel(Path.Combine(Fixtures.RequireRoot(), Folder, "pipeline"));
+        using var model = generator.LoadModel(Path.Combine(Fixtures.RequireRoot(), folder, "pipeline"));
         var encoder = model.Pipeline!.Prompts;
-        using (var embeds = encoder.Encode(request.Prompts, null, null))
+        var (embeds, pooled) = encoder.EncodeWithPooled(request.Prompts, null, null);
+        using (embeds)
+        using (pooled)
+        {
             Assert.That(Fixtures.RelativeError(device.Download(embeds), tensors.ReadFloats("prompt_embeds")), Is.LessThanOrEqualTo(1e-4), "prompt_embeds");
-        if (tensors.Contains("negative_prompt_embeds"))
-            using (var embeds = encoder.Encode(request.NegativePrompts ?? [.. request.Prompts.Select(_ => "")], null, null))
-                Assert.That(Fixtures.RelativeError(device.Download(embeds), tensors.ReadFloats("negative_prompt_embeds")), Is.LessThanOrEqualTo(1e-4), "negative_prompt_embeds");
+            if (pooled is not null)
+                Assert.That(Fixtures.RelativeError(device.Download(pooled), tensors.ReadFloats("pooled_prompt_embeds")), Is.LessThanOrEqualTo(1e-4), "pooled_prompt_embeds");
+        }
+        if (request.NegativePrompts is not null)
+            using (var negative = encoder.Encode(request.NegativePrompts, null, null))
+                Assert.That(Fixtures.RelativeError(device.Download(negative), tensors.ReadFloats("negative_prompt_embeds")), Is.LessThanOrEqualTo(1e-4), "negative_prompt_embeds");
 
         var result = generator.Generate(model, request);
         double latents = Fixtures.RelativeError(result.Samples, tensors.ReadFloats("latents_final"));
@@ -65,6 +75,9 @@ public class PipelineReferenceTests
         Assert.That(image, Is.LessThanOrEqualTo(1e-3), "image");
         Assert.That(result.ModelCalls, Is.EqualTo(json.GetProperty("n_denoiser_calls").GetInt32()));
     }
+
+    private static int[]? Ints(JsonElement kwargs, string name) =>
+        kwargs.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetInt32()).ToArray() : null;
 
     private static IReadOnlyList<string>? Texts(JsonElement kwargs, string name) =>
         !kwargs.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null

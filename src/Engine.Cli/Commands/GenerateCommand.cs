@@ -39,6 +39,9 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<int?> _height = CliOptions.Int("--height", "H", "image height in pixels (pipelines: a multiple of the VAE factor; default: the model's)", 1, 4096);
     private readonly Option<int?> _width = CliOptions.Int("--width", "W", "image width in pixels (default: the model's)", 1, 4096);
     private readonly Option<int?> _clipSkip = CliOptions.Int("--clip-skip", "N", "use the text encoder's hidden state N layers before the last (diffusers' clip_skip)", 0, 1000);
+    private readonly Option<int[]?> _originalSize = Pair("--original-size", "H,W", "SDXL micro-conditioning original_size (default: the image size)");
+    private readonly Option<int[]?> _cropTopLeft = Pair("--crop-top-left", "Y,X", "SDXL micro-conditioning crops_coords_top_left (default 0,0)");
+    private readonly Option<int[]?> _targetSize = Pair("--target-size", "H,W", "SDXL micro-conditioning target_size (default: the image size)");
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
     private readonly Option<string?> _initNoise = CliOptions.Text("--init-noise", "FILE",
         "safetensors file with tensor x_T [N, C, H, W] (latents for a pipeline): the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
@@ -58,11 +61,12 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, _prompt, _negativePrompt, _height, _width, _clipSkip, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
         usage: engine generate [--model DIR] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
+                               [--original-size H,W --crop-top-left Y,X --target-size H,W]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
                engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
@@ -87,7 +91,7 @@ public sealed class GenerateCommand : EngineCommand
                                torch.Generator().manual_seed(S) for the request, x_T drawn for all N images at once,
                                then every sampler draw (so image i depends on N); a seed list is diffusers' list of
                                generators, one per image. The same pictures diffusers makes from those seeds.
-        Pipelines: a folder with model_index.json (StableDiffusionPipeline) samples latents conditioned on --prompt and
+        Pipelines: a folder with model_index.json (StableDiffusionPipeline, StableDiffusionXLPipeline) samples latents conditioned on --prompt and
         decodes them with its VAE; without --count there is one image per --prompt.
         Classes: --class N gives every image class N; --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
@@ -136,6 +140,9 @@ public sealed class GenerateCommand : EngineCommand
             Prompts = prompts.Count > 0 ? prompts : null,
             NegativePrompts = negatives.Count > 0 ? negatives : null,
             ClipSkip = parse.GetValue(_clipSkip),
+            OriginalSize = parse.Has(_originalSize) ? parse.GetValue(_originalSize) : null,
+            CropTopLeft = parse.Has(_cropTopLeft) ? parse.GetValue(_cropTopLeft) : null,
+            TargetSize = parse.Has(_targetSize) ? parse.GetValue(_targetSize) : null,
             Height = parse.GetValue(_height) ?? 0,
             Width = parse.GetValue(_width) ?? 0,
             Model = modelPath,
@@ -190,6 +197,12 @@ public sealed class GenerateCommand : EngineCommand
     /// <summary>The file name of image <paramref name="index"/> of a --seed/--count request.</summary>
     public static string CountModeName(ulong seed, int index, int? label) =>
         label is { } c ? $"seed{seed:D6}_i{index:D4}_class{c}.png" : $"seed{seed:D6}_i{index:D4}.png";
+
+    private static Option<int[]?> Pair(string name, string helpName, string description) => CliOptions.Parsed<int[]?>(name, helpName, description, text =>
+    {
+        var values = OptionValues.IntList(text, name, 0);
+        return values.Length == 2 ? values : throw new FormatException($"{name} takes two integers {helpName}; got '{text}'.");
+    });
 
     /// <summary>The prompt of image <paramref name="i"/> of a seed list (prompts cycle over the seeds); null when none.</summary>
     private static string[]? PromptOf(List<string> prompts, int i) => prompts.Count == 0 ? null : [prompts[i % prompts.Count]];

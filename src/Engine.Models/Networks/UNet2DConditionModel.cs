@@ -16,6 +16,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
     private readonly Timesteps _timeProj;
     private readonly TimestepEmbedding _timeEmbedding;
     private readonly UNetClassEmbedding? _classEmbedding;
+    private readonly UNetAdditionEmbedding? _addEmbedding;
     private readonly Conv2d _convIn, _convOut;
     private readonly UNetDownBlock[] _down;
     private readonly UNetMidBlock? _mid;
@@ -33,7 +34,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
     {
         config.RequireOneOf("time_embedding_type", "\"positional\"", "\"positional\"");
         config.RequireOneOf("act_fn", "\"silu\"", "\"silu\"");
-        foreach (var key in new[] { "encoder_hid_dim", "encoder_hid_dim_type", "addition_embed_type", "time_embedding_act_fn", "timestep_post_act",
+        foreach (var key in new[] { "encoder_hid_dim", "encoder_hid_dim_type", "time_embedding_act_fn", "timestep_post_act",
                      "time_cond_proj_dim", "cross_attention_norm", "num_attention_heads", "reverse_transformer_layers_per_block" })
             if (config.Has(key)) throw config.Unsupported(key, config.Root.GetProperty(key).GetRawText(), "null");
         config.RequireOneOf("dual_cross_attention", "false", "false");
@@ -74,6 +75,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
         _timeProj = new Timesteps(channels[0], config.Bool("flip_sin_to_cos", true), (float)config.Number("freq_shift", 0));
         _timeEmbedding = new TimestepEmbedding(Root.Sub("time_embedding"), channels[0], timeDim);
         _classEmbedding = UNetClassEmbedding.Create(config, Root, _timeProj, channels[0], timeDim);
+        _addEmbedding = UNetAdditionEmbedding.Create(config, Root, timeDim);
 
         SpatialTransformer Transformer(ParameterScope scope, int ch, int headCount, int blockLayers, int crossDim, bool onlyCrossAttention)
         {
@@ -133,7 +135,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
         _downFactor = 1 << (n - 1);
         var midMixers = _mid?.Mixers ?? [];
         SelfAttentionLayers = _down.SelectMany(b => b.Mixers).Concat(midMixers).Concat(_up.SelectMany(b => b.Mixers)).SelectMany(m => m.SelfAttentions).ToList();
-        _trunk = new UNetTrunk(_timeProj, _timeEmbedding, _classEmbedding, _centerInput, _convIn, _down, _mid, _up, _normOut, _convOut);
+        _trunk = new UNetTrunk(_timeProj, _timeEmbedding, _classEmbedding, _centerInput, _convIn, _down, _mid, _up, _normOut, _convOut, _addEmbedding);
     }
 
     /// <inheritdoc />
@@ -150,6 +152,16 @@ public sealed class UNet2DConditionModel : DiffusionModel
 
     /// <inheritdoc />
     public override bool NeedsEncoderHiddenStates => true;
+
+    /// <summary>
+    /// Whether the UNet takes SDXL's added conditioning (<c>addition_embed_type: "text_time"</c>), passed as
+    /// <see cref="DenoiserInputs.PooledProjections"/> [B, text_embeds width + 6]: the pooled text embedding,
+    /// then the six add_time_ids.
+    /// </summary>
+    public override bool NeedsPooledProjections => _addEmbedding is not null;
+
+    /// <summary>SDXL's added conditioning, or null.</summary>
+    public UNetAdditionEmbedding? AdditionEmbedding => _addEmbedding;
 
     /// <summary>Width of the encoder hidden states (cross_attention_dim).</summary>
     public int CrossAttentionDim => _crossDim;
@@ -171,7 +183,10 @@ public sealed class UNet2DConditionModel : DiffusionModel
             throw new ArgumentException($"encoder_hidden_states {context} should be [{b}, L, {_crossDim}].");
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
-        try { return _trunk.Forward(sample, t, inputs.ClassLabels, context); }
+        if (_addEmbedding is not null && inputs.PooledProjections is null)
+            throw new ArgumentException($"{Config.ClassName} from {Config.Path} (addition_embed_type text_time) needs text_embeds and time_ids (pooled projections).");
+        if (inputs.PooledProjections is { } added) RequireDevice(added, "added_cond_kwargs");
+        try { return _trunk.Forward(sample, t, inputs.ClassLabels, context, _addEmbedding is null ? null : inputs.PooledProjections); }
         finally { if (ownsT) t.Dispose(); }
     }
 }

@@ -11,10 +11,14 @@ namespace Engine.Models.Networks;
 /// </summary>
 internal sealed record UNetTrunk(
     Timesteps TimeProj, TimestepEmbedding TimeEmbedding, UNetClassEmbedding? ClassEmbedding, bool CenterInput,
-    Conv2d ConvIn, UNetDownBlock[] Down, UNetMidBlock? Mid, UNetUpBlock[] Up, GroupNorm NormOut, Conv2d ConvOut)
+    Conv2d ConvIn, UNetDownBlock[] Down, UNetMidBlock? Mid, UNetUpBlock[] Up, GroupNorm NormOut, Conv2d ConvOut,
+    UNetAdditionEmbedding? Addition = null)
 {
-    /// <summary>Runs the network on <paramref name="sample"/> [B, C, H, W] with timesteps t [B]; returns a new tensor.</summary>
-    public Tensor Forward(Tensor sample, Tensor t, Tensor? classLabels, Tensor? context)
+    /// <summary>
+    /// Runs the network on <paramref name="sample"/> [B, C, H, W] with timesteps t [B]; <paramref name="added"/>
+    /// is SDXL's added conditioning when <see cref="Addition"/> is set. Returns a new tensor.
+    /// </summary>
+    public Tensor Forward(Tensor sample, Tensor t, Tensor? classLabels, Tensor? context, Tensor? added = null)
     {
         var device = sample.Device;
         var skips = new List<Tensor>();
@@ -23,6 +27,7 @@ internal sealed record UNetTrunk(
         {
             using (var proj = TimeProj.Forward(t)) emb = TimeEmbedding.Forward(proj);
             if (ClassEmbedding is not null) ClassEmbedding.AddTo(emb, classLabels!);
+            if (Addition is not null) Addition.AddTo(emb, added!);
             var x = sample;
             if (CenterInput)
             {

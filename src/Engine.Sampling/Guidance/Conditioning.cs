@@ -12,6 +12,7 @@ public sealed class Conditioning : IDisposable
 {
     private readonly Tensor? _labels;
     private readonly Tensor? _embeddings, _uncondEmbeddings;
+    private Tensor? _pooled, _uncondPooled;
     private readonly bool _ownsEmbeddings;
 
     private Conditioning(int batch, Tensor? labels, float nullLabel, Tensor? embeddings, Tensor? uncond, bool owns)
@@ -33,6 +34,12 @@ public sealed class Conditioning : IDisposable
 
     /// <summary>The per-sample conditional embeddings [B, ...] (embedding conditioning), else null.</summary>
     public Tensor? Embeddings => _embeddings;
+
+    /// <summary>
+    /// Per-sample pooled conditioning [B, P] beside the embeddings (SDXL's text_embeds and time ids), or null;
+    /// guidance gives the model its rows as <see cref="ConditioningBatch.Pooled"/>.
+    /// </summary>
+    public Tensor? Pooled => _pooled;
 
     /// <summary>Class labels for each sample; <paramref name="nullLabel"/> is the unconditional class (e.g. num_classes).</summary>
     public static Conditioning ClassLabels(Device device, ReadOnlySpan<int> labels, int nullLabel)
@@ -68,6 +75,23 @@ public sealed class Conditioning : IDisposable
     }
 
     /// <summary>
+    /// As <see cref="FromEmbeddings(Tensor, Tensor?)"/>, with pooled conditioning [B, P] and its unconditional
+    /// counterpart ([1, P] or [B, P]; null when no unconditional branch is needed). The tensors stay owned by the caller.
+    /// </summary>
+    public static Conditioning FromEmbeddings(Tensor embeddings, Tensor? unconditional, Tensor pooled, Tensor? unconditionalPooled)
+    {
+        ArgumentNullException.ThrowIfNull(pooled);
+        var c = FromEmbeddings(embeddings, unconditional);
+        if (pooled.Rank != 2 || pooled.Dim(0) != c.Batch)
+            throw new ArgumentException($"Pooled conditioning {pooled} must be [{c.Batch}, P].", nameof(pooled));
+        if (unconditionalPooled is not null && (unconditionalPooled.Rank != 2 || unconditionalPooled.Dim(1) != pooled.Dim(1) || (unconditionalPooled.Dim(0) != 1 && unconditionalPooled.Dim(0) != c.Batch)))
+            throw new ArgumentException($"Unconditional pooled conditioning {unconditionalPooled} must be [1 or {c.Batch}, {pooled.Dim(1)}].", nameof(unconditionalPooled));
+        c._pooled = pooled;
+        c._uncondPooled = unconditionalPooled;
+        return c;
+    }
+
+    /// <summary>
     /// Writes the rows of a branch layout: <paramref name="unconditionalBlocks"/> lists, for each block of B rows,
     /// whether it is unconditional. Labels go to a [n B] tensor, embeddings to [n B, ...].
     /// </summary>
@@ -84,14 +108,24 @@ public sealed class Conditioning : IDisposable
             }
             return t;
         }
-        var shape = _embeddings!.ShapeArray();
+        return StackRows(device, unconditionalBlocks, _embeddings!, _uncondEmbeddings);
+    }
+
+    /// <summary>The pooled rows of a branch layout (see <see cref="BuildRows"/>), or null without pooled conditioning.</summary>
+    internal Tensor? BuildPooledRows(Device device, ReadOnlySpan<bool> unconditionalBlocks) =>
+        _pooled is null ? null : StackRows(device, unconditionalBlocks, _pooled, _uncondPooled);
+
+    private Tensor StackRows(Device device, ReadOnlySpan<bool> unconditionalBlocks, Tensor conditional, Tensor? unconditional)
+    {
+        int n = unconditionalBlocks.Length, b = Batch;
+        var shape = conditional.ShapeArray();
         shape[0] = n * b;
         var e = device.Allocate(shape);
         for (int k = 0; k < n; k++)
         {
             var dst = e.Slice(k * b, b);
-            if (!unconditionalBlocks[k]) { device.Copy(_embeddings, dst); continue; }
-            var u = _uncondEmbeddings ?? throw new InvalidOperationException("Guidance needs an unconditional branch, but the conditioning has no unconditional embeddings: pass them to Conditioning.FromEmbeddings.");
+            if (!unconditionalBlocks[k]) { device.Copy(conditional, dst); continue; }
+            var u = unconditional ?? throw new InvalidOperationException("Guidance needs an unconditional branch, but the conditioning has no unconditional embeddings: pass them to Conditioning.FromEmbeddings.");
             if (u.Dim(0) == b) device.Copy(u, dst);
             else for (int r = 0; r < b; r++) device.Copy(u, dst.Slice(r, 1));
         }

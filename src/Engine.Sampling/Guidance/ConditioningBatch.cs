@@ -17,6 +17,9 @@ public sealed class ConditioningBatch
     /// <summary>Per-row conditioning embeddings on the device, [R, ...] (e.g. text encoder states).</summary>
     public Tensor? Embeddings { get; init; }
 
+    /// <summary>Per-row pooled conditioning [R, P] beside <see cref="Embeddings"/> (SDXL's text_embeds and time ids), or null.</summary>
+    public Tensor? Pooled { get; init; }
+
     /// <summary>First row that runs with perturbed (identity) self-attention.</summary>
     public int PerturbedStart { get; init; }
 

@@ -166,6 +166,7 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
         {
             ClassLabels = _cond.IsClassLabels ? rows : null,
             Embeddings = _cond.IsClassLabels ? null : rows,
+            Pooled = _cond.BuildPooledRows(d, blocks.ToArray()),
             PerturbedStart = useP ? (blocks.Count - 1) * b : 0,
             PerturbedCount = useP ? b : 0,
             PerturbedLayers = Options.PagLayers,
@@ -178,7 +179,7 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
     /// <summary>Releases the buffers (the model and conditioning stay owned by the caller).</summary>
     public void Dispose()
     {
-        for (int i = 0; i < _layouts.Length; i++) { _layouts[i]?.Rows.Dispose(); _layouts[i] = null; }
+        for (int i = 0; i < _layouts.Length; i++) { _layouts[i]?.Rows.Dispose(); _layouts[i]?.Batch.Pooled?.Dispose(); _layouts[i] = null; }
         _input?.Dispose(); _timesteps?.Dispose(); _output?.Dispose(); _stdC?.Dispose(); _stdG?.Dispose();
         _input = _timesteps = _output = _stdC = _stdG = null;
         _cads?.Dispose(); _stats.Dispose();

@@ -42,7 +42,7 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
             foreach (var table in tables) table.Transform = conditioning.ClassEmbeddingTransform!.Apply;
             _raw?.Dispose();
             _raw = _network.Forward(sample, timesteps, _conditional ? conditioning.ClassLabels : null,
-                _network.NeedsEncoderHiddenStates ? conditioning.Embeddings : null);
+                _network.NeedsEncoderHiddenStates ? conditioning.Embeddings : null, _network.NeedsPooledProjections ? conditioning.Pooled : null);
         }
         finally
         {

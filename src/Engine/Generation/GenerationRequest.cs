@@ -122,6 +122,15 @@ public sealed record GenerationRequest
     /// </summary>
     public int? ClipSkip { get; init; }
 
+    /// <summary>SDXL micro-conditioning <c>original_size</c> as [height, width]; null = the image size.</summary>
+    public int[]? OriginalSize { get; init; }
+
+    /// <summary>SDXL micro-conditioning <c>crops_coords_top_left</c> as [top, left]; null = [0, 0].</summary>
+    public int[]? CropTopLeft { get; init; }
+
+    /// <summary>SDXL micro-conditioning <c>target_size</c> as [height, width]; null = the image size.</summary>
+    public int[]? TargetSize { get; init; }
+
     /// <summary>
     /// Optional initial noise x_T for all <see cref="Count"/> images ([Count, C, H, W] floats, before
     /// init_noise_sigma scaling; latents [Count, C, H / f, W / f] for a pipeline with VAE factor f), to reproduce runs made elsewhere; null draws it from <see cref="Seed"/>.

@@ -134,7 +134,7 @@ public sealed class Generator : IDisposable
         var pipeline = model.Pipeline;
         float[]? image = pipeline is null ? null : new float[(long)count * 3 * imageLength / channels * pipeline.LatentScale * pipeline.LatentScale];
         // Prompts are encoded once per request; each batch reads its rows of the embeddings.
-        using var text = pipeline is null ? null : PromptEmbeddings.Encode(pipeline.Prompts, request, count, options.Guidance.Scale != 1, Warning);
+        using var text = pipeline is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength) : null;
@@ -145,7 +145,7 @@ public sealed class Generator : IDisposable
             using var sample = Device.Allocate(n, channels, height, width);
             using var conditioning = text is null
                 ? Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass)
-                : Conditioning.FromEmbeddings(text.Positive.Slice(start, n), text.Negative?.Slice(start, n));
+                : text.Slice(start, n);
             using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
             INoiseSource noiseSource = torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
             int total = 0;
@@ -262,6 +262,12 @@ public sealed class Generator : IDisposable
         if (negatives > 1 && negatives != request.Count)
             throw new ArgumentException($"{negatives} negative prompts given for {request.Count} images: give one for all or one per image.");
         pipeline.Prompts.CheckClipSkip(request.ClipSkip);
+        foreach (var (value, name) in new[] { (request.OriginalSize, "original size (--original-size)"), (request.CropTopLeft, "crop top-left (--crop-top-left)"), (request.TargetSize, "target size (--target-size)") })
+        {
+            if (value is null) continue;
+            if (!pipeline.UsesMicroConditioning) throw new ArgumentException($"{name} is SDXL micro-conditioning; pipeline '{model.Path}' ({pipeline.Index.ClassName}) does not take it.");
+            if (value.Length != 2 || value.Any(v => v < 0)) throw new ArgumentException($"{name} must be two integers >= 0.");
+        }
     }
 
     private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)

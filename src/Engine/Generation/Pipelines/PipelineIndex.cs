@@ -13,9 +13,11 @@ public sealed class PipelineIndex
     public const string FileName = "model_index.json";
 
     private readonly Dictionary<string, (string Library, string ClassName)?> _components;
+    private readonly Dictionary<string, bool> _flags;
 
-    private PipelineIndex(string folder, string className, Dictionary<string, (string, string)?> components)
+    private PipelineIndex(string folder, string className, Dictionary<string, (string, string)?> components, Dictionary<string, bool> flags)
     {
+        _flags = flags;
         Folder = folder;
         ClassName = className;
         _components = components;
@@ -47,8 +49,10 @@ public sealed class PipelineIndex
             if (!root.TryGetProperty("_class_name", out var cls) || cls.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(cls.GetString()))
                 throw new InvalidDataException($"{path}: no '_class_name' naming the pipeline class.");
             var components = new Dictionary<string, (string, string)?>(StringComparer.Ordinal);
+            var flags = new Dictionary<string, bool>(StringComparer.Ordinal);
             foreach (var p in root.EnumerateObject())
             {
+                if (p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False) flags[p.Name] = p.Value.GetBoolean();
                 // Components are ["library", "Class"] pairs; other keys are pipeline settings (requires_safety_checker, ...).
                 if (p.Name.StartsWith('_') || p.Value.ValueKind != JsonValueKind.Array || p.Value.GetArrayLength() != 2) continue;
                 var lib = p.Value[0];
@@ -57,9 +61,12 @@ public sealed class PipelineIndex
                     ? (lib.GetString()!, name.GetString()!)
                     : null;
             }
-            return new PipelineIndex(Path.GetFullPath(folder), cls.GetString()!, components);
+            return new PipelineIndex(Path.GetFullPath(folder), cls.GetString()!, components, flags);
         }
     }
+
+    /// <summary>A boolean pipeline setting (e.g. <c>force_zeros_for_empty_prompt</c>), or <paramref name="fallback"/> when absent.</summary>
+    public bool Flag(string name, bool fallback) => _flags.TryGetValue(name, out var v) ? v : fallback;
 
     /// <summary>The class of component <paramref name="name"/>, or null when the index lists it as None or not at all.</summary>
     public string? ComponentClass(string name) => _components.TryGetValue(name, out var c) && c is { } v ? v.ClassName : null;

@@ -10,13 +10,14 @@ namespace Engine.Generation.Pipelines;
 /// <summary>
 /// Loads a diffusers pipeline folder (<c>model_index.json</c> beside one folder per component) onto a
 /// device. Supported: StableDiffusionPipeline (SD 1.x/2.x: tokenizer, CLIPTextModel, UNet2DConditionModel,
-/// AutoencoderKL, scheduler). Every component folder and the text width against the UNet's
-/// cross-attention width are checked from the configs before any weight is read.
+/// AutoencoderKL, scheduler) and StableDiffusionXLPipeline (tokenizer and tokenizer_2, CLIPTextModel and
+/// CLIPTextModelWithProjection, a text_time UNet). Component folders, the text width against the UNet's
+/// cross-attention width and SDXL's pooled width are checked from the configs before any weight is read.
 /// </summary>
 public static class PipelineLoader
 {
     /// <summary>The pipeline classes that load.</summary>
-    public static readonly IReadOnlyList<string> SupportedClasses = ["StableDiffusionPipeline"];
+    public static readonly IReadOnlyList<string> SupportedClasses = ["StableDiffusionPipeline", "StableDiffusionXLPipeline"];
 
     /// <summary>Loads the pipeline in <paramref name="folder"/>; errors name model_index.json or the component file at fault.</summary>
     public static LoadedDenoiser Load(Device device, string folder, DType weightStorage)
@@ -24,39 +25,44 @@ public static class PipelineLoader
         var index = PipelineIndex.Load(folder);
         if (!SupportedClasses.Contains(index.ClassName))
             throw new InvalidDataException($"{index.FilePath}: pipeline class '{index.ClassName}' is not supported; supported: {string.Join(", ", SupportedClasses)}.");
+        bool xl = index.ClassName == "StableDiffusionXLPipeline";
         string unetDir = index.RequireComponent("unet", "UNet2DConditionModel");
         string vaeDir = index.RequireComponent("vae", "AutoencoderKL");
-        string textDir = index.RequireComponent("text_encoder", "CLIPTextModel");
-        string tokenizerDir = index.RequireComponent("tokenizer", "CLIPTokenizer", "CLIPTokenizerFast");
-        string schedulerDir = index.RequireComponent("scheduler");
-        string schedulerPath = Path.Combine(schedulerDir, "scheduler_config.json");
+        var textDirs = new List<(string Text, string Tokenizer)> { (index.RequireComponent("text_encoder", "CLIPTextModel"), index.RequireComponent("tokenizer", "CLIPTokenizer", "CLIPTokenizerFast")) };
+        if (xl) textDirs.Add((index.RequireComponent("text_encoder_2", "CLIPTextModelWithProjection"), index.RequireComponent("tokenizer_2", "CLIPTokenizer", "CLIPTokenizerFast")));
+        string schedulerPath = Path.Combine(index.RequireComponent("scheduler"), "scheduler_config.json");
         var training = SchedulerConfig.Load(schedulerPath);
 
         var unetConfig = ModelConfig.Load(Path.Combine(unetDir, ModelConfig.FileName));
-        var textConfig = ModelConfig.Load(Path.Combine(textDir, ModelConfig.FileName));
-        int cross = unetConfig.Int("cross_attention_dim", 1280), width = textConfig.Int("hidden_size", 512);
+        var textConfigs = textDirs.Select(d => ModelConfig.Load(Path.Combine(d.Text, ModelConfig.FileName))).ToList();
+        int cross = unetConfig.Int("cross_attention_dim", 1280), width = textConfigs.Sum(c => c.Int("hidden_size", 512));
         if (cross != width)
-            throw new InvalidDataException($"{textConfig.Path}: hidden_size {width} does not match the UNet's cross_attention_dim {cross} ({unetConfig.Path}).");
-        var tokenizer = ClipTokenizer.Load(tokenizerDir);
+            throw new InvalidDataException($"{string.Join(" + ", textConfigs.Select(c => c.Path))}: hidden_size {width} does not match the UNet's cross_attention_dim {cross} ({unetConfig.Path}).");
+        if (xl != (unetConfig.String("addition_embed_type", null) == "text_time"))
+            throw new InvalidDataException($"{unetConfig.Path}: {index.ClassName} needs {(xl ? "" : "no ")}addition_embed_type \"text_time\".");
+        var tokenizers = textDirs.Select(d => ClipTokenizer.Load(d.Tokenizer)).ToList();
 
         DiffusionModel? unet = null;
-        ClipTextModel? text = null;
+        var texts = new List<ClipTextModel>();
         AutoencoderKL? vae = null;
         try
         {
             unet = ModelLoader.LoadDenoiser(device, unetDir, weightStorage);
-            text = ClipTextModel.Load(device, textDir, weightStorage);
+            foreach (var d in textDirs) texts.Add(ClipTextModel.Load(device, d.Text, weightStorage));
+            if (xl && unet is UNet2DConditionModel { AdditionEmbedding: { } added } && added.TextEmbedDim != texts[^1].ProjectionDim)
+                throw new InvalidDataException($"{textConfigs[^1].Path}: projection_dim {texts[^1].ProjectionDim} does not match the UNet's text_embeds width {added.TextEmbedDim} ({unetConfig.Path}).");
             vae = ModelLoader.Load(device, vaeDir, weightStorage) as AutoencoderKL
                 ?? throw new InvalidDataException($"{vaeDir}: not an AutoencoderKL.");
             if (vae.LatentChannels != unet.InChannels)
                 throw new InvalidDataException($"{vaeDir}: latent_channels {vae.LatentChannels} does not match the UNet's in_channels {unet.InChannels}.");
-            var pipeline = new TextToImagePipeline(index, new PromptEncoder(tokenizer, text, textDir), vae);
+            var prompts = new PromptEncoder(textDirs.Select((d, i) => (tokenizers[i], texts[i], d.Text)).ToList(), penultimate: xl);
+            var pipeline = new TextToImagePipeline(index, prompts, vae, micro: xl);
             return new LoadedDenoiser(index.Folder, unet, training, trainingFromFile: true, oneStepStudent: false, pipeline);
         }
         catch
         {
             unet?.Dispose();
-            text?.Dispose();
+            foreach (var t in texts) t.Dispose();
             vae?.Dispose();
             throw;
         }

@@ -9,8 +9,11 @@ namespace Engine.Generation.Pipelines;
 /// </summary>
 public sealed class TextToImagePipeline : IDisposable
 {
-    internal TextToImagePipeline(PipelineIndex index, PromptEncoder prompts, AutoencoderKL vae)
+    internal TextToImagePipeline(PipelineIndex index, PromptEncoder prompts, AutoencoderKL vae, bool micro)
     {
+        UsesMicroConditioning = micro;
+        // diffusers' default for StableDiffusionXLPipeline.
+        ZerosForEmptyNegative = micro && index.Flag("force_zeros_for_empty_prompt", true);
         Index = index;
         Prompts = prompts;
         Vae = vae;
@@ -18,6 +21,15 @@ public sealed class TextToImagePipeline : IDisposable
 
     /// <summary>The folder's model_index.json.</summary>
     public PipelineIndex Index { get; }
+
+    /// <summary>
+    /// Whether the UNet takes SDXL's added conditioning (pooled text embedding and add_time_ids from the
+    /// original size, crop top-left and target size).
+    /// </summary>
+    public bool UsesMicroConditioning { get; }
+
+    /// <summary>Whether, with guidance and no negative prompt, the negative embeddings are zeros (<c>force_zeros_for_empty_prompt</c>).</summary>
+    public bool ZerosForEmptyNegative { get; }
 
     /// <summary>Tokenizer and text encoder.</summary>
     public PromptEncoder Prompts { get; }
