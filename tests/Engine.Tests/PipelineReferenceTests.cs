@@ -7,18 +7,18 @@ using Engine.Generation.Pipelines;
 namespace Engine.Tests;
 
 /// <summary>
-/// Stable Diffusion and SDXL pipeline folders against diffusers' whole-pipeline references (fixtures
-/// <c>pipelines/sd_tiny</c>, <c>pipelines/sdxl_tiny</c>): the prompt embeddings (and SDXL's pooled ones) within 1e-4, the final latents and the decoded
+/// Stable Diffusion, SDXL and DiT pipeline folders against diffusers' whole-pipeline references (fixtures
+/// <c>pipelines/sd_tiny</c>, <c>pipelines/sdxl_tiny</c>, <c>pipelines/dit_pipe_tiny</c>): the prompt embeddings (and SDXL's pooled ones) within 1e-4, the final latents and the decoded
 /// image within 1e-3 of the largest reference value, on the CPU device from the recorded x_T.
 /// </summary>
 public class PipelineReferenceTests
 {
-    private static readonly string[] Classes = ["StableDiffusionPipeline", "StableDiffusionXLPipeline"];
+    private static readonly string[] Classes = ["StableDiffusionPipeline", "StableDiffusionXLPipeline", "DiTPipeline"];
 
     public static IEnumerable<TestCaseData> TextToImageCases()
     {
         if (Fixtures.Root is null) yield break;
-        foreach (var pipeline in new[] { "sd_tiny", "sdxl_tiny" })
+        foreach (var pipeline in new[] { "sd_tiny", "sdxl_tiny", "dit_pipe_tiny" })
             foreach (var name in Fixtures.Names($"pipelines/{pipeline}", "reference_*.json"))
             {
                 var json = Fixtures.Json($"pipelines/{pipeline}/{name}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
@@ -40,22 +40,37 @@ public class PipelineReferenceTests
             SchedulerConfigJson = config.ToJsonString(),
             Steps = kwargs.GetProperty("num_inference_steps").GetInt32(),
             GuidanceScale = kwargs.GetProperty("guidance_scale").GetDouble(),
-            Prompts = Texts(kwargs, "prompt")!,
+            Prompts = Texts(kwargs, "prompt"),
             NegativePrompts = Texts(kwargs, "negative_prompt"),
-            Height = kwargs.GetProperty("height").GetInt32(),
-            Width = kwargs.GetProperty("width").GetInt32(),
+            ClassLabels = Ints(kwargs, "class_labels"),
+            Height = kwargs.TryGetProperty("height", out var h) ? h.GetInt32() : 0,
+            Width = kwargs.TryGetProperty("width", out var w) ? w.GetInt32() : 0,
             InitialNoise = tensors.ReadFloats("x_T"),
             OriginalSize = Ints(kwargs, "original_size"),
             CropTopLeft = Ints(kwargs, "crops_coords_top_left"),
             TargetSize = Ints(kwargs, "target_size"),
         };
-        request = request with { Count = request.Prompts!.Count };
+        request = request with { Count = request.Prompts?.Count ?? request.ClassLabels!.Length };
 
         var device = TestDevices.Get("cpu"); // shared by the tests: not disposed here
         var generator = new Generator(device);
         using var model = generator.LoadModel(Path.Combine(Fixtures.RequireRoot(), folder, "pipeline"));
-        var encoder = model.Pipeline!.Prompts;
-        var (embeds, pooled) = encoder.EncodeWithPooled(request.Prompts, null, null);
+        if (model.Pipeline!.Prompts is { } encoder)
+            CheckEmbeddings(encoder, request, tensors);
+
+        var result = generator.Generate(model, request);
+        double latents = Fixtures.RelativeError(result.Samples, tensors.ReadFloats("latents_final"));
+        double image = Fixtures.RelativeError(result.Image!, NhwcToNchw(tensors.ReadFloats("image"), tensors.Info("image").Shape));
+        TestContext.Out.WriteLine($"{reference}: latents {latents:E2}, image {image:E2}");
+        Assert.That(latents, Is.LessThanOrEqualTo(1e-3), "final latents");
+        Assert.That(image, Is.LessThanOrEqualTo(1e-3), "image");
+        Assert.That(result.ModelCalls, Is.EqualTo(json.GetProperty("n_denoiser_calls").GetInt32()));
+    }
+
+    private static void CheckEmbeddings(Engine.Generation.Pipelines.PromptEncoder encoder, GenerationRequest request, SafetensorsFile tensors)
+    {
+        var device = encoder.Encoder.Device!;
+        var (embeds, pooled) = encoder.EncodeWithPooled(request.Prompts!, null, null);
         using (embeds)
         using (pooled)
         {
@@ -66,14 +81,6 @@ public class PipelineReferenceTests
         if (request.NegativePrompts is not null)
             using (var negative = encoder.Encode(request.NegativePrompts, null, null))
                 Assert.That(Fixtures.RelativeError(device.Download(negative), tensors.ReadFloats("negative_prompt_embeds")), Is.LessThanOrEqualTo(1e-4), "negative_prompt_embeds");
-
-        var result = generator.Generate(model, request);
-        double latents = Fixtures.RelativeError(result.Samples, tensors.ReadFloats("latents_final"));
-        double image = Fixtures.RelativeError(result.Image!, NhwcToNchw(tensors.ReadFloats("image"), tensors.Info("image").Shape));
-        TestContext.Out.WriteLine($"{reference}: latents {latents:E2}, image {image:E2}");
-        Assert.That(latents, Is.LessThanOrEqualTo(1e-3), "final latents");
-        Assert.That(image, Is.LessThanOrEqualTo(1e-3), "image");
-        Assert.That(result.ModelCalls, Is.EqualTo(json.GetProperty("n_denoiser_calls").GetInt32()));
     }
 
     private static int[]? Ints(JsonElement kwargs, string name) =>

@@ -134,7 +134,7 @@ public sealed class Generator : IDisposable
         var pipeline = model.Pipeline;
         float[]? image = pipeline is null ? null : new float[(long)count * 3 * imageLength / channels * pipeline.LatentScale * pipeline.LatentScale];
         // Prompts are encoded once per request; each batch reads its rows of the embeddings.
-        using var text = pipeline is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
+        using var text = pipeline?.Prompts is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength) : null;
@@ -250,10 +250,12 @@ public sealed class Generator : IDisposable
     private static void CheckPrompts(LoadedDenoiser model, GenerationRequest request)
     {
         int prompts = request.Prompts?.Count ?? 0, negatives = request.NegativePrompts?.Count ?? 0;
-        if (model.Pipeline is not { } pipeline)
+        if (model.Pipeline is not { Prompts: { } prompter } pipeline)
         {
             if (prompts > 0 || negatives > 0 || request.ClipSkip is not null)
-                throw new ArgumentException($"model '{model.Path}' has no text encoder; prompts, negative prompts and clip skip need a pipeline folder (model_index.json).");
+                throw new ArgumentException($"model '{model.Path}' has no text encoder; prompts, negative prompts and clip skip need a text-to-image pipeline folder (model_index.json).");
+            if (model.Pipeline is not null && (request.OriginalSize ?? request.CropTopLeft ?? request.TargetSize) is not null)
+                throw new ArgumentException($"original size, crop top-left and target size are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline.Index.ClassName}) does not take them.");
             return;
         }
         if (prompts == 0) throw new ArgumentException($"pipeline '{model.Path}' ({pipeline.Index.ClassName}) needs a prompt (--prompt).");
@@ -261,7 +263,7 @@ public sealed class Generator : IDisposable
             throw new ArgumentException($"{prompts} prompts given for {request.Count} images: give one prompt for all or one per image.");
         if (negatives > 1 && negatives != request.Count)
             throw new ArgumentException($"{negatives} negative prompts given for {request.Count} images: give one for all or one per image.");
-        pipeline.Prompts.CheckClipSkip(request.ClipSkip);
+        prompter.CheckClipSkip(request.ClipSkip);
         foreach (var (value, name) in new[] { (request.OriginalSize, "original size (--original-size)"), (request.CropTopLeft, "crop top-left (--crop-top-left)"), (request.TargetSize, "target size (--target-size)") })
         {
             if (value is null) continue;

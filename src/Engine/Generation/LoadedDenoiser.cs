@@ -14,7 +14,7 @@ public sealed class LoadedDenoiser : IDisposable
     /// <summary>File whose presence marks a one-step x0 student (its config.json is the teacher architecture's).</summary>
     public const string OneStepStudentFile = "student_sampling.json";
 
-    internal LoadedDenoiser(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent, TextToImagePipeline? pipeline = null)
+    internal LoadedDenoiser(string path, DiffusionModel network, SchedulerConfig training, bool trainingFromFile, bool oneStepStudent, LatentPipeline? pipeline = null)
     {
         Pipeline = pipeline;
         Path = path;
@@ -35,7 +35,7 @@ public sealed class LoadedDenoiser : IDisposable
     /// The prompt encoder and VAE when the model was loaded from a pipeline folder (model_index.json):
     /// the network then denoises latents and needs prompts. Null for a single-model folder.
     /// </summary>
-    public TextToImagePipeline? Pipeline { get; }
+    public LatentPipeline? Pipeline { get; }
 
     /// <summary>Pixels per sample element along each side: the VAE's factor for a pipeline, else 1.</summary>
     public int PixelScale => Pipeline?.LatentScale ?? 1;

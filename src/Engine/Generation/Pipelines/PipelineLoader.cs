@@ -10,14 +10,15 @@ namespace Engine.Generation.Pipelines;
 /// <summary>
 /// Loads a diffusers pipeline folder (<c>model_index.json</c> beside one folder per component) onto a
 /// device. Supported: StableDiffusionPipeline (SD 1.x/2.x: tokenizer, CLIPTextModel, UNet2DConditionModel,
-/// AutoencoderKL, scheduler) and StableDiffusionXLPipeline (tokenizer and tokenizer_2, CLIPTextModel and
-/// CLIPTextModelWithProjection, a text_time UNet). Component folders, the text width against the UNet's
+/// AutoencoderKL, scheduler), StableDiffusionXLPipeline (tokenizer and tokenizer_2, CLIPTextModel and
+/// CLIPTextModelWithProjection, a text_time UNet) and DiTPipeline (a class-conditional transformer, no
+/// text encoder). Component folders, the text width against the UNet's
 /// cross-attention width and SDXL's pooled width are checked from the configs before any weight is read.
 /// </summary>
 public static class PipelineLoader
 {
     /// <summary>The pipeline classes that load.</summary>
-    public static readonly IReadOnlyList<string> SupportedClasses = ["StableDiffusionPipeline", "StableDiffusionXLPipeline"];
+    public static readonly IReadOnlyList<string> SupportedClasses = ["StableDiffusionPipeline", "StableDiffusionXLPipeline", "DiTPipeline"];
 
     /// <summary>Loads the pipeline in <paramref name="folder"/>; errors name model_index.json or the component file at fault.</summary>
     public static LoadedDenoiser Load(Device device, string folder, DType weightStorage)
@@ -25,6 +26,7 @@ public static class PipelineLoader
         var index = PipelineIndex.Load(folder);
         if (!SupportedClasses.Contains(index.ClassName))
             throw new InvalidDataException($"{index.FilePath}: pipeline class '{index.ClassName}' is not supported; supported: {string.Join(", ", SupportedClasses)}.");
+        if (index.ClassName == "DiTPipeline") return LoadDiT(device, index, weightStorage);
         bool xl = index.ClassName == "StableDiffusionXLPipeline";
         string unetDir = index.RequireComponent("unet", "UNet2DConditionModel");
         string vaeDir = index.RequireComponent("vae", "AutoencoderKL");
@@ -56,13 +58,36 @@ public static class PipelineLoader
             if (vae.LatentChannels != unet.InChannels)
                 throw new InvalidDataException($"{vaeDir}: latent_channels {vae.LatentChannels} does not match the UNet's in_channels {unet.InChannels}.");
             var prompts = new PromptEncoder(textDirs.Select((d, i) => (tokenizers[i], texts[i], d.Text)).ToList(), penultimate: xl);
-            var pipeline = new TextToImagePipeline(index, prompts, vae, micro: xl);
+            var pipeline = new LatentPipeline(index, prompts, vae, micro: xl);
             return new LoadedDenoiser(index.Folder, unet, training, trainingFromFile: true, oneStepStudent: false, pipeline);
         }
         catch
         {
             unet?.Dispose();
             foreach (var t in texts) t.Dispose();
+            vae?.Dispose();
+            throw;
+        }
+    }
+
+    private static LoadedDenoiser LoadDiT(Device device, PipelineIndex index, DType weightStorage)
+    {
+        string transformerDir = index.RequireComponent("transformer", "DiTTransformer2DModel", "Transformer2DModel");
+        string vaeDir = index.RequireComponent("vae", "AutoencoderKL");
+        var training = SchedulerConfig.Load(Path.Combine(index.RequireComponent("scheduler"), "scheduler_config.json"));
+        DiffusionModel? transformer = null;
+        AutoencoderKL? vae = null;
+        try
+        {
+            transformer = ModelLoader.LoadDenoiser(device, transformerDir, weightStorage);
+            vae = ModelLoader.Load(device, vaeDir, weightStorage) as AutoencoderKL ?? throw new InvalidDataException($"{vaeDir}: not an AutoencoderKL.");
+            if (vae.LatentChannels != transformer.InChannels)
+                throw new InvalidDataException($"{vaeDir}: latent_channels {vae.LatentChannels} does not match the transformer's in_channels {transformer.InChannels}.");
+            return new LoadedDenoiser(index.Folder, transformer, training, trainingFromFile: true, oneStepStudent: false, new LatentPipeline(index, null, vae, micro: false));
+        }
+        catch
+        {
+            transformer?.Dispose();
             vae?.Dispose();
             throw;
         }

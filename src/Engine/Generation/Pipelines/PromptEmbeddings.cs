@@ -26,9 +26,9 @@ internal sealed class PromptEmbeddings : IDisposable
     }
 
     /// <summary>Encodes the prompts of <paramref name="request"/> for <paramref name="count"/> images of height x width pixels.</summary>
-    public static PromptEmbeddings Encode(TextToImagePipeline pipeline, GenerationRequest request, int count, int height, int width, bool guided, Action<string>? warn)
+    public static PromptEmbeddings Encode(LatentPipeline pipeline, GenerationRequest request, int count, int height, int width, bool guided, Action<string>? warn)
     {
-        var encoder = pipeline.Prompts;
+        var encoder = pipeline.Prompts ?? throw new ArgumentException($"{pipeline.Index.ClassName} has no text encoder.");
         var device = encoder.Encoder.Device!;
         var owned = new List<Tensor>();
         try

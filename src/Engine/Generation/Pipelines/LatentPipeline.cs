@@ -4,12 +4,13 @@ using Engine.Models.Networks;
 namespace Engine.Generation.Pipelines;
 
 /// <summary>
-/// The parts of a text-to-image pipeline folder besides the denoiser: its prompt encoder and its VAE.
+/// The parts of a latent pipeline folder besides the denoiser: its prompt encoder (none for the
+/// class-conditional DiTPipeline) and its VAE.
 /// Held by a <see cref="LoadedDenoiser"/> loaded from a pipeline folder; disposed with it.
 /// </summary>
-public sealed class TextToImagePipeline : IDisposable
+public sealed class LatentPipeline : IDisposable
 {
-    internal TextToImagePipeline(PipelineIndex index, PromptEncoder prompts, AutoencoderKL vae, bool micro)
+    internal LatentPipeline(PipelineIndex index, PromptEncoder? prompts, AutoencoderKL vae, bool micro)
     {
         UsesMicroConditioning = micro;
         // diffusers' default for StableDiffusionXLPipeline.
@@ -31,8 +32,8 @@ public sealed class TextToImagePipeline : IDisposable
     /// <summary>Whether, with guidance and no negative prompt, the negative embeddings are zeros (<c>force_zeros_for_empty_prompt</c>).</summary>
     public bool ZerosForEmptyNegative { get; }
 
-    /// <summary>Tokenizer and text encoder.</summary>
-    public PromptEncoder Prompts { get; }
+    /// <summary>Tokenizers and text encoders; null for a class-conditional pipeline (DiT).</summary>
+    public PromptEncoder? Prompts { get; }
 
     /// <summary>The VAE that decodes the final latents.</summary>
     public AutoencoderKL Vae { get; }
@@ -64,7 +65,7 @@ public sealed class TextToImagePipeline : IDisposable
     /// <summary>Frees the text encoder and the VAE.</summary>
     public void Dispose()
     {
-        Prompts.Dispose();
+        Prompts?.Dispose();
         Vae.Dispose();
     }
 }
