@@ -112,6 +112,10 @@ public class PipelineCommandTests
         File.WriteAllText(Path.Combine(textDir, "config.json"), config.ToJsonString());
         Assert.That(Generate(narrow).Err, Does.Contain(Path.Combine(textDir, "config.json")).And.Contain("cross_attention_dim 32"));
 
+        string sd3 = Path.Combine(Fixtures.RequireRoot(), "pipelines/sd3_tiny_pipe/pipeline");
+        Assert.That(Generate(Copy(scratch["t5"], index => index["text_encoder_3"] = new JsonArray("transformers", "T5EncoderModel"), sd3)).Err,
+            Does.Contain("model_index.json").And.Contain("text_encoder_3 (T5EncoderModel) is not supported yet"));
+
         var skip = Cli.Run("generate", "--model", Pipeline, "--prompt", "x", "--clip-skip", "4", "--steps", "1", "--device", "cpu", "--out", scratch["o"]);
         Assert.That(skip.Code, Is.Not.EqualTo(0));
         Assert.That(skip.Err, Does.Contain("--clip-skip").And.Contain("3 layers"));
@@ -134,12 +138,13 @@ public class PipelineCommandTests
     }
 
     /// <summary>The sd_tiny pipeline as links to its component folders beside an edited model_index.json.</summary>
-    private static string Copy(string folder, Action<JsonObject> edit)
+    private static string Copy(string folder, Action<JsonObject> edit, string? source = null)
     {
+        source ??= Pipeline;
         Directory.CreateDirectory(folder);
-        foreach (var dir in Directory.GetDirectories(Pipeline))
+        foreach (var dir in Directory.GetDirectories(source))
             Directory.CreateSymbolicLink(Path.Combine(folder, Path.GetFileName(dir)), dir);
-        var index = JsonNode.Parse(File.ReadAllText(Path.Combine(Pipeline, "model_index.json")))!.AsObject();
+        var index = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "model_index.json")))!.AsObject();
         edit(index);
         File.WriteAllText(Path.Combine(folder, "model_index.json"), index.ToJsonString());
         return folder;

@@ -7,18 +7,18 @@ using Engine.Generation.Pipelines;
 namespace Engine.Tests;
 
 /// <summary>
-/// Stable Diffusion, SDXL and DiT pipeline folders against diffusers' whole-pipeline references (fixtures
-/// <c>pipelines/sd_tiny</c>, <c>pipelines/sdxl_tiny</c>, <c>pipelines/dit_pipe_tiny</c>): the prompt embeddings (and SDXL's pooled ones) within 1e-4, the final latents and the decoded
+/// Stable Diffusion, SDXL, SD3 and DiT pipeline folders against diffusers' whole-pipeline references (fixtures
+/// <c>pipelines/sd_tiny</c>, <c>pipelines/sdxl_tiny</c>, <c>pipelines/sd3_tiny_pipe</c>, <c>pipelines/dit_pipe_tiny</c>): the prompt embeddings (and SDXL's pooled ones) within 1e-4, the final latents and the decoded
 /// image within 1e-3 of the largest reference value, on the CPU device from the recorded x_T.
 /// </summary>
 public class PipelineReferenceTests
 {
-    private static readonly string[] Classes = ["StableDiffusionPipeline", "StableDiffusionXLPipeline", "DiTPipeline"];
+    private static readonly string[] Classes = ["StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusion3Pipeline", "DiTPipeline"];
 
     public static IEnumerable<TestCaseData> TextToImageCases()
     {
         if (Fixtures.Root is null) yield break;
-        foreach (var pipeline in new[] { "sd_tiny", "sdxl_tiny", "dit_pipe_tiny" })
+        foreach (var pipeline in new[] { "sd_tiny", "sdxl_tiny", "sd3_tiny_pipe", "dit_pipe_tiny" })
             foreach (var name in Fixtures.Names($"pipelines/{pipeline}", "reference_*.json"))
             {
                 var json = Fixtures.Json($"pipelines/{pipeline}/{name}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);

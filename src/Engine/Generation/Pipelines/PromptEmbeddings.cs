@@ -8,7 +8,7 @@ namespace Engine.Generation.Pipelines;
 /// The text conditioning of one request on the device: the prompt embeddings [Count, L, D] and, when
 /// classifier-free guidance is on, the negative prompt embeddings of the same shape (the empty prompt
 /// where none is given, or zeros for SDXL's <c>force_zeros_for_empty_prompt</c>; clip skip applies to
-/// the positive prompts only, as in diffusers). For SDXL also the added conditioning rows
+/// the positive prompts only, as in diffusers). For SD3 also the pooled projections; for SDXL the added conditioning rows
 /// [Count, text_embeds + 6]: the pooled text embedding, then add_time_ids (original size, crop
 /// top-left, target size).
 /// </summary>
@@ -49,7 +49,8 @@ internal sealed class PromptEmbeddings : IDisposable
                 owned.Add(negative);
                 if (negativePooled is not null) owned.Add(negativePooled);
             }
-            if (!pipeline.UsesMicroConditioning) return new PromptEmbeddings(positive, negative, null, null);
+            // SD3's pooled projections go to the transformer as they are; SD 1.x/2.x have none.
+            if (!pipeline.UsesMicroConditioning) return new PromptEmbeddings(positive, negative, pooled, negativePooled);
 
             float[] ids = [.. request.OriginalSize ?? [height, width], .. request.CropTopLeft ?? [0, 0], .. request.TargetSize ?? [height, width]];
             var added = WithTimeIds(device, pooled!, ids, count);

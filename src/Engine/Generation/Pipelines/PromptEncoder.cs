@@ -10,17 +10,25 @@ namespace Engine.Generation.Pipelines;
 /// hidden state (final layer norm applied), or with clip skip n the final layer norm of
 /// <c>hidden_states[-(n + 1)]</c>. Two encoders (StableDiffusionXLPipeline): each encoder's
 /// <c>hidden_states[-(n + 2)]</c> without the final layer norm, joined on the channel axis, and the
-/// last encoder's projected pooled output (<c>text_embeds</c>).
+/// last encoder's projected pooled output (<c>text_embeds</c>). StableDiffusion3Pipeline without T5: the
+/// same joined states zero-padded to <c>joint_attention_dim</c> channels and followed by as many zero
+/// tokens (the absent T5 part), and every encoder's <c>text_embeds</c> joined as the pooled embedding.
 /// </summary>
 public sealed class PromptEncoder : IDisposable
 {
     private readonly (ClipTokenizer Tokenizer, ClipTextModel Encoder, string Folder)[] _parts;
     private readonly bool _penultimate;
+    private readonly int? _jointWidth;
 
-    internal PromptEncoder(IReadOnlyList<(ClipTokenizer, ClipTextModel, string)> parts, bool penultimate)
+    /// <summary>
+    /// The encoders in order; <paramref name="penultimate"/> for SDXL and SD3 (hidden_states[-2], pooled
+    /// text_embeds); <paramref name="jointWidth"/> for SD3 (pad to it, append zero T5 tokens, pool every encoder).
+    /// </summary>
+    internal PromptEncoder(IReadOnlyList<(ClipTokenizer, ClipTextModel, string)> parts, bool penultimate, int? jointWidth = null)
     {
         _parts = [.. parts];
         _penultimate = penultimate;
+        _jointWidth = jointWidth;
     }
 
     /// <summary>The first tokenizer.</summary>
@@ -29,11 +37,13 @@ public sealed class PromptEncoder : IDisposable
     /// <summary>The first text encoder.</summary>
     public ClipTextModel Encoder => _parts[0].Encoder;
 
-    /// <summary>Width of the embeddings (the encoders' widths added).</summary>
-    public int Width => _parts.Sum(p => p.Encoder.HiddenSize);
+    /// <summary>Width of the embeddings (the encoders' widths added, or SD3's joint width).</summary>
+    public int Width => _jointWidth ?? ClipWidth;
 
-    /// <summary>Width of the pooled text embedding (two encoders), else null.</summary>
-    public int? PooledWidth => _penultimate ? _parts[^1].Encoder.ProjectionDim : null;
+    private int ClipWidth => _parts.Sum(p => p.Encoder.HiddenSize);
+
+    /// <summary>Width of the pooled text embedding (SDXL: the last encoder's projection; SD3: all of them), else null.</summary>
+    public int? PooledWidth => !_penultimate ? null : _jointWidth is null ? _parts[^1].Encoder.ProjectionDim : _parts.Sum(p => p.Encoder.ProjectionDim ?? 0);
 
     /// <summary>Throws naming <c>--clip-skip</c> unless <paramref name="clipSkip"/> is null or within every encoder's layers.</summary>
     public void CheckClipSkip(int? clipSkip)
@@ -89,14 +99,18 @@ public sealed class PromptEncoder : IDisposable
                 using var normed = !_penultimate && clipSkip is { } n ? encoder.FinalLayerNorm(output.HiddenStates[^(n + 1)]) : null;
                 var states = _penultimate ? output.HiddenStates[^((clipSkip ?? 0) + 2)] : normed ?? output.LastHiddenState;
                 pieces.Add(Expand(device, states, rowOf));
-                if (_penultimate && e == _parts.Length - 1)
-                    pooled = Expand(device, output.TextEmbeds ?? throw new InvalidOperationException($"{_parts[e].Folder}: the last SDXL text encoder has no projection."), rowOf);
+                if (_penultimate && (e == _parts.Length - 1 || _jointWidth is not null))
+                {
+                    var embeds = Expand(device, output.TextEmbeds ?? throw new InvalidOperationException($"{_parts[e].Folder}: this text encoder has no projection."), rowOf);
+                    pooled = pooled is null ? embeds : JoinColumns(device, pooled, embeds);
+                }
             }
-            if (pieces.Count == 1) return (pieces[0], pooled);
-            int l = pieces[0].Dim(1), rows = prompts.Count * l;
-            var joined = device.Allocate(prompts.Count, l, Width);
-            device.ConcatChannels(pieces[0].Reshape(rows, pieces[0].Dim(2)), pieces[1].Reshape(rows, pieces[1].Dim(2)), joined.Reshape(rows, Width));
-            foreach (var p in pieces) p.Dispose();
+            // Joining disposes the pieces, so the list is cleared first (nothing to free twice on failure).
+            var all = pieces.ToArray();
+            pieces.Clear();
+            var joined = all[0];
+            for (int e = 1; e < all.Length; e++) joined = JoinColumns(device, joined, all[e]);
+            if (_jointWidth is { } joint) joined = WithoutT5(device, joined, joint);
             return (joined, pooled);
         }
         catch
@@ -104,6 +118,36 @@ public sealed class PromptEncoder : IDisposable
             foreach (var p in pieces) p.Dispose();
             pooled?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>A new tensor [..., Da + Db] of a [..., Da] then b [..., Db] (same leading shape); disposes both.</summary>
+    private static Tensor JoinColumns(Device device, Tensor a, Tensor b)
+    {
+        var shape = a.ShapeArray();
+        int da = shape[^1], db = b.Dim(b.Rank - 1), rows = (int)(a.Length / da);
+        shape[^1] = da + db;
+        var result = device.Allocate(shape);
+        device.ConcatChannels(a.Reshape(rows, da), b.Reshape(rows, db), result.Reshape(rows, da + db));
+        a.Dispose();
+        b.Dispose();
+        return result;
+    }
+
+    /// <summary>
+    /// SD3 without T5: the CLIP states [N, L, W] zero-padded to [N, L, joint] channels, then L zero tokens
+    /// (the absent T5 part) appended: a new [N, 2L, joint]; disposes <paramref name="clip"/>.
+    /// </summary>
+    private Tensor WithoutT5(Device device, Tensor clip, int joint)
+    {
+        int n = clip.Dim(0), l = clip.Dim(1);
+        var padded = joint > ClipWidth ? JoinColumns(device, clip, device.Zeros(n, l, joint - ClipWidth)) : clip;
+        using (padded)
+        {
+            using var zeros = device.Zeros(n, l * joint);
+            var tokens = device.Allocate(n, 2 * l, joint);
+            device.ConcatChannels(padded.Reshape(n, l * joint), zeros, tokens.Reshape(n, 2 * l * joint));
+            return tokens;
         }
     }
 
