@@ -73,6 +73,19 @@ public class PipelineCommandTests
     }
 
     [Test]
+    public void DiTPipelineTakesClassNamesFromItsLabels()
+    {
+        using var scratch = new Cli.Scratch();
+        string dit = Path.Combine(Fixtures.RequireRoot(), "pipelines/dit_pipe_tiny/pipeline");
+        var r = Cli.Run("generate", "--model", dit, "--class", "golden retriever", "--count", "1", "--steps", "2", "--device", "cpu", "--out", scratch["o"]);
+        Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+        Assert.That(File.Exists(Path.Combine(scratch["o"], "seed000000_i0000_class207.png")), r.ToString());
+        var bad = Cli.Run("generate", "--model", dit, "--class", "unicorn", "--count", "1", "--steps", "2", "--device", "cpu", "--out", scratch["o"]);
+        Assert.That(bad.Code, Is.EqualTo(1), bad.ToString());
+        Assert.That(bad.Err, Does.Contain("'unicorn' (--class) is not a label in").And.Contain("model_index.json"));
+    }
+
+    [Test]
     public void TokenizeJsonGivesTransformersIdsForEveryFixturePrompt()
     {
         var prompts = Fixtures.Json("tokenizer/clip_tokenizer.json").GetProperty("prompts").EnumerateArray().ToList();

@@ -24,7 +24,8 @@ public sealed class GenerateCommand : EngineCommand
 
     private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model folder, or the name of a built-in model (fmnist-unet, fmnist-dit)");
     private readonly SamplingOptions _sampling = new();
-    private readonly Option<int?> _class = CliOptions.Int("--class", "N", "class label of every image (see above)", 0);
+    private readonly Option<string?> _class = CliOptions.Parsed<string?>("--class", "N", "class label of every image (see above); a DiT pipeline also takes a label name (\"golden retriever\")",
+        text => int.TryParse(text, out _) || text.TrimStart().StartsWith('-') ? OptionValues.ParseInt(text, "--class", 0).ToString(System.Globalization.CultureInfo.InvariantCulture) : text);
     private readonly Option<int[]?> _classes = CliOptions.Parsed<int[]?>("--classes", "A,B,...", "class labels cycled over the images (see above)",
         text => OptionValues.IntList(text, "--classes", 0));
     private readonly Option<ulong[]?> _seed = CliOptions.Parsed<ulong[]?>("--seed", "S[,S2...]",
@@ -93,7 +94,8 @@ public sealed class GenerateCommand : EngineCommand
                                generators, one per image. The same pictures diffusers makes from those seeds.
         Pipelines: a folder with model_index.json (StableDiffusionPipeline, StableDiffusionXLPipeline) samples latents conditioned on --prompt and
         decodes them with its VAE; without --count there is one image per --prompt.
-        Classes: --class N gives every image class N; --classes A,B,... gives image i class list[i mod length];
+        Classes: --class N gives every image class N (a DiT pipeline also takes a name from its labels,
+        --class "golden retriever"); --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
 
         Ctrl+C stops between sampler steps; images already written are complete (no partial files) and the
@@ -111,7 +113,8 @@ public sealed class GenerateCommand : EngineCommand
         }
         var request = _sampling.Read(parse, Name);
         if (parse.Has(_class) && parse.Has(_classes)) throw new UsageException($"{Name}: give either --class or --classes, not both.");
-        int[]? classList = parse.GetValue(_class) is { } one ? [one] : parse.Has(_classes) ? parse.GetValue(_classes) : null;
+        string? className = parse.GetValue(_class);
+        int[]? classList = className is not null && int.TryParse(className, out int one) ? [one] : parse.Has(_classes) ? parse.GetValue(_classes) : null;
         // Array-typed options read as empty, not null, when absent.
         ulong[] seedList = parse.Has(_seed) ? parse.GetValue(_seed)! : [0];
         if (parse.Has(_seeds) && (parse.Has(_seed) || parse.Has(_count)))
@@ -171,6 +174,8 @@ public sealed class GenerateCommand : EngineCommand
                 Width = request.Width == 0 ? noiseShape[3] * model.PixelScale : request.Width,
             };
         using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
+        if (className is not null && classList is null)
+            classList = [model.Pipeline?.Index.LabelId(className) ?? throw new UsageException($"{Name}: --class '{className}' is not a number; class names need a pipeline folder with id2label (DiTPipeline).")];
         int[]? cycle = classList ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
 
         var requests = new List<PlannedRequest>();

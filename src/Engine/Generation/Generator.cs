@@ -241,7 +241,7 @@ public sealed class Generator : IDisposable
             throw new ArgumentException("Option 'cfg_scale' is set by the guidance scale of the request (--cfg), not as an option.");
         var options = SamplingOptionCatalog.Parse(request.Options);
         // Unconditional networks have nothing to guide: the conditional branch alone is the model.
-        // Text pipelines guide only above 1, as diffusers' do_classifier_free_guidance.
+        // Pipelines guide only above 1, as diffusers' do_classifier_free_guidance.
         float scale = model.Pipeline is not null ? (request.GuidanceScale > 1 ? (float)request.GuidanceScale : 1f)
             : model.ClassCount == 0 ? 1f : (float)request.GuidanceScale;
         return options with { Guidance = options.Guidance with { Scale = scale } };

@@ -14,6 +14,7 @@ public sealed class PipelineIndex
 
     private readonly Dictionary<string, (string Library, string ClassName)?> _components;
     private readonly Dictionary<string, bool> _flags;
+    private readonly Dictionary<string, int> _labelIds = new(StringComparer.Ordinal);
 
     private PipelineIndex(string folder, string className, Dictionary<string, (string, string)?> components, Dictionary<string, bool> flags)
     {
@@ -50,9 +51,13 @@ public sealed class PipelineIndex
                 throw new InvalidDataException($"{path}: no '_class_name' naming the pipeline class.");
             var components = new Dictionary<string, (string, string)?>(StringComparer.Ordinal);
             var flags = new Dictionary<string, bool>(StringComparer.Ordinal);
+            var labels = new List<(int, string)>();
             foreach (var p in root.EnumerateObject())
             {
                 if (p.Value.ValueKind is JsonValueKind.True or JsonValueKind.False) flags[p.Name] = p.Value.GetBoolean();
+                if (p.Name == "id2label" && p.Value.ValueKind == JsonValueKind.Object)
+                    foreach (var l in p.Value.EnumerateObject())
+                        if (int.TryParse(l.Name, out int id) && l.Value.ValueKind == JsonValueKind.String) labels.Add((id, l.Value.GetString()!));
                 // Components are ["library", "Class"] pairs; other keys are pipeline settings (requires_safety_checker, ...).
                 if (p.Name.StartsWith('_') || p.Value.ValueKind != JsonValueKind.Array || p.Value.GetArrayLength() != 2) continue;
                 var lib = p.Value[0];
@@ -61,8 +66,24 @@ public sealed class PipelineIndex
                     ? (lib.GetString()!, name.GetString()!)
                     : null;
             }
-            return new PipelineIndex(Path.GetFullPath(folder), cls.GetString()!, components, flags);
+            var index = new PipelineIndex(Path.GetFullPath(folder), cls.GetString()!, components, flags);
+            // As DiTPipeline: every comma-separated synonym of a label names its id (a later id wins a shared name).
+            foreach (var (id, label) in labels)
+                foreach (var name in label.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)) index._labelIds[name] = id;
+            return index;
         }
+    }
+
+    /// <summary>
+    /// The class id of <paramref name="name"/> in the index's <c>id2label</c> (DiTPipeline; each comma-separated
+    /// synonym counts, as diffusers' <c>get_label_ids</c>); throws naming model_index.json when it is not there.
+    /// </summary>
+    public int LabelId(string name)
+    {
+        if (_labelIds.TryGetValue(name.Trim(), out int id)) return id;
+        if (_labelIds.Count == 0) throw new ArgumentException($"class '{name}' (--class): {FilePath} has no id2label to name classes by; give the class number.");
+        var close = _labelIds.Keys.Where(k => k.Contains(name.Trim(), StringComparison.OrdinalIgnoreCase)).Take(5).ToList();
+        throw new ArgumentException($"class '{name}' (--class) is not a label in {FilePath}{(close.Count > 0 ? $"; similar: {string.Join(", ", close.Select(c => $"'{c}'"))}" : "")}.");
     }
 
     /// <summary>A boolean pipeline setting (e.g. <c>force_zeros_for_empty_prompt</c>), or <paramref name="fallback"/> when absent.</summary>
