@@ -92,7 +92,8 @@ public sealed class GenerateCommand : EngineCommand
                                torch.Generator().manual_seed(S) for the request, x_T drawn for all N images at once,
                                then every sampler draw (so image i depends on N); a seed list is diffusers' list of
                                generators, one per image. The same pictures diffusers makes from those seeds.
-        Pipelines: a folder with model_index.json (StableDiffusionPipeline, StableDiffusionXLPipeline) samples latents conditioned on --prompt and
+        Pipelines: a folder with model_index.json (StableDiffusion, StableDiffusionXL, StableDiffusion3 without T5, DiT) samples
+        latents conditioned on --prompt (DiT: on --class) and
         decodes them with its VAE; without --count there is one image per --prompt.
         Classes: --class N gives every image class N (a DiT pipeline also takes a name from its labels,
         --class "golden retriever"); --classes A,B,... gives image i class list[i mod length];
