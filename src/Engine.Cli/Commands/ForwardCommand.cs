@@ -13,6 +13,8 @@ namespace Engine.Cli.Commands;
 /// <c>timestep</c> and, as the model needs, <c>class_labels</c>, <c>encoder_hidden_states</c>,
 /// <c>pooled_projections</c>, and write <c>output</c>. AutoencoderKL reads <c>image</c> (writes
 /// <c>enc_mean</c>, <c>enc_logvar</c>, <c>enc_std</c>) and/or <c>latent</c> (writes <c>decoded</c>).
+/// A transformers CLIP text encoder folder reads <c>input_ids</c> and writes <c>last_hidden_state</c>,
+/// <c>pooler_output</c>, <c>text_embeds</c> (with projection) and, with <c>--hidden-states</c>, every hidden state.
 /// Other tensors in the input file are ignored.
 /// </summary>
 public sealed class ForwardCommand : EngineCommand
@@ -22,6 +24,7 @@ public sealed class ForwardCommand : EngineCommand
     private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "where to write the results (written atomically)");
     private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
+    private readonly Option<bool> _hiddenStates = CliOptions.Flag("--hidden-states", "text encoders: also write hidden_states.0 .. hidden_states.N (0 = embeddings, i = output of layer i - 1)");
 
     /// <inheritdoc />
     public override string Name => "forward";
@@ -30,24 +33,28 @@ public sealed class ForwardCommand : EngineCommand
     public override string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights];
+    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _hiddenStates];
 
     /// <inheritdoc />
     protected override IEnumerable<Option> RequiredOptions => [_model, _inputs, _output];
 
     /// <inheritdoc />
     public override string Usage =>
-        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16]";
+        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--hidden-states]";
 
     /// <inheritdoc />
     public override string Details => """
-        Runs one forward pass of the diffusers model in DIR (config.json + diffusion_pytorch_model.safetensors).
-        Inputs are named as diffusers' forward arguments (float32; integer-valued ones such as class labels
-        are cast):
+        Runs one forward pass of the diffusers model in DIR (config.json + diffusion_pytorch_model.safetensors)
+        or of the transformers text encoder in DIR (config.json + model.safetensors, e.g. a pipeline's
+        text_encoder/). Inputs are named as the forward arguments (float32; integer-valued ones such as
+        class labels and token ids are cast):
           denoisers      sample (or hidden_states), timestep, class_labels, encoder_hidden_states,
                          pooled_projections                         -> output
           AutoencoderKL  image                                      -> enc_mean, enc_logvar, enc_std
                          latent                                     -> decoded
+          CLIPTextModel, input_ids [batch, length]                  -> last_hidden_state, pooler_output,
+          CLIPTextModelWithProjection                                  text_embeds (with projection),
+                                                                       hidden_states.0..N (--hidden-states)
         Other tensors in the input file are ignored.
         """;
 
@@ -60,7 +67,11 @@ public sealed class ForwardCommand : EngineCommand
         string? kind = parse.GetValue(_device);
         var weights = parse.GetValue(_weights) ?? DType.F32;
         using var device = DeviceFactory.Create(kind);
-        var results = Execute(device, model, inputs, weights);
+        bool hidden = parse.GetValue(_hiddenStates);
+        List<SafetensorsWriter.Entry> results;
+        if (TextEncoderForward.IsTextEncoderFolder(model)) results = TextEncoderForward.Execute(device, model, inputs, weights, hidden);
+        else if (hidden) throw new UsageException($"{Name}: --hidden-states applies to text encoder folders; {model} is not one.");
+        else results = Execute(device, model, inputs, weights);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"{outputPath}: output folder {dir} does not exist.");
         SafetensorsWriter.Write(outputPath, results);

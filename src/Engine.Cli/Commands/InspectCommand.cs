@@ -1,27 +1,35 @@
 using System.CommandLine;
 using Engine.Core;
 using Engine.Core.Safetensors;
+using Engine.Generation.Pipelines;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine inspect FILE</c>: the tensors (name, dtype, shape, bytes) and metadata of a safetensors file.</summary>
+/// <summary>
+/// <c>engine inspect FILE</c>: the tensors (name, dtype, shape, bytes) and metadata of a safetensors file;
+/// <c>engine inspect PIPELINE_DIR</c>: a diffusers pipeline folder's components (see <see cref="PipelineInspection"/>).
+/// </summary>
 public sealed class InspectCommand : EngineCommand
 {
-    private readonly Argument<string?> _file = CliOptions.Positional("FILE.safetensors", "the safetensors file");
+    private readonly Argument<string?> _file = CliOptions.Positional("FILE.safetensors|PIPELINE_DIR", "a safetensors file, or a pipeline folder holding model_index.json");
 
     /// <inheritdoc />
     public override string Name => "inspect";
 
     /// <inheritdoc />
-    public override string Summary => "list the tensors and metadata of a safetensors file";
+    public override string Summary => "list the tensors and metadata of a safetensors file, or a pipeline folder's components";
 
     /// <inheritdoc />
-    public override string Usage => "usage: engine inspect FILE.safetensors";
+    public override string Usage => "usage: engine inspect FILE.safetensors | PIPELINE_DIR";
 
     /// <inheritdoc />
     public override string Details => """
         Prints one line per tensor (name, dtype, shape, bytes), sorted by name, the totals, and the
         file's __metadata__ entries. A malformed file is reported with the reason and exit code 1.
+        Given a diffusers pipeline folder (model_index.json), prints the pipeline class, whether
+        engine generate runs it, and per component its library, class, folder and contents: tensor and
+        parameter counts of model weights, the file names of others (scheduler, tokenizer); components
+        saved as None, missing folders and classes the engine does not implement are marked.
         """;
 
     /// <inheritdoc />
@@ -30,7 +38,13 @@ public sealed class InspectCommand : EngineCommand
     /// <inheritdoc />
     public override int Run(ParseResult parse, CommandContext context)
     {
-        if (parse.GetValue(_file) is not { } path) throw new UsageException($"{Name}: give one safetensors file (see 'engine {Name} --help').");
+        if (parse.GetValue(_file) is not { } path) throw new UsageException($"{Name}: give one safetensors file or pipeline folder (see 'engine {Name} --help').");
+        if (Directory.Exists(path))
+        {
+            if (!PipelineIndex.IsPipelineFolder(path)) throw new FileNotFoundException($"{path}: a folder without {PipelineIndex.FileName}; give a safetensors file or a pipeline folder.");
+            PipelineInspection.Write(path, context.Output);
+            return ExitCodes.Success;
+        }
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file does not exist.");
         using var file = SafetensorsFile.Open(path);
         var o = context.Output;

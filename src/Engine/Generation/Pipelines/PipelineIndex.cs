@@ -89,6 +89,12 @@ public sealed class PipelineIndex
     /// <summary>A boolean pipeline setting (e.g. <c>force_zeros_for_empty_prompt</c>), or <paramref name="fallback"/> when absent.</summary>
     public bool Flag(string name, bool fallback) => _flags.TryGetValue(name, out var v) ? v : fallback;
 
+    /// <summary>
+    /// Every component the index lists, sorted by name, with its library and class (both null for one saved as None).
+    /// </summary>
+    public IReadOnlyList<(string Name, string? Library, string? ClassName)> Components =>
+        _components.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => (c.Key, c.Value?.Library, c.Value?.ClassName)).ToList();
+
     /// <summary>The class of component <paramref name="name"/>, or null when the index lists it as None or not at all.</summary>
     public string? ComponentClass(string name) => _components.TryGetValue(name, out var c) && c is { } v ? v.ClassName : null;
 
