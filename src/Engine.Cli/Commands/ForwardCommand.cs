@@ -19,12 +19,12 @@ namespace Engine.Cli.Commands;
 /// </summary>
 public sealed class ForwardCommand : EngineCommand
 {
-    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model folder");
+    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model or text encoder folder");
     private readonly Option<string?> _inputs = CliOptions.Text("--inputs", "FILE", "input tensors");
     private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "where to write the results (written atomically)");
     private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
-    private readonly Option<bool> _hiddenStates = CliOptions.Flag("--hidden-states", "text encoders: also write hidden_states.0 .. hidden_states.N (0 = embeddings, i = output of layer i - 1)");
+    private readonly Option<bool> _hiddenStates = CliOptions.Flag("--hidden-states", "text encoders: also write every hidden state, hidden_states.0 (embeddings) .. hidden_states.N");
 
     /// <inheritdoc />
     public override string Name => "forward";
