@@ -30,6 +30,15 @@ public sealed class ModelConfig
     /// <summary>The <c>_class_name</c> entry ("" when absent).</summary>
     public string ClassName { get; }
 
+    /// <summary>
+    /// The most parameters a network built from this configuration may declare: the tensor count of the
+    /// weights it will bind to (see <see cref="WithParameterLimit"/>), unbounded by default.
+    /// </summary>
+    public int ParameterLimit { get; private init; } = int.MaxValue;
+
+    /// <summary>The same configuration, limited to <paramref name="limit"/> parameters (the weights' tensor count).</summary>
+    public ModelConfig WithParameterLimit(int limit) => new(_root, Path) { ParameterLimit = limit };
+
     /// <summary>The raw JSON object.</summary>
     public JsonElement Root => _root;
 
@@ -83,7 +92,10 @@ public sealed class ModelConfig
     {
         if (!TryGet(key, out var v, out bool isNull) || isNull) return fallback;
         if (v.ValueKind != JsonValueKind.Number) throw Bad(key, v.GetRawText(), "a number");
-        return v.GetDouble();
+        double d = v.GetDouble();
+        if (ConfigRanges.Number(key) is (double min, double max) && !(d >= min && d <= max))
+            throw Bad(key, v.GetRawText(), $"a number from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}");
+        return d;
     }
 
     /// <summary>A boolean; <paramref name="fallback"/> when absent or null.</summary>
@@ -150,11 +162,17 @@ public sealed class ModelConfig
     public ModelLoadException Bad(string key, string value, string expected) =>
         new($"{Path}: {ClassName} setting '{key}' = {value} is invalid; expected {expected}.");
 
+    // Every integer read of a sized field (ConfigRanges) is bounded here, so no network sees a value out of range.
     private int AsInt(string key, JsonElement v)
     {
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i)) return i;
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
-        throw Bad(key, v.GetRawText(), "an integer");
+        var range = ConfigRanges.Integer(key);
+        string expected = range is (int lo, int hi) ? $"an integer from {lo} to {hi}" : "an integer";
+        int i;
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int exact)) i = exact;
+        else if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) i = (int)d;
+        else throw Bad(key, v.GetRawText(), expected);
+        if (range is (int min, int max) && (i < min || i > max)) throw Bad(key, v.GetRawText(), expected);
+        return i;
     }
 
     private int[] Check(string key, int[] list, int? count)

@@ -25,14 +25,43 @@ public static class ModelLoader
     public static IReadOnlyCollection<string> SupportedClasses => Builders.Keys;
 
     /// <summary>Builds the network a configuration describes, without weights.</summary>
-    public static Network Build(ModelConfig config)
+    public static Network Build(ModelConfig config) => Build(config, null);
+
+    /// <summary>
+    /// Builds the network a configuration describes for the weights <paramref name="weights"/> will bind
+    /// (null: no weights yet). With weights, a configuration that cannot match them is refused before
+    /// the network is built: depth fields beyond the blocks the file holds are named (see
+    /// <see cref="DepthCheck"/>), and building stops once the network declares far more parameters
+    /// (twice and more) than the file holds tensors, so an absurd size costs time in proportion to the
+    /// file, not to the number.
+    /// </summary>
+    public static Network Build(ModelConfig config, IWeightSource? weights)
+    {
+        var build = Builder(config);
+        if (weights is not null)
+        {
+            DepthCheck.Check(config, weights);
+            config = config.WithParameterLimit(ParameterLimit(weights.Keys.Count));
+        }
+        try { return build(config); }
+        catch (ArgumentException e) { throw new ModelLoadException($"{config.Path}: {e.Message}", e); }
+        catch (ParameterLimitException e)
+        {
+            throw new ModelLoadException($"{config.Path}: {config.ClassName} cannot match {weights!.Description}: {e.Message} but the weights hold {weights.Keys.Count} tensors; check the size fields of the configuration.", e);
+        }
+    }
+
+    // Strict binding needs one tensor per parameter. Building stops well past that count, so that a
+    // network a few tensors off still builds and the binder names exactly which are missing.
+    private static int ParameterLimit(int tensors) => (int)Math.Min(int.MaxValue, 2L * tensors + 256);
+
+    private static Func<ModelConfig, Network> Builder(ModelConfig config)
     {
         if (string.IsNullOrEmpty(config.ClassName))
             throw new ModelLoadException($"{config.Path}: no '_class_name'; supported classes: {string.Join(", ", SupportedClasses)}.");
         if (!Builders.TryGetValue(config.ClassName, out var build))
             throw new ModelLoadException($"{config.Path}: model class '{config.ClassName}' is not supported; supported classes: {string.Join(", ", SupportedClasses)}.");
-        try { return build(config); }
-        catch (ArgumentException e) { throw new ModelLoadException($"{config.Path}: {e.Message}", e); }
+        return build;
     }
 
     /// <summary>
@@ -42,10 +71,12 @@ public static class ModelLoader
     public static Network Load(Device device, string folder, DType weightStorage = DType.F32)
     {
         if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: model folder not found.");
-        var model = Build(ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName)));
+        var config = ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName));
+        Builder(config);
+        using var source = SafetensorsWeightSource.OpenFolder(folder);
+        var model = Build(config, source);
         try
         {
-            using var source = SafetensorsWeightSource.OpenFolder(folder);
             model.Bind(device, source, weightStorage);
             return model;
         }

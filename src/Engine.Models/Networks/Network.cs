@@ -11,10 +11,17 @@ namespace Engine.Models.Networks;
 public abstract class Network : IDisposable
 {
     /// <summary>The root scope the network declares its parameters in.</summary>
-    protected ParameterScope Root { get; } = new();
+    protected ParameterScope Root { get; }
 
-    /// <summary>Creates the network for <paramref name="config"/>.</summary>
-    protected Network(ModelConfig config) => Config = config;
+    /// <summary>
+    /// Creates the network for <paramref name="config"/>; building stops with a <see cref="ParameterLimitException"/>
+    /// past <see cref="ModelConfig.ParameterLimit"/> parameters.
+    /// </summary>
+    protected Network(ModelConfig config)
+    {
+        Config = config;
+        Root = new ParameterScope(config.ParameterLimit);
+    }
 
     /// <summary>The configuration the network was built from.</summary>
     public ModelConfig Config { get; }
