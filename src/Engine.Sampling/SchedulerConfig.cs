@@ -204,13 +204,20 @@ public sealed record SchedulerConfig
         return c;
     }
 
+    /// <summary>The most training timesteps a config may declare (diffusers' schedules use 1000; tables are built per timestep).</summary>
+    public const int MaxTrainTimesteps = 1_000_000;
+
     private void Validate(SchedulerDescriptor kind, SchedulerConfigReader r)
     {
         void Fail(string msg) => throw new SchedulerConfigException($"{r.Source}: {msg}");
-        if (NumTrainTimesteps < 2) Fail($"num_train_timesteps {NumTrainTimesteps} must be >= 2.");
+        if (NumTrainTimesteps < 2 || NumTrainTimesteps > MaxTrainTimesteps) Fail($"num_train_timesteps {NumTrainTimesteps} must be from 2 to {MaxTrainTimesteps}.");
+        if (StepsOffset < 0 || StepsOffset >= NumTrainTimesteps) Fail($"steps_offset {StepsOffset} must be from 0 to num_train_timesteps - 1 ({NumTrainTimesteps - 1}).");
         if (TrainedBetas is { } tb && tb.Length != NumTrainTimesteps) Fail($"trained_betas has {tb.Length} values; num_train_timesteps is {NumTrainTimesteps}.");
         if (TrainedBetas is { } tb2 && tb2.Any(b => !(b > 0 && b < 1))) Fail("trained_betas must lie in (0, 1).");
         if (!(BetaStart > 0 && BetaEnd > 0 && BetaStart < 1 && BetaEnd < 1)) Fail($"beta_start {BetaStart} and beta_end {BetaEnd} must lie in (0, 1).");
+        // The linear schedules interpolate from beta_start up to beta_end; the cosine schedule ignores both.
+        if (TrainedBetas is null && BetaSchedule != "squaredcos_cap_v2" && !(BetaStart < BetaEnd))
+            Fail($"beta_start {BetaStart} must be less than beta_end {BetaEnd} (0 < beta_start < beta_end < 1).");
         // solver_order, shift and timestep_type are checked on every file whichever class reads them (see Parse).
         int order = r.Int("solver_order", 2), maxOrder = kind.MaxSolverOrder;
         if (order < 1 || order > maxOrder) Fail($"solver_order {order} is not supported; supported: 1..{maxOrder}.");

@@ -19,6 +19,21 @@ public class ConfigAndCatalogTests
         Assert.That(e!.Message, Does.Contain(field));
     }
 
+    [TestCase("""{"beta_start":0.02,"beta_end":0.0001}""", "beta_start 0.02 must be less than beta_end 0.0001 (0 < beta_start < beta_end < 1)")]
+    [TestCase("""{"beta_schedule":"scaled_linear","beta_start":0.012,"beta_end":0.012}""", "beta_start 0.012 must be less than beta_end 0.012")]
+    [TestCase("""{"num_train_timesteps":2000000000}""", "num_train_timesteps 2000000000 must be from 2 to 1000000")]
+    [TestCase("""{"steps_offset":-1}""", "steps_offset -1 must be from 0 to num_train_timesteps - 1 (999)")]
+    [TestCase("""{"steps_offset":1000}""", "steps_offset 1000 must be from 0")]
+    public void OutOfRangeScheduleIsNamedWithItsRange(string json, string message)
+    {
+        var e = Assert.Throws<SchedulerConfigException>(() => SchedulerConfig.ParseJson(json, "DDIMScheduler"));
+        Assert.That(e!.Message, Does.Contain(message));
+    }
+
+    [Test]
+    public void CosineScheduleIgnoresTheBetaBounds() =>
+        Assert.That(SchedulerConfig.ParseJson("""{"beta_schedule":"squaredcos_cap_v2","beta_start":0.02,"beta_end":0.0001}""", "DDIMScheduler").BetaSchedule, Is.EqualTo("squaredcos_cap_v2"));
+
     [Test]
     public void UnknownExtraFieldsAreIgnoredAndDefaultsFollowTheClass()
     {
