@@ -131,6 +131,7 @@ public sealed partial record ImageSidecar
     /// <summary>Reads a sidecar; throws <see cref="InvalidDataException"/> naming the file when it is not one.</summary>
     public static ImageSidecar Read(string path)
     {
+        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a folder; expected an image sidecar (.json).");
         string text;
         try { text = System.IO.File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -142,11 +143,19 @@ public sealed partial record ImageSidecar
         catch (JsonException e) { throw new InvalidDataException($"{path}: not an image sidecar: {e.Message}", e); }
         if (sidecar is null || string.IsNullOrEmpty(sidecar.Model) || string.IsNullOrEmpty(sidecar.File) || sidecar.Steps < 1)
             throw new InvalidDataException($"{path}: not an image sidecar (needs 'model', 'file' and 'steps').");
+        // The seed decides every pixel; a sidecar without one must not silently mean seed 0.
+        if (!HasField(text, "seed")) throw new InvalidDataException($"{path}: no 'seed'; a sidecar records the seed (an integer from 0 to {ulong.MaxValue}) its image was drawn from.");
         if (sidecar.SampleIndex < 0 || sidecar.RequestCount < 1 || sidecar.SampleIndex >= sidecar.RequestCount)
             throw new InvalidDataException($"{path}: sample_index {sidecar.SampleIndex} must be in [0, request_count {sidecar.RequestCount}).");
         if (sidecar.File.IndexOfAny(['/', '\\']) >= 0 || sidecar.File is "." or "..")
             throw new InvalidDataException($"{path}: 'file' must be a plain file name; got '{sidecar.File}'.");
         return sidecar;
+    }
+
+    private static bool HasField(string json, string name)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
     }
 
     /// <summary>The sidecar path of an image path: the same name with <c>.json</c>.</summary>

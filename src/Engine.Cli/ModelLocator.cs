@@ -33,10 +33,13 @@ public static class ModelLocator
     /// <summary>
     /// The full path of a model folder: <paramref name="model"/> when it is an existing folder,
     /// else the built-in model of that name; null means <paramref name="fallbackName"/>. Throws
-    /// <see cref="DirectoryNotFoundException"/> saying where it looked.
+    /// <see cref="DirectoryNotFoundException"/> saying where it looked, and a <see cref="UsageException"/>
+    /// naming <paramref name="option"/> for an empty name (given, but blank, so not the default).
     /// </summary>
-    public static string Resolve(string? model, string fallbackName = DefaultModel)
+    public static string Resolve(string? model, string fallbackName = DefaultModel, string option = "--model")
     {
+        if (model is not null && string.IsNullOrWhiteSpace(model))
+            throw new UsageException($"{option} is empty; give a model folder or a built-in model name, or leave {option} out for {fallbackName}.");
         if (!string.IsNullOrWhiteSpace(model) && Directory.Exists(model)) return Path.GetFullPath(model);
         string name = string.IsNullOrWhiteSpace(model) ? fallbackName : model;
         var root = ModelsRoot();

@@ -34,6 +34,7 @@ public static class SamplingSettings
             throw new UsageException($"{command}: --option: {e.Message}");
         }
         if (configPath is null || request.SchedulerConfigJson is not null) return request;
+        if (Directory.Exists(configPath)) throw new IOException($"{configPath}: --scheduler-config is a folder; expected a scheduler config file (JSON).");
         string json;
         try { json = File.ReadAllText(configPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

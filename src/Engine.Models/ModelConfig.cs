@@ -45,6 +45,7 @@ public sealed class ModelConfig
     /// <summary>Reads and parses a config.json file.</summary>
     public static ModelConfig Load(string path)
     {
+        if (Directory.Exists(path)) throw new ModelLoadException($"{path}: is a folder; expected the configuration file (JSON).");
         if (!File.Exists(path)) throw new ModelLoadException($"{path}: configuration file not found.");
         try
         {

@@ -69,7 +69,7 @@ public sealed class BatchCommand : EngineCommand
         string? defaultDevice = parse.GetValue(_device);
         var defaultRng = parse.GetValue(_rng) ?? Engine.Sampling.Rng.RngKind.Philox;
         var weights = parse.GetValue(_weights) ?? DType.F32;
-        if (!File.Exists(jobPath)) throw new FileNotFoundException($"{jobPath}: job file does not exist.");
+        OutputPaths.RequireFile(jobPath, "job file");
         var file = JobFile.Read(jobPath);
         string jobDir = Path.GetDirectoryName(Path.GetFullPath(jobPath))!;
         var clock = Stopwatch.StartNew();

@@ -132,6 +132,7 @@ public sealed class GenerateCommand : EngineCommand
         string? outputTensor = parse.GetValue(_outputTensor);
 
         string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
+        OutputPaths.RequireWritableFolder(outDir, "--out");
         var prompts = parse.GetValue(_prompt) ?? [];
         var negatives = parse.GetValue(_negativePrompt) ?? [];
         if (prompts.Count > 1 && count is { } given && given != prompts.Count)
@@ -150,7 +151,7 @@ public sealed class GenerateCommand : EngineCommand
             Height = parse.GetValue(_height) ?? 0,
             Width = parse.GetValue(_width) ?? 0,
             Model = modelPath,
-            Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t) : null,
+            Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t, option: "--teacher") : null,
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
             Rng = parse.GetValue(_rng) ?? RngKind.Philox,
         };

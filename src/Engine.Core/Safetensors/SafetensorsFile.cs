@@ -53,6 +53,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path)) throw new SafetensorsException(path, null, "is a folder; expected a safetensors file");
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: safetensors file not found.", path);
         long fileLength = new FileInfo(path).Length;
         if (fileLength == 0) throw new SafetensorsException(path, null, "file is empty (0 bytes); a safetensors file starts with an 8-byte header length");
