@@ -84,11 +84,21 @@ public static class CommandDispatcher
             error.WriteLine($"engine {command.Name}: cancelled; files written so far are complete.");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e)
         {
-            error.WriteLine($"engine {command.Name}: {e.Message}");
-            return ExitCodes.Failure;
+            return Fail(command.Name, e, error);
         }
+    }
+
+    // Any failure of a command is one line and exit 1. An allocation that failed mid-run (never left to
+    // abort the process) says what ran out; a refusal made before any work (MemoryBudget) says so itself.
+    internal static int Fail(string command, Exception e, TextWriter error)
+    {
+        string message = e is OutOfMemoryException && !e.Message.StartsWith("out of memory", StringComparison.Ordinal)
+            ? $"out of memory: {e.Message} Lower --batch, the image size or the count."
+            : e.Message;
+        error.WriteLine($"engine {command}: {message}");
+        return ExitCodes.Failure;
     }
 
     // Runs a System.CommandLine action with the caller's writers; Program handles Ctrl+C itself.

@@ -39,6 +39,12 @@ public abstract partial class Device : IDisposable
     /// <summary>Waits until all queued work on the device has finished.</summary>
     public virtual void Synchronize() { }
 
+    /// <summary>
+    /// Bytes of memory the device holds apart from the host's (a GPU's), or null when tensors live in host
+    /// memory (the CPU backends), whose limit <see cref="GC.GetGCMemoryInfo()"/> reports.
+    /// </summary>
+    public virtual long? DedicatedMemoryBytes => null;
+
     /// <summary>Allocates an uninitialised float32 tensor from the pool.</summary>
     public Tensor Allocate(params int[] shape) => Allocate(DType.F32, shape);
 

@@ -164,6 +164,9 @@ public sealed partial class IlgpuDevice : Device
     /// <summary>The underlying accelerator (for diagnostics and benchmarks).</summary>
     internal Accelerator Accelerator => _accelerator;
 
+    /// <inheritdoc />
+    public override long? DedicatedMemoryBytes => _accelerator.AcceleratorType == AcceleratorType.CPU ? null : _accelerator.MemorySize;
+
     private AcceleratorStream Stream => _accelerator.DefaultStream;
 
     private static int FloorPow2(int v)

@@ -96,7 +96,7 @@ public sealed class BatchCommand : EngineCommand
                         written += w;
                         skipped += s;
                     }
-                    catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+                    catch (Exception e) when (e is not OperationCanceledException && (e is not OutOfMemoryException || e is InsufficientMemoryException))
                     {
                         context.Error.WriteLine($"engine batch: {jobPath}:{job.Line}: job failed: {e.Message}");
                         meter.Drop(job.Count);

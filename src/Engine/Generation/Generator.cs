@@ -70,7 +70,8 @@ public sealed class Generator : IDisposable
 
     /// <summary>
     /// The shape of the samples <paramref name="request"/> produces, after validating the whole
-    /// request (sizes, steps, guidance, labels, options, sampler) so errors surface before any work.
+    /// request (sizes, steps, guidance, labels, options, sampler, and its memory: see <see cref="MemoryBudget"/>)
+    /// so errors surface before any work.
     /// </summary>
     public (int Count, int Channels, int Height, int Width) OutputShape(LoadedDenoiser model, GenerationRequest request)
     {
@@ -96,6 +97,7 @@ public sealed class Generator : IDisposable
         ResolveLabels(model, request, request.Count);
         ResolveOptions(model, request);
         if (!model.IsOneStepStudent) ResolveScheduler(model, request);
+        MemoryBudget.Check(Device, model, request, request.Count, model.Network.InChannels, height, width);
         return (request.Count, model.Network.InChannels, height, width);
     }
 
