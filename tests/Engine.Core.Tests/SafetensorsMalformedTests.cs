@@ -50,6 +50,8 @@ public sealed class SafetensorsMalformedTests
         yield return Case("NegativeShape", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8), "a", "shape entry -2 is not a non-negative 32-bit integer");
         yield return Case("FractionalShape", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", 8), "a", "shape entry 1.5 is not a non-negative 32-bit integer");
         yield return Case("StringShape", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8), "a", "shape entry 2 is not a non-negative 32-bit integer");
+        yield return Case("StringShapeIsNamedAsAString", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8), "a", "it is the string \"2\"; shape entries are numbers from 0 to 2147483647");
+        yield return Case("NullShapeIsNamedAsNull", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[null],\"data_offsets\":[0,8]}}", 8), "a", "it is null; shape entries are numbers");
         yield return Case("ShapeBeyondInt32", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296],\"data_offsets\":[0,8]}}", 8), "a", "shape entry 4294967296 is not a non-negative 32-bit integer");
         yield return Case("BeginAfterEnd", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 8), "a", "data_offsets [8,4] must satisfy 0 <= begin <= end");
         yield return Case("NegativeBegin", Json("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 8), "a", "must satisfy 0 <= begin <= end");
@@ -107,6 +109,15 @@ public sealed class SafetensorsMalformedTests
         var path = _files.NewPath("absent");
         var ex = Assert.Throws<FileNotFoundException>(() => SafetensorsFile.Open(path));
         Assert.That(ex!.Message, Does.Contain(path));
+    }
+
+    [Test]
+    public void FolderIsNamedAsAFolder()
+    {
+        var path = _files.NewPath("folder");
+        Directory.CreateDirectory(path);
+        var ex = Assert.Throws<SafetensorsException>(() => SafetensorsFile.Open(path))!;
+        Assert.That(ex.Message, Does.Contain(path).And.Contain("is a folder; expected a safetensors file"));
     }
 
     [Test]

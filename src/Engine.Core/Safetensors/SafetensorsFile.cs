@@ -147,7 +147,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
         long elements = 1;
         foreach (var d in shapeEl.EnumerateArray())
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0) throw new SafetensorsException(path, name, $"shape entry {d} is not a non-negative 32-bit integer");
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
+                throw new SafetensorsException(path, name, $"shape entry {d} is not a non-negative 32-bit integer"
+                    + (d.ValueKind == JsonValueKind.Number ? "" : $": it is {Describe(d)}; shape entries are numbers from 0 to {int.MaxValue}"));
             shape[i++] = dim;
             // Saturate at dataLength + 1 before multiplying so the product never overflows; a saturated
             // count can never match the byte span and is reported below (a zero dimension still gives 0).
@@ -168,6 +170,14 @@ public sealed unsafe class SafetensorsFile : IDisposable
             if (p.Name is not ("dtype" or "shape" or "data_offsets")) throw new SafetensorsException(path, name, $"unknown field '{p.Name}'");
         return info;
     }
+
+    // A JSON value as a message names it: the string "2", null, the array [2].
+    private static string Describe(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => $"the string {e.GetRawText()}",
+        JsonValueKind.Null => "null",
+        _ => $"the {e.ValueKind.ToString().ToLowerInvariant()} {e.GetRawText()}",
+    };
 
     private static void CheckLayout(string path, IEnumerable<TensorInfo> infos, long dataLength)
     {
