@@ -11,6 +11,17 @@ namespace Engine.Cli;
 /// </summary>
 public static class SamplingSettings
 {
+    /// <summary>Throws a usage error for an unknown sampler name, naming the nearest available one for ComfyUI names the engine does not run.</summary>
+    public static void CheckSampler(string sampler, string command)
+    {
+        try { SamplerNames.Canonical(sampler); }
+        catch (SchedulerConfigException e)
+        {
+            // "unknown sampler 'x'; known: ..." or "sampler 'x' (ComfyUI) is not available; the nearest available is ...".
+            throw new UsageException($"{command}: {char.ToLowerInvariant(e.Message[0])}{e.Message[1..]}");
+        }
+    }
+
     /// <summary>
     /// Checks the sampling names and options of <paramref name="request"/> and reads its scheduler config
     /// file into <see cref="GenerationRequest.SchedulerConfigJson"/>. Unknown names and options are usage
@@ -21,8 +32,7 @@ public static class SamplingSettings
         var (sampler, schedule, configPath) = (request.Sampler, request.Schedule, request.SchedulerConfigPath);
         if (configPath is not null && (sampler is not null || schedule is not null))
             throw new UsageException($"{command}: give either --scheduler-config or --sampler/--schedule, not both.");
-        if (sampler is not null && !SamplerNames.Samplers.Any(e => e.Name == sampler.Trim().ToLowerInvariant()))
-            throw new UsageException($"{command}: unknown sampler '{sampler}'; known: {string.Join(", ", SamplerNames.Samplers.Select(e => e.Name))}.");
+        if (sampler is not null) CheckSampler(sampler, command);
         if (schedule is not null && !SamplerNames.Schedules.Any(e => e.Name == schedule.Trim().ToLowerInvariant()))
             throw new UsageException($"{command}: unknown schedule '{schedule}'; known: {string.Join(", ", SamplerNames.Schedules.Select(e => e.Name))}.");
         try

@@ -72,7 +72,10 @@ public static class SolverBench
         return Run(sch, config.ClassName, gaussianFile, device, exactSigma);
     }
 
-    /// <summary>Runs an already built scheduler (for engine-only options such as ending at sigma_min).</summary>
+    /// <summary>
+    /// Runs an already built scheduler (for engine-only options such as ending at sigma_min). A stochastic
+    /// scheduler without a noise source takes the spec's <c>step_noise</c> draws, else Philox noise of seed 0.
+    /// </summary>
     public static SolverBenchResult Run(Scheduler scheduler, string solverName, string gaussianFile, Device device, bool exactSigma = false)
     {
         ArgumentNullException.ThrowIfNull(scheduler);
@@ -84,6 +87,9 @@ public static class SolverBench
         using var model = AnalyticGaussian.Load(device, gaussianFile, scheduler.Config);
         model.UseTimestep = !exactSigma;
         if (noise.Length % model.Mu.Length != 0) throw new ArgumentException($"Gaussian spec '{gaussianFile}': '{noiseName}' {Tensor.ShapeString(shape)} is not a batch of mu's shape {Tensor.ShapeString(model.Shape)}.");
+        // Recorded draws for stochastic samplers when the spec has them, else the engine's generator (seed 0).
+        if (scheduler.Noise is null && scheduler.IsStochastic)
+            scheduler.Noise = GaussianStepNoise.Read(file, gaussianFile, noise.Length) ?? new PhiloxNoise(0);
         using var x = device.Upload(noise, shape);
         double init = scheduler.InitNoiseSigma;
         if (init != 1) device.Affine(x, x, (float)init, 0f);

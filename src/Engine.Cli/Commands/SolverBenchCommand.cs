@@ -79,9 +79,7 @@ public sealed class SolverBenchCommand : EngineCommand
         {
             var names = samplerList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (names.Length == 0) throw new UsageException($"{Name}: --samplers names no sampler.");
-            foreach (var n in names)
-                if (!SamplerNames.Samplers.Any(e => e.Name == n.ToLowerInvariant()))
-                    throw new UsageException($"{Name}: unknown sampler '{n}'; known: {string.Join(", ", SamplerNames.Samplers.Select(e => e.Name))}.");
+            foreach (var n in names) SamplingSettings.CheckSampler(n, Name);
             if (schedule is not null && !SamplerNames.Schedules.Any(e => e.Name == schedule.ToLowerInvariant()))
                 throw new UsageException($"{Name}: unknown schedule '{schedule}'; known: {string.Join(", ", SamplerNames.Schedules.Select(e => e.Name))}.");
             var training = configs.Count == 1 ? LoadConfig(configs[0]) : GaussianSchedule(gaussian);

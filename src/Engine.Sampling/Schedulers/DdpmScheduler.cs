@@ -12,7 +12,7 @@ public sealed class DdpmScheduler : Scheduler
     /// <summary>The diffusers class this scheduler implements.</summary>
     public const string DiffusersClass = "DDPMScheduler";
 
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: VP form with its own (leading) spacing, clip_sample on and variance_type fixed_small by default, thresholding; short name <c>ddpm</c>.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: VP form with its own (leading) spacing, clip_sample on and variance_type fixed_small by default, thresholding (the short name <c>ddpm</c> is ComfyUI's sampler, see KDiffusion).</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
         ClassNames = [DiffusersClass],
@@ -21,11 +21,6 @@ public sealed class DdpmScheduler : Scheduler
         Defaults = new() { TimestepSpacing = "leading", ClipSample = true },
         HasSigmaGrid = false,
         SupportsThresholding = true,
-        ShortNames =
-        [
-            new("ddpm", "DDPM ancestral sampling (posterior variance)",
-                AsDdpm) { ListOrder = 70 },
-        ],
     };
 
     /// <summary>DDPM's own option: the posterior variance.</summary>
@@ -35,13 +30,6 @@ public sealed class DdpmScheduler : Scheduler
         public string VarianceType { get; init; } = "fixed_small";
     }
 
-    // The short name: no x0 clipping, and a model config without a variance (variance_type none) gets fixed_small.
-    private static SchedulerConfig AsDdpm(SchedulerConfig c)
-    {
-        var d = c.WithClass(DiffusersClass);
-        var o = (Options)d.Options;
-        return d with { ClipSample = false, Options = o.VarianceType == "none" ? o with { VarianceType = "fixed_small" } : o };
-    }
 
     private readonly string _varianceType;
 

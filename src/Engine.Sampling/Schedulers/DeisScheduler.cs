@@ -25,7 +25,7 @@ public sealed class DeisScheduler : VpMultistepScheduler
             new("deis", "DEIS (exponential integrator, log-rho multistep, order 3)",
                 c => c.WithClass(DiffusersClass, ("algorithm_type", "deis"), ("solver_type", "logrho"), ("solver_order", 3))) { ListOrder = 160 },
             new("deis_tab", "DEIS tAB (Lagrange basis in t, quadrature coefficients; beyond diffusers), order 3",
-                c => c.WithClass(DiffusersClass, ("algorithm_type", "deis"), ("solver_type", "logrho"), ("solver_order", 3))) { Build = (c, steps) => new DeisScheduler(c, steps, timeAB: true), ListOrder = 190 },
+                c => c.WithClass(DiffusersClass, ("algorithm_type", "deis"), ("solver_type", "logrho"), ("solver_order", 3))) { Build = (c, steps) => new DeisScheduler(c, steps, timeAB: true), ListOrder = 190, Convention = NameConvention.Engine },
         ],
     };
 

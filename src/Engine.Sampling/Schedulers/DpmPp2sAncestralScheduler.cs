@@ -10,14 +10,9 @@ namespace Engine.Sampling.Schedulers;
 /// </summary>
 public sealed class DpmPp2sAncestralScheduler : KarrasFormScheduler
 {
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: no diffusers class; short name <c>dpmpp_2s_a</c> on the Euler ancestral config.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: no diffusers class and no short name (<c>dpmpp_2s_a</c> is ComfyUI's sampler, see KDiffusion); built directly, on an Euler ancestral config.</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
-        ShortNames =
-        [
-            new("dpmpp_2s_a", "DPM-Solver++ 2S ancestral (k-diffusion; 2 calls per step, fresh noise)",
-                c => c.WithClass(EulerAncestralScheduler.DiffusersClass)) { Build = (c, steps) => new DpmPp2sAncestralScheduler(c, steps), ListOrder = 150 },
-        ],
     };
 
     private readonly double[] _down, _up, _mid;

@@ -30,20 +30,14 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
         AdjustShortName = c => c.OptionsAs<Options>().AlgorithmType is "dpmsolver" or "sde-dpmsolver" && c.FinalSigmasType == "zero" ? c with { FinalSigmasType = "sigma_min" } : c,
         ShortNames =
         [
-            new("dpmpp_2m", "DPM-Solver++ 2M (second order multistep, data prediction)",
-                Pick("dpmsolver++", 2)) { ListOrder = 90 },
             new("dpmpp_3m", "DPM-Solver++ 3M (third order multistep)",
                 Pick("dpmsolver++", 3)) { ListOrder = 100 },
             new("dpmpp_3m_exact", "DPM-Solver++ 3M with the Taylor-exact D2 weight: third order, where diffusers' 3M is second order (beyond diffusers)",
-                Pick("dpmsolver++", 3)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { ExactThirdOrder = true }, ListOrder = 110 },
-            new("dpmpp_2m_sde", "SDE-DPM-Solver++ 2M (stochastic, second order)",
-                Pick("sde-dpmsolver++", 2)) { ListOrder = 120 },
-            new("dpmpp_3m_sde", "SDE-DPM-Solver++ 3M (stochastic, third order; beyond diffusers 0.31)",
-                Pick("sde-dpmsolver++", 3)) { ListOrder = 130 },
+                Pick("dpmsolver++", 3)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { ExactThirdOrder = true }, ListOrder = 110, Convention = NameConvention.Engine },
             new("dpmpp_2m_hb", "DPM-Solver++ 2M with heavy-ball momentum, beta 0.8 (Wizadwongsa and Suwajanakorn; beyond diffusers)",
-                Pick("dpmsolver++", 2)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { Momentum = HeavyBallBeta }, ListOrder = 200 },
+                Pick("dpmsolver++", 2)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { Momentum = HeavyBallBeta }, ListOrder = 200, Convention = NameConvention.Engine },
             new("dpmpp_2m_ghvb", "DPM-Solver++ 2M with generalized heavy-ball momentum (GHVB), beta 0.8 (beyond diffusers)",
-                Pick("dpmsolver++", 2)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { GeneralizedMomentum = HeavyBallBeta }, ListOrder = 210 },
+                Pick("dpmsolver++", 2)) { Build = (c, steps) => new DpmSolverMultistepScheduler(c, steps) { GeneralizedMomentum = HeavyBallBeta }, ListOrder = 210, Convention = NameConvention.Engine },
         ],
     };
 

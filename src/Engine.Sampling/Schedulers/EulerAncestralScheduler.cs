@@ -11,18 +11,13 @@ public sealed class EulerAncestralScheduler : KarrasFormScheduler
     /// <summary>The diffusers class this scheduler implements.</summary>
     public const string DiffusersClass = "EulerAncestralDiscreteScheduler";
 
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>euler_a</c>.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form (the short name <c>euler_a</c> is ComfyUI's sampler, see KDiffusion).</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new EulerAncestralScheduler(c, steps),
         ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
-        ShortNames =
-        [
-            new("euler_a", "Euler ancestral (first order, fresh noise every step)",
-                c => c.WithClass(DiffusersClass)) { ListOrder = 20 },
-        ],
     };
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>

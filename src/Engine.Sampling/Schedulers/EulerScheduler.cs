@@ -8,18 +8,13 @@ public sealed class EulerScheduler : KarrasFormScheduler
     /// <summary>The diffusers class this scheduler implements.</summary>
     public const string DiffusersClass = "EulerDiscreteScheduler";
 
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>euler</c>.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form (the short name <c>euler</c> is ComfyUI's sampler, see KDiffusion).</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new EulerScheduler(c, steps),
         ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
-        ShortNames =
-        [
-            new("euler", "Euler (first order ODE, Karras et al. Algorithm 2)",
-                c => c.WithClass(DiffusersClass)) { ListOrder = 10 },
-        ],
     };
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps.</summary>

@@ -12,18 +12,13 @@ public sealed class HeunScheduler : KarrasFormScheduler
     /// <summary>The diffusers class this scheduler implements.</summary>
     public const string DiffusersClass = "HeunDiscreteScheduler";
 
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>heun</c>.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form (the short name <c>heun</c> is ComfyUI's sampler, see KDiffusion).</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new HeunScheduler(c, steps),
         ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
-        ShortNames =
-        [
-            new("heun", "Heun (second order, 2 model calls per step, EDM)",
-                c => c.WithClass(DiffusersClass)) { ListOrder = 30 },
-        ],
     };
 
     /// <summary>Creates the scheduler for <paramref name="steps"/> steps (2 steps - 1 model calls); <paramref name="endAtSigmaMin"/> (beyond diffusers) stops at sigma_min instead of 0.</summary>

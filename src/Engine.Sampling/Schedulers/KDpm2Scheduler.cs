@@ -12,18 +12,13 @@ public sealed class KDpm2Scheduler : KarrasFormScheduler
     /// <summary>The diffusers class this scheduler implements.</summary>
     public const string DiffusersClass = "KDPM2DiscreteScheduler";
 
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form; short name <c>dpm_2</c>.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form (the short name <c>dpm_2</c> is ComfyUI's sampler, see KDiffusion).</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new KDpm2Scheduler(c, steps),
         ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
-        ShortNames =
-        [
-            new("dpm_2", "DPM-Solver-2 / KDPM2 (second order midpoint in log sigma, 2 calls per step)",
-                c => c.WithClass(DiffusersClass)) { ListOrder = 40 },
-        ],
     };
 
     private readonly double[] _mid;

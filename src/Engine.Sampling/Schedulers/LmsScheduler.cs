@@ -12,7 +12,7 @@ public sealed class LmsScheduler : KarrasFormScheduler
     /// <summary>The diffusers class this scheduler implements.</summary>
     public const string DiffusersClass = "LMSDiscreteScheduler";
 
-    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form, solver_order up to 4; short name <c>lms</c>.</summary>
+    /// <summary>Registration in <see cref="SchedulerRegistry"/>: Karras form, solver_order up to 4 (the short name <c>lms</c> is ComfyUI's sampler, see KDiffusion).</summary>
     public static SchedulerDescriptor Descriptor { get; } = new()
     {
         ClassNames = [DiffusersClass],
@@ -20,11 +20,6 @@ public sealed class LmsScheduler : KarrasFormScheduler
         ReadOptions = KarrasFormScheduler.Options.Read,
         IsKarrasForm = true,
         MaxSolverOrder = 4,
-        ShortNames =
-        [
-            new("lms", "Linear multistep in sigma (order 4)",
-                c => c.WithClass(DiffusersClass)) { ListOrder = 50 },
-        ],
     };
 
     private readonly Tensor?[] _ring = new Tensor?[4];

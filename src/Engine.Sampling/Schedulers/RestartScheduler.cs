@@ -25,7 +25,7 @@ public sealed class RestartScheduler : KarrasFormScheduler
         ShortNames =
         [
             new("restart", "Restart sampling on Heun (Xu et al.): 2 restarts of 3 steps between sigma 0.06 and 0.30",
-                c => c.WithClass(HeunScheduler.DiffusersClass)) { Build = (c, steps) => new RestartScheduler(c, steps, [DefaultInterval]), ListOrder = 220 },
+                c => c.WithClass(HeunScheduler.DiffusersClass)) { Build = (c, steps) => new RestartScheduler(c, steps, [DefaultInterval]), ListOrder = 220, Convention = NameConvention.Engine },
         ],
     };
 

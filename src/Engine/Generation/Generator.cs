@@ -129,7 +129,7 @@ public sealed class Generator : IDisposable
         var labels = ResolveLabels(model, request, count);
         var options = ResolveOptions(model, request);
         bool distilled = teacher is not null || model.IsOneStepStudent;
-        string schedulerClass = distilled ? "Distillation++" : ResolveScheduler(model, request).ClassName;
+        string schedulerClass = distilled ? "Distillation++" : SchedulerLabel(model, request);
 
         int batch = request.EffectiveBatchSize;
         var samples = new float[(long)count * imageLength];
@@ -278,6 +278,13 @@ public sealed class Generator : IDisposable
     {
         if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return SchedulerConfig.ParseJson(request.SchedulerConfigJson);
         return SamplerNames.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
+    }
+
+    // The result's scheduler: the config's class, or the short name's (ComfyUI names: "ComfyUI NAME (SCHEDULE)").
+    private static string SchedulerLabel(LoadedDenoiser model, GenerationRequest request)
+    {
+        if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return ResolveScheduler(model, request).ClassName;
+        return SamplerNames.Label(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
     }
 
     private static Scheduler CreateScheduler(LoadedDenoiser model, GenerationRequest request) =>
