@@ -108,12 +108,13 @@ typedef struct engine_options {
  * what you need. */
 typedef struct engine_request {
     size_t struct_size;                /* sizeof(engine_request) */
-    /* Sampler short name ("ddim", "euler", "euler_a", "dpmpp_2m", ...); NULL = the model's
-     * default (its scheduler_config.json). */
+    /* Sampler short name ("ddim", "euler", "euler_a", "dpmpp_2m", ...); ComfyUI's names mean what
+     * ComfyUI's KSampler means (see `engine samplers`); NULL = "dpmpp_2m". */
     const char* sampler;
     /* A diffusers scheduler_config JSON text; when not NULL it overrides sampler. */
     const char* scheduler_config_json;
-    /* Sigma/timestep schedule ("karras", "exponential", ...); NULL = the sampler's own. */
+    /* Sigma/timestep schedule ("karras", "exponential", ...); NULL = the sampler's own ("normal"
+     * for ComfyUI's names). */
     const char* schedule;
     int32_t steps;                     /* denoising steps; default 20 */
     float guidance_scale;              /* classifier-free guidance scale; 1 = conditional only;

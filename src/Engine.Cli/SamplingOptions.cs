@@ -13,11 +13,11 @@ public sealed class SamplingOptions
 {
     /// <summary><c>--sampler NAME</c>.</summary>
     public Option<string?> Sampler { get; } = WithCompletions(
-        CliOptions.Text("--sampler", "NAME", "sampler (default dpmpp_2m; 'engine samplers' lists them)"), SamplerNames.Samplers.Select(e => e.Name));
+        CliOptions.Text("--sampler", "NAME", "sampler (default dpmpp_2m; ComfyUI's names mean what ComfyUI means; 'engine samplers' lists them with their convention)"), SamplerNames.Samplers.Select(e => e.Name));
 
     /// <summary><c>--schedule NAME</c>.</summary>
     public Option<string?> Schedule { get; } = WithCompletions(
-        CliOptions.Text("--schedule", "NAME", "noise schedule on top of the sampler (karras, exponential, ...)"), SamplerNames.Schedules.Select(e => e.Name));
+        CliOptions.Text("--schedule", "NAME", "noise schedule (normal, karras, exponential, sgm_uniform, simple, ddim_uniform, beta; ComfyUI's grid with ComfyUI's sampler names)"), SamplerNames.Schedules.Select(e => e.Name));
 
     /// <summary><c>--scheduler-config FILE</c>.</summary>
     public Option<string?> SchedulerConfig { get; } =

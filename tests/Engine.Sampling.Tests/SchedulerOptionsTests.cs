@@ -25,7 +25,8 @@ public class SchedulerOptionsTests
     public void ShortNameRereadsTheModelKeysForItsClass()
     {
         var model = SchedulerConfig.ParseJson("""{"_class_name":"UniPCMultistepScheduler","solver_order":3,"lower_order_final":false,"lambda_min_clipped":-5.5,"predict_x0":false}""");
-        var dpm = SamplerNames.Resolve(model, "dpmpp_2m").OptionsAs<DpmSolverMultistepScheduler.Options>();
+        // dpmpp_2m is ComfyUI's sampler now; dpmpp_2m_hb picks the same DPMSolverMultistep 2M options.
+        var dpm = SamplerNames.Resolve(model, "dpmpp_2m_hb").OptionsAs<DpmSolverMultistepScheduler.Options>();
         Assert.That((dpm.SolverOrder, dpm.AlgorithmType, dpm.SolverType), Is.EqualTo((2, "dpmsolver++", "midpoint")), "the short name's own choices");
         Assert.That((dpm.LowerOrderFinal, dpm.LambdaMinClipped), Is.EqualTo((false, -5.5)), "the model's keys");
         var back = SamplerNames.Resolve(model, "unipc_bh1").OptionsAs<UniPcScheduler.Options>();

@@ -18,8 +18,8 @@ public sealed class SolverBenchCommand : EngineCommand
     private readonly Option<List<string>> _schedulerConfig = CliOptions.Repeatable("--scheduler-config", "FILE", "diffusers scheduler config to run (repeatable)", text => text);
     private readonly Option<string?> _samplers = CliOptions.Text("--samplers", "A,B,...",
         "sampler names ('engine samplers') on the Gaussian's training schedule: the --scheduler-config if one is given, " +
-        "else the constructor_kwargs in the JSON beside the Gaussian file (fixtures have one)");
-    private readonly Option<string?> _schedule = CliOptions.Text("--schedule", "NAME", "schedule for --samplers (karras, exponential, ...)");
+        "else the constructor_kwargs in the JSON beside the Gaussian file (fixtures have one); ComfyUI's names take only the training schedule from it");
+    private readonly Option<string?> _schedule = CliOptions.Text("--schedule", "NAME", "schedule for --samplers (normal, karras, exponential, ...; ComfyUI's grid with ComfyUI's names)");
     private readonly Option<int[]?> _steps = CliOptions.Parsed<int[]?>("--steps", "N[,N...]",
         "inference steps; an item may be a range FIRST:LAST[:STEP] (10:40 is every count from 10 to 40)", text => OptionValues.IntRanges(text, "--steps", 1, 10_000));
     private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "(single run) where to write final, exact and error");
@@ -51,6 +51,8 @@ public sealed class SolverBenchCommand : EngineCommand
         The Gaussian spec (tensors mu, s and noise [B, ...] or x_T; the schedulers fixtures are such files) defines
         a data distribution whose denoiser and exact ODE solution are known in closed form. Each solver runs
         from the spec's noise and is compared with the exact solution.
+        Stochastic samplers take their draws from the spec's step_noise [K, ...] when it has one (draw k for
+        the k-th noise request), else from the Philox generator with seed 0.
         One solver and one step count: prints the RMS and max |error| and, with --output, writes tensors final,
         exact and error (final - exact). Several solvers or step counts: prints RMS error per step count and
         the empirical order, the slope of log error against log steps: 'order' between the first and last

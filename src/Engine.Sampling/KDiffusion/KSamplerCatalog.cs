@@ -73,6 +73,8 @@ public static class KSamplerCatalog
         if (!ComfySchedules.IsKnown(name))
             throw new SchedulerConfigException($"Schedule '{schedule}' is not one of ComfyUI's ({string.Join(", ", ComfySchedules.All.Select(s => s.Name))}); sampler '{entry.Name}' follows ComfyUI.");
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of inference steps must be at least 1.");
+        if (training.Kind?.IsFlowMatching == true)
+            throw new SchedulerConfigException($"Sampler '{entry.Name}' follows ComfyUI's discrete (DDPM-type) model sampling; {training.ClassName} is flow matching: use flow_euler or --scheduler-config.");
         var train = new TrainingSchedule(training);
         if (!double.IsFinite(train.Sigmas[^1]))
             throw new SchedulerConfigException($"Sampler '{entry.Name}': the training schedule's sigma_max is infinite (zero terminal SNR); ComfyUI's grids need a finite one.");
