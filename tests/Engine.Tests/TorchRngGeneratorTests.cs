@@ -36,7 +36,9 @@ public class TorchRngGeneratorTests
         using var device = DeviceFactory.Create("cpu");
         using var generator = new Generator(device);
         using var model = generator.LoadModel(Path.Combine(TestPaths.Models, "fmnist-unet"));
-        var request = new GenerationRequest { Sampler = "euler_a", Steps = 3, Count = 3, ClassLabels = [1], Seed = 8, Rng = RngKind.Torch };
+        // diffusers' EulerAncestralDiscreteScheduler on the model's schedule, as the short name euler_a meant before it took ComfyUI's meaning.
+        string eulerA = File.ReadAllText(Path.Combine(TestPaths.Models, "fmnist-unet", "scheduler_config.json")).Replace("\"DDPMScheduler\"", "\"EulerAncestralDiscreteScheduler\"");
+        var request = new GenerationRequest { SchedulerConfigJson = eulerA, Steps = 3, Count = 3, ClassLabels = [1], Seed = 8, Rng = RngKind.Torch };
         var whole = generator.Generate(model, request with { BatchSize = 3 });
         var split = generator.Generate(model, request with { BatchSize = 2 });
         Assert.That(Fixtures.RelativeError(split.Samples, whole.Samples), Is.LessThanOrEqualTo(1e-5), "batches read rows of one stream");

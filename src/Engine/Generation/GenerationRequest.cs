@@ -32,7 +32,10 @@ namespace Engine.Generation;
 /// </remarks>
 public sealed record GenerationRequest
 {
-    /// <summary>Default sampler when neither <see cref="Sampler"/> nor <see cref="SchedulerConfigJson"/> is given.</summary>
+    /// <summary>
+    /// Default sampler when neither <see cref="Sampler"/> nor <see cref="SchedulerConfigJson"/> is given: ComfyUI's
+    /// <c>dpmpp_2m</c> on its <c>normal</c> grid (the name means what ComfyUI means, so a sidecar recording it reruns alike).
+    /// </summary>
     public const string DefaultSampler = "dpmpp_2m";
 
     /// <summary>Default number of inference steps.</summary>
