@@ -36,16 +36,18 @@ public sealed class KDpmPpMultistepSde : KSampler
         if (sn == 0) { Term(d, 1).Into(sample); return; }
         double h = Math.Log(s / sn), a = -Expm1(-2 * h);
         var z = Draw(3, sample);
-        Term(sample, (sn / s) * Math.Exp(-h)).Term(d, a);
+        // Weights of D, D_{-1}, D_{-2}, summed in double so each tensor enters the float32 kernel once.
+        var w = new double[3];
+        w[0] = a;
         if (_order == 2)
         {
-            if (_d[0] is { } old)
+            if (_d[0] is not null)
             {
                 double r = _h[0] / h;
-                Term(d, 0.5 * a / r).Term(old, -0.5 * a / r);
+                w[0] += 0.5 * a / r; w[1] -= 0.5 * a / r;
             }
         }
-        else if (_d[1] is { } d2 && _d[0] is { } d1)
+        else if (_d[1] is not null && _d[0] is not null)
         {
             // Third order: divided differences of D over the last three steps.
             double r0 = _h[0] / h, r1 = _h[1] / h, he = 2 * h;
@@ -53,15 +55,16 @@ public sealed class KDpmPpMultistepSde : KSampler
             // d1_0 = (D - D1)/r0, d1_1 = (D1 - D2)/r1; dd1 = d1_0 + (d1_0 - d1_1) r0/(r0 + r1); dd2 = (d1_0 - d1_1)/(r0 + r1).
             double k = r0 / (r0 + r1), q = 1 / (r0 + r1);
             double[] d10 = [1 / r0, -1 / r0, 0], d11 = [0, 1 / r1, -1 / r1];
-            var c = new double[3];
-            for (int j = 0; j < 3; j++) c[j] = phi2 * (d10[j] + (d10[j] - d11[j]) * k) - phi3 * (d10[j] - d11[j]) * q;
-            Term(d, c[0]).Term(d1, c[1]).Term(d2, c[2]);
+            for (int j = 0; j < 3; j++) w[j] += phi2 * (d10[j] + (d10[j] - d11[j]) * k) - phi3 * (d10[j] - d11[j]) * q;
         }
-        else if (_d[0] is { } prev)
+        else if (_d[0] is not null)
         {
             double r = _h[0] / h, he = 2 * h, phi2 = Expm1(-he) / he + 1;
-            Term(d, phi2 / r).Term(prev, -phi2 / r);
+            w[0] += phi2 / r; w[1] -= phi2 / r;
         }
+        Term(sample, (sn / s) * Math.Exp(-h)).Term(d, w[0]);
+        if (_d[0] is { } d1) Term(d1, w[1]);
+        if (_d[1] is { } d2) Term(d2, w[2]);
         Term(z, sn * Math.Sqrt(a));
         Into(sample);
         _d[1] = _d[0]; _d[0] = d;
