@@ -13,6 +13,17 @@ public struct PatchParams
     public int Unpatchify;
 }
 
+/// <summary>Scalar arguments of <see cref="LayoutKernels.CopyWindow"/>: both planes' sizes, the window's corners and size.</summary>
+public struct WindowParams
+{
+    /// <summary>Source and destination plane sizes.</summary>
+    public int SrcH, SrcW, DstH, DstW;
+    /// <summary>Window corners in the source and the destination.</summary>
+    public int SrcY, SrcX, DstY, DstX;
+    /// <summary>Window size.</summary>
+    public int Height, Width;
+}
+
 /// <summary>
 /// Data-movement kernels (upsampling, channel concat and slice, transpose, patchify). All use the
 /// implicit (auto-grouped) launch: one thread per output element, group size chosen by ILGPU.
@@ -39,6 +50,13 @@ public static class LayoutKernels
     {
         int n = i / dstBlock, j = i - n * dstBlock;
         o[i] = x[(long)n * srcBlock + offset + j];
+    }
+
+    /// <summary>Window copy: index over [planes, Height, Width] of the window; writes only inside it.</summary>
+    public static void CopyWindow(Index1D i, ArrayView<float> x, ArrayView<float> o, WindowParams p)
+    {
+        int xx = i % p.Width, y = (i / p.Width) % p.Height, plane = i / (p.Width * p.Height);
+        o[((long)plane * p.DstH + p.DstY + y) * p.DstW + p.DstX + xx] = x[((long)plane * p.SrcH + p.SrcY + y) * p.SrcW + p.SrcX + xx];
     }
 
     /// <summary>Batched transpose: index over o [B, N, M], o[b, j, r] = x[b, r, j].</summary>

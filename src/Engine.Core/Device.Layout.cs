@@ -43,6 +43,24 @@ public abstract partial class Device
     /// <summary>Implements <see cref="SliceChannels"/>.</summary>
     protected abstract void SliceChannelsCore(Tensor x, int start, Tensor output);
 
+    /// <summary>
+    /// Copies a spatial window between NCHW tensors of the same N*C planes: output[p, dstY + y, dstX + x] =
+    /// x[p, srcY + y, srcX + x] for y &lt; <paramref name="height"/>, x &lt; <paramref name="width"/>; the rest of
+    /// output is untouched (a tile cut from a large image, or pasted into it).
+    /// </summary>
+    public void CopyWindow(Tensor x, int srcY, int srcX, Tensor output, int dstY, int dstX, int height, int width)
+    {
+        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        if (x.Rank != 4 || output.Rank != 4 || (long)x.Dim(0) * x.Dim(1) != (long)output.Dim(0) * output.Dim(1) || height < 0 || width < 0
+            || srcY < 0 || srcX < 0 || dstY < 0 || dstX < 0 || srcY + height > x.Dim(2) || srcX + width > x.Dim(3) || dstY + height > output.Dim(2) || dstX + width > output.Dim(3))
+            throw new ArgumentException($"CopyWindow: cannot copy the {height}x{width} window at ({srcY}, {srcX}) of {x} to ({dstY}, {dstX}) of {output}.");
+        if (height == 0 || width == 0) return;
+        CopyWindowCore(x, srcY, srcX, output, dstY, dstX, height, width);
+    }
+
+    /// <summary>Implements <see cref="CopyWindow"/>.</summary>
+    protected abstract void CopyWindowCore(Tensor x, int srcY, int srcX, Tensor output, int dstY, int dstX, int height, int width);
+
     /// <summary>Batched transpose of the last two dimensions: x [B, M, N] to output [B, N, M] (e.g. NCHW to N(HW)C).</summary>
     public void Transpose(Tensor x, Tensor output)
     {

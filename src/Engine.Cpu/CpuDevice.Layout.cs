@@ -52,6 +52,17 @@ public sealed partial class CpuDevice
     }
 
     /// <inheritdoc />
+    protected override void CopyWindowCore(Tensor x, int srcY, int srcX, Tensor output, int dstY, int dstX, int height, int width)
+    {
+        int planes = x.Dim(0) * x.Dim(1), sh = x.Dim(2), sw = x.Dim(3), dh = output.Dim(2), dw = output.Dim(3);
+        var (xa, xo) = Raw(x);
+        var (oa, oo) = Raw(output);
+        for (int p = 0; p < planes; p++)
+            for (int y = 0; y < height; y++)
+                Array.Copy(xa, xo + ((long)p * sh + srcY + y) * sw + srcX, oa, oo + ((long)p * dh + dstY + y) * dw + dstX, width);
+    }
+
+    /// <inheritdoc />
     protected override void TransposeCore(Tensor x, Tensor output)
     {
         int batch = x.Dim(0), m = x.Dim(1), n = x.Dim(2);

@@ -30,6 +30,17 @@ public sealed partial class IlgpuDevice
     }
 
     /// <inheritdoc />
+    protected override void CopyWindowCore(Tensor x, int srcY, int srcX, Tensor output, int dstY, int dstX, int height, int width)
+    {
+        long count = (long)x.Dim(0) * x.Dim(1) * height * width;
+        _kernels.CopyWindow(Extent(count, "CopyWindow"), View(x), View(output), new WindowParams
+        {
+            SrcH = x.Dim(2), SrcW = x.Dim(3), DstH = output.Dim(2), DstW = output.Dim(3),
+            SrcY = srcY, SrcX = srcX, DstY = dstY, DstX = dstX, Height = height, Width = width,
+        });
+    }
+
+    /// <inheritdoc />
     protected override void TransposeCore(Tensor x, Tensor output)
     {
         if (x.Length == 0) return;

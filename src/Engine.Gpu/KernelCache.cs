@@ -70,6 +70,7 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>>? _upsample, _transpose;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _concat;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>>? _sliceChannels;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, WindowParams>>? _copyWindow;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>>? _patchify;
     private Lazy<Action<Index1D, ArrayView<float>, ulong, int, int, int>>? _randomNormal;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<Half>>>? _f32ToF16;
@@ -107,6 +108,8 @@ internal sealed class KernelCache(Accelerator accelerator)
         (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.ConcatChannels))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> SliceChannels =>
         (_sliceChannels ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LayoutKernels.SliceChannels))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, WindowParams> CopyWindow =>
+        (_copyWindow ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, WindowParams>(LayoutKernels.CopyWindow))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, PatchParams> Patchify =>
         (_patchify ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PatchParams>(LayoutKernels.Patchify))).Value;
     public Action<Index1D, ArrayView<float>, ulong, int, int, int> RandomNormal =>

@@ -59,7 +59,44 @@ public abstract class Scheduler : IDisposable
     public virtual bool IsStochastic => false;
 
     /// <summary>The sample's coordinates before the first step: sample = Alpha x0 + Sigma eps.</summary>
-    public virtual (double Alpha, double Sigma) InitialCoordinates { get { var c = Call(0); return (c.InputAlpha, c.InputSigma); } }
+    public (double Alpha, double Sigma) InitialCoordinates => CoordinatesAt(0);
+
+    /// <summary>
+    /// The sample's coordinates before call <paramref name="i"/>: sample = Alpha x0 + Sigma eps in the
+    /// scheduler's own sample space (before scale_model_input). Noising a clean sample with these is
+    /// diffusers' <c>add_noise</c> at that call.
+    /// </summary>
+    public virtual (double Alpha, double Sigma) CoordinatesAt(int i) { var c = Call(i); return (c.InputAlpha, c.InputSigma); }
+
+    /// <summary>
+    /// The first model call of a run: 0, or the call set by <see cref="StartAt"/> for a run that starts
+    /// part-way down the schedule (img2img). Multistep history is empty there.
+    /// </summary>
+    public int StartCall { get; private set; }
+
+    /// <summary>Number of model calls a run makes from <see cref="StartCall"/> on.</summary>
+    public int RemainingCalls => CallCount - StartCall;
+
+    /// <summary>
+    /// The call where inference step <paramref name="step"/> (0-based, of <see cref="InferenceSteps"/>) begins:
+    /// diffusers' <c>step * scheduler.order</c>. Schedulers with several calls per step override it.
+    /// </summary>
+    public virtual int FirstCallOfStep(int step)
+    {
+        if ((uint)step >= (uint)InferenceSteps) throw new ArgumentOutOfRangeException(nameof(step), step, $"Step must be in [0, {InferenceSteps}).");
+        return step;
+    }
+
+    /// <summary>
+    /// Makes runs start at call <paramref name="call"/> (diffusers' <c>set_begin_index</c>): the timesteps and
+    /// sigmas stay those of the full schedule, the solver starts with an empty history there (as a fresh
+    /// diffusers scheduler does), and <see cref="Sampler.Run"/> begins with that call.
+    /// </summary>
+    public void StartAt(int call)
+    {
+        if ((uint)call >= (uint)CallCount) throw new ArgumentOutOfRangeException(nameof(call), call, $"Start call must be in [0, {CallCount}).");
+        StartCall = call;
+    }
 
     /// <summary>The sample's coordinates after the last step (the exact-solution endpoint).</summary>
     public abstract (double Alpha, double Sigma) FinalCoordinates { get; }
@@ -75,14 +112,15 @@ public abstract class Scheduler : IDisposable
     {
         if ((uint)i >= (uint)CallCount) throw new ArgumentOutOfRangeException(nameof(i), i, $"Call index must be in [0, {CallCount}).");
         if (modelOutput.Length != sample.Length) throw new ArgumentException($"Model output {modelOutput} does not match the sample {sample}.");
-        if (i == 0) Reset();
+        if (i < StartCall) throw new ArgumentOutOfRangeException(nameof(i), i, $"The run starts at call {StartCall}.");
+        if (i == StartCall) Reset();
         StepCore(modelOutput, i, sample);
     }
 
     /// <summary>Implements <see cref="Step"/>.</summary>
     protected abstract void StepCore(Tensor modelOutput, int i, Tensor sample);
 
-    /// <summary>Clears multistep history; called automatically at call 0.</summary>
+    /// <summary>Clears multistep history; called automatically at <see cref="StartCall"/>.</summary>
     protected virtual void Reset() { }
 
     /// <summary>A reusable scratch tensor shaped like <paramref name="like"/> (allocated once per slot).</summary>

@@ -24,6 +24,7 @@ public sealed class GenerateCommand : EngineCommand
 
     private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model folder, or the name of a built-in model (fmnist-unet, fmnist-dit)");
     private readonly SamplingOptions _sampling = new();
+    private readonly ImageToImageOptions _img2img = new();
     private readonly Option<string?> _class = CliOptions.Parsed<string?>("--class", "N", "class label of every image (see above); a DiT pipeline also takes a label name (\"golden retriever\")",
         text => int.TryParse(text, out _) || text.TrimStart().StartsWith('-') ? OptionValues.ParseInt(text, "--class", 0).ToString(System.Globalization.CultureInfo.InvariantCulture) : text);
     private readonly Option<int[]?> _classes = CliOptions.Parsed<int[]?>("--classes", "A,B,...", "class labels cycled over the images (see above)",
@@ -62,12 +63,13 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
         usage: engine generate [--model DIR] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
                                [--original-size H,W --crop-top-left Y,X --target-size H,W]
+                               [--init-image FILE [--strength S]] [--vae-tiling auto|on|off]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
                engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
@@ -94,7 +96,9 @@ public sealed class GenerateCommand : EngineCommand
                                generators, one per image. The same pictures diffusers makes from those seeds.
         Pipelines: a folder with model_index.json (StableDiffusion, StableDiffusionXL, StableDiffusion3 without T5, DiT) samples
         latents conditioned on --prompt (DiT: on --class) and
-        decodes them with its VAE; without --count there is one image per --prompt.
+        decodes them with its VAE; without --count there is one image per --prompt. --init-image runs img2img
+        (SD, SDXL): the image is encoded by the VAE, noised to the step --strength gives and denoised from there;
+        --init-noise may then also hold encode_noise [N, C, h, w], the posterior's standard-normal draw.
         Classes: --class N gives every image class N (a DiT pipeline also takes a name from its labels,
         --class "golden retriever"); --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
@@ -155,6 +159,7 @@ public sealed class GenerateCommand : EngineCommand
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
             Rng = parse.GetValue(_rng) ?? RngKind.Philox,
         };
+        request = _img2img.Apply(parse, request, Name, request.InitialNoiseFile);
         int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {

@@ -161,6 +161,31 @@ public sealed class AutoencoderKL : Network
         return _quantConv.Forward(moments);
     }
 
+    /// <summary>
+    /// The latent distribution of moments [B, 2 latent, h, w] (mean channels, then raw log-variance, as
+    /// <see cref="EncodeMoments"/> gives them; for example blended from tiles).
+    /// </summary>
+    public LatentDistribution FromMoments(Tensor moments)
+    {
+        var device = RequireDevice(moments, "moments");
+        if (moments.Rank != 4 || moments.Dim(1) != 2 * _latent) throw new ArgumentException($"moments {moments} should be [B, {2 * _latent}, h, w].");
+        int[] shape = [moments.Dim(0), _latent, moments.Dim(2), moments.Dim(3)];
+        var mean = device.Allocate(shape);
+        try
+        {
+            using var rawLogVar = device.Allocate(shape);
+            device.SliceChannels(moments, 0, mean);
+            device.SliceChannels(moments, _latent, rawLogVar);
+            var logVar = Clamp(rawLogVar, -30f, 20f);
+            return new LatentDistribution(mean, logVar, HalfExp(logVar));
+        }
+        catch
+        {
+            mean.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Decodes latents [B, latent, h, w] into images [B, out, h*f, w*f].</summary>
     public Tensor Decode(Tensor latent)
     {

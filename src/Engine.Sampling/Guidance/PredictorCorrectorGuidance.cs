@@ -52,7 +52,7 @@ public static class PredictorCorrectorGuidance
         Tensor? z = null;
         try
         {
-            for (int i = 0; i < scheduler.CallCount; i++)
+            for (int i = scheduler.StartCall; i < scheduler.CallCount; i++)
             {
                 var m = model.Predict(sample, scheduler.Call(i), 1.0);
                 scheduler.Step(m, i, sample);

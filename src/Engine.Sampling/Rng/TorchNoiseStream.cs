@@ -14,16 +14,29 @@ public sealed class TorchNoiseStream
     private readonly List<float[]?> _draws = [];
     private readonly List<int> _rowsRead = [];
 
-    /// <summary>A stream of <paramref name="count"/> images of <paramref name="imageLength"/> values each, seeded like <c>manual_seed(seed)</c>.</summary>
-    public TorchNoiseStream(ulong seed, int count, int imageLength, TorchNormalKernel kernel = TorchNormalKernel.Avx2)
+    /// <summary>
+    /// A stream of <paramref name="count"/> images of <paramref name="imageLength"/> values each, seeded like
+    /// <c>manual_seed(seed)</c>. <paramref name="leadingValues"/> &gt; 0 first draws one <c>randn</c> of that many
+    /// values (<see cref="Leading"/>), as diffusers' img2img draws the VAE posterior sample before x_T.
+    /// </summary>
+    public TorchNoiseStream(ulong seed, int count, int imageLength, TorchNormalKernel kernel = TorchNormalKernel.Avx2, int leadingValues = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(leadingValues);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(imageLength, 1);
         if ((long)count * imageLength > Array.MaxLength) throw new ArgumentException($"{count} images of {imageLength} values are too many for one draw.");
         _generator = new TorchCpuGenerator(seed, kernel);
+        if (leadingValues > 0)
+        {
+            Leading = new float[leadingValues];
+            _generator.Randn(Leading);
+        }
         Count = count;
         ImageLength = imageLength;
     }
+
+    /// <summary>The draw made before x_T (see the constructor), or null.</summary>
+    public float[]? Leading { get; }
 
     /// <summary>Images per draw.</summary>
     public int Count { get; }

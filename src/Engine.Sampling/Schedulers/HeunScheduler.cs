@@ -33,6 +33,9 @@ public sealed class HeunScheduler : KarrasFormScheduler
     }
 
     /// <inheritdoc />
+    public override int FirstCallOfStep(int step) => 2 * base.FirstCallOfStep(step); // two calls per step (diffusers' order 2)
+
+    /// <inheritdoc />
     protected override double CallSigma(int i) => StepSigmas[(i + 1) / 2];
 
     /// <inheritdoc />

@@ -44,6 +44,9 @@ public sealed class KDpm2Scheduler : KarrasFormScheduler
     }
 
     /// <inheritdoc />
+    public override int FirstCallOfStep(int step) => 2 * base.FirstCallOfStep(step); // two calls per step (diffusers' order 2)
+
+    /// <inheritdoc />
     protected override double CallSigma(int i) => i % 2 == 0 ? StepSigmas[i / 2] : _mid[i / 2];
 
     /// <inheritdoc />

@@ -67,7 +67,7 @@ public abstract class KarrasFormScheduler : Scheduler
     protected double[] StepTimesteps { get; }
 
     /// <inheritdoc />
-    public override (double Alpha, double Sigma) InitialCoordinates => (1, StepSigmas[0]);
+    public override (double Alpha, double Sigma) CoordinatesAt(int i) => (1, CallSigma(i));
 
     /// <inheritdoc />
     public override (double Alpha, double Sigma) FinalCoordinates => (1, StepSigmas[^1]);

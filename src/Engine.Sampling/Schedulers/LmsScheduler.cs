@@ -65,8 +65,11 @@ public sealed class LmsScheduler : KarrasFormScheduler
         var (dx, dm) = Derivative(StepSigmas[i]);
         Term(sample, dx).Term(modelOutput, dm).Into(slot);
         int order = Math.Min(i + 1, Order);
+        // diffusers picks the order from the step index but combines only the derivatives it holds, which
+        // are fewer than the order when a run starts part-way (img2img).
+        int held = Math.Min(order, i - StartCall + 1);
         Term(sample, 1);
-        for (int j = 0; j < order; j++) Term(_ring[(i - j) % 4]!, Coefficient(order, i, j));
+        for (int j = 0; j < held; j++) Term(_ring[(i - j) % 4]!, Coefficient(order, i, j));
         Into(sample);
     }
 }

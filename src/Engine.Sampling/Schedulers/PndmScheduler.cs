@@ -126,11 +126,13 @@ public sealed class PndmScheduler : Scheduler
     {
         var cur = Scratch(6, sample);
         int t = (int)Timesteps[i];
-        if (i < _prkCount)
+        // diffusers' counter counts the calls of this run, which start part-way for img2img.
+        int counter = i - StartCall;
+        if (counter < _prkCount)
         {
-            int phase = i % 4;
-            int prev = t - (i % 2 == 1 ? 0 : _ratio / 2);
-            int tBase = (int)_prkTimesteps[i / 4 * 4];
+            int phase = counter % 4;
+            int prev = t - (counter % 2 == 1 ? 0 : _ratio / 2);
+            int tBase = (int)_prkTimesteps[counter / 4 * 4];
             switch (phase)
             {
                 case 0:
@@ -153,7 +155,6 @@ public sealed class PndmScheduler : Scheduler
             Into(sample);
             return;
         }
-        int counter = i;
         int prevT = t - _ratio;
         if (counter == 1) { prevT = t; t += _ratio; }
         else PushEt(modelOutput, sample);

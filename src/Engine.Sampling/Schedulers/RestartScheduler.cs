@@ -31,6 +31,7 @@ public sealed class RestartScheduler : KarrasFormScheduler
 
     private readonly List<(double From, double To, double TFrom, double TTo, double NoiseAfter)> _steps = [];
     private readonly List<(int Step, int Stage)> _calls = [];
+    private readonly List<int> _mainSteps = [];
     private int _draws;
 
     /// <summary>Creates the sampler for <paramref name="steps"/> main steps and the given restart intervals.</summary>
@@ -53,6 +54,7 @@ public sealed class RestartScheduler : KarrasFormScheduler
         }
         for (int k = 0; k < steps; k++)
         {
+            _mainSteps.Add(_steps.Count);
             _steps.Add((StepSigmas[k], StepSigmas[k + 1], StepTimesteps[k], T(k + 1), 0));
             if (!restartAt.TryGetValue(k + 1, out var r)) continue;
             double tmin = StepSigmas[k + 1];
@@ -79,6 +81,9 @@ public sealed class RestartScheduler : KarrasFormScheduler
 
     /// <inheritdoc />
     public override bool IsStochastic => _steps.Any(s => s.NoiseAfter > 0);
+
+    /// <inheritdoc />
+    public override int FirstCallOfStep(int step) => _calls.IndexOf((_mainSteps[base.FirstCallOfStep(step)], 0));
 
     /// <inheritdoc />
     protected override double CallSigma(int i) { var (j, st) = _calls[i]; return st == 0 ? _steps[j].From : _steps[j].To; }

@@ -143,6 +143,16 @@ public sealed record GenerationRequest
     /// <summary>The safetensors file <see cref="InitialNoise"/> is (to be) read from (tensor <c>x_T</c>), kept for the record; null when none.</summary>
     public string? InitialNoiseFile { get; init; }
 
+    /// <summary>
+    /// img2img: the image the run starts from and its strength (diffusers' Img2Img pipelines on SD and SDXL
+    /// folders); null for text-to-image. Without <see cref="Height"/>/<see cref="Width"/> the output has the
+    /// image's size rounded down to the VAE factor; an image of another size is resized to the output size.
+    /// </summary>
+    public InitImage? InitImage { get; init; }
+
+    /// <summary>Whether a pipeline's VAE decodes and encodes in overlapping tiles (<see cref="Pipelines.VaeTiling"/>).</summary>
+    public Pipelines.VaeTiling VaeTiling { get; init; }
+
     /// <summary>The batch size the generator uses: <see cref="BatchSize"/>, or the automatic size, at most <see cref="Count"/>.</summary>
     public int EffectiveBatchSize => Math.Min(Count, BatchSize > 0 ? BatchSize : Generator.AutomaticBatchSize);
 

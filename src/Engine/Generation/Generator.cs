@@ -79,8 +79,10 @@ public sealed class Generator : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         if (request.Count < 1 || request.Count > MaxCount) throw new ArgumentException($"count {request.Count} must be between 1 and {MaxCount}.");
         int scale = model.PixelScale;
-        int height = request.Height == 0 ? model.Network.SampleSize * scale : request.Height;
-        int width = request.Width == 0 ? model.Network.SampleSize * scale : request.Width;
+        // img2img: without a size the output takes the init image's, rounded down to the VAE factor (diffusers).
+        var init = request.InitImage;
+        int height = request.Height != 0 ? request.Height : init is not null ? init.Height / scale * scale : model.Network.SampleSize * scale;
+        int width = request.Width != 0 ? request.Width : init is not null ? init.Width / scale * scale : model.Network.SampleSize * scale;
         if (height < 1 || width < 1 || height > MaxSide || width > MaxSide)
             throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize * scale}).");
         if (height % scale != 0 || width % scale != 0)
@@ -94,6 +96,7 @@ public sealed class Generator : IDisposable
         int imageLength = model.Network.InChannels * height * width;
         if (request.InitialNoise is { } noise && noise.Length != (long)request.Count * imageLength)
             throw new ArgumentException($"initial noise has {noise.Length} values; {request.Count} images of [{model.Network.InChannels}, {height}, {width}] need {(long)request.Count * imageLength}.");
+        if (init is not null) ImageToImage.Check(model, request, init, (long)imageLength);
         ResolveLabels(model, request, request.Count);
         ResolveOptions(model, request);
         if (!model.IsOneStepStudent) ResolveScheduler(model, request);
@@ -121,6 +124,8 @@ public sealed class Generator : IDisposable
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default)
     {
         var (count, channels, height, width) = OutputShape(model, request);
+        if (request.InitImage is not null && (teacher is not null || model.IsOneStepStudent))
+            throw new ArgumentException("img2img (--init-image) runs with a scheduler; distilled students and teachers do not take an init image.");
         if ((teacher is not null || model.IsOneStepStudent) && model.Pipeline is not null)
             throw new ArgumentException($"'{model.Path}' is a pipeline folder; distilled students and teachers are single-model folders only.");
         if (teacher is not null && (teacher.Network.InChannels != channels || teacher.ClassCount != model.ClassCount))
@@ -139,7 +144,8 @@ public sealed class Generator : IDisposable
         using var text = pipeline?.Prompts is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
-        var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength) : null;
+        var img2img = request.InitImage is { } initImage ? new ImageToImage(pipeline!, initImage, height * pipeline!.LatentScale, width * pipeline.LatentScale) : null;
+        var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength, leadingValues: img2img?.GeneratorEncodeValues ?? 0) : null;
         for (int start = 0; start < count; start += batch)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -150,10 +156,10 @@ public sealed class Generator : IDisposable
                 : text.Slice(start, n);
             using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
             INoiseSource noiseSource = torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
-            int total = 0;
+            int total = 0, first = 0;
             Action<int> onStep = i =>
             {
-                if (progress is not null && !progress(new GenerationProgress(i + 1, total, start, count)))
+                if (progress is not null && !progress(new GenerationProgress(i - first + 1, total, start, count)))
                     throw new OperationCanceledException("Generation was cancelled by the progress callback.");
                 cancellation.ThrowIfCancellationRequested();
             };
@@ -166,8 +172,16 @@ public sealed class Generator : IDisposable
             {
                 using var scheduler = CreateScheduler(model, request);
                 scheduler.Noise = noiseSource;
-                total = scheduler.CallCount;
-                LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma, noiseSource);
+                if (img2img is not null)
+                {
+                    // x_T is the noise add_noise mixes in at the strength's first call (no init_noise_sigma).
+                    using var noise = Device.Allocate(sample.ShapeArray());
+                    LoadInitialNoise(request, noise, start, imageLength, 1.0, noiseSource);
+                    img2img.Start(scheduler, sample, noise, start, request.Seed, torch?.Leading, request.VaeTiling);
+                }
+                else LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma, noiseSource);
+                first = scheduler.StartCall;
+                total = scheduler.RemainingCalls;
                 using var stack = options.Build(network, conditioning, scheduler, Device);
                 if (options.PredictorCorrector is { } pc)
                     PredictorCorrectorGuidance.Run(scheduler, stack.Guided, sample, pc, noiseSource, onStep);
@@ -178,7 +192,7 @@ public sealed class Generator : IDisposable
             Device.Download(sample, samples.AsSpan(start * imageLength, n * imageLength));
             if (pipeline is not null)
             {
-                var decoded = pipeline.Decode(sample);
+                var decoded = pipeline.Decode(sample, request.VaeTiling);
                 decoded.CopyTo(image.AsSpan(start * decoded.Length / n));
             }
         }

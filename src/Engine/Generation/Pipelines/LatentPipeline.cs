@@ -45,13 +45,14 @@ public sealed class LatentPipeline : IDisposable
     /// Decodes latents [N, C, h, w] as diffusers does before <c>output_type="np"</c>: the VAE decoder on
     /// <c>latents / scaling_factor + shift_factor</c>, then <c>clamp(x / 2 + 0.5, 0, 1)</c>. Returns the
     /// host image [N, 3, h f, w f]; the latents stay on the device until the decoded image is downloaded.
+    /// <paramref name="tiling"/> decodes in overlapping tiles (<see cref="TiledVae"/>).
     /// </summary>
-    public float[] Decode(Tensor latents)
+    public float[] Decode(Tensor latents, VaeTiling tiling = VaeTiling.Off)
     {
         var device = latents.Device;
         using var scaled = device.Allocate(latents.ShapeArray());
         device.Affine(latents, scaled, 1f / Vae.ScalingFactor, Vae.ShiftFactor ?? 0f);
-        using var decoded = Vae.Decode(scaled);
+        using var decoded = Tiles(tiling, latents.Dim(2) * LatentScale, latents.Dim(3) * LatentScale) ? TiledVae.Decode(Vae, scaled) : Vae.Decode(scaled);
         var image = new float[decoded.Length];
         device.Download(decoded, image);
         for (int i = 0; i < image.Length; i++)
@@ -61,6 +62,22 @@ public sealed class LatentPipeline : IDisposable
         }
         return image;
     }
+
+    /// <summary>Image area (pixels) above which <see cref="VaeTiling.Auto"/> tiles: 1024 x 1024, where one untiled
+    /// decode of an SD VAE holds about 4 GB of activations.</summary>
+    public const long AutoTilingPixels = 1024L * 1024;
+
+    /// <summary>The VAE posterior of images [N, 3, H, W] in [-1, 1] (in tiles per <paramref name="tiling"/>).</summary>
+    public AutoencoderKL.LatentDistribution Encode(Tensor pixels, VaeTiling tiling = VaeTiling.Off) =>
+        Tiles(tiling, pixels.Dim(2), pixels.Dim(3)) ? TiledVae.Encode(Vae, pixels) : Vae.Encode(pixels);
+
+    /// <summary>Whether an image of <paramref name="height"/> x <paramref name="width"/> pixels is worked on in tiles.</summary>
+    public bool Tiles(VaeTiling tiling, int height, int width) => TiledVae.Tileable(Vae) && tiling switch
+    {
+        VaeTiling.On => height > TiledVae.SampleTile(Vae) || width > TiledVae.SampleTile(Vae),
+        VaeTiling.Auto => (long)height * width > AutoTilingPixels && (height > TiledVae.SampleTile(Vae) || width > TiledVae.SampleTile(Vae)),
+        _ => false,
+    };
 
     /// <summary>Frees the text encoder and the VAE.</summary>
     public void Dispose()
