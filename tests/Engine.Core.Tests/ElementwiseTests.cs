@@ -202,6 +202,26 @@ public class ElementwiseTests
     }
 
     [Test]
+    public void CopyWindowMovesOnlyTheWindow([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
+    {
+        var device = TestDevices.Get(kind);
+        var rng = new Random(7);
+        int n = 2, c = 3, sh = 7, sw = 9, dh = 5, dw = 6, sy = 2, sx = 3, dy = 1, dx = 2, h = 4, w = 3;
+        var x = Reference.Random(rng, n * c * sh * sw);
+        var y = Reference.Random(rng, n * c * dh * dw);
+        using var tx = device.Upload(x, n, c, sh, sw);
+        using var ty = device.Upload(y, n, c, dh, dw);
+        device.CopyWindow(tx, sy, sx, ty, dy, dx, h, w);
+        var expected = y.Select(v => (double)v).ToArray();
+        for (int p = 0; p < n * c; p++)
+            for (int r = 0; r < h; r++)
+                for (int q = 0; q < w; q++) expected[(p * dh + dy + r) * dw + dx + q] = x[(p * sh + sy + r) * sw + sx + q];
+        Assert.That(Reference.Compare(ty.ToArray(), expected), Is.EqualTo(0));
+        Assert.That(() => device.CopyWindow(tx, 4, 0, ty, 0, 0, 4, 3), Throws.ArgumentException.With.Message.Contains("CopyWindow"), "window past the source");
+        Assert.That(() => device.CopyWindow(tx, 0, 0, ty, 2, 0, 4, 3), Throws.ArgumentException.With.Message.Contains("CopyWindow"), "window past the output");
+    }
+
+    [Test]
     public void ModulateAndGatedAdd([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind, [Values] bool aliasResidual)
     {
         var device = TestDevices.Get(kind);

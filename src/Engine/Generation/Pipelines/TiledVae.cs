@@ -33,32 +33,42 @@ public static class TiledVae
 
     /// <summary>
     /// Whether tiles of this VAE reassemble an image of exactly f times the latent size (the kept 3/4 tile equals
-    /// the tile stride); true for every real config, where sample_size is a multiple of 4 f.
+    /// the tile stride): sample_size a multiple of 4 f, as in every real config (512 or 1024 with f = 8).
     /// </summary>
     public static bool Tileable(AutoencoderKL vae)
     {
-        int sample = SampleTile(vae), latent = LatentTile(vae), f = vae.DownscaleFactor;
-        return latent >= 1 && (int)(latent * (1 - OverlapFactor)) * f == sample - (int)(sample * OverlapFactor)
-            && (int)(sample * (1 - OverlapFactor)) == f * (latent - (int)(latent * OverlapFactor));
+        int sample = SampleTile(vae), f = vae.DownscaleFactor;
+        return sample >= 4 * f && sample % (4 * f) == 0;
     }
 
-    /// <summary>Decodes latents [N, latent, h, w] (already divided by scaling_factor) into [N, out, h f, w f] in tiles.</summary>
-    public static Tensor Decode(AutoencoderKL vae, Tensor latents)
+    /// <summary>
+    /// Decodes latents [N, latent, h, w] (already divided by scaling_factor) into [N, out, h f, w f] in tiles of
+    /// <paramref name="sampleTile"/> pixels (default: the config's <c>sample_size</c>; a multiple of 4 f).
+    /// </summary>
+    public static Tensor Decode(AutoencoderKL vae, Tensor latents, int? sampleTile = null)
     {
-        int latent = LatentTile(vae), sample = SampleTile(vae), f = vae.DownscaleFactor;
+        int f = vae.DownscaleFactor, sample = CheckTile(vae, sampleTile), latent = sample / f;
         return Run(latents, latent, (int)(latent * (1 - OverlapFactor)), (int)(sample * OverlapFactor), sample - (int)(sample * OverlapFactor),
             vae.OutChannels, f, vae.Decode);
     }
 
-    /// <summary>Encodes images [N, in, H, W] in tiles into the posterior ([N, latent, H / f, W / f] each).</summary>
-    public static AutoencoderKL.LatentDistribution Encode(AutoencoderKL vae, Tensor pixels)
+    /// <summary>Encodes images [N, in, H, W] in tiles (see <see cref="Decode"/>) into the posterior ([N, latent, H / f, W / f] each).</summary>
+    public static AutoencoderKL.LatentDistribution Encode(AutoencoderKL vae, Tensor pixels, int? sampleTile = null)
     {
-        int latent = LatentTile(vae), sample = SampleTile(vae), f = vae.DownscaleFactor;
+        int f = vae.DownscaleFactor, sample = CheckTile(vae, sampleTile), latent = sample / f;
         if (pixels.Dim(2) % f != 0 || pixels.Dim(3) % f != 0)
             throw new ArgumentException($"image {pixels} should have H and W multiples of {f}.");
         using var moments = Run(pixels, sample, (int)(sample * (1 - OverlapFactor)), (int)(latent * OverlapFactor), latent - (int)(latent * OverlapFactor),
             2 * vae.LatentChannels, 1.0 / f, vae.EncodeMoments);
         return vae.FromMoments(moments);
+    }
+
+    private static int CheckTile(AutoencoderKL vae, int? sampleTile)
+    {
+        int sample = sampleTile ?? SampleTile(vae), f = vae.DownscaleFactor;
+        if (sample < 4 * f || sample % (4 * f) != 0)
+            throw new ArgumentException($"VAE tile of {sample} pixels must be a positive multiple of {4 * f} (4 times the VAE factor) so the tiles reassemble the image.");
+        return sample;
     }
 
     /// <summary>
