@@ -47,6 +47,10 @@ public sealed partial record ImageSidecar
         TargetSize = request.TargetSize,
         InitNoise = request.InitialNoiseFile,
         Rng = request.Rng == RngKind.Philox ? null : request.Rng.Name(),
+        InitImage = request.InitImage?.File,
+        InitImageSha256 = request.InitImage?.Sha256,
+        Strength = request.InitImage?.Strength,
+        VaeTiling = TilingName(request.VaeTiling),
     };
 
     /// <summary>
@@ -90,6 +94,7 @@ public sealed partial record ImageSidecar
         if (request.Rng == RngKind.Philox) request = request with { Count = Math.Min(RequestCount, (SampleIndex / batch + 1) * batch) };
         // Per-image prompt lists shrink with the request to the images it regenerates.
         request = request with { Prompts = FirstOf(RequestPrompts, request.Count, path), NegativePrompts = FirstOf(RequestNegativePrompts, request.Count, path) };
+        request = WithImageToImage(request, path);
         // A one-image request (a seed-list image) took its own class, whatever cycle older versions recorded beside it.
         int[]? cycle = RequestCount == 1 && Class is { } alone ? [alone]
             : RequestClasses is { Length: > 0 } classes ? classes

@@ -131,6 +131,8 @@ public sealed class BatchCommand : EngineCommand
         catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
         string modelPath = ModelLocator.Resolve(Directory.Exists(Path.Combine(jobDir, job.Model)) && !Directory.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);
         request = request with { Model = modelPath };
+        if (job.InitImage is { } init)
+            request = request with { InitImage = InitImage.Load(LocalPath(init, jobDir), job.Strength ?? InitImage.DefaultStrength) };
 
         string deviceKey = kind ?? "";
         if (!devices.TryGetValue(deviceKey, out var dev))

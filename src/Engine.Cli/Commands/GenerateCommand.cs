@@ -294,6 +294,8 @@ public sealed class GenerateCommand : EngineCommand
             int length = shape[1] * shape[2] * shape[3];
             if (shape[0] < request.Count) throw new InvalidDataException($"{noisePath}: x_T holds {shape[0]} images; the sidecar needs {request.Count}.");
             request = request with { InitialNoise = values[..(request.Count * length)] };
+            if (request.InitImage is { } image && ImageToImageOptions.ReadEncodeNoise(noisePath, image.Count > 1 ? shape[0] : 1) is { } draw)
+                request = request with { InitImage = image with { EncodeNoise = draw[..(image.Count * draw.Length / (image.Count > 1 ? shape[0] : 1))] } };
         }
         using var dev = DeviceFactory.Create(request.Device);
         using var generator = new Generator(dev) { WeightStorage = request.WeightStorage };

@@ -82,6 +82,15 @@ public sealed class GenerationJob
     /// <summary>CLIP skip (<c>clip_skip</c>).</summary>
     public int? ClipSkip { get; init; }
 
+    /// <summary>img2img init image file (<c>init_image</c>, as written on the line: relative to the job file), or null.</summary>
+    public string? InitImage { get; init; }
+
+    /// <summary>img2img strength (<c>strength</c>), or null for the default.</summary>
+    public double? Strength { get; init; }
+
+    /// <summary>VAE tiling (<c>vae_tiling</c>), or null for the default (auto).</summary>
+    public Generation.Pipelines.VaeTiling? VaeTiling { get; init; }
+
     /// <summary>
     /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
     /// options as <c>key=value</c>, device, prompts, size, clip skip); what the line leaves out takes the request's defaults. The
@@ -103,6 +112,7 @@ public sealed class GenerationJob
         Height = Height ?? 0,
         Width = Width ?? 0,
         ClipSkip = ClipSkip,
+        VaeTiling = VaeTiling ?? Generation.Pipelines.VaeTiling.Auto,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

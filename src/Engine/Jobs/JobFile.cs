@@ -16,7 +16,9 @@ namespace Engine.Jobs;
 /// <c>"0-63"</c>, <c>"0-3,10"</c>, or an array of integers and range strings), and <c>options</c>
 /// (an object passed through to plug-ins and guidance), <c>rng</c> (<c>philox</c> or <c>torch</c>, the generator
 /// the seeds drive); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
-/// the line), <c>height</c>, <c>width</c> (positive integers, pixels) and <c>clip_skip</c> (integer >= 0).
+/// the line), <c>height</c>, <c>width</c> (positive integers, pixels) and <c>clip_skip</c> (integer >= 0);
+/// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
+/// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>).
 /// With a single <c>seed</c>, <c>count</c>
 /// images take the seeds seed, seed + 1, ...; with a seed list, <c>count</c> (if given) must equal
 /// its length. Without seeds: seed 0 and <c>count</c> (default 1) images.
@@ -26,7 +28,7 @@ public static class JobFile
     /// <summary>The field names a job line may use.</summary>
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
-         "prompt", "negative_prompt", "height", "width", "clip_skip"];
+         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -85,6 +87,8 @@ public static class JobFile
             if (root.ValueKind != JsonValueKind.Object) throw new JobLineException($"a job must be a JSON object; got {root.ValueKind}");
             var seen = new HashSet<string>(StringComparer.Ordinal);
             string? model = null, sampler = null, schedulerConfig = null, device = null, output = null, prompt = null, negative = null;
+            string? initImage = null, vaeTiling = null;
+            double? strength = null;
             int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
             double? cfg = null;
             List<int>? classes = null;
@@ -111,6 +115,16 @@ public static class JobFile
                     case "clip_skip": clipSkip = Label(p, v); break;
                     case "prompt": prompt = Text(p); break;
                     case "negative_prompt": negative = Text(p); break;
+                    case "init_image": initImage = String(p); break;
+                    case "strength":
+                        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double st) || !(st > 0 && st <= 1))
+                            throw new JobLineException($"field 'strength' must be a number in (0, 1]; got {v.GetRawText()}");
+                        strength = st;
+                        break;
+                    case "vae_tiling":
+                        vaeTiling = String(p).Trim().ToLowerInvariant();
+                        if (vaeTiling is not ("auto" or "on" or "off")) throw new JobLineException($"field 'vae_tiling' must be auto, on or off; got {v.GetRawText()}");
+                        break;
                     case "cfg":
                         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double g) || !double.IsFinite(g) || g < 0)
                             throw new JobLineException($"field 'cfg' must be a number >= 0; got {v.GetRawText()}");
@@ -145,6 +159,7 @@ public static class JobFile
                 }
             }
             if (model is null) throw new JobLineException("missing required field 'model'");
+            if (strength is not null && initImage is null) throw new JobLineException("field 'strength' needs 'init_image'");
 
             if (seeds is null)
             {
@@ -170,6 +185,8 @@ public static class JobFile
                 Sampler = sampler, SchedulerConfig = schedulerConfig, Steps = steps, Cfg = cfg, Batch = batch,
                 Device = device, Out = output, Options = options, Rng = rng,
                 Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip,
+                InitImage = initImage, Strength = strength,
+                VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
             };
         }
     }
