@@ -63,8 +63,8 @@ public sealed class LatentPipeline : IDisposable
         return image;
     }
 
-    /// <summary>Image area (pixels) above which <see cref="VaeTiling.Auto"/> tiles: 1024 x 1024, where one untiled
-    /// decode of an SD VAE holds about 4 GB of activations.</summary>
+    /// <summary>Image area (pixels) above which <see cref="VaeTiling.Auto"/> tiles: 1024 x 1024, where each
+    /// full-resolution activation of an untiled SD VAE decode (128 channels) takes 512 MiB.</summary>
     public const long AutoTilingPixels = 1024L * 1024;
 
     /// <summary>The VAE posterior of images [N, 3, H, W] in [-1, 1] (in tiles per <paramref name="tiling"/>).</summary>
