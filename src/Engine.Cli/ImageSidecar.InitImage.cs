@@ -15,10 +15,13 @@ public sealed partial record ImageSidecar
     /// <summary>img2img strength, with <see cref="InitImage"/>.</summary>
     public double? Strength { get; init; }
 
-    /// <summary>VAE tiling (<c>on</c> or <c>off</c>), or null for <c>auto</c> (not written, so older sidecars read as auto).</summary>
+    /// <summary>
+    /// VAE tiling of a pipeline's image (<c>auto</c>, <c>on</c> or <c>off</c>); null for other models. A pipeline
+    /// sidecar without it was made before tiling existed and reads as <c>off</c>, the pixels it was made with.
+    /// </summary>
     public string? VaeTiling { get; init; }
 
-    private static string? TilingName(VaeTiling tiling) => tiling == Generation.Pipelines.VaeTiling.Auto ? null : tiling.ToString().ToLowerInvariant();
+    private static string? TilingName(VaeTiling tiling, GenerationResult result) => result.Image is null ? null : tiling.ToString().ToLowerInvariant();
 
     /// <summary>
     /// <paramref name="request"/> with the recorded init image read again, checked against its SHA-256, and cut to
@@ -28,7 +31,8 @@ public sealed partial record ImageSidecar
     {
         var tiling = VaeTiling switch
         {
-            null or "auto" => Generation.Pipelines.VaeTiling.Auto,
+            null => Generation.Pipelines.VaeTiling.Off,
+            "auto" => Generation.Pipelines.VaeTiling.Auto,
             "on" => Generation.Pipelines.VaeTiling.On,
             "off" => Generation.Pipelines.VaeTiling.Off,
             _ => throw new InvalidDataException($"{path}: vae_tiling '{VaeTiling}' must be auto, on or off."),

@@ -50,7 +50,7 @@ public sealed partial record ImageSidecar
         InitImage = request.InitImage?.File,
         InitImageSha256 = request.InitImage?.Sha256,
         Strength = request.InitImage?.Strength,
-        VaeTiling = TilingName(request.VaeTiling),
+        VaeTiling = TilingName(request.VaeTiling, result),
     };
 
     /// <summary>

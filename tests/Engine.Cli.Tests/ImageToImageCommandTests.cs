@@ -89,6 +89,8 @@ public class ImageToImageCommandTests
         Assert.That(File.ReadAllBytes(Path.Combine(scratch["b"], "seed000007.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["sized"], "seed000007.png"))));
         var sidecar = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch["b"], "seed000007.json"))).RootElement;
         Assert.That(sidecar.GetProperty("vae_tiling").GetString(), Is.EqualTo("off"));
+        var ownSidecar = JsonDocument.Parse(File.ReadAllText(Directory.GetFiles(scratch["own"], "*.json").Single())).RootElement;
+        Assert.That(ownSidecar.GetProperty("vae_tiling").GetString(), Is.EqualTo("auto"), "a pipeline image records the mode it was made with");
         Assert.That(sidecar.GetProperty("init_image").GetString(), Is.EqualTo(scratch["photo.png"]));
         var again = Cli.Run("generate", "--from-sidecar", Path.Combine(scratch["b"], "seed000007.json"), "--out", scratch["again"], "--device", "cpu");
         Assert.That(again.Code, Is.EqualTo(0), again.ToString());

@@ -170,6 +170,8 @@ public sealed class GenerateCommand : EngineCommand
             request = request with { InitialNoise = noise };
         }
 
+        // One image per init image when it holds several and nothing else gives the count.
+        if (!parse.Has(_count) && !parse.Has(_initNoise) && prompts.Count <= 1 && request.InitImage is { Count: > 1 } several) count = several.Count;
         using var device = DeviceFactory.Create(request.Device);
         using var generator = new Generator(device) { WeightStorage = request.WeightStorage, Warning = context.Error.WriteLine };
         using var model = generator.LoadModel(modelPath);
