@@ -47,8 +47,15 @@ public abstract class KSampler : Scheduler
     /// <inheritdoc />
     public override double InitNoiseSigma => Math.Sqrt(1 + Grid[0] * Grid[0]);
 
-    /// <inheritdoc />
-    public override (double Alpha, double Sigma) InitialCoordinates => (1, Grid[0]);
+    /// <summary>Before call <paramref name="i"/> the sample is x0 + sigma eps at that call's sigma (variance exploding).</summary>
+    public override (double Alpha, double Sigma) CoordinatesAt(int i) => (1, _plan[i].Sigma);
+
+    /// <summary>The first call of grid step <paramref name="step"/> (second-stage calls belong to the step they complete).</summary>
+    public override int FirstCallOfStep(int step)
+    {
+        if ((uint)step >= (uint)StepCount) throw new ArgumentOutOfRangeException(nameof(step), step, $"Step must be in [0, {StepCount}).");
+        return Array.FindIndex(_plan, c => c.Step == step && c.Stage == 0);
+    }
 
     /// <inheritdoc />
     public override (double Alpha, double Sigma) FinalCoordinates => (1, Grid[^1]);
