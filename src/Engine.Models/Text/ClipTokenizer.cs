@@ -45,6 +45,13 @@ public sealed class ClipTokenizer
     /// <exception cref="ModelLoadException">A file is missing or malformed; the message names it.</exception>
     public static ClipTokenizer Load(string folder) => new(ClipTokenizerFiles.Load(folder));
 
+    /// <summary>
+    /// The tokenizer built into the engine for single-file checkpoints, which carry none: CLIP's vocabulary and
+    /// merges, length 77, pad "&lt;|endoftext|&gt;" (SD 1.x, SDXL's first) or, with <paramref name="padWithExclamation"/>,
+    /// "!" (the OpenCLIP encoders of SD 2.x and SDXL's second).
+    /// </summary>
+    public static ClipTokenizer Builtin(bool padWithExclamation) => new(ClipTokenizerFiles.Builtin(padWithExclamation ? "!" : "<|endoftext|>"));
+
     /// <summary>The padded length, <c>model_max_length</c> (77 for every CLIP text model).</summary>
     public int MaxLength => _files.MaxLength;
 

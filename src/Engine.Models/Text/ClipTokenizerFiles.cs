@@ -28,6 +28,34 @@ internal sealed class ClipTokenizerFiles
 
     public sealed record AddedToken(string Content, int Id, bool LeftStrip, bool RightStrip);
 
+    /// <summary>
+    /// The CLIP vocabulary and merges built into the engine (the same files as every SD / SDXL release), with
+    /// <paramref name="padToken"/> as the pad token: "&lt;|endoftext|&gt;" (CLIP-L) or "!" (OpenCLIP's tokenizers).
+    /// </summary>
+    public static ClipTokenizerFiles Builtin(string padToken)
+    {
+        const string Description = "built-in CLIP tokenizer";
+        var vocabulary = ParseVocabulary(ReadResource("clip_vocab.json"), Description + " vocab.json");
+        var merges = ParseMerges(ReadResource("clip_merges.txt"), Description + " merges.txt");
+        const string Bos = "<|startoftext|>", Eos = "<|endoftext|>";
+        var added = new List<AddedToken>();
+        foreach (var special in new[] { padToken, Bos, Eos }.Distinct())
+            added.Add(new AddedToken(special, vocabulary.TryGetValue(special, out int id) ? id : throw new ModelLoadException($"{Description}: no token \"{special}\"."), false, false));
+        return new ClipTokenizerFiles
+        {
+            Vocabulary = vocabulary, Merges = merges, BosToken = Bos, EosToken = Eos, PadToken = padToken, UnknownToken = Eos,
+            MaxLength = DefaultMaxLength, AddedTokens = added,
+        };
+    }
+
+    private static string ReadResource(string name)
+    {
+        using var stream = typeof(ClipTokenizerFiles).Assembly.GetManifestResourceStream("Engine.Models.Checkpoints.Tokenizer." + name)
+            ?? throw new InvalidOperationException($"resource {name} is missing from Engine.Models.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
     public static ClipTokenizerFiles Load(string folder)
     {
         if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: tokenizer folder not found.");
@@ -114,7 +142,20 @@ internal sealed class ClipTokenizerFiles
 
     private static Dictionary<string, int> ReadVocabulary(string path)
     {
-        var root = ReadJsonObject(path, required: true)!.Value;
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.");
+        return ParseVocabulary(File.ReadAllText(path), path);
+    }
+
+    private static Dictionary<string, int> ParseVocabulary(string text, string path)
+    {
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{path}: expected a JSON object.");
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException e) { throw new ModelLoadException($"{path}: not valid JSON: {e.Message}", e); }
         var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in root.EnumerateObject())
         {
@@ -129,7 +170,12 @@ internal sealed class ClipTokenizerFiles
     private static List<string> ReadMerges(string path)
     {
         if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.");
-        var lines = File.ReadAllText(path).Trim().Split('\n');
+        return ParseMerges(File.ReadAllText(path), path);
+    }
+
+    private static List<string> ParseMerges(string text, string path)
+    {
+        var lines = text.Trim().Split('\n');
         var merges = new List<string>(Math.Min(lines.Length, MergeLimit));
         for (int i = 1; i < lines.Length && merges.Count < MergeLimit; i++)
         {
