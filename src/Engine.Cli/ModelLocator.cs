@@ -31,7 +31,7 @@ public static class ModelLocator
     }
 
     /// <summary>
-    /// The full path of a model folder: <paramref name="model"/> when it is an existing folder,
+    /// The full path of a model folder: <paramref name="model"/> when it is an existing folder (or single-file checkpoint),
     /// else the built-in model of that name; null means <paramref name="fallbackName"/>. Throws
     /// <see cref="DirectoryNotFoundException"/> saying where it looked, and a <see cref="UsageException"/>
     /// naming <paramref name="option"/> for an empty name (given, but blank, so not the default).
@@ -41,6 +41,8 @@ public static class ModelLocator
         if (model is not null && string.IsNullOrWhiteSpace(model))
             throw new UsageException($"{option} is empty; give a model folder or a built-in model name, or leave {option} out for {fallbackName}.");
         if (!string.IsNullOrWhiteSpace(model) && Directory.Exists(model)) return Path.GetFullPath(model);
+        // A single-file checkpoint.
+        if (!string.IsNullOrWhiteSpace(model) && File.Exists(model) && model.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return Path.GetFullPath(model);
         string name = string.IsNullOrWhiteSpace(model) ? fallbackName : model;
         var root = ModelsRoot();
         bool plainName = name.IndexOfAny(['/', '\\']) < 0 && name != "." && name != "..";

@@ -22,7 +22,8 @@ public sealed class GenerateCommand : EngineCommand
     /// <summary>File name of the grid inside the output folder.</summary>
     public const string GridFileName = "grid.png";
 
-    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model folder, or the name of a built-in model (fmnist-unet, fmnist-dit)");
+    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR|FILE", "model folder, single-file SD 1.x/2.x/SDXL checkpoint (.safetensors), or the name of a built-in model (fmnist-unet, fmnist-dit)");
+    private readonly CheckpointCliOptions _checkpoint = new();
     private readonly SamplingOptions _sampling = new();
     private readonly ImageToImageOptions _img2img = new();
     private readonly Option<string?> _class = CliOptions.Parsed<string?>("--class", "N", "class label of every image (see above); a DiT pipeline also takes a label name (\"golden retriever\")",
@@ -63,11 +64,11 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, .. _checkpoint.All, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
-        usage: engine generate [--model DIR] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
+        usage: engine generate [--model DIR|FILE [--config DIR] [--prediction-type TYPE] [--vae DIR|FILE]] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
                                [--original-size H,W --crop-top-left Y,X --target-size H,W]
                                [--init-image FILE [--strength S]] [--vae-tiling auto|on|off]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
@@ -99,6 +100,8 @@ public sealed class GenerateCommand : EngineCommand
         decodes them with its VAE; without --count there is one image per --prompt. --init-image runs img2img
         (SD, SDXL): the image is encoded by the VAE, noised to the step --strength gives and denoised from there;
         --init-noise may then also hold encode_noise [N, C, h, w], the posterior's standard-normal draw.
+        Single files: a .safetensors checkpoint in the original layout (SD 1.x, SD 2.x, SDXL base) runs as its pipeline,
+        with configs inferred from the file (stock SD 1.5 / SD 2.1 768-v / SDXL base values) or taken from --config.
         Classes: --class N gives every image class N (a DiT pipeline also takes a name from its labels,
         --class "golden retriever"); --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
@@ -155,6 +158,7 @@ public sealed class GenerateCommand : EngineCommand
             Height = parse.GetValue(_height) ?? 0,
             Width = parse.GetValue(_width) ?? 0,
             Model = modelPath,
+            Checkpoint = _checkpoint.Read(parse, Name),
             Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t, option: "--teacher") : null,
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
             Rng = parse.GetValue(_rng) ?? RngKind.Philox,
@@ -174,7 +178,7 @@ public sealed class GenerateCommand : EngineCommand
         if (!parse.Has(_count) && !parse.Has(_initNoise) && prompts.Count <= 1 && request.InitImage is { Count: > 1 } several) count = several.Count;
         using var device = DeviceFactory.Create(request.Device);
         using var generator = new Generator(device) { WeightStorage = request.WeightStorage, Warning = context.Error.WriteLine };
-        using var model = generator.LoadModel(modelPath);
+        using var model = generator.LoadModel(modelPath, request.Checkpoint);
         // x_T gives the sample size where --height/--width do not: latents times the VAE factor for a pipeline.
         if (noiseShape is not null)
             request = request with

@@ -20,9 +20,9 @@ public static class CheckpointComponents
         Build(file, "unet", UNetPrefix, (name, key, shape) =>
             UNetBlockNames.ToDiffusers(name, layersPerBlock) is { } d ? [(d, new CheckpointTensor(key, shape))] : null);
 
-    /// <summary>The VAE under diffusers' names, given its number of blocks; attention 1x1 convolutions become Linear weights.</summary>
-    public static CheckpointWeightSource Vae(SafetensorsFile file, int blockCount) =>
-        Build(file, "vae", VaePrefix, (name, key, shape) =>
+    /// <summary>The VAE under diffusers' names, given its number of blocks; attention 1x1 convolutions become Linear weights. A standalone VAE file has no prefix.</summary>
+    public static CheckpointWeightSource Vae(SafetensorsFile file, int blockCount, string prefix = VaePrefix) =>
+        Build(file, "vae", prefix, (name, key, shape) =>
         {
             if (VaeBlockNames.ToDiffusers(name, blockCount) is not { } d) return null;
             bool squeeze = VaeBlockNames.IsConvStoredLinear(d) && shape.Length == 4 && shape[2] == 1 && shape[3] == 1;

@@ -50,6 +50,9 @@ public sealed record GenerationRequest
     /// <summary>Teacher model folder when <see cref="Model"/> is sampled as a distilled student with Distillation++, else null.</summary>
     public string? Teacher { get; init; }
 
+    /// <summary>How <see cref="Model"/> is read when it is a single-file checkpoint (config folder, prediction type, VAE), or null.</summary>
+    public Checkpoints.CheckpointOptions? Checkpoint { get; init; }
+
     /// <summary>Device kind (<c>cpu</c>, <c>cuda</c>, ...), or null for the default device.</summary>
     public string? Device { get; init; }
 

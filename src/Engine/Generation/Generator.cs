@@ -1,4 +1,5 @@
 using Engine.Core;
+using Engine.Generation.Checkpoints;
 using Engine.Generation.Pipelines;
 using Engine.Models.Loading;
 using Engine.Sampling;
@@ -44,10 +45,20 @@ public sealed class Generator : IDisposable
     /// Loads a diffusers model folder (config.json + weights, optional scheduler_config.json), or a
     /// pipeline folder (model_index.json; see <see cref="PipelineLoader"/>).
     /// </summary>
-    public LoadedDenoiser LoadModel(string folder)
+    public LoadedDenoiser LoadModel(string folder) => LoadModel(folder, null);
+
+    /// <summary>
+    /// Loads a model folder as <see cref="LoadModel(string)"/> does, or a single-file checkpoint
+    /// (<c>.safetensors</c> in the original LDM / SGM layout; see <see cref="SingleFileLoader"/>) read as
+    /// <paramref name="checkpoint"/> says.
+    /// </summary>
+    public LoadedDenoiser LoadModel(string folder, CheckpointOptions? checkpoint)
     {
         if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty.", nameof(folder));
         string full = Path.GetFullPath(folder);
+        if (SingleFileLoader.IsCheckpointFile(full)) return SingleFileLoader.Load(Device, full, checkpoint, WeightStorage);
+        if (checkpoint is { IsEmpty: false })
+            throw new ArgumentException($"'{full}' is a folder; --config, --vae and --prediction-type apply to single-file checkpoints only.");
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
         if (PipelineIndex.IsPipelineFolder(full)) return PipelineLoader.Load(Device, full, WeightStorage);
         var network = ModelLoader.LoadDenoiser(Device, full, WeightStorage);

@@ -24,6 +24,12 @@ public sealed class PipelineIndex
         _components = components;
     }
 
+    /// <summary>
+    /// The index a single-file checkpoint stands for (no model_index.json): <paramref name="className"/> with the
+    /// class's defaults; <see cref="Folder"/> and <see cref="FilePath"/> name the checkpoint.
+    /// </summary>
+    internal static PipelineIndex ForCheckpoint(string checkpoint, string className) => new(checkpoint, className, [], []);
+
     /// <summary>The pipeline folder (full path).</summary>
     public string Folder { get; }
 
