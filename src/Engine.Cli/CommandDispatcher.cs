@@ -18,7 +18,7 @@ public static class CommandDispatcher
     public static IReadOnlyList<EngineCommand> Commands { get; } =
     [
         new GenerateCommand(), new BatchCommand(), new EvalCommand(), new SamplersCommand(), new InfoCommand(),
-        new InspectCommand(), new SolverBenchCommand(), new ForwardCommand(), new NoiseCommand(), new TokenizeCommand(),
+        new InspectCommand(), new ConvertCommand(), new SolverBenchCommand(), new ForwardCommand(), new NoiseCommand(), new TokenizeCommand(),
     ];
 
     private static HelpWriter Help { get; } = new(Commands);

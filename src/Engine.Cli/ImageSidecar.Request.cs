@@ -20,6 +20,9 @@ public sealed partial record ImageSidecar
         File = image.FileName,
         Model = request.Model ?? "",
         Teacher = request.Teacher,
+        Config = request.Checkpoint?.ConfigFolder,
+        Vae = request.Checkpoint?.Vae,
+        PredictionType = request.Checkpoint?.PredictionType,
         Device = request.Device,
         DeviceName = deviceName,
         Weights = WeightsName(request.WeightStorage),
@@ -66,6 +69,8 @@ public sealed partial record ImageSidecar
         {
             Model = Model,
             Teacher = Teacher,
+            Checkpoint = Config is null && Vae is null && PredictionType is null ? null
+                : new Engine.Generation.Checkpoints.CheckpointOptions { ConfigFolder = Config, Vae = Vae, PredictionType = PredictionType },
             Device = Device,
             WeightStorage = Weights is { } w ? ParseWeights(w, path) : DType.F32,
             Sampler = SchedulerConfig is null ? Sampler : null,

@@ -35,6 +35,15 @@ public sealed partial record ImageSidecar
     /// <summary>Full path of the teacher model folder when the model was sampled as a distilled student with Distillation++, else null.</summary>
     public string? Teacher { get; init; }
 
+    /// <summary>Single-file checkpoint <see cref="Model"/>: the pipeline folder its configs came from (<c>--config</c>), or null for the inferred ones.</summary>
+    public string? Config { get; init; }
+
+    /// <summary>Single-file checkpoint: the VAE that replaced its own (<c>--vae</c>), or null.</summary>
+    public string? Vae { get; init; }
+
+    /// <summary>Single-file checkpoint: the prediction type given with <c>--prediction-type</c>, or null.</summary>
+    public string? PredictionType { get; init; }
+
     /// <summary>Device kind requested (null = default) and the device that ran.</summary>
     public string? Device { get; init; }
 

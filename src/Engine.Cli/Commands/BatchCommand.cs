@@ -129,10 +129,19 @@ public sealed class BatchCommand : EngineCommand
         var fromLine = job.ToRequest() with { Rng = job.Rng ?? defaultRng, SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights };
         try { request = SamplingSettings.Validated(fromLine, Name); }
         catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
-        string modelPath = ModelLocator.Resolve(Directory.Exists(Path.Combine(jobDir, job.Model)) && !Directory.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);
-        request = request with { Model = modelPath };
+        string modelPath = ModelLocator.Resolve((Directory.Exists(Path.Combine(jobDir, job.Model)) || File.Exists(Path.Combine(jobDir, job.Model))) && !Directory.Exists(job.Model) && !File.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);
+        var checkpoint = job.Config is null && job.Vae is null && job.PredictionType is null ? null : new Engine.Generation.Checkpoints.CheckpointOptions
+        {
+            ConfigFolder = job.Config is { } cfg ? Path.GetFullPath(LocalEntry(cfg, jobDir)) : null,
+            Vae = job.Vae is { } vae ? Path.GetFullPath(LocalEntry(vae, jobDir)) : null,
+            PredictionType = job.PredictionType,
+        };
+        checkpoint?.Validate();
+        request = request with { Model = modelPath, Checkpoint = checkpoint };
         if (job.InitImage is { } init)
             request = request with { InitImage = InitImage.Load(LocalPath(init, jobDir), job.Strength ?? InitImage.DefaultStrength) };
+        // A checkpoint read with other options is another model.
+        if (checkpoint is not null) modelPath += "|" + checkpoint;
 
         string deviceKey = kind ?? "";
         if (!devices.TryGetValue(deviceKey, out var dev))
@@ -141,7 +150,7 @@ public sealed class BatchCommand : EngineCommand
             devices[deviceKey] = dev = (device, new Generator(device) { WeightStorage = weights });
         }
         if (!models.TryGetValue((deviceKey, modelPath), out var model))
-            models[(deviceKey, modelPath)] = model = dev.Generator.LoadModel(modelPath);
+            models[(deviceKey, modelPath)] = model = dev.Generator.LoadModel(request.Model!, checkpoint);
 
         // A conditional model without explicit classes cycles through its classes, and the names say so.
         var classes = job.Classes ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
@@ -162,6 +171,10 @@ public sealed class BatchCommand : EngineCommand
         }
         return (written, done.Count);
     }
+
+    // A file or folder named relative to the job file when it is not there relative to the working folder.
+    private static string LocalEntry(string path, string jobDir) =>
+        Path.IsPathRooted(path) || File.Exists(path) || Directory.Exists(path) ? path : Path.Combine(jobDir, path);
 
     private static string LocalPath(string path, string jobDir) =>
         File.Exists(path) || Path.IsPathRooted(path) || !File.Exists(Path.Combine(jobDir, path)) ? path : Path.Combine(jobDir, path);

@@ -289,7 +289,7 @@ public sealed class GenerateCommand : EngineCommand
     private int FromSidecar(string path, string outDir, string? device, CommandContext context)
     {
         var sidecar = ImageSidecar.Read(path);
-        if (!Directory.Exists(sidecar.Model)) throw new DirectoryNotFoundException($"{path}: model folder '{sidecar.Model}' does not exist.");
+        if (!Directory.Exists(sidecar.Model) && !File.Exists(sidecar.Model)) throw new DirectoryNotFoundException($"{path}: model folder or file '{sidecar.Model}' does not exist.");
         var request = sidecar.ToRequest(path);
         request = request with { Device = device ?? request.Device };
         try { request = SamplingSettings.Validated(request, Name); }
@@ -305,7 +305,7 @@ public sealed class GenerateCommand : EngineCommand
         }
         using var dev = DeviceFactory.Create(request.Device);
         using var generator = new Generator(dev) { WeightStorage = request.WeightStorage };
-        using var model = generator.LoadModel(sidecar.Model);
+        using var model = generator.LoadModel(sidecar.Model, request.Checkpoint);
         if (request.Teacher is { } tp && !Directory.Exists(tp)) throw new DirectoryNotFoundException($"{path}: teacher folder '{tp}' does not exist.");
         using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
         var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)], sidecar.RequestClasses);

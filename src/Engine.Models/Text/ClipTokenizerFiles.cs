@@ -35,8 +35,8 @@ internal sealed class ClipTokenizerFiles
     public static ClipTokenizerFiles Builtin(string padToken)
     {
         const string Description = "built-in CLIP tokenizer";
-        var vocabulary = ParseVocabulary(ReadResource("clip_vocab.json"), Description + " vocab.json");
-        var merges = ParseMerges(ReadResource("clip_merges.txt"), Description + " merges.txt");
+        var vocabulary = ParseVocabulary(Checkpoints.BuiltinClipTokenizer.VocabularyJson, Description + " vocab.json");
+        var merges = ParseMerges(Checkpoints.BuiltinClipTokenizer.MergesText, Description + " merges.txt");
         const string Bos = "<|startoftext|>", Eos = "<|endoftext|>";
         var added = new List<AddedToken>();
         foreach (var special in new[] { padToken, Bos, Eos }.Distinct())
@@ -46,14 +46,6 @@ internal sealed class ClipTokenizerFiles
             Vocabulary = vocabulary, Merges = merges, BosToken = Bos, EosToken = Eos, PadToken = padToken, UnknownToken = Eos,
             MaxLength = DefaultMaxLength, AddedTokens = added,
         };
-    }
-
-    private static string ReadResource(string name)
-    {
-        using var stream = typeof(ClipTokenizerFiles).Assembly.GetManifestResourceStream("Engine.Models.Checkpoints.Tokenizer." + name)
-            ?? throw new InvalidOperationException($"resource {name} is missing from Engine.Models.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
     }
 
     public static ClipTokenizerFiles Load(string folder)

@@ -31,6 +31,15 @@ public sealed class GenerationJob
     /// <summary>Sampler name (<c>sampler</c>).</summary>
     public string? Sampler { get; init; }
 
+    /// <summary>Single-file checkpoint model: the pipeline folder describing it (<c>config</c>), or null.</summary>
+    public string? Config { get; init; }
+
+    /// <summary>Single-file checkpoint model: a VAE folder or file replacing its own (<c>vae</c>), or null.</summary>
+    public string? Vae { get; init; }
+
+    /// <summary>Single-file checkpoint model: the prediction type (<c>prediction_type</c>), or null.</summary>
+    public string? PredictionType { get; init; }
+
     /// <summary>Scheduler configuration file overriding the model's (<c>scheduler_config</c>).</summary>
     public string? SchedulerConfig { get; init; }
 

@@ -28,7 +28,7 @@ public static class JobFile
     /// <summary>The field names a job line may use.</summary>
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
-         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling"];
+         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -89,6 +89,7 @@ public static class JobFile
             string? model = null, sampler = null, schedulerConfig = null, device = null, output = null, prompt = null, negative = null;
             string? initImage = null, vaeTiling = null;
             double? strength = null;
+            string? config = null, vae = null, predictionType = null;
             int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
             double? cfg = null;
             List<int>? classes = null;
@@ -106,6 +107,9 @@ public static class JobFile
                     case "sampler": sampler = String(p); break;
                     case "scheduler_config": schedulerConfig = String(p); break;
                     case "device": device = String(p); break;
+                    case "config": config = String(p); break;
+                    case "vae": vae = String(p); break;
+                    case "prediction_type": predictionType = String(p); break;
                     case "out": output = String(p); break;
                     case "steps": steps = Positive(p); break;
                     case "batch": batch = Positive(p); break;
@@ -187,6 +191,7 @@ public static class JobFile
                 Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip,
                 InitImage = initImage, Strength = strength,
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
+                Config = config, Vae = vae, PredictionType = predictionType,
             };
         }
     }

@@ -1,0 +1,142 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Engine.Core;
+using Engine.Core.Safetensors;
+using Engine.Generation;
+using Engine.Generation.Checkpoints;
+
+namespace Engine.Tests.Checkpoints;
+
+/// <summary>
+/// Single-file checkpoints (fixtures <c>single_file/</c>) against diffusers' references: each one-file checkpoint,
+/// loaded with <c>config=</c> its pipeline folder, reproduces every text-to-image reference listed for it in
+/// <c>index.json</c> (final latents and image within 1e-3 of the largest reference value, CPU device, recorded x_T);
+/// converting a file to a pipeline folder gives the folder's tensors bit for bit (F32) and, loaded back, the same references.
+/// </summary>
+public class SingleFileReferenceTests
+{
+    private static readonly string[] TextToImage = ["StableDiffusionPipeline", "StableDiffusionXLPipeline"];
+
+    public static IEnumerable<TestCaseData> Cases()
+    {
+        if (Fixtures.Root is null) yield break;
+        var index = Fixtures.Json("single_file/index.json");
+        foreach (var file in index.GetProperty("single_files").EnumerateArray())
+            foreach (var r in file.GetProperty("references").EnumerateArray())
+            {
+                string reference = Path.GetFullPath(Path.Combine(Fixtures.Root, "single_file", r.GetString()!));
+                var json = JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(File.ReadAllText(reference))).RootElement;
+                if (!TextToImage.Contains(json.GetProperty("pipeline_class").GetString())) continue;
+                // A reference made from the file names its config folder; a folder's own reference uses that folder.
+                string relative = json.TryGetProperty("config_folder", out var cf) && cf.ValueKind == JsonValueKind.String ? cf.GetString()!
+                    : json.TryGetProperty("pipeline_folder", out var pf) && pf.ValueKind == JsonValueKind.String ? pf.GetString()! : "pipeline";
+                string folder = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(reference)!, relative));
+                string checkpoint = Path.Combine(Fixtures.Root, "single_file", file.GetProperty("file").GetString()!);
+                yield return new TestCaseData(checkpoint, folder, reference[..^5]).SetName($"SingleFile({Path.GetFileName(checkpoint)},{Path.GetFileName(reference)})");
+            }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void CheckpointWithConfigFolderReproducesReference(string checkpoint, string configFolder, string reference)
+    {
+        var generator = new Generator(TestDevices.Get("cpu"));
+        using var model = generator.LoadModel(checkpoint, new CheckpointOptions { ConfigFolder = configFolder });
+        Reproduce(generator, model, reference);
+    }
+
+    [Test]
+    public void ConvertedF32FileHoldsTheFolderTensorsBitForBit()
+    {
+        string root = Fixtures.RequireRoot();
+        string folder = Path.Combine(root, "pipelines/sd_tiny/pipeline");
+        string output = Scratch();
+        try
+        {
+            CheckpointConverter.Convert(Path.Combine(root, "single_file/sd_tiny_f32.safetensors"), new CheckpointOptions { ConfigFolder = folder }, output, DType.F32);
+            foreach (var (component, weights) in new[] { ("unet", "diffusion_pytorch_model.safetensors"), ("vae", "diffusion_pytorch_model.safetensors"), ("text_encoder", "model.safetensors") })
+            {
+                using var want = SafetensorsFile.Open(Path.Combine(folder, component, weights));
+                using var got = SafetensorsFile.Open(Path.Combine(output, component, weights));
+                var wantKeys = want.Tensors.Keys.Where(k => !k.EndsWith("position_ids", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+                Assert.That(got.Tensors.Keys.Order(StringComparer.Ordinal), Is.EqualTo(wantKeys), component);
+                foreach (var key in wantKeys)
+                {
+                    Assert.That(got.Info(key).Shape, Is.EqualTo(want.Info(key).Shape), $"{component} {key}");
+                    Assert.That(got.ReadFloats(key), Is.EqualTo(want.ReadFloats(key)), $"{component} {key}");
+                }
+            }
+        }
+        finally { Directory.Delete(output, recursive: true); }
+    }
+
+    [Test]
+    public void ConvertedF16FolderReproducesTheF16Reference()
+    {
+        string root = Fixtures.RequireRoot();
+        string output = Scratch();
+        try
+        {
+            // The file's values are F16, so F16 output loses nothing.
+            CheckpointConverter.Convert(Path.Combine(root, "single_file/sdxl_tiny_f16.safetensors"),
+                new CheckpointOptions { ConfigFolder = Path.Combine(root, "pipelines/sdxl_tiny/pipeline") }, output, DType.F16);
+            var generator = new Generator(TestDevices.Get("cpu"));
+            using var model = generator.LoadModel(output);
+            Reproduce(generator, model, Path.Combine(root, "single_file/sdxl_tiny_f16.reference_0"));
+        }
+        finally { Directory.Delete(output, recursive: true); }
+    }
+
+    private static string Scratch() => Path.Combine(Path.GetTempPath(), $"engine-convert-{Guid.NewGuid():N}");
+
+    private static void Reproduce(Generator generator, LoadedDenoiser model, string reference)
+    {
+        var json = JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(File.ReadAllText(reference + ".json"))).RootElement;
+        using var tensors = SafetensorsFile.Open(reference + ".safetensors");
+        var kwargs = json.GetProperty("call_kwargs");
+        var config = JsonNode.Parse(json.GetProperty("scheduler").GetProperty("config").GetRawText())!.AsObject();
+        config["_class_name"] = json.GetProperty("scheduler").GetProperty("class").GetString();
+        var request = new GenerationRequest
+        {
+            SchedulerConfigJson = config.ToJsonString(),
+            Steps = kwargs.GetProperty("num_inference_steps").GetInt32(),
+            GuidanceScale = kwargs.GetProperty("guidance_scale").GetDouble(),
+            Prompts = Texts(kwargs, "prompt"),
+            NegativePrompts = Texts(kwargs, "negative_prompt"),
+            Height = kwargs.TryGetProperty("height", out var h) && h.ValueKind == JsonValueKind.Number ? h.GetInt32() : 0,
+            Width = kwargs.TryGetProperty("width", out var w) && w.ValueKind == JsonValueKind.Number ? w.GetInt32() : 0,
+            ClipSkip = kwargs.TryGetProperty("clip_skip", out var cs) && cs.ValueKind == JsonValueKind.Number ? cs.GetInt32() : null,
+            InitialNoise = tensors.ReadFloats("x_T"),
+            OriginalSize = Ints(kwargs, "original_size"),
+            CropTopLeft = Ints(kwargs, "crops_coords_top_left"),
+            TargetSize = Ints(kwargs, "target_size"),
+        };
+        request = request with { Count = request.Prompts!.Count };
+        var result = generator.Generate(model, request);
+        double latents = Fixtures.RelativeError(result.Samples, tensors.ReadFloats("latents_final"));
+        var shape = tensors.Info("image").Shape;
+        double image = Fixtures.RelativeError(result.Image!, NhwcToNchw(tensors.ReadFloats("image"), shape));
+        TestContext.Out.WriteLine($"{Path.GetFileName(reference)}: latents {latents:E2}, image {image:E2}");
+        Assert.That(latents, Is.LessThanOrEqualTo(1e-3), "final latents");
+        Assert.That(image, Is.LessThanOrEqualTo(1e-3), "image");
+    }
+
+    private static int[]? Ints(JsonElement kwargs, string name) =>
+        kwargs.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetInt32()).ToArray() : null;
+
+    private static IReadOnlyList<string>? Texts(JsonElement kwargs, string name) =>
+        !kwargs.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.String ? [v.GetString()!]
+        : v.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
+
+    private static float[] NhwcToNchw(float[] values, IReadOnlyList<int> shape)
+    {
+        int n = shape[0], h = shape[1], w = shape[2], c = shape[3];
+        var result = new float[values.Length];
+        for (int i = 0; i < n; i++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int ch = 0; ch < c; ch++)
+                        result[((i * c + ch) * h + y) * w + x] = values[((i * h + y) * w + x) * c + ch];
+        return result;
+    }
+}
