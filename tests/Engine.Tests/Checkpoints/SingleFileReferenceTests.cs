@@ -88,7 +88,8 @@ public class SingleFileReferenceTests
 
     private static string Scratch() => Path.Combine(Path.GetTempPath(), $"engine-convert-{Guid.NewGuid():N}");
 
-    private static void Reproduce(Generator generator, LoadedDenoiser model, string reference)
+    /// <summary>Runs a reference call on <paramref name="model"/> and compares latents and image within 1e-3.</summary>
+    internal static void Reproduce(Generator generator, LoadedDenoiser model, string reference)
     {
         var json = JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(File.ReadAllText(reference + ".json"))).RootElement;
         using var tensors = SafetensorsFile.Open(reference + ".safetensors");
