@@ -179,7 +179,9 @@ ENGINE_API engine_status engine_create(const engine_options* options,
  * any other call on the same context. INVALID_ARGUMENT: context NULL or already released. */
 ENGINE_API engine_status engine_release_context(engine_context* context);
 
-/* Loads the diffusers model folder at path (config.json + weights, scheduler_config.json)
+/* Loads the diffusers model folder at path (config.json + weights, scheduler_config.json), a
+ * pipeline folder (model_index.json), or a single-file SD 1.x / 2.x / SDXL checkpoint (.safetensors in
+ * the original layout; configs inferred from its header, as `engine inspect --json` shows them)
  * onto the context's device and stores it in *out_model.
  * INVALID_ARGUMENT: a NULL argument, or a model type the engine does not know.
  * NOT_FOUND: the folder or a required file is missing. INVALID_DATA: malformed files. */

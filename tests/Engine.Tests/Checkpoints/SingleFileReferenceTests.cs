@@ -86,6 +86,30 @@ public class SingleFileReferenceTests
         finally { Directory.Delete(output, recursive: true); }
     }
 
+    [TestCase("folder")]
+    [TestCase("file")]
+    public void VaeOptionReplacesTheCheckpointVae(string kind)
+    {
+        // The folder's VAE holds the same weights as the file's, so the reference must come out unchanged.
+        string root = Fixtures.RequireRoot();
+        string vae = Path.Combine(root, "pipelines/sd_tiny/pipeline/vae");
+        if (kind == "file") vae = Path.Combine(vae, "diffusion_pytorch_model.safetensors");
+        var generator = new Generator(TestDevices.Get("cpu"));
+        using var model = generator.LoadModel(Path.Combine(root, "single_file/sd_tiny_f32.safetensors"),
+            new CheckpointOptions { ConfigFolder = Path.Combine(root, "pipelines/sd_tiny/pipeline"), Vae = vae });
+        Reproduce(generator, model, Path.Combine(root, "pipelines/sd_tiny/reference_0"));
+    }
+
+    [Test]
+    public void PredictionTypeOverridesTheScheduler()
+    {
+        string root = Fixtures.RequireRoot();
+        var generator = new Generator(TestDevices.Get("cpu"));
+        using var model = generator.LoadModel(Path.Combine(root, "single_file/sd_tiny_f32.safetensors"),
+            new CheckpointOptions { ConfigFolder = Path.Combine(root, "pipelines/sd_tiny/pipeline"), PredictionType = "v_prediction" });
+        Assert.That(model.TrainingSchedule.PredictionType, Is.EqualTo("v_prediction"));
+    }
+
     private static string Scratch() => Path.Combine(Path.GetTempPath(), $"engine-convert-{Guid.NewGuid():N}");
 
     /// <summary>Runs a reference call on <paramref name="model"/> and compares latents and image within 1e-3.</summary>
