@@ -50,6 +50,7 @@ public sealed class CheckpointWeightSource : IWeightSource
         if (info.DeviceType is not { } stored)
             throw new ModelLoadException($"{_file.Path}: tensor '{t.FileKey}' is stored as {info.Type}; model weights must be F32, F16 or BF16.");
         Tensor staged = t.Transpose ? device.Upload(ReadFloats(key), t.Shape) : device.UploadRaw(Bytes(t), stored, t.Shape);
+        MappedPages.Release(_file.GetBytes(t.FileKey));
         if (staged.DType == dtype) return staged;
         try { return device.Convert(staged, dtype); }
         finally { staged.Dispose(); }
@@ -60,6 +61,7 @@ public sealed class CheckpointWeightSource : IWeightSource
     {
         var t = _map[key];
         var all = _file.ReadFloats(t.FileKey);
+        MappedPages.Release(_file.GetBytes(t.FileKey));
         if (t.Transpose)
         {
             var shape = _file.Info(t.FileKey).Shape;
