@@ -156,6 +156,13 @@ public sealed record GenerationRequest
     /// <summary>Whether a pipeline's VAE decodes and encodes in overlapping tiles (<see cref="Pipelines.VaeTiling"/>).</summary>
     public Pipelines.VaeTiling VaeTiling { get; init; }
 
+    /// <summary>
+    /// LoRA adapters merged into the model for this request, each with its scale (the same on the denoiser and
+    /// the text encoders); empty = the base model. Changing them between requests re-merges from the base
+    /// weights kept in memory (see <see cref="LoadedDenoiser.Adapters"/>); a recorded SHA-256 must match the file.
+    /// </summary>
+    public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
+
     /// <summary>The batch size the generator uses: <see cref="BatchSize"/>, or the automatic size, at most <see cref="Count"/>.</summary>
     public int EffectiveBatchSize => Math.Min(Count, BatchSize > 0 ? BatchSize : Generator.AutomaticBatchSize);
 

@@ -55,4 +55,7 @@ public sealed class GenerationResult
 
     /// <summary>Elements per image.</summary>
     public int ImageLength => Channels * Height * Width;
+
+    /// <summary>The LoRA adapters merged while the request ran, with each file's full path and SHA-256.</summary>
+    public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
 }

@@ -147,6 +147,8 @@ public sealed class Generator : IDisposable
         bool distilled = teacher is not null || model.IsOneStepStudent;
         string schedulerClass = distilled ? "Distillation++" : SchedulerLabel(model, request);
 
+        // Before the prompts are encoded: adapters change the text encoders too.
+        var loras = model.Adapters.Apply(request.Loras);
         int batch = request.EffectiveBatchSize;
         var samples = new float[(long)count * imageLength];
         var pipeline = model.Pipeline;
@@ -207,7 +209,7 @@ public sealed class Generator : IDisposable
                 decoded.CopyTo(image.AsSpan(start * decoded.Length / n));
             }
         }
-        return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass, image, model.PixelScale);
+        return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass, image, model.PixelScale) { Loras = loras };
     }
 
     private int RunDistilled(LoadedDenoiser student, LoadedDenoiser? teacher, GenerationRequest request, SamplingOptions options,

@@ -1,4 +1,5 @@
 using Engine.Generation.Pipelines;
+using Engine.Models.Adapters;
 using Engine.Models.Networks;
 using Engine.Sampling;
 
@@ -58,9 +59,26 @@ public sealed class LoadedDenoiser : IDisposable
     /// <summary>The class index used for the unconditional branch of classifier-free guidance (the table's last row).</summary>
     public int NullClass => ClassCount;
 
-    /// <summary>Frees the weights (of every pipeline component too).</summary>
+    private AdapterWeights? _adapters;
+
+    /// <summary>
+    /// LoRA adapters merged into this model's weights (the denoiser as <c>unet</c> or <c>transformer</c>, and a
+    /// pipeline's <c>text_encoder</c> and <c>text_encoder_2</c>); created on first use.
+    /// </summary>
+    public AdapterWeights Adapters => _adapters ??= new AdapterWeights(AdapterComponents());
+
+    private List<(string, Network)> AdapterComponents()
+    {
+        var components = new List<(string, Network)> { (Network is UNet2DConditionModel or UNet2DModel ? "unet" : "transformer", Network) };
+        if (Pipeline?.Prompts is { } prompts)
+            components.AddRange(prompts.Encoders.Select((e, i) => (i == 0 ? "text_encoder" : $"text_encoder_{i + 1}", (Network)e)));
+        return components;
+    }
+
+    /// <summary>Frees the weights (of every pipeline component too), the base weights again when adapters were merged.</summary>
     public void Dispose()
     {
+        _adapters?.Dispose();
         Network.Dispose();
         Pipeline?.Dispose();
     }

@@ -37,6 +37,9 @@ public sealed class PromptEncoder : IDisposable
     /// <summary>The first text encoder.</summary>
     public ClipTextModel Encoder => _parts[0].Encoder;
 
+    /// <summary>Every text encoder in order (text_encoder, text_encoder_2, ...).</summary>
+    public IReadOnlyList<ClipTextModel> Encoders => _parts.Select(p => p.Encoder).ToList();
+
     /// <summary>Width of the embeddings (the encoders' widths added, or SD3's joint width).</summary>
     public int Width => _jointWidth ?? ClipWidth;
 
