@@ -54,6 +54,7 @@ public sealed partial record ImageSidecar
         InitImageSha256 = request.InitImage?.Sha256,
         Strength = request.InitImage?.Strength,
         VaeTiling = TilingName(request.VaeTiling, result),
+        Loras = result.Loras.Count == 0 ? null : [.. result.Loras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
     };
 
     /// <summary>
@@ -93,6 +94,9 @@ public sealed partial record ImageSidecar
             TargetSize = TargetSize,
             InitialNoiseFile = InitNoise,
             Rng = Rng is null ? RngKind.Philox : RngKinds.TryParse(Rng) ?? throw new InvalidDataException($"{path}: rng '{Rng}' must be one of {RngKinds.Names}."),
+            Loras = Loras is null ? [] : [.. Loras.Select(l => new Engine.Models.Adapters.LoraSpec(
+                string.IsNullOrEmpty(l.File) ? throw new InvalidDataException($"{path}: a 'loras' entry has no 'file'.") : l.File,
+                double.IsFinite(l.Scale) ? l.Scale : throw new InvalidDataException($"{path}: LoRA '{l.File}' has scale {l.Scale}."), l.Sha256))],
         };
         int batch = request.EffectiveBatchSize;
         // PyTorch's generator draws for the whole request at once, so its images need the full count.

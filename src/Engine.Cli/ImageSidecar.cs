@@ -131,6 +131,9 @@ public sealed partial record ImageSidecar
     /// </summary>
     public string? Rng { get; init; }
 
+    /// <summary>LoRA adapters merged into the model (full path, scale, SHA-256 of the file), or null when none.</summary>
+    public SidecarLora[]? Loras { get; init; }
+
     /// <summary>The sidecar as indented JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -170,3 +173,9 @@ public sealed partial record ImageSidecar
     /// <summary>The sidecar path of an image path: the same name with <c>.json</c>.</summary>
     public static string PathFor(string imagePath) => Path.ChangeExtension(imagePath, ".json");
 }
+
+/// <summary>One LoRA adapter as a sidecar records it: the file, its scale and the file's SHA-256 (checked when the image is made again).</summary>
+/// <param name="File">Full path of the LoRA file.</param>
+/// <param name="Scale">Its scale.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the file.</param>
+public sealed record SidecarLora(string File, double Scale, string? Sha256);

@@ -49,7 +49,10 @@ public sealed class BatchCommand : EngineCommand
           rng               philox (default: --rng, else philox) or torch: PyTorch's CPU generator, each image
                             drawing from torch.Generator().manual_seed(seed) as diffusers does
           batch             accepted for compatibility: every image is generated on its own (one seed each)
-        Relative paths in 'model' and 'scheduler_config' are looked up from the working folder, then from
+          lora              LoRA adapters: "FILE[:SCALE]", or a list of such strings and {"file": F, "scale": S}
+                            objects (scale default 1); merged into the loaded model, so jobs that differ only in
+                            their LoRAs or scales share one model load
+        Relative paths in 'model', 'scheduler_config' and 'lora' are looked up from the working folder, then from
         the job file's folder. --weights sets the storage of every model's Linear/Conv2d weights (default
         f32; f16 and bf16 halve their memory).
 
@@ -126,7 +129,11 @@ public sealed class BatchCommand : EngineCommand
         if (kind is not null && !DeviceFactory.Kinds.Contains(kind))
             throw new ArgumentException($"unknown device '{job.Device}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
         GenerationRequest request;
-        var fromLine = job.ToRequest() with { Rng = job.Rng ?? defaultRng, SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights };
+        var fromLine = job.ToRequest() with
+        {
+            Rng = job.Rng ?? defaultRng, SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights,
+            Loras = job.Loras.Select(l => l with { Path = Path.GetFullPath(LocalPath(l.Path, jobDir)) }).ToList(),
+        };
         try { request = SamplingSettings.Validated(fromLine, Name); }
         catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
         string modelPath = ModelLocator.Resolve((Directory.Exists(Path.Combine(jobDir, job.Model)) || File.Exists(Path.Combine(jobDir, job.Model))) && !Directory.Exists(job.Model) && !File.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);

@@ -45,6 +45,9 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<int[]?> _originalSize = Pair("--original-size", "H,W", "SDXL micro-conditioning original_size (default: the image size)");
     private readonly Option<int[]?> _cropTopLeft = Pair("--crop-top-left", "Y,X", "SDXL micro-conditioning crops_coords_top_left (default 0,0)");
     private readonly Option<int[]?> _targetSize = Pair("--target-size", "H,W", "SDXL micro-conditioning target_size (default: the image size)");
+    private readonly Option<List<Engine.Models.Adapters.LoraSpec>> _lora = CliOptions.Repeatable("--lora", "FILE[:SCALE]",
+        "LoRA adapter (kohya or diffusers layout) merged into the UNet and text encoders at SCALE (default 1), repeatable; " +
+        "SCALE is the text after the last ':' when it is a number, so C:\\x.safetensors keeps its drive", ParseLora);
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
     private readonly Option<string?> _initNoise = CliOptions.Text("--init-noise", "FILE",
         "safetensors file with tensor x_T [N, C, H, W] (latents for a pipeline): the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
@@ -64,11 +67,11 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _checkpoint.All, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
-        usage: engine generate [--model DIR|FILE [--config DIR] [--prediction-type TYPE] [--vae DIR|FILE]] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
+        usage: engine generate [--model DIR|FILE [--config DIR] [--prediction-type TYPE] [--vae DIR|FILE]] [--lora FILE[:SCALE] ...] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
                                [--original-size H,W --crop-top-left Y,X --target-size H,W]
                                [--init-image FILE [--strength S]] [--vae-tiling auto|on|off]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
@@ -95,6 +98,9 @@ public sealed class GenerateCommand : EngineCommand
                                torch.Generator().manual_seed(S) for the request, x_T drawn for all N images at once,
                                then every sampler draw (so image i depends on N); a seed list is diffusers' list of
                                generators, one per image. The same pictures diffusers makes from those seeds.
+        LoRA: --lora FILE[:SCALE] merges an adapter (kohya lora_down/lora_up with alpha, LoCon, SDXL's SGM block
+        names, or diffusers lora_A/lora_B) into the UNet and the text encoders: W + SCALE * alpha / rank * up @ down
+        in float32. Give it several times for several adapters; the sidecar records each file's SHA-256.
         Pipelines: a folder with model_index.json (StableDiffusion, StableDiffusionXL, StableDiffusion3 without T5, DiT) samples
         latents conditioned on --prompt (DiT: on --class) and
         decodes them with its VAE; without --count there is one image per --prompt. --init-image runs img2img
@@ -162,8 +168,11 @@ public sealed class GenerateCommand : EngineCommand
             Teacher = parse.GetValue(_teacher) is { } t ? ModelLocator.Resolve(t, option: "--teacher") : null,
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
             Rng = parse.GetValue(_rng) ?? RngKind.Philox,
+            Loras = [.. (parse.GetValue(_lora) ?? []).Select(l => l with { Path = Path.GetFullPath(l.Path) })],
         };
         request = _img2img.Apply(parse, request, Name, request.InitialNoiseFile);
+        foreach (var lora in request.Loras)
+            if (!File.Exists(lora.Path)) throw new FileNotFoundException($"{Name}: --lora file '{lora.Path}' does not exist.", lora.Path);
         int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {
@@ -310,6 +319,12 @@ public sealed class GenerateCommand : EngineCommand
         using var teacher = request.Teacher is null ? null : generator.LoadModel(request.Teacher);
         var planned = new PlannedRequest(request, [new PlannedImage(sidecar.SampleIndex, sidecar.File, sidecar.Class)], sidecar.RequestClasses);
         return Execute(generator, model, teacher, [planned], outDir, null, null, context, writeGrid: false);
+    }
+
+    private static Engine.Models.Adapters.LoraSpec ParseLora(string text)
+    {
+        try { return Engine.Models.Adapters.LoraSpec.Parse(text); }
+        catch (FormatException e) { throw new FormatException($"--lora: {e.Message}", e); }
     }
 
     private static ulong[] ParseSeedList(string text)

@@ -100,6 +100,9 @@ public sealed class GenerationJob
     /// <summary>VAE tiling (<c>vae_tiling</c>), or null for the default (auto).</summary>
     public Generation.Pipelines.VaeTiling? VaeTiling { get; init; }
 
+    /// <summary>LoRA adapters with their scales (<c>lora</c>); paths as written in the line.</summary>
+    public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
+
     /// <summary>
     /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
     /// options as <c>key=value</c>, device, prompts, size, clip skip); what the line leaves out takes the request's defaults. The
@@ -122,6 +125,7 @@ public sealed class GenerationJob
         Width = Width ?? 0,
         ClipSkip = ClipSkip,
         VaeTiling = VaeTiling ?? Generation.Pipelines.VaeTiling.Auto,
+        Loras = Loras,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

@@ -15,7 +15,8 @@ namespace Engine.Jobs;
 /// like <c>"0-9"</c>), <c>seed</c> (integer, or a range string) or <c>seeds</c> (range string such as
 /// <c>"0-63"</c>, <c>"0-3,10"</c>, or an array of integers and range strings), and <c>options</c>
 /// (an object passed through to plug-ins and guidance), <c>rng</c> (<c>philox</c> or <c>torch</c>, the generator
-/// the seeds drive); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
+/// the seeds drive), <c>lora</c> (LoRA adapters: a <c>"FILE[:SCALE]"</c> string, or an array of such strings and
+/// <c>{"file": ..., "scale": ...}</c> objects); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
 /// the line), <c>height</c>, <c>width</c> (positive integers, pixels) and <c>clip_skip</c> (integer >= 0);
 /// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
 /// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>).
@@ -28,7 +29,7 @@ public static class JobFile
     /// <summary>The field names a job line may use.</summary>
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
-         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type"];
+         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -96,6 +97,7 @@ public static class JobFile
             List<ulong>? seeds = null;
             bool singleSeed = false;
             RngKind? rng = null;
+            List<Engine.Models.Adapters.LoraSpec> loras = [];
             Dictionary<string, JsonElement> options = new(StringComparer.Ordinal);
             foreach (var p in root.EnumerateObject())
             {
@@ -154,6 +156,7 @@ public static class JobFile
                     case "rng":
                         rng = RngKinds.TryParse(String(p)) ?? throw new JobLineException($"field 'rng' must be one of {RngKinds.Names}; got {v.GetRawText()}");
                         break;
+                    case "lora": loras = Loras(p); break;
                     case "options":
                         if (v.ValueKind != JsonValueKind.Object) throw new JobLineException($"field 'options' must be an object; got {v.ValueKind}");
                         foreach (var o in v.EnumerateObject()) options[o.Name] = o.Value.Clone();
@@ -188,12 +191,42 @@ public static class JobFile
             {
                 Sampler = sampler, SchedulerConfig = schedulerConfig, Steps = steps, Cfg = cfg, Batch = batch,
                 Device = device, Out = output, Options = options, Rng = rng,
-                Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip,
+                Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip, Loras = loras,
                 InitImage = initImage, Strength = strength,
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
                 Config = config, Vae = vae, PredictionType = predictionType,
             };
         }
+    }
+
+    private static List<Engine.Models.Adapters.LoraSpec> Loras(JsonProperty p)
+    {
+        var items = p.Value.ValueKind == JsonValueKind.Array ? p.Value.EnumerateArray().ToList() : [p.Value];
+        var result = new List<Engine.Models.Adapters.LoraSpec>();
+        foreach (var item in items)
+        {
+            if (item.ValueKind == JsonValueKind.String && item.GetString()!.Trim().Length > 0)
+            {
+                try { result.Add(Engine.Models.Adapters.LoraSpec.Parse(item.GetString()!)); }
+                catch (FormatException e) { throw new JobLineException($"field 'lora': {e.Message}"); }
+            }
+            else if (item.ValueKind == JsonValueKind.Object && item.TryGetProperty("file", out var file) && file.ValueKind == JsonValueKind.String && file.GetString()!.Trim().Length > 0)
+            {
+                double scale = 1;
+                foreach (var field in item.EnumerateObject())
+                {
+                    if (field.Name == "scale")
+                    {
+                        if (field.Value.ValueKind != JsonValueKind.Number || !double.IsFinite(scale = field.Value.GetDouble()))
+                            throw new JobLineException($"field 'lora': 'scale' must be a number; got {field.Value.GetRawText()}");
+                    }
+                    else if (field.Name != "file") throw new JobLineException($"field 'lora': unknown key '{field.Name}' (known: file, scale)");
+                }
+                result.Add(new Engine.Models.Adapters.LoraSpec(file.GetString()!, scale));
+            }
+            else throw new JobLineException($"field 'lora' must hold \"FILE[:SCALE]\" strings or {{\"file\": ..., \"scale\": ...}} objects; got {item.GetRawText()}");
+        }
+        return result;
     }
 
     private static string String(JsonProperty p)
