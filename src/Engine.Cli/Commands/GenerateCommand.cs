@@ -172,7 +172,7 @@ public sealed class GenerateCommand : EngineCommand
         };
         request = _img2img.Apply(parse, request, Name, request.InitialNoiseFile);
         foreach (var lora in request.Loras)
-            if (!File.Exists(lora.Path)) throw new FileNotFoundException($"{Name}: --lora file '{lora.Path}' does not exist.", lora.Path);
+            if (!File.Exists(lora.Path)) throw new FileNotFoundException($"--lora file '{lora.Path}' does not exist.", lora.Path);
         int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {
