@@ -1,0 +1,42 @@
+using System.Text.Json.Nodes;
+using Engine.Models.Adapters;
+using Engine.Models.Loading;
+
+namespace Engine.Models.Tests;
+
+/// <summary>
+/// The SGM / LDM names kohya's SDXL LoRA files use, at full size: for the UNets of the SD 1.5 and SDXL base
+/// manifests (fixtures <c>single_file/manifest_*.json</c>: the original checkpoints' keys and the diffusers
+/// configs they convert to), every Linear and Conv2d weight of the diffusers UNet maps to a weight of the
+/// original checkpoint with the same shape, and no two map to the same one.
+/// </summary>
+public class SgmUNetNamesTests
+{
+    [TestCase("manifest_sd15.json")]
+    [TestCase("manifest_sdxl_base_1_0.json")]
+    public void EveryUNetWeightMapsToTheOriginalCheckpoint(string manifestName)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(Fixtures.RequireRoot(), "single_file", manifestName)))!;
+        var config = manifest["diffusers_configs"]!["unet"]!.AsObject().DeepClone().AsObject();
+        config["_class_name"] = "UNet2DConditionModel";
+        string path = Path.Combine(Path.GetTempPath(), $"sgm-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, config.ToJsonString());
+        Networks.Network unet;
+        try { unet = ModelLoader.Build(ModelConfig.Load(path)); }
+        finally { File.Delete(path); }
+        var tensors = manifest["tensors"]!.AsObject();
+        var weights = unet.Parameters.Where(p => p.AllowsHalfStorage && p.Key.EndsWith(".weight", StringComparison.Ordinal)).ToList();
+        var names = new SgmUNetNames(weights.Select(p => p.Key[..^".weight".Length]));
+        var seen = new HashSet<string>();
+        foreach (var p in weights)
+        {
+            string? sgm = names.ToSgm(p.Key[..^".weight".Length]);
+            Assert.That(sgm, Is.Not.Null, p.Key);
+            string key = $"model.diffusion_model.{sgm}.weight";
+            Assert.That(tensors.ContainsKey(key), Is.True, $"{p.Key} -> {key}");
+            Assert.That(tensors[key]!["shape"]!.AsArray().Select(d => d!.GetValue<int>()), Is.EqualTo(p.Shape), key);
+            Assert.That(seen.Add(key), Is.True, $"{key} named twice");
+        }
+        TestContext.Out.WriteLine($"{manifestName}: {weights.Count} weights mapped");
+    }
+}
