@@ -145,4 +145,16 @@ public static class PointwiseKernels
         if (t.Count > 7) acc = ScalarMath.MultiplyAdd(t.X7[i], t.C7, acc);
         output[i] = acc;
     }
+
+    /// <summary>
+    /// marker[i / rowLength] = mark where x[i] is NaN or infinite and the marker is still 0. Threads of one
+    /// launch that race write the same mark, and launches run in order, so the first mark set stays.
+    /// </summary>
+    public static void MarkNonFinite(Index1D i, ArrayView<float> x, ArrayView<float> marker, int rowLength, float mark)
+    {
+        float v = x[i];
+        if (v - v == 0f) return;
+        int row = i / rowLength;
+        if (marker[row] == 0f) marker[row] = mark;
+    }
 }

@@ -121,4 +121,23 @@ public abstract partial class Device
 
     /// <summary>Implements <see cref="GatedAdd"/>.</summary>
     protected abstract void GatedAddCore(Tensor residual, Tensor x, Tensor gate, Tensor output);
+
+    /// <summary>
+    /// Finiteness check without a host copy: <paramref name="x"/> is read as <c>marker.Length</c> equal rows
+    /// (one per image); where a row holds a NaN or an infinity and its marker is still 0, the marker is set to
+    /// <paramref name="mark"/>. Markers already set keep their value, so after a series of calls with growing
+    /// marks (the step numbers) one small read-back of <paramref name="marker"/> says which rows went
+    /// non-finite and at which call first. The caller zeroes the marker before the first call.
+    /// </summary>
+    public void MarkNonFinite(Tensor x, Tensor marker, float mark)
+    {
+        CheckF32(x, nameof(x)); CheckF32(marker, nameof(marker));
+        if (marker.Length < 1 || x.Length % marker.Length != 0)
+            throw new ArgumentException($"MarkNonFinite: {x} does not split into {marker.Length} equal rows (marker {marker}).");
+        if (mark == 0 || !float.IsFinite(mark)) throw new ArgumentException($"MarkNonFinite: mark {mark} must be finite and non-zero (0 means clean).");
+        MarkNonFiniteCore(x, marker, mark);
+    }
+
+    /// <summary>Implements <see cref="MarkNonFinite"/>.</summary>
+    protected abstract void MarkNonFiniteCore(Tensor x, Tensor marker, float mark);
 }

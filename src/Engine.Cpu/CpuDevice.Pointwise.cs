@@ -257,4 +257,35 @@ public sealed partial class CpuDevice
             TensorPrimitives.MultiplyAdd(xa.AsSpan(xo + row * d, d), ga.AsSpan(go + bi * d, d), ra.AsSpan(ro + row * d, d), oa.AsSpan(oo + row * d, d));
         });
     }
+
+    /// <inheritdoc />
+    protected override void MarkNonFiniteCore(Tensor x, Tensor marker, float mark)
+    {
+        var (xa, xo) = Raw(x);
+        var m = Span(marker);
+        int rowLength = checked((int)(x.Length / marker.Length));
+        for (int r = 0; r < m.Length; r++)
+        {
+            if (m[r] != 0) continue;
+            var row = xa.AsSpan(xo + r * rowLength, rowLength);
+            if (!IsFinite(row)) m[r] = mark;
+        }
+    }
+
+    private static bool IsFinite(ReadOnlySpan<float> row)
+    {
+        // x - x is 0 for finite x and NaN for NaN and the infinities; a sum stays NaN once it meets one.
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var acc = System.Numerics.Vector<float>.Zero;
+            var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(row);
+            foreach (var v in vectors) acc += v - v;
+            if (System.Numerics.Vector.Sum(acc) != 0) return false; // NaN compares unequal too
+            i = vectors.Length * System.Numerics.Vector<float>.Count;
+        }
+        for (; i < row.Length; i++)
+            if (!float.IsFinite(row[i])) return false;
+        return true;
+    }
 }

@@ -112,4 +112,11 @@ public sealed partial class IlgpuDevice
         if (x.Length == 0) return;
         _kernels.GatedAdd(Extent(x.Length, "GatedAdd"), View(residual), View(x), View(gate), View(output), x.Dim(1), x.Dim(2));
     }
+
+    /// <inheritdoc />
+    protected override void MarkNonFiniteCore(Tensor x, Tensor marker, float mark)
+    {
+        if (x.Length == 0) return;
+        _kernels.MarkNonFinite(Extent(x.Length, "MarkNonFinite"), View(x), View(marker), (int)(x.Length / marker.Length), mark);
+    }
 }

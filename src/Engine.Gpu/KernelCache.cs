@@ -63,6 +63,7 @@ internal sealed class KernelCache(Accelerator accelerator)
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp>>? _binary;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp>>? _binaryBroadcast;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, float, float>>? _affine;
+    private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, int, float>>? _markNonFinite;
     private Lazy<Action<Index1D, ArrayView<float>, LinearTerms>>? _linearCombination;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, TimestepParams>>? _timestep;
     private Lazy<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>>? _modulate;
@@ -90,6 +91,8 @@ internal sealed class KernelCache(Accelerator accelerator)
         (_binary ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BinaryOp>(PointwiseKernels.Binary))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp> BinaryBroadcast =>
         (_binaryBroadcast ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, BroadcastShape, BinaryOp>(PointwiseKernels.BinaryBroadcast))).Value;
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, float> MarkNonFinite =>
+        (_markNonFinite ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(PointwiseKernels.MarkNonFinite))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float, float> Affine =>
         (_affine ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, float>(PointwiseKernels.Affine))).Value;
     public Action<Index1D, ArrayView<float>, LinearTerms> LinearCombination =>
