@@ -72,7 +72,12 @@ typedef enum engine_status {
     /* Host or device memory ran out. */
     ENGINE_OUT_OF_MEMORY = 8,
     /* An unexpected failure inside the engine; the text names the exception. */
-    ENGINE_INTERNAL = 9
+    ENGINE_INTERNAL = 9,
+    /* The samples became NaN or infinite during sampling (the text names the step and the
+     * images; typical causes: a configuration value out of range such as a negative norm_eps,
+     * an extreme guidance scale, or half-precision weights that overflow). No samples are
+     * returned. */
+    ENGINE_NON_FINITE = 10
 } engine_status;
 
 /* An engine instance: one compute device, its memory pool, a progress callback and a cancel
@@ -183,8 +188,12 @@ ENGINE_API engine_status engine_release_context(engine_context* context);
  * pipeline folder (model_index.json), or a single-file SD 1.x / 2.x / SDXL checkpoint (.safetensors in
  * the original layout; configs inferred from its header, as `engine inspect --json` shows them)
  * onto the context's device and stores it in *out_model.
- * INVALID_ARGUMENT: a NULL argument, or a model type the engine does not know.
- * NOT_FOUND: the folder or a required file is missing. INVALID_DATA: malformed files. */
+ * INVALID_ARGUMENT: a NULL argument, or a model type the engine does not know (config.json's
+ * _class_name, model_index.json's pipeline class).
+ * NOT_FOUND: the folder or a required file (config.json, the weights) is missing.
+ * INVALID_DATA: malformed files: bad JSON, a bad config value, truncated or corrupt
+ * safetensors, weights missing a tensor the network needs (or holding one it does not),
+ * a weight holding NaN or infinity (the text names the tensor). */
 ENGINE_API engine_status engine_load_model(engine_context* context, const char* path,
                                            engine_model** out_model);
 
@@ -207,6 +216,8 @@ ENGINE_API engine_status engine_output_shape(engine_context* context, engine_mod
  * until done; calls the progress callback after each step.
  * BUFFER_TOO_SMALL: out_len < engine_output_size (nothing is generated).
  * CANCELLED: engine_cancel or the callback stopped the run (buffer contents unspecified).
+ * NON_FINITE: the samples became NaN or infinite; the text names the step (buffer contents
+ * unspecified).
  * INVALID_ARGUMENT: a NULL argument, unknown sampler or schedule, bad steps/count/labels.
  * UNSUPPORTED: a valid option this model or device cannot do. */
 ENGINE_API engine_status engine_generate(engine_context* context, engine_model* model,

@@ -47,6 +47,7 @@ const char* engine_status_name(engine_status status)
     case ENGINE_INVALID_DATA: return "ENGINE_INVALID_DATA";
     case ENGINE_OUT_OF_MEMORY: return "ENGINE_OUT_OF_MEMORY";
     case ENGINE_INTERNAL: return "ENGINE_INTERNAL";
+    case ENGINE_NON_FINITE: return "ENGINE_NON_FINITE";
     }
     return "ENGINE_UNKNOWN_STATUS";
 }

@@ -10,11 +10,12 @@ public sealed partial record ImageSidecar
 {
     /// <summary>
     /// The sidecar of one image of <paramref name="request"/>: <paramref name="image"/> says which (sample
-    /// index, file, class), <paramref name="result"/> is what the request produced on the device named
-    /// <paramref name="deviceName"/>, and <paramref name="requestClasses"/> is the class cycle the request's
-    /// labels came from (image i took requestClasses[i mod length]; null for unconditional).
+    /// index, file, class); the request resolved to <paramref name="schedulerClass"/> and made images of
+    /// <paramref name="height"/> x <paramref name="width"/> pixels on the device named <paramref name="deviceName"/>;
+    /// <paramref name="requestClasses"/> is the class cycle the request's labels came from (image i took
+    /// requestClasses[i mod length]; null for unconditional). The PNG's size and checksum are added when it is written.
     /// </summary>
-    public static ImageSidecar Describe(GenerationRequest request, IReadOnlyList<int>? requestClasses, PlannedImage image, GenerationResult result, string deviceName) => new()
+    public static ImageSidecar Describe(GenerationRequest request, IReadOnlyList<int>? requestClasses, PlannedImage image, string schedulerClass, int height, int width, string deviceName) => new()
     {
         EngineVersion = Cli.EngineVersion.Text,
         File = image.FileName,
@@ -30,7 +31,7 @@ public sealed partial record ImageSidecar
         Schedule = request.Schedule,
         SchedulerConfig = request.SchedulerConfigJson is { } json ? JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(json)).RootElement.Clone() : null,
         SchedulerConfigFile = request.SchedulerConfigPath is { } configPath ? Path.GetFullPath(configPath) : null,
-        SchedulerClass = result.SchedulerClass,
+        SchedulerClass = schedulerClass,
         Steps = request.Steps,
         Cfg = request.GuidanceScale,
         Class = image.Class,
@@ -40,8 +41,8 @@ public sealed partial record ImageSidecar
         RequestBatch = request.BatchSize,
         RequestClasses = requestClasses?.ToArray(),
         Options = [.. request.Options],
-        Height = result.ImageHeight,
-        Width = result.ImageWidth,
+        Height = height,
+        Width = width,
         RequestPrompts = request.Prompts is { Count: > 0 } prompts ? [.. prompts] : null,
         RequestNegativePrompts = request.NegativePrompts is { Count: > 0 } negatives ? [.. negatives] : null,
         ClipSkip = request.ClipSkip,

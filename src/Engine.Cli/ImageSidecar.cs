@@ -134,6 +134,12 @@ public sealed partial record ImageSidecar
     /// <summary>LoRA adapters merged into the model (full path, scale, SHA-256 of the file), or null when none.</summary>
     public SidecarLora[]? Loras { get; init; }
 
+    /// <summary>Size in bytes of the PNG written beside this sidecar (null in sidecars older than the field); a resumed batch checks it.</summary>
+    public long? PngSize { get; init; }
+
+    /// <summary>SHA-256 of that PNG as lowercase hex (null in older sidecars); a resumed batch checks it.</summary>
+    public string? PngSha256 { get; init; }
+
     /// <summary>The sidecar as indented JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

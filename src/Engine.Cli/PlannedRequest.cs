@@ -12,26 +12,43 @@ public sealed record PlannedRequest(GenerationRequest Request, IReadOnlyList<Pla
 {
     /// <summary>
     /// Generates the request (sampled as a distilled student refined by <paramref name="teacher"/> when one is given)
-    /// with progress on <paramref name="meter"/>, then writes the listed images and their sidecars into <paramref name="folder"/>.
-    /// Returns the result and the written images in list order.
+    /// with progress on <paramref name="meter"/>, writing the listed images and their sidecars into <paramref name="folder"/>
+    /// as soon as their batch finishes, so a later cancellation or failure loses none of them; each written image is
+    /// also passed to <paramref name="written"/>. Images whose samples went NaN or infinite are not written (the request
+    /// then throws <see cref="NonFiniteException"/>). Returns the result and the written images in list order.
     /// </summary>
-    public (GenerationResult Result, PixelImage[] Images) Run(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, ProgressMeter meter, string folder, CancellationToken cancellation)
+    public (GenerationResult Result, PixelImage[] Images) Run(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, ProgressMeter meter, string folder,
+        CancellationToken cancellation, Action<PixelImage>? written = null)
     {
-        var result = generator.Generate(model, Request, teacher, meter.For(Request.Count, Request.EffectiveBatchSize), cancellation);
-        meter.RequestDone(Request.Count);
-        var all = result.Image is { } decoded
-            ? SamplePixels.ToImages(decoded, [result.Count, decoded.Length / (result.Count * result.ImageHeight * result.ImageWidth), result.ImageHeight, result.ImageWidth], unitRange: true)
-            : SamplePixels.ToImages(result.Samples, [result.Count, result.Channels, result.Height, result.Width]);
-        var written = new PixelImage[Images.Count];
-        for (int k = 0; k < Images.Count; k++)
+        var planned = Images.ToLookup(i => i.Index);
+        var images = new PixelImage?[Images.Count];
+        var slot = Images.Select((image, k) => (image, k)).ToDictionary(p => p.image, p => p.k);
+        var result = generator.Generate(model, Request, teacher, meter.For(Request.Count, Request.EffectiveBatchSize), cancellation, (in GeneratedBatch batch) =>
         {
-            // Stop between images too: what is on disk stays whole, the rest is not started.
-            cancellation.ThrowIfCancellationRequested();
-            var image = Images[k];
-            ImageOutput.Write(folder, all[image.Index], ImageSidecar.Describe(Request, RequestClasses, image, result, generator.Device.Name));
-            written[k] = all[image.Index];
-        }
-        return (result, written);
+            // A finished batch is written whole even when a stop was asked meanwhile: finished work is never dropped.
+            PixelImage[]? pixels = null;
+            for (int k = 0; k < batch.Count; k++)
+            {
+                if (!batch.Finite[k] || !planned.Contains(batch.Start + k)) continue;
+                pixels ??= ToImages(batch);
+                foreach (var image in planned[batch.Start + k])
+                {
+                    ImageOutput.Write(folder, pixels[k], ImageSidecar.Describe(Request, RequestClasses, image, batch.SchedulerClass, batch.ImageHeight, batch.ImageWidth, generator.Device.Name));
+                    images[slot[image]] = pixels[k];
+                    written?.Invoke(pixels[k]);
+                }
+            }
+        });
+        meter.RequestDone(Request.Count);
+        return (result, images.Select(i => i!).ToArray());
+    }
+
+    private static PixelImage[] ToImages(in GeneratedBatch batch)
+    {
+        if (!batch.Image.IsEmpty)
+            return SamplePixels.ToImages(batch.Image, [batch.Count, batch.Image.Length / (batch.Count * batch.ImageHeight * batch.ImageWidth), batch.ImageHeight, batch.ImageWidth], unitRange: true);
+        int channels = batch.Samples.Length / (batch.Count * batch.ImageHeight * batch.ImageWidth);
+        return SamplePixels.ToImages(batch.Samples, [batch.Count, channels, batch.ImageHeight, batch.ImageWidth]);
     }
 }
 

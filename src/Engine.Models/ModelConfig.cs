@@ -46,7 +46,7 @@ public sealed class ModelConfig
     public static ModelConfig Load(string path)
     {
         if (Directory.Exists(path)) throw new ModelLoadException($"{path}: is a folder; expected the configuration file (JSON).");
-        if (!File.Exists(path)) throw new ModelLoadException($"{path}: configuration file not found.");
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: configuration file not found.", ModelLoadFailure.NotFound);
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });

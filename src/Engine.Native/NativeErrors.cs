@@ -2,6 +2,10 @@ using System.Runtime.InteropServices;
 using System.Security;
 using System.Text;
 using System.Text.Json;
+using Engine.Core;
+using Engine.Core.Safetensors;
+using Engine.Generation;
+using Engine.Models;
 
 namespace Engine.Native;
 
@@ -41,6 +45,10 @@ internal static unsafe class NativeErrors
     public static NativeStatus StatusOf(Exception exception) => exception switch
     {
         OperationCanceledException => NativeStatus.Cancelled,
+        NonFiniteException => NativeStatus.NonFinite,
+        ModelLoadException { Failure: ModelLoadFailure.NotFound } => NativeStatus.NotFound,
+        ModelLoadException { Failure: ModelLoadFailure.UnsupportedClass } => NativeStatus.InvalidArgument,
+        ModelLoadException or SafetensorsException => NativeStatus.InvalidData,
         FileNotFoundException or DirectoryNotFoundException => NativeStatus.NotFound,
         ObjectDisposedException => NativeStatus.InvalidArgument,
         ArgumentException => NativeStatus.InvalidArgument,

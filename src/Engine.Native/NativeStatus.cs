@@ -13,4 +13,5 @@ public enum NativeStatus
     InvalidData = 7,
     OutOfMemory = 8,
     Internal = 9,
+    NonFinite = 10,
 }

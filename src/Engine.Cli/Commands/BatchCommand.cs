@@ -58,8 +58,10 @@ public sealed class BatchCommand : EngineCommand
 
         Each image is sample index 0 of its seed (the same pixels as 'engine generate --seeds S'), written
         as seedSSSSSS_classC.png with a JSON sidecar as soon as it is made. Without class/classes a
-        class-conditional model cycles through its classes. Images whose PNG already exists are skipped, so
-        running the same file again resumes it. A bad line or failing job is reported (with its line number)
+        class-conditional model cycles through its classes. Images already on disk are skipped, so running the
+        same file again resumes it: a PNG counts as done when its sidecar exists and records the PNG's size and
+        SHA-256 and they match, and the PNG decodes whole (sidecars from before these fields: decoding alone);
+        a damaged image (truncated, altered, its sidecar deleted) is reported and made again. A bad line or failing job is reported (with its line number)
         and the other jobs still run. Prints a summary at the end; exit code 1 when any line or job failed,
         130 on Ctrl+C (images written so far are complete).
         """;
@@ -163,9 +165,11 @@ public sealed class BatchCommand : EngineCommand
         var classes = job.Classes ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
         var planned = new GenerationJob(job.Line, job.Model, job.Seeds, classes);
         string outDir = job.Out ?? defaultOut;
-        var (done, pending) = JobResume.Check(planned, outDir);
+        // An image counts as done only when its PNG matches its sidecar's size and checksum and decodes whole.
+        var (done, pending, damaged) = JobResume.Check(planned, outDir, ImageOutput.Problem);
         meter.Drop(done.Count);
         if (done.Count > 0) context.Output.WriteLine($"{where}: {done.Count} of {job.Count} images already in {outDir}, skipped");
+        foreach (var (image, reason) in damaged) context.Error.WriteLine($"engine batch: {where}: {Path.Combine(outDir, image.FileName)} is damaged ({reason}); making it again");
 
         int written = 0;
         foreach (var image in pending)

@@ -112,8 +112,10 @@ public sealed class GenerateCommand : EngineCommand
         --class "golden retriever"); --classes A,B,... gives image i class list[i mod length];
         without either a class-conditional model cycles through all its classes.
 
-        Ctrl+C stops between sampler steps; images already written are complete (no partial files) and the
-        exit code is 130.
+        Each image is written with its sidecar (atomically) as soon as its batch finishes. Ctrl+C stops between
+        sampler steps with exit code 130: every finished image is on disk, complete (the grid is written only
+        when the run ends).
+        Samples that turn NaN or infinite fail the run (exit code 1) naming the step; finite images are kept.
         """;
 
     /// <inheritdoc />
@@ -253,31 +255,41 @@ public sealed class GenerateCommand : EngineCommand
         var samples = new List<float[]>();
         var decoded = new List<float[]>();
         int[]? sampleShape = null, imageShape = null;
-        int written = ProgressDisplay.Run(context, Name, requests.Sum(r => r.Request.Count), requests[0].Request.Steps, meter =>
+        int written = 0;
+        try
         {
-            int done = 0;
-            foreach (var planned in requests)
+            ProgressDisplay.Run(context, Name, requests.Sum(r => r.Request.Count), requests[0].Request.Steps, meter =>
             {
-                context.Cancellation.ThrowIfCancellationRequested();
-                var (result, images) = planned.Run(generator, model, teacher, meter, outDir, context.Cancellation);
-                done += images.Length;
-                foreach (var img in images)
-                    if (gridImages.Count < MaxGridImages) gridImages.Add(img);
-                if (outputTensor is not null)
+                foreach (var planned in requests)
                 {
-                    samples.Add(result.Samples);
-                    sampleShape = [result.Channels, result.Height, result.Width];
-                    if (result.Image is { } image)
+                    context.Cancellation.ThrowIfCancellationRequested();
+                    // Each image is on disk as soon as its batch finishes; the grid gathers them as they come.
+                    var (result, _) = planned.Run(generator, model, teacher, meter, outDir, context.Cancellation, image =>
                     {
-                        decoded.Add(image);
-                        imageShape = [image.Length / (result.Count * result.ImageHeight * result.ImageWidth), result.ImageHeight, result.ImageWidth];
+                        written++;
+                        if (gridImages.Count < MaxGridImages) gridImages.Add(image);
+                    });
+                    if (outputTensor is not null)
+                    {
+                        samples.Add(result.Samples);
+                        sampleShape = [result.Channels, result.Height, result.Width];
+                        if (result.Image is { } image)
+                        {
+                            decoded.Add(image);
+                            imageShape = [image.Length / (result.Count * result.ImageHeight * result.ImageWidth), result.ImageHeight, result.ImageWidth];
+                        }
                     }
                 }
-            }
-            return done;
-        });
-        if (writeGrid && gridImages.Count > 0)
-            PngCodec.Write(Path.Combine(outDir, GridFileName), ImageGrid.Create(gridImages, columns: gridColumns is { } c ? Math.Min(c, gridImages.Count) : null));
+                return 0;
+            });
+        }
+        catch (Exception e) when (e is OperationCanceledException or NonFiniteException)
+        {
+            // Stopped or failed part way: the finished images are on disk, whole (the grid is made only by a run that ends).
+            if (written > 0) context.Error.WriteLine($"engine {Name}: {written} finished image{(written == 1 ? " is" : "s are")} in {Path.GetFullPath(outDir)}.");
+            throw;
+        }
+        if (writeGrid && gridImages.Count > 0) WriteGrid(outDir, gridImages, gridColumns);
         if (outputTensor is not null && sampleShape is not null)
         {
             var all = samples.SelectMany(s => s).ToArray();
@@ -294,6 +306,9 @@ public sealed class GenerateCommand : EngineCommand
             $"{(outputTensor is null ? "" : $", samples to {outputTensor}")} in {clock.Elapsed.TotalSeconds:F1} s ({generator.Device.Name})");
         return ExitCodes.Success;
     }
+
+    private static void WriteGrid(string outDir, List<PixelImage> images, int? columns) =>
+        PngCodec.Write(Path.Combine(outDir, GridFileName), ImageGrid.Create(images, columns: columns is { } c ? Math.Min(c, images.Count) : null));
 
     private int FromSidecar(string path, string outDir, string? device, CommandContext context)
     {

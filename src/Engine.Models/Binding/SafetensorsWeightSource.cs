@@ -7,7 +7,8 @@ namespace Engine.Models.Binding;
 /// <summary>
 /// Weights of a diffusers folder: <c>diffusion_pytorch_model.safetensors</c>, or the shards listed by
 /// <c>diffusion_pytorch_model.safetensors.index.json</c>. Files stay memory-mapped; F32, F16 and
-/// BF16 tensors go from the mapping to the device and are converted to float32 there.
+/// BF16 tensors go from the mapping to the device and are converted to float32 there; each is scanned
+/// for NaN and infinity on the way (<see cref="NonFiniteScan"/>).
 /// </summary>
 public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
 {
@@ -44,7 +45,7 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
         if (File.Exists(single)) return OpenFile(single);
         var index = single + ".index.json";
         if (!File.Exists(index))
-            throw new ModelLoadException($"{folder}: no weights found: expected {weightsFileName} or {weightsFileName}.index.json.");
+            throw new ModelLoadException($"{folder}: no weights found: expected {weightsFileName} or {weightsFileName}.index.json.", ModelLoadFailure.NotFound);
         var source = new SafetensorsWeightSource(index);
         try
         {
@@ -98,6 +99,9 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
         var file = _byKey[key];
         if (file.Info(key).DeviceType is null)
             throw new ModelLoadException($"{file.Path}: tensor '{key}' is stored as {file.Info(key).Type}; model weights must be F32, F16 or BF16.");
+        // One NaN or infinite weight makes every image NaN: refuse it here, naming the tensor, not after sampling.
+        if (file.Info(key).ByteLength <= int.MaxValue && NonFiniteScan.FirstNonFinite(file.GetBytes(key), file.Info(key).Type) is var bad and >= 0)
+            throw new ModelLoadException($"{file.Path}: tensor '{key}' holds NaN or infinity (element {bad}); the weights are corrupt.");
         return file.Load(device, key, dtype);
     }
 

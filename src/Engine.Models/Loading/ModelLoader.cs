@@ -58,9 +58,9 @@ public static class ModelLoader
     private static Func<ModelConfig, Network> Builder(ModelConfig config)
     {
         if (string.IsNullOrEmpty(config.ClassName))
-            throw new ModelLoadException($"{config.Path}: no '_class_name'; supported classes: {string.Join(", ", SupportedClasses)}.");
+            throw new ModelLoadException($"{config.Path}: no '_class_name'; supported classes: {string.Join(", ", SupportedClasses)}.", ModelLoadFailure.UnsupportedClass);
         if (!Builders.TryGetValue(config.ClassName, out var build))
-            throw new ModelLoadException($"{config.Path}: model class '{config.ClassName}' is not supported; supported classes: {string.Join(", ", SupportedClasses)}.");
+            throw new ModelLoadException($"{config.Path}: model class '{config.ClassName}' is not supported; supported classes: {string.Join(", ", SupportedClasses)}.", ModelLoadFailure.UnsupportedClass);
         return build;
     }
 
@@ -70,7 +70,7 @@ public static class ModelLoader
     /// </summary>
     public static Network Load(Device device, string folder, DType weightStorage = DType.F32)
     {
-        if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: model folder not found.");
+        if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: model folder not found.", ModelLoadFailure.NotFound);
         var config = ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName));
         Builder(config);
         using var source = SafetensorsWeightSource.OpenFolder(folder);
@@ -93,6 +93,6 @@ public static class ModelLoader
         var model = Load(device, folder, weightStorage);
         if (model is DiffusionModel d) return d;
         model.Dispose();
-        throw new ModelLoadException($"{folder}: '{model.Config.ClassName}' is not a denoising network.");
+        throw new ModelLoadException($"{folder}: '{model.Config.ClassName}' is not a denoising network.", ModelLoadFailure.UnsupportedClass);
     }
 }

@@ -32,7 +32,7 @@ public sealed class ClipTextModel : Network
     {
         var architectures = config.StringList("architectures", []);
         Architecture = architectures.FirstOrDefault(SupportedArchitectures.Contains)
-            ?? throw new ModelLoadException($"{config.Path}: architectures [{string.Join(", ", architectures)}] name no supported text encoder; supported: {string.Join(", ", SupportedArchitectures)}.");
+            ?? throw new ModelLoadException($"{config.Path}: architectures [{string.Join(", ", architectures)}] name no supported text encoder; supported: {string.Join(", ", SupportedArchitectures)}.", ModelLoadFailure.UnsupportedClass);
         VocabSize = config.Int("vocab_size", 49408);
         HiddenSize = config.Int("hidden_size", 512);
         MaxPositions = config.Int("max_position_embeddings", 77);
@@ -64,7 +64,7 @@ public sealed class ClipTextModel : Network
     /// <summary>Loads a text encoder folder onto <paramref name="device"/> (Linear weights in <paramref name="weightStorage"/>).</summary>
     public static ClipTextModel Load(Device device, string folder, DType weightStorage = DType.F32)
     {
-        if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: text encoder folder not found.");
+        if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: text encoder folder not found.", ModelLoadFailure.NotFound);
         var model = new ClipTextModel(ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName)));
         try
         {

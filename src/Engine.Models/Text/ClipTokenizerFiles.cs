@@ -50,7 +50,7 @@ internal sealed class ClipTokenizerFiles
 
     public static ClipTokenizerFiles Load(string folder)
     {
-        if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: tokenizer folder not found.");
+        if (!Directory.Exists(folder)) throw new ModelLoadException($"{folder}: tokenizer folder not found.", ModelLoadFailure.NotFound);
         var vocabPath = Path.Combine(folder, "vocab.json");
         var mergesPath = Path.Combine(folder, "merges.txt");
         var configPath = Path.Combine(folder, "tokenizer_config.json");
@@ -60,7 +60,7 @@ internal sealed class ClipTokenizerFiles
         var map = ReadJsonObject(mapPath, required: false);
         if (config is { } c && c.TryGetProperty("tokenizer_class", out var cls) && cls.ValueKind == JsonValueKind.String
             && cls.GetString() is not ("CLIPTokenizer" or "CLIPTokenizerFast"))
-            throw new ModelLoadException($"{configPath}: tokenizer_class \"{cls.GetString()}\" is not a CLIP tokenizer (CLIPTokenizer).");
+            throw new ModelLoadException($"{configPath}: tokenizer_class \"{cls.GetString()}\" is not a CLIP tokenizer (CLIPTokenizer).", ModelLoadFailure.UnsupportedClass);
 
         var vocabulary = ReadVocabulary(vocabPath);
         var merges = ReadMerges(mergesPath);
@@ -120,7 +120,7 @@ internal sealed class ClipTokenizerFiles
     {
         if (!File.Exists(path))
         {
-            if (required) throw new ModelLoadException($"{path}: file not found.");
+            if (required) throw new ModelLoadException($"{path}: file not found.", ModelLoadFailure.NotFound);
             return null;
         }
         try
@@ -161,7 +161,7 @@ internal sealed class ClipTokenizerFiles
     // As transformers: strip the file, split on newlines, skip the "#version" header line, keep at most MergeLimit.
     private static List<string> ReadMerges(string path)
     {
-        if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.");
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found.", ModelLoadFailure.NotFound);
         return ParseMerges(File.ReadAllText(path), path);
     }
 

@@ -69,7 +69,10 @@ public sealed class Generator : IDisposable
             string schedulerPath = Path.Combine(full, "scheduler_config.json");
             bool fromFile = File.Exists(schedulerPath);
             // Without a scheduler config, diffusers' DDPMScheduler defaults (linear betas 1e-4..0.02 over 1000 steps) stand in.
-            var training = fromFile ? SchedulerConfig.Load(schedulerPath) : SchedulerConfig.ParseJson("{}", Engine.Sampling.Schedulers.DdpmScheduler.DiffusersClass);
+            SchedulerConfig training;
+            // A malformed file in the model folder is bad data, not a bad argument of the caller.
+            try { training = fromFile ? SchedulerConfig.Load(schedulerPath) : SchedulerConfig.ParseJson("{}", Engine.Sampling.Schedulers.DdpmScheduler.DiffusersClass); }
+            catch (SchedulerConfigException e) { throw new InvalidDataException(e.Message, e); }
             return new LoadedDenoiser(full, network, training, fromFile, File.Exists(Path.Combine(full, LoadedDenoiser.OneStepStudentFile)));
         }
         catch
@@ -131,8 +134,14 @@ public sealed class Generator : IDisposable
     /// <c>distill_renoise</c>, <c>teacher_cfg</c>); a multi-step student uses <see cref="GenerationRequest.Steps"/>
     /// trailing timesteps.
     /// </summary>
+    /// <remarks>
+    /// Each batch is handed to <paramref name="batchFinished"/> as soon as it is sampled (and decoded), so a caller
+    /// can keep finished images when a later batch is cancelled or fails. Samples are checked for NaN and
+    /// infinity on the device after every step; a batch with non-finite images still hands out its finite ones,
+    /// then the request fails with <see cref="NonFiniteException"/> naming the images and the step.
+    /// </remarks>
     public GenerationResult Generate(LoadedDenoiser model, GenerationRequest request, LoadedDenoiser? teacher,
-        Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default)
+        Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default, BatchFinished? batchFinished = null)
     {
         var (count, channels, height, width) = OutputShape(model, request);
         if (request.InitImage is not null && (teacher is not null || model.IsOneStepStudent))
@@ -170,8 +179,11 @@ public sealed class Generator : IDisposable
             using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
             INoiseSource noiseSource = torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
             int total = 0, first = 0;
+            using var watch = new NonFiniteWatch(Device, sample);
             Action<int> onStep = i =>
             {
+                // A batch gone wholly NaN/Inf is not worth its remaining steps.
+                if (watch.AfterStep(i - first)) throw NonFinite(model, watch.FirstSteps(total), start, total);
                 if (progress is not null && !progress(new GenerationProgress(i - first + 1, total, start, count)))
                     throw new OperationCanceledException("Generation was cancelled by the progress callback.");
                 cancellation.ThrowIfCancellationRequested();
@@ -179,6 +191,7 @@ public sealed class Generator : IDisposable
             if (distilled)
             {
                 LoadInitialNoise(request, sample, start, imageLength, 1.0, noiseSource);
+                watch.Start();
                 modelCalls += RunDistilled(model, teacher, request, options, network, conditioning, sample, noiseSource, out total, onStep);
             }
             else
@@ -195,6 +208,7 @@ public sealed class Generator : IDisposable
                 else LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma, noiseSource);
                 first = scheduler.StartCall;
                 total = scheduler.RemainingCalls;
+                watch.Start();
                 using var stack = options.Build(network, conditioning, scheduler, Device);
                 if (options.PredictorCorrector is { } pc)
                     PredictorCorrectorGuidance.Run(scheduler, stack.Guided, sample, pc, noiseSource, onStep);
@@ -202,15 +216,36 @@ public sealed class Generator : IDisposable
                     Sampler.Run(scheduler, stack, sample, onStep);
                 modelCalls += stack.Guided.Forwards;
             }
+            int[] firstSteps = watch.FirstSteps(total);
             Device.Download(sample, samples.AsSpan(start * imageLength, n * imageLength));
+            var decodedSpan = Span<float>.Empty;
             if (pipeline is not null)
             {
                 var decoded = pipeline.Decode(sample, request.VaeTiling);
-                decoded.CopyTo(image.AsSpan(start * decoded.Length / n));
+                decodedSpan = image.AsSpan(start * decoded.Length / n, decoded.Length);
+                decoded.CopyTo(decodedSpan);
+                // The decoded pixels are on the host already: a VAE that overflows counts as the last step.
+                int pixels = decoded.Length / n;
+                for (int k = 0; k < n; k++)
+                    if (firstSteps[k] < 0 && !AllFinite(decodedSpan.Slice(k * pixels, pixels))) firstSteps[k] = total;
             }
+            var finite = firstSteps.Select(f => f < 0).ToArray();
+            batchFinished?.Invoke(new GeneratedBatch(start, n, samples.AsSpan(start * imageLength, n * imageLength), decodedSpan, finite, schedulerClass,
+                height * model.PixelScale, width * model.PixelScale));
+            if (Array.IndexOf(finite, false) >= 0) throw NonFinite(model, firstSteps, start, total);
         }
         return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass, image, model.PixelScale) { Loras = loras };
     }
+
+    private static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+            if (!float.IsFinite(v)) return false;
+        return true;
+    }
+
+    private static NonFiniteException NonFinite(LoadedDenoiser model, int[] firstSteps, int start, int total) =>
+        new(model.Path, firstSteps.Select((step, k) => (Image: start + k, Step: step)).Where(f => f.Step >= 0).ToList(), total);
 
     private int RunDistilled(LoadedDenoiser student, LoadedDenoiser? teacher, GenerationRequest request, SamplingOptions options,
         ConditionalNetwork network, Conditioning conditioning, Tensor sample, INoiseSource noise, out int total, Action<int> onStep)

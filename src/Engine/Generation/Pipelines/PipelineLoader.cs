@@ -26,7 +26,7 @@ public static class PipelineLoader
     {
         var index = PipelineIndex.Load(folder);
         if (!SupportedClasses.Contains(index.ClassName))
-            throw new InvalidDataException($"{index.FilePath}: pipeline class '{index.ClassName}' is not supported; supported: {string.Join(", ", SupportedClasses)}.");
+            throw new ModelLoadException($"{index.FilePath}: pipeline class '{index.ClassName}' is not supported; supported: {string.Join(", ", SupportedClasses)}.", ModelLoadFailure.UnsupportedClass);
         if (index.ClassName == "DiTPipeline") return LoadDiT(device, index, weightStorage);
         if (index.ClassName == "StableDiffusion3Pipeline") return LoadSD3(device, index, weightStorage);
         bool xl = index.ClassName == "StableDiffusionXLPipeline";

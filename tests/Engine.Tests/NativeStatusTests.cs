@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using Engine.Native;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The C ABI's managed entry points (what libengine calls through hostfxr), called through function pointers as
+/// the C side does: every malformed model folder gets the status engine.h documents for it, never ENGINE_INTERNAL,
+/// and samples gone NaN get ENGINE_NON_FINITE.
+/// </summary>
+public unsafe class NativeStatusTests
+{
+    // engine_status values of engine.h.
+    private const int Ok = 0, InvalidArgument = 1, NotFound = 2, InvalidData = 7, Internal = 9, NonFinite = 10;
+
+    [ThreadStatic] private static string? t_lastError;
+
+    [UnmanagedCallersOnly]
+    private static void SetError(byte* text) => t_lastError = Marshal.PtrToStringUTF8((nint)text);
+
+    private nint _context;
+    private string _scratch = "";
+
+    [OneTimeSetUp]
+    public void CreateContext()
+    {
+        delegate* unmanaged<delegate* unmanaged<byte*, void>, int, int, int> initialize = &NativeExports.Initialize;
+        Assert.That(initialize(&SetError, sizeof(NativeOptions), sizeof(NativeRequest)), Is.EqualTo(Ok));
+        delegate* unmanaged<byte*, byte*, nint*, int> create = &NativeExports.CreateContext;
+        nint context;
+        fixed (byte* cpu = "cpu\0"u8) Assert.That(create(cpu, null, &context), Is.EqualTo(Ok), t_lastError);
+        _context = context;
+        _scratch = Path.Combine(Path.GetTempPath(), $"engine-native-{Guid.NewGuid():N}");
+    }
+
+    [OneTimeTearDown]
+    public void Release()
+    {
+        delegate* unmanaged<nint, int> release = &NativeExports.ReleaseContext;
+        if (_context != 0) release(_context);
+        if (Directory.Exists(_scratch)) Directory.Delete(_scratch, recursive: true);
+    }
+
+    private (int Status, string Error, nint Model) Load(string folder)
+    {
+        delegate* unmanaged<nint, byte*, nint*, int> load = &NativeExports.LoadModel;
+        nint model = 0;
+        t_lastError = null;
+        var path = Encoding.UTF8.GetBytes(folder + "\0");
+        int status;
+        fixed (byte* p = path) status = load(_context, p, &model);
+        return (status, t_lastError ?? "", model);
+    }
+
+    private string Folder([CallerMemberName] string name = "") => Path.Combine(_scratch, name);
+
+    private static IEnumerable<TestCaseData> MalformedFolders()
+    {
+        TestCaseData Case(string name, int status, string inError, Func<string, string> make) =>
+            new TestCaseData(make, status, inError).SetName($"LoadModel({name})");
+        yield return Case("truncated weights", InvalidData, BrokenModels.Weights, f =>
+        {
+            BrokenModels.Copy(f);
+            var weights = Path.Combine(f, BrokenModels.Weights);
+            var bytes = File.ReadAllBytes(weights);
+            File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
+            return f;
+        });
+        yield return Case("bad JSON", InvalidData, "not valid JSON", f =>
+        {
+            BrokenModels.Copy(f);
+            File.WriteAllText(Path.Combine(f, "config.json"), "{\"_class_name\": \"UNet2DModel\",");
+            return f;
+        });
+        yield return Case("missing tensor", InvalidData, "'conv_in.bias'", f => BrokenModels.WithWeights(f, e => e.Where(t => t.Name != "conv_in.bias")));
+        yield return Case("NaN weight", InvalidData, "NaN or infinity", f => BrokenModels.WithNaNWeight(f, BrokenModels.SomeTensor));
+        yield return Case("unknown class", InvalidArgument, "UNet9000", f => BrokenModels.WithConfig(f, "_class_name", "UNet9000"));
+        yield return Case("no config.json", NotFound, "config.json", f =>
+        {
+            BrokenModels.Copy(f);
+            File.Delete(Path.Combine(f, "config.json"));
+            return f;
+        });
+        yield return Case("no weights", NotFound, BrokenModels.Weights, f =>
+        {
+            BrokenModels.Copy(f);
+            File.Delete(Path.Combine(f, BrokenModels.Weights));
+            return f;
+        });
+        yield return Case("bad scheduler_config.json", InvalidData, "scheduler_config.json", f =>
+        {
+            BrokenModels.Copy(f);
+            File.WriteAllText(Path.Combine(f, "scheduler_config.json"), "[1, 2");
+            return f;
+        });
+        yield return Case("missing folder", NotFound, "does not exist", f => f);
+    }
+
+    [TestCaseSource(nameof(MalformedFolders))]
+    public void MalformedModelGetsItsDocumentedStatus(Func<string, string> make, int status, string inError)
+    {
+        string folder = make(Folder() + "-" + status + "-" + Guid.NewGuid().ToString("N")[..6]);
+        var (got, error, model) = Load(folder);
+        Assert.That(model, Is.EqualTo((nint)0), "no model handle on failure");
+        Assert.That(got, Is.Not.EqualTo(Internal), error);
+        Assert.That(got, Is.EqualTo(status), error);
+        Assert.That(error, Does.Contain(inError));
+    }
+
+    [Test]
+    public void SamplesGoneNaNReturnNonFinite()
+    {
+        var (status, error, model) = Load(BrokenModels.WithConfig(Folder(), "norm_eps", -1));
+        Assert.That(status, Is.EqualTo(Ok), error);
+        try
+        {
+            var request = new NativeRequest { StructSize = (nuint)sizeof(NativeRequest), Steps = 2, GuidanceScale = 3, Count = 2 };
+            var pixels = new float[2 * 28 * 28];
+            delegate* unmanaged<nint, nint, NativeRequest*, float*, nuint, int> generate = &NativeExports.Generate;
+            t_lastError = null;
+            fixed (float* p = pixels) status = generate(_context, model, &request, p, (nuint)pixels.Length);
+            Assert.That(status, Is.EqualTo(NonFinite), t_lastError);
+            Assert.That(t_lastError, Does.Contain("NaN or infinite at step 1 of 2"));
+        }
+        finally
+        {
+            delegate* unmanaged<nint, nint, int> release = &NativeExports.ReleaseModel;
+            Assert.That(release(_context, model), Is.EqualTo(Ok));
+        }
+    }
+}
