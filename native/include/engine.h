@@ -150,6 +150,17 @@ typedef struct engine_request {
 typedef int (*engine_progress_fn)(int32_t step, int32_t total_steps, int32_t image_index,
                                   void* user_data);
 
+/* Finished-image callback, called on the thread running engine_generate for each image as soon
+ * as its batch is finished, before later batches run, so a host keeps every finished image even
+ * when a later batch is cancelled or fails. image_index is the image's index in the request;
+ * pixels holds that image alone as float32 CHW clamped to [-1, 1] (len = channels x height x
+ * width floats, the image's part of out_pixels), valid only during the call. Images whose
+ * samples went NaN or infinite are not reported. Return 0 to continue, nonzero to cancel (as the
+ * progress callback; no further image is reported). It may call the same functions as the
+ * progress callback. */
+typedef int (*engine_image_fn)(int32_t image_index, const float* pixels, size_t len,
+                               void* user_data);
+
 /* Interface version of the library, packed like ENGINE_VERSION_NUMBER. Compare its major
  * part with the header's before use. Needs no runtime; never fails. */
 ENGINE_API uint32_t engine_version(void);
@@ -229,6 +240,11 @@ ENGINE_API engine_status engine_generate(engine_context* context, engine_model* 
  * INVALID_ARGUMENT: context NULL. */
 ENGINE_API engine_status engine_set_progress_callback(engine_context* context,
                                                       engine_progress_fn fn, void* user_data);
+
+/* Sets (or with fn NULL clears) the context's finished-image callback; user_data is passed back
+ * to it unchanged. Takes effect at the next engine_generate. INVALID_ARGUMENT: context NULL. */
+ENGINE_API engine_status engine_set_image_callback(engine_context* context, engine_image_fn fn,
+                                                   void* user_data);
 
 /* Asks the generation running on context to stop; engine_generate then returns
  * ENGINE_CANCELLED at the next step boundary. Has no effect when nothing runs (a later run

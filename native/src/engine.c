@@ -268,6 +268,15 @@ engine_status engine_set_progress_callback(engine_context* context, engine_progr
     return (engine_status)context->managed->set_progress_callback(context->handle, fn, user_data);
 }
 
+engine_status engine_set_image_callback(engine_context* context, engine_image_fn fn,
+                                        void* user_data)
+{
+    engine_error_clear();
+    engine_status st = check_context(context);
+    if (st != ENGINE_OK) return st;
+    return (engine_status)context->managed->set_image_callback(context->handle, fn, user_data);
+}
+
 engine_status engine_cancel(engine_context* context)
 {
     engine_error_clear();

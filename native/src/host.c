@@ -202,6 +202,7 @@ static engine_status start_runtime(const char* managed_dir, const char* dotnet_r
         { "OutputShape", (void**)&m.output_shape },
         { "Generate", (void**)&m.generate },
         { "SetProgressCallback", (void**)&m.set_progress_callback },
+        { "SetImageCallback", (void**)&m.set_image_callback },
         { "Cancel", (void**)&m.cancel },
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; ++i) {

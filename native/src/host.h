@@ -18,6 +18,7 @@ typedef struct engine_managed {
     int32_t (*generate)(intptr_t context, intptr_t model, const engine_request* request,
                         float* out_pixels, size_t out_len);
     int32_t (*set_progress_callback)(intptr_t context, engine_progress_fn fn, void* user_data);
+    int32_t (*set_image_callback)(intptr_t context, engine_image_fn fn, void* user_data);
     int32_t (*cancel)(intptr_t context);
 } engine_managed;
 

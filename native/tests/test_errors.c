@@ -12,6 +12,7 @@ int main(void)
     /* No runtime needed for these. */
     CHECK(engine_version() == ENGINE_VERSION_NUMBER);
     CHECK(strcmp(engine_status_name(ENGINE_BUFFER_TOO_SMALL), "ENGINE_BUFFER_TOO_SMALL") == 0);
+    CHECK(strcmp(engine_status_name(ENGINE_NON_FINITE), "ENGINE_NON_FINITE") == 0);
     CHECK(strcmp(engine_status_name((engine_status)1234), "ENGINE_UNKNOWN_STATUS") == 0);
     CHECK(engine_last_error() != NULL && engine_last_error()[0] == '\0');
 
@@ -38,6 +39,7 @@ int main(void)
     EXPECT_STATUS(engine_release_model(NULL), ENGINE_INVALID_ARGUMENT, "model");
     EXPECT_STATUS(engine_cancel(NULL), ENGINE_INVALID_ARGUMENT, "context");
     EXPECT_STATUS(engine_set_progress_callback(NULL, NULL, NULL), ENGINE_INVALID_ARGUMENT, "context");
+    EXPECT_STATUS(engine_set_image_callback(NULL, NULL, NULL), ENGINE_INVALID_ARGUMENT, "context");
     EXPECT_STATUS(engine_load_model(NULL, "x", NULL), ENGINE_INVALID_ARGUMENT, "context");
     EXPECT_STATUS(engine_request_init(NULL), ENGINE_INVALID_ARGUMENT, "request");
 

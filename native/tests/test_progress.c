@@ -1,5 +1,6 @@
 /* The progress callback is called once per denoising step, in order, with the request's step
- * count, and not at all once cleared. */
+ * count, and not at all once cleared. The finished-image callback hands out each image, equal to
+ * its part of the output, as its batch finishes. */
 #include "test_support.h"
 
 #define MAX_CALLS 256
@@ -17,6 +18,21 @@ static int on_progress(int32_t step, int32_t total, int32_t image_index, void* u
         r->total[r->calls] = total;
         r->image[r->calls] = image_index;
     }
+    r->calls++;
+    return 0;
+}
+
+typedef struct {
+    int calls;
+    const float* expected; /* the output of an earlier identical run */
+    int mismatches;
+} images;
+
+static int on_image(int32_t image_index, const float* pixels, size_t len, void* user_data)
+{
+    images* r = user_data;
+    if (image_index != r->calls || len != 28 * 28) r->mismatches++;
+    else if (memcmp(pixels, r->expected + (size_t)image_index * len, len * sizeof(float)) != 0) r->mismatches++;
     r->calls++;
     return 0;
 }
@@ -79,6 +95,16 @@ int main(void)
     for (int i = 0; i < r.calls; ++i)
         if (r.step[i] != i % request.steps + 1 || r.total[i] != request.steps || r.image[i] != i / request.steps)
             FAIL("call %d: step %d of %d, image %d", i, r.step[i], r.total[i], r.image[i]);
+
+    /* Finished images: one call per image, in order, each equal to its part of the output. */
+    images im = { 0, three, 0 };
+    REQUIRE_OK(engine_set_image_callback(context, on_image, &im));
+    float* again = malloc(length * sizeof(float));
+    CHECK(again != NULL);
+    REQUIRE_OK(engine_generate(context, model, &request, again, length));
+    REQUIRE_OK(engine_set_image_callback(context, NULL, NULL));
+    if (im.calls != 3 || im.mismatches != 0) FAIL("%d image calls for 3 images, %d wrong", im.calls, im.mismatches);
+    free(again);
 
     /* A callback cannot start another run on its own context, and the outer run still works. */
     request.count = 1;

@@ -20,6 +20,8 @@ internal sealed unsafe class NativeContext : IDisposable
     private bool _generating;
     private delegate* unmanaged<int, int, int, void*, int> _progress;
     private void* _progressUserData;
+    private delegate* unmanaged<int, float*, nuint, void*, int> _image;
+    private void* _imageUserData;
 
     private readonly Device _device;
 
@@ -64,6 +66,15 @@ internal sealed unsafe class NativeContext : IDisposable
         {
             _progress = callback;
             _progressUserData = userData;
+        }
+    }
+
+    public void SetImageCallback(delegate* unmanaged<int, float*, nuint, void*, int> callback, void* userData)
+    {
+        lock (_runLock)
+        {
+            _image = callback;
+            _imageUserData = userData;
         }
     }
 
@@ -118,7 +129,7 @@ internal sealed unsafe class NativeContext : IDisposable
                         if (callback(p.Step, p.TotalSteps, p.ImageIndex, userData) != 0) cancellation.Cancel();
                         return !cancellation.IsCancellationRequested;
                     };
-                var result = Generator.Generate(model.Model, request, progress, cancellation.Token);
+                var result = Generator.Generate(model.Model, request, null, progress, cancellation.Token, ImageReporter(cancellation));
                 // A stop requested at the last step still counts: the caller asked to stop.
                 cancellation.Token.ThrowIfCancellationRequested();
                 // Images, not raw sampler states: clamp to [-1, 1] as the image writers do.
@@ -132,6 +143,32 @@ internal sealed unsafe class NativeContext : IDisposable
                 lock (_cancelLock) _running = null;
             }
         }
+    }
+
+    /// <summary>Hands each finite image of a finished batch to the finished-image callback, clamped as the output buffer is.</summary>
+    private BatchFinished? ImageReporter(CancellationTokenSource cancellation)
+    {
+        var callback = _image;
+        void* userData = _imageUserData;
+        if (callback == null) return null;
+        return (in GeneratedBatch batch) =>
+        {
+            int length = batch.Samples.Length / batch.Count;
+            var pixels = new float[length];
+            for (int k = 0; k < batch.Count; k++)
+            {
+                if (!batch.Finite[k]) continue;
+                System.Numerics.Tensors.TensorPrimitives.Clamp(batch.Samples.Slice(k * length, length), -1f, 1f, pixels);
+                int stop;
+                fixed (float* p = pixels) stop = callback(batch.Start + k, p, (nuint)length, userData);
+                // A host that says stop hears of no more images.
+                if (stop != 0)
+                {
+                    cancellation.Cancel();
+                    return;
+                }
+            }
+        };
     }
 
     private void NotFromCallback(string function)

@@ -153,6 +153,18 @@ public static unsafe class NativeExports
         catch (Exception e) { return NativeErrors.Fail(e); }
     }
 
+    /// <summary>Sets or clears (NULL) the context's finished-image callback.</summary>
+    [UnmanagedCallersOnly]
+    public static int SetImageCallback(nint context, delegate* unmanaged<int, float*, nuint, void*, int> callback, void* userData)
+    {
+        try
+        {
+            Get<NativeContext>(context, "context").SetImageCallback(callback, userData);
+            return (int)NativeStatus.Ok;
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
     /// <summary>Cancels the context's run in progress (any thread).</summary>
     [UnmanagedCallersOnly]
     public static int Cancel(nint context)

@@ -110,6 +110,48 @@ public unsafe class NativeStatusTests
         Assert.That(error, Does.Contain(inError));
     }
 
+    private static readonly List<(int Index, float[] Pixels)> s_images = [];
+
+    [UnmanagedCallersOnly]
+    private static int OnImage(int index, float* pixels, nuint length, void* stopAfter)
+    {
+        s_images.Add((index, new ReadOnlySpan<float>(pixels, (int)length).ToArray()));
+        return s_images.Count >= *(int*)stopAfter ? 1 : 0;
+    }
+
+    [Test]
+    public void ImageCallbackHandsOutFinishedImagesBeforeACancel()
+    {
+        var (status, error, model) = Load(Path.Combine(TestPaths.Models, "fmnist-unet"));
+        Assert.That(status, Is.EqualTo(Ok), error);
+        delegate* unmanaged<nint, nint, NativeRequest*, float*, nuint, int> generate = &NativeExports.Generate;
+        delegate* unmanaged<nint, delegate* unmanaged<int, float*, nuint, void*, int>, void*, int> setImage = &NativeExports.SetImageCallback;
+        try
+        {
+            var request = new NativeRequest { StructSize = (nuint)sizeof(NativeRequest), Steps = 2, GuidanceScale = 3, Seed = 9, Count = 5, BatchSize = 2 };
+            var whole = new float[5 * 28 * 28];
+            fixed (float* p = whole) Assert.That(generate(_context, model, &request, p, (nuint)whole.Length), Is.EqualTo(Ok), t_lastError);
+
+            // The host stops the run from the callback after the third image: images 0-2 were handed out whole.
+            int stopAfter = 3;
+            s_images.Clear();
+            Assert.That(setImage(_context, &OnImage, &stopAfter), Is.EqualTo(Ok));
+            var pixels = new float[whole.Length];
+            fixed (float* p = pixels) status = generate(_context, model, &request, p, (nuint)pixels.Length);
+            Assert.That(setImage(_context, null, null), Is.EqualTo(Ok));
+            Assert.That(status, Is.EqualTo(4 /* ENGINE_CANCELLED */), t_lastError);
+            Assert.That(s_images.Select(i => i.Index), Is.EqualTo(new[] { 0, 1, 2 }), "no image after the stop");
+            foreach (var (index, image) in s_images)
+                Assert.That(image, Is.EqualTo(whole.AsSpan(index * 784, 784).ToArray()), $"image {index} equals the uncancelled run's");
+        }
+        finally
+        {
+            setImage(_context, null, null);
+            delegate* unmanaged<nint, nint, int> release = &NativeExports.ReleaseModel;
+            Assert.That(release(_context, model), Is.EqualTo(Ok));
+        }
+    }
+
     [Test]
     public void SamplesGoneNaNReturnNonFinite()
     {
