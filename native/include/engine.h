@@ -74,8 +74,8 @@ typedef enum engine_status {
     /* An unexpected failure inside the engine; the text names the exception. */
     ENGINE_INTERNAL = 9,
     /* The samples became NaN or infinite during sampling (the text names the step and the
-     * images; typical causes: a configuration value out of range such as a negative norm_eps,
-     * an extreme guidance scale, or half-precision weights that overflow). No samples are
+     * images; typical causes: weights or a configuration value so large that activations
+     * overflow, an extreme guidance scale, or half-precision weights that overflow). No samples are
      * returned. */
     ENGINE_NON_FINITE = 10
 } engine_status;

@@ -53,6 +53,17 @@ public static class BrokenModels
         return entries;
     });
 
+    /// <summary>
+    /// The copy with conv_out.weight at +-3e38: finite weights (the load accepts them) whose output overflows
+    /// float32 in the first forward, so the samples go non-finite at step 1.
+    /// </summary>
+    public static string Overflowing(string folder) => WithWeights(folder, entries =>
+    {
+        var entry = entries.Single(e => e.Name == "conv_out.weight");
+        for (int i = 0; i < entry.Data.Length; i++) entry.Data[i] = entry.Data[i] >= 0 ? 3e38f : -3e38f;
+        return entries;
+    });
+
     /// <summary>A tensor name of the fmnist-unet weights.</summary>
     public const string SomeTensor = "conv_in.weight";
 }

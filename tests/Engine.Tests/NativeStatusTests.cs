@@ -155,7 +155,7 @@ public unsafe class NativeStatusTests
     [Test]
     public void SamplesGoneNaNReturnNonFinite()
     {
-        var (status, error, model) = Load(BrokenModels.WithConfig(Folder(), "norm_eps", -1));
+        var (status, error, model) = Load(BrokenModels.Overflowing(Folder()));
         Assert.That(status, Is.EqualTo(Ok), error);
         try
         {

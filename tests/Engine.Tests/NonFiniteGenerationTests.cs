@@ -38,17 +38,17 @@ public class NonFiniteGenerationTests
     }
 
     [Test]
-    public void NegativeNormEpsFailsAtTheFirstStepAndStopsEarly()
+    public void OverflowingWeightsFailAtTheFirstStepAndStopEarly()
     {
         using var scratch = new TempFolder();
         using var generator = new Generator(TestDevices.Get("cpu"));
-        using var model = generator.LoadModel(BrokenModels.WithConfig(scratch.Path, "norm_eps", -1));
+        using var model = generator.LoadModel(BrokenModels.Overflowing(scratch.Path));
         int steps = 0, batches = 0;
         var e = Assert.Throws<NonFiniteException>(() => generator.Generate(model, new GenerationRequest { Sampler = "euler", Steps = 40, Count = 2 },
             null, p => { steps = p.Step; return true; }, default, (in GeneratedBatch _) => batches++));
         Assert.That(e!.FirstStep, Is.EqualTo(1));
         Assert.That(e.Images, Is.EqualTo(new[] { 0, 1 }));
-        Assert.That(e.Message, Does.Contain("at step 1 of 40").And.Contain("norm_eps"));
+        Assert.That(e.Message, Does.Contain("at step 1 of 40").And.Contain("overflow"));
         Assert.That(steps, Is.LessThan(40), "a batch wholly NaN stops at the next read-back, not after every step");
         Assert.That(batches, Is.EqualTo(0), "nothing finite to hand out");
     }

@@ -27,8 +27,8 @@ public sealed class NonFiniteException : Exception
         string images = firstSteps.Count == 1 ? $"image {firstSteps[0].Image}"
             : $"{firstSteps.Count} images ({string.Join(", ", firstSteps.Take(8).Select(f => f.Image))}{(firstSteps.Count > 8 ? ", ..." : "")})";
         string where = step == 0 ? "in the initial noise (check --init-noise)" : $"at step {step} of {totalSteps}";
-        return $"the samples of {images} became NaN or infinite {where} with model '{model}'. Likely causes: a config.json value " +
-               "out of range (such as a negative or zero norm_eps), an extreme guidance scale or option, or half-precision weights " +
+        return $"the samples of {images} became NaN or infinite {where} with model '{model}'. Likely causes: weights or a config.json " +
+               "value so large that the activations overflow float32, an extreme guidance scale or option, or half-precision weights " +
                "(--weights f16) that overflow; weights holding NaN or infinity are refused when the model loads.";
     }
 }
