@@ -21,7 +21,7 @@ public sealed partial record ImageSidecar
     /// </summary>
     public string? VaeTiling { get; init; }
 
-    private static string? TilingName(VaeTiling tiling, GenerationResult result) => result.Image is null ? null : tiling.ToString().ToLowerInvariant();
+    private static string? TilingName(VaeTiling tiling, bool decoded) => !decoded ? null : tiling.ToString().ToLowerInvariant();
 
     /// <summary>
     /// <paramref name="request"/> with the recorded init image read again, checked against its SHA-256, and cut to

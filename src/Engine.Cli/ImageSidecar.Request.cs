@@ -13,9 +13,10 @@ public sealed partial record ImageSidecar
     /// index, file, class); the request resolved to <paramref name="schedulerClass"/> and made images of
     /// <paramref name="height"/> x <paramref name="width"/> pixels on the device named <paramref name="deviceName"/>;
     /// <paramref name="requestClasses"/> is the class cycle the request's labels came from (image i took
-    /// requestClasses[i mod length]; null for unconditional). The PNG's size and checksum are added when it is written.
+    /// requestClasses[i mod length]; null for unconditional); <paramref name="decoded"/> is true when a pipeline's VAE decoded
+    /// the images; <paramref name="loras"/> are the adapters merged for it. The PNG's size and checksum are added when it is written.
     /// </summary>
-    public static ImageSidecar Describe(GenerationRequest request, IReadOnlyList<int>? requestClasses, PlannedImage image, string schedulerClass, int height, int width, string deviceName) => new()
+    public static ImageSidecar Describe(GenerationRequest request, IReadOnlyList<int>? requestClasses, PlannedImage image, string schedulerClass, int height, int width, string deviceName, bool decoded, IReadOnlyList<Engine.Models.Adapters.LoraSpec> loras) => new()
     {
         EngineVersion = Cli.EngineVersion.Text,
         File = image.FileName,
@@ -54,8 +55,8 @@ public sealed partial record ImageSidecar
         InitImage = request.InitImage?.File,
         InitImageSha256 = request.InitImage?.Sha256,
         Strength = request.InitImage?.Strength,
-        VaeTiling = TilingName(request.VaeTiling, result),
-        Loras = result.Loras.Count == 0 ? null : [.. result.Loras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
+        VaeTiling = TilingName(request.VaeTiling, decoded),
+        Loras = loras.Count == 0 ? null : [.. loras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
     };
 
     /// <summary>

@@ -33,7 +33,7 @@ public sealed record PlannedRequest(GenerationRequest Request, IReadOnlyList<Pla
                 pixels ??= ToImages(batch);
                 foreach (var image in planned[batch.Start + k])
                 {
-                    ImageOutput.Write(folder, pixels[k], ImageSidecar.Describe(Request, RequestClasses, image, batch.SchedulerClass, batch.ImageHeight, batch.ImageWidth, generator.Device.Name));
+                    ImageOutput.Write(folder, pixels[k], ImageSidecar.Describe(Request, RequestClasses, image, batch.SchedulerClass, batch.ImageHeight, batch.ImageWidth, generator.Device.Name, !batch.Image.IsEmpty, batch.Loras));
                     images[slot[image]] = pixels[k];
                     written?.Invoke(pixels[k]);
                 }

@@ -41,6 +41,9 @@ public readonly ref struct GeneratedBatch
 
     /// <summary>Width of the images in pixels.</summary>
     public int ImageWidth { get; }
+
+    /// <summary>The LoRA adapters merged for the request, with their files' SHA-256 (empty when none).</summary>
+    public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; }
 }
 
 /// <summary>Receives each finished batch of a request (see <see cref="GeneratedBatch"/>).</summary>

@@ -231,7 +231,7 @@ public sealed class Generator : IDisposable
             }
             var finite = firstSteps.Select(f => f < 0).ToArray();
             batchFinished?.Invoke(new GeneratedBatch(start, n, samples.AsSpan(start * imageLength, n * imageLength), decodedSpan, finite, schedulerClass,
-                height * model.PixelScale, width * model.PixelScale));
+                height * model.PixelScale, width * model.PixelScale) { Loras = loras });
             if (Array.IndexOf(finite, false) >= 0) throw NonFinite(model, firstSteps, start, total);
         }
         return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass, image, model.PixelScale) { Loras = loras };
