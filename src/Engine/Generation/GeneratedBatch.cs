@@ -16,6 +16,7 @@ public readonly ref struct GeneratedBatch
         SchedulerClass = schedulerClass;
         ImageHeight = imageHeight;
         ImageWidth = imageWidth;
+        Loras = [];
     }
 
     /// <summary>Request index of the batch's first image.</summary>
