@@ -26,6 +26,24 @@ public class JobFileTests
     }
 
     [Test]
+    public void SdxlMicroConditioning_ReachesTheRequest()
+    {
+        var job = ReadLines("""{"model":"m","prompt":"a cat","original_size":[1024,768],"crop_top_left":[0,16],"target_size":[512,512]}""").Jobs.Single();
+        var request = job.ToRequest();
+        Assert.That((request.OriginalSize, request.CropTopLeft, request.TargetSize), Is.EqualTo((new[] { 1024, 768 }, new[] { 0, 16 }, new[] { 512, 512 })));
+        Assert.That(ReadLines("""{"model":"m"}""").Jobs.Single().ToRequest().OriginalSize, Is.Null);
+        var bad = ReadLines("""{"model":"m","original_size":[1024]}""", """{"model":"m","target_size":[0,512]}""", """{"model":"m","crop_top_left":"0,0"}""", """{"model":"m","crop_top_left":[-1,0]}""");
+        Assert.That(bad.Jobs, Is.Empty);
+        Assert.That(bad.Errors.Select(e => e.Message), Is.EqualTo(new[]
+        {
+            "field 'original_size' must be an array of two integers >= 1; got [1024]",
+            "field 'target_size' must be an array of two integers >= 1; got [0,512]",
+            "field 'crop_top_left' must be an array of two integers >= 0; got \"0,0\"",
+            "field 'crop_top_left' must be an array of two integers >= 0; got [-1,0]",
+        }));
+    }
+
+    [Test]
     public void SingleSeedWithCount_CountsUp()
     {
         var job = ReadLines("""{"model":"m","seed":10,"count":3,"class":4}""").Jobs.Single();

@@ -103,9 +103,18 @@ public sealed class GenerationJob
     /// <summary>LoRA adapters with their scales (<c>lora</c>); paths as written in the line.</summary>
     public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
 
+    /// <summary>SDXL <c>original_size</c> [height, width], or null for the image size.</summary>
+    public int[]? OriginalSize { get; init; }
+
+    /// <summary>SDXL <c>crop_top_left</c> [top, left], or null for [0, 0].</summary>
+    public int[]? CropTopLeft { get; init; }
+
+    /// <summary>SDXL <c>target_size</c> [height, width], or null for the image size.</summary>
+    public int[]? TargetSize { get; init; }
+
     /// <summary>
     /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
-    /// options as <c>key=value</c>, device, prompts, size, clip skip); what the line leaves out takes the request's defaults. The
+    /// options as <c>key=value</c>, device, prompts, size, clip skip, SDXL micro-conditioning); what the line leaves out takes the request's defaults. The
     /// caller resolves the paths and device and reads the scheduler config; seeds and classes come per
     /// image from <see cref="Images"/>.
     /// </summary>
@@ -126,6 +135,9 @@ public sealed class GenerationJob
         ClipSkip = ClipSkip,
         VaeTiling = VaeTiling ?? Generation.Pipelines.VaeTiling.Auto,
         Loras = Loras,
+        OriginalSize = OriginalSize,
+        CropTopLeft = CropTopLeft,
+        TargetSize = TargetSize,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

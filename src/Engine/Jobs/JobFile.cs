@@ -17,7 +17,9 @@ namespace Engine.Jobs;
 /// (an object passed through to plug-ins and guidance), <c>rng</c> (<c>philox</c> or <c>torch</c>, the generator
 /// the seeds drive), <c>lora</c> (LoRA adapters: a <c>"FILE[:SCALE]"</c> string, or an array of such strings and
 /// <c>{"file": ..., "scale": ...}</c> objects); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
-/// the line), <c>height</c>, <c>width</c> (positive integers, pixels) and <c>clip_skip</c> (integer >= 0);
+/// the line), <c>height</c>, <c>width</c> (positive integers, pixels), <c>clip_skip</c> (integer >= 0) and SDXL's
+/// micro-conditioning <c>original_size</c> and <c>target_size</c> ([height, width], positive) and <c>crop_top_left</c>
+/// ([top, left], >= 0), as in the sidecar;
 /// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
 /// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>).
 /// With a single <c>seed</c>, <c>count</c>
@@ -29,7 +31,8 @@ public static class JobFile
     /// <summary>The field names a job line may use.</summary>
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
-         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora"];
+         "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora",
+         "original_size", "crop_top_left", "target_size"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -92,6 +95,7 @@ public static class JobFile
             double? strength = null;
             string? config = null, vae = null, predictionType = null;
             int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
+            int[]? originalSize = null, cropTopLeft = null, targetSize = null;
             double? cfg = null;
             List<int>? classes = null;
             List<ulong>? seeds = null;
@@ -131,6 +135,9 @@ public static class JobFile
                         vaeTiling = String(p).Trim().ToLowerInvariant();
                         if (vaeTiling is not ("auto" or "on" or "off")) throw new JobLineException($"field 'vae_tiling' must be auto, on or off; got {v.GetRawText()}");
                         break;
+                    case "original_size": originalSize = Pair(p, 1); break;
+                    case "crop_top_left": cropTopLeft = Pair(p, 0); break;
+                    case "target_size": targetSize = Pair(p, 1); break;
                     case "cfg":
                         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double g) || !double.IsFinite(g) || g < 0)
                             throw new JobLineException($"field 'cfg' must be a number >= 0; got {v.GetRawText()}");
@@ -195,6 +202,7 @@ public static class JobFile
                 InitImage = initImage, Strength = strength,
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
                 Config = config, Vae = vae, PredictionType = predictionType,
+                OriginalSize = originalSize, CropTopLeft = cropTopLeft, TargetSize = targetSize,
             };
         }
     }
@@ -240,6 +248,16 @@ public static class JobFile
     /// <summary>A string field that may be empty (a prompt).</summary>
     private static string Text(JsonProperty p) =>
         p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new JobLineException($"field '{p.Name}' must be a string; got {p.Value.ValueKind}");
+
+    /// <summary>An SDXL size or offset: an array of two integers, each at least <paramref name="min"/>.</summary>
+    private static int[] Pair(JsonProperty p, int min)
+    {
+        var v = p.Value;
+        if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 2
+            && v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int n) && n >= min))
+            return v.EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        throw new JobLineException($"field '{p.Name}' must be an array of two integers >= {min}; got {v.GetRawText()}");
+    }
 
     private static int Positive(JsonProperty p)
     {
