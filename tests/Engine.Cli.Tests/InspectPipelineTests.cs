@@ -42,4 +42,21 @@ public sealed class InspectPipelineTests
         Assert.That(r.Code, Is.EqualTo(ExitCodes.Failure));
         Assert.That(r.Err, Does.Contain(plain).And.Contain("model_index.json"));
     }
+
+    [Test]
+    public void InfoWithModelDescribesPipelineAndModelFolders()
+    {
+        var folder = Path.Combine(Fixtures.RequireRoot(), "pipelines/sd_tiny/pipeline");
+        var r = Cli.Run("info", "--model", folder);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Success), r.ToString());
+        Assert.That(r.Out, Does.Contain("devices:").And.Contain("pipeline: StableDiffusionPipeline").And.Contain("203,204 parameters").And.Contain("8 components"));
+        r = Cli.Run("info", "--model", Path.Combine(folder, "unet"));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Success), r.ToString());
+        Assert.That(r.Out, Does.Contain("model: UNet2DConditionModel").And.Contain("weights: 208 tensors, 203,204 parameters"));
+        using var scratch = new Cli.Scratch();
+        Directory.CreateDirectory(scratch["plain"]);
+        r = Cli.Run("info", "--model", scratch["plain"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Failure));
+        Assert.That(r.Err, Does.Contain(scratch["plain"]).And.Contain("model_index.json").And.Contain("config.json"));
+    }
 }

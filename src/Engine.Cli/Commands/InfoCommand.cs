@@ -8,7 +8,8 @@ using Engine.Gpu;
 
 namespace Engine.Cli.Commands;
 
-/// <summary><c>engine info</c>: version, runtime, the devices this machine offers and the CPU's SIMD support.</summary>
+/// <summary><c>engine info</c>: version, runtime, the devices this machine offers and the CPU's SIMD support; with
+/// <c>--model</c> also what a model or pipeline folder holds.</summary>
 public sealed class InfoCommand : EngineCommand
 {
     /// <inheritdoc />
@@ -18,7 +19,11 @@ public sealed class InfoCommand : EngineCommand
     public override string Summary => "show the version, available devices and SIMD support";
 
     /// <inheritdoc />
-    public override string Usage => "usage: engine info";
+    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR",
+        "also describe a model folder (class, weights) or a pipeline folder (class, support, every component with its parameters)");
+
+    /// <inheritdoc />
+    public override string Usage => "usage: engine info [--model DIR]";
 
     /// <inheritdoc />
     public override string Details => """
@@ -27,7 +32,7 @@ public sealed class InfoCommand : EngineCommand
         """;
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [];
+    protected override IEnumerable<Symbol> Symbols => [_model];
 
     /// <inheritdoc />
     public override int Run(ParseResult parse, CommandContext context)
@@ -48,6 +53,11 @@ public sealed class InfoCommand : EngineCommand
         if (Avx512F.IsSupported) sets.Add("AVX-512F");
         if (System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported) sets.Add("AdvSIMD");
         o.WriteLine($"  instruction sets: {(sets.Count == 0 ? "none detected" : string.Join(", ", sets))}");
+        if (parse.GetValue(_model) is { } model)
+        {
+            if (!Directory.Exists(model)) throw new DirectoryNotFoundException($"--model {model}: folder does not exist.");
+            PipelineInspection.WriteFolder(model, o);
+        }
         return ExitCodes.Success;
     }
 }

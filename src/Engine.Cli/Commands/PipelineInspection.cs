@@ -1,5 +1,6 @@
 using Engine.Core;
 using Engine.Generation.Pipelines;
+using Engine.Models;
 using Engine.Models.Binding;
 using Engine.Models.Loading;
 using Engine.Models.Networks;
@@ -52,6 +53,26 @@ internal static class PipelineInspection
         foreach (var r in rows.Prepend(header))
             o.WriteLine(string.Join("  ", r.Select((v, c) => c < widths.Length - 1 ? v.PadRight(widths[c]) : v)));
         o.WriteLine($"{rows.Count} components, {total:N0} parameters in all");
+    }
+
+    /// <summary>
+    /// Writes what <paramref name="folder"/> holds: a pipeline folder's summary (<see cref="Write"/>), or a single model
+    /// folder's class and weights; a folder with neither model_index.json nor config.json is an error naming it.
+    /// </summary>
+    public static void WriteFolder(string folder, TextWriter o)
+    {
+        if (PipelineIndex.IsPipelineFolder(folder))
+        {
+            Write(folder, o);
+            return;
+        }
+        string configPath = Path.Combine(folder, ModelConfig.FileName);
+        if (!File.Exists(configPath))
+            throw new FileNotFoundException($"{folder}: neither {PipelineIndex.FileName} (a pipeline folder) nor {ModelConfig.FileName} (a model folder).");
+        var config = ModelConfig.Load(configPath);
+        string cls = config.ClassName.Length > 0 ? config.ClassName : "(no _class_name)";
+        o.WriteLine($"model: {cls} ({configPath}){(Loads(cls) ? "" : " (class not implemented by the engine)")}");
+        o.WriteLine(Weights(folder) is var (file, tensors, parameters) ? $"weights: {tensors} tensors, {parameters:N0} parameters ({file})" : "weights: none found");
     }
 
     /// <summary>Whether the engine has an implementation of component class <paramref name="cls"/>.</summary>
