@@ -109,6 +109,22 @@ typedef struct engine_options {
     const char* weights;
 } engine_options;
 
+/* Layouts of an engine_image's pixels (interleaved R, G, B). Since interface 0.4.0. */
+typedef enum engine_pixel_format {
+    ENGINE_PIXELS_RGB8 = 1,    /* 3 bytes per pixel, 0..255 */
+    ENGINE_PIXELS_RGB_F32 = 2  /* 3 floats per pixel, in [0, 1] */
+} engine_pixel_format;
+
+/* An image in the caller's memory, read during the call only: rows top to bottom, pixels left
+ * to right, channels interleaved. Since interface 0.4.0. */
+typedef struct engine_image {
+    const void* data;
+    int32_t format;            /* an engine_pixel_format */
+    int32_t width;             /* pixels */
+    int32_t height;            /* pixels */
+    size_t stride;             /* bytes from one row to the next; 0 = packed rows */
+} engine_image;
+
 /* One generation request. Initialise with engine_request_init (defaults below), then set
  * what you need. */
 typedef struct engine_request {
@@ -140,6 +156,36 @@ typedef struct engine_request {
      * seed. Since interface 0.3.0; callers built against 0.2.0 pass the shorter struct and get
      * Philox. */
     const char* rng;
+
+    /* ---- Since interface 0.4.0: pipeline folders (model_index.json). Callers built against
+     * 0.3.0 pass the shorter struct; the fields below then keep their defaults (no prompt, no
+     * init image), so such a caller's requests run as before. */
+    /* Prompts of a text-to-image pipeline: NULL/0 = none (the empty prompt), 1 prompt for every
+     * image, or count prompts (image i gets prompt i). Models without text conditioning refuse
+     * prompts (INVALID_ARGUMENT). The strings are read during the call only. */
+    const char* const* prompts;
+    size_t prompt_count;
+    /* Negative prompts (the unconditional branch of guidance; used when guidance_scale > 1):
+     * NULL/0 = none, 1 for every image, or count. */
+    const char* const* negative_prompts;
+    size_t negative_prompt_count;
+    /* diffusers' clip_skip: 0 = the text encoder's last hidden state, n > 0 = the state n
+     * layers before the last (beyond the layer count is INVALID_ARGUMENT). */
+    int32_t clip_skip;
+    /* SDXL micro-conditioning as {height, width}, {top, left}, {height, width}: {0, 0} = the
+     * defaults (original and target size = the image size, crop at the top left). Other models
+     * refuse non-default values. */
+    int32_t original_size[2];
+    int32_t crop_top_left[2];
+    int32_t target_size[2];
+    /* img2img strength in (0, 1] (diffusers' strength: the share of the schedule run from the
+     * noised init image); read only with init_image; default 0.8. */
+    float strength;
+    /* img2img source image, NULL = text to image. SD and SDXL pipeline folders run diffusers'
+     * Img2Img on it (resized to height x width as diffusers does: 8-bit pixels as PIL images,
+     * float ones as tensors); other models refuse it. A bad image (NULL data, unknown format,
+     * size < 1, stride shorter than a row) or strength is INVALID_ARGUMENT. */
+    const engine_image* init_image;
 } engine_request;
 
 /* Progress callback, called on the thread running engine_generate after each denoising step
@@ -178,7 +224,7 @@ ENGINE_API const char* engine_last_error(void);
 ENGINE_API engine_status engine_options_init(engine_options* options);
 
 /* Fills *request with defaults: struct_size set, steps 20, guidance_scale 3, count 1, seed 0,
- * everything else NULL/0. INVALID_ARGUMENT: request is NULL. */
+ * strength 0.8, everything else NULL/0. INVALID_ARGUMENT: request is NULL. */
 ENGINE_API engine_status engine_request_init(engine_request* request);
 
 /* Creates a context on the device chosen by options (NULL = all defaults) and stores it in
@@ -196,12 +242,15 @@ ENGINE_API engine_status engine_create(const engine_options* options,
 ENGINE_API engine_status engine_release_context(engine_context* context);
 
 /* Loads the diffusers model folder at path (config.json + weights, scheduler_config.json), a
- * pipeline folder (model_index.json), or a single-file SD 1.x / 2.x / SDXL checkpoint (.safetensors in
- * the original layout; configs inferred from its header, as `engine inspect --json` shows them)
- * onto the context's device and stores it in *out_model.
+ * pipeline folder (model_index.json beside its components: StableDiffusionPipeline,
+ * StableDiffusionXLPipeline, StableDiffusion3Pipeline without T5, DiTPipeline), or a single-file
+ * SD 1.x / 2.x / SDXL checkpoint (.safetensors in the original layout; configs inferred from its
+ * header, as `engine inspect --json` shows them) onto the context's device and stores it in
+ * *out_model. A pipeline or checkpoint loads as one model whose requests take prompts and whose
+ * output is the decoded image.
  * INVALID_ARGUMENT: a NULL argument, or a model type the engine does not know (config.json's
  * _class_name, model_index.json's pipeline class).
- * NOT_FOUND: the folder or a required file (config.json, the weights) is missing.
+ * NOT_FOUND: the folder or a required file (config.json, the weights, a pipeline component) is missing.
  * INVALID_DATA: malformed files: bad JSON, a bad config value, truncated or corrupt
  * safetensors, weights missing a tensor the network needs (or holding one it does not),
  * a weight holding NaN or infinity (the text names the tensor). */
@@ -212,7 +261,7 @@ ENGINE_API engine_status engine_load_model(engine_context* context, const char* 
 ENGINE_API engine_status engine_release_model(engine_model* model);
 
 /* Number of floats engine_generate writes for this request: count * channels * height *
- * width. INVALID_ARGUMENT: a NULL argument, a model of another context, a bad request. */
+ * width (for a pipeline folder: count * 3 * height * width of the decoded image). INVALID_ARGUMENT: a NULL argument, a model of another context, a bad request. */
 ENGINE_API engine_status engine_output_size(engine_context* context, engine_model* model,
                                             const engine_request* request, size_t* out_len);
 
@@ -223,7 +272,8 @@ ENGINE_API engine_status engine_output_shape(engine_context* context, engine_mod
                                              int32_t out_shape[4]);
 
 /* Runs the request and writes the images to out_pixels as NCHW float32 clamped to [-1, 1]
- * (count x channels x height x width; out_len is the buffer's length in floats). Blocks
+ * (count x channels x height x width; out_len is the buffer's length in floats). For a
+ * pipeline folder these are the VAE-decoded RGB images, 2 x (diffusers' [0, 1] image) - 1. Blocks
  * until done; calls the progress callback after each step.
  * BUFFER_TOO_SMALL: out_len < engine_output_size (nothing is generated).
  * CANCELLED: engine_cancel or the callback stopped the run (buffer contents unspecified).

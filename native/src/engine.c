@@ -28,7 +28,7 @@ struct engine_model {
 };
 
 /* Oldest struct layouts this library accepts: engine_options of interface 0.1.0 ended before
- * `weights`, engine_request of 0.2.0 before `rng`. */
+ * `weights`, engine_request of 0.2.0 before `rng` (0.3.0's ended before `prompts`). */
 #define OPTIONS_MIN_SIZE offsetof(engine_options, weights)
 #define REQUEST_MIN_SIZE offsetof(engine_request, rng)
 
@@ -70,6 +70,7 @@ engine_status engine_request_init(engine_request* request)
     request->steps = 20;
     request->guidance_scale = 3.0f;
     request->count = 1;
+    request->strength = 0.8f;
     return ENGINE_OK;
 }
 
@@ -117,6 +118,17 @@ static engine_status check_request(const engine_request* request)
         return engine_error_set(ENGINE_INVALID_ARGUMENT,
                                 "request.class_labels is NULL but class_label_count is %zu",
                                 request->class_label_count);
+    /* Fields of 0.4.0 are read only when the caller's struct holds them. */
+    if (request->struct_size >= offsetof(engine_request, negative_prompt_count) + sizeof(size_t)) {
+        if (request->prompts == NULL && request->prompt_count != 0)
+            return engine_error_set(ENGINE_INVALID_ARGUMENT,
+                                    "request.prompts is NULL but prompt_count is %zu",
+                                    request->prompt_count);
+        if (request->negative_prompts == NULL && request->negative_prompt_count != 0)
+            return engine_error_set(ENGINE_INVALID_ARGUMENT,
+                                    "request.negative_prompts is NULL but negative_prompt_count is %zu",
+                                    request->negative_prompt_count);
+    }
     return ENGINE_OK;
 }
 

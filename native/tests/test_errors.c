@@ -126,6 +126,42 @@ int main(void)
     CHECK(memcmp(pixels, philox, length * sizeof(float)) != 0);
     request.rng = "numpy";
     EXPECT_STATUS(engine_generate(context, model, &request, pixels, length), ENGINE_INVALID_ARGUMENT, "rng 'numpy'");
+
+    /* A host compiled against interface 0.3.0 passes that header's engine_request (it ended at
+     * `rng`; 0.4.0 appended the pipeline fields): the same request gives the same bits. */
+    struct request_v0_3 {
+        size_t struct_size;
+        const char* sampler;
+        const char* scheduler_config_json;
+        const char* schedule;
+        int32_t steps;
+        float guidance_scale;
+        uint64_t seed;
+        int32_t count;
+        const int32_t* class_labels;
+        size_t class_label_count;
+        int32_t height;
+        int32_t width;
+        int32_t batch_size;
+        const char* rng;
+    } old;
+    CHECK(sizeof old == offsetof(engine_request, prompts));
+    memset(&old, 0, sizeof old);
+    old.struct_size = sizeof old;
+    old.sampler = "euler_a";
+    old.steps = 2;
+    old.guidance_scale = 3.0f;
+    old.count = 1;
+    old.seed = 9;
+    old.rng = "torch";
+    REQUIRE_OK(engine_generate(context, model, (const engine_request*)&old, philox, length));
+    REQUIRE_OK(engine_request_init(&request));
+    request.sampler = "euler_a";
+    request.steps = 2;
+    request.seed = 9;
+    request.rng = "torch";
+    REQUIRE_OK(engine_generate(context, model, &request, pixels, length));
+    CHECK(memcmp(pixels, philox, length * sizeof(float)) == 0);
     free(philox);
     REQUIRE_OK(engine_request_init(&request));
     request.steps = 2;

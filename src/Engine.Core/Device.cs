@@ -58,11 +58,13 @@ public abstract partial class Device : IDisposable
         {
             if (_pool.TryGetValue((dtype, length), out var stack) && stack.Count > 0) buffer = stack.Pop();
         }
+        bool fromPool = buffer is not null;
         if (buffer is null)
         {
             buffer = CreateBuffer(dtype, Math.Max(1, length));
             Transfers.CountAllocation();
         }
+        Transfers.CountTake(BufferBytes(buffer), fromPool);
         return new Tensor(this, buffer, 0, (int[])shape.Clone(), ownsBuffer: true);
     }
 
@@ -74,8 +76,11 @@ public abstract partial class Device : IDisposable
         return t;
     }
 
+    private static long BufferBytes(DeviceBuffer buffer) => buffer.Length * buffer.DType.Size();
+
     internal void Return(DeviceBuffer buffer)
     {
+        Transfers.CountGiveBack(BufferBytes(buffer), pooled: !_disposed);
         if (_disposed) { buffer.Dispose(); return; }
         lock (_poolLock)
         {
@@ -91,7 +96,12 @@ public abstract partial class Device : IDisposable
         lock (_poolLock)
         {
             foreach (var stack in _pool.Values)
-                while (stack.Count > 0) stack.Pop().Dispose();
+                while (stack.Count > 0)
+                {
+                    var buffer = stack.Pop();
+                    Transfers.CountTrim(BufferBytes(buffer));
+                    buffer.Dispose();
+                }
             _pool.Clear();
         }
     }

@@ -91,8 +91,16 @@ internal sealed unsafe class NativeContext : IDisposable
         {
             NotFromCallback("engine_output_size");
             Own(model);
-            return Generator.OutputShape(model.Model, request);
+            return ImageShape(model, request);
         }
+    }
+
+    /// <summary>The shape engine_generate writes: the samples, or for a pipeline folder the decoded RGB image.</summary>
+    private (int Count, int Channels, int Height, int Width) ImageShape(NativeModel model, GenerationRequest request)
+    {
+        var (count, channels, height, width) = Generator.OutputShape(model.Model, request);
+        int scale = model.Model.PixelScale;
+        return model.Model.Pipeline is null ? (count, channels, height, width) : (count, 3, height * scale, width * scale);
     }
 
     /// <summary>
@@ -105,7 +113,7 @@ internal sealed unsafe class NativeContext : IDisposable
         {
             NotFromCallback("engine_generate");
             Own(model);
-            var (count, channels, height, width) = Generator.OutputShape(model.Model, request);
+            var (count, channels, height, width) = ImageShape(model, request);
             long needed = (long)count * channels * height * width;
             if (output.Length < needed)
             {
@@ -132,8 +140,19 @@ internal sealed unsafe class NativeContext : IDisposable
                 var result = Generator.Generate(model.Model, request, null, progress, cancellation.Token, ImageReporter(cancellation));
                 // A stop requested at the last step still counts: the caller asked to stop.
                 cancellation.Token.ThrowIfCancellationRequested();
-                // Images, not raw sampler states: clamp to [-1, 1] as the image writers do.
-                System.Numerics.Tensors.TensorPrimitives.Clamp(result.Samples.AsSpan(0, (int)needed), -1f, 1f, output);
+                if (result.Image is { } image)
+                {
+                    // A pipeline's decoded image is in [0, 1]; the C interface speaks [-1, 1] for every model.
+                    var pixels = output[..(int)needed];
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(image.AsSpan(0, (int)needed), 2f, pixels);
+                    System.Numerics.Tensors.TensorPrimitives.Add(pixels, -1f, pixels);
+                    System.Numerics.Tensors.TensorPrimitives.Clamp(pixels, -1f, 1f, pixels);
+                }
+                else
+                {
+                    // Images, not raw sampler states: clamp to [-1, 1] as the image writers do.
+                    System.Numerics.Tensors.TensorPrimitives.Clamp(result.Samples.AsSpan(0, (int)needed), -1f, 1f, output);
+                }
                 error = null;
                 return NativeStatus.Ok;
             }

@@ -26,6 +26,17 @@ public unsafe struct NativeRequest
     public int Width;
     public int BatchSize;
     public byte* Rng;
+    // Since interface 0.4.0 (the C side copies an older caller's struct over the defaults).
+    public byte** Prompts;
+    public nuint PromptCount;
+    public byte** NegativePrompts;
+    public nuint NegativePromptCount;
+    public int ClipSkip;
+    public fixed int OriginalSize[2];
+    public fixed int CropTopLeft[2];
+    public fixed int TargetSize[2];
+    public float Strength;
+    public NativeImage* InitImage;
 
     /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule (image i is sample index i of the seed), <c>rng</c> picks the generator.</summary>
     public static GenerationRequest ToRequest(NativeRequest* request)
@@ -57,7 +68,44 @@ public unsafe struct NativeRequest
             Rng = NativeErrors.Utf8(request->Rng) is { Length: > 0 } rng
                 ? RngKinds.TryParse(rng) ?? throw new ArgumentException($"request.rng '{rng}' must be one of {RngKinds.Names}")
                 : RngKind.Philox,
+            Prompts = Strings(request->Prompts, request->PromptCount, "prompts"),
+            NegativePrompts = Strings(request->NegativePrompts, request->NegativePromptCount, "negative_prompts"),
+            ClipSkip = request->ClipSkip switch
+            {
+                0 => null,
+                > 0 and var n => n,
+                var n => throw new ArgumentException($"request.clip_skip {n} must be >= 0 (0 = the last hidden state)"),
+            },
+            OriginalSize = Pair(request->OriginalSize, "original_size", allowZero: false),
+            CropTopLeft = Pair(request->CropTopLeft, "crop_top_left", allowZero: true),
+            TargetSize = Pair(request->TargetSize, "target_size", allowZero: false),
+            InitImage = request->InitImage == null ? null : NativeImage.ToInitImage(request->InitImage) with { Strength = Strength(request->Strength) },
         };
+    }
+
+    /// <summary>request.strength, checked to be in (0, 1].</summary>
+    private static double Strength(float strength) =>
+        strength > 0 && strength <= 1 ? strength : throw new ArgumentException($"request.strength {strength} must be in (0, 1]");
+
+    /// <summary>A caller's string array (NULL/0 = none); a NULL entry is an error naming it.</summary>
+    private static string[]? Strings(byte** items, nuint count, string field)
+    {
+        if (count == 0) return null;
+        if (items == null) throw new ArgumentException($"request.{field} is NULL but its count is {count}");
+        if (count > int.MaxValue) throw new ArgumentException($"request.{field} count {count} is too large");
+        var list = new string[(int)count];
+        for (int i = 0; i < list.Length; i++)
+            list[i] = NativeErrors.Utf8(items[i]) ?? throw new ArgumentException($"request.{field}[{i}] is NULL");
+        return list;
+    }
+
+    /// <summary>An SDXL size pair: {0, 0} is the default (null); otherwise both parts must be positive (or, for a crop, non-negative).</summary>
+    private static int[]? Pair(int* pair, string field, bool allowZero)
+    {
+        if (pair[0] == 0 && pair[1] == 0) return null;
+        if (pair[0] < 0 || pair[1] < 0 || (!allowZero && (pair[0] == 0 || pair[1] == 0)))
+            throw new ArgumentException($"request.{field} {{{pair[0]}, {pair[1]}}} must be {(allowZero ? "non-negative" : "positive")} ({{0, 0}} = the default)");
+        return [pair[0], pair[1]];
     }
 }
 

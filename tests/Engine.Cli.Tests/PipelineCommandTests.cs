@@ -73,6 +73,32 @@ public class PipelineCommandTests
     }
 
     [Test]
+    public void SdxlJobLinesCarryMicroConditioningIntoTheSidecarAndTimingsAreReported()
+    {
+        using var scratch = new Cli.Scratch();
+        string sdxl = Path.Combine(Fixtures.RequireRoot(), "pipelines/sdxl_tiny/pipeline");
+        var line = new JsonObject
+        {
+            ["model"] = sdxl, ["prompt"] = "a photo of a cat", ["steps"] = 2, ["height"] = 32, ["width"] = 32, ["seed"] = 5,
+            ["original_size"] = new JsonArray(64, 48), ["crop_top_left"] = new JsonArray(4, 8), ["target_size"] = new JsonArray(32, 32),
+        };
+        File.WriteAllText(scratch["jobs.jsonl"], line.ToJsonString() + "\n");
+        var r = Cli.Run("batch", scratch["jobs.jsonl"], "--device", "cpu", "--out", scratch["b"]);
+        Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+        var sidecar = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch["b"], "seed000005.json"))).RootElement;
+        int[] Pair(string name) => sidecar.GetProperty(name).EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.That((Pair("original_size"), Pair("crop_top_left"), Pair("target_size")), Is.EqualTo((new[] { 64, 48 }, new[] { 4, 8 }, new[] { 32, 32 })));
+
+        // The same request from the command line gives the same pixels, and --timings names every phase.
+        var g = Cli.Run("generate", "--model", sdxl, "--prompt", "a photo of a cat", "--steps", "2", "--height", "32", "--width", "32", "--seeds", "5",
+            "--original-size", "64,48", "--crop-top-left", "4,8", "--target-size", "32,32", "--device", "cpu", "--out", scratch["g"], "--timings");
+        Assert.That(g.Code, Is.EqualTo(0), g.ToString());
+        Assert.That(File.ReadAllBytes(Path.Combine(scratch["g"], "seed000005.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["b"], "seed000005.png"))));
+        foreach (var phase in new[] { "timing: load ", "timing: text encoding ", "timing: denoising ", "(2 steps, ", "timing: VAE decode " })
+            Assert.That(g.Err, Does.Contain(phase));
+    }
+
+    [Test]
     public void DiTPipelineTakesClassNamesFromItsLabels()
     {
         using var scratch = new Cli.Scratch();

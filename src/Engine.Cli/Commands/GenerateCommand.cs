@@ -57,6 +57,9 @@ public sealed class GenerateCommand : EngineCommand
         "to a safetensors file; for a pipeline also the decoded 'image' [N, 3, H, W] in [0, 1]");
     private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
         "sample --model as a distilled student refined by this teacher (Distillation++; options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)");
+    private readonly Option<bool> _timings = CliOptions.Flag("--timings",
+        "print to stderr the wall time of each phase (model load, text encoding, denoising and per step, VAE decode), the weights' " +
+        "device memory and each phase's peak of activations, alone and with the buffers pooled for reuse");
     private readonly Option<string?> _fromSidecar = CliOptions.Text("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
 
     /// <inheritdoc />
@@ -67,7 +70,7 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _fromSidecar];
+        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _timings, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
@@ -189,7 +192,17 @@ public sealed class GenerateCommand : EngineCommand
         if (!parse.Has(_count) && !parse.Has(_initNoise) && prompts.Count <= 1 && request.InitImage is { Count: > 1 } several) count = several.Count;
         using var device = DeviceFactory.Create(request.Device);
         using var generator = new Generator(device) { WeightStorage = request.WeightStorage, Warning = context.Error.WriteLine };
+        var loadClock = System.Diagnostics.Stopwatch.StartNew();
         using var model = generator.LoadModel(modelPath, request.Checkpoint);
+        if (parse.GetValue(_timings))
+        {
+            static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1L << 20):F1} MiB";
+            long weights = device.Transfers.LiveBytes;
+            context.Error.WriteLine($"timing: load {loadClock.Elapsed.TotalSeconds:F2} s, weights {Gib(weights)} on the device");
+            generator.Timing = t => context.Error.WriteLine($"timing: {t.Phase} {t.Elapsed.TotalSeconds:F2} s" +
+                (t.Steps > 0 ? $" ({t.Steps} steps, {t.Elapsed.TotalSeconds / t.Steps:F2} s per step)" : "") +
+                $"; activations peak {Gib(t.PeakLiveBytes - weights)}, held with the pool {Gib(t.PeakHeldBytes - weights)}");
+        }
         // x_T gives the sample size where --height/--width do not: latents times the VAE factor for a pipeline.
         if (noiseShape is not null)
             request = request with

@@ -42,6 +42,12 @@ public sealed class Generator : IDisposable
     public Action<string>? Warning { get; set; }
 
     /// <summary>
+    /// Receives the wall time of each phase of a request, the device synchronised first: <c>text encoding</c>,
+    /// <c>denoising</c> (per batch, with its step count) and <c>VAE decode</c> (per batch); null skips the synchronisation.
+    /// </summary>
+    public Action<GenerationTiming>? Timing { get; set; }
+
+    /// <summary>
     /// Loads a diffusers model folder (config.json + weights, optional scheduler_config.json), or a
     /// pipeline folder (model_index.json; see <see cref="PipelineLoader"/>).
     /// </summary>
@@ -163,7 +169,10 @@ public sealed class Generator : IDisposable
         var pipeline = model.Pipeline;
         float[]? image = pipeline is null ? null : new float[(long)count * 3 * imageLength / channels * pipeline.LatentScale * pipeline.LatentScale];
         // Prompts are encoded once per request; each batch reads its rows of the embeddings.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Device.Transfers.ResetPeaks();
         using var text = pipeline?.Prompts is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
+        if (text is not null) Report("text encoding", clock, 0);
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var img2img = request.InitImage is { } initImage ? new ImageToImage(pipeline!, initImage, height * pipeline!.LatentScale, width * pipeline.LatentScale) : null;
@@ -172,6 +181,7 @@ public sealed class Generator : IDisposable
         {
             cancellation.ThrowIfCancellationRequested();
             int n = Math.Min(batch, count - start);
+            clock.Restart();
             using var sample = Device.Allocate(n, channels, height, width);
             using var conditioning = text is null
                 ? Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass)
@@ -218,12 +228,14 @@ public sealed class Generator : IDisposable
             }
             int[] firstSteps = watch.FirstSteps(total);
             Device.Download(sample, samples.AsSpan(start * imageLength, n * imageLength));
+            Report("denoising", clock, total);
             var decodedSpan = Span<float>.Empty;
             if (pipeline is not null)
             {
                 var decoded = pipeline.Decode(sample, request.VaeTiling);
                 decodedSpan = image.AsSpan(start * decoded.Length / n, decoded.Length);
                 decoded.CopyTo(decodedSpan);
+                Report("VAE decode", clock, 0);
                 // The decoded pixels are on the host already: a VAE that overflows counts as the last step.
                 int pixels = decoded.Length / n;
                 for (int k = 0; k < n; k++)
@@ -246,6 +258,17 @@ public sealed class Generator : IDisposable
 
     private static NonFiniteException NonFinite(LoadedDenoiser model, int[] firstSteps, int start, int total) =>
         new(model.Path, firstSteps.Select((step, k) => (Image: start + k, Step: step)).Where(f => f.Step >= 0).ToList(), total);
+
+    /// <summary>Reports the phase that ran since <paramref name="clock"/> last restarted (after the device's queued work), then restarts it.</summary>
+    private void Report(string phase, System.Diagnostics.Stopwatch clock, int steps)
+    {
+        if (Timing is null) return;
+        Device.Synchronize();
+        var stats = Device.Transfers;
+        Timing(new GenerationTiming(phase, clock.Elapsed, steps, stats.PeakLiveBytes, stats.PeakHeldBytes));
+        stats.ResetPeaks();
+        clock.Restart();
+    }
 
     private int RunDistilled(LoadedDenoiser student, LoadedDenoiser? teacher, GenerationRequest request, SamplingOptions options,
         ConditionalNetwork network, Conditioning conditioning, Tensor sample, INoiseSource noise, out int total, Action<int> onStep)
