@@ -173,6 +173,9 @@ public sealed class Generator : IDisposable
         Device.Transfers.ResetPeaks();
         using var text = pipeline?.Prompts is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
         if (text is not null) Report("text encoding", clock, 0);
+        // A pipeline's phases (text encoder, denoiser, VAE) use buffers of different sizes: pooled ones of the
+        // phase before would only add to the next phase's peak, so the pool is emptied between phases.
+        if (pipeline is not null) Device.TrimPool();
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var img2img = request.InitImage is { } initImage ? new ImageToImage(pipeline!, initImage, height * pipeline!.LatentScale, width * pipeline.LatentScale) : null;
@@ -232,6 +235,7 @@ public sealed class Generator : IDisposable
             var decodedSpan = Span<float>.Empty;
             if (pipeline is not null)
             {
+                Device.TrimPool();
                 var decoded = pipeline.Decode(sample, request.VaeTiling);
                 decodedSpan = image.AsSpan(start * decoded.Length / n, decoded.Length);
                 decoded.CopyTo(decodedSpan);
@@ -240,6 +244,7 @@ public sealed class Generator : IDisposable
                 int pixels = decoded.Length / n;
                 for (int k = 0; k < n; k++)
                     if (firstSteps[k] < 0 && !AllFinite(decodedSpan.Slice(k * pixels, pixels))) firstSteps[k] = total;
+                Device.TrimPool();
             }
             var finite = firstSteps.Select(f => f < 0).ToArray();
             batchFinished?.Invoke(new GeneratedBatch(start, n, samples.AsSpan(start * imageLength, n * imageLength), decodedSpan, finite, schedulerClass,
