@@ -175,7 +175,7 @@ public sealed class Generator : IDisposable
         if (text is not null) Report("text encoding", clock, 0);
         // A pipeline's phases (text encoder, denoiser, VAE) use buffers of different sizes: pooled ones of the
         // phase before would only add to the next phase's peak, so the pool is emptied between phases.
-        if (pipeline is not null) Device.TrimPool();
+        if (pipeline is not null) ReleasePool();
         int modelCalls = 0;
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var img2img = request.InitImage is { } initImage ? new ImageToImage(pipeline!, initImage, height * pipeline!.LatentScale, width * pipeline.LatentScale) : null;
@@ -235,7 +235,7 @@ public sealed class Generator : IDisposable
             var decodedSpan = Span<float>.Empty;
             if (pipeline is not null)
             {
-                Device.TrimPool();
+                ReleasePool();
                 var decoded = pipeline.Decode(sample, request.VaeTiling);
                 decodedSpan = image.AsSpan(start * decoded.Length / n, decoded.Length);
                 decoded.CopyTo(decodedSpan);
@@ -244,7 +244,7 @@ public sealed class Generator : IDisposable
                 int pixels = decoded.Length / n;
                 for (int k = 0; k < n; k++)
                     if (firstSteps[k] < 0 && !AllFinite(decodedSpan.Slice(k * pixels, pixels))) firstSteps[k] = total;
-                Device.TrimPool();
+                ReleasePool();
             }
             var finite = firstSteps.Select(f => f < 0).ToArray();
             batchFinished?.Invoke(new GeneratedBatch(start, n, samples.AsSpan(start * imageLength, n * imageLength), decodedSpan, finite, schedulerClass,
@@ -263,6 +263,17 @@ public sealed class Generator : IDisposable
 
     private static NonFiniteException NonFinite(LoadedDenoiser model, int[] firstSteps, int start, int total) =>
         new(model.Path, firstSteps.Select((step, k) => (Image: start + k, Step: step)).Where(f => f.Step >= 0).ToList(), total);
+
+    /// <summary>
+    /// Empties the device pool and, as the CPU device's buffers are managed arrays that go back to the OS only
+    /// when collected, collects them before the next phase allocates its own.
+    /// </summary>
+    private void ReleasePool()
+    {
+        long pooled = Device.Transfers.PooledBytes;
+        Device.TrimPool();
+        if (pooled >= 64L << 20) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+    }
 
     /// <summary>Reports the phase that ran since <paramref name="clock"/> last restarted (after the device's queued work), then restarts it.</summary>
     private void Report(string phase, System.Diagnostics.Stopwatch clock, int steps)
