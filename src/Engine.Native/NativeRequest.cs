@@ -79,12 +79,12 @@ public unsafe struct NativeRequest
             OriginalSize = Pair(request->OriginalSize, "original_size", allowZero: false),
             CropTopLeft = Pair(request->CropTopLeft, "crop_top_left", allowZero: true),
             TargetSize = Pair(request->TargetSize, "target_size", allowZero: false),
-            InitImage = request->InitImage == null ? null : NativeImage.ToInitImage(request->InitImage) with { Strength = Strength(request->Strength) },
+            InitImage = request->InitImage == null ? null : NativeImage.ToInitImage(request->InitImage) with { Strength = CheckedStrength(request->Strength) },
         };
     }
 
     /// <summary>request.strength, checked to be in (0, 1].</summary>
-    private static double Strength(float strength) =>
+    private static double CheckedStrength(float strength) =>
         strength > 0 && strength <= 1 ? strength : throw new ArgumentException($"request.strength {strength} must be in (0, 1]");
 
     /// <summary>A caller's string array (NULL/0 = none); a NULL entry is an error naming it.</summary>
