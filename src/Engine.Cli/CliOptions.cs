@@ -41,6 +41,15 @@ public static class CliOptions
         return option;
     }
 
+    /// <summary><c>--eta G</c>: diffusers' <c>step(eta=...)</c> (DDIM's eta, TCD's gamma).</summary>
+    public static Option<double?> Eta() => Number("--eta", "G",
+        "diffusers' step(eta=...): DDIM's eta, TCD's gamma (default: the step's own, DDIM 0, TCD 0.3); other samplers refuse it", 0, 1e6);
+
+    /// <summary><c>--timesteps T1,T2,...</c>: diffusers' <c>set_timesteps(timesteps=[...])</c> for the schedulers that accept custom timesteps.</summary>
+    public static Option<int[]?> Timesteps() => Parsed<int[]?>("--timesteps", "T1,T2,...",
+        "custom timesteps, descending (diffusers' set_timesteps(timesteps=...)); LCM, TCD and DDPM accept them; their count is the step count",
+        text => OptionValues.IntList(text, "--timesteps", 0));
+
     /// <summary><c>--device KIND</c>: a known device kind, or null for the default (also for <c>auto</c>).</summary>
     public static Option<string?> Device(string description)
     {

@@ -2,11 +2,25 @@ using Engine.Core;
 
 namespace Engine.Sampling;
 
-/// <summary>Fresh Gaussian noise for stochastic sampler steps.</summary>
+/// <summary>
+/// The standard-normal draws a stochastic sampler makes inside its loop, written on the device. Every
+/// sampler draws through this one interface (<see cref="Scheduler.Noise"/>, <c>Scheduler.DrawNoise</c>), and
+/// makes exactly the draws diffusers makes, in diffusers' order, including a draw that the step then
+/// multiplies by zero, so that sequential sources stay aligned with diffusers' generator.
+/// </summary>
+/// <remarks>
+/// Implementations: <see cref="PhiloxNoise"/> (the engine's seeded, batch-invariant stream, keyed by the
+/// draw index), <see cref="RecordedNoise"/> (draws recorded elsewhere, e.g. a file's <c>step_noise</c>,
+/// consumed in order) and <c>Rng.TorchNoise</c> (PyTorch's CPU generator, in order).
+/// </remarks>
 public interface INoiseSource
 {
-    /// <summary>Fills <paramref name="output"/> (the sample's shape) with standard normal noise for the given step.</summary>
-    void Fill(Tensor output, int step);
+    /// <summary>
+    /// Writes the next draw into <paramref name="output"/> (the sample's shape). <paramref name="draw"/> is the
+    /// sampler's key for the draw (the model call that makes it, for most samplers): counter-based generators
+    /// key their stream by it, sequential sources ignore it and hand out their draws in call order.
+    /// </summary>
+    void Fill(Tensor output, int draw);
 }
 
 /// <summary>
@@ -19,26 +33,5 @@ public sealed class PhiloxNoise(ulong seed, int firstSampleIndex = 0) : INoiseSo
     public ulong Seed { get; } = seed;
 
     /// <inheritdoc />
-    public void Fill(Tensor output, int step) => output.Device.RandomNormal(output, Seed, firstSampleIndex, step + 1);
-}
-
-/// <summary>
-/// Noise recorded elsewhere (for example by diffusers), replayed per step: for teacher-forced tests
-/// of stochastic schedulers. Uploads one step's noise per call.
-/// </summary>
-public sealed class RecordedNoise : INoiseSource
-{
-    private readonly float[][] _steps;
-
-    /// <summary>One host array per noise draw, in the order the sampler draws them.</summary>
-    public RecordedNoise(IEnumerable<float[]> steps) => _steps = steps.ToArray();
-
-    /// <inheritdoc />
-    public void Fill(Tensor output, int step)
-    {
-        if ((uint)step >= (uint)_steps.Length) throw new InvalidOperationException($"Recorded noise has {_steps.Length} steps; step {step} was requested.");
-        var data = _steps[step];
-        if (data.Length != output.Length) throw new ArgumentException($"Recorded noise for step {step} has {data.Length} values; the sample {output} needs {output.Length}.");
-        output.Device.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()), output);
-    }
+    public void Fill(Tensor output, int draw) => output.Device.RandomNormal(output, Seed, firstSampleIndex, draw + 1);
 }

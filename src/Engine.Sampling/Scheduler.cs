@@ -26,6 +26,19 @@ public abstract class Scheduler : IDisposable
             throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of inference steps cannot exceed num_train_timesteps ({config.NumTrainTimesteps}).");
         if (config.Thresholding && config.Kind?.SupportsThresholding != true)
             throw new SchedulerConfigException($"{config.ClassName}: thresholding = true is not supported (diffusers has it for DDIM, DDPM, DPM-Solver, DEIS and UniPC).");
+        if (config.Eta is not null && config.Kind?.TakesEta != true)
+            throw new SchedulerConfigException($"{config.ClassName} takes no eta; eta is an argument of the step of {string.Join(", ", SchedulerRegistry.All.Where(d => d.TakesEta).SelectMany(d => d.ClassNames))}.");
+        if (config.CustomTimesteps is { } custom)
+        {
+            if (config.Kind?.TakesCustomTimesteps != true)
+                throw new SchedulerConfigException($"{config.ClassName} takes no custom timesteps; they are supported by {string.Join(", ", SchedulerRegistry.All.Where(d => d.TakesCustomTimesteps).SelectMany(d => d.ClassNames))}.");
+            if (custom.Length != steps) throw new SchedulerConfigException($"{config.ClassName}: {custom.Length} custom timesteps given for {steps} steps.");
+            for (int k = 0; k < custom.Length; k++)
+            {
+                if (custom[k] < 0 || custom[k] >= config.NumTrainTimesteps) throw new SchedulerConfigException($"{config.ClassName}: custom timestep {custom[k]} is outside [0, {config.NumTrainTimesteps}).");
+                if (k > 0 && custom[k] >= custom[k - 1]) throw new SchedulerConfigException($"{config.ClassName}: custom timesteps must be in descending order ({custom[k - 1]} then {custom[k]}).");
+            }
+        }
         Config = config;
         InferenceSteps = steps;
         Training = new TrainingSchedule(config);
@@ -57,6 +70,12 @@ public abstract class Scheduler : IDisposable
 
     /// <summary>True when steps draw fresh noise (ancestral / SDE variants, DDIM eta > 0).</summary>
     public virtual bool IsStochastic => false;
+
+    /// <summary>
+    /// The standard-normal draws a whole run makes, counted as diffusers counts them (a draw that the step then
+    /// multiplies by zero counts and is made): what recorded step noise must hold.
+    /// </summary>
+    public virtual int NoiseDraws => 0;
 
     /// <summary>The sample's coordinates before the first step: sample = Alpha x0 + Sigma eps.</summary>
     public (double Alpha, double Sigma) InitialCoordinates => CoordinatesAt(0);

@@ -69,6 +69,18 @@ public sealed record SchedulerConfig
     /// <summary>Upper end of a sigma grid (null: the training schedule's).</summary>
     public double? SigmaMax { get; init; }
 
+    /// <summary>
+    /// diffusers' <c>step(eta=...)</c>: DDIM's eta, TCD's gamma. An argument of the call, not a key of the file;
+    /// null = the step's own default (DDIM 0, TCD 0.3). Classes without it refuse a value (<see cref="SchedulerDescriptor.TakesEta"/>).
+    /// </summary>
+    public double? Eta { get; init; }
+
+    /// <summary>
+    /// diffusers' <c>set_timesteps(timesteps=[...])</c>: custom integer timesteps, descending, one per step;
+    /// null = the class's own grid. Only classes with <see cref="SchedulerDescriptor.TakesCustomTimesteps"/> accept them.
+    /// </summary>
+    public int[]? CustomTimesteps { get; init; }
+
     /// <summary>The options only <see cref="ClassName"/>'s class reads (its nested <c>Options</c> record).</summary>
     public SchedulerOptions Options { get; init; } = new KarrasFormScheduler.Options();
 

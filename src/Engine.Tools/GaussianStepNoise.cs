@@ -1,12 +1,12 @@
+using Engine.Core;
 using Engine.Core.Safetensors;
 using Engine.Sampling;
 
 namespace Engine.Tools;
 
 /// <summary>
-/// The recorded sampler draws of a Gaussian spec: tensor <c>step_noise</c> [K, ...sample shape], draw k
-/// for the k-th noise request of a stochastic sampler. Kept apart from the bench so that a general
-/// step-noise source can replace it.
+/// The recorded sampler draws of a Gaussian spec: tensor <c>step_noise</c> [K, ...sample shape], the k-th
+/// draw for the k-th noise request of a stochastic sampler (K may be 0).
 /// </summary>
 public static class GaussianStepNoise
 {
@@ -14,19 +14,19 @@ public static class GaussianStepNoise
     public const string TensorName = "step_noise";
 
     /// <summary>
-    /// The draws of <paramref name="file"/> as a noise source, or null when it has no <c>step_noise</c> or
-    /// holds zero draws. Throws naming the file when the draws are not whole samples of <paramref name="sampleLength"/> values.
+    /// The draws of <paramref name="file"/> as a noise source consumed in order, checked before the run against
+    /// the draws <paramref name="scheduler"/> makes; null when the spec has no <c>step_noise</c>. Throws naming
+    /// <paramref name="path"/> when the draws are not whole samples of <paramref name="sampleShape"/> or too few.
     /// </summary>
-    public static INoiseSource? Read(SafetensorsFile file, string path, int sampleLength)
+    public static RecordedNoise? Read(SafetensorsFile file, string path, int[] sampleShape, Scheduler scheduler)
     {
         ArgumentNullException.ThrowIfNull(file);
         if (!file.Contains(TensorName)) return null;
         var shape = file.Info(TensorName).Shape;
-        long count = shape.Length == 0 ? 0 : shape[0];
-        if (count == 0) return null;
-        var all = file.ReadFloats(TensorName);
-        if (all.Length != count * sampleLength)
-            throw new ArgumentException($"Gaussian spec '{path}': '{TensorName}' [{string.Join(", ", shape)}] is not K draws of the sample's {sampleLength} values.");
-        return new RecordedNoise(Enumerable.Range(0, (int)count).Select(k => all.AsSpan(k * sampleLength, sampleLength).ToArray()));
+        if (shape.Length != sampleShape.Length + 1 || !shape.AsSpan(1).SequenceEqual(sampleShape))
+            throw new ArgumentException($"Gaussian spec '{path}': {TensorName} {Tensor.ShapeString(shape)} must be [K, {string.Join(", ", sampleShape)}] (K draws of the noise's shape).");
+        var noise = new RecordedNoise(file.ReadFloats(TensorName), shape[0], (int)Tensor.ShapeLength(sampleShape));
+        noise.Require(scheduler.NoiseDraws, $"Gaussian spec '{path}'", $"{scheduler.Config.ClassName} ({scheduler.InferenceSteps} steps)");
+        return noise;
     }
 }

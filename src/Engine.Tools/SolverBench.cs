@@ -87,9 +87,8 @@ public static class SolverBench
         using var model = AnalyticGaussian.Load(device, gaussianFile, scheduler.Config);
         model.UseTimestep = !exactSigma;
         if (noise.Length % model.Mu.Length != 0) throw new ArgumentException($"Gaussian spec '{gaussianFile}': '{noiseName}' {Tensor.ShapeString(shape)} is not a batch of mu's shape {Tensor.ShapeString(model.Shape)}.");
-        // Recorded draws for stochastic samplers when the spec has them, else the engine's generator (seed 0).
-        if (scheduler.Noise is null && scheduler.IsStochastic)
-            scheduler.Noise = GaussianStepNoise.Read(file, gaussianFile, noise.Length) ?? new PhiloxNoise(0);
+        // Recorded draws when the spec has them (checked against the run's draws), else the engine's generator (seed 0).
+        scheduler.Noise = GaussianStepNoise.Read(file, gaussianFile, shape, scheduler) ?? scheduler.Noise ?? new PhiloxNoise(0);
         using var x = device.Upload(noise, shape);
         double init = scheduler.InitNoiseSigma;
         if (init != 1) device.Affine(x, x, (float)init, 0f);

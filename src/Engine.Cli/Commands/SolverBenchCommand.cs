@@ -22,6 +22,8 @@ public sealed class SolverBenchCommand : EngineCommand
     private readonly Option<string?> _schedule = CliOptions.Text("--schedule", "NAME", "schedule for --samplers (normal, karras, exponential, ...; ComfyUI's grid with ComfyUI's names)");
     private readonly Option<int[]?> _steps = CliOptions.Parsed<int[]?>("--steps", "N[,N...]",
         "inference steps; an item may be a range FIRST:LAST[:STEP] (10:40 is every count from 10 to 40)", text => OptionValues.IntRanges(text, "--steps", 1, 10_000));
+    private readonly Option<double?> _eta = CliOptions.Eta();
+    private readonly Option<int[]?> _timesteps = CliOptions.Timesteps();
     private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "(single run) where to write final, exact and error");
     private readonly Option<bool> _exactSigma = CliOptions.Flag("--exact-sigma",
         "the model uses the sampler's own noise level rather than the integer timestep (removes timestep rounding, so convergence orders show cleanly)");
@@ -34,7 +36,7 @@ public sealed class SolverBenchCommand : EngineCommand
     public override string Summary => "measure solver error against the exact ODE solution of an analytic Gaussian";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_gaussian, _schedulerConfig, _samplers, _schedule, _steps, _output, _exactSigma, _device];
+    protected override IEnumerable<Symbol> Symbols => [_gaussian, _schedulerConfig, _samplers, _schedule, _steps, _eta, _timesteps, _output, _exactSigma, _device];
 
     /// <inheritdoc />
     protected override IEnumerable<Option> RequiredOptions => [_gaussian, _steps];
@@ -44,6 +46,7 @@ public sealed class SolverBenchCommand : EngineCommand
         usage: engine solver-bench --gaussian G.safetensors --scheduler-config CFG.json --steps N [--output OUT.safetensors]
                engine solver-bench --gaussian G.safetensors --scheduler-config A.json [--scheduler-config B.json ...] --steps 5,10,20,40
                engine solver-bench --gaussian G.safetensors --samplers euler,dpmpp_2m,unipc [--schedule karras] --steps 5,10,20,40
+               engine solver-bench --gaussian G.safetensors --scheduler-config TCD.json --steps 4 --eta 0.3 [--timesteps 999,599,90,19]
         """;
 
     /// <inheritdoc />
@@ -54,7 +57,10 @@ public sealed class SolverBenchCommand : EngineCommand
         Stochastic samplers take their draws from the spec's step_noise [K, ...] when it has one (draw k for
         the k-th noise request), else from the Philox generator with seed 0.
         One solver and one step count: prints the RMS and max |error| and, with --output, writes tensors final,
-        exact and error (final - exact). Several solvers or step counts: prints RMS error per step count and
+        exact and error (final - exact). A spec with step_noise [K, ...] gives the draws of a stochastic sampler,
+        consumed in order (diffusers' draws, including those multiplied by zero; K may be 0); too few is an error
+        before the run. Without it stochastic samplers draw from the engine's seeded stream (seed 0).
+        Several solvers or step counts: prints RMS error per step count and
         the empirical order, the slope of log error against log steps: 'order' between the first and last
         step counts, 'fitted' by least squares through all of them (give many step counts, e.g.
         --steps 10:40, for a reading that one outlying end point cannot move).
@@ -75,6 +81,11 @@ public sealed class SolverBenchCommand : EngineCommand
         if (samplerList is not null && configs.Count > 1) throw new UsageException($"{Name}: with --samplers give at most one --scheduler-config (the training schedule).");
         if (schedule is not null && samplerList is null) throw new UsageException($"{Name}: --schedule goes with --samplers.");
         if (!File.Exists(gaussian)) throw new FileNotFoundException($"{gaussian}: Gaussian spec does not exist.");
+        double? eta = parse.GetValue(_eta);
+        int[]? timesteps = parse.Has(_timesteps) ? parse.GetValue(_timesteps) : null;
+        if (timesteps is not null && (steps.Length != 1 || steps[0] != timesteps.Length))
+            throw new UsageException($"{Name}: --timesteps lists {timesteps.Length} timesteps; --steps must be that one count.");
+        SchedulerConfig WithCall(SchedulerConfig c) => c with { Eta = eta, CustomTimesteps = timesteps };
 
         var solvers = new List<(string Name, Func<int, Scheduler> Create)>();
         if (samplerList is not null)
@@ -84,7 +95,7 @@ public sealed class SolverBenchCommand : EngineCommand
             foreach (var n in names) SamplingSettings.CheckSampler(n, Name);
             if (schedule is not null && !SamplerNames.Schedules.Any(e => e.Name == schedule.ToLowerInvariant()))
                 throw new UsageException($"{Name}: unknown schedule '{schedule}'; known: {string.Join(", ", SamplerNames.Schedules.Select(e => e.Name))}.");
-            var training = configs.Count == 1 ? LoadConfig(configs[0]) : GaussianSchedule(gaussian);
+            var training = WithCall(configs.Count == 1 ? LoadConfig(configs[0]) : GaussianSchedule(gaussian));
             foreach (var n in names)
             {
                 string label = schedule is null ? n : $"{n} ({schedule})";
@@ -96,7 +107,7 @@ public sealed class SolverBenchCommand : EngineCommand
         {
             foreach (var path in configs)
             {
-                var config = LoadConfig(path);
+                var config = WithCall(LoadConfig(path));
                 solvers.Add((Path.GetFileNameWithoutExtension(path), s => SchedulerFactory.Create(config, s)));
             }
         }

@@ -58,6 +58,12 @@ public sealed class SchedulerDescriptor
     /// <summary>Supports use_lu_lambdas (uniform steps in log-SNR).</summary>
     public bool SupportsLuLambdas { get; init; }
 
+    /// <summary>Its step takes diffusers' <c>eta</c> argument (<see cref="SchedulerConfig.Eta"/>).</summary>
+    public bool TakesEta { get; init; }
+
+    /// <summary>Its set_timesteps takes custom timesteps (<see cref="SchedulerConfig.CustomTimesteps"/>).</summary>
+    public bool TakesCustomTimesteps { get; init; }
+
     /// <summary>The largest solver_order accepted.</summary>
     public int MaxSolverOrder { get; init; } = 3;
 

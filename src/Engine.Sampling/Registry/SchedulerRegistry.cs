@@ -25,6 +25,7 @@ public static class SchedulerRegistry
         LmsScheduler.Descriptor,
         PndmScheduler.Descriptor,
         KDpm2Scheduler.Descriptor,
+        KDpm2AncestralScheduler.Descriptor,
         DpmSolverMultistepScheduler.Descriptor,
         DpmSolverSinglestepScheduler.Descriptor,
         DeisScheduler.Descriptor,
@@ -32,6 +33,8 @@ public static class SchedulerRegistry
         FlowMatchEulerScheduler.Descriptor,
         DpmPp2sAncestralScheduler.Descriptor,
         RestartScheduler.Descriptor,
+        LcmScheduler.Descriptor,
+        TcdScheduler.Descriptor,
     ];
 
     private static readonly Dictionary<string, SchedulerDescriptor> ByClass =

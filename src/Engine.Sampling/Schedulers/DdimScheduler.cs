@@ -17,6 +17,7 @@ public sealed class DdimScheduler : Scheduler
     {
         ClassNames = [DiffusersClass],
         Create = (c, steps) => new DdimScheduler(c, steps),
+        TakesEta = true,
         ReadOptions = (_, _) => SharedOnly.Instance,
         Defaults = new() { TimestepSpacing = "leading", ClipSample = true },
         HasSigmaGrid = false,
@@ -30,11 +31,12 @@ public sealed class DdimScheduler : Scheduler
 
     private readonly double _finalAlphaCumprod;
 
-    /// <summary>Creates the scheduler for <paramref name="steps"/> steps; <paramref name="eta"/> 0 is deterministic DDIM.</summary>
-    public DdimScheduler(SchedulerConfig config, int steps, double eta = 0) : base(config, steps)
+    /// <summary>Creates the scheduler for <paramref name="steps"/> steps; <paramref name="eta"/> (default: the config's <see cref="SchedulerConfig.Eta"/>, else 0) 0 is deterministic DDIM.</summary>
+    public DdimScheduler(SchedulerConfig config, int steps, double? eta = null) : base(config, steps)
     {
+        eta ??= config.Eta ?? 0;
         if (!(eta >= 0)) throw new ArgumentOutOfRangeException(nameof(eta), eta, "DDIM eta must be >= 0.");
-        Eta = eta;
+        Eta = eta.Value;
         Timesteps = TimestepSpacing.Discrete(config, steps);
         foreach (var t in Timesteps)
             if (t < 0 || t >= config.NumTrainTimesteps)
@@ -47,6 +49,9 @@ public sealed class DdimScheduler : Scheduler
 
     /// <inheritdoc />
     public override bool IsStochastic => Eta > 0;
+
+    /// <inheritdoc />
+    public override int NoiseDraws => Eta > 0 ? CallCount : 0;
 
     /// <inheritdoc />
     public override (double Alpha, double Sigma) FinalCoordinates { get { var (_, p) = Alphas(CallCount - 1); return (Math.Sqrt(p), Math.Sqrt(1 - p)); } }
@@ -75,7 +80,8 @@ public sealed class DdimScheduler : Scheduler
         double variance = (1 - abarPrev) / (1 - abarT) * (1 - abarT / abarPrev);
         double std = Eta * Math.Sqrt(variance);
         double cPrev = Math.Sqrt(abarPrev), cDir = Math.Sqrt(Math.Max(1 - abarPrev - std * std, 0));
-        Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
+        // With eta > 0 diffusers draws on every step, also where the variance is 0.
+        Tensor? z = Eta > 0 ? DrawNoise(1, sample, i) : null;
         if (Config.ClipSample || Config.Thresholding)
         {
             // x0 is clipped (non-linear), so it is materialised once; eps stays the unclipped estimate.

@@ -21,6 +21,7 @@ public sealed class DdpmScheduler : Scheduler
         Defaults = new() { TimestepSpacing = "leading", ClipSample = true },
         HasSigmaGrid = false,
         SupportsThresholding = true,
+        TakesCustomTimesteps = true,
     };
 
     /// <summary>DDPM's own option: the posterior variance.</summary>
@@ -39,13 +40,24 @@ public sealed class DdpmScheduler : Scheduler
         _varianceType = Descriptor.OptionsOf<Options>(config).VarianceType;
         if (_varianceType is not ("fixed_small" or "fixed_small_log" or "fixed_large"))
             throw new SchedulerConfigException($"DDPMScheduler: variance_type '{_varianceType}' is not supported; supported: fixed_small, fixed_small_log, fixed_large.");
-        Timesteps = TimestepSpacing.Discrete(config, steps);
+        Timesteps = config.CustomTimesteps is { } custom ? custom.Select(t => (double)t).ToArray() : TimestepSpacing.Discrete(config, steps);
         foreach (var t in Timesteps)
             if (t < 0 || t > config.NumTrainTimesteps - 1) throw new SchedulerConfigException($"DDPMScheduler: timestep {t} from timestep_spacing '{config.TimestepSpacing}' and steps_offset {config.StepsOffset} is outside [0, {config.NumTrainTimesteps - 1}].");
     }
 
     /// <inheritdoc />
     public override bool IsStochastic => true;
+
+    /// <inheritdoc />
+    public override int NoiseDraws => Timesteps.Count(t => t > 0);
+
+    /// <summary>
+    /// diffusers' previous_timestep: the next custom timestep (-1 after the last), else t - N / steps, which is not
+    /// the next scheduled timestep when trailing or linspace spacing does not divide N (and may be negative).
+    /// </summary>
+    private int PreviousTimestep(int i) => Config.CustomTimesteps is not null
+        ? i + 1 < CallCount ? (int)Timesteps[i + 1] : -1
+        : (int)Timesteps[i] - Config.NumTrainTimesteps / InferenceSteps;
 
     /// <inheritdoc />
     public override (double Alpha, double Sigma) FinalCoordinates => (1, 0);
@@ -61,15 +73,16 @@ public sealed class DdpmScheduler : Scheduler
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
     {
         int t = (int)Timesteps[i];
-        int prev = i + 1 < CallCount ? (int)Timesteps[i + 1] : -1;
+        int prev = PreviousTimestep(i);
         double abar = Training.AlphasCumprod[t], abarPrev = prev >= 0 ? Training.AlphasCumprod[prev] : 1.0;
         double alpha = abar / abarPrev, beta = 1 - alpha;
         double cx0 = Math.Sqrt(abarPrev) * beta / (1 - abar);
         double cs = Math.Sqrt(alpha) * (1 - abarPrev) / (1 - abar);
         var (x0x, x0m) = DataPrediction(Math.Sqrt(abar), Math.Sqrt(1 - abar));
         double variance = Math.Max((1 - abarPrev) / (1 - abar) * beta, 1e-20);
-        double std = t > 0 ? _varianceType == "fixed_large" ? Math.Sqrt(beta) : Math.Sqrt(variance) : 0;
-        Tensor? z = std > 0 ? DrawNoise(1, sample, i) : null;
+        // fixed_small_log applies the clamped variance as exp(0.5 log v), as diffusers does.
+        double std = t > 0 ? _varianceType switch { "fixed_large" => Math.Sqrt(beta), "fixed_small_log" => Math.Exp(0.5 * Math.Log(variance)), _ => Math.Sqrt(variance) } : 0;
+        Tensor? z = t > 0 ? DrawNoise(1, sample, i) : null;
         if (Config.ClipSample || Config.Thresholding)
         {
             var x0 = Scratch(0, sample);

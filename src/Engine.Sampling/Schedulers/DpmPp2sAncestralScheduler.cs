@@ -49,6 +49,9 @@ public sealed class DpmPp2sAncestralScheduler : KarrasFormScheduler
     public override int FirstCallOfStep(int step) => _calls.IndexOf((base.FirstCallOfStep(step), 0));
 
     /// <inheritdoc />
+    public override int NoiseDraws => _up.Count(u => u > 0);
+
+    /// <inheritdoc />
     protected override double CallSigma(int i) { var (k, st) = _calls[i]; return st == 0 ? StepSigmas[k] : _mid[k]; }
 
     /// <inheritdoc />

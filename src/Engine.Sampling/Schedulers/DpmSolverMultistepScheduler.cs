@@ -92,6 +92,9 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
     /// <inheritdoc />
     public override bool IsStochastic => _sde;
 
+    /// <inheritdoc />
+    public override int NoiseDraws => _sde ? CallCount : 0;
+
     private double _momentum = 1;
     private bool _haveVelocity;
 
@@ -188,6 +191,8 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
         var (at, st) = AlphaSigmaAt(i + 1);
         var (as0, ss0) = AlphaSigmaAt(i);
         double lt = LambdaAt(i + 1), ls0 = LambdaAt(i), h = lt - ls0;
+        // The SDE variants draw on every step, the last too (where the noise is multiplied by sigma 0).
+        Tensor? z = _sde ? DrawNoise(0, sample, i) : null;
         if (!(h != 0)) return; // zero-length step: the exact update is the identity
         // Coefficients on the history entries m0 (newest), m1, m2 of the generic form
         // x_t = cx x + sum c_k m_k (+ cz z).
@@ -232,7 +237,6 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
             cz = st * Math.Sqrt(ExpMath.Expm1(2 * h));
         }
         if (ExactThirdOrder) p3 *= 2;
-        Tensor? z = _sde && cz > 0 ? DrawNoise(0, sample, i) : null;
 
         var m0 = History(0);
         if (order == 1)

@@ -32,6 +32,9 @@ public sealed class EulerAncestralScheduler : KarrasFormScheduler
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
+    public override int NoiseDraws => CallCount;
+
+    /// <inheritdoc />
     protected override double CallSigma(int i) => StepSigmas[i];
 
     /// <inheritdoc />
@@ -42,9 +45,9 @@ public sealed class EulerAncestralScheduler : KarrasFormScheduler
         double down = Math.Sqrt(Math.Max(sn * sn - up * up, 0));
         double dt = down - s;
         var (dx, dm) = Derivative(s);
-        var z = up > 0 ? DrawNoise(0, sample, i) : null;
-        Term(sample, 1 + dt * dx).Term(modelOutput, dt * dm);
-        if (z is not null) Term(z, up);
+        // diffusers draws on every step, the last too (where sigma_up is 0).
+        var z = DrawNoise(0, sample, i);
+        Term(sample, 1 + dt * dx).Term(modelOutput, dt * dm).Term(z, up);
         Into(sample);
     }
 }

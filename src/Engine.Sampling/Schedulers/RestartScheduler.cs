@@ -86,6 +86,9 @@ public sealed class RestartScheduler : KarrasFormScheduler
     public override int FirstCallOfStep(int step) => _calls.IndexOf((_mainSteps[base.FirstCallOfStep(step)], 0));
 
     /// <inheritdoc />
+    public override int NoiseDraws => _steps.Count(s => s.NoiseAfter > 0);
+
+    /// <inheritdoc />
     protected override double CallSigma(int i) { var (j, st) = _calls[i]; return st == 0 ? _steps[j].From : _steps[j].To; }
 
     /// <inheritdoc />
