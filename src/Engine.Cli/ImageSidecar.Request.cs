@@ -35,6 +35,8 @@ public sealed partial record ImageSidecar
         SchedulerClass = schedulerClass,
         Steps = request.Steps,
         Cfg = request.GuidanceScale,
+        Eta = request.Eta,
+        Timesteps = request.Timesteps,
         Class = image.Class,
         Seed = request.Seed,
         SampleIndex = image.Index,
@@ -62,8 +64,8 @@ public sealed partial record ImageSidecar
     /// <summary>
     /// The request that makes this sidecar's image again with the same pixels: the settings it records
     /// and the first images of its request up to the end of the image's batch (so even batch-dependent
-    /// rounding is the same), with their classes. The initial noise, if any, is left to be read from
-    /// <see cref="GenerationRequest.InitialNoiseFile"/>. Throws <see cref="InvalidDataException"/>
+    /// rounding is the same), with their classes. The initial noise and recorded step noise, if any, are left
+    /// to be read from <see cref="GenerationRequest.InitialNoiseFile"/>. Throws <see cref="InvalidDataException"/>
     /// naming <paramref name="path"/> (the sidecar's file) when the sidecar contradicts itself.
     /// </summary>
     public GenerationRequest ToRequest(string path)
@@ -82,6 +84,8 @@ public sealed partial record ImageSidecar
             SchedulerConfigPath = SchedulerConfig is null ? null : SchedulerConfigFile,
             Steps = Steps,
             GuidanceScale = Cfg,
+            Eta = Eta,
+            Timesteps = Timesteps,
             Options = Options,
             BatchSize = RequestBatch,
             Seed = Seed,

@@ -77,6 +77,12 @@ public sealed partial record ImageSidecar
     /// <summary>Classifier-free guidance scale.</summary>
     public double Cfg { get; init; }
 
+    /// <summary>diffusers' step eta (DDIM's eta, TCD's gamma) when given; null = the sampler's default.</summary>
+    public double? Eta { get; init; }
+
+    /// <summary>Custom timesteps when given (diffusers' <c>set_timesteps(timesteps=...)</c>).</summary>
+    public int[]? Timesteps { get; init; }
+
     /// <summary>Class label of this image, or null for an unconditional model.</summary>
     public int? Class { get; init; }
 

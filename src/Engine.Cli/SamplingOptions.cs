@@ -26,6 +26,12 @@ public sealed class SamplingOptions
     /// <summary><c>--steps N</c>.</summary>
     public Option<int?> Steps { get; } = CliOptions.Int("--steps", "N", "inference steps (default 20)", 1, 1000);
 
+    /// <summary><c>--eta G</c>.</summary>
+    public Option<double?> Eta { get; } = CliOptions.Eta();
+
+    /// <summary><c>--timesteps T1,T2,...</c>.</summary>
+    public Option<int[]?> Timesteps { get; } = CliOptions.Timesteps();
+
     /// <summary><c>--cfg W</c>.</summary>
     public Option<double?> Cfg { get; } = CliOptions.Number("--cfg", "W", "classifier-free guidance scale (default 3; 1 = conditional model only)", 0, 1e6);
 
@@ -44,21 +50,31 @@ public sealed class SamplingOptions
         "storage of Linear/Conv2d weights: f32 (default), f16 or bf16 (half the memory; products still accumulate in float32)");
 
     /// <summary>The options in help order.</summary>
-    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Cfg, Option, Batch, Device, Weights];
+    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Eta, Timesteps, Cfg, Option, Batch, Device, Weights];
 
     /// <summary>The request the command line gives, checked (<see cref="SamplingSettings.Validated"/>) and with the scheduler config read.</summary>
-    public GenerationRequest Read(ParseResult parse, string command) => SamplingSettings.Validated(new GenerationRequest
+    public GenerationRequest Read(ParseResult parse, string command)
     {
-        Sampler = parse.GetValue(Sampler),
-        Schedule = parse.GetValue(Schedule),
-        SchedulerConfigPath = parse.GetValue(SchedulerConfig),
-        Steps = parse.GetValue(Steps) ?? GenerationRequest.DefaultSteps,
-        GuidanceScale = parse.GetValue(Cfg) ?? GenerationRequest.DefaultGuidanceScale,
-        Options = parse.GetValue(Option) ?? [],
-        BatchSize = parse.GetValue(Batch) ?? 0,
-        Device = parse.GetValue(Device),
-        WeightStorage = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
-    }, command);
+        // Custom timesteps fix the step count: --steps may be left out, or must agree.
+        int[]? timesteps = parse.Has(Timesteps) ? parse.GetValue(Timesteps) : null;
+        int? steps = parse.GetValue(Steps);
+        if (timesteps is not null && steps is { } n && n != timesteps.Length)
+            throw new UsageException($"{command}: --timesteps lists {timesteps.Length} timesteps but --steps is {n}.");
+        return SamplingSettings.Validated(new GenerationRequest
+        {
+            Sampler = parse.GetValue(Sampler),
+            Schedule = parse.GetValue(Schedule),
+            SchedulerConfigPath = parse.GetValue(SchedulerConfig),
+            Steps = timesteps?.Length ?? steps ?? GenerationRequest.DefaultSteps,
+            Eta = parse.GetValue(Eta),
+            Timesteps = timesteps,
+            GuidanceScale = parse.GetValue(Cfg) ?? GenerationRequest.DefaultGuidanceScale,
+            Options = parse.GetValue(Option) ?? [],
+            BatchSize = parse.GetValue(Batch) ?? 0,
+            Device = parse.GetValue(Device),
+            WeightStorage = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
+        }, command);
+    }
 
     private static Option<string?> WithCompletions(Option<string?> option, IEnumerable<string> names)
     {

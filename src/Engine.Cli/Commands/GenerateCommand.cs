@@ -51,7 +51,8 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
     private readonly Option<string?> _initNoise = CliOptions.Text("--init-noise", "FILE",
         "safetensors file with tensor x_T [N, C, H, W] (latents for a pipeline): the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
-        "to compare with diffusers; N images (with --seed/--count only)");
+        "to compare with diffusers; N images (with --seed/--count only). An optional step_noise [K, N, C, H, W] holds the sampler's draws, " +
+        "consumed in order (diffusers' draws, those multiplied by zero too; K may be 0; too few is an error before sampling)");
     private readonly Option<string?> _outputTensor = CliOptions.Text("--output-tensor", "FILE",
         "also write the final samples before pixel conversion (model space or latents, not clamped) as tensor 'samples' [N, C, H, W] " +
         "to a safetensors file; for a pipeline also the decoded 'image' [N, 3, H, W] in [0, 1]");
@@ -181,11 +182,11 @@ public sealed class GenerateCommand : EngineCommand
         int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {
-            var (noise, shape) = ReadInitNoise(noisePath);
+            var (noise, shape, stepNoise) = ReadInitNoise(noisePath);
             if (count is { } c && c != shape[0]) throw new UsageException($"{Name}: --count {c} but {noisePath} holds x_T for {shape[0]} images.");
             count = shape[0];
             noiseShape = shape;
-            request = request with { InitialNoise = noise };
+            request = request with { InitialNoise = noise, StepNoise = stepNoise };
         }
 
         // One image per init image when it holds several and nothing else gives the count.
@@ -249,7 +250,8 @@ public sealed class GenerateCommand : EngineCommand
     /// <summary>The prompt of image <paramref name="i"/> of a seed list (prompts cycle over the seeds); null when none.</summary>
     private static string[]? PromptOf(List<string> prompts, int i) => prompts.Count == 0 ? null : [prompts[i % prompts.Count]];
 
-    private static (float[] Values, int[] Shape) ReadInitNoise(string path)
+    /// <summary>x_T [N, C, H, W] and, when the file has it, step_noise [K, N, C, H, W] (the sampler's recorded draws).</summary>
+    private static (float[] Values, int[] Shape, float[]? StepNoise) ReadInitNoise(string path)
     {
         using var file = SafetensorsFile.Open(path);
         if (!file.Contains("x_T")) throw new InvalidDataException($"{path}: no tensor 'x_T' (has {string.Join(", ", file.Tensors.Keys)}).");
@@ -257,7 +259,15 @@ public sealed class GenerateCommand : EngineCommand
         if (shape.Length != 4 || shape.Any(d => d < 1)) throw new InvalidDataException($"{path}: x_T must be [N, C, H, W]; got {Tensor.ShapeString(shape)}.");
         var values = file.ReadFloats("x_T");
         if (values.Any(v => !float.IsFinite(v))) throw new InvalidDataException($"{path}: x_T holds a non-finite value.");
-        return (values, shape.ToArray());
+        float[]? steps = null;
+        if (file.Contains("step_noise"))
+        {
+            var s = file.Info("step_noise").Shape;
+            if (s.Length != 5 || !s.AsSpan(1).SequenceEqual(shape)) throw new InvalidDataException($"{path}: step_noise must be [K, {string.Join(", ", shape)}] (K draws of x_T's shape); got {Tensor.ShapeString(s)}.");
+            steps = file.ReadFloats("step_noise");
+            if (steps.Any(v => !float.IsFinite(v))) throw new InvalidDataException($"{path}: step_noise holds a non-finite value.");
+        }
+        return (values, shape.ToArray(), steps);
     }
 
     private int Execute(Generator generator, LoadedDenoiser model, LoadedDenoiser? teacher, List<PlannedRequest> requests, string outDir, string? outputTensor, int? gridColumns, CommandContext context, bool writeGrid = true)
@@ -333,10 +343,10 @@ public sealed class GenerateCommand : EngineCommand
         catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
         if (request.InitialNoiseFile is { } noisePath)
         {
-            var (values, shape) = ReadInitNoise(noisePath);
+            var (values, shape, steps) = ReadInitNoise(noisePath);
             int length = shape[1] * shape[2] * shape[3];
             if (shape[0] < request.Count) throw new InvalidDataException($"{noisePath}: x_T holds {shape[0]} images; the sidecar needs {request.Count}.");
-            request = request with { InitialNoise = values[..(request.Count * length)] };
+            request = request with { InitialNoise = values[..(request.Count * length)], StepNoise = steps is null ? null : FirstRows(steps, shape[0] * length, request.Count * length) };
             if (request.InitImage is { } image && ImageToImageOptions.ReadEncodeNoise(noisePath, image.Count > 1 ? shape[0] : 1) is { } draw)
                 request = request with { InitImage = image with { EncodeNoise = draw[..(image.Count * draw.Length / (image.Count > 1 ? shape[0] : 1))] } };
         }
@@ -354,6 +364,10 @@ public sealed class GenerateCommand : EngineCommand
         try { return Engine.Models.Adapters.LoraSpec.Parse(text); }
         catch (FormatException e) { throw new FormatException($"--lora: {e.Message}", e); }
     }
+
+    /// <summary>The first <paramref name="keep"/> values of every draw of <paramref name="drawLength"/> values.</summary>
+    private static float[] FirstRows(float[] draws, int drawLength, int keep) =>
+        Enumerable.Range(0, draws.Length / drawLength).SelectMany(k => draws.AsSpan(k * drawLength, keep).ToArray()).ToArray();
 
     private static ulong[] ParseSeedList(string text)
     {

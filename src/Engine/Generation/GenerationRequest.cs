@@ -74,6 +74,15 @@ public sealed record GenerationRequest
     /// <summary>Number of inference steps.</summary>
     public int Steps { get; init; } = DefaultSteps;
 
+    /// <summary>diffusers' <c>step(eta=...)</c>: DDIM's eta, TCD's gamma; null = the step's own default. Samplers without it refuse a value.</summary>
+    public double? Eta { get; init; }
+
+    /// <summary>
+    /// Custom timesteps, descending, one per step (diffusers' <c>set_timesteps(timesteps=...)</c>; LCM, TCD, DDPM);
+    /// null = the sampler's own grid for <see cref="Steps"/>.
+    /// </summary>
+    public int[]? Timesteps { get; init; }
+
     /// <summary>Classifier-free guidance scale; 1 runs the conditional model only. Sampling uses it as a float.</summary>
     public double GuidanceScale { get; init; } = DefaultGuidanceScale;
 
@@ -163,6 +172,13 @@ public sealed record GenerationRequest
     /// </summary>
     public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
 
+    /// <summary>
+    /// Optional recorded sampler draws for all <see cref="Count"/> images: <c>step_noise</c> [K, Count, C, H, W]
+    /// flattened (K may be 0), the standard-normal draws diffusers' sampler made in its loop, consumed in order
+    /// instead of the seed's; K must cover every draw of the run (checked before sampling).
+    /// </summary>
+    public float[]? StepNoise { get; init; }
+
     /// <summary>The batch size the generator uses: <see cref="BatchSize"/>, or the automatic size, at most <see cref="Count"/>.</summary>
     public int EffectiveBatchSize => Math.Min(Count, BatchSize > 0 ? BatchSize : Generator.AutomaticBatchSize);
 
@@ -174,7 +190,7 @@ public sealed record GenerationRequest
     /// <paramref name="classLabel"/> (null: unconditional, or the model's first class), its noise drawn from the seed.
     /// </summary>
     public GenerationRequest ForSeed(ulong seed, int? classLabel) =>
-        this with { Seed = seed, Count = 1, ClassLabels = classLabel is { } c ? [c] : null, InitialNoise = null, InitialNoiseFile = null };
+        this with { Seed = seed, Count = 1, ClassLabels = classLabel is { } c ? [c] : null, InitialNoise = null, InitialNoiseFile = null, StepNoise = null };
 
     /// <summary>
     /// This request with image <c>i</c> of <see cref="Count"/> given class <c>cycle[i mod length]</c>;

@@ -116,10 +116,18 @@ public sealed class Generator : IDisposable
         int imageLength = model.Network.InChannels * height * width;
         if (request.InitialNoise is { } noise && noise.Length != (long)request.Count * imageLength)
             throw new ArgumentException($"initial noise has {noise.Length} values; {request.Count} images of [{model.Network.InChannels}, {height}, {width}] need {(long)request.Count * imageLength}.");
+        if (request.StepNoise is { } steps && steps.Length % ((long)request.Count * imageLength) != 0)
+            throw new ArgumentException($"step noise has {steps.Length} values; it must be [K, {request.Count}, {model.Network.InChannels}, {height}, {width}] (K draws of all images).");
         if (init is not null) ImageToImage.Check(model, request, init, (long)imageLength);
         ResolveLabels(model, request, request.Count);
         ResolveOptions(model, request);
-        if (!model.IsOneStepStudent) ResolveScheduler(model, request);
+        if (!model.IsOneStepStudent)
+        {
+            ResolveScheduler(model, request);
+            // Built once here so eta, custom timesteps and the recorded draws are checked before any work.
+            using var scheduler = CreateScheduler(model, request);
+            RecordedDraws(request, imageLength)?.Require(scheduler.NoiseDraws, "step_noise", $"{scheduler.Config.ClassName} ({scheduler.CallCount} model calls)");
+        }
         MemoryBudget.Check(Device, model, request, request.Count, model.Network.InChannels, height, width);
         return (request.Count, model.Network.InChannels, height, width);
     }
@@ -180,6 +188,7 @@ public sealed class Generator : IDisposable
         // PyTorch's generator: one stream for the whole request, each batch reading its rows (diffusers' order).
         var img2img = request.InitImage is { } initImage ? new ImageToImage(pipeline!, initImage, height * pipeline!.LatentScale, width * pipeline.LatentScale) : null;
         var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength, leadingValues: img2img?.GeneratorEncodeValues ?? 0) : null;
+        var recorded = RecordedDraws(request, imageLength);
         for (int start = 0; start < count; start += batch)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -190,7 +199,8 @@ public sealed class Generator : IDisposable
                 ? Conditioning.ClassLabels(Device, labels.AsSpan(start, n), model.NullClass)
                 : text.Slice(start, n);
             using var network = new ConditionalNetwork(model.Network, model.TrainingSchedule.PredictionType);
-            INoiseSource noiseSource = torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
+            INoiseSource noiseSource = recorded is not null ? recorded.ForRows(start)
+                : torch is null ? new PhiloxNoise(request.Seed, start) : new TorchNoise(torch, start, request.InitialNoise is null);
             int total = 0, first = 0;
             using var watch = new NonFiniteWatch(Device, sample);
             Action<int> onStep = i =>
@@ -377,8 +387,8 @@ public sealed class Generator : IDisposable
 
     private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)
     {
-        if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return SchedulerConfig.ParseJson(request.SchedulerConfigJson);
-        return SamplerNames.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
+        if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return WithCall(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request);
+        return SamplerNames.Resolve(WithCall(model.TrainingSchedule, request), request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
     }
 
     // The result's scheduler: the config's class, or the short name's (ComfyUI names: "ComfyUI NAME (SCHEDULE)").
@@ -390,8 +400,19 @@ public sealed class Generator : IDisposable
 
     private static Scheduler CreateScheduler(LoadedDenoiser model, GenerationRequest request) =>
         string.IsNullOrWhiteSpace(request.SchedulerConfigJson)
-            ? SamplerNames.Create(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps)
-            : SchedulerFactory.Create(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request.Steps);
+            ? SamplerNames.Create(WithCall(model.TrainingSchedule, request), request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps)
+            : SchedulerFactory.Create(WithCall(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request), request.Steps);
+
+    // The request's step arguments (eta, custom timesteps) ride on the scheduler config, as diffusers passes them to its calls.
+    private static SchedulerConfig WithCall(SchedulerConfig config, GenerationRequest request) =>
+        config with { Eta = request.Eta, CustomTimesteps = request.Timesteps };
+
+    private static RecordedNoise? RecordedDraws(GenerationRequest request, int imageLength)
+    {
+        if (request.StepNoise is not { } values) return null;
+        int drawLength = request.Count * imageLength;
+        return new RecordedNoise(values, values.Length / drawLength, drawLength);
+    }
 
     /// <summary>Nothing to release: the device belongs to the caller and models are disposed by theirs.</summary>
     public void Dispose() { }
