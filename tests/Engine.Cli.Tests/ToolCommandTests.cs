@@ -88,6 +88,46 @@ public class ToolCommandTests
         Assert.That(header.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => w.StartsWith("n=")), Is.EqualTo(new[] { "n=6", "n=7", "n=8", "n=10", "n=13", "n=16" }));
     }
 
+    [Test]
+    public void SolverBenchReplaysRecordedStepNoiseWithEtaAndCustomTimesteps()
+    {
+        // The fixture file itself is a Gaussian spec with step_noise; its JSON gives config, gamma and timesteps.
+        string gaussian = TestPaths.RequireShared("fixtures/fewstep/tcd_sl_eps_g0p3_custom_n4.safetensors");
+        using var scratch = new Cli.Scratch();
+        File.WriteAllText(scratch["tcd.json"], """{"_class_name": "TCDScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}""");
+        var r = Cli.Run("solver-bench", "--scheduler-config", scratch["tcd.json"], "--steps", "4", "--timesteps", "999,599,90,19", "--eta", "0.3",
+            "--gaussian", gaussian, "--output", scratch["out.safetensors"], "--device", "cpu");
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Success), r.ToString());
+        using (var f = SafetensorsFile.Open(scratch["out.safetensors"]))
+        using (var want = SafetensorsFile.Open(gaussian))
+        {
+            var got = f.ReadFloats("final");
+            var expected = want.ReadFloats("final");
+            Assert.That(got.Zip(expected, (a, b) => Math.Abs(a - b)).Max(), Is.LessThanOrEqualTo(1e-4 + 20 * 1.49e-5), "final against diffusers");
+        }
+
+        // Too few draws: an error naming the file before the run.
+        using (var src = SafetensorsFile.Open(gaussian))
+        {
+            var noise = src.ReadFloats("noise");
+            var shape = src.Info("noise").Shape.ToArray();
+            SafetensorsWriter.Write(scratch["short.safetensors"],
+                [new("mu", src.Info("mu").Shape.ToArray(), src.ReadFloats("mu")), new("s", src.Info("s").Shape.ToArray(), src.ReadFloats("s")),
+                 new("noise", shape, noise), new("step_noise", [1, .. shape], noise)]);
+        }
+        var few = Cli.Run("solver-bench", "--scheduler-config", scratch["tcd.json"], "--steps", "4", "--eta", "0.3", "--gaussian", scratch["short.safetensors"], "--device", "cpu");
+        Assert.That(few.Code, Is.Not.EqualTo(ExitCodes.Success), few.ToString());
+        Assert.That(few.Err, Does.Contain("short.safetensors").And.Contain("step_noise holds 1 draw").And.Contain("makes 3"));
+
+        var mismatch = Cli.Run("solver-bench", "--scheduler-config", scratch["tcd.json"], "--steps", "3", "--timesteps", "999,599,90,19", "--gaussian", gaussian, "--device", "cpu");
+        Assert.That(mismatch.Code, Is.EqualTo(ExitCodes.Usage), mismatch.ToString());
+        Assert.That(mismatch.Err, Does.Contain("--timesteps"));
+
+        var noEta = Cli.Run("solver-bench", "--samplers", "euler_a", "--steps", "4", "--eta", "0.5", "--gaussian", gaussian, "--device", "cpu");
+        Assert.That(noEta.Code, Is.Not.EqualTo(ExitCodes.Success), noEta.ToString());
+        Assert.That(noEta.Err, Does.Contain("takes no eta"));
+    }
+
     [TestCase("20:10", "ends before it starts")]
     [TestCase("5:x", "--steps")]
     [TestCase("1:2:3:4", "FIRST:LAST[:STEP]")]

@@ -24,7 +24,7 @@ public sealed class DdimScheduler : Scheduler
         SupportsThresholding = true,
         ShortNames =
         [
-            new("ddim", "DDIM (deterministic, eta 0)",
+            new("ddim", "DDIM (deterministic; --eta G > 0 adds fresh noise every step)",
                 c => c.WithClass(DiffusersClass) with { ClipSample = false }) { ListOrder = 60 },
         ],
     };
