@@ -43,7 +43,8 @@ public static class CliOptions
 
     /// <summary><c>--eta G</c>: diffusers' <c>step(eta=...)</c> (DDIM's eta, TCD's gamma).</summary>
     public static Option<double?> Eta() => Number("--eta", "G",
-        "diffusers' step(eta=...): DDIM's eta, TCD's gamma (default: the step's own, DDIM 0, TCD 0.3); other samplers refuse it", 0, 1e6);
+        "diffusers' step(eta=...): DDIM's eta, TCD's gamma (default: the step's own, DDIM 0, TCD 0.3); " +
+        "for other samplers generate ignores it with a warning, as diffusers' pipelines do, and solver-bench refuses it", 0, 1e6);
 
     /// <summary><c>--timesteps T1,T2,...</c>: diffusers' <c>set_timesteps(timesteps=[...])</c> for the schedulers that accept custom timesteps.</summary>
     public static Option<int[]?> Timesteps() => Parsed<int[]?>("--timesteps", "T1,T2,...",

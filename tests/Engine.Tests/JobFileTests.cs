@@ -44,6 +44,18 @@ public class JobFileTests
     }
 
     [Test]
+    public void EtaAndTimesteps_MapOntoTheRequest()
+    {
+        var job = ReadLines("""{"model":"m","sampler":"tcd","eta":0.3,"timesteps":[999,599,90,19]}""").Jobs.Single();
+        var request = job.ToRequest();
+        Assert.That((request.Eta, request.Steps), Is.EqualTo(((double?)0.3, 4)));
+        Assert.That(request.Timesteps, Is.EqualTo(new[] { 999, 599, 90, 19 }));
+        var bad = ReadLines("""{"model":"m","steps":3,"timesteps":[999,500]}""", """{"model":"m","eta":-1}""");
+        Assert.That(bad.Errors.Any(e => e.Message.Contains("'timesteps' lists 2")), bad.Errors.FirstOrDefault()?.ToString());
+        Assert.That(bad.Errors.Any(e => e.Message.Contains("'eta' must be a number >= 0")), string.Join("; ", bad.Errors));
+    }
+
+    [Test]
     public void SingleSeedWithCount_CountsUp()
     {
         var job = ReadLines("""{"model":"m","seed":10,"count":3,"class":4}""").Jobs.Single();

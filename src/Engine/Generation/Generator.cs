@@ -123,7 +123,9 @@ public sealed class Generator : IDisposable
         ResolveOptions(model, request);
         if (!model.IsOneStepStudent)
         {
-            ResolveScheduler(model, request);
+            var config = ResolveScheduler(model, request);
+            if (request.Eta is not null && config.Eta is null)
+                Warning?.Invoke($"eta {request.Eta} is ignored: {config.ClassName}'s step takes no eta (as in diffusers' pipelines).");
             // Built once here so eta, custom timesteps and the recorded draws are checked before any work.
             using var scheduler = CreateScheduler(model, request);
             RecordedDraws(request, imageLength)?.Require(scheduler.NoiseDraws, "step_noise", $"{scheduler.Config.ClassName} ({scheduler.CallCount} model calls)");
@@ -388,7 +390,8 @@ public sealed class Generator : IDisposable
     private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)
     {
         if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return WithCall(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request);
-        return SamplerNames.Resolve(WithCall(model.TrainingSchedule, request), request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
+        var resolved = SamplerNames.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
+        return WithCall(resolved, request);
     }
 
     // The result's scheduler: the config's class, or the short name's (ComfyUI names: "ComfyUI NAME (SCHEDULE)").
@@ -398,14 +401,23 @@ public sealed class Generator : IDisposable
         return SamplerNames.Label(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
     }
 
-    private static Scheduler CreateScheduler(LoadedDenoiser model, GenerationRequest request) =>
-        string.IsNullOrWhiteSpace(request.SchedulerConfigJson)
-            ? SamplerNames.Create(WithCall(model.TrainingSchedule, request), request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps)
-            : SchedulerFactory.Create(WithCall(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request), request.Steps);
+    private static Scheduler CreateScheduler(LoadedDenoiser model, GenerationRequest request)
+    {
+        if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson))
+            return SchedulerFactory.Create(WithCall(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request), request.Steps);
+        // The step arguments go on the model's config only for the class the short name resolves to.
+        var call = WithCall(ResolveScheduler(model, request), request);
+        return SamplerNames.Create(model.TrainingSchedule with { Eta = call.Eta, CustomTimesteps = call.CustomTimesteps },
+            request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule, request.Steps);
+    }
 
-    // The request's step arguments (eta, custom timesteps) ride on the scheduler config, as diffusers passes them to its calls.
+    /// <summary>
+    /// The request's step arguments on the scheduler config, as diffusers passes them to its calls: custom timesteps
+    /// always (a class without them refuses them, as diffusers' retrieve_timesteps does), eta only to a class whose
+    /// step takes it (diffusers' pipelines drop it for the others; <see cref="OutputShape"/> warns).
+    /// </summary>
     private static SchedulerConfig WithCall(SchedulerConfig config, GenerationRequest request) =>
-        config with { Eta = request.Eta, CustomTimesteps = request.Timesteps };
+        config with { Eta = config.Kind?.TakesEta == true ? request.Eta : null, CustomTimesteps = request.Timesteps };
 
     private static RecordedNoise? RecordedDraws(GenerationRequest request, int imageLength)
     {

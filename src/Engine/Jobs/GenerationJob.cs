@@ -112,6 +112,12 @@ public sealed class GenerationJob
     /// <summary>SDXL <c>target_size</c> [height, width], or null for the image size.</summary>
     public int[]? TargetSize { get; init; }
 
+    /// <summary>diffusers' step eta (<c>eta</c>): DDIM's eta, TCD's gamma.</summary>
+    public double? Eta { get; init; }
+
+    /// <summary>Custom timesteps (<c>timesteps</c>), descending; their count is the step count.</summary>
+    public int[]? Timesteps { get; init; }
+
     /// <summary>
     /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
     /// options as <c>key=value</c>, device, prompts, size, clip skip, SDXL micro-conditioning); what the line leaves out takes the request's defaults. The
@@ -138,6 +144,8 @@ public sealed class GenerationJob
         OriginalSize = OriginalSize,
         CropTopLeft = CropTopLeft,
         TargetSize = TargetSize,
+        Eta = Eta,
+        Timesteps = Timesteps,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

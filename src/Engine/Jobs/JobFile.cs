@@ -19,7 +19,8 @@ namespace Engine.Jobs;
 /// <c>{"file": ..., "scale": ...}</c> objects); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
 /// the line), <c>height</c>, <c>width</c> (positive integers, pixels), <c>clip_skip</c> (integer >= 0) and SDXL's
 /// micro-conditioning <c>original_size</c> and <c>target_size</c> ([height, width], positive) and <c>crop_top_left</c>
-/// ([top, left], >= 0), as in the sidecar;
+/// ([top, left], >= 0), as in the sidecar; <c>eta</c> (number >= 0, diffusers' step eta: DDIM's eta, TCD's gamma) and
+/// <c>timesteps</c> (custom timesteps, an array of integers; <c>steps</c>, if given, must be their count);
 /// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
 /// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>).
 /// With a single <c>seed</c>, <c>count</c>
@@ -32,7 +33,7 @@ public static class JobFile
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
          "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora",
-         "original_size", "crop_top_left", "target_size"];
+         "original_size", "crop_top_left", "target_size", "eta", "timesteps"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -96,8 +97,8 @@ public static class JobFile
             string? config = null, vae = null, predictionType = null;
             int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
             int[]? originalSize = null, cropTopLeft = null, targetSize = null;
-            double? cfg = null;
-            List<int>? classes = null;
+            double? cfg = null, eta = null;
+            List<int>? classes = null, timesteps = null;
             List<ulong>? seeds = null;
             bool singleSeed = false;
             RngKind? rng = null;
@@ -143,6 +144,15 @@ public static class JobFile
                             throw new JobLineException($"field 'cfg' must be a number >= 0; got {v.GetRawText()}");
                         cfg = g;
                         break;
+                    case "eta":
+                        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double e) || !double.IsFinite(e) || e < 0)
+                            throw new JobLineException($"field 'eta' must be a number >= 0; got {v.GetRawText()}");
+                        eta = e;
+                        break;
+                    case "timesteps":
+                        if (v.ValueKind != JsonValueKind.Array) throw new JobLineException($"field 'timesteps' must be an array of integers; got {v.ValueKind}");
+                        timesteps = Labels(p);
+                        break;
                     case "class":
                         if (seen.Contains("classes")) throw new JobLineException("give either 'class' or 'classes', not both");
                         classes = [Label(p, v)];
@@ -174,6 +184,8 @@ public static class JobFile
             }
             if (model is null) throw new JobLineException("missing required field 'model'");
             if (strength is not null && initImage is null) throw new JobLineException("field 'strength' needs 'init_image'");
+            if (timesteps is not null && steps is { } st && st != timesteps.Count)
+                throw new JobLineException($"field 'steps' is {st} but 'timesteps' lists {timesteps.Count}");
 
             if (seeds is null)
             {
@@ -196,13 +208,14 @@ public static class JobFile
 
             return new GenerationJob(lineNumber, model, seeds, classes)
             {
-                Sampler = sampler, SchedulerConfig = schedulerConfig, Steps = steps, Cfg = cfg, Batch = batch,
+                Sampler = sampler, SchedulerConfig = schedulerConfig, Cfg = cfg, Batch = batch,
                 Device = device, Out = output, Options = options, Rng = rng,
                 Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip, Loras = loras,
                 InitImage = initImage, Strength = strength,
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
                 Config = config, Vae = vae, PredictionType = predictionType,
                 OriginalSize = originalSize, CropTopLeft = cropTopLeft, TargetSize = targetSize,
+                Eta = eta, Timesteps = timesteps?.ToArray(), Steps = timesteps?.Count ?? steps,
             };
         }
     }
