@@ -159,7 +159,7 @@ public class FewStepFixtureTests
     public void ShortNamesLcmAndTcdRunOnAModelConfig()
     {
         var model = SchedulerConfig.ParseJson("""{"beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012,"steps_offset":1,"set_alpha_to_one":false}""", DdimScheduler.DiffusersClass);
-        using var lcm = SamplerNames.Create(model, "lcm", null, 4);
+        using var lcm = SamplerNames.Create(model, "lcm_diffusers", null, 4);
         Assert.That(lcm, Is.InstanceOf<LcmScheduler>());
         Assert.That(lcm.Timesteps, Is.EqualTo(new double[] { 999, 759, 499, 259 }));
         using var tcd = SamplerNames.Create(model with { Eta = 0.5 }, "tcd", null, 4);

@@ -31,8 +31,8 @@ public sealed class LcmScheduler : Scheduler
         TakesCustomTimesteps = true,
         ShortNames =
         [
-            new("lcm", "LCM consistency sampler for LCM students (1-8 steps, cfg 1-2; fresh noise between steps)",
-                c => c.WithClass(DiffusersClass) with { ClipSample = false }) { ListOrder = 75 },
+            new("lcm_diffusers", "diffusers' LCMScheduler for LCM students (1-8 steps, cfg 1-2; fresh noise between steps; lcm is ComfyUI's)",
+                c => c.WithClass(DiffusersClass) with { ClipSample = false }) { ListOrder = 77 },
         ],
     };
 

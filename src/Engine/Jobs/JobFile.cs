@@ -184,8 +184,8 @@ public static class JobFile
             }
             if (model is null) throw new JobLineException("missing required field 'model'");
             if (strength is not null && initImage is null) throw new JobLineException("field 'strength' needs 'init_image'");
-            if (timesteps is not null && steps is { } st && st != timesteps.Count)
-                throw new JobLineException($"field 'steps' is {st} but 'timesteps' lists {timesteps.Count}");
+            if (timesteps is not null && steps is { } stepCount && stepCount != timesteps.Count)
+                throw new JobLineException($"field 'steps' is {stepCount} but 'timesteps' lists {timesteps.Count}");
 
             if (seeds is null)
             {
