@@ -23,7 +23,7 @@ public abstract class KSampler : Scheduler
     protected readonly record struct KCall(int Step, int Stage, double Sigma);
 
     /// <summary>Creates the sampler on <paramref name="grid"/> (descending sigmas, final 0 included) of the config's training schedule.</summary>
-    protected KSampler(SchedulerConfig config, double[] grid, string name) : base(config, Math.Max(grid.Length - 1, 1))
+    protected KSampler(SchedulerConfig config, double[] grid, string name) : base(Accepted(config, name), Math.Max(grid.Length - 1, 1))
     {
         if (grid.Length < 2) throw new ArgumentException($"{name}: the sigma grid needs at least two values.", nameof(grid));
         if (config.Kind?.IsFlowMatching == true)
@@ -33,6 +33,17 @@ public abstract class KSampler : Scheduler
         Name = name;
         Grid = grid;
         Sigmas = grid;
+    }
+
+    // Checked before the base constructor, which would name the model's class instead: the grid comes from the
+    // schedule name and the update rules run with k-diffusion's defaults.
+    private static SchedulerConfig Accepted(SchedulerConfig config, string name)
+    {
+        if (config.Eta is not null)
+            throw new SchedulerConfigException($"ComfyUI's {name} takes no eta here (k-diffusion's default is used); eta is for diffusers' DDIM and TCD.");
+        if (config.CustomTimesteps is not null)
+            throw new SchedulerConfigException($"ComfyUI's {name} takes no custom timesteps; its grid comes from the schedule name.");
+        return config;
     }
 
     /// <summary>The sampler's ComfyUI name.</summary>

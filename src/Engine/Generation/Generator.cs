@@ -125,7 +125,7 @@ public sealed class Generator : IDisposable
         {
             var config = ResolveScheduler(model, request);
             if (request.Eta is not null && config.Eta is null)
-                Warning?.Invoke($"eta {request.Eta} is ignored: {config.ClassName}'s step takes no eta (as in diffusers' pipelines).");
+                Warning?.Invoke($"eta {request.Eta} is ignored: {SchedulerLabel(model, request)} takes no eta (as in diffusers' pipelines).");
             // Built once here so eta, custom timesteps and the recorded draws are checked before any work.
             using var scheduler = CreateScheduler(model, request);
             RecordedDraws(request, imageLength)?.Require(scheduler.NoiseDraws, "step_noise", $"{scheduler.Config.ClassName} ({scheduler.CallCount} model calls)");
@@ -390,8 +390,10 @@ public sealed class Generator : IDisposable
     private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)
     {
         if (!string.IsNullOrWhiteSpace(request.SchedulerConfigJson)) return WithCall(SchedulerConfig.ParseJson(request.SchedulerConfigJson), request);
-        var resolved = SamplerNames.Resolve(model.TrainingSchedule, request.Sampler ?? GenerationRequest.DefaultSampler, request.Schedule);
-        return WithCall(resolved, request);
+        string sampler = request.Sampler ?? GenerationRequest.DefaultSampler;
+        var call = WithCall(SamplerNames.Resolve(model.TrainingSchedule, sampler, request.Schedule), request);
+        // ComfyUI's samplers take no step eta: it is dropped (OutputShape warns), as for a diffusers class without one.
+        return SamplerNames.ConventionOf(sampler) == NameConvention.ComfyUI ? call with { Eta = null } : call;
     }
 
     // The result's scheduler: the config's class, or the short name's (ComfyUI names: "ComfyUI NAME (SCHEDULE)").
