@@ -125,6 +125,14 @@ typedef struct engine_image {
     size_t stride;             /* bytes from one row to the next; 0 = packed rows */
 } engine_image;
 
+/* A LoRA adapter applied for one request: W + scale * (alpha / rank) * (up @ down) on every module
+ * the file names, in float32 (kohya and diffusers/PEFT layouts; `engine generate --lora`). The path
+ * is read during the call only. Since interface 0.5.0. */
+typedef struct engine_lora {
+    const char* path;          /* the .safetensors file */
+    float scale;               /* its scale, taken as given (1 = the file's full effect, 0 = none) */
+} engine_lora;
+
 /* One generation request. Initialise with engine_request_init (defaults below), then set
  * what you need. */
 typedef struct engine_request {
@@ -186,6 +194,18 @@ typedef struct engine_request {
      * float ones as tensors); other models refuse it. A bad image (NULL data, unknown format,
      * size < 1, stride shorter than a row) or strength is INVALID_ARGUMENT. */
     const engine_image* init_image;
+
+    /* ---- Since interface 0.5.0: LoRA adapters. Callers built against 0.4.0 (or older) pass the
+     * shorter struct and get none. */
+    /* Adapters merged into the model (UNet and text encoders) for this request only, each with its
+     * own scale: NULL/0 = none. The base weights come back unchanged for a later request without
+     * them, and changing adapters or scales between requests does not reload the model. A NULL
+     * array with lora_count > 0, a NULL path or a non-finite scale is INVALID_ARGUMENT; a missing
+     * file is NOT_FOUND; a malformed file, or one whose keys match no module of the model or whose
+     * modules do not fit its weights (a Stable Diffusion LoRA on another model), is INVALID_DATA
+     * (the text names the file); a layout the engine does not read (LoKr, LoHa, DoRA) is UNSUPPORTED. */
+    const engine_lora* loras;
+    size_t lora_count;
 } engine_request;
 
 /* Progress callback, called on the thread running engine_generate after each denoising step

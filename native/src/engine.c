@@ -28,7 +28,8 @@ struct engine_model {
 };
 
 /* Oldest struct layouts this library accepts: engine_options of interface 0.1.0 ended before
- * `weights`, engine_request of 0.2.0 before `rng` (0.3.0's ended before `prompts`). */
+ * `weights`, engine_request of 0.2.0 before `rng` (0.3.0's ended before `prompts`, 0.4.0's before
+ * `loras`). */
 #define OPTIONS_MIN_SIZE offsetof(engine_options, weights)
 #define REQUEST_MIN_SIZE offsetof(engine_request, rng)
 
@@ -128,6 +129,15 @@ static engine_status check_request(const engine_request* request)
             return engine_error_set(ENGINE_INVALID_ARGUMENT,
                                     "request.negative_prompts is NULL but negative_prompt_count is %zu",
                                     request->negative_prompt_count);
+    }
+    /* Fields of 0.5.0 likewise. */
+    if (request->struct_size >= offsetof(engine_request, lora_count) + sizeof(size_t)) {
+        if (request->loras == NULL && request->lora_count != 0)
+            return engine_error_set(ENGINE_INVALID_ARGUMENT,
+                                    "request.loras is NULL but lora_count is %zu", request->lora_count);
+        for (size_t i = 0; i < request->lora_count; ++i)
+            if (request->loras[i].path == NULL)
+                return engine_error_set(ENGINE_INVALID_ARGUMENT, "request.loras[%zu].path is NULL", i);
     }
     return ENGINE_OK;
 }

@@ -37,6 +37,9 @@ public unsafe struct NativeRequest
     public fixed int TargetSize[2];
     public float Strength;
     public NativeImage* InitImage;
+    // Since interface 0.5.0.
+    public NativeLora* Loras;
+    public nuint LoraCount;
 
     /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule (image i is sample index i of the seed), <c>rng</c> picks the generator.</summary>
     public static GenerationRequest ToRequest(NativeRequest* request)
@@ -80,6 +83,7 @@ public unsafe struct NativeRequest
             CropTopLeft = Pair(request->CropTopLeft, "crop_top_left", allowZero: true),
             TargetSize = Pair(request->TargetSize, "target_size", allowZero: false),
             InitImage = request->InitImage == null ? null : NativeImage.ToInitImage(request->InitImage) with { Strength = CheckedStrength(request->Strength) },
+            Loras = NativeLora.ToSpecs(request->Loras, request->LoraCount),
         };
     }
 
