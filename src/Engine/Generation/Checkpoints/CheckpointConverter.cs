@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Engine.Core;
+using Engine.Core.Safetensors;
 using Engine.Models.Checkpoints;
 
 namespace Engine.Generation.Checkpoints;
@@ -59,7 +60,9 @@ public static class CheckpointConverter
         WriteJson(Path.Combine(folder, "config.json"), config);
         var checkpoint = source as CheckpointWeightSource
             ?? throw new NotSupportedException($"{source.Description}: a VAE file with diffusers names is copied, not converted; give a VAE folder with --vae.");
-        StreamingSafetensors.Write(Path.Combine(folder, weightsName), checkpoint, storage);
+        // One tensor at a time from the mapped file: converting a multi-gigabyte checkpoint holds one tensor, not the model.
+        var layouts = checkpoint.Keys.Order(StringComparer.Ordinal).Select(k => new SafetensorsWriter.Layout(k, checkpoint.Shape(k), storage)).ToList();
+        SafetensorsWriter.Write(Path.Combine(folder, weightsName), layouts, t => checkpoint.ReadFloats(t.Name), new Dictionary<string, string> { ["format"] = "pt" });
     }
 
     private static void WriteTokenizer(string folder, CheckpointPlan.TextPart part)
