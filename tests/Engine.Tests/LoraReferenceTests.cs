@@ -88,17 +88,13 @@ public class LoraReferenceTests
     {
         var json = Fixtures.Json($"{Folder}/{reference}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
         using var tensors = Fixtures.Tensors($"{Folder}/{reference}.safetensors");
-        var request = Request(json, tensors) with { Loras = Loras(json) };
+        var request = PipelineReference.Request(json, tensors) with { Loras = Loras(json) };
         var device = TestDevices.Get("cpu");
         var generator = new Generator(device);
         using var model = generator.LoadModel(PipelineFolder(json));
 
         var result = generator.Generate(model, request);
-        double latents = Fixtures.RelativeError(result.Samples, tensors.ReadFloats("latents_final"));
-        double image = Fixtures.RelativeError(result.Image!, NhwcToNchw(tensors.ReadFloats("image"), tensors.Info("image").Shape));
-        TestContext.Out.WriteLine($"{reference}: latents {latents:E2}, image {image:E2}");
-        Assert.That(latents, Is.LessThanOrEqualTo(1e-3), "final latents");
-        Assert.That(image, Is.LessThanOrEqualTo(1e-3), "image");
+        PipelineReference.AssertReproduced(result, tensors, reference);
         Assert.That(result.Loras.Select(l => Path.GetFileName(l.Path)), Is.EqualTo(request.Loras.Select(l => Path.GetFileName(l.Path))));
 
         // The next request without adapters runs on the base weights again (no reload): the base reference.
@@ -136,46 +132,4 @@ public class LoraReferenceTests
         json.GetProperty("lora").GetProperty("files").EnumerateArray()
             .Select(f => new LoraSpec(Path.Combine(Fixtures.RequireRoot(), Folder, f.GetProperty("file").GetString()!), f.GetProperty("scale").GetDouble()))
             .ToList();
-
-    private static GenerationRequest Request(JsonElement json, SafetensorsFile tensors)
-    {
-        var kwargs = json.GetProperty("call_kwargs");
-        var config = JsonNode.Parse(json.GetProperty("scheduler").GetProperty("config").GetRawText())!.AsObject();
-        config["_class_name"] = json.GetProperty("scheduler").GetProperty("class").GetString();
-        var request = new GenerationRequest
-        {
-            SchedulerConfigJson = config.ToJsonString(),
-            Steps = kwargs.GetProperty("num_inference_steps").GetInt32(),
-            GuidanceScale = kwargs.GetProperty("guidance_scale").GetDouble(),
-            Prompts = Texts(kwargs, "prompt"),
-            NegativePrompts = Texts(kwargs, "negative_prompt"),
-            Height = kwargs.TryGetProperty("height", out var h) && h.ValueKind == JsonValueKind.Number ? h.GetInt32() : 0,
-            Width = kwargs.TryGetProperty("width", out var w) && w.ValueKind == JsonValueKind.Number ? w.GetInt32() : 0,
-            InitialNoise = tensors.ReadFloats("x_T"),
-            OriginalSize = Ints(kwargs, "original_size"),
-            CropTopLeft = Ints(kwargs, "crops_coords_top_left"),
-            TargetSize = Ints(kwargs, "target_size"),
-        };
-        return request with { Count = request.Prompts!.Count };
-    }
-
-    private static int[]? Ints(JsonElement kwargs, string name) =>
-        kwargs.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetInt32()).ToArray() : null;
-
-    private static IReadOnlyList<string>? Texts(JsonElement kwargs, string name) =>
-        !kwargs.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
-        : v.ValueKind == JsonValueKind.String ? [v.GetString()!]
-        : v.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
-
-    private static float[] NhwcToNchw(float[] values, IReadOnlyList<int> shape)
-    {
-        int n = shape[0], h = shape[1], w = shape[2], c = shape[3];
-        var result = new float[values.Length];
-        for (int i = 0; i < n; i++)
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++)
-                    for (int ch = 0; ch < c; ch++)
-                        result[((i * c + ch) * h + y) * w + x] = values[((i * h + y) * w + x) * c + ch];
-        return result;
-    }
 }

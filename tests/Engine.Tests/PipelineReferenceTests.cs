@@ -32,25 +32,7 @@ public class PipelineReferenceTests
     {
         var json = Fixtures.Json($"{folder}/{reference}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
         using var tensors = Fixtures.Tensors($"{folder}/{reference}.safetensors");
-        var kwargs = json.GetProperty("call_kwargs");
-        var config = JsonNode.Parse(json.GetProperty("scheduler").GetProperty("config").GetRawText())!.AsObject();
-        config["_class_name"] = json.GetProperty("scheduler").GetProperty("class").GetString();
-        var request = new GenerationRequest
-        {
-            SchedulerConfigJson = config.ToJsonString(),
-            Steps = kwargs.GetProperty("num_inference_steps").GetInt32(),
-            GuidanceScale = kwargs.GetProperty("guidance_scale").GetDouble(),
-            Prompts = Texts(kwargs, "prompt"),
-            NegativePrompts = Texts(kwargs, "negative_prompt"),
-            ClassLabels = Ints(kwargs, "class_labels"),
-            Height = kwargs.TryGetProperty("height", out var h) ? h.GetInt32() : 0,
-            Width = kwargs.TryGetProperty("width", out var w) ? w.GetInt32() : 0,
-            InitialNoise = tensors.ReadFloats("x_T"),
-            OriginalSize = Ints(kwargs, "original_size"),
-            CropTopLeft = Ints(kwargs, "crops_coords_top_left"),
-            TargetSize = Ints(kwargs, "target_size"),
-        };
-        request = request with { Count = request.Prompts?.Count ?? request.ClassLabels!.Length };
+        var request = PipelineReference.Request(json, tensors);
 
         var device = TestDevices.Get("cpu"); // shared by the tests: not disposed here
         var generator = new Generator(device);
@@ -59,11 +41,7 @@ public class PipelineReferenceTests
             CheckEmbeddings(encoder, request, tensors);
 
         var result = generator.Generate(model, request);
-        double latents = Fixtures.RelativeError(result.Samples, tensors.ReadFloats("latents_final"));
-        double image = Fixtures.RelativeError(result.Image!, NhwcToNchw(tensors.ReadFloats("image"), tensors.Info("image").Shape));
-        TestContext.Out.WriteLine($"{reference}: latents {latents:E2}, image {image:E2}");
-        Assert.That(latents, Is.LessThanOrEqualTo(1e-3), "final latents");
-        Assert.That(image, Is.LessThanOrEqualTo(1e-3), "image");
+        PipelineReference.AssertReproduced(result, tensors, reference);
         Assert.That(result.ModelCalls, Is.EqualTo(json.GetProperty("n_denoiser_calls").GetInt32()));
     }
 
@@ -81,25 +59,5 @@ public class PipelineReferenceTests
         if (request.NegativePrompts is not null)
             using (var negative = encoder.Encode(request.NegativePrompts, null, null))
                 Assert.That(Fixtures.RelativeError(device.Download(negative), tensors.ReadFloats("negative_prompt_embeds")), Is.LessThanOrEqualTo(1e-4), "negative_prompt_embeds");
-    }
-
-    private static int[]? Ints(JsonElement kwargs, string name) =>
-        kwargs.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(e => e.GetInt32()).ToArray() : null;
-
-    private static IReadOnlyList<string>? Texts(JsonElement kwargs, string name) =>
-        !kwargs.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
-        : v.ValueKind == JsonValueKind.String ? [v.GetString()!]
-        : v.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
-
-    private static float[] NhwcToNchw(float[] values, IReadOnlyList<int> shape)
-    {
-        int n = shape[0], h = shape[1], w = shape[2], c = shape[3];
-        var result = new float[values.Length];
-        for (int i = 0; i < n; i++)
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++)
-                    for (int ch = 0; ch < c; ch++)
-                        result[((i * c + ch) * h + y) * w + x] = values[((i * h + y) * w + x) * c + ch];
-        return result;
     }
 }

@@ -36,15 +36,11 @@ public sealed class DeisScheduler : VpMultistepScheduler
         public Options() { }
 
         /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
-        public Options(SchedulerConfigReader r, SchedulerDefaults k)
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
         {
-            ArgumentNullException.ThrowIfNull(r);
             ArgumentNullException.ThrowIfNull(k);
-            SolverOrder = r.Int("solver_order", 2);
             AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
             SolverType = r.Choice("solver_type", k.SolverType);
-            LowerOrderFinal = r.Bool("lower_order_final", true);
-            LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity);
         }
 
         /// <summary>deis.</summary>

@@ -37,14 +37,10 @@ public sealed class UniPcScheduler : VpMultistepScheduler
         public Options() { }
 
         /// <summary>Reads the options; solver_type takes its allowed values from <paramref name="k"/>.</summary>
-        public Options(SchedulerConfigReader r, SchedulerDefaults k)
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
         {
-            ArgumentNullException.ThrowIfNull(r);
             ArgumentNullException.ThrowIfNull(k);
-            SolverOrder = r.Int("solver_order", 2);
             SolverType = r.Choice("solver_type", k.SolverType);
-            LowerOrderFinal = r.Bool("lower_order_final", true);
-            LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity);
             PredictX0 = r.Bool("predict_x0", true);
             DisableCorrector = r.IntArray("disable_corrector") ?? [];
         }

@@ -17,6 +17,17 @@ public abstract class VpMultistepScheduler : Scheduler
     /// </summary>
     public abstract record SolverOptions : SchedulerOptions
     {
+        /// <summary>Options with the diffusers defaults.</summary>
+        protected SolverOptions() { }
+
+        /// <summary>Reads the options every multistep solver shares: solver_order, lower_order_final and lambda_min_clipped.</summary>
+        protected SolverOptions(SchedulerConfigReader r)
+        {
+            ArgumentNullException.ThrowIfNull(r);
+            SolverOrder = r.Int("solver_order", 2);
+            LowerOrderFinal = r.Bool("lower_order_final", true);
+            LambdaMinClipped = r.Num("lambda_min_clipped", double.NegativeInfinity);
+        }
 
         /// <summary>Order of the multistep update (1-3).</summary>
         public int SolverOrder { get; init; } = 2;
