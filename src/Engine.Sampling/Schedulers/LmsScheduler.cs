@@ -40,22 +40,7 @@ public sealed class LmsScheduler : KarrasFormScheduler
     protected override double CallSigma(int i) => StepSigmas[i];
 
     /// <summary>Integral over [sigma_i, sigma_{i+1}] of the Lagrange basis polynomial of node i - j among nodes i..i-order+1.</summary>
-    internal double Coefficient(int order, int i, int j)
-    {
-        double Basis(double tau)
-        {
-            double p = 1;
-            for (int k = 0; k < order; k++)
-                if (k != j) p *= (tau - StepSigmas[i - k]) / (StepSigmas[i - j] - StepSigmas[i - k]);
-            return p;
-        }
-        // 4-point Gauss-Legendre is exact for the degree <= 3 basis polynomials.
-        ReadOnlySpan<double> x = [-0.8611363115940526, -0.3399810435848563, 0.3399810435848563, 0.8611363115940526];
-        ReadOnlySpan<double> w = [0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538];
-        double a = StepSigmas[i], b = StepSigmas[i + 1], half = (b - a) / 2, mid = (a + b) / 2, sum = 0;
-        for (int q = 0; q < 4; q++) sum += w[q] * Basis(mid + half * x[q]);
-        return sum * half;
-    }
+    internal double Coefficient(int order, int i, int j) => LmsCoefficients.Integral(StepSigmas, order, i, j);
 
     /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
