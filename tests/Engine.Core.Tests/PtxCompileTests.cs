@@ -72,4 +72,58 @@ public class PtxCompileTests
                 Assert.That(ptx, Does.Contain("shfl.sync.bfly"), "row statistics by warp shuffles");
         }
     }
+
+    /// <summary>
+    /// The tensor-core kernels with the PTX instruction bodies, and the instruction test kernels: each
+    /// must compile for SM 8.0 and 9.0 and carry its instructions. Their multi-register results pass
+    /// through <c>CudaAsm.EmitRef</c>, which ILGPU binds to per-call stack slots (<c>.local</c>); ptxas
+    /// (not in CI) is expected to promote those, which the GPU session checks with <c>-v</c>.
+    /// </summary>
+    private static IEnumerable<TestCaseData> TensorCoreCases()
+    {
+        var t = typeof(PtxTensorCore);
+        var ops = typeof(TensorCoreOpsTests);
+        (string, MethodInfo, string[])[] kernels =
+        [
+            ("MmaTest", ops.GetMethod(nameof(TensorCoreOpsTests.MmaKernel), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(t),
+                ["mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"]),
+            ("LdMatrixTest", ops.GetMethod(nameof(TensorCoreOpsTests.LdMatrixKernel), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(t),
+                ["ldmatrix.sync.aligned.m8n8.x1.shared.b16", "x1.trans", "x2.shared", "x2.trans", "x4.shared", "x4.trans", PtxTensorCore.DynamicSharedSymbol]),
+            ("CopyTest", ops.GetMethod(nameof(TensorCoreOpsTests.CopyKernel), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(t),
+                ["cp.async.cg.shared.global", "cp.async.commit_group", "cp.async.wait_group 0", "ld.global.nc.v4.u32"]),
+            ("PackTest", ops.GetMethod(nameof(TensorCoreOpsTests.PackKernel), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(t),
+                ["cvt.rn.f16x2.f32", "cvt.rn.bf16x2.f32"]),
+        ];
+        foreach (var (name, method, needles) in kernels.Concat(TensorCoreKernels()))
+            yield return new TestCaseData(name, method, needles).SetName($"{{m}}({name})");
+    }
+
+    /// <summary>The product kernels on the PTX instructions: GEMM (dense and convolution operand) and flash attention.</summary>
+    private static IEnumerable<(string, MethodInfo, string[])> TensorCoreKernels()
+    {
+        var t = typeof(PtxTensorCore);
+        string[] gemm = ["mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", "ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"];
+        var g = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
+        yield return ("TensorCoreGemm<DenseA>", g.MakeGenericMethod(t, typeof(DenseA)), gemm);
+        yield return ("TensorCoreGemm<ConvA>", g.MakeGenericMethod(t, typeof(ConvA)), gemm);
+        yield return ("TensorCoreFlashAttention", typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashAttention))!.MakeGenericMethod(t),
+            [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", "cvt.rn.f16x2.f32", "ex2.approx", "shfl.sync.bfly"]);
+    }
+
+    [TestCaseSource(nameof(TensorCoreCases))]
+    public void TensorCoreKernelCompilesToPtx(string name, MethodInfo method, string[] instructions)
+    {
+        foreach (var (arch, isa) in Targets)
+        {
+            var backend = new PTXBackend(Ilgpu.Value, new CudaCapabilityContext(arch), arch, isa, null);
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+            var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
+            Assert.That(ptx, Does.Contain(".entry"), $"{name} for {arch}");
+            foreach (var instruction in instructions)
+                Assert.That(ptx, Does.Contain(instruction), $"{name} for {arch}");
+            Assert.That(ptx, Does.Not.Contain("cvta.to.shared"), $"{name}: shared addresses come from the shared symbol");
+            if (Environment.GetEnvironmentVariable("ENGINE_PTX_DUMP") is { Length: > 0 } dump)
+                File.WriteAllText(Path.Combine(dump, $"{name}.{arch}.ptx"), ptx);
+        }
+    }
 }

@@ -1,0 +1,223 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using Half = ILGPU.Half;
+
+namespace Engine.Kernels;
+
+/// <summary>Scalar arguments of <see cref="TensorCoreAttentionKernels.FlashAttention{TCore}"/>.</summary>
+public struct TcAttentionParams
+{
+    /// <summary>Query and key/value sequence lengths, heads, head width (a multiple of 8, at most 160) and row width (heads x head width).</summary>
+    public int Lq, Lk, Heads, HeadDim, Width;
+    /// <summary>Softmax scale times log2(e): scores are taken in base 2.</summary>
+    public float ScaleLog2;
+    /// <summary>1: query i sees keys j &lt;= i + Lk - Lq only (text encoders).</summary>
+    public int Causal;
+}
+
+/// <summary>
+/// FlashAttention-2 on tensor cores: a warp owns 16 query rows; per 32-key block it computes the 16 x 32
+/// scores with mma (Q and K from shared memory via ldmatrix), keeps the online-softmax statistics in
+/// registers (quad shuffles), turns the score accumulators directly into the A fragments of P V (packed
+/// to f16), and accumulates the output in an <see cref="OutputTile"/>. K and V blocks are staged with
+/// cp.async one block ahead. exp2 with the scale folded into the scores. f16 in and out, fp32 accumulation.
+/// </summary>
+public static class TensorCoreAttentionKernels
+{
+    /// <summary>Query rows per block (4 warps x 16), keys per block, threads.</summary>
+    public const int Rows = 64, Keys = 32, Threads = 128;
+
+    /// <summary>Head width padded to the mma depth (16).</summary>
+    public static int PaddedDim(int d) => (d + 15) / 16 * 16;
+
+    /// <summary>Row stride in halves of the Q / K tiles (padded width + 8) and of the V tile (d + 8).</summary>
+    public static int QkStride(int d) => PaddedDim(d) + 8;
+
+    /// <summary>Dynamic shared memory in halves: Q [64, QkStride], K [2][32, QkStride], V [2][32, d + 8].</summary>
+    public static int SharedHalves(int d) => Rows * QkStride(d) + 2 * Keys * QkStride(d) + 2 * Keys * (d + 8);
+
+    /// <summary>
+    /// out = softmax(q k^T scale [+ causal mask]) v per (batch, head) for [B, L, heads x d] tensors.
+    /// <para>Launch: grid (ceil(Lq / 64), B x heads), group 128, <see cref="SharedHalves"/>(d) halves of dynamic
+    /// shared memory (27 KB at d = 64, 51 KB at d = 128, 63 KB at d = 160: above 48 KB the launch needs the
+    /// opt-in). d a multiple of 8, at most 160; rows 16-byte aligned (Width a multiple of 8).</para>
+    /// </summary>
+    public static void FlashAttention<TCore>(GlobalHalf q, GlobalHalf k, GlobalHalf v, ArrayView<Half> output, TcAttentionParams p)
+        where TCore : struct, ITensorCore
+    {
+        var core = default(TCore);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int d = p.HeadDim, dk = PaddedDim(d), qs = dk + 8, vs = d + 8, chunks = d / 8;
+        int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int q0 = Grid.IdxX * Rows, bh = Grid.IdxY, b = bh / p.Heads, h = bh - b * p.Heads;
+        int kOff = Rows * qs, vOff = kOff + 2 * Keys * qs;
+        long qBase = (long)b * p.Lq * p.Width + (long)h * d, kBase = (long)b * p.Lk * p.Width + (long)h * d;
+
+        // Q once (rows past Lq zero), and zeros in the depth padding of Q and both K stages.
+        for (int c = tid; c < Rows * chunks; c += Threads)
+        {
+            int r = c / chunks, e = (c - r * chunks) * 8;
+            core.CpAsync16(shared, r * qs + e, q, qBase + (long)(q0 + r) * p.Width + e, q0 + r < p.Lq);
+        }
+        for (int e = tid; e < (Rows + 2 * Keys) * (dk - d); e += Threads)
+        {
+            int r = e / (dk - d), col = d + e - r * (dk - d);
+            shared[(r < Rows ? r * qs : kOff + (r - Rows) * qs) + col] = 0;
+        }
+        int blocks = (p.Lk + Keys - 1) / Keys;
+        if (p.Causal != 0)
+        {
+            int lastKey = q0 + Rows - 1 + p.Lk - p.Lq;
+            int needed = lastKey < 0 ? 0 : lastKey / Keys + 1;
+            blocks = needed < blocks ? needed : blocks;
+        }
+        StageKv(core, shared, 0, k, v, kBase, 0, kOff, vOff, qs, vs, chunks, tid, p);
+        core.CpAsyncCommit();
+
+        var o = default(OutputTile);
+        float mTop = float.NegativeInfinity, mBottom = float.NegativeInfinity, lTop = 0f, lBottom = 0f;
+        int rowTop = q0 + warp * 16 + g, rowBottom = rowTop + 8;
+        for (int kb = 0; kb < blocks; kb++)
+        {
+            if (kb + 1 < blocks)
+            {
+                StageKv(core, shared, (kb + 1) & 1, k, v, kBase, (kb + 1) * Keys, kOff, vOff, qs, vs, chunks, tid, p);
+                core.CpAsyncCommit();
+                core.CpAsyncWaitPrior();
+            }
+            else core.CpAsyncWaitAll();
+            Group.Barrier();
+            int ks = kOff + (kb & 1) * Keys * qs, vsOff = vOff + (kb & 1) * Keys * vs;
+
+            // S = Q K^T for 16 rows x 32 keys: four n8 tiles of 8 keys.
+            MmaAcc s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int kk = 0; kk < dk; kk += 16)
+            {
+                var qa = core.LdMatrixX4(shared, (warp * 16 + (lane & 15)) * qs + kk + (lane >> 4) * 8);
+                int keyRow = (lane & 7) + (lane >> 4) * 8, col = kk + ((lane >> 3) & 1) * 8;
+                var k01 = core.LdMatrixX4(shared, ks + keyRow * qs + col);
+                var k23 = core.LdMatrixX4(shared, ks + (keyRow + 16) * qs + col);
+                core.MmaF16(ref s0, qa, new FragB { R0 = k01.R0, R1 = k01.R1 });
+                core.MmaF16(ref s1, qa, new FragB { R0 = k01.R2, R1 = k01.R3 });
+                core.MmaF16(ref s2, qa, new FragB { R0 = k23.R0, R1 = k23.R1 });
+                core.MmaF16(ref s3, qa, new FragB { R0 = k23.R2, R1 = k23.R3 });
+            }
+            int key0 = kb * Keys + 2 * t;
+            Mask(ref s0, key0, rowTop, rowBottom, p);
+            Mask(ref s1, key0 + 8, rowTop, rowBottom, p);
+            Mask(ref s2, key0 + 16, rowTop, rowBottom, p);
+            Mask(ref s3, key0 + 24, rowTop, rowBottom, p);
+
+            // Row maxima over the quad (the 4 lanes sharing rows g and g + 8).
+            float top = Max4(s0.C0, s0.C1, s1.C0, s1.C1, s2.C0, s2.C1, s3.C0, s3.C1);
+            float bottom = Max4(s0.C2, s0.C3, s1.C2, s1.C3, s2.C2, s2.C3, s3.C2, s3.C3);
+            top = XMath.Max(top, Warp.ShuffleXor(top, 1));
+            top = XMath.Max(top, Warp.ShuffleXor(top, 2));
+            bottom = XMath.Max(bottom, Warp.ShuffleXor(bottom, 1));
+            bottom = XMath.Max(bottom, Warp.ShuffleXor(bottom, 2));
+            float nTop = XMath.Max(mTop, top), nBottom = XMath.Max(mBottom, bottom);
+            // A row with every key so far masked keeps m = -inf: its scores give p = 0, not NaN.
+            float refTop = nTop == float.NegativeInfinity ? 0f : nTop, refBottom = nBottom == float.NegativeInfinity ? 0f : nBottom;
+            float aTop = XMath.Exp2(mTop - refTop), aBottom = XMath.Exp2(mBottom - refBottom);
+            mTop = nTop;
+            mBottom = nBottom;
+            Exp(ref s0, refTop, refBottom);
+            Exp(ref s1, refTop, refBottom);
+            Exp(ref s2, refTop, refBottom);
+            Exp(ref s3, refTop, refBottom);
+            lTop = lTop * aTop + s0.C0 + s0.C1 + s1.C0 + s1.C1 + s2.C0 + s2.C1 + s3.C0 + s3.C1;
+            lBottom = lBottom * aBottom + s0.C2 + s0.C3 + s1.C2 + s1.C3 + s2.C2 + s2.C3 + s3.C2 + s3.C3;
+            o.Rescale(aTop, aBottom);
+
+            // P as A fragments (keys 0-15 from tiles 0, 1; keys 16-31 from tiles 2, 3), times V.
+            var pa0 = new FragA { R0 = core.PackF16(s0.C0, s0.C1), R1 = core.PackF16(s0.C2, s0.C3), R2 = core.PackF16(s1.C0, s1.C1), R3 = core.PackF16(s1.C2, s1.C3) };
+            var pa1 = new FragA { R0 = core.PackF16(s2.C0, s2.C1), R1 = core.PackF16(s2.C2, s2.C3), R2 = core.PackF16(s3.C0, s3.C1), R3 = core.PackF16(s3.C2, s3.C3) };
+            int vKey = (lane & 7) + ((lane >> 3) & 1) * 8;
+            for (int j = 0; j < chunks; j += 2)
+            {
+                int vCol = j * 8 + (lane >> 4) * 8;
+                if (j + 1 < chunks)
+                {
+                    var v0 = core.LdMatrixX4Trans(shared, vsOff + vKey * vs + vCol);
+                    var v1 = core.LdMatrixX4Trans(shared, vsOff + (vKey + 16) * vs + vCol);
+                    o.Mma(core, j, pa0, new FragB { R0 = v0.R0, R1 = v0.R1 });
+                    o.Mma(core, j + 1, pa0, new FragB { R0 = v0.R2, R1 = v0.R3 });
+                    o.Mma(core, j, pa1, new FragB { R0 = v1.R0, R1 = v1.R1 });
+                    o.Mma(core, j + 1, pa1, new FragB { R0 = v1.R2, R1 = v1.R3 });
+                }
+                else
+                {
+                    // Odd tile count (d = 40): the last 8 columns by ldmatrix .x2.trans (lanes 0-15 give the rows).
+                    core.LdMatrixX2Trans(shared, vsOff + vKey * vs + j * 8, out uint a0, out uint a1);
+                    core.LdMatrixX2Trans(shared, vsOff + (vKey + 16) * vs + j * 8, out uint b0, out uint b1);
+                    o.Mma(core, j, pa0, new FragB { R0 = a0, R1 = a1 });
+                    o.Mma(core, j, pa1, new FragB { R0 = b0, R1 = b1 });
+                }
+            }
+            Group.Barrier();
+        }
+
+        // Row sums over the quad, then O / l.
+        lTop += Warp.ShuffleXor(lTop, 1);
+        lTop += Warp.ShuffleXor(lTop, 2);
+        lBottom += Warp.ShuffleXor(lBottom, 1);
+        lBottom += Warp.ShuffleXor(lBottom, 2);
+        float invTop = lTop > 0f ? 1f / lTop : 0f, invBottom = lBottom > 0f ? 1f / lBottom : 0f;
+        for (int j = 0; j < chunks; j++)
+        {
+            var c = o.Get(j);
+            int col = h * d + j * 8 + 2 * t;
+            if (rowTop < p.Lq)
+            {
+                long at = (long)b * p.Lq * p.Width + (long)rowTop * p.Width + col;
+                output[at] = ToHalf(c.C0 * invTop);
+                output[at + 1] = ToHalf(c.C1 * invTop);
+            }
+            if (rowBottom < p.Lq)
+            {
+                long at = (long)b * p.Lq * p.Width + (long)rowBottom * p.Width + col;
+                output[at] = ToHalf(c.C2 * invBottom);
+                output[at + 1] = ToHalf(c.C3 * invBottom);
+            }
+        }
+    }
+
+    private static Half ToHalf(float x) => Interop.IntAsFloat(Engine.Core.ScalarMath.ToHalfBits(x));
+
+    private static float Max4(float a, float b, float c, float d, float e, float f, float g, float h) =>
+        XMath.Max(XMath.Max(XMath.Max(a, b), XMath.Max(c, d)), XMath.Max(XMath.Max(e, f), XMath.Max(g, h)));
+
+    // Scores to base 2 with the scale folded in; keys past Lk, and under the causal mask, to -inf.
+    private static void Mask(ref MmaAcc s, int key, int rowTop, int rowBottom, TcAttentionParams p)
+    {
+        int shift = p.Lk - p.Lq;
+        s.C0 = Visible(key, rowTop, shift, p) ? s.C0 * p.ScaleLog2 : float.NegativeInfinity;
+        s.C1 = Visible(key + 1, rowTop, shift, p) ? s.C1 * p.ScaleLog2 : float.NegativeInfinity;
+        s.C2 = Visible(key, rowBottom, shift, p) ? s.C2 * p.ScaleLog2 : float.NegativeInfinity;
+        s.C3 = Visible(key + 1, rowBottom, shift, p) ? s.C3 * p.ScaleLog2 : float.NegativeInfinity;
+    }
+
+    private static bool Visible(int key, int row, int shift, TcAttentionParams p) => key < p.Lk && (p.Causal == 0 || key <= row + shift);
+
+    private static void Exp(ref MmaAcc s, float top, float bottom)
+    {
+        s.C0 = XMath.Exp2(s.C0 - top);
+        s.C1 = XMath.Exp2(s.C1 - top);
+        s.C2 = XMath.Exp2(s.C2 - bottom);
+        s.C3 = XMath.Exp2(s.C3 - bottom);
+    }
+
+    private static void StageKv<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf k, GlobalHalf v, long kBase, int key0,
+        int kOff, int vOff, int qs, int vs, int chunks, int tid, TcAttentionParams p) where TCore : struct, ITensorCore
+    {
+        int ks = kOff + stage * Keys * qs, vsOff = vOff + stage * Keys * vs;
+        for (int c = tid; c < Keys * chunks; c += Threads)
+        {
+            int r = c / chunks, e = (c - r * chunks) * 8;
+            bool valid = key0 + r < p.Lk;
+            long src = kBase + (long)(key0 + r) * p.Width + e;
+            core.CpAsync16(shared, ks + r * qs + e, k, src, valid);
+            core.CpAsync16(shared, vsOff + r * vs + e, v, src, valid);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using Half = ILGPU.Half;
+
+namespace Engine.Core.Tests;
+
+/// <summary>
+/// The tensor-core GEMM (dense, GEGLU, implicit-GEMM convolution) against an fp64 reference over the
+/// same f16-rounded inputs, at small odd sizes that cut every tile edge. Tolerance: max |out - ref| at
+/// most 2e-3 max |ref| (the output is rounded to f16: 2^-11 relative; fp32 accumulation adds far less).
+/// </summary>
+[TestFixtureSource(typeof(TensorCoreAccelerators), nameof(TensorCoreAccelerators.Kinds))]
+public class TensorCoreGemmTests(string kind)
+{
+    private const double Tolerance = 2e-3;
+    private Accelerator Acc => TensorCoreAccelerators.Get(kind);
+
+    private static Half[] ToHalf(float[] x) => TensorCoreAccelerators.HalfBits(x).Select(b => Interop.IntAsFloat(b)).ToArray();
+
+    private static float[] FromHalf(Half[] x) => x.Select(h => (float)BitConverter.UInt16BitsToHalf(Interop.FloatAsInt(h))).ToArray();
+
+    private float[] Run<TA>(TA source, float[] a, float[] w, float[] bias, float[] residual, TcGemmParams p, int batch, int outCount) where TA : struct, ITileSourceA
+    {
+        using var da = Acc.Allocate1D(ToHalf(a));
+        using var dw = Acc.Allocate1D(ToHalf(w));
+        using var db = Acc.Allocate1D(ToHalf(bias.Length == 0 ? [0f] : bias));
+        using var dr = Acc.Allocate1D(ToHalf(residual.Length == 0 ? [0f] : residual));
+        using var dout = Acc.Allocate1D<Half>(outCount);
+        var launch = kind == "cuda"
+            ? Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, TA>)
+            : Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TA>);
+        int outCols = p.Geglu != 0 ? TensorCoreGemmKernels.BN / 2 : TensorCoreGemmKernels.BN;
+        var grid = new Index3D((p.OutColumns + outCols - 1) / outCols, (p.M + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch);
+        launch(new KernelConfig(grid, new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves)),
+            source, GlobalHalf.Of(da.View), GlobalHalf.Of(dw.View), db.View, dr.View, dout.View, p);
+        Acc.Synchronize();
+        return FromHalf(dout.GetAsArray1D());
+    }
+
+    private static void AssertClose(double[] expected, float[] actual, string what)
+    {
+        double scale = expected.Max(Math.Abs), err = expected.Zip(actual, (e, x) => Math.Abs(e - x)).Max();
+        Assert.That(err / scale, Is.LessThanOrEqualTo(Tolerance), $"{what}: max error {err} of {scale}");
+    }
+
+    private static float[] R(float[] x) => TensorCoreAccelerators.RoundToHalf(x);
+
+    [TestCase(40, 72, 40, Activation.None, false, false)]
+    [TestCase(33, 80, 40, Activation.SiLU, true, false)]
+    [TestCase(65, 24, 16, Activation.None, true, true)]
+    public void DenseMatchesReference(int m, int n, int k, Activation act, bool hasBias, bool hasResidual)
+    {
+        const int batch = 2;
+        var a = R(TensorCoreAccelerators.Random(batch * m * k, 11));
+        var w = R(TensorCoreAccelerators.Random(n * k, 12));
+        var bias = hasBias ? R(TensorCoreAccelerators.Random(n, 13)) : [];
+        var residual = hasResidual ? R(TensorCoreAccelerators.Random(batch * m * n, 14)) : [];
+        var p = new TcGemmParams { M = m, N = n, K = k, StrideA = (long)m * k, StrideW = 0, StrideC = (long)m * n, HasBias = hasBias ? 1 : 0,
+            HasResidual = hasResidual ? 1 : 0, Activation = act, Alpha = 0.5f };
+        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, residual, p, batch, batch * m * n);
+        var expected = new double[batch * m * n];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int q = 0; q < k; q++) s += (double)a[(b * m + i) * k + q] * w[j * k + q];
+                    double y = ScalarMath.Activate((float)(0.5 * s + (hasBias ? bias[j] : 0)), act);
+                    expected[(b * m + i) * n + j] = y + (hasResidual ? residual[(b * m + i) * n + j] : 0);
+                }
+        AssertClose(expected, got, $"GEMM {m}x{n}x{k}");
+    }
+
+    [Test]
+    public void GegluMatchesReference()
+    {
+        const int m = 37, inner = 40, k = 24;
+        var a = R(TensorCoreAccelerators.Random(m * k, 21));
+        var w = R(TensorCoreAccelerators.Random(2 * inner * k, 22));
+        var bias = R(TensorCoreAccelerators.Random(2 * inner, 23));
+        var p = new TcGemmParams { M = m, N = 2 * inner, K = k, StrideA = (long)m * k, StrideC = (long)m * inner, HasBias = 1, Geglu = 1, Alpha = 1f };
+        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, [], p, 1, m * inner);
+        var expected = new double[m * inner];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < inner; j++)
+            {
+                double h = bias[j], g = bias[inner + j];
+                for (int q = 0; q < k; q++) { h += (double)a[i * k + q] * w[j * k + q]; g += (double)a[i * k + q] * w[(inner + j) * k + q]; }
+                expected[i * inner + j] = h * ScalarMath.GeluErf((float)g);
+            }
+        AssertClose(expected, got, "GEGLU");
+    }
+
+    [TestCase(1)]
+    [TestCase(2)]
+    public void Conv3x3MatchesReference(int stride)
+    {
+        const int batch = 1, cin = 8, cout = 24, h = 5, wd = 6, pad = 1, ks = 3;
+        int ho = (h + 2 * pad - ks) / stride + 1, wo = (wd + 2 * pad - ks) / stride + 1, kk = ks * ks * cin;
+        var x = R(TensorCoreAccelerators.Random(batch * h * wd * cin, 31));        // [N, H, W, Cin]
+        var w = R(TensorCoreAccelerators.Random(cout * kk, 32, 0.3f));             // [Cout, 3, 3, Cin]
+        var bias = R(TensorCoreAccelerators.Random(cout, 33));
+        var p = new TcGemmParams { M = ho * wo, N = cout, K = kk, StrideC = (long)ho * wo * cout, HasBias = 1, Alpha = 1f };
+        var source = new ConvA { Cin = cin, H = h, W = wd, Kw = ks, Wo = wo, Stride = stride, Padding = pad, Pixels = ho * wo, K = kk };
+        var got = Run(source, x, w, bias, [], p, batch, batch * ho * wo * cout);
+        var expected = new double[batch * ho * wo * cout];
+        for (int b = 0; b < batch; b++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++)
+                    for (int co = 0; co < cout; co++)
+                    {
+                        double s = bias[co];
+                        for (int ky = 0; ky < ks; ky++)
+                            for (int kx = 0; kx < ks; kx++)
+                            {
+                                int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                                for (int ci = 0; ci < cin; ci++)
+                                    s += (double)x[((b * h + iy) * wd + ix) * cin + ci] * w[((co * ks + ky) * ks + kx) * cin + ci];
+                            }
+                        expected[((b * ho + oy) * wo + ox) * cout + co] = s;
+                    }
+        AssertClose(expected, got, $"conv stride {stride}");
+    }
+}
