@@ -14,12 +14,18 @@ namespace Engine.Bench;
 /// CUDA device exists. After the run, the engine / ONNX Runtime ratio of every case measured with
 /// both providers is printed and written to results/peer-ratios.md. <c>--interleaved</c> [--filter NAME]
 /// skips BenchmarkDotNet and measures those ratios with alternating calls (<see cref="InterleavedRunner"/>).
+/// <c>--tensor-cores</c> [--out FILE] times the tensor-core kernels on CUDA (<see cref="Gpu.TensorCoreTimings"/>).
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         string artifacts = ArtifactsPath(ref args);
+        if (args.Contains("--tensor-cores"))
+        {
+            int o = Array.IndexOf(args, "--out");
+            return Gpu.TensorCoreTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
+        }
         bool includeLong = args.Contains("--long");
         args = args.Where(a => a != "--long").ToArray();
         if (args.Contains("--interleaved"))

@@ -12,6 +12,7 @@ public sealed partial class IlgpuDevice
         int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
         if (q.Length == 0) return;
         if (lk == 0) { FillCore(output, 0f); return; }
+        if (TryTensorCoreAttention(q, k, v, output, heads, scale)) return;
         if (_tiledAttention && d <= AttentionTiledKernels.MaxHeadDim)
         {
             var tp = new AttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, Scale = scale };

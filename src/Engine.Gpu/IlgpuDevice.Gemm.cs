@@ -14,6 +14,7 @@ public sealed partial class IlgpuDevice
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
         if (output.Length == 0) return;
+        if (TryTensorCoreMatMul(a, b, output, batch, m, n, k, transposeA, transposeB, broadcastB, bias, activation, alpha)) return;
         var p = new GemmParams
         {
             M = m, N = n, K = k, TransposeA = transposeA ? 1 : 0, TransposeB = transposeB ? 1 : 0,

@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Text;
+using Engine.Gpu;
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Half = ILGPU.Half;
+
+namespace Engine.Bench.Gpu;
+
+/// <summary>
+/// <c>Engine.Bench --tensor-cores [--out FILE]</c>: times the tensor-core kernels at the shapes of issue 16
+/// on the first CUDA device (warm-up, then the median of timed launches, each synchronised), with
+/// ILGPU.Algorithms' cuBLAS Hgemm (fp16 accumulation) as the in-process GEMM peer, and prints each kernel's
+/// registers and local memory per thread as the driver compiled it. Writes a markdown table (rows: op, shape,
+/// median ms, TFLOP/s) that bench/gpu/tensor_cores.sh joins with the PyTorch fp16 peers. Kept outside
+/// BenchmarkDotNet so the whole set fits a few minutes of device time.
+/// </summary>
+public static class TensorCoreTimings
+{
+    private delegate void Launch();
+
+    public static int Run(string? outFile)
+    {
+        using var context = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        if (context.GetCudaDevices().Count == 0)
+        {
+            Console.WriteLine("tensor-core timings: no CUDA device");
+            return 1;
+        }
+        using var acc = context.CreateCudaAccelerator(0);
+        var rows = new List<string>();
+        var text = new StringBuilder();
+        text.AppendLine($"Tensor-core kernels on {acc.Name}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        text.AppendLine();
+        text.AppendLine("| op | shape | median ms | TFLOP/s | registers | local bytes |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|");
+        void Row(string op, string shape, double ms, double flop, (int, int)? info) =>
+            text.AppendLine($"| {op} | {shape} | {ms:F4} | {flop / (ms * 1e-3) / 1e12:F1} | {info?.Item1.ToString() ?? "-"} | {info?.Item2.ToString() ?? "-"} |");
+
+        foreach (int d in new[] { 64, 80, 160, 40, 128 })
+        {
+            const int batch = 2, heads = 8, length = 4096;
+            var (ms, info) = Attention(acc, batch, heads, length, d);
+            Row("attention", $"L{length} d{d} h{heads} b{batch}", ms, 4.0 * batch * heads * length * (double)length * d, info);
+            Console.Write(text.ToString().Split('\n')[^2] + "\n");
+        }
+        foreach (int n in new[] { 4096, 1024 })
+        {
+            var (ms, info, cublas) = Gemm(acc, n);
+            Row("gemm", $"{n}", ms, 2.0 * n * n * (double)n, info);
+            Row("gemm cuBLAS Hgemm (in-process)", $"{n}", cublas, 2.0 * n * n * (double)n, null);
+        }
+        foreach (int stride in new[] { 1, 2 })
+        {
+            var (ms, info) = Conv(acc, 2, 320, 320, 64, stride);
+            int o = (64 + 2 - 3) / stride + 1;
+            Row("conv3x3 NHWC", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * 9 * (double)o * o, info);
+        }
+        Console.WriteLine(text);
+        if (outFile is not null) File.WriteAllText(outFile, text.ToString());
+        return 0;
+    }
+
+    private static double Median(Accelerator acc, Launch launch)
+    {
+        for (int i = 0; i < 3; i++) launch();
+        acc.Synchronize();
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < 5 || (times.Count < 50 && total.Elapsed.TotalSeconds < 1.5))
+        {
+            var sw = Stopwatch.StartNew();
+            launch();
+            acc.Synchronize();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static MemoryBuffer1D<Half, Stride1D.Dense> RandomHalves(Accelerator acc, long count, int seed, float scale)
+    {
+        var rng = new Random(seed);
+        var data = new Half[count];
+        for (long i = 0; i < count; i++) data[i] = Interop.IntAsFloat(BitConverter.HalfToUInt16Bits((System.Half)(scale * (rng.NextSingle() * 2 - 1))));
+        return acc.Allocate1D(data);
+    }
+
+    private static (double, (int, int)) Attention(Accelerator acc, int batch, int heads, int length, int d)
+    {
+        long count = (long)batch * length * heads * d;
+        using var q = RandomHalves(acc, count, 1, 1f);
+        using var k = RandomHalves(acc, count, 2, 1f);
+        using var v = RandomHalves(acc, count, 3, 1f);
+        using var o = acc.Allocate1D<Half>(count);
+        var kernel = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore>);
+        int bytes = TensorCoreAttentionKernels.SharedHalves(d) * 2;
+        CudaLaunchLimits.AllowSharedBytes(kernel, bytes);
+        var p = new TcAttentionParams { Lq = length, Lk = length, Heads = heads, HeadDim = d, Width = heads * d, ScaleLog2 = 1.4426950408889634f / MathF.Sqrt(d) };
+        var config = new KernelConfig(new Index3D((length + TensorCoreAttentionKernels.Rows - 1) / TensorCoreAttentionKernels.Rows, batch * heads, 1),
+            new Index3D(TensorCoreAttentionKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreAttentionKernels.SharedHalves(d)));
+        var (gq, gk, gv) = (GlobalHalf.Of(q.View), GlobalHalf.Of(k.View), GlobalHalf.Of(v.View));
+        double ms = Median(acc, () => kernel(config, gq, gk, gv, o.View, p));
+        return (ms, CudaLaunchLimits.Describe(kernel));
+    }
+
+    private static (double, (int, int), double) Gemm(Accelerator acc, int n)
+    {
+        long count = (long)n * n;
+        using var a = RandomHalves(acc, count, 4, 1f);
+        using var w = RandomHalves(acc, count, 5, 0.05f);
+        using var c = acc.Allocate1D<Half>(count);
+        using var none = acc.Allocate1D<Half>(1);
+        var kernel = acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
+        var p = new TcGemmParams { M = n, N = n, K = n, StrideA = count, StrideC = count, Alpha = 1f };
+        var config = new KernelConfig(new Index3D(n / TensorCoreGemmKernels.BN, n / TensorCoreGemmKernels.BM, 1), new Index3D(TensorCoreGemmKernels.Threads, 1, 1),
+            SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
+        var (ga, gw) = (GlobalHalf.Of(a.View), GlobalHalf.Of(w.View));
+        var dense = new DenseA { M = n, K = n, Stride = count };
+        double ms = Median(acc, () => kernel(config, dense, ga, gw, none.View, none.View, c.View, p));
+        // cuBLAS, column-major: C^T [n, n] = W (op T) x A^T, the same product.
+        using var blas = new CuBlas((CudaAccelerator)acc);
+        Half one = Interop.IntAsFloat(BitConverter.HalfToUInt16Bits((System.Half)1f)), zero = default;
+        double cublas = Median(acc, () => blas.Gemm(CuBlasOperation.Transpose, CuBlasOperation.NonTranspose, n, n, n, one, w.View, n, a.View, n, zero, c.View, n));
+        return (ms, CudaLaunchLimits.Describe(kernel), cublas);
+    }
+
+    private static (double, (int, int)) Conv(Accelerator acc, int batch, int cin, int cout, int size, int stride)
+    {
+        int o = (size + 2 - 3) / stride + 1;
+        using var x = RandomHalves(acc, (long)batch * size * size * cin, 6, 1f);
+        using var w = RandomHalves(acc, (long)cout * 9 * cin, 7, 0.05f);
+        using var bias = RandomHalves(acc, cout, 8, 0.1f);
+        using var y = acc.Allocate1D<Half>((long)batch * o * o * cout);
+        var kernel = acc.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA>);
+        var p = new TcGemmParams { M = o * o, N = cout, K = 9 * cin, StrideC = (long)o * o * cout, HasBias = 1, Alpha = 1f };
+        var source = new ConvA { Cin = cin, H = size, W = size, Kw = 3, Wo = o, Stride = stride, Padding = 1, Pixels = o * o, K = 9 * cin };
+        var config = new KernelConfig(new Index3D((cout + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (o * o + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch),
+            new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
+        var (gx, gw) = (GlobalHalf.Of(x.View), GlobalHalf.Of(w.View));
+        double ms = Median(acc, () => kernel(config, source, gx, gw, bias.View, y.View, y.View, p));
+        return (ms, CudaLaunchLimits.Describe(kernel));
+    }
+}
