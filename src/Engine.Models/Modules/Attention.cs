@@ -11,7 +11,7 @@ namespace Engine.Models.Modules;
 /// the H*W positions, back to [B, C, H, W]. Checkpoints of that "deprecated attention block" may name
 /// the projections <c>query/key/value/proj_attn</c>; those load too.
 /// </summary>
-public sealed class Attention : ISpatialMixer
+public sealed class Attention : ISpatialMixer, ISelfAttention
 {
     private readonly Linear _toQ, _toK, _toV, _toOut;
     private readonly GroupNorm? _groupNorm;

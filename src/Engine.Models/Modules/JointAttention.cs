@@ -11,8 +11,10 @@ namespace Engine.Models.Modules;
 /// attend to the joint keys and values in their own call and no split is needed; in the
 /// context-pre-only (last) block the context output is discarded by diffusers and not computed.
 /// Optional per-head q/k normalisation (<c>rms_norm</c> with weights, <c>fp32_layer_norm</c> without).
+/// With identity attention (perturbed-attention guidance) every token of the joint sequence attends to itself
+/// alone: the image stream outputs <c>to_out(to_v(x))</c>, the context stream <c>to_add_out(add_v_proj(context))</c>.
 /// </summary>
-public sealed class JointAttention
+public sealed class JointAttention : ISelfAttention
 {
     private readonly Linear _toQ, _toK, _toV, _addQ, _addK, _addV, _toOut;
     private readonly Linear? _toAddOut;
@@ -28,6 +30,7 @@ public sealed class JointAttention
         if (heads < 1 || headDim < 1) throw new ArgumentException($"JointAttention '{scope.Path}': heads {heads} and head dim {headDim} must be positive.");
         _heads = heads;
         _headDim = headDim;
+        Name = scope.Path;
         ContextPreOnly = contextPreOnly;
         int inner = heads * headDim;
         _toQ = new Linear(scope, "to_q", dim, inner);
@@ -55,6 +58,15 @@ public sealed class JointAttention
     /// <summary>Whether the context stream ends here (no context output).</summary>
     public bool ContextPreOnly { get; }
 
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public bool IdentityAttention { get; set; }
+
+    /// <inheritdoc />
+    public (int Start, int Count)? IdentityRows { get; set; }
+
     /// <summary>
     /// Attends x [B, Lx, D] and context [B, Lc, D] jointly. Returns new tensors: the x output and the
     /// context output (null when <see cref="ContextPreOnly"/>).
@@ -63,31 +75,39 @@ public sealed class JointAttention
     {
         var device = x.Device;
         int b = x.Dim(0), lx = x.Dim(1), lc = context.Dim(1), inner = _heads * _headDim;
+        using var v = _toV.Forward(x);
+        using var cv = _addV.Forward(context);
+        if (IdentityAttention) return Outputs(v, cv);
+        var rows = IdentityRows is { Count: > 0 } r ? r : default;
+        if (rows.Count > 0 && (rows.Start < 0 || rows.Start + rows.Count > b))
+            throw new ArgumentException($"JointAttention '{Name}': identity rows [{rows.Start}, {rows.Start + rows.Count}) are outside the batch of {b}.");
         float scale = 1f / MathF.Sqrt(_headDim);
         using var keys = device.Allocate(b, lx + lc, inner);
         using var values = device.Allocate(b, lx + lc, inner);
         using (var k = Project(_toK, _normK, x))
         using (var ck = Project(_addK, _normAddedK, context))
             device.ConcatChannels(k, ck, keys);
-        using (var v = _toV.Forward(x))
-        using (var cv = _addV.Forward(context))
-            device.ConcatChannels(v, cv, values);
+        device.ConcatChannels(v, cv, values);
 
-        Tensor xOut;
+        using var o = device.Allocate(b, lx, inner);
         using (var q = Project(_toQ, _normQ, x))
-        using (var o = device.Allocate(b, lx, inner))
-        {
             device.Attention(q, keys, values, o, _heads, scale);
-            xOut = _toOut.Forward(o);
-        }
-        if (_toAddOut is null) return (xOut, null);
-        try
-        {
-            using var cq = Project(_addQ, _normAddedQ, context);
-            using var co = device.Allocate(b, lc, inner);
+        // Perturbed rows: each token's own value, as if the map were the identity.
+        if (rows.Count > 0) device.Copy(v.Slice(rows.Start, rows.Count), o.Slice(rows.Start, rows.Count));
+        if (_toAddOut is null) return (_toOut.Forward(o), null);
+        using var co = device.Allocate(b, lc, inner);
+        using (var cq = Project(_addQ, _normAddedQ, context))
             device.Attention(cq, keys, values, co, _heads, scale);
-            return (xOut, _toAddOut.Forward(co));
-        }
+        if (rows.Count > 0) device.Copy(cv.Slice(rows.Start, rows.Count), co.Slice(rows.Start, rows.Count));
+        return Outputs(o, co);
+    }
+
+    /// <summary>The output projections of attention results o (image tokens) and co (context tokens).</summary>
+    private (Tensor X, Tensor? Context) Outputs(Tensor o, Tensor co)
+    {
+        var xOut = _toOut.Forward(o);
+        if (_toAddOut is null) return (xOut, null);
+        try { return (xOut, _toAddOut.Forward(co)); }
         catch
         {
             xOut.Dispose();

@@ -32,6 +32,9 @@ public sealed class JointTransformerBlock
         if (!contextPreOnly) _ffContext = new FeedForward(scope.Sub("ff_context"), dim, "gelu-approximate", dimOut: dim);
     }
 
+    /// <summary>The block's joint attention (its identity switches serve perturbed-attention guidance).</summary>
+    public JointAttention Attention => _attn;
+
     /// <summary>Whether this is the last block, after which the context stream is dropped.</summary>
     public bool ContextPreOnly { get; }
 

@@ -60,7 +60,7 @@ public sealed class DiTTransformer2DModel : DiffusionModel
     public override int? ClassCount => _classes + 1;
 
     /// <inheritdoc />
-    public override IReadOnlyList<Attention> SelfAttentionLayers { get; }
+    public override IReadOnlyList<ISelfAttention> SelfAttentionLayers { get; }
 
     /// <summary>The middle transformer block (DiT has no mid block).</summary>
     public override IReadOnlyList<string> DefaultPerturbedLayerPrefixes => [$"transformer_blocks.{_blocks.Length / 2}"];

@@ -31,8 +31,8 @@ public abstract class DiffusionModel : Network
     /// <summary>Whether the forward pass needs pooled projections.</summary>
     public virtual bool NeedsPooledProjections => false;
 
-    /// <summary>Every self-attention layer, by module path.</summary>
-    public abstract IReadOnlyList<Attention> SelfAttentionLayers { get; }
+    /// <summary>Every self-attention layer (SD3: joint attention), by module path.</summary>
+    public abstract IReadOnlyList<ISelfAttention> SelfAttentionLayers { get; }
 
     /// <summary>Path prefixes of the layers perturbed by default (perturbed-attention guidance).</summary>
     public abstract IReadOnlyList<string> DefaultPerturbedLayerPrefixes { get; }
@@ -48,7 +48,7 @@ public abstract class DiffusionModel : Network
     /// The self-attention layers whose names equal or start with one of <paramref name="prefixes"/>
     /// (default <see cref="DefaultPerturbedLayerPrefixes"/>); throws listing the layers when none match.
     /// </summary>
-    public IReadOnlyList<Attention> FindSelfAttention(IEnumerable<string>? prefixes = null)
+    public IReadOnlyList<ISelfAttention> FindSelfAttention(IEnumerable<string>? prefixes = null)
     {
         var list = (prefixes ?? DefaultPerturbedLayerPrefixes).ToList();
         var chosen = SelfAttentionLayers.Where(a => list.Any(p => a.Name == p || a.Name.StartsWith(p.EndsWith('.') ? p : p + ".", StringComparison.Ordinal))).ToList();

@@ -76,11 +76,14 @@ public sealed class SD3Transformer2DModel : DiffusionModel
     /// <inheritdoc />
     public override bool NeedsPooledProjections => true;
 
-    /// <summary>Joint attention mixes image and text tokens; there is no plain self-attention layer to perturb.</summary>
-    public override IReadOnlyList<Attention> SelfAttentionLayers => [];
+    /// <summary>
+    /// The joint attention of every block (<c>transformer_blocks.i.attn</c>): image and text tokens attend among
+    /// themselves, so its identity map (each token its own value) is what perturbed-attention guidance perturbs.
+    /// </summary>
+    public override IReadOnlyList<ISelfAttention> SelfAttentionLayers => _blocks.Select(b => b.Attention).ToList();
 
-    /// <inheritdoc />
-    public override IReadOnlyList<string> DefaultPerturbedLayerPrefixes => [];
+    /// <summary>The middle block, as for DiT.</summary>
+    public override IReadOnlyList<string> DefaultPerturbedLayerPrefixes => [$"transformer_blocks.{_blocks.Length / 2}"];
 
     /// <inheritdoc />
     public override Tensor Forward(DenoiserInputs inputs)

@@ -167,7 +167,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
     public int CrossAttentionDim => _crossDim;
 
     /// <inheritdoc />
-    public override IReadOnlyList<Attention> SelfAttentionLayers { get; }
+    public override IReadOnlyList<ISelfAttention> SelfAttentionLayers { get; }
 
     /// <inheritdoc />
     public override IReadOnlyList<string> DefaultPerturbedLayerPrefixes => ["mid_block"];

@@ -135,7 +135,7 @@ public sealed class UNet2DModel : DiffusionModel
     public override int? ClassCount => _classEmbedding?.Rows;
 
     /// <inheritdoc />
-    public override IReadOnlyList<Attention> SelfAttentionLayers { get; }
+    public override IReadOnlyList<ISelfAttention> SelfAttentionLayers { get; }
 
     /// <inheritdoc />
     public override IReadOnlyList<string> DefaultPerturbedLayerPrefixes => ["mid_block"];

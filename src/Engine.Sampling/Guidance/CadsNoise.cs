@@ -11,8 +11,11 @@ namespace Engine.Sampling.Guidance;
 /// </summary>
 public sealed class CadsNoise : IEmbeddingTransform, IDisposable
 {
-    // Decorrelates the condition noise from sampler noise drawn with the same user seed.
-    private const ulong SeedMix = 0xC4D5_0000_9E37_79B9UL;
+    /// <summary>
+    /// XORed into <see cref="CadsOptions.Seed"/>: n of call k for sample i is <see cref="Device.RandomNormal"/>
+    /// keyed (Seed ^ SeedMix, i, k), so the condition noise differs from sampler noise drawn with the same user seed.
+    /// </summary>
+    public const ulong SeedMix = 0xC4D5_0000_9E37_79B9UL;
     private readonly CadsOptions _options;
     private readonly int _batch;
     private readonly RowStatistics _stats = new();

@@ -19,7 +19,7 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
     private Tensor? _output;
     private Tensor? _raw;
     private IReadOnlyList<string>? _perturbedNames;
-    private IReadOnlyList<Attention> _perturbedLayers = [];
+    private IReadOnlyList<ISelfAttention> _perturbedLayers = [];
     private IReadOnlyList<LabelEmbedding>? _labelTables;
 
     public ConditionalNetwork(DiffusionModel network, string predictionType)
@@ -34,7 +34,7 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
     public Tensor Forward(Tensor sample, Tensor timesteps, ConditioningBatch conditioning)
     {
         var device = sample.Device;
-        IReadOnlyList<Attention> perturbed = conditioning.PerturbedCount > 0 ? PerturbedLayers(conditioning.PerturbedLayers) : [];
+        IReadOnlyList<ISelfAttention> perturbed = conditioning.PerturbedCount > 0 ? PerturbedLayers(conditioning.PerturbedLayers) : [];
         IReadOnlyList<LabelEmbedding> tables = conditioning.ClassEmbeddingTransform is null ? [] : _labelTables ??= _network.LabelEmbeddings;
         try
         {
@@ -61,7 +61,7 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
     }
 
     /// <summary>The layers named by the guidance options, resolved once per list (the options do not change during a run).</summary>
-    private IReadOnlyList<Attention> PerturbedLayers(IReadOnlyList<string> names)
+    private IReadOnlyList<ISelfAttention> PerturbedLayers(IReadOnlyList<string> names)
     {
         if (ReferenceEquals(names, _perturbedNames)) return _perturbedLayers;
         // "mid_block" is the guidance layer's default; networks without one (DiT) use their own default.

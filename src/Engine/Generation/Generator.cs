@@ -234,7 +234,7 @@ public sealed class Generator : IDisposable
                 first = scheduler.StartCall;
                 total = scheduler.RemainingCalls;
                 watch.Start();
-                using var stack = options.Build(network, conditioning, scheduler, Device);
+                using var stack = ForBatch(options, start).Build(network, conditioning, scheduler, Device);
                 if (options.PredictorCorrector is { } pc)
                     PredictorCorrectorGuidance.Run(scheduler, stack.Guided, sample, pc, noiseSource, onStep);
                 else
@@ -265,6 +265,11 @@ public sealed class Generator : IDisposable
         }
         return new GenerationResult(samples, count, channels, height, width, modelCalls, schedulerClass, image, model.PixelScale) { Loras = loras };
     }
+
+    /// <summary>The options of the batch starting at image <paramref name="start"/>: CADS keys its noise by the global image index.</summary>
+    private static SamplingOptions ForBatch(SamplingOptions options, int start) => options.Guidance.Cads is { } cads
+        ? options with { Guidance = options.Guidance with { Cads = cads with { FirstSampleIndex = start } } }
+        : options;
 
     private static bool AllFinite(ReadOnlySpan<float> values)
     {

@@ -73,6 +73,9 @@ internal sealed class PromptEmbeddings : IDisposable
         ? Conditioning.FromEmbeddings(_positive.Slice(start, n), _negative?.Slice(start, n))
         : Conditioning.FromEmbeddings(_positive.Slice(start, n), _negative?.Slice(start, n), _pooled.Slice(start, n), _negativePooled?.Slice(start, n));
 
+    /// <summary>The request's tensors: prompt and negative embeddings, pooled (SDXL: with the time ids) and negative pooled.</summary>
+    internal (Tensor Positive, Tensor? Negative, Tensor? Pooled, Tensor? NegativePooled) Tensors => (_positive, _negative, _pooled, _negativePooled);
+
     /// <summary>[count, P + 6]: each pooled row followed by the six time ids (uploaded once per request).</summary>
     private static Tensor WithTimeIds(Device device, Tensor pooled, float[] ids, int count)
     {
