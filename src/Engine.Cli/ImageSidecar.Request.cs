@@ -59,6 +59,7 @@ public sealed partial record ImageSidecar
         Strength = request.InitImage?.Strength,
         VaeTiling = TilingName(request.VaeTiling, decoded),
         Loras = loras.Count == 0 ? null : [.. loras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
+        StudentLoras = request.StudentLoras.Count == 0 ? null : [.. request.StudentLoras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
     };
 
     /// <summary>
@@ -103,6 +104,9 @@ public sealed partial record ImageSidecar
             Loras = Loras is null ? [] : [.. Loras.Select(l => new Engine.Models.Adapters.LoraSpec(
                 string.IsNullOrEmpty(l.File) ? throw new InvalidDataException($"{path}: a 'loras' entry has no 'file'.") : l.File,
                 double.IsFinite(l.Scale) ? l.Scale : throw new InvalidDataException($"{path}: LoRA '{l.File}' has scale {l.Scale}."), l.Sha256))],
+            StudentLoras = StudentLoras is null ? [] : [.. StudentLoras.Select(l => new Engine.Models.Adapters.LoraSpec(
+                string.IsNullOrEmpty(l.File) ? throw new InvalidDataException($"{path}: a 'student_loras' entry has no 'file'.") : l.File,
+                double.IsFinite(l.Scale) ? l.Scale : throw new InvalidDataException($"{path}: student LoRA '{l.File}' has scale {l.Scale}."), l.Sha256))],
         };
         int batch = request.EffectiveBatchSize;
         // PyTorch's generator draws for the whole request at once, so its images need the full count.

@@ -140,6 +140,9 @@ public sealed partial record ImageSidecar
     /// <summary>LoRA adapters merged into the model (full path, scale, SHA-256 of the file), or null when none.</summary>
     public SidecarLora[]? Loras { get; init; }
 
+    /// <summary>LoRA adapters that made the model a Distillation++ student of itself (full path, scale), or null when none.</summary>
+    public SidecarLora[]? StudentLoras { get; init; }
+
     /// <summary>Size in bytes of the PNG written beside this sidecar (null in sidecars older than the field); a resumed batch checks it.</summary>
     public long? PngSize { get; init; }
 

@@ -58,6 +58,9 @@ public sealed class GenerateCommand : EngineCommand
         "to a safetensors file; for a pipeline also the decoded 'image' [N, 3, H, W] in [0, 1]");
     private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
         "sample --model as a distilled student refined by this teacher (Distillation++; options distill_lambda, distill_guide_steps, distill_renoise, teacher_cfg)");
+    private readonly Option<List<Engine.Models.Adapters.LoraSpec>> _studentLora = CliOptions.Repeatable("--student-lora", "FILE[:SCALE]",
+        "sample --model plus this LoRA (an LCM or TCD LoRA), repeatable, as a distilled student refined by --model itself " +
+        "(Distillation++, as --teacher); the two share the weights the LoRA does not touch", ParseLora);
     private readonly Option<bool> _timings = CliOptions.Flag("--timings",
         "print to stderr the wall time of each phase (model load, text encoding, denoising and per step, VAE decode), the weights' " +
         "device memory and each phase's peak of activations, alone and with the buffers pooled for reuse");
@@ -71,7 +74,7 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _timings, _fromSidecar];
+        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _studentLora, _timings, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
@@ -80,6 +83,7 @@ public sealed class GenerateCommand : EngineCommand
                                [--init-image FILE [--strength S]] [--vae-tiling auto|on|off]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
+                               [--teacher DIR | --student-lora FILE[:SCALE] ...]
                engine generate --from-sidecar IMAGE.json [--out DIR] [--device KIND]
         """;
 
@@ -175,10 +179,13 @@ public sealed class GenerateCommand : EngineCommand
             InitialNoiseFile = parse.GetValue(_initNoise) is { } n ? Path.GetFullPath(n) : null,
             Rng = parse.GetValue(_rng) ?? RngKind.Philox,
             Loras = [.. (parse.GetValue(_lora) ?? []).Select(l => l with { Path = Path.GetFullPath(l.Path) })],
+            StudentLoras = [.. (parse.GetValue(_studentLora) ?? []).Select(l => l with { Path = Path.GetFullPath(l.Path) })],
         };
+        if (request.StudentLoras.Count > 0 && request.Teacher is not null)
+            throw new UsageException($"{Name}: --student-lora makes --model its own teacher; --teacher cannot be given too.");
         request = _img2img.Apply(parse, request, Name, request.InitialNoiseFile);
-        foreach (var lora in request.Loras)
-            if (!File.Exists(lora.Path)) throw new FileNotFoundException($"--lora file '{lora.Path}' does not exist.", lora.Path);
+        foreach (var (lora, option) in request.Loras.Select(l => (l, "--lora")).Concat(request.StudentLoras.Select(l => (l, "--student-lora"))))
+            if (!File.Exists(lora.Path)) throw new FileNotFoundException($"{option} file '{lora.Path}' does not exist.", lora.Path);
         int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {

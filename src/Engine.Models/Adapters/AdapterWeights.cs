@@ -19,6 +19,9 @@ public sealed class AdapterWeights : IDisposable
     private readonly Dictionary<Parameter, Tensor> _originals = [];
     private readonly Dictionary<string, (DateTime Written, long Length, LoraFile File)> _files = new(StringComparer.Ordinal);
     private List<(string Path, double Scale)> _applied = [];
+    private readonly Dictionary<Parameter, (Tensor Shared, Tensor Student)> _student = [];
+    private List<(string Path, double Scale)> _studentApplied = [];
+    private bool _studentSelected;
 
     /// <summary>Adapters for <paramref name="components"/> (see <see cref="LoraTargets"/>), which must be loaded on one device.</summary>
     public AdapterWeights(IReadOnlyList<(string Component, Network Network)> components)
@@ -49,15 +52,20 @@ public sealed class AdapterWeights : IDisposable
         if (wanted.SequenceEqual(_applied)) return Active;
         var plan = Plan(files, adapters);
         Restore();
-        foreach (var (weight, parts) in plan) Merge(weight, parts);
+        foreach (var (weight, parts) in plan)
+        {
+            _originals[weight] = weight.Tensor;
+            weight.Value = Merged(weight, parts);
+        }
         _applied = wanted;
         Active = adapters.Select((a, i) => a with { Path = files[i].Path, Sha256 = files[i].Sha256 }).ToList();
         return Active;
     }
 
-    /// <summary>Puts every original weight back (bit-exact base model).</summary>
+    /// <summary>Puts every original weight back (bit-exact base model); the student adapters are dropped too.</summary>
     public void Restore()
     {
+        ClearStudent();
         foreach (var (parameter, original) in _originals)
         {
             parameter.Value?.Dispose();
@@ -66,6 +74,57 @@ public sealed class AdapterWeights : IDisposable
         _originals.Clear();
         _applied = [];
         Active = [];
+    }
+
+    /// <summary>The student adapters merged aside by <see cref="ApplyStudent"/>, in order, with each file's SHA-256.</summary>
+    public IReadOnlyList<LoraSpec> StudentActive { get; private set; } = [];
+
+    /// <summary>
+    /// Merges <paramref name="adapters"/> on top of the current weights (the base and the <see cref="Apply"/> set) into a
+    /// second copy of each weight they touch, kept aside: the student of Distillation++ (base + an LCM or TCD LoRA) then
+    /// shares every other weight with its teacher, the model as it is. <see cref="StudentSelected"/> switches between them
+    /// without arithmetic. Nothing happens when the set equals the current student set; checked like <see cref="Apply"/>.
+    /// </summary>
+    public IReadOnlyList<LoraSpec> ApplyStudent(IReadOnlyList<LoraSpec> adapters)
+    {
+        ArgumentNullException.ThrowIfNull(adapters);
+        var wanted = adapters.Select(a => (Path.GetFullPath(a.Path), a.Scale)).ToList();
+        var files = adapters.Select(Open).ToList();
+        if (wanted.SequenceEqual(_studentApplied)) return StudentActive;
+        var plan = Plan(files, adapters);
+        ClearStudent();
+        foreach (var (weight, parts) in plan) _student[weight] = (weight.Tensor, Merged(weight, parts));
+        _studentApplied = wanted;
+        StudentActive = adapters.Select((a, i) => a with { Path = files[i].Path, Sha256 = files[i].Sha256 }).ToList();
+        return StudentActive;
+    }
+
+    /// <summary>Weights the student adapters hold a second copy of.</summary>
+    public int StudentWeights => _student.Count;
+
+    /// <summary>
+    /// True: the networks run with the student's weights (see <see cref="ApplyStudent"/>); false (default): with the shared
+    /// ones. Only pointers change.
+    /// </summary>
+    public bool StudentSelected
+    {
+        get => _studentSelected;
+        set
+        {
+            if (value == _studentSelected) return;
+            foreach (var (parameter, (shared, student)) in _student) parameter.Value = value ? student : shared;
+            _studentSelected = value;
+        }
+    }
+
+    /// <summary>Drops the student adapters: the shared weights are selected and the student copies freed.</summary>
+    public void ClearStudent()
+    {
+        StudentSelected = false;
+        foreach (var (_, student) in _student.Values) student.Dispose();
+        _student.Clear();
+        _studentApplied = [];
+        StudentActive = [];
     }
 
     private LoraFile Open(LoraSpec spec)
@@ -78,7 +137,9 @@ public sealed class AdapterWeights : IDisposable
         {
             if (cached.File is not null)
             {
-                if (_applied.Any(a => a.Path == full)) Restore(); // its merged weights came from the old contents
+                // Merged weights made from the old contents go.
+                if (_applied.Any(a => a.Path == full)) Restore();
+                else if (_studentApplied.Any(a => a.Path == full)) ClearStudent();
                 cached.File.Dispose();
             }
             cached = (info.LastWriteTimeUtc, info.Length, LoraFile.Open(full));
@@ -114,7 +175,8 @@ public sealed class AdapterWeights : IDisposable
         return order.Select(w => (w, byWeight[w])).ToList();
     }
 
-    private void Merge(Parameter weight, List<(LoraFile File, LoraModule Module, float Factor)> parts)
+    /// <summary>A new tensor: the weight's current value plus the parts' deltas, in its storage type.</summary>
+    private Tensor Merged(Parameter weight, List<(LoraFile File, LoraModule Module, float Factor)> parts)
     {
         var device = Device ?? throw new InvalidOperationException("The model has no weights loaded.");
         int rows = weight.Shape[0];
@@ -157,8 +219,7 @@ public sealed class AdapterWeights : IDisposable
             merged.Dispose();
             throw;
         }
-        _originals[weight] = original;
-        weight.Value = merged;
+        return merged;
     }
 
     /// <summary>Puts the original weights back and closes the files (call before the networks are disposed).</summary>

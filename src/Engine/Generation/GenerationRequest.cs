@@ -173,6 +173,14 @@ public sealed record GenerationRequest
     public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
 
     /// <summary>
+    /// LoRA adapters that make the model a distilled student (an LCM or TCD LoRA) for Distillation++: the student is
+    /// the model with <see cref="Loras"/> and these, its teacher the model with <see cref="Loras"/> alone, and the two
+    /// share every weight these adapters do not touch (see <see cref="Engine.Models.Adapters.AdapterWeights.ApplyStudent"/>).
+    /// Empty: no student adapters. Not with <see cref="Teacher"/>.
+    /// </summary>
+    public IReadOnlyList<Engine.Models.Adapters.LoraSpec> StudentLoras { get; init; } = [];
+
+    /// <summary>
     /// Optional recorded sampler draws for all <see cref="Count"/> images: <c>step_noise</c> [K, Count, C, H, W]
     /// flattened (K may be 0), the standard-normal draws diffusers' sampler made in its loop, consumed in order
     /// instead of the seed's; K must cover every draw of the run (checked before sampling).

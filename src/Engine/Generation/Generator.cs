@@ -22,7 +22,7 @@ public sealed class Generator : IDisposable
     public const int AutomaticBatchSize = 16;
 
     /// <summary>Timestep a one-step student is evaluated at.</summary>
-    public const double OneStepStudentTimestep = 999;
+    public const double OneStepStudentTimestep = DistilledRun.OneStepStudentTimestep;
 
     private const int MaxCount = 1_000_000, MaxSide = 4096, MaxSteps = 1000;
 
@@ -160,20 +160,17 @@ public sealed class Generator : IDisposable
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default, BatchFinished? batchFinished = null)
     {
         var (count, channels, height, width) = OutputShape(model, request);
-        if (request.InitImage is not null && (teacher is not null || model.IsOneStepStudent))
-            throw new ArgumentException("img2img (--init-image) runs with a scheduler; distilled students and teachers do not take an init image.");
-        if ((teacher is not null || model.IsOneStepStudent) && model.Pipeline is not null)
-            throw new ArgumentException($"'{model.Path}' is a pipeline folder; distilled students and teachers are single-model folders only.");
-        if (teacher is not null && (teacher.Network.InChannels != channels || teacher.ClassCount != model.ClassCount))
-            throw new ArgumentException($"teacher '{teacher.Path}' ({teacher.Network.InChannels} channels, {teacher.ClassCount} classes) does not match the student '{model.Path}' ({channels} channels, {model.ClassCount} classes).");
+        bool sharedTeacher = request.StudentLoras.Count > 0;
+        bool distilled = teacher is not null || model.IsOneStepStudent || sharedTeacher;
+        DistilledRun.Check(model, teacher, request, channels, distilled);
         int imageLength = channels * height * width;
         var labels = ResolveLabels(model, request, count);
         var options = ResolveOptions(model, request);
-        bool distilled = teacher is not null || model.IsOneStepStudent;
         string schedulerClass = distilled ? "Distillation++" : SchedulerLabel(model, request);
 
         // Before the prompts are encoded: adapters change the text encoders too.
         var loras = model.Adapters.Apply(request.Loras);
+        model.Adapters.ApplyStudent(request.StudentLoras);
         int batch = request.EffectiveBatchSize;
         var samples = new float[(long)count * imageLength];
         var pipeline = model.Pipeline;
@@ -181,7 +178,14 @@ public sealed class Generator : IDisposable
         // Prompts are encoded once per request; each batch reads its rows of the embeddings.
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Device.Transfers.ResetPeaks();
-        using var text = pipeline?.Prompts is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning);
+        // A teacher encodes the prompts with its own text encoders (the shared ones when the student is the model plus LoRAs).
+        using var teacherText = !distilled || pipeline?.Prompts is null ? null
+            : PromptEmbeddings.Encode((teacher ?? model).Pipeline!, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.TeacherScale > 1, Warning);
+        model.Adapters.StudentSelected = sharedTeacher;
+        PromptEmbeddings? text;
+        try { text = pipeline?.Prompts is null ? null : PromptEmbeddings.Encode(pipeline, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.Guidance.Scale != 1, Warning); }
+        finally { model.Adapters.StudentSelected = false; }
+        using var studentText = text;
         if (text is not null) Report("text encoding", clock, 0);
         // A pipeline's phases (text encoder, denoiser, VAE) use buffers of different sizes: pooled ones of the
         // phase before would only add to the next phase's peak, so the pool is emptied between phases.
@@ -217,7 +221,8 @@ public sealed class Generator : IDisposable
             {
                 LoadInitialNoise(request, sample, start, imageLength, 1.0, noiseSource);
                 watch.Start();
-                modelCalls += RunDistilled(model, teacher, request, options, network, conditioning, sample, noiseSource, out total, onStep);
+                using var teacherConditioning = teacherText?.Slice(start, n);
+                modelCalls += DistilledRun.Run(model, teacher, request, ForBatch(options, start), conditioning, teacherConditioning ?? conditioning, sample, noiseSource, out total, onStep);
             }
             else
             {
@@ -301,27 +306,6 @@ public sealed class Generator : IDisposable
         Timing(new GenerationTiming(phase, clock.Elapsed, steps, stats.PeakLiveBytes, stats.PeakHeldBytes));
         stats.ResetPeaks();
         clock.Restart();
-    }
-
-    private int RunDistilled(LoadedDenoiser student, LoadedDenoiser? teacher, GenerationRequest request, SamplingOptions options,
-        ConditionalNetwork network, Conditioning conditioning, Tensor sample, INoiseSource noise, out int total, Action<int> onStep)
-    {
-        var training = new TrainingSchedule(student.TrainingSchedule);
-        double[] timesteps = student.IsOneStepStudent
-            ? [OneStepStudentTimestep]
-            : Enumerable.Range(0, request.Steps).Select(i => Math.Round(training.Count - i * (double)training.Count / request.Steps) - 1).ToArray();
-        total = timesteps.Length;
-        var distill = options.Distillation with { ClampX0 = student.IsOneStepStudent ? 1 : options.Distillation.ClampX0 };
-        string studentType = student.IsOneStepStudent ? "sample" : student.TrainingSchedule.PredictionType;
-        // A one-step student has guidance baked in: its own CFG scale is 1.
-        float studentScale = student.IsOneStepStudent ? 1f : (float)request.GuidanceScale;
-        using var studentDenoiser = new GuidedDenoiser(network, conditioning, options.Guidance with { Scale = studentScale }, timesteps.Length);
-        using var teacherNetwork = teacher is null ? null : new ConditionalNetwork(teacher.Network, teacher.TrainingSchedule.PredictionType);
-        using var teacherDenoiser = teacherNetwork is null ? null
-            : new GuidedDenoiser(teacherNetwork, conditioning, new GuidanceOptions { Scale = options.TeacherScale }, timesteps.Length);
-        using var sampler = new DistillationSampler(training, timesteps, studentType, teacher?.TrainingSchedule.PredictionType ?? "epsilon", distill);
-        sampler.Run(studentDenoiser, teacherDenoiser, sample, noise, onStep);
-        return studentDenoiser.Forwards + (teacherDenoiser?.Forwards ?? 0);
     }
 
     private void LoadInitialNoise(GenerationRequest request, Tensor sample, int start, int imageLength, double initSigma, INoiseSource noise)
