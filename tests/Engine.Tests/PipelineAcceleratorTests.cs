@@ -58,15 +58,7 @@ public class PipelineAcceleratorTests
 
         using var latents = tensors.Load(device, "latents_final");
         var image = pipe.Decode(latents);
-        var reference = tensors.ReadFloats("image");
-        var shape = tensors.Info("image").Shape;
-        int n = shape[0], h = shape[1], w = shape[2];
-        var nchw = new float[reference.Length];
-        for (int i = 0; i < n; i++)
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++)
-                    for (int ch = 0; ch < 3; ch++)
-                        nchw[((i * 3 + ch) * h + y) * w + x] = reference[((i * h + y) * w + x) * 3 + ch];
+        var nchw = PipelineReference.NhwcToNchw(tensors.ReadFloats("image"), tensors.Info("image").Shape);
         Assert.That(Fixtures.RelativeError(image, nchw), Is.LessThanOrEqualTo(1e-3), "VAE decode");
     }
 }
