@@ -76,8 +76,8 @@ public static class OptionValues
     public static string? ParseDevice(string text)
     {
         string k = text.Trim().ToLowerInvariant();
-        if (k != "auto" && !DeviceFactory.Kinds.Contains(k))
-            throw new FormatException($"unknown device '{text}'; supported: {string.Join(", ", DeviceFactory.Kinds)} (or auto).");
+        if (k != "auto" && !DeviceList.IsKnown(k))
+            throw new FormatException($"unknown device '{text}'; supported: {string.Join(", ", DeviceFactory.Kinds)}, cuda:N or opencl:N (or auto).");
         return k == "auto" ? null : k;
     }
 }

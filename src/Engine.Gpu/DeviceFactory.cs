@@ -17,7 +17,7 @@ public static class DeviceFactory
     /// <summary>The device kinds understood by <see cref="Create"/>.</summary>
     public static IReadOnlyList<string> Kinds { get; } = ["cpu", "cuda", "opencl", "ilgpu-cpu"];
 
-    /// <summary>Creates a device of the given kind (or the default when null/empty/"auto").</summary>
+    /// <summary>Creates a device of the given kind (or the default when null/empty/"auto"); <c>cuda:N</c> and <c>opencl:N</c> pick device N of the kind.</summary>
     public static Device Create(string? kind = null)
     {
         kind = string.IsNullOrWhiteSpace(kind) || kind == "auto" ? Environment.GetEnvironmentVariable(EnvironmentVariable) : kind;
@@ -27,6 +27,7 @@ public static class DeviceFactory
             null or "" or "auto" => CreateDefault(),
             "cpu" => new CpuDevice(),
             "cuda" or "opencl" or "ilgpu-cpu" => IlgpuDevice.Create(kind),
+            _ when DeviceList.Split(kind) is ("cuda" or "opencl", int index) => IlgpuDevice.Create(kind[..kind.IndexOf(':')], index),
             _ => throw new ArgumentException($"Unknown device '{kind}'; supported: {string.Join(", ", Kinds)}."),
         };
     }

@@ -53,9 +53,11 @@ public sealed partial class IlgpuDevice : Device
     /// <summary>
     /// Opens the ILGPU device of the given kind: <c>cuda</c>, <c>opencl</c> or <c>ilgpu-cpu</c>.
     /// Throws <see cref="PlatformNotSupportedException"/> naming the kind when no such device exists.
+    /// <paramref name="index"/> picks one of several CUDA or OpenCL devices (<c>cuda:1</c>), in ILGPU's order.
     /// </summary>
-    public static IlgpuDevice Create(string kind)
+    public static IlgpuDevice Create(string kind, int index = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
         kind = kind.Trim().ToLowerInvariant();
         Context? context = null;
         try
@@ -64,13 +66,14 @@ public sealed partial class IlgpuDevice : Device
             {
                 case "cuda":
                     context = Context.Create(b => Configure(b.Cuda()));
-                    if (context.GetCudaDevices().Count == 0) throw new PlatformNotSupportedException("cuda requested but no CUDA device was found.");
-                    return new IlgpuDevice(kind, context, context.CreateCudaAccelerator(0));
+                    if (context.GetCudaDevices().Count <= index) throw new PlatformNotSupportedException(IndexMissing("cuda", index, context.GetCudaDevices().Count, "CUDA"));
+                    return new IlgpuDevice(kind, context, context.CreateCudaAccelerator(index));
                 case "opencl":
                     context = Context.Create(b => Configure(b.OpenCL()));
-                    if (context.GetCLDevices().Count == 0) throw new PlatformNotSupportedException("opencl requested but no OpenCL device that ILGPU supports was found.");
-                    return new IlgpuDevice(kind, context, context.CreateCLAccelerator(0));
+                    if (context.GetCLDevices().Count <= index) throw new PlatformNotSupportedException(IndexMissing("opencl", index, context.GetCLDevices().Count, "OpenCL"));
+                    return new IlgpuDevice(kind, context, context.CreateCLAccelerator(index));
                 case "ilgpu-cpu":
+                    if (index > 0) throw new ArgumentException($"ilgpu-cpu has one device; got index {index}.");
                     context = Context.Create(b => Configure(b.CPU(SimulatedGpu)));
                     return new IlgpuDevice(kind, context, context.CreateCPUAccelerator(0));
                 default:
@@ -128,10 +131,13 @@ public sealed partial class IlgpuDevice : Device
         try
         {
             using var context = Context.Create(b => b.Cuda().OpenCL());
+            var seen = new Dictionary<string, int>();
             foreach (var d in context.Devices)
             {
                 string kind = d.AcceleratorType switch { AcceleratorType.Cuda => "cuda", AcceleratorType.OpenCL => "opencl", _ => "ilgpu-cpu" };
-                lines.Add($"{kind}: {d.Name} ({d.MemorySize / (1024 * 1024)} MiB, {d.NumMultiprocessors} multiprocessors, warp {d.WarpSize}, max group {d.MaxNumThreadsPerGroup})");
+                // The index is what --device cuda:N selects (devices of one kind in ILGPU's order).
+                int index = seen[kind] = seen.GetValueOrDefault(kind, -1) + 1;
+                lines.Add($"{kind}:{index}: {d.Name} ({d.MemorySize / (1024 * 1024)} MiB, {d.NumMultiprocessors} multiprocessors, warp {d.WarpSize}, max group {d.MaxNumThreadsPerGroup})");
             }
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or InvalidOperationException or NotSupportedException)

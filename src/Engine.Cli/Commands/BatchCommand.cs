@@ -4,6 +4,7 @@ using System.Text.Json;
 using Engine.Core;
 using Engine.Generation;
 using Engine.Gpu;
+using Engine.Cli.Sharding;
 using Engine.Jobs;
 
 namespace Engine.Cli.Commands;
@@ -18,7 +19,10 @@ public sealed class BatchCommand : EngineCommand
 {
     private readonly Argument<string?> _jobs = CliOptions.Positional("JOBS.jsonl", "the job file");
     private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder of jobs without 'out' (default: out)");
-    private readonly Option<string?> _device = CliOptions.Device("device of jobs without 'device': cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
+    private readonly Argument<string?> _statusOut = CliOptions.Positional("OUT", "with 'status': the output folder to check");
+    private readonly Option<string?> _device = BatchOptions.Devices();
+    private readonly Option<string?> _shard = BatchOptions.Shard();
+    private readonly Option<int?> _shardCount = BatchOptions.ShardCount();
     private readonly Option<Engine.Sampling.Rng.RngKind?> _rng = CliOptions.Rng("generator of jobs without 'rng': philox (default) or torch (PyTorch's CPU generator: diffusers' noise for each seed)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of every model's Linear/Conv2d weights: f32 (default), f16 or bf16");
 
@@ -29,10 +33,13 @@ public sealed class BatchCommand : EngineCommand
     public override string Summary => "run a JSON-lines job file (resumable; one model load per model)";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_jobs, _out, _device, _weights, _rng];
+    protected override IEnumerable<Symbol> Symbols => [_jobs, _statusOut, _out, _device, _weights, _rng, _shard, _shardCount];
 
     /// <inheritdoc />
-    public override string Usage => "usage: engine batch JOBS.jsonl [--out DIR] [--device KIND] [--weights f32|f16|bf16] [--rng philox|torch]";
+    public override string Usage => """
+        usage: engine batch JOBS.jsonl [--out DIR] [--device KIND[,KIND...]] [--weights f32|f16|bf16] [--rng philox|torch] [--shard K/N] [--shard-count N]
+               engine batch status OUT
+        """;
 
     /// <inheritdoc />
     public override string Details => """
@@ -64,19 +71,24 @@ public sealed class BatchCommand : EngineCommand
         a damaged image (truncated, altered, its sidecar deleted) is reported and made again. A bad line or failing job is reported (with its line number)
         and the other jobs still run. Prints a summary at the end; exit code 1 when any line or job failed,
         130 on Ctrl+C (images written so far are complete).
-        """;
+
+        """ + BatchOptions.Details;
 
     /// <inheritdoc />
     public override int Run(ParseResult parse, CommandContext context)
     {
         if (parse.GetValue(_jobs) is not { } jobPath) throw new UsageException($"{Name}: give one job file (see 'engine {Name} --help').");
+        if (BatchOptions.IsStatus(jobPath, parse.GetValue(_statusOut), Name) is { } statusFolder) return BatchStatusReport.Run(statusFolder, context);
         string defaultOut = parse.GetValue(_out) ?? "out";
-        string? defaultDevice = parse.GetValue(_device);
+        var (shard, workerDevices) = BatchOptions.Read(parse.GetValue(_shard), parse.GetValue(_shardCount), parse.GetValue(_device), Name);
+        string? defaultDevice = workerDevices.Count == 1 ? workerDevices[0] : null;
         var defaultRng = parse.GetValue(_rng) ?? Engine.Sampling.Rng.RngKind.Philox;
         var weights = parse.GetValue(_weights) ?? DType.F32;
         OutputPaths.RequireFile(jobPath, "job file");
         var file = JobFile.Read(jobPath);
         string jobDir = Path.GetDirectoryName(Path.GetFullPath(jobPath))!;
+        // Before any work: the shard's images and the claim on every output folder (another job file's is refused).
+        var plan = ShardPlan.Create(file, jobPath, defaultOut, shard, Math.Max(1, workerDevices.Count));
         var clock = Stopwatch.StartNew();
         int failed = 0, written = 0, skipped = 0;
         foreach (var error in file.Errors)
@@ -84,38 +96,49 @@ public sealed class BatchCommand : EngineCommand
             context.Error.WriteLine($"engine batch: {error}");
             failed++;
         }
+        if (shard.Count > 1 || plan.Workers > 1)
+            context.Output.WriteLine($"shard {shard} ({shard.ManifestName}): {plan.ImageCount} of {file.Jobs.Sum(j => j.Count)} images" +
+                (plan.Workers > 1 ? $", {plan.Workers} workers on {string.Join(", ", workerDevices)}" : ""));
 
-        var devices = new Dictionary<string, (Device Device, Generator Generator)>(StringComparer.Ordinal);
-        var models = new Dictionary<(string Device, string Path), LoadedDenoiser>();
-        try
+        // One worker per listed device, each with its own devices and models, over its share of the shard's images.
+        void Work(int worker, string? workerDevice, ProgressMeter meter, CommandContext output)
         {
-            int totalImages = file.Jobs.Sum(j => j.Count);
-            ProgressDisplay.Run(context, Name, totalImages, file.Jobs.FirstOrDefault()?.Steps ?? 20, meter =>
+            var devices = new Dictionary<string, (Device Device, Generator Generator)>(StringComparer.Ordinal);
+            var models = new Dictionary<(string Device, string Path), LoadedDenoiser>();
+            try
             {
                 foreach (var job in file.Jobs)
                 {
-                    context.Cancellation.ThrowIfCancellationRequested();
+                    output.Cancellation.ThrowIfCancellationRequested();
+                    int mine = job.Images().Count(i => plan.Mine(job, i.Index, worker));
+                    if (mine == 0) continue;
                     try
                     {
-                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, defaultDevice, defaultRng, weights, devices, models, meter, context);
-                        written += w;
-                        skipped += s;
+                        var (w, s) = RunJob(job, jobPath, jobDir, defaultOut, workerDevice ?? defaultDevice, defaultRng, weights, devices, models, meter, output,
+                            plan, worker, workerDevice is not null);
+                        Interlocked.Add(ref written, w);
+                        Interlocked.Add(ref skipped, s);
                     }
                     catch (Exception e) when (e is not OperationCanceledException && (e is not OutOfMemoryException || e is InsufficientMemoryException))
                     {
-                        context.Error.WriteLine($"engine batch: {jobPath}:{job.Line}: job failed: {e.Message}");
-                        meter.Drop(job.Count);
-                        failed++;
+                        output.Error.WriteLine($"engine batch: {jobPath}:{job.Line}: job failed: {e.Message}");
+                        plan.RecordFailure(job, worker, e.Message);
+                        meter.Drop(mine);
+                        Interlocked.Increment(ref failed);
                     }
                 }
-                return 0;
-            });
+            }
+            finally
+            {
+                foreach (var m in models.Values) m.Dispose();
+                foreach (var (device, generator) in devices.Values) { generator.Dispose(); device.Dispose(); }
+            }
         }
-        finally
-        {
-            foreach (var m in models.Values) m.Dispose();
-            foreach (var (device, generator) in devices.Values) { generator.Dispose(); device.Dispose(); }
-        }
+        int steps = file.Jobs.FirstOrDefault()?.Steps ?? 20;
+        if (plan.Workers == 1)
+            ProgressDisplay.Run(context, Name, plan.ImageCount, steps, meter => { Work(0, null, meter, context); return 0; });
+        else
+            BatchWorkers.Run(workerDevices, plan, steps, context, Work);
         int lines = file.Jobs.Count + file.Errors.Count;
         context.Output.WriteLine($"batch summary: {lines} job{(lines == 1 ? "" : "s")} ({lines - failed} ok, {failed} failed), " +
             $"{written} image{(written == 1 ? "" : "s")} written, {skipped} skipped (already on disk), {clock.Elapsed.TotalSeconds:F1} s");
@@ -123,17 +146,15 @@ public sealed class BatchCommand : EngineCommand
     }
 
     private (int Written, int Skipped) RunJob(GenerationJob job, string jobPath, string jobDir, string defaultOut, string? defaultDevice, Engine.Sampling.Rng.RngKind defaultRng, DType weights,
-        Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedDenoiser> models, ProgressMeter meter, CommandContext context)
+        Dictionary<string, (Device Device, Generator Generator)> devices, Dictionary<(string, string), LoadedDenoiser> models, ProgressMeter meter, CommandContext context,
+        ShardPlan plan, int worker, bool pooled)
     {
         string where = $"{jobPath}:{job.Line}";
-        string? kind = job.Device?.Trim().ToLowerInvariant() ?? defaultDevice;
-        if (kind == "auto") kind = null;
-        if (kind is not null && !DeviceFactory.Kinds.Contains(kind))
-            throw new ArgumentException($"unknown device '{job.Device}'; supported: {string.Join(", ", DeviceFactory.Kinds)}.");
+        string? kind = BatchWorkers.DeviceOf(job.Device, defaultDevice, pooled);
         GenerationRequest request;
         var fromLine = job.ToRequest() with
         {
-            Rng = job.Rng ?? defaultRng, SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = kind, WeightStorage = weights,
+            Rng = job.Rng ?? defaultRng, SchedulerConfigPath = job.SchedulerConfig is { } sc ? LocalPath(sc, jobDir) : null, Device = pooled && kind is not null ? DeviceList.KindOf(kind) : kind, WeightStorage = weights,
             Loras = job.Loras.Select(l => l with { Path = Path.GetFullPath(LocalPath(l.Path, jobDir)) }).ToList(),
         };
         try { request = SamplingSettings.Validated(fromLine, Name); }
@@ -166,9 +187,10 @@ public sealed class BatchCommand : EngineCommand
         var planned = new GenerationJob(job.Line, job.Model, job.Seeds, classes);
         string outDir = job.Out ?? defaultOut;
         // An image counts as done only when its PNG matches its sidecar's size and checksum and decodes whole.
-        var (done, pending, damaged) = JobResume.Check(planned, outDir, ImageOutput.Problem);
+        var (done, pending, damaged) = JobResume.Check(planned, outDir, ImageOutput.Problem, image => plan.Mine(job, image.Index, worker));
         meter.Drop(done.Count);
-        if (done.Count > 0) context.Output.WriteLine($"{where}: {done.Count} of {job.Count} images already in {outDir}, skipped");
+        foreach (var image in done) plan.RecordExisting(job, image);
+        if (done.Count > 0) context.Output.WriteLine($"{where}: {done.Count} of {done.Count + pending.Count} images already in {outDir}, skipped");
         foreach (var (image, reason) in damaged) context.Error.WriteLine($"engine batch: {where}: {Path.Combine(outDir, image.FileName)} is damaged ({reason}); making it again");
 
         int written = 0;
@@ -178,6 +200,7 @@ public sealed class BatchCommand : EngineCommand
             // One request per seed (the seed rule of GenerationRequest): the image is sample index 0 of its seed.
             new PlannedRequest(request.ForSeed(image.Seed, image.Class), [new PlannedImage(0, image.FileName, image.Class)], image.Class is { } l ? [l] : null)
                 .Run(dev.Generator, model, null, meter, outDir, context.Cancellation);
+            plan.RecordWritten(job, image);
             written++;
         }
         return (written, done.Count);

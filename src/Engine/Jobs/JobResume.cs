@@ -21,15 +21,23 @@ public static class JobResume
     /// listed in <c>Damaged</c> with the reason.
     /// </summary>
     public static (IReadOnlyList<JobImage> Done, IReadOnlyList<JobImage> Pending, IReadOnlyList<(JobImage Image, string Reason)> Damaged) Check(
-        GenerationJob job, string folder, Func<string, string?> problem)
+        GenerationJob job, string folder, Func<string, string?> problem) => Check(job, folder, problem, _ => true);
+
+    /// <summary>
+    /// As <see cref="Check(GenerationJob, string, Func{string, string?})"/> for the images <paramref name="include"/> accepts
+    /// (a shard's or a worker's share); the others are neither read nor listed.
+    /// </summary>
+    public static (IReadOnlyList<JobImage> Done, IReadOnlyList<JobImage> Pending, IReadOnlyList<(JobImage Image, string Reason)> Damaged) Check(
+        GenerationJob job, string folder, Func<string, string?> problem, Func<JobImage, bool> include)
     {
+        ArgumentNullException.ThrowIfNull(include);
         ArgumentNullException.ThrowIfNull(job);
         ArgumentException.ThrowIfNullOrEmpty(folder);
         ArgumentNullException.ThrowIfNull(problem);
         var done = new List<JobImage>();
         var pending = new List<JobImage>();
         var damaged = new List<(JobImage, string)>();
-        foreach (var image in job.Images())
+        foreach (var image in job.Images().Where(include))
         {
             var file = new FileInfo(Path.Combine(folder, image.FileName));
             if (!file.Exists || file.Length == 0)
