@@ -37,7 +37,8 @@ public static class BatchOptions
             {
                 string k = text.Trim().ToLowerInvariant();
                 if (k == "auto") return null;
-                return string.Join(",", DeviceList.Parse(k));
+                try { return string.Join(",", DeviceList.Parse(k)); }
+                catch (FormatException e) { throw new FormatException($"--device {e.Message}", e); }
             });
         option.CompletionSources.Add([.. DeviceFactory.Kinds, "cuda:all", "auto"]);
         return option;
