@@ -137,7 +137,8 @@ public sealed partial class IlgpuDevice : Device
                 string kind = d.AcceleratorType switch { AcceleratorType.Cuda => "cuda", AcceleratorType.OpenCL => "opencl", _ => "ilgpu-cpu" };
                 // The index is what --device cuda:N selects (devices of one kind in ILGPU's order).
                 int index = seen[kind] = seen.GetValueOrDefault(kind, -1) + 1;
-                lines.Add($"{kind}:{index}: {d.Name} ({d.MemorySize / (1024 * 1024)} MiB, {d.NumMultiprocessors} multiprocessors, warp {d.WarpSize}, max group {d.MaxNumThreadsPerGroup})");
+                string id = kind == "ilgpu-cpu" ? kind : $"{kind}:{index}";
+                lines.Add($"{id}: {d.Name} ({d.MemorySize / (1024 * 1024)} MiB, {d.NumMultiprocessors} multiprocessors, warp {d.WarpSize}, max group {d.MaxNumThreadsPerGroup})");
             }
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or InvalidOperationException or NotSupportedException)

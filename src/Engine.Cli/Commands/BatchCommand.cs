@@ -71,8 +71,7 @@ public sealed class BatchCommand : EngineCommand
         a damaged image (truncated, altered, its sidecar deleted) is reported and made again. A bad line or failing job is reported (with its line number)
         and the other jobs still run. Prints a summary at the end; exit code 1 when any line or job failed,
         130 on Ctrl+C (images written so far are complete).
-
-        """ + BatchOptions.Details;
+        """ + "\n\n" + BatchOptions.Details;
 
     /// <inheritdoc />
     public override int Run(ParseResult parse, CommandContext context)
