@@ -140,6 +140,20 @@ public class ShardedBatchTests
         Assert.That(Directory.GetFiles(scratch["o"], "shard-*"), Has.Length.EqualTo(1), "no manifest of the refused run");
     }
 
+    [Test]
+    public void ABadLineIsListedInEveryFolderTheFileWritesAndClaimsNoOther()
+    {
+        using var scratch = new Cli.Scratch();
+        string jobs = Write(scratch["jobs.jsonl"], $$"""{"model": "fmnist-unet", "seed": 1, "steps": 1, "out": "{{scratch["o"]}}"}""", """{"model": "fmnist-unet", "steps": 0}""");
+        var r = Cli.Run("batch", jobs, "--device", "cpu", "--out", scratch["default"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Failure), r.ToString());
+        Assert.That(Directory.Exists(scratch["default"]), Is.False, "no line writes to the default folder, so it is not claimed");
+        var status = Cli.Run("batch", "status", scratch["o"]);
+        Assert.That(status.Code, Is.EqualTo(ExitCodes.Failure), "a bad line keeps the run incomplete");
+        Assert.That(status.Out, Does.Contain("line 2: failed, the line does not read: field 'steps' must be a positive integer"));
+        Assert.That(status.Out, Does.Contain("batch status: 1 of 1 images done, 0 failed, 0 missing, 1 bad line"));
+    }
+
     [TestCase("--shard", "3/2", "shard 3 does not exist; shards are numbered 0 to 1")]
     [TestCase("--shard", "0/0", "the number of shards must be at least 1")]
     [TestCase("--shard", "two/4", "expected K/N with whole numbers")]

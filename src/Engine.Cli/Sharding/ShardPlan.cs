@@ -51,7 +51,8 @@ public sealed class ShardPlan
             list.Add(line);
         }
         foreach (var job in file.Jobs) Add(Folder(job), new RecordedLine(job.Line, job.Count, null));
-        foreach (var error in file.Errors) Add(defaultOut, new RecordedLine(error.Line, 0, error.Message));
+        // A bad line has no folder of its own: every folder the file writes lists it (a file of bad lines alone claims none).
+        foreach (var list in lines.Values) list.AddRange(file.Errors.Select(e => new RecordedLine(e.Line, 0, e.Message)));
         foreach (var (folder, list) in lines)
             new BatchRunRecord(full, sha, list.OrderBy(l => l.Line).ToList()).Claim(folder);
         return plan;
