@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d{TW, TAcc}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="ConvKernels.Conv2d{TX, TW, TO, TAcc}"/>.</summary>
 public struct ConvParams
 {
     /// <summary>Input channels, height, width.</summary>
@@ -31,10 +31,14 @@ public static class ConvKernels
     /// input slab, k-major with row stride ST + 1); each thread accumulates an S x S block; two barriers
     /// per T-deep slab of K. T and S as for the GEMM.</para>
     /// </summary>
+    /// <typeparam name="TX">Storage of the input activations, widened as they are gathered.</typeparam>
     /// <typeparam name="TW">Storage of the weights (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as they are staged.</typeparam>
+    /// <typeparam name="TO">Storage of the output, rounded once from the float32 result.</typeparam>
     /// <typeparam name="TAcc">The per-thread register block (<see cref="MicroTile"/> or <see cref="MicroTile8"/>).</typeparam>
-    public static void Conv2d<TW, TAcc>(ArrayView<float> x, TW w, ArrayView<float> bias, ArrayView<float> output, ConvParams p)
+    public static void Conv2d<TX, TW, TO, TAcc>(TX x, TW w, ArrayView<float> bias, TO output, ConvParams p)
+        where TX : struct, IWeightView
         where TW : struct, IWeightView
+        where TO : struct, IOutputView
         where TAcc : struct, IMicroTile
     {
         var acc = default(TAcc);
@@ -63,7 +67,7 @@ public static class ConvKernels
                     int ci = kq / window, rem = kq - ci * window, ky = rem / p.Kw, kx = rem - ky * p.Kw;
                     int oy = col / p.Wo, ox = col - oy * p.Wo;
                     int iy = oy * p.Stride - p.Padding + ky, ix = ox * p.Stride - p.Padding + kx;
-                    if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) xv = x[xBase + ((long)ci * p.H + iy) * p.W + ix];
+                    if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) xv = x.Read(xBase + ((long)ci * p.H + iy) * p.W + ix);
                 }
                 xTile[kb * stride + cc] = xv;
             }
@@ -80,7 +84,7 @@ public static class ConvKernels
             {
                 int col = col0 + tx + j * t;
                 if (col >= spatial) break;
-                output[((long)n * p.Cout + row) * spatial + col] = acc.Get(i, j) + b;
+                output.Write(((long)n * p.Cout + row) * spatial + col, acc.Get(i, j) + b);
             }
         }
     }

@@ -3,7 +3,7 @@ using ILGPU;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm{TB, TAcc}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="GemmKernels.Gemm{TA, TB, TC, TAcc}"/>.</summary>
 public struct GemmParams
 {
     /// <summary>Rows of op(A) and C.</summary>
@@ -43,10 +43,14 @@ public static class GemmKernels
     /// Loads are zero-padded at the edges, so any M, N, K works; the epilogue applies alpha, bias
     /// and the activation before the single store.</para>
     /// </summary>
+    /// <typeparam name="TA">Storage of A (the activations: float32, float16 or bfloat16), widened as it is staged.</typeparam>
     /// <typeparam name="TB">Storage of B (<see cref="F32Weights"/>, <see cref="F16Weights"/> or <see cref="BF16Weights"/>), widened to float32 as it is staged.</typeparam>
+    /// <typeparam name="TC">Storage of C, rounded once from the float32 result.</typeparam>
     /// <typeparam name="TAcc">The per-thread register block (<see cref="MicroTile"/> or <see cref="MicroTile8"/>).</typeparam>
-    public static void Gemm<TB, TAcc>(ArrayView<float> a, TB b, ArrayView<float> bias, ArrayView<float> c, GemmParams p)
+    public static void Gemm<TA, TB, TC, TAcc>(TA a, TB b, ArrayView<float> bias, TC c, GemmParams p)
+        where TA : struct, IWeightView
         where TB : struct, IWeightView
+        where TC : struct, IOutputView
         where TAcc : struct, IMicroTile
     {
         var acc = default(TAcc);
@@ -70,7 +74,7 @@ public static class GemmKernels
                 int row = row0 + r, k = k0 + kk;
                 float av = 0f;
                 if (row < p.M && k < p.K)
-                    av = p.TransposeA != 0 ? a[aBase + (long)k * p.M + row] : a[aBase + (long)row * p.K + k];
+                    av = a.Read(p.TransposeA != 0 ? aBase + (long)k * p.M + row : aBase + (long)row * p.K + k);
                 aTile[kk * stride + r] = av;
 
                 int kb, cc;
@@ -97,7 +101,7 @@ public static class GemmKernels
                 if (col >= p.N) break;
                 float v = acc.Get(i, j) * p.Alpha;
                 if (p.HasBias != 0) v += bias[col];
-                c[cBase + (long)row * p.N + col] = ScalarMath.Activate(v, p.Activation);
+                c.Write(cBase + (long)row * p.N + col, ScalarMath.Activate(v, p.Activation));
             }
         }
     }

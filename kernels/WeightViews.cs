@@ -44,3 +44,44 @@ public struct BF16Weights(ArrayView<ushort> view) : IWeightView
     /// <inheritdoc />
     public readonly float Read(long index) => ScalarMath.FromBFloat16(View[index]);
 }
+
+/// <summary>
+/// Write access to an output stored as float32, float16 or bfloat16: GEMM and convolution are generic
+/// over it (and read their activation operand through <see cref="IWeightView"/>), so half activations
+/// are rounded once, as the float32 accumulator is stored.
+/// </summary>
+public interface IOutputView
+{
+    /// <summary>Stores <paramref name="value"/> at element <paramref name="index"/>.</summary>
+    void Write(long index, float value);
+}
+
+/// <summary>Float32 output.</summary>
+public struct F32Output(ArrayView<float> view) : IOutputView
+{
+    /// <summary>The storage.</summary>
+    public ArrayView<float> View = view;
+
+    /// <inheritdoc />
+    public readonly void Write(long index, float value) => View[index] = value;
+}
+
+/// <summary>IEEE float16 output (round to nearest even, in integer arithmetic on every backend).</summary>
+public struct F16Output(ArrayView<Half> view) : IOutputView
+{
+    /// <summary>The storage.</summary>
+    public ArrayView<Half> View = view;
+
+    /// <inheritdoc />
+    public readonly void Write(long index, float value) => View[index] = Interop.IntAsFloat(ScalarMath.ToHalfBits(value));
+}
+
+/// <summary>bfloat16 output stored as its 16 bits (round to nearest even).</summary>
+public struct BF16Output(ArrayView<ushort> view) : IOutputView
+{
+    /// <summary>The storage.</summary>
+    public ArrayView<ushort> View = view;
+
+    /// <inheritdoc />
+    public readonly void Write(long index, float value) => View[index] = ScalarMath.ToBFloat16(value);
+}

@@ -10,14 +10,20 @@ public abstract partial class Device
     /// </summary>
     public void Attention(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
     {
-        CheckF32(q, nameof(q)); CheckF32(k, nameof(k)); CheckF32(v, nameof(v)); CheckF32(output, nameof(output));
+        CheckCompute(q, nameof(q)); CheckCompute(k, nameof(k)); CheckCompute(v, nameof(v)); CheckCompute(output, nameof(output));
         if (q.Rank != 3 || k.Rank != 3 || v.Rank != 3) throw new ArgumentException($"Attention needs rank-3 q, k, v; got {q}, {k}, {v}.");
         int inner = q.Dim(2);
         if (heads < 1 || inner % heads != 0) throw new ArgumentException($"Attention: width {inner} is not divisible by {heads} heads.");
         if (k.Dim(0) != q.Dim(0) || v.Dim(0) != q.Dim(0) || k.Dim(2) != inner || v.Dim(2) != inner || v.Dim(1) != k.Dim(1))
             throw new ArgumentException($"Attention shapes disagree: q {q}, k {k}, v {v}.");
         CheckSameShape(q, output, "Attention");
-        AttentionCore(q, k, v, output, heads, scale);
+        if (AnyHalf(q, k, v, output) && !HandlesHalfActivations("Attention"))
+        {
+            using var s = Stage();
+            AttentionCore(s.In(q), s.In(k), s.In(v), s.Out(output), heads, scale);
+            s.Commit();
+        }
+        else AttentionCore(q, k, v, output, heads, scale);
     }
 
     /// <summary>Implements <see cref="Attention"/>.</summary>

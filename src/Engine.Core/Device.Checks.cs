@@ -12,7 +12,7 @@ public abstract partial class Device
     private void CheckVector(Tensor? v, int length, string what)
     {
         if (v is null) return;
-        CheckF32(v, what);
+        CheckCompute(v, what);
         if (v.Length != length) throw new ArgumentException($"{what} {v} should have {length} elements.");
     }
 

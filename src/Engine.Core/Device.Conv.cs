@@ -9,16 +9,22 @@ public abstract partial class Device
     /// </summary>
     public void Conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride = 1, int padding = 0)
     {
-        CheckF32(x, nameof(x)); CheckDevice(weight, nameof(weight)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckDevice(weight, nameof(weight)); CheckCompute(output, nameof(output));
         if (x.Rank != 4 || weight.Rank != 4 || output.Rank != 4) throw new ArgumentException($"Conv2d needs rank-4 x, weight, output; got {x}, {weight}, {output}.");
         if (stride < 1 || padding < 0) throw new ArgumentException($"Conv2d stride {stride} must be >= 1 and padding {padding} >= 0.");
         if (weight.Dim(1) != x.Dim(1)) throw new ArgumentException($"Conv2d weight {weight} expects {weight.Dim(1)} input channels, x {x} has {x.Dim(1)}.");
         int ho = (x.Dim(2) + 2 * padding - weight.Dim(2)) / stride + 1, wo = (x.Dim(3) + 2 * padding - weight.Dim(3)) / stride + 1;
         if (ho < 1 || wo < 1 || output.Dim(0) != x.Dim(0) || output.Dim(1) != weight.Dim(0) || output.Dim(2) != ho || output.Dim(3) != wo)
             throw new ArgumentException($"Conv2d output {output} should be [{x.Dim(0)}, {weight.Dim(0)}, {ho}, {wo}].");
-        if (bias is not null) { CheckF32(bias, nameof(bias)); if (bias.Length != weight.Dim(0)) throw new ArgumentException($"Conv2d bias {bias} should have {weight.Dim(0)} elements."); }
+        if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != weight.Dim(0)) throw new ArgumentException($"Conv2d bias {bias} should have {weight.Dim(0)} elements."); }
         using var wide = WidenWeight(ref weight);
-        Conv2dCore(x, weight, bias, output, stride, padding);
+        if (AnyHalf(x, bias, output) && !HandlesHalfActivations("Conv2d"))
+        {
+            using var s = Stage();
+            Conv2dCore(s.In(x), weight, s.InOptional(bias), s.Out(output), stride, padding);
+            s.Commit();
+        }
+        else Conv2dCore(x, weight, bias, output, stride, padding);
     }
 
     /// <summary>Implements <see cref="Conv2d"/>.</summary>

@@ -12,7 +12,7 @@ public abstract partial class Device
     public void MatMul(Tensor a, Tensor b, Tensor output, bool transposeA = false, bool transposeB = false,
         Tensor? bias = null, Activation activation = Activation.None, float alpha = 1f)
     {
-        CheckF32(a, nameof(a)); CheckDevice(b, nameof(b)); CheckF32(output, nameof(output));
+        CheckCompute(a, nameof(a)); CheckDevice(b, nameof(b)); CheckCompute(output, nameof(output));
         if (a.Rank < 2 || b.Rank < 2) throw new ArgumentException($"MatMul needs rank >= 2 operands, got a {a} and b {b}.");
         int m = transposeA ? a.Dim(-1) : a.Dim(-2), k = transposeA ? a.Dim(-2) : a.Dim(-1);
         int kb = transposeB ? b.Dim(-1) : b.Dim(-2), n = transposeB ? b.Dim(-2) : b.Dim(-1);
@@ -22,9 +22,15 @@ public abstract partial class Device
         if (bBatch != 1 && bBatch != batch) throw new ArgumentException($"MatMul batch of b {b} is neither 1 nor that of a {a}.");
         if (output.Length != batch * m * n || output.Dim(-1) != n)
             throw new ArgumentException($"MatMul output {output} should be [..., {m}, {n}] with {batch} batches.");
-        if (bias is not null) { CheckF32(bias, nameof(bias)); if (bias.Length != n) throw new ArgumentException($"MatMul bias {bias} should have {n} elements."); }
+        if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != n) throw new ArgumentException($"MatMul bias {bias} should have {n} elements."); }
         using var wide = WidenWeight(ref b);
-        MatMulCore(a, b, output, (int)batch, m, n, k, transposeA, transposeB, bBatch == 1, bias, activation, alpha);
+        if (AnyHalf(a, bias, output) && !HandlesHalfActivations("MatMul"))
+        {
+            using var s = Stage();
+            MatMulCore(s.In(a), b, s.Out(output), (int)batch, m, n, k, transposeA, transposeB, bBatch == 1, s.InOptional(bias), activation, alpha);
+            s.Commit();
+        }
+        else MatMulCore(a, b, output, (int)batch, m, n, k, transposeA, transposeB, bBatch == 1, bias, activation, alpha);
     }
 
     /// <summary>

@@ -5,10 +5,16 @@ public abstract partial class Device
     /// <summary>Nearest-neighbour 2x upsampling: x [N, C, H, W] to output [N, C, 2H, 2W].</summary>
     public void UpsampleNearest2x(Tensor x, Tensor output)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank != 4 || output.Rank != 4 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(1) || output.Dim(2) != 2 * x.Dim(2) || output.Dim(3) != 2 * x.Dim(3))
             throw new ArgumentException($"UpsampleNearest2x: output {output} should be twice the spatial size of {x}.");
-        UpsampleNearest2xCore(x, output);
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            UpsampleNearest2xCore(s.In(x), s.Out(output));
+            s.Commit();
+        }
+        else UpsampleNearest2xCore(x, output);
     }
 
     /// <summary>Implements <see cref="UpsampleNearest2x"/>.</summary>
@@ -17,11 +23,17 @@ public abstract partial class Device
     /// <summary>Channel concatenation: a [N, Ca, ...] and b [N, Cb, ...] to output [N, Ca + Cb, ...].</summary>
     public void ConcatChannels(Tensor a, Tensor b, Tensor output)
     {
-        CheckF32(a, nameof(a)); CheckF32(b, nameof(b)); CheckF32(output, nameof(output));
+        CheckCompute(a, nameof(a)); CheckCompute(b, nameof(b)); CheckCompute(output, nameof(output));
         if (a.Rank < 2 || a.Rank != b.Rank || a.Rank != output.Rank || a.Dim(0) != b.Dim(0) || output.Dim(0) != a.Dim(0) || output.Dim(1) != a.Dim(1) + b.Dim(1)
             || a.Length / a.Dim(1) != b.Length / Math.Max(1, b.Dim(1)) || output.Length != a.Length + b.Length)
             throw new ArgumentException($"ConcatChannels: cannot join {a} and {b} into {output}.");
-        ConcatChannelsCore(a, b, output);
+        if (AnyHalf(a, b, output))
+        {
+            using var s = Stage();
+            ConcatChannelsCore(s.In(a), s.In(b), s.Out(output));
+            s.Commit();
+        }
+        else ConcatChannelsCore(a, b, output);
     }
 
     /// <summary>Implements <see cref="ConcatChannels"/>.</summary>
@@ -33,11 +45,17 @@ public abstract partial class Device
     /// </summary>
     public void SliceChannels(Tensor x, int start, Tensor output)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank < 2 || output.Rank != x.Rank || output.Dim(0) != x.Dim(0) || start < 0 || start + output.Dim(1) > x.Dim(1)
             || x.Length / Math.Max(1, (long)x.Dim(0) * x.Dim(1)) != output.Length / Math.Max(1, (long)output.Dim(0) * output.Dim(1)))
             throw new ArgumentException($"SliceChannels: cannot take channels [{start}, {start + (output.Rank > 1 ? output.Dim(1) : 0)}) of {x} into {output}.");
-        SliceChannelsCore(x, start, output);
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            SliceChannelsCore(s.In(x), start, s.Out(output));
+            s.Commit();
+        }
+        else SliceChannelsCore(x, start, output);
     }
 
     /// <summary>Implements <see cref="SliceChannels"/>.</summary>
@@ -50,12 +68,18 @@ public abstract partial class Device
     /// </summary>
     public void CopyWindow(Tensor x, int srcY, int srcX, Tensor output, int dstY, int dstX, int height, int width)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank != 4 || output.Rank != 4 || (long)x.Dim(0) * x.Dim(1) != (long)output.Dim(0) * output.Dim(1) || height < 0 || width < 0
             || srcY < 0 || srcX < 0 || dstY < 0 || dstX < 0 || srcY + height > x.Dim(2) || srcX + width > x.Dim(3) || dstY + height > output.Dim(2) || dstX + width > output.Dim(3))
             throw new ArgumentException($"CopyWindow: cannot copy the {height}x{width} window at ({srcY}, {srcX}) of {x} to ({dstY}, {dstX}) of {output}.");
         if (height == 0 || width == 0) return;
-        CopyWindowCore(x, srcY, srcX, output, dstY, dstX, height, width);
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            CopyWindowCore(s.In(x), srcY, srcX, s.Out(output, keepContents: true), dstY, dstX, height, width);
+            s.Commit();
+        }
+        else CopyWindowCore(x, srcY, srcX, output, dstY, dstX, height, width);
     }
 
     /// <summary>Implements <see cref="CopyWindow"/>.</summary>
@@ -64,10 +88,16 @@ public abstract partial class Device
     /// <summary>Batched transpose of the last two dimensions: x [B, M, N] to output [B, N, M] (e.g. NCHW to N(HW)C).</summary>
     public void Transpose(Tensor x, Tensor output)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank != 3 || output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(2) || output.Dim(2) != x.Dim(1))
             throw new ArgumentException($"Transpose: output {output} should be x {x} with the last two dimensions swapped.");
-        TransposeCore(x, output);
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            TransposeCore(s.In(x), s.Out(output));
+            s.Commit();
+        }
+        else TransposeCore(x, output);
     }
 
     /// <summary>Implements <see cref="Transpose"/>.</summary>
@@ -79,23 +109,35 @@ public abstract partial class Device
     /// </summary>
     public void Patchify(Tensor x, Tensor output, int patch)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank != 4 || patch < 1 || x.Dim(2) % patch != 0 || x.Dim(3) % patch != 0) throw new ArgumentException($"Patchify: {x} is not divisible into {patch}x{patch} patches.");
         int tokens = (x.Dim(2) / patch) * (x.Dim(3) / patch);
         if (output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != tokens || output.Dim(2) != patch * patch * x.Dim(1))
             throw new ArgumentException($"Patchify: output {output} should be [{x.Dim(0)}, {tokens}, {patch * patch * x.Dim(1)}].");
-        PatchifyCore(x, output, patch, unpatchify: false);
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            PatchifyCore(s.In(x), s.Out(output), patch, unpatchify: false);
+            s.Commit();
+        }
+        else PatchifyCore(x, output, patch, unpatchify: false);
     }
 
     /// <summary>Inverse of <see cref="Patchify"/>: tokens [N, h*w, p*p*C] to output [N, C, h*p, w*p].</summary>
     public void Unpatchify(Tensor tokens, Tensor output, int patch)
     {
-        CheckF32(tokens, nameof(tokens)); CheckF32(output, nameof(output));
+        CheckCompute(tokens, nameof(tokens)); CheckCompute(output, nameof(output));
         if (output.Rank != 4 || patch < 1 || output.Dim(2) % patch != 0 || output.Dim(3) % patch != 0) throw new ArgumentException($"Unpatchify: {output} is not divisible into {patch}x{patch} patches.");
         int count = (output.Dim(2) / patch) * (output.Dim(3) / patch);
         if (tokens.Rank != 3 || tokens.Dim(0) != output.Dim(0) || tokens.Dim(1) != count || tokens.Dim(2) != patch * patch * output.Dim(1))
             throw new ArgumentException($"Unpatchify: tokens {tokens} should be [{output.Dim(0)}, {count}, {patch * patch * output.Dim(1)}].");
-        PatchifyCore(output, tokens, patch, unpatchify: true);
+        if (AnyHalf(tokens, output))
+        {
+            using var s = Stage();
+            PatchifyCore(s.Out(output), s.In(tokens), patch, unpatchify: true);
+            s.Commit();
+        }
+        else PatchifyCore(output, tokens, patch, unpatchify: true);
     }
 
     /// <summary>Implements <see cref="Patchify"/> (image to tokens) and, when <paramref name="unpatchify"/>, the inverse (tokens to image).</summary>

@@ -8,12 +8,18 @@ public abstract partial class Device
     /// </summary>
     public void GroupNorm(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu = false)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameShape(x, output, "GroupNorm");
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "GroupNorm");
         if (x.Rank < 2) throw new ArgumentException($"GroupNorm needs [N, C, ...], got {x}.");
         int c = x.Dim(1);
         if (groups < 1 || c % groups != 0) throw new ArgumentException($"GroupNorm: {c} channels are not divisible into {groups} groups.");
         CheckVector(gamma, c, "GroupNorm gamma"); CheckVector(beta, c, "GroupNorm beta");
-        GroupNormCore(x, gamma, beta, output, groups, eps, silu);
+        if (AnyHalf(x, gamma, beta, output))
+        {
+            using var s = Stage();
+            GroupNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), groups, eps, silu);
+            s.Commit();
+        }
+        else GroupNormCore(x, gamma, beta, output, groups, eps, silu);
     }
 
     /// <summary>Implements <see cref="GroupNorm"/>.</summary>
@@ -22,10 +28,16 @@ public abstract partial class Device
     /// <summary>LayerNorm over the last dimension with optional affine (gamma, beta: [D] or null).</summary>
     public void LayerNorm(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameShape(x, output, "LayerNorm");
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "LayerNorm");
         int d = x.Dim(-1);
         CheckVector(gamma, d, "LayerNorm gamma"); CheckVector(beta, d, "LayerNorm beta");
-        LayerNormCore(x, gamma, beta, output, eps);
+        if (AnyHalf(x, gamma, beta, output))
+        {
+            using var s = Stage();
+            LayerNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), eps);
+            s.Commit();
+        }
+        else LayerNormCore(x, gamma, beta, output, eps);
     }
 
     /// <summary>Implements <see cref="LayerNorm"/>.</summary>
@@ -34,8 +46,14 @@ public abstract partial class Device
     /// <summary>Softmax over the last dimension.</summary>
     public void Softmax(Tensor x, Tensor output)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameShape(x, output, "Softmax");
-        SoftmaxCore(x, output);
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "Softmax");
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            SoftmaxCore(s.In(x), s.Out(output));
+            s.Commit();
+        }
+        else SoftmaxCore(x, output);
     }
 
     /// <summary>Implements <see cref="Softmax"/>.</summary>

@@ -5,8 +5,14 @@ public abstract partial class Device
     /// <summary>output = act(x) element-wise (output may be x).</summary>
     public void Activate(Tensor x, Tensor output, Activation activation)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameLength(x, output, "Activate");
-        ActivateCore(x, output, activation);
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Activate");
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            ActivateCore(s.In(x), s.Out(output), activation);
+            s.Commit();
+        }
+        else ActivateCore(x, output, activation);
     }
 
     /// <summary>Implements <see cref="Activate"/>.</summary>
@@ -15,10 +21,16 @@ public abstract partial class Device
     /// <summary>GEGLU: x [..., 2D] is split into (h, g); output [..., D] = h * gelu_erf(g).</summary>
     public void Geglu(Tensor x, Tensor output)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         int d = output.Dim(-1);
         if (x.Dim(-1) != 2 * d || x.Length != 2 * output.Length) throw new ArgumentException($"Geglu input {x} must be twice as wide as output {output}.");
-        GegluCore(x, output);
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            GegluCore(s.In(x), s.Out(output));
+            s.Commit();
+        }
+        else GegluCore(x, output);
     }
 
     /// <summary>Implements <see cref="Geglu"/>.</summary>
@@ -30,10 +42,16 @@ public abstract partial class Device
     /// </summary>
     public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor output)
     {
-        CheckF32(a, nameof(a)); CheckF32(b, nameof(b)); CheckF32(output, nameof(output));
+        CheckCompute(a, nameof(a)); CheckCompute(b, nameof(b)); CheckCompute(output, nameof(output));
         var shape = BroadcastShape(a.Shape, b.Shape);
         if (!output.Shape.SequenceEqual(shape)) throw new ArgumentException($"{op}: output {output} should be {Tensor.ShapeString(shape)}.");
-        BinaryCore(op, a, b, output);
+        if (AnyHalf(a, b, output))
+        {
+            using var s = Stage();
+            BinaryCore(op, s.In(a), s.In(b), s.Out(output));
+            s.Commit();
+        }
+        else BinaryCore(op, a, b, output);
     }
 
     /// <summary>Implements <see cref="Binary"/>.</summary>
@@ -51,11 +69,21 @@ public abstract partial class Device
     /// </summary>
     public void LinearCombination(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
     {
-        CheckF32(output, nameof(output));
+        CheckCompute(output, nameof(output));
         if (inputs.Length != coefficients.Length || inputs.Length == 0 || inputs.Length > MaxLinearCombinationTerms)
             throw new ArgumentException($"LinearCombination takes 1..{MaxLinearCombinationTerms} inputs with one coefficient each; got {inputs.Length} inputs, {coefficients.Length} coefficients.");
-        for (int i = 0; i < inputs.Length; i++) { CheckF32(inputs[i], $"inputs[{i}]"); CheckSameLength(inputs[i], output, "LinearCombination"); }
-        LinearCombinationCore(output, inputs, coefficients);
+        for (int i = 0; i < inputs.Length; i++) { CheckCompute(inputs[i], $"inputs[{i}]"); CheckSameLength(inputs[i], output, "LinearCombination"); }
+        bool half = IsHalf(output);
+        foreach (var t in inputs) half |= IsHalf(t);
+        if (half)
+        {
+            using var s = Stage();
+            var wide = new Tensor[inputs.Length];
+            for (int i = 0; i < inputs.Length; i++) wide[i] = s.In(inputs[i]);
+            LinearCombinationCore(s.Out(output), wide, coefficients);
+            s.Commit();
+        }
+        else LinearCombinationCore(output, inputs, coefficients);
     }
 
     /// <summary>Largest number of terms <see cref="LinearCombination"/> accepts.</summary>
@@ -67,8 +95,14 @@ public abstract partial class Device
     /// <summary>output = a * b + c where a, b, c are scalars broadcast: output = alpha * x + beta (element-wise).</summary>
     public void Affine(Tensor x, Tensor output, float alpha, float beta)
     {
-        CheckF32(x, nameof(x)); CheckF32(output, nameof(output)); CheckSameLength(x, output, "Affine");
-        AffineCore(x, output, alpha, beta);
+        CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Affine");
+        if (AnyHalf(x, output))
+        {
+            using var s = Stage();
+            AffineCore(s.In(x), s.Out(output), alpha, beta);
+            s.Commit();
+        }
+        else AffineCore(x, output, alpha, beta);
     }
 
     /// <summary>Implements <see cref="Affine"/>.</summary>
@@ -77,8 +111,14 @@ public abstract partial class Device
     /// <summary>Sets every element to <paramref name="value"/>.</summary>
     public void Fill(Tensor output, float value)
     {
-        CheckF32(output, nameof(output));
-        FillCore(output, value);
+        CheckCompute(output, nameof(output));
+        if (AnyHalf(output))
+        {
+            using var s = Stage();
+            FillCore(s.Out(output), value);
+            s.Commit();
+        }
+        else FillCore(output, value);
     }
 
     /// <summary>Implements <see cref="Fill"/>.</summary>
@@ -91,10 +131,16 @@ public abstract partial class Device
     /// </summary>
     public void TimestepEmbedding(Tensor timesteps, Tensor output, bool flipSinToCos, float downscaleFreqShift, float scale = 1f, float maxPeriod = 10000f)
     {
-        CheckF32(timesteps, nameof(timesteps)); CheckF32(output, nameof(output));
+        CheckCompute(timesteps, nameof(timesteps)); CheckCompute(output, nameof(output));
         if (output.Rank != 2 || output.Dim(0) != timesteps.Length) throw new ArgumentException($"TimestepEmbedding output {output} should be [{timesteps.Length}, dim].");
         if (output.Dim(1) < 2) throw new ArgumentException($"TimestepEmbedding needs dim >= 2, got {output.Dim(1)}.");
-        TimestepEmbeddingCore(timesteps, output, flipSinToCos, downscaleFreqShift, scale, maxPeriod);
+        if (AnyHalf(timesteps, output))
+        {
+            using var s = Stage();
+            TimestepEmbeddingCore(s.In(timesteps), s.Out(output), flipSinToCos, downscaleFreqShift, scale, maxPeriod);
+            s.Commit();
+        }
+        else TimestepEmbeddingCore(timesteps, output, flipSinToCos, downscaleFreqShift, scale, maxPeriod);
     }
 
     /// <summary>Implements <see cref="TimestepEmbedding"/>.</summary>
@@ -103,9 +149,15 @@ public abstract partial class Device
     /// <summary>adaLN modulation: output[b, l, :] = x[b, l, :] * (1 + scale[b, :]) + shift[b, :]; x [B, L, D], shift/scale [B, D].</summary>
     public void Modulate(Tensor x, Tensor shift, Tensor scale, Tensor output)
     {
-        CheckF32(x, nameof(x)); CheckF32(shift, nameof(shift)); CheckF32(scale, nameof(scale)); CheckF32(output, nameof(output));
+        CheckCompute(x, nameof(x)); CheckCompute(shift, nameof(shift)); CheckCompute(scale, nameof(scale)); CheckCompute(output, nameof(output));
         CheckRowVectors(x, shift, "Modulate shift"); CheckRowVectors(x, scale, "Modulate scale"); CheckSameShape(x, output, "Modulate");
-        ModulateCore(x, shift, scale, output);
+        if (AnyHalf(x, shift, scale, output))
+        {
+            using var s = Stage();
+            ModulateCore(s.In(x), s.In(shift), s.In(scale), s.Out(output));
+            s.Commit();
+        }
+        else ModulateCore(x, shift, scale, output);
     }
 
     /// <summary>Implements <see cref="Modulate"/>.</summary>
@@ -114,9 +166,15 @@ public abstract partial class Device
     /// <summary>adaLN gating: output[b, l, :] = residual[b, l, :] + gate[b, :] * x[b, l, :]; output may alias residual.</summary>
     public void GatedAdd(Tensor residual, Tensor x, Tensor gate, Tensor output)
     {
-        CheckF32(residual, nameof(residual)); CheckF32(x, nameof(x)); CheckF32(gate, nameof(gate)); CheckF32(output, nameof(output));
+        CheckCompute(residual, nameof(residual)); CheckCompute(x, nameof(x)); CheckCompute(gate, nameof(gate)); CheckCompute(output, nameof(output));
         CheckSameShape(x, residual, "GatedAdd"); CheckSameShape(x, output, "GatedAdd"); CheckRowVectors(x, gate, "GatedAdd gate");
-        GatedAddCore(residual, x, gate, output);
+        if (AnyHalf(residual, x, gate, output))
+        {
+            using var s = Stage();
+            GatedAddCore(s.In(residual), s.In(x), s.In(gate), s.Out(output));
+            s.Commit();
+        }
+        else GatedAddCore(residual, x, gate, output);
     }
 
     /// <summary>Implements <see cref="GatedAdd"/>.</summary>
@@ -131,11 +189,17 @@ public abstract partial class Device
     /// </summary>
     public void MarkNonFinite(Tensor x, Tensor marker, float mark)
     {
-        CheckF32(x, nameof(x)); CheckF32(marker, nameof(marker));
+        CheckCompute(x, nameof(x)); CheckCompute(marker, nameof(marker));
         if (marker.Length < 1 || x.Length % marker.Length != 0)
             throw new ArgumentException($"MarkNonFinite: {x} does not split into {marker.Length} equal rows (marker {marker}).");
         if (mark == 0 || !float.IsFinite(mark)) throw new ArgumentException($"MarkNonFinite: mark {mark} must be finite and non-zero (0 means clean).");
-        MarkNonFiniteCore(x, marker, mark);
+        if (AnyHalf(x, marker))
+        {
+            using var s = Stage();
+            MarkNonFiniteCore(s.In(x), s.Out(marker, keepContents: true), mark);
+            s.Commit();
+        }
+        else MarkNonFiniteCore(x, marker, mark);
     }
 
     /// <summary>Implements <see cref="MarkNonFinite"/>.</summary>

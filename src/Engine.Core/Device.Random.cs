@@ -9,9 +9,15 @@ public abstract partial class Device
     /// </summary>
     public void RandomNormal(Tensor output, ulong seed, int firstSampleIndex, int step)
     {
-        CheckF32(output, nameof(output));
+        CheckCompute(output, nameof(output));
         if (output.Rank < 1 || firstSampleIndex < 0 || step < 0) throw new ArgumentException($"RandomNormal: bad output {output}, sample index {firstSampleIndex} or step {step}.");
-        RandomNormalCore(output, seed, firstSampleIndex, step);
+        if (AnyHalf(output))
+        {
+            using var s = Stage();
+            RandomNormalCore(s.Out(output), seed, firstSampleIndex, step);
+            s.Commit();
+        }
+        else RandomNormalCore(output, seed, firstSampleIndex, step);
     }
 
     /// <summary>Implements <see cref="RandomNormal"/>.</summary>

@@ -20,25 +20,61 @@ public sealed partial class IlgpuDevice
             M = m, N = n, K = k, TransposeA = transposeA ? 1 : 0, TransposeB = transposeB ? 1 : 0,
             BroadcastB = broadcastB ? 1 : 0, HasBias = bias is null ? 0 : 1, Activation = activation, Alpha = alpha, Tile = _gemmTile,
         };
-        var c = View(output);
-        var cb = bias is null ? c : View(bias);
-        bool wide = UseWideTile(m, n, batch);
-        switch (b.DType)
+        if (bias is not null && bias.DType != DType.F32)
         {
-            case DType.F16: LaunchGemm(wide, new F16Weights(ViewF16(b)), View(a), cb, c, p, batch); break;
-            case DType.BF16: LaunchGemm(wide, new BF16Weights(ViewBF16(b)), View(a), cb, c, p, batch); break;
-            default: LaunchGemm(wide, new F32Weights(View(b)), View(a), cb, c, p, batch); break;
+            using var s = Stage();
+            MatMulCore(a, b, output, batch, m, n, k, transposeA, transposeB, broadcastB, s.In(bias), activation, alpha);
+            return;
+        }
+        var launch = new GemmLaunch(this, UseWideTile(m, n, batch), bias is null ? FloatView(output) : View(bias), p, batch);
+        switch (a.DType)
+        {
+            case DType.F16: launch.WithA(new F16Weights(ViewF16(a)), b, output); break;
+            case DType.BF16: launch.WithA(new BF16Weights(ViewBF16(a)), b, output); break;
+            default: launch.WithA(new F32Weights(View(a)), b, output); break;
         }
     }
 
-    private void LaunchGemm<TB>(bool wide, TB b, ArrayView<float> a, ArrayView<float> bias, ArrayView<float> c, GemmParams p, int batch)
-        where TB : struct, IWeightView
+    private ILGPU.Runtime.MemoryBuffer1D<float, Stride1D.Dense>? _placeholder;
+
+    /// <summary>
+    /// A float32 view for a kernel argument that is never read (an absent bias): the float32 output itself
+    /// as before, or one kept placeholder float when the output is half.
+    /// </summary>
+    private ArrayView<float> FloatView(Tensor t) =>
+        t.DType == DType.F32 ? View(t) : (_placeholder ??= _accelerator.Allocate1D<float>(1)).View;
+
+    /// <summary>Picks the GEMM instantiation for the storages of A, B and C, one dtype at a time.</summary>
+    private readonly struct GemmLaunch(IlgpuDevice device, bool wide, ArrayView<float> bias, GemmParams p, int batch)
     {
-        int t = p.Tile, size = wide ? MicroTile8.Size : MicroTile.Size, span = size * t;
-        var grid = GridOf((p.N + span - 1) / span, (p.M + span - 1) / span, batch, "MatMul");
-        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
-        if (wide) _kernels.Gemm<TB, MicroTile8>()(config, a, b, bias, c, p);
-        else _kernels.Gemm<TB, MicroTile>()(config, a, b, bias, c, p);
+        public void WithA<TA>(TA a, Tensor b, Tensor c) where TA : struct, IWeightView
+        {
+            switch (b.DType)
+            {
+                case DType.F16: WithB(a, new F16Weights(ViewF16(b)), c); break;
+                case DType.BF16: WithB(a, new BF16Weights(ViewBF16(b)), c); break;
+                default: WithB(a, new F32Weights(View(b)), c); break;
+            }
+        }
+
+        private void WithB<TA, TB>(TA a, TB b, Tensor c) where TA : struct, IWeightView where TB : struct, IWeightView
+        {
+            switch (c.DType)
+            {
+                case DType.F16: Run(a, b, new F16Output(ViewF16(c))); break;
+                case DType.BF16: Run(a, b, new BF16Output(ViewBF16(c))); break;
+                default: Run(a, b, new F32Output(View(c))); break;
+            }
+        }
+
+        private void Run<TA, TB, TC>(TA a, TB b, TC c) where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView
+        {
+            int t = p.Tile, size = wide ? MicroTile8.Size : MicroTile.Size, span = size * t;
+            var grid = device.GridOf((p.N + span - 1) / span, (p.M + span - 1) / span, batch, "MatMul");
+            var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
+            if (wide) device._kernels.Gemm<TA, TB, TC, MicroTile8>()(config, a, b, bias, c, p);
+            else device._kernels.Gemm<TA, TB, TC, MicroTile>()(config, a, b, bias, c, p);
+        }
     }
 
     /// <summary>

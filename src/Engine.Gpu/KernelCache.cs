@@ -16,21 +16,21 @@ internal sealed class KernelCache(Accelerator accelerator)
 
     private Lazy<T> Auto<T>(Func<Accelerator, T> load) where T : Delegate => new(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication);
 
-    // GEMM and convolution per weight storage (float32, float16, bfloat16) and register block (4 x 4, 8 x 8).
+    // GEMM and convolution per storage of activations, weights and output (float32, float16, bfloat16) and register block (4 x 4, 8 x 8).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, Type, Type), Lazy<Delegate>> _products = new();
 
-    /// <summary>The GEMM kernel for weight storage <typeparamref name="TB"/> and register block <typeparamref name="TAcc"/>.</summary>
-    public Action<KernelConfig, ArrayView<float>, TB, ArrayView<float>, ArrayView<float>, GemmParams> Gemm<TB, TAcc>()
-        where TB : struct, IWeightView where TAcc : struct, IMicroTile =>
-        (Action<KernelConfig, ArrayView<float>, TB, ArrayView<float>, ArrayView<float>, GemmParams>)_products.GetOrAdd(("gemm", typeof(TB), typeof(TAcc)),
-            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<ArrayView<float>, TB, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernels.Gemm<TB, TAcc>),
+    /// <summary>The GEMM kernel for storages <typeparamref name="TA"/> (activations), <typeparamref name="TB"/> (weights), <typeparamref name="TC"/> (output) and register block <typeparamref name="TAcc"/>.</summary>
+    public Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams> Gemm<TA, TB, TC, TAcc>()
+        where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView where TAcc : struct, IMicroTile =>
+        (Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams>)_products.GetOrAdd(("gemm", typeof((TA, TB, TC)), typeof(TAcc)),
+            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmKernels.Gemm<TA, TB, TC, TAcc>),
                 LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
-    /// <summary>The convolution kernel for weight storage <typeparamref name="TW"/> and register block <typeparamref name="TAcc"/>.</summary>
-    public Action<KernelConfig, ArrayView<float>, TW, ArrayView<float>, ArrayView<float>, ConvParams> Conv2d<TW, TAcc>()
-        where TW : struct, IWeightView where TAcc : struct, IMicroTile =>
-        (Action<KernelConfig, ArrayView<float>, TW, ArrayView<float>, ArrayView<float>, ConvParams>)_products.GetOrAdd(("conv", typeof(TW), typeof(TAcc)),
-            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<ArrayView<float>, TW, ArrayView<float>, ArrayView<float>, ConvParams>(ConvKernels.Conv2d<TW, TAcc>),
+    /// <summary>The convolution kernel for storages <typeparamref name="TX"/> (input), <typeparamref name="TW"/> (weights), <typeparamref name="TO"/> (output) and register block <typeparamref name="TAcc"/>.</summary>
+    public Action<KernelConfig, TX, TW, ArrayView<float>, TO, ConvParams> Conv2d<TX, TW, TO, TAcc>()
+        where TX : struct, IWeightView where TW : struct, IWeightView where TO : struct, IOutputView where TAcc : struct, IMicroTile =>
+        (Action<KernelConfig, TX, TW, ArrayView<float>, TO, ConvParams>)_products.GetOrAdd(("conv", typeof((TX, TW, TO)), typeof(TAcc)),
+            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TX, TW, ArrayView<float>, TO, ConvParams>(ConvKernels.Conv2d<TX, TW, TO, TAcc>),
                 LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
     // Explicitly grouped norm and attention kernels (shared memory, barriers).

@@ -96,6 +96,8 @@ public class HalfWeightTests
     public void HalfOperandsOtherThanWeightsAreRejected([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
     {
         var device = TestDevices.Get(kind);
+        // Devices with half activations (ILGPU) take these operands: HalfActivationTests checks them there.
+        if (device.SupportsHalfActivations) Assert.Ignore($"{kind} computes with half activations (HalfActivationTests).");
         using var a = device.Allocate(DType.F16, 4, 4);
         using var b = device.Allocate(4, 4);
         using var o = device.Allocate(4, 4);

@@ -26,12 +26,15 @@ public class PtxCompileTests
     {
         Type[] weights = [typeof(F32Weights), typeof(F16Weights), typeof(BF16Weights)];
         Type[] tiles = [typeof(MicroTile), typeof(MicroTile8)];
-        foreach (var w in weights)
-            foreach (var t in tiles)
-            {
-                yield return ($"Gemm<{w.Name}, {t.Name}>", typeof(GemmKernels).GetMethod(nameof(GemmKernels.Gemm))!.MakeGenericMethod(w, t));
-                yield return ($"Conv2d<{w.Name}, {t.Name}>", typeof(ConvKernels).GetMethod(nameof(ConvKernels.Conv2d))!.MakeGenericMethod(w, t));
-            }
+        // Activations and output share a storage (the models allocate outputs like their inputs).
+        (Type In, Type Out)[] activations = [(typeof(F32Weights), typeof(F32Output)), (typeof(F16Weights), typeof(F16Output)), (typeof(BF16Weights), typeof(BF16Output))];
+        foreach (var (a, o) in activations)
+            foreach (var w in weights)
+                foreach (var t in tiles)
+                {
+                    yield return ($"Gemm<{a.Name}, {w.Name}, {o.Name}, {t.Name}>", typeof(GemmKernels).GetMethod(nameof(GemmKernels.Gemm))!.MakeGenericMethod(a, w, o, t));
+                    yield return ($"Conv2d<{a.Name}, {w.Name}, {o.Name}, {t.Name}>", typeof(ConvKernels).GetMethod(nameof(ConvKernels.Conv2d))!.MakeGenericMethod(a, w, o, t));
+                }
         yield return ("FlashAttention", typeof(AttentionKernels).GetMethod(nameof(AttentionKernels.FlashAttention))!);
         yield return ("FlashAttentionTiled", typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.FlashAttentionTiled))!);
         foreach (var name in new[] { nameof(NormKernels.GroupNorm), nameof(NormKernels.GroupNormPartial), nameof(NormKernels.GroupNormApply), nameof(NormKernels.LayerNorm), nameof(NormKernels.Softmax) })

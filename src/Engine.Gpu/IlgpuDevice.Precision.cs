@@ -1,0 +1,18 @@
+using Engine.Core;
+
+namespace Engine.Gpu;
+
+public sealed partial class IlgpuDevice
+{
+    /// <inheritdoc />
+    /// <remarks>
+    /// Every ILGPU backend (CUDA, OpenCL, the CPU accelerator) takes F16 and BF16 activations. GEMM and
+    /// convolution read and write them in the kernel (float32 accumulation, one rounding on store);
+    /// attention gets them as they are, so a backend-specific kernel can take them, and stages them
+    /// otherwise; the other ops compute on float32 stand-ins (<see cref="HalfStaging"/>).
+    /// </remarks>
+    public override bool SupportsHalfActivations => true;
+
+    /// <inheritdoc />
+    protected override bool HandlesHalfActivations(string op) => op is "MatMul" or "Conv2d" or "Attention";
+}
