@@ -68,6 +68,15 @@ public static class CliOptions
         return option;
     }
 
+    /// <summary><c>--precision TYPE</c>: the storage of the networks' activations (f32, f16 or bf16).</summary>
+    public static Option<DType?> Precision(string description)
+    {
+        var option = Parsed<DType?>("--precision", "TYPE", description, text => OptionValues.ParsePrecision(text, "--precision"));
+        option.CompletionSources.Clear();
+        option.CompletionSources.Add(DTypeExtensions.StorageNames.Split(',', StringSplitOptions.TrimEntries));
+        return option;
+    }
+
     /// <summary>An option whose single value <paramref name="parse"/> turns into a <typeparamref name="T"/>; it throws <see cref="FormatException"/> for a bad value.</summary>
     public static Option<T> Parsed<T>(string name, string helpName, string description, Func<string, T> parse) => new(name)
     {

@@ -72,6 +72,11 @@ public static class OptionValues
         DTypeExtensions.TryParseStorage(text, out var dtype) ? dtype
             : throw new FormatException($"{what}: unknown weight storage '{text}'; supported: {DTypeExtensions.StorageNames}.");
 
+    /// <summary>Parses an activation precision (f32, f16, bf16; case-insensitive); <paramref name="what"/> prefixes the error.</summary>
+    public static DType ParsePrecision(string text, string what) =>
+        DTypeExtensions.TryParseStorage(text, out var dtype) ? dtype
+            : throw new FormatException($"{what}: unknown precision '{text}'; supported: {DTypeExtensions.StorageNames}.");
+
     /// <summary>A device kind checked against the known kinds; null for <c>auto</c> (the default device).</summary>
     public static string? ParseDevice(string text)
     {

@@ -49,8 +49,15 @@ public sealed class SamplingOptions
     public Option<Engine.Core.DType?> Weights { get; } = CliOptions.Weights(
         "storage of Linear/Conv2d weights: f32 (default), f16 or bf16 (half the memory; products still accumulate in float32)");
 
+    /// <summary><c>--precision TYPE</c>.</summary>
+    public Option<Engine.Core.DType?> Precision { get; } = CliOptions.Precision(PrecisionHelp);
+
+    /// <summary>Help text of <c>--precision</c> (generate and forward).</summary>
+    public const string PrecisionHelp =
+        "activations of the networks: f16, bf16 or f32 (default: f16 on cuda, f32 elsewhere; the cpu device takes f32 only; products accumulate in float32)";
+
     /// <summary>The options in help order.</summary>
-    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Eta, Timesteps, Cfg, Option, Batch, Device, Weights];
+    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Eta, Timesteps, Cfg, Option, Batch, Device, Weights, Precision];
 
     /// <summary>The request the command line gives, checked (<see cref="SamplingSettings.Validated"/>) and with the scheduler config read.</summary>
     public GenerationRequest Read(ParseResult parse, string command)
@@ -73,6 +80,7 @@ public sealed class SamplingOptions
             BatchSize = parse.GetValue(Batch) ?? 0,
             Device = parse.GetValue(Device),
             WeightStorage = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
+            Precision = parse.GetValue(Precision),
         }, command);
     }
 

@@ -10,9 +10,10 @@ public static class ModelRunner
 {
     public sealed record Output(int[] Shape, float[] Data);
 
-    public static Dictionary<string, Output> Run(Device device, string modelFolder, string ioPath, DType weightStorage = DType.F32)
+    public static Dictionary<string, Output> Run(Device device, string modelFolder, string ioPath, DType weightStorage = DType.F32, DType activations = DType.F32)
     {
         using var model = ModelLoader.Load(device, modelFolder, weightStorage);
+        model.Activations = activations;
         using var io = SafetensorsFile.Open(ioPath);
         var results = new Dictionary<string, Output>();
         var owned = new List<Tensor>();

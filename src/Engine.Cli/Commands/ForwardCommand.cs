@@ -24,6 +24,7 @@ public sealed class ForwardCommand : EngineCommand
     private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "where to write the results (written atomically)");
     private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
+    private readonly Option<DType?> _precision = CliOptions.Precision(SamplingOptions.PrecisionHelp);
     private readonly Option<bool> _hiddenStates = CliOptions.Flag("--hidden-states", "text encoders: also write every hidden state, hidden_states.0 (embeddings) .. hidden_states.N");
 
     /// <inheritdoc />
@@ -33,14 +34,14 @@ public sealed class ForwardCommand : EngineCommand
     public override string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _hiddenStates];
+    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _precision, _hiddenStates];
 
     /// <inheritdoc />
     protected override IEnumerable<Option> RequiredOptions => [_model, _inputs, _output];
 
     /// <inheritdoc />
     public override string Usage =>
-        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--hidden-states]";
+        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--precision f16|bf16|f32] [--hidden-states]";
 
     /// <inheritdoc />
     public override string Details => """
@@ -67,11 +68,12 @@ public sealed class ForwardCommand : EngineCommand
         string? kind = parse.GetValue(_device);
         var weights = parse.GetValue(_weights) ?? DType.F32;
         using var device = DeviceFactory.Create(kind);
+        var activations = Engine.Generation.ActivationPrecision.Resolve(device, parse.GetValue(_precision));
         bool hidden = parse.GetValue(_hiddenStates);
         List<SafetensorsWriter.Entry> results;
-        if (TextEncoderForward.IsTextEncoderFolder(model)) results = TextEncoderForward.Execute(device, model, inputs, weights, hidden);
+        if (TextEncoderForward.IsTextEncoderFolder(model)) results = TextEncoderForward.Execute(device, model, inputs, weights, hidden, activations);
         else if (hidden) throw new UsageException($"{Name}: --hidden-states applies to text encoder folders; {model} is not one.");
-        else results = Execute(device, model, inputs, weights);
+        else results = Execute(device, model, inputs, weights, activations);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"{outputPath}: output folder {dir} does not exist.");
         SafetensorsWriter.Write(outputPath, results);
@@ -79,10 +81,14 @@ public sealed class ForwardCommand : EngineCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>Loads the model onto <paramref name="device"/> (Linear/Conv2d weights in <paramref name="weights"/>), runs it on the inputs and returns the named outputs.</summary>
-    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath, DType weights = DType.F32)
+    /// <summary>
+    /// Loads the model onto <paramref name="device"/> (Linear/Conv2d weights in <paramref name="weights"/>, activations in
+    /// <paramref name="activations"/>), runs it on the inputs and returns the named outputs (float32).
+    /// </summary>
+    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath, DType weights = DType.F32, DType activations = DType.F32)
     {
         using var model = ModelLoader.Load(device, modelFolder, weights);
+        model.Activations = activations;
         using var file = SafetensorsFile.Open(inputsPath);
         var owned = new List<Tensor>();
         var results = new List<SafetensorsWriter.Entry>();

@@ -26,11 +26,13 @@ internal static class TextEncoderForward
     /// <summary>
     /// Runs the encoder on <c>input_ids</c> [B, L] (or [L], one row) and returns <c>last_hidden_state</c>,
     /// <c>pooler_output</c>, <c>text_embeds</c> (projection models) and, with <paramref name="hiddenStates"/>,
-    /// <c>hidden_states.0</c> .. <c>hidden_states.N</c> (0 = embeddings, i = output of layer i - 1).
+    /// <c>hidden_states.0</c> .. <c>hidden_states.N</c> (0 = embeddings, i = output of layer i - 1); the layers run
+    /// with <paramref name="activations"/>, the outputs are float32.
     /// </summary>
-    public static List<SafetensorsWriter.Entry> Execute(Device device, string folder, string inputsPath, DType weights, bool hiddenStates)
+    public static List<SafetensorsWriter.Entry> Execute(Device device, string folder, string inputsPath, DType weights, bool hiddenStates, DType activations = DType.F32)
     {
         using var model = ClipTextModel.Load(device, folder, weights);
+        model.Activations = activations;
         int[] ids;
         int batch;
         using (var file = SafetensorsFile.Open(inputsPath))

@@ -28,7 +28,7 @@ public sealed class AdaLayerNormContinuous
         var device = x.Device;
         using var scale = _linear.ForwardChunk(activatedConditioning, 0, _dim);
         using var shift = _linear.ForwardChunk(activatedConditioning, _dim, _dim);
-        var y = device.Allocate(x.ShapeArray());
+        var y = device.Allocate(x.DType, x.ShapeArray());
         device.LayerNorm(x, null, null, y, _eps);
         device.Modulate(y, shift, scale, y);
         return y;

@@ -59,7 +59,7 @@ public sealed class AdaLayerNormZero
         var shiftMlp = _linear.ForwardChunk(activatedEmb, 3 * _dim, _dim);
         var scaleMlp = _linear.ForwardChunk(activatedEmb, 4 * _dim, _dim);
         var gateMlp = _linear.ForwardChunk(activatedEmb, 5 * _dim, _dim);
-        var normed = device.Allocate(x.ShapeArray());
+        var normed = device.Allocate(x.DType, x.ShapeArray());
         device.LayerNorm(x, null, null, normed, 1e-6f);
         device.Modulate(normed, shiftMsa, scaleMsa, normed);
         return new Result(normed, gateMsa, shiftMlp, scaleMlp, gateMlp);

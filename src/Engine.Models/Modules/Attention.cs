@@ -85,10 +85,10 @@ public sealed class Attention : ISpatialMixer, ISelfAttention
             int b = x.Dim(0), c = x.Dim(1), hw = x.Dim(2) * x.Dim(3);
             using var normed = _groupNorm?.Forward(x);
             var source = (normed ?? x).Reshape(b, c, hw);
-            using var tokens = device.Allocate(b, hw, c);
+            using var tokens = device.Allocate(x.DType, b, hw, c);
             device.Transpose(source, tokens);
             using var mixed = Mix(tokens, context);
-            var spatial = device.Allocate(x.ShapeArray());
+            var spatial = device.Allocate(x.DType, x.ShapeArray());
             device.Transpose(mixed, spatial.Reshape(b, c, hw));
             Finish(x, spatial);
             return spatial;
@@ -96,10 +96,10 @@ public sealed class Attention : ISpatialMixer, ISelfAttention
         if (x.Rank != 3) throw new ArgumentException($"Attention '{Name}' takes [B, L, D] or [B, C, H, W], got {x}.");
         if (_groupNorm is not null)
         {
-            using var t = device.Allocate(x.Dim(0), x.Dim(2), x.Dim(1));
+            using var t = device.Allocate(x.DType, x.Dim(0), x.Dim(2), x.Dim(1));
             device.Transpose(x, t);
             using var n = _groupNorm.Forward(t);
-            using var back = device.Allocate(x.ShapeArray());
+            using var back = device.Allocate(x.DType, x.ShapeArray());
             device.Transpose(n, back);
             var y3 = Mix(back, context);
             Finish(x, y3);
@@ -128,7 +128,7 @@ public sealed class Attention : ISpatialMixer, ISelfAttention
         }
         using var q = _toQ.Forward(tokens);
         using var k = _toK.Forward(kv);
-        using var o = device.Allocate(q.ShapeArray());
+        using var o = device.Allocate(q.DType, q.ShapeArray());
         device.Attention(q, k, v, o, Heads, 1f / MathF.Sqrt(DimHead));
         if (IdentityRows is { Count: > 0 } rows && context is null)
         {

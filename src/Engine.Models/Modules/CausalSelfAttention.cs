@@ -52,9 +52,9 @@ public sealed class CausalSelfAttention
         device.Add(scores, Mask(device, l), scores);
         using var probabilities = device.Allocate(bh, l, l);
         device.Softmax(scores, probabilities);
-        using var oT = device.Allocate(b, Dim, l);
+        using var oT = device.Allocate(x.DType, b, Dim, l);
         device.MatMul(vT.Reshape(bh, d, l), probabilities, oT.Reshape(bh, d, l), transposeB: true);
-        using var o = device.Allocate(b, l, Dim);
+        using var o = device.Allocate(x.DType, b, l, Dim);
         device.Transpose(oT, o);
         return _out.Forward(o);
     }
@@ -62,7 +62,7 @@ public sealed class CausalSelfAttention
     private static Tensor Transposed(Linear projection, Tensor x)
     {
         using var y = projection.Forward(x);
-        var t = x.Device.Allocate(y.Dim(0), y.Dim(2), y.Dim(1));
+        var t = x.Device.Allocate(y.DType, y.Dim(0), y.Dim(2), y.Dim(1));
         x.Device.Transpose(y, t);
         return t;
     }

@@ -48,7 +48,7 @@ public sealed class Conv2d
     {
         if (x.Rank != 4) throw new ArgumentException($"Conv2d input must be [N, C, H, W], got {x}.");
         int ho = (x.Dim(2) + 2 * Padding - Kernel) / Stride + 1, wo = (x.Dim(3) + 2 * Padding - Kernel) / Stride + 1;
-        var y = x.Device.Allocate(x.Dim(0), count, ho, wo);
+        var y = x.Device.Allocate(x.DType, x.Dim(0), count, ho, wo);
         var w = count == Out ? Weight.Tensor : Weight.Tensor.Slice(start, count);
         var b = Bias is null ? null : count == Out ? Bias.Tensor : Bias.Tensor.Slice(start, count);
         x.Device.Conv2d(x, w, b, y, Stride, Padding);

@@ -48,7 +48,7 @@ public sealed class CroppedPatchEmbed
         if (gh > MaxSize || gw > MaxSize)
             throw new ArgumentException($"PatchEmbed: input {x} has a {gh}x{gw} patch grid, larger than pos_embed_max_size {MaxSize}.");
         using var conv = _proj.Forward(x);
-        var tokens = device.Allocate(b, gh * gw, EmbedDim);
+        var tokens = device.Allocate(conv.DType, b, gh * gw, EmbedDim);
         device.Transpose(conv.Reshape(b, EmbedDim, gh * gw), tokens);
         device.Add(tokens, Positions(device, gh, gw), tokens);
         return tokens;

@@ -29,10 +29,10 @@ public sealed class Downsample2D
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         // Append a zero column to every row, then a zero row to every channel plane.
         using var zeroCol = device.Zeros(n * c * h, 1);
-        using var wide = device.Allocate(n * c * h, w + 1);
+        using var wide = device.Allocate(x.DType, n * c * h, w + 1);
         device.ConcatChannels(x.Reshape(n * c * h, w), zeroCol, wide);
         using var zeroRow = device.Zeros(n * c, w + 1);
-        using var padded = device.Allocate(n, c, h + 1, w + 1);
+        using var padded = device.Allocate(x.DType, n, c, h + 1, w + 1);
         device.ConcatChannels(wide.Reshape(n * c, h * (w + 1)), zeroRow, padded.Reshape(n * c, (h + 1) * (w + 1)));
         return _conv.Forward(padded);
     }

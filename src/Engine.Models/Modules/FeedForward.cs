@@ -34,7 +34,7 @@ public sealed class FeedForward
             using var h = _proj.Forward(x);
             var shape = h.ShapeArray();
             shape[^1] /= 2;
-            using var g = x.Device.Allocate(shape);
+            using var g = x.Device.Allocate(h.DType, shape);
             x.Device.Geglu(h, g);
             return _out.Forward(g);
         }

@@ -39,7 +39,7 @@ public sealed class GroupNorm
     /// <summary>Normalises x [N, C, ...] into a new tensor, then applies SiLU when <paramref name="silu"/>.</summary>
     public Tensor Forward(Tensor x, bool silu = false)
     {
-        var y = x.Device.Allocate(x.ShapeArray());
+        var y = x.Device.Allocate(x.DType, x.ShapeArray());
         x.Device.GroupNorm(x, Weight?.Tensor, Bias?.Tensor, y, Groups, Eps, silu);
         return y;
     }

@@ -82,20 +82,20 @@ public sealed class JointAttention : ISelfAttention
         if (rows.Count > 0 && (rows.Start < 0 || rows.Start + rows.Count > b))
             throw new ArgumentException($"JointAttention '{Name}': identity rows [{rows.Start}, {rows.Start + rows.Count}) are outside the batch of {b}.");
         float scale = 1f / MathF.Sqrt(_headDim);
-        using var keys = device.Allocate(b, lx + lc, inner);
-        using var values = device.Allocate(b, lx + lc, inner);
+        using var keys = device.Allocate(x.DType, b, lx + lc, inner);
+        using var values = device.Allocate(x.DType, b, lx + lc, inner);
         using (var k = Project(_toK, _normK, x))
         using (var ck = Project(_addK, _normAddedK, context))
             device.ConcatChannels(k, ck, keys);
         device.ConcatChannels(v, cv, values);
 
-        using var o = device.Allocate(b, lx, inner);
+        using var o = device.Allocate(x.DType, b, lx, inner);
         using (var q = Project(_toQ, _normQ, x))
             device.Attention(q, keys, values, o, _heads, scale);
         // Perturbed rows: each token's own value, as if the map were the identity.
         if (rows.Count > 0) device.Copy(v.Slice(rows.Start, rows.Count), o.Slice(rows.Start, rows.Count));
         if (_toAddOut is null) return (_toOut.Forward(o), null);
-        using var co = device.Allocate(b, lc, inner);
+        using var co = device.Allocate(x.DType, b, lc, inner);
         using (var cq = Project(_addQ, _normAddedQ, context))
             device.Attention(cq, keys, values, co, _heads, scale);
         if (rows.Count > 0) device.Copy(cv.Slice(rows.Start, rows.Count), co.Slice(rows.Start, rows.Count));
@@ -122,7 +122,7 @@ public sealed class JointAttention : ISelfAttention
         if (norm is null) return p;
         using (p)
         {
-            var y = p.Device.Allocate(p.ShapeArray());
+            var y = p.Device.Allocate(p.DType, p.ShapeArray());
             int rows = p.Dim(0) * p.Dim(1) * _heads;
             try { norm(p.Reshape(rows, _headDim), y.Reshape(rows, _headDim)); }
             catch { y.Dispose(); throw; }

@@ -70,7 +70,7 @@ public sealed class JointTransformerBlock
     private static void GatedFeedForward(FeedForward ff, Tensor h, Tensor shift, Tensor scale, Tensor gate)
     {
         var device = h.Device;
-        using var normed = device.Allocate(h.ShapeArray());
+        using var normed = device.Allocate(h.DType, h.ShapeArray());
         device.LayerNorm(h, null, null, normed, 1e-6f);
         device.Modulate(normed, shift, scale, normed);
         using var f = ff.Forward(normed);

@@ -33,7 +33,7 @@ public sealed class LayerNorm
     /// <summary>Normalises x [..., D] into a new tensor.</summary>
     public Tensor Forward(Tensor x)
     {
-        var y = x.Device.Allocate(x.ShapeArray());
+        var y = x.Device.Allocate(x.DType, x.ShapeArray());
         x.Device.LayerNorm(x, Weight?.Tensor, Bias?.Tensor, y, Eps);
         return y;
     }

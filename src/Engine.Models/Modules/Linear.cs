@@ -42,7 +42,7 @@ public sealed class Linear
     {
         var shape = x.ShapeArray();
         shape[^1] = count;
-        var y = x.Device.Allocate(shape);
+        var y = x.Device.Allocate(x.DType, shape);
         var w = count == Out ? Weight.Tensor : Weight.Tensor.Slice(start, count);
         var b = Bias is null ? null : count == Out ? Bias.Tensor : Bias.Tensor.Slice(start, count);
         x.Device.Linear(x, w, b, y, activation);

@@ -47,7 +47,7 @@ public sealed class PatchEmbed
             throw new ArgumentException($"PatchEmbed: input {x} must be [B, C, H, W] with H and W divisible by {PatchSize}.");
         int b = x.Dim(0), gh = x.Dim(2) / PatchSize, gw = x.Dim(3) / PatchSize;
         using var conv = _proj.Forward(x);
-        var tokens = device.Allocate(b, gh * gw, EmbedDim);
+        var tokens = device.Allocate(conv.DType, b, gh * gw, EmbedDim);
         device.Transpose(conv.Reshape(b, EmbedDim, gh * gw), tokens);
         var table = _positions.Get(device, (gh, gw), () => (SinCosPositionEmbedding.Create(EmbedDim, gh, gw, BaseSize, InterpolationScale), [1, gh * gw, EmbedDim]));
         device.Add(tokens, table, tokens);

@@ -31,7 +31,7 @@ public sealed class RmsNorm
     /// <summary>Normalises x [..., D] into a new tensor.</summary>
     public Tensor Forward(Tensor x)
     {
-        var y = x.Device.Allocate(x.ShapeArray());
+        var y = x.Device.Allocate(x.DType, x.ShapeArray());
         try { Forward(x, y); }
         catch { y.Dispose(); throw; }
         return y;

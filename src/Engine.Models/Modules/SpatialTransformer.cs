@@ -46,7 +46,7 @@ public sealed class SpatialTransformer : ISpatialMixer
         var device = x.Device;
         int b = x.Dim(0), c = x.Dim(1), hw = x.Dim(2) * x.Dim(3);
         using var normed = _norm.Forward(x);
-        Tensor tokens = device.Allocate(b, hw, _inner);
+        Tensor tokens = device.Allocate(x.DType, b, hw, _inner);
         try
         {
             if (_projInConv is not null)
@@ -56,16 +56,16 @@ public sealed class SpatialTransformer : ISpatialMixer
             }
             else
             {
-                using var t = device.Allocate(b, hw, c);
+                using var t = device.Allocate(x.DType, b, hw, c);
                 device.Transpose(normed.Reshape(b, c, hw), t);
                 tokens.Dispose();
                 tokens = _projInLinear!.Forward(t);
             }
             foreach (var block in Blocks) block.Forward(tokens, context);
-            var y = device.Allocate(x.ShapeArray());
+            var y = device.Allocate(x.DType, x.ShapeArray());
             if (_projOutConv is not null)
             {
-                using var img = device.Allocate(b, _inner, x.Dim(2), x.Dim(3));
+                using var img = device.Allocate(x.DType, b, _inner, x.Dim(2), x.Dim(3));
                 device.Transpose(tokens, img.Reshape(b, _inner, hw));
                 using var p = _projOutConv.Forward(img);
                 device.Add(p, x, y);

@@ -38,7 +38,7 @@ public sealed class UNetUpBlock(ResnetBlock2D[] resnets, ISpatialMixer[]? mixers
                     skips.RemoveAt(skips.Count - 1);
                     using (skip)
                     {
-                        joined = device.Allocate(current.Dim(0), current.Dim(1) + skip.Dim(1), current.Dim(2), current.Dim(3));
+                        joined = device.Allocate(current.DType, current.Dim(0), current.Dim(1) + skip.Dim(1), current.Dim(2), current.Dim(3));
                         device.ConcatChannels(current, skip, joined);
                     }
                     input = joined;

@@ -15,7 +15,7 @@ public sealed class Upsample2D
     /// <summary>Upsamples x [N, C, H, W] to a new tensor [N, out, 2H, 2W].</summary>
     public Tensor Forward(Tensor x)
     {
-        using var up = x.Device.Allocate(x.Dim(0), x.Dim(1), 2 * x.Dim(2), 2 * x.Dim(3));
+        using var up = x.Device.Allocate(x.DType, x.Dim(0), x.Dim(1), 2 * x.Dim(2), 2 * x.Dim(3));
         x.Device.UpsampleNearest2x(x, up);
         return _conv.Forward(up);
     }

@@ -150,15 +150,20 @@ public sealed class AutoencoderKL : Network
     public Tensor EncodeMoments(Tensor image)
     {
         RequireDevice(image, "image");
-        using var features = EncoderFeatures(image);
-        using var moments = _encConvOut.Forward(features);
-        if (_quantConv is null)
+        var owned = new List<Tensor>();
+        try
         {
-            var copy = image.Device.Allocate(moments.ShapeArray());
-            image.Device.Copy(moments, copy);
-            return copy;
+            using var features = EncoderFeatures(ToActivations(image, owned)!);
+            using var moments = _encConvOut.Forward(features);
+            if (_quantConv is null)
+            {
+                var copy = image.Device.Allocate(DType.F32, moments.ShapeArray());
+                image.Device.Copy(moments, copy);
+                return copy;
+            }
+            return ToFloat32(_quantConv.Forward(moments));
         }
-        return _quantConv.Forward(moments);
+        finally { foreach (var t in owned) t.Dispose(); }
     }
 
     /// <summary>
@@ -191,8 +196,9 @@ public sealed class AutoencoderKL : Network
     {
         RequireDevice(latent, "latent");
         if (latent.Rank != 4 || latent.Dim(1) != _latent) throw new ArgumentException($"latent {latent} should be [B, {_latent}, h, w].");
-        using var z = _postQuantConv?.Forward(latent);
-        var current = _decConvIn.Forward(z ?? latent);
+        var owned = new List<Tensor>();
+        using var z = _postQuantConv?.Forward(ToActivations(latent, owned)!);
+        var current = _decConvIn.Forward(z ?? ToActivations(latent, owned)!);
         try
         {
             var m = _decMid.Forward(current, null, null);
@@ -205,9 +211,13 @@ public sealed class AutoencoderKL : Network
                 current = next;
             }
             using var normed = _decNormOut.Forward(current, silu: true);
-            return _decConvOut.Forward(normed);
+            return ToFloat32(_decConvOut.Forward(normed));
         }
-        finally { current.Dispose(); }
+        finally
+        {
+            current.Dispose();
+            foreach (var t in owned) t.Dispose();
+        }
     }
 
     private Tensor EncoderFeatures(Tensor image)
@@ -233,13 +243,13 @@ public sealed class AutoencoderKL : Network
     private static Tensor Clamp(Tensor x, float lo, float hi)
     {
         var device = x.Device;
-        using var above = device.Allocate(x.ShapeArray());
+        using var above = device.Allocate(x.DType, x.ShapeArray());
         device.Affine(x, above, 1f, -hi);
         device.Activate(above, above, Activation.Relu);
-        using var below = device.Allocate(x.ShapeArray());
+        using var below = device.Allocate(x.DType, x.ShapeArray());
         device.Affine(x, below, -1f, lo);
         device.Activate(below, below, Activation.Relu);
-        var y = device.Allocate(x.ShapeArray());
+        var y = device.Allocate(x.DType, x.ShapeArray());
         device.LinearCombination(y, [x, above, below], [1f, -1f, 1f]);
         return y;
     }

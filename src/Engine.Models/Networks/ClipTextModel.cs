@@ -137,7 +137,7 @@ public sealed class ClipTextModel : Network
         Tensor? last = null, pooled = null, embeds = null;
         try
         {
-            var h = device.Allocate(batch, l, HiddenSize);
+            var h = device.Allocate(Activations, batch, l, HiddenSize);
             hidden.Add(h);
             // The embedding lookup copies table rows on the device; the ids are host data from the tokenizer.
             var rows = h.Reshape(batch * l, HiddenSize);
@@ -145,7 +145,9 @@ public sealed class ClipTextModel : Network
             device.Add(h, _positionEmbedding.Tensor.Slice(0, l), h);
 
             foreach (var layer in _layers) hidden.Add(layer.Forward(hidden[^1]));
-            last = FinalLayerNorm(hidden[^1]);
+            last = ToFloat32(FinalLayerNorm(hidden[^1]));
+            // Callers get float32 hidden states whatever the layers ran in.
+            for (int i = 0; i < hidden.Count; i++) hidden[i] = ToFloat32(hidden[i]);
 
             var pooledIndex = new int[batch];
             pooled = device.Allocate(batch, HiddenSize);

@@ -73,15 +73,16 @@ public sealed class DiTTransformer2DModel : DiffusionModel
         var device = x.Device;
         var labels = inputs.ClassLabels!;
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
+        var owned = new List<Tensor>();
         try
         {
-            using var tokens = _posEmbed.Forward(x);
+            using var tokens = _posEmbed.Forward(ToActivations(x, owned)!);
             foreach (var block in _blocks) block.Forward(tokens, null, t, labels);
             using var cond = _blocks[0].AdaNorm!.Embedding!.Forward(t, labels);
             device.Activate(cond, cond, Activation.SiLU);
             using var shift = _projOut1.ForwardChunk(cond, 0, _inner);
             using var scale = _projOut1.ForwardChunk(cond, _inner, _inner);
-            using var normed = device.Allocate(tokens.ShapeArray());
+            using var normed = device.Allocate(tokens.DType, tokens.ShapeArray());
             device.LayerNorm(tokens, null, null, normed, 1e-6f);
             device.Modulate(normed, shift, scale, normed);
             using var patches = _projOut2.Forward(normed);
@@ -92,6 +93,7 @@ public sealed class DiTTransformer2DModel : DiffusionModel
         finally
         {
             if (ownsT) t.Dispose();
+            foreach (var o in owned) o.Dispose();
         }
     }
 }

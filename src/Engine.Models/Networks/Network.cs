@@ -48,6 +48,44 @@ public abstract class Network : IDisposable
         Device = device;
     }
 
+    private DType _activations = DType.F32;
+
+    /// <summary>
+    /// Storage of the activations inside the network: F32 (default), or F16 / BF16 on a device that
+    /// <see cref="Engine.Core.Device.SupportsHalfActivations">supports half activations</see>. Products and
+    /// reductions accumulate in float32 either way; inputs and outputs stay float32 (the network converts
+    /// at its boundaries), and so do the timestep and class embeddings.
+    /// </summary>
+    public DType Activations
+    {
+        get => _activations;
+        set
+        {
+            if (value != DType.F32 && Device is { SupportsHalfActivations: false } device)
+                throw new ArgumentException($"{Config.ClassName}: {value.StorageName()} activations need a device with half-precision activations; {device.Name} computes in f32.");
+            _activations = value;
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="t"/> stored as <see cref="Activations"/>: the tensor itself, or a converted copy that is
+    /// added to <paramref name="owned"/> for the caller to dispose. Null stays null.
+    /// </summary>
+    protected Tensor? ToActivations(Tensor? t, List<Tensor> owned)
+    {
+        if (t is null || t.DType == _activations) return t;
+        var converted = t.Device.Convert(t, _activations);
+        owned.Add(converted);
+        return converted;
+    }
+
+    /// <summary>Returns <paramref name="t"/> as float32, disposing it when a converted copy replaces it.</summary>
+    protected static Tensor ToFloat32(Tensor t)
+    {
+        if (t.DType == DType.F32) return t;
+        using (t) return t.Device.Convert(t, DType.F32);
+    }
+
     /// <summary>Checks that <paramref name="source"/> binds every parameter with the right shape, loading nothing.</summary>
     public void CheckBinding(IWeightSource source) => WeightBinder.Plan(Parameters, source);
 

@@ -100,13 +100,14 @@ public sealed class SD3Transformer2DModel : DiffusionModel
         if (pooled.Rank != 2 || pooled.Dim(0) != b || pooled.Dim(1) != _pooledDim)
             throw new ArgumentException($"pooled_projections {pooled} should be [{b}, {_pooledDim}].");
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
+        var owned = new List<Tensor>();
         try
         {
-            using var tokens = _posEmbed.Forward(x);
+            using var tokens = _posEmbed.Forward(ToActivations(x, owned)!);
             using var cond = _timeTextEmbed.Forward(t, pooled);
             // Every adaptive norm takes silu(conditioning): compute it once.
             device.Activate(cond, cond, Activation.SiLU);
-            using var context = _contextEmbedder.Forward(text);
+            using var context = _contextEmbedder.Forward(ToActivations(text, owned)!);
             foreach (var block in _blocks) block.Forward(tokens, context, cond);
             using var normed = _normOut.ForwardActivated(tokens, cond);
             using var patches = _projOut.Forward(normed);
@@ -117,6 +118,7 @@ public sealed class SD3Transformer2DModel : DiffusionModel
         finally
         {
             if (ownsT) t.Dispose();
+            foreach (var o in owned) o.Dispose();
         }
     }
 }

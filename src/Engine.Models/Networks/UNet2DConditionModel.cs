@@ -186,7 +186,7 @@ public sealed class UNet2DConditionModel : DiffusionModel
         if (_addEmbedding is not null && inputs.PooledProjections is null)
             throw new ArgumentException($"{Config.ClassName} from {Config.Path} (addition_embed_type text_time) needs text_embeds and time_ids (pooled projections).");
         if (inputs.PooledProjections is { } added) RequireDevice(added, "added_cond_kwargs");
-        try { return _trunk.Forward(sample, t, inputs.ClassLabels, context, _addEmbedding is null ? null : inputs.PooledProjections); }
+        try { return _trunk.Forward(sample, t, inputs.ClassLabels, context, _addEmbedding is null ? null : inputs.PooledProjections, Activations); }
         finally { if (ownsT) t.Dispose(); }
     }
 }

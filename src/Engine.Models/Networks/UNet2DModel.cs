@@ -147,7 +147,7 @@ public sealed class UNet2DModel : DiffusionModel
         int b = CheckImageInputs(inputs, _inChannels, _downFactor, _classEmbedding is not null);
 
         var t = ExpandTimesteps(inputs.Timestep, b, out bool ownsT);
-        try { return _trunk.Forward(sample, t, inputs.ClassLabels, null); }
+        try { return _trunk.Forward(sample, t, inputs.ClassLabels, null, activations: Activations); }
         finally { if (ownsT) t.Dispose(); }
     }
 }

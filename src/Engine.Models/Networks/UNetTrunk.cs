@@ -16,13 +16,14 @@ internal sealed record UNetTrunk(
 {
     /// <summary>
     /// Runs the network on <paramref name="sample"/> [B, C, H, W] with timesteps t [B]; <paramref name="added"/>
-    /// is SDXL's added conditioning when <see cref="Addition"/> is set. Returns a new tensor.
+    /// is SDXL's added conditioning when <see cref="Addition"/> is set. The blocks run with activations
+    /// stored as <paramref name="activations"/> (the time embedding stays float32). Returns a new float32 tensor.
     /// </summary>
-    public Tensor Forward(Tensor sample, Tensor t, Tensor? classLabels, Tensor? context, Tensor? added = null)
+    public Tensor Forward(Tensor sample, Tensor t, Tensor? classLabels, Tensor? context, Tensor? added = null, DType activations = DType.F32)
     {
         var device = sample.Device;
         var skips = new List<Tensor>();
-        Tensor? centered = null, emb = null, current = null;
+        Tensor? centered = null, emb = null, current = null, halfSample = null, halfContext = null;
         try
         {
             using (var proj = TimeProj.Forward(t)) emb = TimeEmbedding.Forward(proj);
@@ -31,17 +32,19 @@ internal sealed record UNetTrunk(
             var x = sample;
             if (CenterInput)
             {
-                centered = device.Allocate(sample.ShapeArray());
+                centered = device.Allocate(sample.DType, sample.ShapeArray());
                 device.Affine(sample, centered, 2f, -1f);
                 x = centered;
             }
+            if (x.DType != activations) x = halfSample = device.Convert(x, activations);
+            if (context is not null && context.DType != activations) context = halfContext = device.Convert(context, activations);
             var h = ConvIn.Forward(x);
             skips.Add(h);
             foreach (var block in Down) h = block.Forward(h, emb, context, skips);
             if (Mid is not null) current = Mid.Forward(h, emb, context);
             else
             {
-                current = device.Allocate(h.ShapeArray());
+                current = device.Allocate(h.DType, h.ShapeArray());
                 device.Copy(h, current);
             }
             foreach (var block in Up)
@@ -51,7 +54,9 @@ internal sealed record UNetTrunk(
                 current = next;
             }
             using var normed = NormOut.Forward(current, silu: true);
-            return ConvOut.Forward(normed);
+            var output = ConvOut.Forward(normed);
+            if (output.DType == DType.F32) return output;
+            using (output) return device.Convert(output, DType.F32);
         }
         finally
         {
@@ -59,6 +64,8 @@ internal sealed record UNetTrunk(
             current?.Dispose();
             emb?.Dispose();
             centered?.Dispose();
+            halfSample?.Dispose();
+            halfContext?.Dispose();
         }
     }
 }

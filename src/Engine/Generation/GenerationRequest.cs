@@ -59,6 +59,12 @@ public sealed record GenerationRequest
     /// <summary>Storage of Linear and Conv2d weights: F32 (default), F16 or BF16.</summary>
     public DType WeightStorage { get; init; } = DType.F32;
 
+    /// <summary>
+    /// Storage of the networks' activations: F32, F16 or BF16 (products and reductions accumulate in float32
+    /// either way); null = the device's default, F16 on CUDA and F32 elsewhere (see <see cref="ActivationPrecision"/>).
+    /// </summary>
+    public DType? Precision { get; init; }
+
     /// <summary>Short sampler name (<c>dpmpp_2m</c>, <c>ddim</c>, <c>euler_a</c>, ...); null = <see cref="DefaultSampler"/>.</summary>
     public string? Sampler { get; init; }
 

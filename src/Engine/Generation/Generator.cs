@@ -110,6 +110,7 @@ public sealed class Generator : IDisposable
         height /= scale;
         width /= scale;
         CheckPrompts(model, request);
+        ActivationPrecision.Resolve(Device, request.Precision);
         if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");
         if (!float.IsFinite((float)request.GuidanceScale) || request.GuidanceScale < 0) throw new ArgumentException($"guidance scale {request.GuidanceScale} must be a finite number >= 0.");
         if (request.BatchSize < 0) throw new ArgumentException($"batch size {request.BatchSize} must be >= 0 (0 = automatic).");
@@ -166,6 +167,9 @@ public sealed class Generator : IDisposable
         int imageLength = channels * height * width;
         var labels = ResolveLabels(model, request, count);
         var options = ResolveOptions(model, request);
+        var activations = ActivationPrecision.Resolve(Device, request.Precision);
+        ActivationPrecision.Apply(model, activations);
+        if (teacher is not null) ActivationPrecision.Apply(teacher, activations);
         string schedulerClass = distilled ? "Distillation++" : SchedulerLabel(model, request);
 
         // Before the prompts are encoded: adapters change the text encoders too.

@@ -118,6 +118,9 @@ public sealed class GenerationJob
     /// <summary>Custom timesteps (<c>timesteps</c>), descending; their count is the step count.</summary>
     public int[]? Timesteps { get; init; }
 
+    /// <summary>Activation precision (<c>precision</c>: f16, bf16 or f32), or null for the runner's default.</summary>
+    public Engine.Core.DType? Precision { get; init; }
+
     /// <summary>
     /// The job's settings as a request (model, sampler, scheduler config file, steps, guidance scale,
     /// options as <c>key=value</c>, device, prompts, size, clip skip, SDXL micro-conditioning); what the line leaves out takes the request's defaults. The
@@ -146,6 +149,7 @@ public sealed class GenerationJob
         TargetSize = TargetSize,
         Eta = Eta,
         Timesteps = Timesteps,
+        Precision = Precision,
     };
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>

@@ -22,7 +22,8 @@ namespace Engine.Jobs;
 /// ([top, left], >= 0), as in the sidecar; <c>eta</c> (number >= 0, diffusers' step eta: DDIM's eta, TCD's gamma) and
 /// <c>timesteps</c> (custom timesteps, an array of integers; <c>steps</c>, if given, must be their count);
 /// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
-/// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>).
+/// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>); <c>precision</c> (<c>f16</c>,
+/// <c>bf16</c> or <c>f32</c>: the networks' activations, see <see cref="Generation.ActivationPrecision"/>).
 /// With a single <c>seed</c>, <c>count</c>
 /// images take the seeds seed, seed + 1, ...; with a seed list, <c>count</c> (if given) must equal
 /// its length. Without seeds: seed 0 and <c>count</c> (default 1) images.
@@ -33,7 +34,7 @@ public static class JobFile
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
          "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora",
-         "original_size", "crop_top_left", "target_size", "eta", "timesteps"];
+         "original_size", "crop_top_left", "target_size", "eta", "timesteps", "precision"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -93,6 +94,7 @@ public static class JobFile
             var seen = new HashSet<string>(StringComparer.Ordinal);
             string? model = null, sampler = null, schedulerConfig = null, device = null, output = null, prompt = null, negative = null;
             string? initImage = null, vaeTiling = null;
+            Engine.Core.DType? precision = null;
             double? strength = null;
             string? config = null, vae = null, predictionType = null;
             int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
@@ -135,6 +137,10 @@ public static class JobFile
                     case "vae_tiling":
                         vaeTiling = String(p).Trim().ToLowerInvariant();
                         if (vaeTiling is not ("auto" or "on" or "off")) throw new JobLineException($"field 'vae_tiling' must be auto, on or off; got {v.GetRawText()}");
+                        break;
+                    case "precision":
+                        precision = Engine.Core.DTypeExtensions.TryParseStorage(String(p), out var dtype) ? dtype
+                            : throw new JobLineException($"field 'precision' must be one of {Engine.Core.DTypeExtensions.StorageNames}; got {v.GetRawText()}");
                         break;
                     case "original_size": originalSize = Pair(p, 1); break;
                     case "crop_top_left": cropTopLeft = Pair(p, 0); break;
@@ -216,6 +222,7 @@ public static class JobFile
                 Config = config, Vae = vae, PredictionType = predictionType,
                 OriginalSize = originalSize, CropTopLeft = cropTopLeft, TargetSize = targetSize,
                 Eta = eta, Timesteps = timesteps?.ToArray(), Steps = timesteps?.Count ?? steps,
+                Precision = precision,
             };
         }
     }
