@@ -28,6 +28,7 @@ public sealed partial record ImageSidecar
         Device = request.Device,
         DeviceName = deviceName,
         Weights = WeightsName(request.WeightStorage),
+        Precision = request.Precision?.StorageName(),
         Sampler = request.SamplerName,
         Schedule = request.Schedule,
         SchedulerConfig = request.SchedulerConfigJson is { } json ? JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(json)).RootElement.Clone() : null,
@@ -79,6 +80,7 @@ public sealed partial record ImageSidecar
                 : new Engine.Generation.Checkpoints.CheckpointOptions { ConfigFolder = Config, Vae = Vae, PredictionType = PredictionType },
             Device = Device,
             WeightStorage = Weights is { } w ? ParseWeights(w, path) : DType.F32,
+            Precision = Precision is { } p ? ParsePrecision(p, path) : null,
             Sampler = SchedulerConfig is null ? Sampler : null,
             Schedule = SchedulerConfig is null ? Schedule : null,
             SchedulerConfigJson = SchedulerConfig?.GetRawText(),
@@ -129,6 +131,12 @@ public sealed partial record ImageSidecar
         if (perImage is null || perImage.Length <= 1) return perImage;
         if (perImage.Length != RequestCount) throw new InvalidDataException($"{path}: {perImage.Length} prompts recorded for a request of {RequestCount} images.");
         return perImage[..count];
+    }
+
+    private static DType ParsePrecision(string text, string path)
+    {
+        try { return OptionValues.ParsePrecision(text, "precision"); }
+        catch (FormatException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
     private static DType ParseWeights(string text, string path)

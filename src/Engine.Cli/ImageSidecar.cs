@@ -53,6 +53,9 @@ public sealed partial record ImageSidecar
     /// <summary>Storage of the Linear/Conv2d weights (f16 or bf16) when not float32; null for float32.</summary>
     public string? Weights { get; init; }
 
+    /// <summary>Activation precision requested (f32, f16 or bf16); null when left to the device's default.</summary>
+    public string? Precision { get; init; }
+
     /// <summary>The <see cref="Weights"/> value for <paramref name="storage"/>: its name, or null for float32.</summary>
     public static string? WeightsName(DType storage) => storage == DType.F32 ? null : storage.StorageName();
 

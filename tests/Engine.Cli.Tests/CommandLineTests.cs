@@ -35,6 +35,8 @@ public class CommandLineTests
     [TestCase(new[] { "generate", "--device", "tpu" }, ExitCodes.Usage, "unknown device 'tpu'; supported: cpu")]
     [TestCase(new[] { "generate", "--weights", "int8" }, ExitCodes.Usage, "--weights: unknown weight storage 'int8'; supported: f32, f16, bf16")]
     [TestCase(new[] { "forward", "--model", "m", "--inputs", "i", "--output", "o", "--weights", "f8" }, ExitCodes.Usage, "unknown weight storage 'f8'")]
+    [TestCase(new[] { "generate", "--precision", "fp8" }, ExitCodes.Usage, "--precision: unknown precision 'fp8'; supported: f32, f16, bf16")]
+    [TestCase(new[] { "forward", "--model", "m", "--inputs", "i", "--output", "o", "--precision", "half" }, ExitCodes.Usage, "unknown precision 'half'")]
     [TestCase(new[] { "generate", "--option", "warp=9" }, ExitCodes.Usage, "Unknown option 'warp'")]
     [TestCase(new[] { "generate", "--scheduler-config", "/nonexistent/cfg.json" }, ExitCodes.Failure, "/nonexistent/cfg.json")]
     [TestCase(new[] { "generate", "--class", "12", "--steps", "1", "--count", "1", "--device", "cpu" }, ExitCodes.Failure, "class label 12 is out of range")]

@@ -124,6 +124,24 @@ public class GenerateTests
     }
 
     [Test]
+    public void PrecisionIsRecordedAndHalfIsRefusedOnTheCpuDevice()
+    {
+        using var scratch = new Cli.Scratch();
+        var refused = Cli.Run("generate", "--seed", "2", "--count", "1", "--steps", "3", "--class", "3", "--precision", "f16", "--out", scratch["h"], "--device", "cpu");
+        Assert.That(refused.Code, Is.Not.EqualTo(ExitCodes.Success), refused.ToString());
+        Assert.That(refused.ToString(), Does.Contain("--precision").And.Contain("f32 activations"));
+        Assert.That(Directory.Exists(scratch["h"]) && Directory.EnumerateFiles(scratch["h"], "*.png").Any(), Is.False, "refused before work");
+        var r = Cli.Run("generate", "--seed", "2", "--count", "1", "--steps", "3", "--class", "3", "--precision", "f32", "--out", scratch["a"], "--device", "cpu");
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Success), r.ToString());
+        const string name = "seed000002_i0000_class3";
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(scratch["a"], name + ".json"))))
+            Assert.That(doc.RootElement.GetProperty("precision").GetString(), Is.EqualTo("f32"));
+        var again = Cli.Run("generate", "--from-sidecar", Path.Combine(scratch["a"], name + ".json"), "--out", scratch["again"]);
+        Assert.That(again.Code, Is.EqualTo(ExitCodes.Success), again.ToString());
+        Assert.That(File.ReadAllBytes(Path.Combine(scratch["again"], name + ".png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["a"], name + ".png"))));
+    }
+
+    [Test]
     public void DistilledStudentWithTeacherRoundTripsThroughItsSidecar()
     {
         using var scratch = new Cli.Scratch();
