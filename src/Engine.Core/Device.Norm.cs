@@ -13,7 +13,7 @@ public abstract partial class Device
         int c = x.Dim(1);
         if (groups < 1 || c % groups != 0) throw new ArgumentException($"GroupNorm: {c} channels are not divisible into {groups} groups.");
         CheckVector(gamma, c, "GroupNorm gamma"); CheckVector(beta, c, "GroupNorm beta");
-        if (AnyHalf(x, gamma, beta, output))
+        if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("GroupNorm"))
         {
             using var s = Stage();
             GroupNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), groups, eps, silu);
@@ -31,7 +31,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "LayerNorm");
         int d = x.Dim(-1);
         CheckVector(gamma, d, "LayerNorm gamma"); CheckVector(beta, d, "LayerNorm beta");
-        if (AnyHalf(x, gamma, beta, output))
+        if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("LayerNorm"))
         {
             using var s = Stage();
             LayerNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), eps);
@@ -47,7 +47,7 @@ public abstract partial class Device
     public void Softmax(Tensor x, Tensor output)
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "Softmax");
-        if (AnyHalf(x, output))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Softmax"))
         {
             using var s = Stage();
             SoftmaxCore(s.In(x), s.Out(output));

@@ -6,7 +6,7 @@ public abstract partial class Device
     public void Activate(Tensor x, Tensor output, Activation activation)
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Activate");
-        if (AnyHalf(x, output))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Activate"))
         {
             using var s = Stage();
             ActivateCore(s.In(x), s.Out(output), activation);
@@ -24,7 +24,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         int d = output.Dim(-1);
         if (x.Dim(-1) != 2 * d || x.Length != 2 * output.Length) throw new ArgumentException($"Geglu input {x} must be twice as wide as output {output}.");
-        if (AnyHalf(x, output))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Geglu"))
         {
             using var s = Stage();
             GegluCore(s.In(x), s.Out(output));
@@ -45,7 +45,7 @@ public abstract partial class Device
         CheckCompute(a, nameof(a)); CheckCompute(b, nameof(b)); CheckCompute(output, nameof(output));
         var shape = BroadcastShape(a.Shape, b.Shape);
         if (!output.Shape.SequenceEqual(shape)) throw new ArgumentException($"{op}: output {output} should be {Tensor.ShapeString(shape)}.");
-        if (AnyHalf(a, b, output))
+        if (AnyHalf(a, b, output) && !HandlesHalfActivations("Binary"))
         {
             using var s = Stage();
             BinaryCore(op, s.In(a), s.In(b), s.Out(output));
@@ -75,7 +75,7 @@ public abstract partial class Device
         for (int i = 0; i < inputs.Length; i++) { CheckCompute(inputs[i], $"inputs[{i}]"); CheckSameLength(inputs[i], output, "LinearCombination"); }
         bool half = IsHalf(output);
         foreach (var t in inputs) half |= IsHalf(t);
-        if (half)
+        if (half && !HandlesHalfActivations("LinearCombination"))
         {
             using var s = Stage();
             var wide = new Tensor[inputs.Length];
@@ -96,7 +96,7 @@ public abstract partial class Device
     public void Affine(Tensor x, Tensor output, float alpha, float beta)
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Affine");
-        if (AnyHalf(x, output))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Affine"))
         {
             using var s = Stage();
             AffineCore(s.In(x), s.Out(output), alpha, beta);
@@ -112,7 +112,7 @@ public abstract partial class Device
     public void Fill(Tensor output, float value)
     {
         CheckCompute(output, nameof(output));
-        if (AnyHalf(output))
+        if (AnyHalf(output) && !HandlesHalfActivations("Fill"))
         {
             using var s = Stage();
             FillCore(s.Out(output), value);
@@ -134,7 +134,7 @@ public abstract partial class Device
         CheckCompute(timesteps, nameof(timesteps)); CheckCompute(output, nameof(output));
         if (output.Rank != 2 || output.Dim(0) != timesteps.Length) throw new ArgumentException($"TimestepEmbedding output {output} should be [{timesteps.Length}, dim].");
         if (output.Dim(1) < 2) throw new ArgumentException($"TimestepEmbedding needs dim >= 2, got {output.Dim(1)}.");
-        if (AnyHalf(timesteps, output))
+        if (AnyHalf(timesteps, output) && !HandlesHalfActivations("TimestepEmbedding"))
         {
             using var s = Stage();
             TimestepEmbeddingCore(s.In(timesteps), s.Out(output), flipSinToCos, downscaleFreqShift, scale, maxPeriod);
@@ -151,7 +151,7 @@ public abstract partial class Device
     {
         CheckCompute(x, nameof(x)); CheckCompute(shift, nameof(shift)); CheckCompute(scale, nameof(scale)); CheckCompute(output, nameof(output));
         CheckRowVectors(x, shift, "Modulate shift"); CheckRowVectors(x, scale, "Modulate scale"); CheckSameShape(x, output, "Modulate");
-        if (AnyHalf(x, shift, scale, output))
+        if (AnyHalf(x, shift, scale, output) && !HandlesHalfActivations("Modulate"))
         {
             using var s = Stage();
             ModulateCore(s.In(x), s.In(shift), s.In(scale), s.Out(output));
@@ -168,7 +168,7 @@ public abstract partial class Device
     {
         CheckCompute(residual, nameof(residual)); CheckCompute(x, nameof(x)); CheckCompute(gate, nameof(gate)); CheckCompute(output, nameof(output));
         CheckSameShape(x, residual, "GatedAdd"); CheckSameShape(x, output, "GatedAdd"); CheckRowVectors(x, gate, "GatedAdd gate");
-        if (AnyHalf(residual, x, gate, output))
+        if (AnyHalf(residual, x, gate, output) && !HandlesHalfActivations("GatedAdd"))
         {
             using var s = Stage();
             GatedAddCore(s.In(residual), s.In(x), s.In(gate), s.Out(output));
@@ -193,7 +193,7 @@ public abstract partial class Device
         if (marker.Length < 1 || x.Length % marker.Length != 0)
             throw new ArgumentException($"MarkNonFinite: {x} does not split into {marker.Length} equal rows (marker {marker}).");
         if (mark == 0 || !float.IsFinite(mark)) throw new ArgumentException($"MarkNonFinite: mark {mark} must be finite and non-zero (0 means clean).");
-        if (AnyHalf(x, marker))
+        if (AnyHalf(x, marker) && !HandlesHalfActivations("MarkNonFinite"))
         {
             using var s = Stage();
             MarkNonFiniteCore(s.In(x), s.Out(marker, keepContents: true), mark);

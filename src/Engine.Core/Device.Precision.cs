@@ -12,9 +12,9 @@ public abstract partial class Device
     public virtual bool SupportsHalfActivations => false;
 
     /// <summary>
-    /// Whether the device's own <c>*Core</c> method of <paramref name="op"/> (<c>MatMul</c>, <c>Conv2d</c>,
-    /// <c>Attention</c>) takes half activations as they are; otherwise the base class hands it float32
-    /// stand-ins. Only asked when <see cref="SupportsHalfActivations"/> is true.
+    /// Whether the device's own <c>*Core</c> method of the op named <paramref name="op"/> (the public method's
+    /// name: <c>MatMul</c>, <c>Conv2d</c>, <c>Attention</c>, <c>GroupNorm</c>, ...) takes half activations as they
+    /// are; otherwise the base class hands it float32 stand-ins. Asked only when an operand is half.
     /// </summary>
     protected virtual bool HandlesHalfActivations(string op) => false;
 
