@@ -125,19 +125,24 @@ public sealed class AutoencoderKL : Network
         var device = RequireDevice(image, "image");
         if (image.Rank != 4 || image.Dim(1) != _inChannels || image.Dim(2) % _downFactor != 0 || image.Dim(3) % _downFactor != 0)
             throw new ArgumentException($"image {image} should be [B, {_inChannels}, H, W] with H and W multiples of {_downFactor}.");
-        using var features = EncoderFeatures(image);
+        var owned = new List<Tensor>();
+        Tensor features;
+        try { features = EncoderFeatures(ToActivations(image, owned)!); }
+        finally { foreach (var t in owned) t.Dispose(); }
+        using var _ = features;
         Tensor mean, rawLogVar;
         if (_quantConv is not null)
         {
             using var moments = _encConvOut.Forward(features);
-            mean = _quantConv.ForwardChunk(moments, 0, _latent);
-            rawLogVar = _quantConv.ForwardChunk(moments, _latent, _latent);
+            mean = ToFloat32(_quantConv.ForwardChunk(moments, 0, _latent));
+            rawLogVar = ToFloat32(_quantConv.ForwardChunk(moments, _latent, _latent));
         }
         else
         {
-            mean = _encConvOut.ForwardChunk(features, 0, _latent);
-            rawLogVar = _encConvOut.ForwardChunk(features, _latent, _latent);
+            mean = ToFloat32(_encConvOut.ForwardChunk(features, 0, _latent));
+            rawLogVar = ToFloat32(_encConvOut.ForwardChunk(features, _latent, _latent));
         }
+        // The distribution (and the latents drawn from it) is float32.
         using (rawLogVar)
         {
             var logVar = Clamp(rawLogVar, -30f, 20f);
