@@ -11,16 +11,16 @@ public sealed partial class IlgpuDevice
     {
         int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
         if (q.Length == 0) return;
+        if (TryTensorCoreAttention(q, k, v, output, heads, scale)) return;
         if (q.DType != DType.F32 || k.DType != DType.F32 || v.DType != DType.F32 || output.DType != DType.F32)
         {
-            // The general kernels read float32; half operands go through float32 stand-ins.
+            // The general kernels read float32; other half operands go through float32 stand-ins.
             using var s = Stage();
             AttentionCore(s.In(q), s.In(k), s.In(v), s.Out(output), heads, scale);
             s.Commit();
             return;
         }
         if (lk == 0) { FillCore(output, 0f); return; }
-        if (TryTensorCoreAttention(q, k, v, output, heads, scale)) return;
         if (_tiledAttention && d <= AttentionTiledKernels.MaxHeadDim)
         {
             var tp = new AttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, Scale = scale };
