@@ -15,6 +15,9 @@ public sealed class KDdpm : KSampler
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
+    protected override int DrawsAt(KCall call) => EndsAboveZero(call) ? 1 : 0;
+
+    /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
     {
         double s = Grid[i], sn = Grid[i + 1];
@@ -40,6 +43,9 @@ public sealed class KLcm : KSampler
 
     /// <inheritdoc />
     public override bool IsStochastic => true;
+
+    /// <inheritdoc />
+    protected override int DrawsAt(KCall call) => EndsAboveZero(call) ? 1 : 0;
 
     /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)

@@ -57,6 +57,9 @@ public sealed class KDpmPp2SAncestral : KSampler
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
+    protected override int DrawsAt(KCall call) => call.Stage == 1 && EndsAboveZero(call) ? 1 : 0;
+
+    /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)
     {
         var call = PlanOf(i);
@@ -101,6 +104,9 @@ public sealed class KDpmPpSde : KSampler
 
     /// <inheritdoc />
     public override bool IsStochastic => true;
+
+    /// <inheritdoc />
+    protected override int DrawsAt(KCall call) => EndsAboveZero(call) ? 1 : 0;   // one draw in each of the step's two calls
 
     /// <inheritdoc />
     protected override void StepCore(Tensor modelOutput, int i, Tensor sample)

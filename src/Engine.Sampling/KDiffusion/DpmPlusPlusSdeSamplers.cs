@@ -26,6 +26,9 @@ public sealed class KDpmPpMultistepSde : KSampler
     public override bool IsStochastic => true;
 
     /// <inheritdoc />
+    protected override int DrawsAt(KCall call) => EndsAboveZero(call) ? 1 : 0;
+
+    /// <inheritdoc />
     protected override void ResetHistory() { Array.Clear(_d); Array.Clear(_h); }
 
     /// <inheritdoc />

@@ -39,6 +39,9 @@ public sealed class KTwoStage : KSampler
     /// <inheritdoc />
     public override bool IsStochastic => _method == Method.Dpm2Ancestral;
 
+    /// <inheritdoc />
+    protected override int DrawsAt(KCall call) => _method == Method.Dpm2Ancestral && call.Stage == 1 ? 1 : 0;
+
     // The sigma the step's ODE part ends at: sigma_next, or sigma_down for the ancestral form.
     private double Target(int i) => _method == Method.Dpm2Ancestral ? Ancestral(Grid[i], Grid[i + 1]).Down : Grid[i + 1];
 

@@ -78,6 +78,18 @@ public abstract class KSampler : Scheduler
         Timesteps = _plan.Select(c => (double)ComfySchedules.NearestTimestep(Training, c.Sigma)).ToArray();
     }
 
+    /// <summary>
+    /// Draws a whole run makes: <see cref="DrawsAt"/> summed over the planned calls, so recorded step noise is
+    /// checked before sampling (<see cref="RecordedNoise.Require"/>) rather than running out mid-run.
+    /// </summary>
+    public override int NoiseDraws => _plan.Sum(DrawsAt);
+
+    /// <summary>The standard-normal draws model call <paramref name="call"/>'s update makes (0 for deterministic samplers).</summary>
+    protected virtual int DrawsAt(KCall call) => 0;
+
+    /// <summary>Whether the grid step of <paramref name="call"/> ends above sigma 0 (where ancestral and SDE updates draw).</summary>
+    protected bool EndsAboveZero(KCall call) => Grid[call.Step + 1] > 0;
+
     /// <summary>The call plan entry of model call <paramref name="i"/>.</summary>
     protected KCall PlanOf(int i) => _plan[i];
 
