@@ -10,7 +10,7 @@ namespace Engine.Cli;
 public sealed class CheckpointCliOptions
 {
     /// <summary><c>--config DIR</c>.</summary>
-    public Option<string?> Config { get; } = CliOptions.Text("--config", "DIR",
+    public Option<string?> Config { get; } = CliOptions.PathText("--config", "DIR",
         "single-file --model: take configs, tokenizers and the scheduler from this diffusers pipeline folder instead of the inferred stock ones");
 
     /// <summary><c>--prediction-type TYPE</c>.</summary>
@@ -18,7 +18,7 @@ public sealed class CheckpointCliOptions
         "single-file --model: epsilon, v_prediction or sample, instead of the inferred one (SD 2.x files default to v_prediction)"));
 
     /// <summary><c>--vae DIR|FILE</c>.</summary>
-    public Option<string?> Vae { get; } = CliOptions.Text("--vae", "DIR|FILE",
+    public Option<string?> Vae { get; } = CliOptions.PathText("--vae", "DIR|FILE",
         "single-file --model: replace its VAE with a diffusers VAE folder or a VAE safetensors file");
 
     /// <summary>The options in help order.</summary>

@@ -18,6 +18,23 @@ public static class CliOptions
     public static Option<string?> Text(string name, string helpName, string description) =>
         Parsed<string?>(name, helpName, description, text => text);
 
+    /// <summary>
+    /// A path option (FILE, DIR, ...): an empty or blank value is a usage error naming the option, not the
+    /// working folder or a default.
+    /// </summary>
+    public static Option<string?> PathText(string name, string helpName, string description) =>
+        Parsed<string?>(name, helpName, description, text => string.IsNullOrWhiteSpace(text)
+            ? throw new FormatException($"{name} is empty; give {PathKind(helpName)}.")
+            : text);
+
+    // "a folder path" for DIR, "a file path" for FILE, both for DIR|FILE.
+    private static string PathKind(string helpName) => (helpName.Contains("DIR"), helpName.Contains("FILE")) switch
+    {
+        (true, true) => "a folder or file path",
+        (true, false) => "a folder path",
+        _ => $"a file path ({helpName})",
+    };
+
     /// <summary>An integer option in [min, max].</summary>
     public static Option<int?> Int(string name, string helpName, string description, int min = int.MinValue, int max = int.MaxValue) =>
         Parsed<int?>(name, helpName, description, text => OptionValues.ParseInt(text, name, min, max));
@@ -116,6 +133,7 @@ public static class CliOptions
         argument.Validators.Add(result =>
         {
             if (result.Tokens is [var token] && LooksLikeOption(token.Value)) result.AddError($"unknown option '{OptionName(token.Value)}'.");
+            else if (result.Tokens is [var blank] && string.IsNullOrWhiteSpace(blank.Value)) result.AddError($"the {helpName} argument is empty; give a path.");
         });
         return argument;
     }

@@ -16,7 +16,7 @@ public sealed class ImageToImageOptions
     public const string EncodeNoiseTensor = "encode_noise";
 
     /// <summary><c>--init-image FILE</c>.</summary>
-    public Option<string?> InitImage { get; } = CliOptions.Text("--init-image", "FILE",
+    public Option<string?> InitImage { get; } = CliOptions.PathText("--init-image", "FILE",
         "img2img on an SD or SDXL pipeline: start from this PNG, or safetensors tensor 'image' [N, 3, H, W] in [0, 1] (one image for all or one per image); " +
         "without --height/--width the output has its size rounded down to the VAE factor, another size is resized (PNG: PIL's Lanczos, tensor: nearest, as diffusers)");
 

@@ -43,6 +43,8 @@ public static class ModelLocator
         if (!string.IsNullOrWhiteSpace(model) && Directory.Exists(model)) return Path.GetFullPath(model);
         // A single-file checkpoint.
         if (!string.IsNullOrWhiteSpace(model) && File.Exists(model) && model.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return Path.GetFullPath(model);
+        if (!string.IsNullOrWhiteSpace(model) && File.Exists(model))
+            throw new DirectoryNotFoundException($"{option} '{model}' is a file, not a model: give a model folder (config.json and weights), a pipeline folder, a single-file checkpoint (.safetensors) or a built-in model name.");
         string name = string.IsNullOrWhiteSpace(model) ? fallbackName : model;
         var root = ModelsRoot();
         bool plainName = name.IndexOfAny(['/', '\\']) < 0 && name != "." && name != "..";

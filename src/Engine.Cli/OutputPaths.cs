@@ -34,6 +34,21 @@ public static class OutputPaths
     }
 
     /// <summary>
+    /// Throws an <see cref="IOException"/> naming <paramref name="option"/> unless <paramref name="file"/> can be
+    /// written: not a folder, in an existing folder that takes a file (probed with a temporary file, removed at once).
+    /// Checked before any work, since results are written only at the end.
+    /// </summary>
+    public static void RequireWritableFile(string file, string option)
+    {
+        string full = Path.GetFullPath(file);
+        if (Directory.Exists(full)) throw new IOException($"{option} {file}: is a folder; give a file path.");
+        string folder = Path.GetDirectoryName(full) ?? throw new IOException($"{option} {file}: not a file path.");
+        if (File.Exists(folder)) throw new IOException($"{option} {file}: '{folder}' is a file, not a folder.");
+        if (!Directory.Exists(folder)) throw new IOException($"{option} {file}: folder '{folder}' does not exist.");
+        RequireWritableFolder(folder, option);
+    }
+
+    /// <summary>
     /// Throws a <see cref="FileNotFoundException"/> naming <paramref name="what"/> unless <paramref name="path"/>
     /// is an existing file; a folder given where a file is expected is named as such.
     /// </summary>

@@ -21,7 +21,7 @@ public sealed class SamplingOptions
 
     /// <summary><c>--scheduler-config FILE</c>.</summary>
     public Option<string?> SchedulerConfig { get; } =
-        CliOptions.Text("--scheduler-config", "FILE", "diffusers scheduler_config.json to sample with instead of --sampler/--schedule");
+        CliOptions.PathText("--scheduler-config", "FILE", "diffusers scheduler_config.json to sample with instead of --sampler/--schedule");
 
     /// <summary><c>--steps N</c>.</summary>
     public Option<int?> Steps { get; } = CliOptions.Int("--steps", "N", "inference steps (default 20)", 1, 1000);

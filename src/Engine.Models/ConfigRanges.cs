@@ -31,6 +31,9 @@ public static class ConfigRanges
     {
         // A normalisation epsilon of 0 or less divides by zero (or takes the root of a negative) on flat inputs.
         ["norm_eps"] = (1e-30, 1), ["layer_norm_eps"] = (1e-30, 1),
+        // The UNet mid block divides its output by its scale factor and the VAE divides latents by scaling_factor:
+        // 0 gives infinities at the first step, a negative value silently flips the signal.
+        ["mid_block_scale_factor"] = (1e-6, 1e6), ["scaling_factor"] = (1e-6, 1e6), ["shift_factor"] = (-1e6, 1e6),
     };
 
     /// <summary>The allowed range of integer field <paramref name="key"/>, or null when it has none.</summary>

@@ -230,6 +230,14 @@ public sealed record SchedulerConfig
         // The linear schedules interpolate from beta_start up to beta_end; the cosine schedule ignores both.
         if (TrainedBetas is null && BetaSchedule != "squaredcos_cap_v2" && !(BetaStart < BetaEnd))
             Fail($"beta_start {BetaStart} must be less than beta_end {BetaEnd} (0 < beta_start < beta_end < 1).");
+        // x0 limits: clipped to +-clip_sample_range, thresholded at a quantile of |x0| between 1 and sample_max_value.
+        if (!(ClipSampleRange > 0)) Fail($"clip_sample_range {ClipSampleRange} must be > 0 (x0 is clipped to [-clip_sample_range, clip_sample_range]).");
+        if (!(DynamicThresholdingRatio > 0 && DynamicThresholdingRatio <= 1)) Fail($"dynamic_thresholding_ratio {DynamicThresholdingRatio} must lie in (0, 1] (a quantile of |x0|).");
+        if (!(SampleMaxValue > 0)) Fail($"sample_max_value {SampleMaxValue} must be > 0 (the largest threshold of x0).");
+        // Sigma grid ends: noise levels, so positive, and the lower below the upper.
+        if (SigmaMin is { } smin && !(smin > 0 && double.IsFinite(smin))) Fail($"sigma_min {smin} must be a finite number > 0.");
+        if (SigmaMax is { } smax && !(smax > 0 && double.IsFinite(smax))) Fail($"sigma_max {smax} must be a finite number > 0.");
+        if (SigmaMin is { } lo && SigmaMax is { } hi && !(lo < hi)) Fail($"sigma_min {lo} must be less than sigma_max {hi}.");
         // solver_order, shift and timestep_type are checked on every file whichever class reads them (see Parse).
         int order = r.Int("solver_order", 2), maxOrder = kind.MaxSolverOrder;
         if (order < 1 || order > maxOrder) Fail($"solver_order {order} is not supported; supported: 1..{maxOrder}.");

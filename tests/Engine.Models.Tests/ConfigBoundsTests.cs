@@ -72,6 +72,16 @@ public sealed class ConfigBoundsTests
         Assert.That(e.Message, Does.Contain("'norm_eps'").And.Contain("a number from 1E-30 to 1"));
     }
 
+    // A zero scale divides by zero at the first step (the sample went non-finite); a negative one flips the signal silently.
+    [TestCase("unet2d_tiny", "mid_block_scale_factor", 0.0)]
+    [TestCase("unet2d_cond_tiny", "mid_block_scale_factor", -1.0)]
+    [TestCase("vae_tiny", "scaling_factor", 0.0)]
+    public void NonPositiveScaleFactorIsNamed(string fixture, string field, double value)
+    {
+        var e = LoadFails(fixture, field, value, out _);
+        Assert.That(e.Message, Does.Contain($"'{field}'").And.Contain("a number from 1E-06 to 1000000"));
+    }
+
     [Test]
     public void BlockListLongerThanTheFileStopsAtTheTensorCount()
     {

@@ -30,6 +30,21 @@ public class ConfigAndCatalogTests
         Assert.That(e!.Message, Does.Contain(message));
     }
 
+    // Each of these ran (or failed mid-run with a .NET message) before: x0 clipped to nothing, a thresholding
+    // quantile above 1, a threshold of 0 (NaN samples), noise levels of 0, below 0 or inverted.
+    [TestCase("""{"clip_sample":true,"clip_sample_range":0}""", "clip_sample_range 0 must be > 0")]
+    [TestCase("""{"clip_sample_range":-1}""", "clip_sample_range -1 must be > 0")]
+    [TestCase("""{"thresholding":true,"dynamic_thresholding_ratio":2}""", "dynamic_thresholding_ratio 2 must lie in (0, 1]")]
+    [TestCase("""{"thresholding":true,"sample_max_value":0}""", "sample_max_value 0 must be > 0")]
+    [TestCase("""{"sigma_min":-1}""", "sigma_min -1 must be a finite number > 0")]
+    [TestCase("""{"sigma_max":0}""", "sigma_max 0 must be a finite number > 0")]
+    [TestCase("""{"sigma_min":5,"sigma_max":1}""", "sigma_min 5 must be less than sigma_max 1")]
+    public void OutOfRangeSampleLimitsAndSigmaBoundsAreNamed(string json, string message)
+    {
+        var e = Assert.Throws<SchedulerConfigException>(() => SchedulerConfig.ParseJson(json, "DDIMScheduler"));
+        Assert.That(e!.Message, Does.Contain(message));
+    }
+
     [Test]
     public void CosineScheduleIgnoresTheBetaBounds() =>
         Assert.That(SchedulerConfig.ParseJson("""{"beta_schedule":"squaredcos_cap_v2","beta_start":0.02,"beta_end":0.0001}""", "DDIMScheduler").BetaSchedule, Is.EqualTo("squaredcos_cap_v2"));

@@ -18,7 +18,7 @@ namespace Engine.Cli.Commands;
 public sealed class BatchCommand : EngineCommand
 {
     private readonly Argument<string?> _jobs = CliOptions.Positional("JOBS.jsonl", "the job file");
-    private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder of jobs without 'out' (default: out)");
+    private readonly Option<string?> _out = CliOptions.PathText("--out", "DIR", "output folder of jobs without 'out' (default: out)");
     private readonly Argument<string?> _statusOut = CliOptions.Positional("OUT", "with 'status': the output folder to check");
     private readonly Option<string?> _device = BatchOptions.Devices();
     private readonly Option<string?> _shard = BatchOptions.Shard();
@@ -158,6 +158,9 @@ public sealed class BatchCommand : EngineCommand
         };
         try { request = SamplingSettings.Validated(fromLine, Name); }
         catch (UsageException e) { throw new ArgumentException(e.Message[(Name.Length + 2)..], e); }
+        // Before the model loads: a job whose images cannot be written fails without sampling.
+        string outDir = job.Out ?? defaultOut;
+        OutputPaths.RequireWritableFolder(outDir, job.Out is null ? "--out" : "field 'out'");
         string modelPath = ModelLocator.Resolve((Directory.Exists(Path.Combine(jobDir, job.Model)) || File.Exists(Path.Combine(jobDir, job.Model))) && !Directory.Exists(job.Model) && !File.Exists(job.Model) ? Path.Combine(jobDir, job.Model) : job.Model);
         var checkpoint = job.Config is null && job.Vae is null && job.PredictionType is null ? null : new Engine.Generation.Checkpoints.CheckpointOptions
         {
@@ -184,7 +187,6 @@ public sealed class BatchCommand : EngineCommand
         // A conditional model without explicit classes cycles through its classes, and the names say so.
         var classes = job.Classes ?? (model.ClassCount > 0 ? Enumerable.Range(0, model.ClassCount).ToArray() : null);
         var planned = new GenerationJob(job.Line, job.Model, job.Seeds, classes);
-        string outDir = job.Out ?? defaultOut;
         // An image counts as done only when its PNG matches its sidecar's size and checksum and decodes whole.
         var (done, pending, damaged) = JobResume.Check(planned, outDir, ImageOutput.Problem, image => plan.Mine(job, image.Index, worker));
         meter.Drop(done.Count);

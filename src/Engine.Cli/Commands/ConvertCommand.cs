@@ -10,7 +10,7 @@ namespace Engine.Cli.Commands;
 public sealed class ConvertCommand : EngineCommand
 {
     private readonly Argument<string?> _file = CliOptions.Positional("CHECKPOINT.safetensors", "a single-file SD 1.x / 2.x / SDXL checkpoint in the original layout");
-    private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "the pipeline folder to write (new or empty)");
+    private readonly Option<string?> _out = CliOptions.PathText("--out", "DIR", "the pipeline folder to write (new or empty)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of every written tensor: f32 (default), f16 or bf16");
     private readonly CheckpointCliOptions _checkpoint = new();
 
@@ -41,7 +41,7 @@ public sealed class ConvertCommand : EngineCommand
     public override int Run(ParseResult parse, CommandContext context)
     {
         if (parse.GetValue(_file) is not { } path) throw new UsageException($"{Name}: give a checkpoint file (see 'engine {Name} --help').");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file does not exist.");
+        OutputPaths.RequireFile(path, "checkpoint");
         string outDir = parse.GetValue(_out)!;
         CheckpointConverter.Convert(path, _checkpoint.Read(parse, Name), outDir, parse.GetValue(_weights) ?? DType.F32);
         context.Output.WriteLine($"wrote {Path.GetFullPath(outDir)}");

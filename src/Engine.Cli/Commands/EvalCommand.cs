@@ -24,7 +24,7 @@ public sealed class EvalCommand : EngineCommand
         "rows \"sampler:steps,steps;sampler:steps,...\" instead of one run", ParseCompare);
     private readonly Option<List<List<(string Sampler, int Steps)>>> _run = CliOptions.Repeatable("--run", "SAMPLER:STEPS",
         "one row (repeatable; may be combined with --compare)", ParseCompare);
-    private readonly Option<string?> _classifier = CliOptions.Text("--classifier", "DIR", $"classifier folder (default: built-in {ModelLocator.DefaultClassifier})");
+    private readonly Option<string?> _classifier = CliOptions.PathText("--classifier", "DIR", $"classifier folder (default: built-in {ModelLocator.DefaultClassifier})");
     private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
         "sample --model as a distilled student refined by this teacher (Distillation++; NFE then counts student and teacher calls)");
     private readonly Option<bool> _realFloor = CliOptions.Flag("--real-floor",

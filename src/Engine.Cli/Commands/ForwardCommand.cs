@@ -19,9 +19,9 @@ namespace Engine.Cli.Commands;
 /// </summary>
 public sealed class ForwardCommand : EngineCommand
 {
-    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "model or text encoder folder");
-    private readonly Option<string?> _inputs = CliOptions.Text("--inputs", "FILE", "input tensors");
-    private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "where to write the results (written atomically)");
+    private readonly Option<string?> _model = CliOptions.PathText("--model", "DIR", "model or text encoder folder");
+    private readonly Option<string?> _inputs = CliOptions.PathText("--inputs", "FILE", "input tensors");
+    private readonly Option<string?> _output = CliOptions.PathText("--output", "FILE", "where to write the results (written atomically)");
     private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
     private readonly Option<DType?> _precision = CliOptions.Precision(SamplingOptions.PrecisionHelp);
@@ -67,6 +67,7 @@ public sealed class ForwardCommand : EngineCommand
         string model = parse.GetValue(_model)!, inputs = parse.GetValue(_inputs)!, outputPath = parse.GetValue(_output)!;
         string? kind = parse.GetValue(_device);
         var weights = parse.GetValue(_weights) ?? DType.F32;
+        OutputPaths.RequireWritableFile(outputPath, "--output");
         using var device = DeviceFactory.Create(kind);
         var activations = Engine.Generation.ActivationPrecision.Resolve(device, parse.GetValue(_precision));
         bool hidden = parse.GetValue(_hiddenStates);

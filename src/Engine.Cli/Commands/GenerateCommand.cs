@@ -48,12 +48,12 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<List<Engine.Models.Adapters.LoraSpec>> _lora = CliOptions.Repeatable("--lora", "FILE[:SCALE]",
         "LoRA adapter (kohya or diffusers layout) merged into the UNet and text encoders at SCALE (default 1), repeatable; " +
         "SCALE is the text after the last ':' when it is a number, so C:\\x.safetensors keeps its drive", ParseLora);
-    private readonly Option<string?> _out = CliOptions.Text("--out", "DIR", "output folder (default: out)");
-    private readonly Option<string?> _initNoise = CliOptions.Text("--init-noise", "FILE",
+    private readonly Option<string?> _out = CliOptions.PathText("--out", "DIR", "output folder (default: out)");
+    private readonly Option<string?> _initNoise = CliOptions.PathText("--init-noise", "FILE",
         "safetensors file with tensor x_T [N, C, H, W] (latents for a pipeline): the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
         "to compare with diffusers; N images (with --seed/--count only). An optional step_noise [K, N, C, H, W] holds the sampler's draws, " +
         "consumed in order (diffusers' draws, those multiplied by zero too; K may be 0; too few is an error before sampling)");
-    private readonly Option<string?> _outputTensor = CliOptions.Text("--output-tensor", "FILE",
+    private readonly Option<string?> _outputTensor = CliOptions.PathText("--output-tensor", "FILE",
         "also write the final samples before pixel conversion (model space or latents, not clamped) as tensor 'samples' [N, C, H, W] " +
         "to a safetensors file; for a pipeline also the decoded 'image' [N, 3, H, W] in [0, 1]");
     private readonly Option<string?> _teacher = CliOptions.Text("--teacher", "DIR",
@@ -64,7 +64,7 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<bool> _timings = CliOptions.Flag("--timings",
         "print to stderr the wall time of each phase (model load, text encoding, denoising and per step, VAE decode), the weights' " +
         "device memory and each phase's peak of activations, alone and with the buffers pooled for reuse");
-    private readonly Option<string?> _fromSidecar = CliOptions.Text("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
+    private readonly Option<string?> _fromSidecar = CliOptions.PathText("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
 
     /// <inheritdoc />
     public override string Name => "generate";
@@ -156,6 +156,7 @@ public sealed class GenerateCommand : EngineCommand
 
         string modelPath = ModelLocator.Resolve(parse.GetValue(_model));
         OutputPaths.RequireWritableFolder(outDir, "--out");
+        if (outputTensor is not null) OutputPaths.RequireWritableFile(outputTensor, "--output-tensor");
         var prompts = parse.GetValue(_prompt) ?? [];
         var negatives = parse.GetValue(_negativePrompt) ?? [];
         if (prompts.Count > 1 && count is { } given && given != prompts.Count)
@@ -185,7 +186,7 @@ public sealed class GenerateCommand : EngineCommand
             throw new UsageException($"{Name}: --student-lora makes --model its own teacher; --teacher cannot be given too.");
         request = _img2img.Apply(parse, request, Name, request.InitialNoiseFile);
         foreach (var (lora, option) in request.Loras.Select(l => (l, "--lora")).Concat(request.StudentLoras.Select(l => (l, "--student-lora"))))
-            if (!File.Exists(lora.Path)) throw new FileNotFoundException($"{option} file '{lora.Path}' does not exist.", lora.Path);
+            OutputPaths.RequireFile(lora.Path, $"{option} file");
         int[]? noiseShape = null;
         if (request.InitialNoiseFile is { } noisePath)
         {

@@ -19,7 +19,7 @@ public sealed class InfoCommand : EngineCommand
     public override string Summary => "show the version, available devices and SIMD support";
 
     /// <inheritdoc />
-    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR",
+    private readonly Option<string?> _model = CliOptions.PathText("--model", "DIR",
         "also describe a model folder (class, weights) or a pipeline folder (class, support, every component with its parameters)");
 
     /// <inheritdoc />

@@ -16,7 +16,7 @@ public sealed class NoiseCommand : EngineCommand
     private readonly Option<ulong?> _seed = CliOptions.Seed("--seed", "S", "the seed (default 0)");
     private readonly Option<List<int[]>> _shape = CliOptions.Repeatable("--shape", "D1,D2,...",
         "shape of one draw (repeatable: one draw per --shape, in order, from the same generator)", text => OptionValues.IntList(text, "--shape", 1, int.MaxValue));
-    private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "safetensors file to write (tensors draw_0, draw_1, ...)");
+    private readonly Option<string?> _output = CliOptions.PathText("--output", "FILE", "safetensors file to write (tensors draw_0, draw_1, ...)");
     private readonly Option<string?> _kernel = CliOptions.Parsed<string?>("--kernel", "avx2|portable",
         "(torch) which of PyTorch's CPU kernels to reproduce for draws of 16 or more values (default avx2)", ParseKernel);
 
@@ -53,6 +53,7 @@ public sealed class NoiseCommand : EngineCommand
         ulong seed = parse.GetValue(_seed) ?? 0;
         var shapes = parse.GetValue(_shape)!;
         string output = parse.GetValue(_output)!;
+        OutputPaths.RequireWritableFile(output, "--output");
         if (parse.Has(_kernel) && rng != RngKind.Torch) throw new UsageException($"{Name}: --kernel goes with --rng torch.");
         var kernel = parse.GetValue(_kernel) == "portable" ? TorchNormalKernel.Portable : TorchNormalKernel.Avx2;
         foreach (var shape in shapes)

@@ -14,7 +14,7 @@ namespace Engine.Cli.Commands;
 /// </summary>
 public sealed class SolverBenchCommand : EngineCommand
 {
-    private readonly Option<string?> _gaussian = CliOptions.Text("--gaussian", "FILE", "Gaussian spec (safetensors)");
+    private readonly Option<string?> _gaussian = CliOptions.PathText("--gaussian", "FILE", "Gaussian spec (safetensors)");
     private readonly Option<List<string>> _schedulerConfig = CliOptions.Repeatable("--scheduler-config", "FILE", "diffusers scheduler config to run (repeatable)", text => text);
     private readonly Option<string?> _samplers = CliOptions.Text("--samplers", "A,B,...",
         "sampler names ('engine samplers') on the Gaussian's training schedule: the --scheduler-config if one is given, " +
@@ -24,7 +24,7 @@ public sealed class SolverBenchCommand : EngineCommand
         "inference steps; an item may be a range FIRST:LAST[:STEP] (10:40 is every count from 10 to 40)", text => OptionValues.IntRanges(text, "--steps", 1, 10_000));
     private readonly Option<double?> _eta = CliOptions.Eta();
     private readonly Option<int[]?> _timesteps = CliOptions.Timesteps();
-    private readonly Option<string?> _output = CliOptions.Text("--output", "FILE", "(single run) where to write final, exact and error");
+    private readonly Option<string?> _output = CliOptions.PathText("--output", "FILE", "(single run) where to write final, exact and error");
     private readonly Option<bool> _exactSigma = CliOptions.Flag("--exact-sigma",
         "the model uses the sampler's own noise level rather than the integer timestep (removes timestep rounding, so convergence orders show cleanly)");
     private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu");
@@ -80,7 +80,8 @@ public sealed class SolverBenchCommand : EngineCommand
         if (configs.Count == 0 && samplerList is null) throw new UsageException($"{Name}: give --scheduler-config or --samplers (see 'engine {Name} --help').");
         if (samplerList is not null && configs.Count > 1) throw new UsageException($"{Name}: with --samplers give at most one --scheduler-config (the training schedule).");
         if (schedule is not null && samplerList is null) throw new UsageException($"{Name}: --schedule goes with --samplers.");
-        if (!File.Exists(gaussian)) throw new FileNotFoundException($"{gaussian}: Gaussian spec does not exist.");
+        OutputPaths.RequireFile(gaussian, "Gaussian spec (--gaussian)");
+        if (parse.GetValue(_output) is { } outputFile) OutputPaths.RequireWritableFile(outputFile, "--output");
         double? eta = parse.GetValue(_eta);
         int[]? timesteps = parse.Has(_timesteps) ? parse.GetValue(_timesteps) : null;
         if (timesteps is not null && (steps.Length != 1 || steps[0] != timesteps.Length))
@@ -135,7 +136,7 @@ public sealed class SolverBenchCommand : EngineCommand
 
     private static SchedulerConfig LoadConfig(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: scheduler config does not exist.");
+        OutputPaths.RequireFile(path, "scheduler config (--scheduler-config)");
         try { return SchedulerConfig.Load(path); }
         catch (Exception e) when (e is JsonException or SchedulerConfigException)
         {

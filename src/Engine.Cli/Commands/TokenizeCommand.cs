@@ -9,7 +9,7 @@ namespace Engine.Cli.Commands;
 /// </summary>
 public sealed class TokenizeCommand : EngineCommand
 {
-    private readonly Option<string?> _model = CliOptions.Text("--model", "DIR", "pipeline folder (model_index.json), or a tokenizer folder itself");
+    private readonly Option<string?> _model = CliOptions.PathText("--model", "DIR", "pipeline folder (model_index.json), or a tokenizer folder itself");
     private readonly Option<string?> _tokenizer = CliOptions.Text("--tokenizer", "NAME", "tokenizer subfolder of the pipeline (default: tokenizer; SDXL and SD3 also have tokenizer_2)");
     private readonly Option<bool> _json = CliOptions.Flag("--json", "per prompt one line: a JSON array of all its ids, start and end included, neither padded nor truncated");
     private readonly Argument<string[]> _prompts = new("PROMPT") { Description = "the prompts", Arity = ArgumentArity.ZeroOrMore };

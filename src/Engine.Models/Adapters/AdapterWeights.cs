@@ -132,6 +132,7 @@ public sealed class AdapterWeights : IDisposable
         if (!double.IsFinite(spec.Scale)) throw new ArgumentException($"LoRA '{spec.Path}': scale {spec.Scale} must be a finite number.");
         string full = Path.GetFullPath(spec.Path);
         var info = new FileInfo(full);
+        if (Directory.Exists(full)) throw new FileNotFoundException($"LoRA file '{full}' is a folder; expected a safetensors file.", full);
         if (!info.Exists) throw new FileNotFoundException($"LoRA file '{full}' does not exist.", full);
         if (!_files.TryGetValue(full, out var cached) || cached.Written != info.LastWriteTimeUtc || cached.Length != info.Length)
         {

@@ -42,6 +42,7 @@ public sealed class LoraFile : IDisposable
     public static LoraFile Open(string path)
     {
         string full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new FileNotFoundException($"LoRA file '{full}' is a folder; expected a safetensors file.", full);
         if (!File.Exists(full)) throw new FileNotFoundException($"LoRA file '{full}' does not exist.", full);
         SafetensorsFile file;
         try { file = SafetensorsFile.Open(full); }

@@ -54,6 +54,9 @@ public sealed class DiTTransformer2DModel : DiffusionModel
     public override int OutChannels => _outChannels;
 
     /// <inheritdoc />
+    public override int SizeMultiple => _patch;
+
+    /// <inheritdoc />
     public override int SampleSize => _sampleSize;
 
     /// <summary>Label rows: the classes plus the null (unconditional) class, which is label <c>num_embeds_ada_norm</c>.</summary>

@@ -22,6 +22,9 @@ public abstract class DiffusionModel : Network
     /// <summary>The configured spatial size of the sample.</summary>
     public abstract int SampleSize { get; }
 
+    /// <summary>What the sample's height and width must be multiples of (the UNet's downsampling or the patch size).</summary>
+    public virtual int SizeMultiple => 1;
+
     /// <summary>Number of class-label rows when the model is class-conditional (labels 0 .. n-1), else null.</summary>
     public abstract int? ClassCount { get; }
 

@@ -65,6 +65,9 @@ public sealed class SD3Transformer2DModel : DiffusionModel
     public override int OutChannels => _outChannels;
 
     /// <inheritdoc />
+    public override int SizeMultiple => _patch;
+
+    /// <inheritdoc />
     public override int SampleSize => _sampleSize;
 
     /// <summary>SD3 is not class-conditional.</summary>

@@ -145,6 +145,9 @@ public sealed class UNet2DConditionModel : DiffusionModel
     public override int OutChannels => _outChannels;
 
     /// <inheritdoc />
+    public override int SizeMultiple => _downFactor;
+
+    /// <inheritdoc />
     public override int SampleSize => _sampleSize;
 
     /// <inheritdoc />

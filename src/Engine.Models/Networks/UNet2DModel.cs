@@ -129,6 +129,9 @@ public sealed class UNet2DModel : DiffusionModel
     public override int OutChannels => _outChannels;
 
     /// <inheritdoc />
+    public override int SizeMultiple => _downFactor;
+
+    /// <inheritdoc />
     public override int SampleSize => _sampleSize;
 
     /// <inheritdoc />

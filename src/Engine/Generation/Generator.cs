@@ -103,12 +103,21 @@ public sealed class Generator : IDisposable
         var init = request.InitImage;
         int height = request.Height != 0 ? request.Height : init is not null ? init.Height / scale * scale : model.Network.SampleSize * scale;
         int width = request.Width != 0 ? request.Width : init is not null ? init.Width / scale * scale : model.Network.SampleSize * scale;
+        if ((request.Height == 0 || request.Width == 0) && init is null && model.Network.SampleSize * (long)scale > MaxSide)
+            throw new ArgumentException($"the model's sample_size {model.Network.SampleSize} (config.json of '{model.Path}') makes {model.Network.SampleSize * (long)scale}-pixel images, above {MaxSide}; give --height and --width from 1 to {MaxSide}.");
         if (height < 1 || width < 1 || height > MaxSide || width > MaxSide)
             throw new ArgumentException($"image size {request.Height}x{request.Width} must be between 1 and {MaxSide} (0 = the model's {model.Network.SampleSize * scale}).");
         if (height % scale != 0 || width % scale != 0)
             throw new ArgumentException($"image size {height}x{width} (--height/--width) must be a multiple of {scale}, the VAE's factor of '{model.Path}'.");
         height /= scale;
         width /= scale;
+        // The network's own multiple (UNet downsampling, patch size), checked here rather than at the first step.
+        int multiple = model.Network.SizeMultiple;
+        if (height % multiple != 0 || width % multiple != 0)
+        {
+            string which = request.Height == 0 && request.Width == 0 && init is null ? $"the model's sample_size {model.Network.SampleSize} (config.json)" : "--height/--width";
+            throw new ArgumentException($"image size {height * scale}x{width * scale} ({which}) must be a multiple of {multiple * scale} for {model.Network.Config.ClassName} '{model.Path}' ({(scale > 1 ? $"VAE factor {scale} times " : "")}{multiple}, its {(model.Network is Engine.Models.Networks.UNet2DModel or Engine.Models.Networks.UNet2DConditionModel ? "downsampling" : "patch size")}).");
+        }
         CheckPrompts(model, request);
         ActivationPrecision.Resolve(Device, request.Precision);
         if (request.Steps < 1 || request.Steps > MaxSteps) throw new ArgumentException($"steps {request.Steps} must be between 1 and {MaxSteps}.");

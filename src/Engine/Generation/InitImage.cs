@@ -62,6 +62,7 @@ public sealed record InitImage
     {
         CheckStrength(strength);
         string full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new FileNotFoundException($"init image '{full}' (--init-image) is a folder; expected a PNG or safetensors file.", full);
         if (!System.IO.File.Exists(full)) throw new FileNotFoundException($"init image '{full}' (--init-image) does not exist.", full);
         byte[] bytes = System.IO.File.ReadAllBytes(full);
         string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
