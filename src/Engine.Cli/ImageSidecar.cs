@@ -170,11 +170,19 @@ public sealed partial record ImageSidecar
         }
         ImageSidecar? sidecar;
         try { sidecar = JsonSerializer.Deserialize<ImageSidecar>(text, Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not an image sidecar: {e.Message}", e); }
-        if (sidecar is null || string.IsNullOrEmpty(sidecar.Model) || string.IsNullOrEmpty(sidecar.File) || sidecar.Steps < 1)
+        catch (JsonException e) { throw new InvalidDataException($"{path}: {SidecarJson.Describe(e, text)}", e); }
+        if (sidecar is null || !HasField(text, "model") && !HasField(text, "file") && !HasField(text, "steps"))
             throw new InvalidDataException($"{path}: not an image sidecar (needs 'model', 'file' and 'steps').");
+        if (string.IsNullOrWhiteSpace(sidecar.Model)) throw new InvalidDataException($"{path}: 'model' is missing or empty; a sidecar records the model folder or file of its image.");
+        if (string.IsNullOrWhiteSpace(sidecar.File)) throw new InvalidDataException($"{path}: 'file' is missing or empty; a sidecar records its PNG's file name.");
+        if (sidecar.Steps is < 1 or > SidecarJson.MaxSteps) throw new InvalidDataException($"{path}: steps {sidecar.Steps} must be from 1 to {SidecarJson.MaxSteps}.");
         // The seed decides every pixel; a sidecar without one must not silently mean seed 0.
         if (!HasField(text, "seed")) throw new InvalidDataException($"{path}: no 'seed'; a sidecar records the seed (an integer from 0 to {ulong.MaxValue}) its image was drawn from.");
+        // Nor may a missing guidance scale mean 0, or a missing sampler the default one.
+        if (!HasField(text, "cfg")) throw new InvalidDataException($"{path}: no 'cfg'; a sidecar records the guidance scale (a number >= 0) its image was made with.");
+        if (!HasField(text, "sampler") && !HasField(text, "scheduler_config"))
+            throw new InvalidDataException($"{path}: neither 'sampler' nor 'scheduler_config'; a sidecar records the sampler its image was made with.");
+        if (sidecar.Eta is { } eta && !(eta >= 0 && double.IsFinite(eta))) throw new InvalidDataException($"{path}: eta {eta} must be a finite number >= 0.");
         if (sidecar.SampleIndex < 0 || sidecar.RequestCount < 1 || sidecar.SampleIndex >= sidecar.RequestCount)
             throw new InvalidDataException($"{path}: sample_index {sidecar.SampleIndex} must be in [0, request_count {sidecar.RequestCount}).");
         if (sidecar.File.IndexOfAny(['/', '\\']) >= 0 || sidecar.File is "." or "..")
