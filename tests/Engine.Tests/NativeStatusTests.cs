@@ -97,6 +97,50 @@ public unsafe class NativeStatusTests
             return f;
         });
         yield return Case("missing folder", NotFound, "does not exist", f => f);
+        yield return Case("scheduler_config value out of range", InvalidData, "beta_start 0.5 must be less than beta_end 0.1", f =>
+        {
+            BrokenModels.Copy(f);
+            string path = Path.Combine(f, "scheduler_config.json");
+            var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            config["beta_start"] = 0.5;
+            config["beta_end"] = 0.1;
+            File.WriteAllText(path, config.ToJsonString());
+            return f;
+        });
+        yield return Case("config.json value out of range", InvalidData, "'in_channels' = -1 is invalid; expected an integer from 1 to 65536", f => BrokenModels.WithConfig(f, "in_channels", -1));
+        yield return Case("a plain file", InvalidArgument, "is a file, not a model", f =>
+        {
+            Directory.CreateDirectory(f);
+            File.WriteAllText(Path.Combine(f, "notes.txt"), "x");
+            return Path.Combine(f, "notes.txt");
+        });
+        yield return Case("pipeline with bad model_index.json", InvalidData, "model_index.json", f =>
+        {
+            CopyTree(Path.Combine(Fixtures.RequireRoot(), "pipelines", "sd_tiny", "pipeline"), f);
+            File.WriteAllText(Path.Combine(f, "model_index.json"), "{\"_class_name\": ");
+            return f;
+        });
+        yield return Case("pipeline missing a component", NotFound, "vae", f =>
+        {
+            CopyTree(Path.Combine(Fixtures.RequireRoot(), "pipelines", "sd_tiny", "pipeline"), f);
+            Directory.Delete(Path.Combine(f, "vae"), recursive: true);
+            return f;
+        });
+        yield return Case("truncated single file", InvalidData, "sd_tiny_f32.safetensors", f =>
+        {
+            Directory.CreateDirectory(f);
+            var bytes = File.ReadAllBytes(Path.Combine(Fixtures.RequireRoot(), "single_file", "sd_tiny_f32.safetensors"));
+            string file = Path.Combine(f, "sd_tiny_f32.safetensors");
+            File.WriteAllBytes(file, bytes[..(bytes.Length / 2)]);
+            return file;
+        });
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(dir.Replace(from, to));
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(file, file.Replace(from, to));
     }
 
     [TestCaseSource(nameof(MalformedFolders))]

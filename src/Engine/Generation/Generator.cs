@@ -60,11 +60,13 @@ public sealed class Generator : IDisposable
     /// </summary>
     public LoadedDenoiser LoadModel(string folder, CheckpointOptions? checkpoint)
     {
-        if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty.", nameof(folder));
+        if (string.IsNullOrWhiteSpace(folder)) throw new ArgumentException("Model path is empty; give a model folder, a pipeline folder or a single-file checkpoint.");
         string full = Path.GetFullPath(folder);
         if (SingleFileLoader.IsCheckpointFile(full)) return SingleFileLoader.Load(Device, full, checkpoint, WeightStorage);
         if (checkpoint is { IsEmpty: false })
             throw new ArgumentException($"'{full}' is a folder; --config, --vae and --prediction-type apply to single-file checkpoints only.");
+        if (File.Exists(full))
+            throw new ArgumentException($"'{full}' is a file, not a model: give a model folder (config.json and weights), a pipeline folder or a single-file checkpoint (.safetensors).");
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Model folder '{full}' does not exist.");
         if (PipelineIndex.IsPipelineFolder(full)) return PipelineLoader.Load(Device, full, WeightStorage);
         var network = ModelLoader.LoadDenoiser(Device, full, WeightStorage);
