@@ -268,8 +268,8 @@ ENGINE_API engine_status engine_release_context(engine_context* context);
  * header, as `engine inspect --json` shows them) onto the context's device and stores it in
  * *out_model. A pipeline or checkpoint loads as one model whose requests take prompts and whose
  * output is the decoded image.
- * INVALID_ARGUMENT: a NULL argument, or a model type the engine does not know (config.json's
- * _class_name, model_index.json's pipeline class).
+ * INVALID_ARGUMENT: a NULL argument, a file that is not a single-file checkpoint (.safetensors), or a
+ * model type the engine does not know (config.json's _class_name, model_index.json's pipeline class).
  * NOT_FOUND: the folder or a required file (config.json, the weights, a pipeline component) is missing.
  * INVALID_DATA: malformed files: bad JSON, a bad config value, truncated or corrupt
  * safetensors, weights missing a tensor the network needs (or holding one it does not),
