@@ -96,9 +96,18 @@ public static class CommandDispatcher
     {
         string message = e is OutOfMemoryException && !e.Message.StartsWith("out of memory", StringComparison.Ordinal)
             ? $"out of memory: {e.Message} Lower --batch, the image size or the count."
-            : e.Message;
+            : e is ArgumentException a ? WithoutParameterSuffix(a) : e.Message;
         error.WriteLine($"engine {command}: {message}");
         return ExitCodes.Failure;
+    }
+
+    // ArgumentException appends " (Parameter 'x')" and, out of range, "Actual value was v.": C# names, not the user's.
+    private static string WithoutParameterSuffix(ArgumentException e)
+    {
+        string text = e.Message;
+        if (e is ArgumentOutOfRangeException { ActualValue: not null } && text.LastIndexOf(Environment.NewLine + "Actual value was ", StringComparison.Ordinal) is > 0 and var at) text = text[..at];
+        if (e.ParamName is { } name && text.EndsWith($" (Parameter '{name}')", StringComparison.Ordinal)) text = text[..^$" (Parameter '{name}')".Length];
+        return text;
     }
 
     // Runs a System.CommandLine action with the caller's writers; Program handles Ctrl+C itself.

@@ -23,7 +23,7 @@ public abstract class Scheduler : IDisposable
     {
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of inference steps must be at least 1.");
         if (steps > config.NumTrainTimesteps && config.Kind?.IsFlowMatching != true)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of inference steps cannot exceed num_train_timesteps ({config.NumTrainTimesteps}).");
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"{steps} inference steps (--steps) cannot exceed the scheduler config's num_train_timesteps ({config.NumTrainTimesteps}).");
         if (config.Thresholding && config.Kind?.SupportsThresholding != true)
             throw new SchedulerConfigException($"{config.ClassName}: thresholding = true is not supported (diffusers has it for DDIM, DDPM, DPM-Solver, DEIS and UniPC).");
         if (config.Eta is not null && config.Kind?.TakesEta != true)

@@ -182,4 +182,24 @@ public sealed class UnclearErrorTests
         using var scratch = new Cli.Scratch();
         FailsBeforeWork(FromSidecar(scratch, fields), 1, message);
     }
+
+    // Was ignored silently on a model that is not an SDXL pipeline.
+    [Test]
+    public void MicroConditioningOnAPlainModelIsRefused()
+    {
+        using var scratch = new Cli.Scratch();
+        FailsBeforeWork(Cli.Run("generate", "--original-size", "64,64", "--steps", "1", "--count", "1", "--out", scratch["o"]), 1,
+            "(--original-size, --crop-top-left, --target-size) are SDXL micro-conditioning", "(UNet2DModel) does not take them");
+    }
+
+    // Was "The number of inference steps cannot exceed num_train_timesteps (10). (Parameter 'steps') Actual value was 20."
+    [Test]
+    public void StepsBeyondTheTrainingScheduleNameTheOption()
+    {
+        using var scratch = new Cli.Scratch();
+        File.WriteAllText(scratch["s.json"], """{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 10}""");
+        var r = Cli.Run("generate", "--scheduler-config", scratch["s.json"], "--steps", "20", "--count", "1", "--out", scratch["o"]);
+        FailsBeforeWork(r, 1, "20 inference steps (--steps) cannot exceed the scheduler config's num_train_timesteps (10).");
+        Assert.That(r.Err, Does.Not.Contain("Actual value"));
+    }
 }

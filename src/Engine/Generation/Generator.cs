@@ -373,8 +373,9 @@ public sealed class Generator : IDisposable
         {
             if (prompts > 0 || negatives > 0 || request.ClipSkip is not null)
                 throw new ArgumentException($"model '{model.Path}' has no text encoder; prompts, negative prompts and clip skip need a text-to-image pipeline folder (model_index.json).");
-            if (model.Pipeline is not null && (request.OriginalSize ?? request.CropTopLeft ?? request.TargetSize) is not null)
-                throw new ArgumentException($"original size, crop top-left and target size are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline.Index.ClassName}) does not take them.");
+            // A plain model folder ignored them silently before.
+            if ((request.OriginalSize ?? request.CropTopLeft ?? request.TargetSize) is not null)
+                throw new ArgumentException($"original size, crop top-left and target size (--original-size, --crop-top-left, --target-size) are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline?.Index.ClassName ?? model.Network.Config.ClassName}) does not take them.");
             return;
         }
         if (prompts == 0) throw new ArgumentException($"pipeline '{model.Path}' ({pipeline.Index.ClassName}) needs a prompt (--prompt).");
