@@ -1,7 +1,7 @@
 namespace Engine.Core;
 
 /// <summary>
-/// A compute device: owns memory (with a size-keyed pool so steady-state loops allocate nothing),
+/// A compute device: owns memory (with a pool of free buffers, <see cref="BufferPool"/>, so steady-state loops allocate nothing),
 /// moves data between host and device (counted in <see cref="Transfers"/>), and implements the op
 /// surface, one family per file (<c>Device.Gemm.cs</c>, <c>Device.Conv.cs</c>, <c>Device.Norm.cs</c>,
 /// <c>Device.Attention.cs</c>, <c>Device.Pointwise.cs</c>, <c>Device.Layout.cs</c>, <c>Device.Random.cs</c>,
@@ -14,7 +14,7 @@ namespace Engine.Core;
 /// </summary>
 public abstract partial class Device : IDisposable
 {
-    private readonly Dictionary<(DType, long), Stack<DeviceBuffer>> _pool = new();
+    private readonly BufferPool _pool = new();
     private readonly object _poolLock = new();
     private bool _disposed;
 
@@ -53,14 +53,14 @@ public abstract partial class Device : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         long length = Tensor.ShapeLength(shape);
-        DeviceBuffer? buffer = null;
-        lock (_poolLock)
-        {
-            if (_pool.TryGetValue((dtype, length), out var stack) && stack.Count > 0) buffer = stack.Pop();
-        }
+        DeviceBuffer? buffer;
+        var dropped = new List<DeviceBuffer>();
+        lock (_poolLock) buffer = _pool.Take(dtype, length, dropped);
         bool fromPool = buffer is not null;
         if (buffer is null)
         {
+            // The buffers the miss released go first, so the new one can take their memory.
+            Free(dropped);
             buffer = CreateBuffer(dtype, Math.Max(1, length));
             Transfers.CountAllocation();
         }
@@ -76,35 +76,71 @@ public abstract partial class Device : IDisposable
         return t;
     }
 
-    private static long BufferBytes(DeviceBuffer buffer) => buffer.Length * buffer.DType.Size();
+    private static long BufferBytes(DeviceBuffer buffer) => BufferPool.BytesOf(buffer);
 
     internal void Return(DeviceBuffer buffer)
     {
         Transfers.CountGiveBack(BufferBytes(buffer), pooled: !_disposed);
         if (_disposed) { buffer.Dispose(); return; }
-        lock (_poolLock)
-        {
-            var key = (buffer.DType, buffer.Length);
-            if (!_pool.TryGetValue(key, out var stack)) _pool[key] = stack = new Stack<DeviceBuffer>();
-            stack.Push(buffer);
-        }
+        var dropped = new List<DeviceBuffer>(0);
+        lock (_poolLock) _pool.Return(buffer, dropped);
+        if (dropped.Count > 0) Free(dropped);
     }
 
     /// <summary>Frees every pooled buffer (tensors still alive keep theirs).</summary>
     public void TrimPool()
     {
-        lock (_poolLock)
+        var dropped = new List<DeviceBuffer>();
+        lock (_poolLock) _pool.Clear(dropped);
+        Free(dropped);
+    }
+
+    /// <summary>
+    /// Most bytes of free buffers the pool keeps (the least recently returned go first beyond it); null (the
+    /// default) for no limit beyond the pool's own rule (see <see cref="BufferPool"/>).
+    /// </summary>
+    public long? PoolLimitBytes
+    {
+        get { lock (_poolLock) return _pool.LimitBytes; }
+        set
         {
-            foreach (var stack in _pool.Values)
-                while (stack.Count > 0)
-                {
-                    var buffer = stack.Pop();
-                    Transfers.CountTrim(BufferBytes(buffer));
-                    buffer.Dispose();
-                }
-            _pool.Clear();
+            if (value < 0) throw new ArgumentOutOfRangeException(nameof(value), $"pool limit {value} bytes must be >= 0.");
+            var dropped = new List<DeviceBuffer>();
+            lock (_poolLock)
+            {
+                _pool.LimitBytes = value;
+                _pool.ApplyLimit(dropped);
+            }
+            Free(dropped);
         }
     }
+
+    /// <summary>The free buffers the pool holds, by dtype and length (largest first), for reports.</summary>
+    public IReadOnlyList<(DType DType, long Length, int Count)> PoolContents()
+    {
+        lock (_poolLock) return _pool.Contents();
+    }
+
+    /// <summary>Frees buffers the pool let go and tells the device how many bytes that was.</summary>
+    private void Free(List<DeviceBuffer> dropped)
+    {
+        if (dropped.Count == 0) return;
+        long bytes = 0;
+        foreach (var buffer in dropped)
+        {
+            bytes += BufferBytes(buffer);
+            Transfers.CountTrim(BufferBytes(buffer));
+            buffer.Dispose();
+        }
+        OnBuffersFreed(bytes);
+    }
+
+    /// <summary>
+    /// Called after the pool freed <paramref name="bytes"/> of buffers (dropped on a miss, beyond the limit, or
+    /// trimmed), before any buffer that replaces them is created. A device whose buffers go back to the system
+    /// only later (managed arrays) can reclaim them here.
+    /// </summary>
+    protected virtual void OnBuffersFreed(long bytes) { }
 
     /// <summary>Copies host floats into a new float32 tensor of the given shape.</summary>
     public Tensor Upload(ReadOnlySpan<float> data, params int[] shape)

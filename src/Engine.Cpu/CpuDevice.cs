@@ -35,6 +35,30 @@ public sealed partial class CpuDevice : Device
     /// <inheritdoc />
     protected override DeviceBuffer CreateBuffer(DType dtype, long length) => new CpuBuffer(dtype, length);
 
+    /// <summary>Bytes of freed buffers after which the CPU device collects them (see <see cref="OnBuffersFreed"/>).</summary>
+    public const long CollectAfterFreedBytes = 64L << 20;
+
+    private long _freedSinceCollect;
+
+    /// <summary>
+    /// The CPU device's buffers are managed arrays on the large-object heap, which the runtime sweeps only in a
+    /// full collection, and its budget grows with the weights it holds: without one, freed activations pile up
+    /// beside the new ones. Once <see cref="CollectAfterFreedBytes"/> are freed, an aggressive collection (blocking,
+    /// compacting, returning free regions to the system) runs before the buffer that replaces them is created: a
+    /// plain one left the freed arrays' memory committed and fragmented, so larger new arrays took fresh memory
+    /// beside it (docs/PERFORMANCE.md, full-size SD 1.5).
+    /// </summary>
+    protected override void OnBuffersFreed(long bytes)
+    {
+        if (Interlocked.Add(ref _freedSinceCollect, bytes) < CollectAfterFreedBytes) return;
+        Interlocked.Exchange(ref _freedSinceCollect, 0);
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Collections++;
+    }
+
+    /// <summary>Collections made by <see cref="OnBuffersFreed"/> (for reports).</summary>
+    public int Collections { get; private set; }
+
     /// <summary>The float32 elements of a tensor as a span (the tensor must be F32).</summary>
     internal static Span<float> Span(Tensor t) => ((CpuBuffer)t.Buffer).F32.AsSpan((int)t.Offset, (int)t.Length);
 

@@ -210,7 +210,7 @@ public sealed class GenerateCommand : EngineCommand
             context.Error.WriteLine($"timing: load {loadClock.Elapsed.TotalSeconds:F2} s, weights {Gib(weights)} on the device");
             generator.Timing = t => context.Error.WriteLine($"timing: {t.Phase} {t.Elapsed.TotalSeconds:F2} s" +
                 (t.Steps > 0 ? $" ({t.Steps} steps, {t.Elapsed.TotalSeconds / t.Steps:F2} s per step)" : "") +
-                $"; activations peak {Gib(t.PeakLiveBytes - weights)}, held with the pool {Gib(t.PeakHeldBytes - weights)}");
+                $"; activations peak {Gib(t.PeakLiveBytes - weights)}, held with the pool {Gib(t.PeakHeldBytes - weights)}, {t.FreshBuffers} fresh buffers");
         }
         // x_T gives the sample size where --height/--width do not: latents times the VAE factor for a pipeline.
         if (noiseShape is not null)

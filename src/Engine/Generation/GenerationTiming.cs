@@ -6,4 +6,8 @@ namespace Engine.Generation;
 /// <param name="Steps">Sampler steps in the phase (denoising), else 0.</param>
 /// <param name="PeakLiveBytes">Largest bytes of device buffers held by live tensors during the phase (weights included).</param>
 /// <param name="PeakHeldBytes">Largest bytes held during the phase, live and pooled for reuse.</param>
-public readonly record struct GenerationTiming(string Phase, TimeSpan Elapsed, int Steps, long PeakLiveBytes, long PeakHeldBytes);
+public readonly record struct GenerationTiming(string Phase, TimeSpan Elapsed, int Steps, long PeakLiveBytes, long PeakHeldBytes)
+{
+    /// <summary>Device buffers created in the phase because the pool had none that fit (a steady loop creates none).</summary>
+    public long FreshBuffers { get; init; }
+}

@@ -193,6 +193,7 @@ public sealed class Generator : IDisposable
         // Prompts are encoded once per request; each batch reads its rows of the embeddings.
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Device.Transfers.ResetPeaks();
+        _allocationsReported = Device.Transfers.Allocations;
         // A teacher encodes the prompts with its own text encoders (the shared ones when the student is the model plus LoRAs).
         using var teacherText = !distilled || pipeline?.Prompts is null ? null
             : PromptEmbeddings.Encode((teacher ?? model).Pipeline!, request, count, height * pipeline.LatentScale, width * pipeline.LatentScale, options.TeacherScale > 1, Warning);
@@ -302,15 +303,13 @@ public sealed class Generator : IDisposable
         new(model.Path, firstSteps.Select((step, k) => (Image: start + k, Step: step)).Where(f => f.Step >= 0).ToList(), total);
 
     /// <summary>
-    /// Empties the device pool and, as the CPU device's buffers are managed arrays that go back to the OS only
-    /// when collected, collects them before the next phase allocates its own.
+    /// Empties the device pool between a pipeline's phases (the device reclaims what that frees: see
+    /// <see cref="Device.TrimPool"/> and the CPU device's collection after large frees).
     /// </summary>
-    private void ReleasePool()
-    {
-        long pooled = Device.Transfers.PooledBytes;
-        Device.TrimPool();
-        if (pooled >= 64L << 20) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
-    }
+    private void ReleasePool() => Device.TrimPool();
+
+    // Fresh device buffers counted up to the last phase reported.
+    private long _allocationsReported;
 
     /// <summary>Reports the phase that ran since <paramref name="clock"/> last restarted (after the device's queued work), then restarts it.</summary>
     private void Report(string phase, System.Diagnostics.Stopwatch clock, int steps)
@@ -318,7 +317,8 @@ public sealed class Generator : IDisposable
         if (Timing is null) return;
         Device.Synchronize();
         var stats = Device.Transfers;
-        Timing(new GenerationTiming(phase, clock.Elapsed, steps, stats.PeakLiveBytes, stats.PeakHeldBytes));
+        Timing(new GenerationTiming(phase, clock.Elapsed, steps, stats.PeakLiveBytes, stats.PeakHeldBytes) { FreshBuffers = stats.Allocations - _allocationsReported });
+        _allocationsReported = stats.Allocations;
         stats.ResetPeaks();
         clock.Restart();
     }
