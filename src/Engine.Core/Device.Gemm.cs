@@ -63,6 +63,14 @@ public abstract partial class Device
         if (output.Dim(-1) != outF || output.Length / outF != x.Length / inF)
             throw new ArgumentException($"Linear output {output} should have {x.Length / inF} rows of {outF}.");
         int rows = (int)(x.Length / inF);
-        MatMul(x.Reshape(rows, inF), weight, output.Reshape(rows, outF), transposeB: true, bias: bias, activation: activation);
+        LinearCore(x.Reshape(rows, inF), weight, bias, output.Reshape(rows, outF), activation);
     }
+
+    /// <summary>
+    /// Implements <see cref="Linear"/> on x [rows, in] (weight checked, bias not yet): by default the
+    /// <see cref="MatMul"/> with transposed weight. A device overrides it to treat the weight as a
+    /// constant (e.g. converted once into a packed reduced-precision layout).
+    /// </summary>
+    protected virtual void LinearCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, Activation activation) =>
+        MatMul(x, weight, output, transposeB: true, bias: bias, activation: activation);
 }

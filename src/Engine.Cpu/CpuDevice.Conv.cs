@@ -63,6 +63,9 @@ public sealed partial class CpuDevice
     /// </summary>
     protected override unsafe void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
+        if (TryConv2dBf16(x, weight, bias, output, stride, padding)) return;
+        using var wide = weight.DType == DType.F32 ? null : Convert(weight, DType.F32);
+        weight = wide ?? weight;
         int batch = x.Dim(0), cin = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int cout = weight.Dim(0), kh = weight.Dim(2), kw = weight.Dim(3);
         int ho = output.Dim(2), wo = output.Dim(3), spatial = ho * wo, depth = cin * kh * kw;

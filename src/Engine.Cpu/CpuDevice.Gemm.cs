@@ -8,6 +8,10 @@ public sealed partial class CpuDevice
     protected override unsafe void MatMulCore(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
+        // Half-precision weights arrive unwidened only under bf16 compute (ReadsHalfWeights), on the
+        // products that stay float32 there (Linear layers of a few rows).
+        using var wide = b.DType == DType.F32 ? null : Convert(b, DType.F32);
+        b = wide ?? b;
         var (aArr, aOff) = Raw(a);
         var (bArr, bOff) = Raw(b);
         var (cArr, cOff) = Raw(output);
