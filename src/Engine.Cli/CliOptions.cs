@@ -76,6 +76,19 @@ public static class CliOptions
         return option;
     }
 
+    /// <summary><c>--compute MODE</c>: the input precision of GEMMs and convolutions (f32, bf16 or auto).</summary>
+    public static Option<ComputeMode?> Compute() =>
+        Parsed<ComputeMode?>("--compute", "MODE",
+            "precision of GEMM and convolution inputs: f32 (default), bf16 (float32 accumulation, norms and softmax; CPUs with AVX512-BF16) or auto (bf16 where available)",
+            text => OptionValues.ParseComputeMode(text, "--compute"));
+
+    /// <summary>Sets <paramref name="device"/>'s compute precision for <paramref name="mode"/>; a precision it lacks is a usage error naming the option.</summary>
+    public static void ApplyCompute(Device device, ComputeMode mode, string command)
+    {
+        try { device.Compute = device.Resolve(mode); }
+        catch (NotSupportedException e) { throw new UsageException($"{command}: --compute {mode.ToString().ToLowerInvariant()}: {e.Message}"); }
+    }
+
     /// <summary><c>--weights TYPE</c>: the storage of Linear/Conv2d weights (f32, f16 or bf16).</summary>
     public static Option<DType?> Weights(string description)
     {

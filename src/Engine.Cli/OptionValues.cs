@@ -77,6 +77,15 @@ public static class OptionValues
         DTypeExtensions.TryParseStorage(text, out var dtype) ? dtype
             : throw new FormatException($"{what}: unknown precision '{text}'; supported: {DTypeExtensions.StorageNames}.");
 
+    /// <summary>Parses a compute mode (f32, bf16 or auto; case-insensitive); <paramref name="what"/> prefixes the error.</summary>
+    public static ComputeMode ParseComputeMode(string text, string what) => text.Trim().ToLowerInvariant() switch
+    {
+        "f32" or "fp32" or "float32" => ComputeMode.F32,
+        "bf16" or "bfloat16" => ComputeMode.Bf16,
+        "auto" => ComputeMode.Auto,
+        _ => throw new FormatException($"{what}: unknown compute precision '{text}'; supported: f32, bf16, auto."),
+    };
+
     /// <summary>A device kind checked against the known kinds; null for <c>auto</c> (the default device).</summary>
     public static string? ParseDevice(string text)
     {

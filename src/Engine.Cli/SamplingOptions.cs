@@ -56,8 +56,11 @@ public sealed class SamplingOptions
     public const string PrecisionHelp =
         "activations of the networks: f16, bf16 or f32 (default: f16 on cuda, f32 elsewhere; the cpu device takes f32 only; products accumulate in float32)";
 
+    /// <summary><c>--compute MODE</c>.</summary>
+    public Option<Engine.Core.ComputeMode?> Compute { get; } = CliOptions.Compute();
+
     /// <summary>The options in help order.</summary>
-    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Eta, Timesteps, Cfg, Option, Batch, Device, Weights, Precision];
+    public IEnumerable<Option> All => [Sampler, Schedule, SchedulerConfig, Steps, Eta, Timesteps, Cfg, Option, Batch, Device, Weights, Precision, Compute];
 
     /// <summary>The request the command line gives, checked (<see cref="SamplingSettings.Validated"/>) and with the scheduler config read.</summary>
     public GenerationRequest Read(ParseResult parse, string command)
@@ -81,6 +84,7 @@ public sealed class SamplingOptions
             Device = parse.GetValue(Device),
             WeightStorage = parse.GetValue(Weights) ?? Engine.Core.DType.F32,
             Precision = parse.GetValue(Precision),
+            Compute = parse.GetValue(Compute) ?? Engine.Core.ComputeMode.F32,
         }, command);
     }
 

@@ -45,6 +45,25 @@ public class PipelineReferenceTests
         Assert.That(result.ModelCalls, Is.EqualTo(json.GetProperty("n_denoiser_calls").GetInt32()));
     }
 
+    /// <summary>
+    /// The same references with bf16 GEMM and convolution inputs (float32 accumulation, norms and softmax):
+    /// final latents and image within 2e-2 of the largest reference value. Skipped where the CPU has no bf16 compute.
+    /// </summary>
+    [TestCaseSource(nameof(TextToImageCases))]
+    public void ReproducesDiffusersPipelineInBf16(string folder, string reference)
+    {
+        var device = TestDevices.Get("cpu"); // shared by the tests: not disposed here
+        if (device.ComputeUnavailableReason(Engine.Core.ComputePrecision.Bf16) is { } reason) Assert.Ignore($"bf16 compute unavailable: {reason}");
+        var json = Fixtures.Json($"{folder}/{reference}.json", Engine.Sampling.SchedulerConfig.SanitizeJson);
+        using var tensors = Fixtures.Tensors($"{folder}/{reference}.safetensors");
+        var request = PipelineReference.Request(json, tensors) with { Compute = Engine.Core.ComputeMode.Bf16 };
+        var generator = new Generator(device);
+        using var model = generator.LoadModel(Path.Combine(Fixtures.RequireRoot(), folder, "pipeline"));
+        var result = generator.Generate(model, request);
+        PipelineReference.AssertReproduced(result, tensors, $"{reference} in bf16", tolerance: 2e-2);
+        Assert.That(device.Compute, Is.EqualTo(Engine.Core.ComputePrecision.F32), "the request's compute precision is restored afterwards");
+    }
+
     private static void CheckEmbeddings(Engine.Generation.Pipelines.PromptEncoder encoder, GenerationRequest request, SafetensorsFile tensors)
     {
         var device = encoder.Encoder.Device!;

@@ -25,6 +25,7 @@ public sealed class ForwardCommand : EngineCommand
     private readonly Option<string?> _device = CliOptions.Device("cpu, cuda, opencl or ilgpu-cpu (default: ENGINE_DEVICE, else the best available)");
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
     private readonly Option<DType?> _precision = CliOptions.Precision(SamplingOptions.PrecisionHelp);
+    private readonly Option<ComputeMode?> _compute = CliOptions.Compute();
     private readonly Option<bool> _hiddenStates = CliOptions.Flag("--hidden-states", "text encoders: also write every hidden state, hidden_states.0 (embeddings) .. hidden_states.N");
 
     /// <inheritdoc />
@@ -34,14 +35,14 @@ public sealed class ForwardCommand : EngineCommand
     public override string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _precision, _hiddenStates];
+    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _precision, _compute, _hiddenStates];
 
     /// <inheritdoc />
     protected override IEnumerable<Option> RequiredOptions => [_model, _inputs, _output];
 
     /// <inheritdoc />
     public override string Usage =>
-        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--precision f16|bf16|f32] [--hidden-states]";
+        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--precision f16|bf16|f32] [--compute f32|bf16|auto] [--hidden-states]";
 
     /// <inheritdoc />
     public override string Details => """
@@ -70,6 +71,7 @@ public sealed class ForwardCommand : EngineCommand
         OutputPaths.RequireWritableFile(outputPath, "--output");
         using var device = DeviceFactory.Create(kind);
         var activations = Engine.Generation.ActivationPrecision.Resolve(device, parse.GetValue(_precision));
+        CliOptions.ApplyCompute(device, parse.GetValue(_compute) ?? ComputeMode.F32, Name);
         bool hidden = parse.GetValue(_hiddenStates);
         List<SafetensorsWriter.Entry> results;
         if (TextEncoderForward.IsTextEncoderFolder(model)) results = TextEncoderForward.Execute(device, model, inputs, weights, hidden, activations);

@@ -200,6 +200,7 @@ public sealed class GenerateCommand : EngineCommand
         // One image per init image when it holds several and nothing else gives the count.
         if (!parse.Has(_count) && !parse.Has(_initNoise) && prompts.Count <= 1 && request.InitImage is { Count: > 1 } several) count = several.Count;
         using var device = DeviceFactory.Create(request.Device);
+        CliOptions.ApplyCompute(device, request.Compute, Name); // a precision the device lacks fails before the model loads
         using var generator = new Generator(device) { WeightStorage = request.WeightStorage, Warning = context.Error.WriteLine };
         var loadClock = System.Diagnostics.Stopwatch.StartNew();
         using var model = generator.LoadModel(modelPath, request.Checkpoint);

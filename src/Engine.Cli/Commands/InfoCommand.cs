@@ -53,6 +53,7 @@ public sealed class InfoCommand : EngineCommand
         if (Avx512F.IsSupported) sets.Add("AVX-512F");
         if (System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported) sets.Add("AdvSIMD");
         o.WriteLine($"  instruction sets: {(sets.Count == 0 ? "none detected" : string.Join(", ", sets))}");
+        o.WriteLine($"  {Engine.Cpu.CpuDevice.Bf16Description}");
         if (parse.GetValue(_model) is { } model)
         {
             if (!Directory.Exists(model)) throw new DirectoryNotFoundException($"--model {model}: folder does not exist.");

@@ -68,6 +68,13 @@ public sealed record GenerationRequest
     /// <summary>Short sampler name (<c>dpmpp_2m</c>, <c>ddim</c>, <c>euler_a</c>, ...); null = <see cref="DefaultSampler"/>.</summary>
     public string? Sampler { get; init; }
 
+    /// <summary>
+    /// Input precision of the model's GEMMs and convolutions: <see cref="ComputeMode.F32"/> (default),
+    /// <see cref="ComputeMode.Bf16"/> (an error on a device without it) or <see cref="ComputeMode.Auto"/>.
+    /// Accumulation, norms and softmax stay float32; the device's setting is restored after the request.
+    /// </summary>
+    public ComputeMode Compute { get; init; }
+
     /// <summary>Schedule name (<c>karras</c>, <c>exponential</c>, ...) applied on top of the sampler, or null.</summary>
     public string? Schedule { get; init; }
 

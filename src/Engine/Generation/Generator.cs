@@ -171,6 +171,16 @@ public sealed class Generator : IDisposable
     public GenerationResult Generate(LoadedDenoiser model, GenerationRequest request, LoadedDenoiser? teacher,
         Func<GenerationProgress, bool>? progress = null, CancellationToken cancellation = default, BatchFinished? batchFinished = null)
     {
+        var previous = Device.Compute;
+        try { Device.Compute = Device.Resolve(request.Compute); }
+        catch (NotSupportedException e) { throw new ArgumentException($"compute {request.Compute.ToString().ToLowerInvariant()}: {e.Message}", nameof(request), e); }
+        try { return GenerateCore(model, request, teacher, progress, cancellation, batchFinished); }
+        finally { Device.Compute = previous; }
+    }
+
+    private GenerationResult GenerateCore(LoadedDenoiser model, GenerationRequest request, LoadedDenoiser? teacher,
+        Func<GenerationProgress, bool>? progress, CancellationToken cancellation, BatchFinished? batchFinished)
+    {
         var (count, channels, height, width) = OutputShape(model, request);
         bool sharedTeacher = request.StudentLoras.Count > 0;
         bool distilled = teacher is not null || model.IsOneStepStudent || sharedTeacher;
