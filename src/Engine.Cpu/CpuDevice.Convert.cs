@@ -4,13 +4,29 @@ namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {
-    private static void ConvertToF32(Tensor src, Span<float> dst)
+    // Half-precision weights are widened per call on the float32 path: large ones in parallel chunks,
+    // so that f16 storage costs little more than reading float32 weights.
+    private const int ParallelWidenChunk = 1 << 18;
+
+    private unsafe void ConvertToF32(Tensor src, Span<float> dst)
     {
         var buffer = (CpuBuffer)src.Buffer;
         int offset = (int)src.Offset, length = (int)src.Length;
         switch (src.DType)
         {
             case DType.F32: buffer.F32.AsSpan(offset, length).CopyTo(dst); break;
+            case DType.F16 when length >= 2 * ParallelWidenChunk && Threads > 1:
+                fixed (float* d = dst)
+                {
+                    var half = buffer.F16!;
+                    nint target = (nint)d;
+                    Parallel.For(0, (length + ParallelWidenChunk - 1) / ParallelWidenChunk, Parallelism, chunk =>
+                    {
+                        int start = chunk * ParallelWidenChunk, count = Math.Min(ParallelWidenChunk, length - start);
+                        System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(half.AsSpan(offset + start, count), new Span<float>((float*)target + start, count));
+                    });
+                }
+                break;
             case DType.F16: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(buffer.F16.AsSpan(offset, length), dst); break;
             default:
                 var bits = buffer.BF16.AsSpan(offset, length);

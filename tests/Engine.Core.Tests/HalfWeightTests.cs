@@ -44,6 +44,25 @@ public class HalfWeightTests
         }
     }
 
+    /// <summary>A weight large enough that the CPU device widens it in parallel chunks (2^18 values each): every chunk lands in place.</summary>
+    [Test]
+    public void LargeF16WeightIsWidenedWhole([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
+    {
+        var device = TestDevices.Get(kind);
+        const int rows = 6, inF = 700, outF = 1100; // 770,000 weights: two full chunks and a partial one
+        var rng = new Random(12);
+        var x = Reference.Random(rng, rows * inF);
+        var (w, rounded) = Store(device, Reference.Random(rng, outF * inF), DType.F16, outF, inF);
+        using (w)
+        {
+            using var tx = device.Upload(x, rows, inF);
+            using var output = device.Allocate(rows, outF);
+            device.Linear(tx, w, null, output);
+            var expected = Reference.MatMul(x, rounded, 1, 1, rows, outF, inF, false, true, null, Activation.None, 1f);
+            Assert.That(Reference.Compare(output.ToArray(), expected), Is.LessThanOrEqualTo(1e-5));
+        }
+    }
+
     [Test]
     public void LinearWithHalfWeight([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind, [ValueSource(nameof(HalfTypes))] DType dtype)
     {
