@@ -29,6 +29,7 @@ public sealed partial record ImageSidecar
         DeviceName = deviceName,
         Weights = WeightsName(request.WeightStorage),
         Precision = request.Precision?.StorageName(),
+        Compute = request.Compute == ComputeMode.F32 ? null : request.Compute.ToString().ToLowerInvariant(),
         Sampler = request.SamplerName,
         Schedule = request.Schedule,
         SchedulerConfig = request.SchedulerConfigJson is { } json ? JsonDocument.Parse(Engine.Sampling.SchedulerConfig.SanitizeJson(json)).RootElement.Clone() : null,
@@ -81,6 +82,7 @@ public sealed partial record ImageSidecar
             Device = Device,
             WeightStorage = Weights is { } w ? ParseWeights(w, path) : DType.F32,
             Precision = Precision is { } p ? ParsePrecision(p, path) : null,
+            Compute = Compute is { } c ? ParseCompute(c, path) : ComputeMode.F32,
             Sampler = SchedulerConfig is null ? Sampler : null,
             Schedule = SchedulerConfig is null ? Schedule : null,
             SchedulerConfigJson = SchedulerConfig?.GetRawText(),
@@ -136,6 +138,9 @@ public sealed partial record ImageSidecar
     private static DType ParsePrecision(string text, string path)
     {
         try { return OptionValues.ParsePrecision(text, "precision"); }
+    private static ComputeMode ParseCompute(string text, string path)
+    {
+        try { return OptionValues.ParseComputeMode(text, "compute"); }
         catch (FormatException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 

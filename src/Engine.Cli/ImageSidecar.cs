@@ -59,6 +59,9 @@ public sealed partial record ImageSidecar
     /// <summary>The <see cref="Weights"/> value for <paramref name="storage"/>: its name, or null for float32.</summary>
     public static string? WeightsName(DType storage) => storage == DType.F32 ? null : storage.StorageName();
 
+    /// <summary>Compute precision asked for (bf16 or auto) when not float32; null for float32.</summary>
+    public string? Compute { get; init; }
+
     /// <summary>Sampler name (null when a scheduler config was given).</summary>
     public string? Sampler { get; init; }
 
