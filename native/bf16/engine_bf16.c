@@ -180,7 +180,17 @@ static void column_row(const float *x, const int *g, int dd, int j0, int count, 
         {
             const float *row = plane + (long)iy * w;
             int ix = ox * stride - pad + kx;
-            for (int q = 0; q < run; q++, ix += stride) t[c + q] = ix >= 0 && ix < w ? row[ix] : 0.0f;
+            if (stride == 1)
+            {
+                /* Inside the image for positions [lo, hi) of the run: one copy, zeros at the edges. */
+                int lo = -ix < 0 ? 0 : -ix > run ? run : -ix;
+                int hi = w - ix < lo ? lo : w - ix > run ? run : w - ix;
+                if (lo > 0) memset(t + c, 0, (size_t)lo * 4);
+                if (hi > lo) memcpy(t + c + lo, row + ix + lo, (size_t)(hi - lo) * 4);
+                if (run > hi) memset(t + c + hi, 0, (size_t)(run - hi) * 4);
+            }
+            else
+                for (int q = 0; q < run; q++, ix += stride) t[c + q] = ix >= 0 && ix < w ? row[ix] : 0.0f;
         }
         c += run;
         ox = 0;

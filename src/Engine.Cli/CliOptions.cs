@@ -79,7 +79,7 @@ public static class CliOptions
     /// <summary><c>--compute MODE</c>: the input precision of GEMMs and convolutions (f32, bf16 or auto).</summary>
     public static Option<ComputeMode?> Compute() =>
         Parsed<ComputeMode?>("--compute", "MODE",
-            "precision of GEMM and convolution inputs: f32 (default), bf16 (float32 accumulation, norms and softmax; CPUs with AVX512-BF16) or auto (bf16 where available)",
+            "precision of GEMM and convolution inputs: f32 (default), bf16 (float32 accumulation, norms and softmax; CPUs with AVX512-BF16) or auto (bf16 where available and faster)",
             text => OptionValues.ParseComputeMode(text, "--compute"));
 
     /// <summary>Sets <paramref name="device"/>'s compute precision for <paramref name="mode"/>; a precision it lacks is a usage error naming the option.</summary>

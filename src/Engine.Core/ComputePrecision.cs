@@ -19,6 +19,6 @@ public enum ComputeMode
     F32,
     /// <summary>bf16; an error on a device without it.</summary>
     Bf16,
-    /// <summary>bf16 where the device supports it, float32 elsewhere.</summary>
+    /// <summary>bf16 where the device supports it and expects it to be faster (<see cref="Device.PrefersBf16"/>), float32 elsewhere.</summary>
     Auto,
 }

@@ -24,11 +24,17 @@ public abstract partial class Device
     public virtual string? ComputeUnavailableReason(ComputePrecision precision) =>
         precision == ComputePrecision.F32 ? null : "only float32 compute is implemented on this device";
 
-    /// <summary>The precision <paramref name="mode"/> means on this device (<see cref="ComputeMode.Auto"/>: bf16 where available).</summary>
+    /// <summary>
+    /// Whether bf16 compute is expected to be faster than float32 here, which <see cref="ComputeMode.Auto"/>
+    /// requires besides availability (a device may offer bf16 for its memory or accuracy trade-off alone).
+    /// </summary>
+    public virtual bool PrefersBf16 => false;
+
+    /// <summary>The precision <paramref name="mode"/> means on this device (<see cref="ComputeMode.Auto"/>: bf16 where available and faster).</summary>
     public ComputePrecision Resolve(ComputeMode mode) => mode switch
     {
         ComputeMode.Bf16 => ComputePrecision.Bf16,
-        ComputeMode.Auto => ComputeUnavailableReason(ComputePrecision.Bf16) is null ? ComputePrecision.Bf16 : ComputePrecision.F32,
+        ComputeMode.Auto => PrefersBf16 && ComputeUnavailableReason(ComputePrecision.Bf16) is null ? ComputePrecision.Bf16 : ComputePrecision.F32,
         _ => ComputePrecision.F32,
     };
 }

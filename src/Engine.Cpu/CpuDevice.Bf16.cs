@@ -20,6 +20,14 @@ public sealed partial class CpuDevice
     public override string? ComputeUnavailableReason(ComputePrecision precision) =>
         precision == ComputePrecision.F32 ? null : Bf16.UnavailableReason;
 
+    /// <summary>
+    /// False: measured on the 2-vCPU AVX512-BF16 machine class (docs/PERFORMANCE.md), the vdpbf16ps kernel does
+    /// as many multiply-adds per cycle as float32 FMA on two ports and loses to the float32 kernels once it
+    /// rounds the activations, except on memory-bound Linear layers; so <c>auto</c> keeps float32. AMX tiles
+    /// (not exposed on that machine) would change this.
+    /// </summary>
+    public override bool PrefersBf16 => false;
+
     /// <summary>Under bf16 compute the half-precision weights go straight to the packer (converted once), not widened per call.</summary>
     protected override bool ReadsHalfWeights => Compute == ComputePrecision.Bf16;
 

@@ -137,6 +137,16 @@ public class Bf16ComputeTests
     }
 
     [Test]
+    public void AutoKeepsFloat32WhereBf16IsNotFaster()
+    {
+        var device = new CpuDevice(2);
+        Assert.That(device.PrefersBf16, Is.False);
+        Assert.That(device.Resolve(ComputeMode.Auto), Is.EqualTo(ComputePrecision.F32));
+        if (device.ComputeUnavailableReason(ComputePrecision.Bf16) is null)
+            Assert.That(device.Resolve(ComputeMode.Bf16), Is.EqualTo(ComputePrecision.Bf16));
+    }
+
+    [Test]
     public void AbsentLibraryFallsBackToFloat32()
     {
         var device = new CpuDevice(2) { Bf16 = Bf16Kernels.Load("none") };
