@@ -19,6 +19,7 @@ public static class ModelLoader
         ["Transformer2DModel"] = c => new DiTTransformer2DModel(c),
         ["SD3Transformer2DModel"] = c => new SD3Transformer2DModel(c),
         ["AutoencoderKL"] = c => new AutoencoderKL(c),
+        ["ControlNetModel"] = c => new ControlNetModel(c),
     };
 
     /// <summary>The <c>_class_name</c> values this engine can load.</summary>

@@ -17,4 +17,7 @@ public sealed record DenoiserInputs(Tensor Sample, Tensor Timestep)
 
     /// <summary>Pooled text embedding [B, D] (SD3).</summary>
     public Tensor? PooledProjections { get; init; }
+
+    /// <summary>ControlNet residuals a UNet adds to its skips and mid block output (null: none).</summary>
+    public UNetResiduals? Residuals { get; init; }
 }

@@ -104,7 +104,7 @@ public abstract class DiffusionModel : Network
     }
 
     /// <summary>Timesteps as [B]: the tensor itself when it has B entries, a broadcast copy when it has one.</summary>
-    protected static Tensor ExpandTimesteps(Tensor timestep, int batch, out bool owned)
+    protected internal static Tensor ExpandTimesteps(Tensor timestep, int batch, out bool owned)
     {
         owned = false;
         if (timestep.Length == batch) return timestep.Reshape(batch);

@@ -111,7 +111,7 @@ public sealed class UNet2DModel : DiffusionModel
         _convOut = new Conv2d(Root, "conv_out", channels[0], _outChannels, 3, 1, 1);
         _downFactor = 1 << (channels.Length - 1);
         SelfAttentionLayers = _down.SelectMany(b => b.Mixers).Concat(_mid.Mixers).Concat(_up.SelectMany(b => b.Mixers)).SelectMany(m => m.SelfAttentions).ToList();
-        _trunk = new UNetTrunk(_timeProj, _timeEmbedding, _classEmbedding, _centerInput, _convIn, _down, _mid, _up, _normOut, _convOut);
+        _trunk = new UNetTrunk(new UNetEncoder(_timeProj, _timeEmbedding, _classEmbedding, _centerInput, _convIn, _down, _mid), _up, _normOut, _convOut);
     }
 
     private static Attention SpatialAttention(ParameterScope scope, int channels, int headDim, int? groups, float eps, float rescale)
