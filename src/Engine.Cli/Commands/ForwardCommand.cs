@@ -52,6 +52,9 @@ public sealed class ForwardCommand : EngineCommand
         class labels and token ids are cast):
           denoisers      sample (or hidden_states), timestep, class_labels, encoder_hidden_states,
                          pooled_projections                         -> output
+          ControlNetModel sample, timestep, encoder_hidden_states,  -> down_block_res_samples.0..n-1,
+                         controlnet_cond, [conditioning_scale,         mid_block_res_sample
+                         guess_mode, added_text_embeds, added_time_ids (SDXL)]
           AutoencoderKL  image                                      -> enc_mean, enc_logvar, enc_std
                          latent                                     -> decoded
           CLIPTextModel, input_ids [batch, length]                  -> last_hidden_state, pooler_output,
@@ -147,6 +150,9 @@ public sealed class ForwardCommand : EngineCommand
                     if (latent is not null) Keep("decoded", vae.Decode(latent));
                     break;
                 }
+                case ControlNetModel controlnet:
+                    ControlNetForward.Run(controlnet, inputsPath, name => Input(name), Keep);
+                    break;
                 default:
                     throw new InvalidOperationException($"{modelFolder}: '{model.Config.ClassName}' has no forward command.");
             }

@@ -48,6 +48,7 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<List<Engine.Models.Adapters.LoraSpec>> _lora = CliOptions.Repeatable("--lora", "FILE[:SCALE]",
         "LoRA adapter (kohya or diffusers layout) merged into the UNet and text encoders at SCALE (default 1), repeatable; " +
         "SCALE is the text after the last ':' when it is a number, so C:\\x.safetensors keeps its drive", ParseLora);
+    private readonly ControlNetOptions _control = new();
     private readonly Option<string?> _out = CliOptions.PathText("--out", "DIR", "output folder (default: out)");
     private readonly Option<string?> _initNoise = CliOptions.PathText("--init-noise", "FILE",
         "safetensors file with tensor x_T [N, C, H, W] (latents for a pipeline): the initial noise (before init_noise_sigma scaling) instead of the seed's, " +
@@ -74,13 +75,14 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _studentLora, _timings, _fromSidecar];
+        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _control.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _studentLora, _timings, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
         usage: engine generate [--model DIR|FILE [--config DIR] [--prediction-type TYPE] [--vae DIR|FILE]] [--lora FILE[:SCALE] ...] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
                                [--original-size H,W --crop-top-left Y,X --target-size H,W]
                                [--init-image FILE [--strength S]] [--vae-tiling auto|on|off]
+                               [--controlnet DIR[:SCALE] --control-image FILE ... [--control-start F --control-end F ...] [--guess-mode]]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
                                [--class N | --classes A,B,...] [--out DIR] [--init-noise FILE] [--output-tensor FILE]
                                [--teacher DIR | --student-lora FILE[:SCALE] ...]
@@ -114,6 +116,8 @@ public sealed class GenerateCommand : EngineCommand
         decodes them with its VAE; without --count there is one image per --prompt. --init-image runs img2img
         (SD, SDXL): the image is encoded by the VAE, noised to the step --strength gives and denoised from there;
         --init-noise may then also hold encode_noise [N, C, h, w], the posterior's standard-normal draw.
+        ControlNet (SD, SDXL, also with --init-image): --controlnet DIR[:SCALE] with --control-image FILE, both repeated
+        and matched in order; the nets run between --control-start and --control-end (fractions of the steps).
         Single files: a .safetensors checkpoint in the original layout (SD 1.x, SD 2.x, SDXL base) runs as its pipeline,
         with configs inferred from the file (stock SD 1.5 / SD 2.1 768-v / SDXL base values) or taken from --config.
         Classes: --class N gives every image class N (a DiT pipeline also takes a name from its labels,
@@ -185,6 +189,7 @@ public sealed class GenerateCommand : EngineCommand
         if (request.StudentLoras.Count > 0 && request.Teacher is not null)
             throw new UsageException($"{Name}: --student-lora makes --model its own teacher; --teacher cannot be given too.");
         request = _img2img.Apply(parse, request, Name, request.InitialNoiseFile);
+        request = _control.Apply(parse, request, Name);
         foreach (var (lora, option) in request.Loras.Select(l => (l, "--lora")).Concat(request.StudentLoras.Select(l => (l, "--student-lora"))))
             OutputPaths.RequireFile(lora.Path, $"{option} file");
         int[]? noiseShape = null;

@@ -15,9 +15,6 @@ public sealed class UNetDownBlock(ResnetBlock2D[] resnets, ISpatialMixer[]? mixe
     /// <summary>The mixers after each resnet, or empty.</summary>
     public IReadOnlyList<ISpatialMixer> Mixers { get; } = mixers ?? [];
 
-    /// <summary>Whether the block ends with a downsampler (whose output is one more skip).</summary>
-    public bool HasDownsampler => downsampler is not null;
-
     /// <summary>
     /// Runs the block on h (not disposed). With <paramref name="skips"/>, every stage output (including
     /// the returned tensor) is appended to it and owned by the list; without, intermediates are freed

@@ -72,6 +72,21 @@ internal sealed class ConditionalUNetLayout
     public int TimeDim { get; }
     public string TimeShift { get; }
 
+    /// <summary>Channels of each skip the down path keeps: conv_in's output, then every resnet and downsampler output.</summary>
+    public IReadOnlyList<int> SkipChannels
+    {
+        get
+        {
+            var skips = new List<int> { Channels[0] };
+            for (int i = 0; i < Channels.Length; i++)
+            {
+                skips.AddRange(Enumerable.Repeat(Channels[i], Layers[i]));
+                if (i < Channels.Length - 1) skips.Add(Channels[i]);
+            }
+            return skips;
+        }
+    }
+
     /// <summary>Spatial factor of the down path: the sample's sides must be multiples of it.</summary>
     public int DownFactor => 1 << (Channels.Length - 1);
 

@@ -34,13 +34,8 @@ public sealed class ControlNetModel : Network
         if (widths.Length < 1) throw config.Bad("conditioning_embedding_out_channels", "[]", "at least one width");
         _condEmbedding = new ControlNetConditioningEmbedding(Root.Sub("controlnet_cond_embedding"), conditioningChannels, widths, layout.Channels[0]);
 
-        // One zero conv per skip the UNet keeps: conv_in's output, then every resnet and downsampler output.
-        var skipChannels = new List<int> { layout.Channels[0] };
-        for (int i = 0; i < layout.Channels.Length; i++)
-        {
-            skipChannels.AddRange(Enumerable.Repeat(layout.Channels[i], layout.Layers[i]));
-            if (i < layout.Channels.Length - 1) skipChannels.Add(layout.Channels[i]);
-        }
+        // One zero conv per skip the UNet keeps.
+        var skipChannels = layout.SkipChannels;
         _zeroConvs = skipChannels.Select((c, j) => new Conv2d(Root, $"controlnet_down_blocks.{j}", c, c, 1)).ToArray();
         _midZeroConv = new Conv2d(Root, "controlnet_mid_block", layout.Channels[^1], layout.Channels[^1], 1);
         ResidualChannels = skipChannels;

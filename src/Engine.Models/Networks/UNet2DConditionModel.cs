@@ -70,12 +70,15 @@ public sealed class UNet2DConditionModel : DiffusionModel
         var midMixers = _encoder.Mid?.Mixers ?? [];
         SelfAttentionLayers = _encoder.Down.SelectMany(b => b.Mixers).Concat(midMixers).Concat(up.SelectMany(b => b.Mixers)).SelectMany(m => m.SelfAttentions).ToList();
         _trunk = new UNetTrunk(_encoder, up, normOut, convOut);
-        SkipCount = _encoder.SkipCount;
+        SkipChannels = layout.SkipChannels;
         BlockChannels = channels;
     }
 
     /// <summary>Number of skips the down path keeps (the number of ControlNet down residuals it takes).</summary>
-    public int SkipCount { get; }
+    public int SkipCount => SkipChannels.Count;
+
+    /// <summary>Channels of each skip, in order: the channels of the ControlNet down residuals it takes.</summary>
+    public IReadOnlyList<int> SkipChannels { get; }
 
     /// <summary>block_out_channels of the configuration.</summary>
     public IReadOnlyList<int> BlockChannels { get; }

@@ -12,9 +12,6 @@ internal sealed record UNetEncoder(
     Timesteps TimeProj, TimestepEmbedding TimeEmbedding, UNetClassEmbedding? ClassEmbedding, bool CenterInput,
     Conv2d ConvIn, UNetDownBlock[] Down, UNetMidBlock? Mid, UNetAdditionEmbedding? Addition = null)
 {
-    /// <summary>Number of skips the down path keeps: conv_in's output, then every resnet and downsampler output.</summary>
-    public int SkipCount => 1 + Down.Sum(b => b.Resnets.Count + (b.HasDownsampler ? 1 : 0));
-
     /// <summary>The time embedding [B, D] of timesteps t [B] (+ class labels, + SDXL's added conditioning); a new tensor.</summary>
     public Tensor Embed(Tensor t, Tensor? classLabels, Tensor? added)
     {

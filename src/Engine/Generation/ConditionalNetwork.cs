@@ -31,6 +31,9 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
 
     public string PredictionType { get; }
 
+    /// <summary>The ControlNets whose residuals this batch's UNet adds, or null.</summary>
+    public ControlNetBatch? Control { get; set; }
+
     public Tensor Forward(Tensor sample, Tensor timesteps, ConditioningBatch conditioning)
     {
         var device = sample.Device;
@@ -41,8 +44,14 @@ internal sealed class ConditionalNetwork : IConditionalModel, IDisposable
             foreach (var layer in perturbed) layer.IdentityRows = (conditioning.PerturbedStart, conditioning.PerturbedCount);
             foreach (var table in tables) table.Transform = conditioning.ClassEmbeddingTransform!.Apply;
             _raw?.Dispose();
-            _raw = _network.Forward(sample, timesteps, _conditional ? conditioning.ClassLabels : null,
-                _network.NeedsEncoderHiddenStates ? conditioning.Embeddings : null, _network.NeedsPooledProjections ? conditioning.Pooled : null);
+            using var residuals = Control?.Residuals(sample, timesteps, conditioning);
+            _raw = _network.Forward(new DenoiserInputs(sample, timesteps)
+            {
+                ClassLabels = _conditional ? conditioning.ClassLabels : null,
+                EncoderHiddenStates = _network.NeedsEncoderHiddenStates ? conditioning.Embeddings : null,
+                PooledProjections = _network.NeedsPooledProjections ? conditioning.Pooled : null,
+                Residuals = residuals,
+            });
         }
         finally
         {

@@ -185,6 +185,12 @@ public sealed record GenerationRequest
     /// </summary>
     public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
 
+    /// <summary>ControlNets with their images, scales and windows (diffusers' ControlNet pipelines); residuals sum in order.</summary>
+    public IReadOnlyList<ControlNetSpec> ControlNets { get; init; } = [];
+
+    /// <summary>diffusers' guess_mode: the ControlNets run on the conditional rows only, residuals scaled from 0.1 to 1.</summary>
+    public bool GuessMode { get; init; }
+
     /// <summary>
     /// LoRA adapters that make the model a distilled student (an LCM or TCD LoRA) for Distillation++: the student is
     /// the model with <see cref="Loras"/> and these, its teacher the model with <see cref="Loras"/> alone, and the two

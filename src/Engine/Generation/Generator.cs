@@ -142,6 +142,7 @@ public sealed class Generator : IDisposable
             using var scheduler = CreateScheduler(model, request);
             RecordedDraws(request, imageLength)?.Require(scheduler.NoiseDraws, "step_noise", $"{scheduler.Config.ClassName} ({scheduler.CallCount} model calls)");
         }
+        ControlNetRun.Create(model, request, height * scale, width * scale, WeightStorage);
         MemoryBudget.Check(Device, model, request, request.Count, model.Network.InChannels, height, width);
         return (request.Count, model.Network.InChannels, height, width);
     }
@@ -221,6 +222,7 @@ public sealed class Generator : IDisposable
         var img2img = request.InitImage is { } initImage ? new ImageToImage(pipeline!, initImage, height * pipeline!.LatentScale, width * pipeline.LatentScale) : null;
         var torch = request.Rng == RngKind.Torch ? new TorchNoiseStream(request.Seed, count, imageLength, leadingValues: img2img?.GeneratorEncodeValues ?? 0) : null;
         var recorded = RecordedDraws(request, imageLength);
+        var control = ControlNetRun.Create(model, request, height * model.PixelScale, width * model.PixelScale, WeightStorage);
         for (int start = 0; start < count; start += batch)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -264,6 +266,8 @@ public sealed class Generator : IDisposable
                 else LoadInitialNoise(request, sample, start, imageLength, scheduler.InitNoiseSigma, noiseSource);
                 first = scheduler.StartCall;
                 total = scheduler.RemainingCalls;
+                using var controlBatch = control?.ForRows(Device, start, n, total);
+                network.Control = controlBatch;
                 watch.Start();
                 using var stack = ForBatch(options, start).Build(network, conditioning, scheduler, Device);
                 if (options.PredictorCorrector is { } pc)

@@ -60,6 +60,10 @@ public sealed class LoadedDenoiser : IDisposable
     public int NullClass => ClassCount;
 
     private AdapterWeights? _adapters;
+    private ControlNetCache? _controlNets;
+
+    /// <summary>The ControlNets loaded for this model's requests, by folder (loaded on first use, freed with the model).</summary>
+    internal ControlNetCache ControlNets => _controlNets ??= new ControlNetCache(Network.Device!);
 
     /// <summary>
     /// LoRA adapters merged into this model's weights (the denoiser as <c>unet</c> or <c>transformer</c>, and a
@@ -79,6 +83,7 @@ public sealed class LoadedDenoiser : IDisposable
     public void Dispose()
     {
         _adapters?.Dispose();
+        _controlNets?.Dispose();
         Network.Dispose();
         Pipeline?.Dispose();
     }
