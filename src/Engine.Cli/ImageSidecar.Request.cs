@@ -62,6 +62,8 @@ public sealed partial record ImageSidecar
         VaeTiling = TilingName(request.VaeTiling, decoded),
         Loras = loras.Count == 0 ? null : [.. loras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
         StudentLoras = request.StudentLoras.Count == 0 ? null : [.. request.StudentLoras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
+        ControlNets = DescribeControlNets(request),
+        GuessMode = request.GuessMode ? true : null,
     };
 
     /// <summary>
@@ -118,6 +120,7 @@ public sealed partial record ImageSidecar
         // Per-image prompt lists shrink with the request to the images it regenerates.
         request = request with { Prompts = FirstOf(RequestPrompts, request.Count, path), NegativePrompts = FirstOf(RequestNegativePrompts, request.Count, path) };
         request = WithImageToImage(request, path);
+        request = WithControlNets(request, path);
         // A one-image request (a seed-list image) took its own class, whatever cycle older versions recorded beside it.
         int[]? cycle = RequestCount == 1 && Class is { } alone ? [alone]
             : RequestClasses is { Length: > 0 } classes ? classes

@@ -172,6 +172,8 @@ public sealed class BatchCommand : EngineCommand
         request = request with { Model = modelPath, Checkpoint = checkpoint };
         if (job.InitImage is { } init)
             request = request with { InitImage = InitImage.Load(LocalPath(init, jobDir), job.Strength ?? InitImage.DefaultStrength) };
+        if (job.ControlNets.Count > 0)
+            request = request with { ControlNets = JobControlNet.Resolve(job.ControlNets, f => LocalEntry(f, jobDir), f => LocalPath(f, jobDir)), GuessMode = job.GuessMode };
         // A checkpoint read with other options is another model.
         if (checkpoint is not null) modelPath += "|" + checkpoint;
 

@@ -103,6 +103,12 @@ public sealed class GenerationJob
     /// <summary>LoRA adapters with their scales (<c>lora</c>); paths as written in the line.</summary>
     public IReadOnlyList<Engine.Models.Adapters.LoraSpec> Loras { get; init; } = [];
 
+    /// <summary>ControlNets with their images and windows (<c>controlnet</c>); paths as written in the line.</summary>
+    public IReadOnlyList<JobControlNet> ControlNets { get; init; } = [];
+
+    /// <summary>ControlNet guess mode (<c>guess_mode</c>).</summary>
+    public bool GuessMode { get; init; }
+
     /// <summary>SDXL <c>original_size</c> [height, width], or null for the image size.</summary>
     public int[]? OriginalSize { get; init; }
 

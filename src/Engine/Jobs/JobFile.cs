@@ -23,7 +23,8 @@ namespace Engine.Jobs;
 /// <c>timesteps</c> (custom timesteps, an array of integers; <c>steps</c>, if given, must be their count);
 /// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
 /// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>); <c>precision</c> (<c>f16</c>,
-/// <c>bf16</c> or <c>f32</c>: the networks' activations, see <see cref="Generation.ActivationPrecision"/>).
+/// <c>bf16</c> or <c>f32</c>: the networks' activations, see <see cref="Generation.ActivationPrecision"/>); ControlNet:
+/// <c>controlnet</c> (see <see cref="JobControlNet"/>) and <c>guess_mode</c> (true or false).
 /// With a single <c>seed</c>, <c>count</c>
 /// images take the seeds seed, seed + 1, ...; with a seed list, <c>count</c> (if given) must equal
 /// its length. Without seeds: seed 0 and <c>count</c> (default 1) images.
@@ -34,7 +35,7 @@ public static class JobFile
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
          "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora",
-         "original_size", "crop_top_left", "target_size", "eta", "timesteps", "precision"];
+         "original_size", "crop_top_left", "target_size", "eta", "timesteps", "precision", "controlnet", "guess_mode"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -105,6 +106,8 @@ public static class JobFile
             bool singleSeed = false;
             RngKind? rng = null;
             List<Engine.Models.Adapters.LoraSpec> loras = [];
+            List<JobControlNet> controlNets = [];
+            bool guessMode = false;
             Dictionary<string, JsonElement> options = new(StringComparer.Ordinal);
             foreach (var p in root.EnumerateObject())
             {
@@ -180,6 +183,10 @@ public static class JobFile
                         rng = RngKinds.TryParse(String(p)) ?? throw new JobLineException($"field 'rng' must be one of {RngKinds.Names}; got {v.GetRawText()}");
                         break;
                     case "lora": loras = Loras(p); break;
+                    case "controlnet": controlNets = JobControlNet.Parse(v, out var problem) ?? throw new JobLineException(problem!); break;
+                    case "guess_mode":
+                        guessMode = v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : throw new JobLineException($"field 'guess_mode' must be true or false; got {v.GetRawText()}");
+                        break;
                     case "options":
                         if (v.ValueKind != JsonValueKind.Object) throw new JobLineException($"field 'options' must be an object; got {v.ValueKind}");
                         foreach (var o in v.EnumerateObject()) options[o.Name] = o.Value.Clone();
@@ -190,6 +197,7 @@ public static class JobFile
             }
             if (model is null) throw new JobLineException("missing required field 'model'");
             if (strength is not null && initImage is null) throw new JobLineException("field 'strength' needs 'init_image'");
+            if (guessMode && controlNets.Count == 0) throw new JobLineException("field 'guess_mode' needs 'controlnet'");
             if (timesteps is not null && steps is { } stepCount && stepCount != timesteps.Count)
                 throw new JobLineException($"field 'steps' is {stepCount} but 'timesteps' lists {timesteps.Count}");
 
@@ -217,7 +225,7 @@ public static class JobFile
                 Sampler = sampler, SchedulerConfig = schedulerConfig, Cfg = cfg, Batch = batch,
                 Device = device, Out = output, Options = options, Rng = rng,
                 Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip, Loras = loras,
-                InitImage = initImage, Strength = strength,
+                InitImage = initImage, Strength = strength, ControlNets = controlNets, GuessMode = guessMode,
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
                 Config = config, Vae = vae, PredictionType = predictionType,
                 OriginalSize = originalSize, CropTopLeft = cropTopLeft, TargetSize = targetSize,
