@@ -100,6 +100,39 @@ public sealed class ControlNetCommandTests
         }
     }
 
+    [Test]
+    public void BadControlNetInputIsAClearErrorBeforeSampling()
+    {
+        using var scratch = new Cli.Scratch();
+        string pipeline = Path.Combine(Fixtures.RequireRoot(), "pipelines/sd_tiny/pipeline");
+        string net = Path.Combine(Root, "models/sd_tiny"), other = Path.Combine(Root, "models/sd_tiny_b"), sdxl = Path.Combine(Root, "models/sdxl_tiny");
+        SafetensorsWriter.Write(scratch["rgb.safetensors"], [new SafetensorsWriter.Entry("image", [1, 3, 24, 16], new float[3 * 24 * 16])]);
+        SafetensorsWriter.Write(scratch["gray.safetensors"], [new SafetensorsWriter.Entry("image", [1, 1, 24, 16], new float[24 * 16])]);
+        Cli.Result Generate(params string[] extra) => Cli.Run(["generate", "--model", pipeline, "--prompt", "a cat", "--steps", "2", "--height", "24", "--width", "16",
+            "--seeds", "1", "--device", "cpu", "--out", scratch["out"], .. extra]);
+        var cases = new (string[] Args, int Code, string[] Message)[]
+        {
+            (["--controlnet", net, "--controlnet", other, "--control-image", scratch["rgb.safetensors"]], ExitCodes.Usage, ["2 ControlNet(s) (--controlnet) but 1 control image(s) (--control-image)"]),
+            (["--controlnet", net, "--control-image", scratch["rgb.safetensors"], "--control-start", "0.8", "--control-end", "0.3"], ExitCodes.Usage, ["--control-start 0.8 must be below --control-end 0.3"]),
+            (["--controlnet", net, "--control-image", scratch["rgb.safetensors"], "--control-end", "1.5"], ExitCodes.Usage, ["--control-end"]),
+            (["--controlnet", net, "--controlnet", other, "--control-image", scratch["rgb.safetensors"], "--control-image", scratch["rgb.safetensors"],
+              "--control-start", "0.1", "--control-start", "0.2", "--control-start", "0.3"], ExitCodes.Usage, ["3 values of --control-start for 2 ControlNets"]),
+            (["--control-image", scratch["rgb.safetensors"]], ExitCodes.Usage, ["--control-image needs --controlnet"]),
+            (["--guess-mode"], ExitCodes.Usage, ["--guess-mode needs --controlnet"]),
+            (["--controlnet", net, "--control-image", scratch["missing.png"]], ExitCodes.Failure, ["missing.png", "--control-image"]),
+            (["--controlnet", net, "--control-image", scratch["gray.safetensors"]], ExitCodes.Failure, ["gray.safetensors", "has 1 channels", "conditioning_channels = 3"]),
+            (["--controlnet", sdxl, "--control-image", scratch["rgb.safetensors"]], ExitCodes.Failure, ["sdxl_tiny", "--controlnet", "does not fit the UNet"]),
+            (["--controlnet", scratch["nowhere"], "--control-image", scratch["rgb.safetensors"]], ExitCodes.Failure, ["nowhere", "--controlnet"]),
+        };
+        foreach (var (args, code, message) in cases)
+        {
+            var r = Generate(args);
+            Assert.That(r.Code, Is.EqualTo(code), $"{string.Join(" ", args)}\n{r}");
+            foreach (var m in message) Assert.That(r.Err, Does.Contain(m), string.Join(" ", args));
+            Assert.That(Directory.Exists(scratch["out"]) ? Directory.GetFiles(scratch["out"], "*.png") : [], Is.Empty, "nothing is sampled");
+        }
+    }
+
     /// <summary>The command line check.py builds from a reference JSON (paths relative to it), with its control images and noise written to <paramref name="scratch"/>.</summary>
     internal static (List<string> Args, JsonNode Json) Arguments(string reference, Cli.Scratch scratch)
     {
