@@ -133,6 +133,21 @@ typedef struct engine_lora {
     float scale;               /* its scale, taken as given (1 = the file's full effect, 0 = none) */
 } engine_lora;
 
+/* A ControlNet steering one request (SD 1.x/2.x and SDXL pipeline folders; `engine generate
+ * --controlnet`): its residuals, times scale, are added inside the UNet at the model calls i of N
+ * with i / N >= start and (i + 1) / N <= end. The control image (a depth, normal, edge or pose
+ * buffer, values in [0, 1]; it is never normalised) is resized to the output size as diffusers
+ * does (8-bit pixels as PIL images, float ones as tensors) and serves every image of the request.
+ * Set every field: {path, &image, 1.0f, 0.0f, 1.0f} is the full effect over the whole run. The
+ * path and image are read during the call only. Since interface 0.6.0. */
+typedef struct engine_controlnet {
+    const char* path;          /* the ControlNetModel folder (config.json + weights) */
+    const engine_image* image; /* its control image */
+    float scale;               /* controlnet_conditioning_scale */
+    float start;               /* control_guidance_start, in [0, 1) */
+    float end;                 /* control_guidance_end, in (start, 1] */
+} engine_controlnet;
+
 /* One generation request. Initialise with engine_request_init (defaults below), then set
  * what you need. */
 typedef struct engine_request {
@@ -206,6 +221,19 @@ typedef struct engine_request {
      * (the text names the file); a layout the engine does not read (LoKr, LoHa, DoRA) is UNSUPPORTED. */
     const engine_lora* loras;
     size_t lora_count;
+
+    /* ---- Since interface 0.6.0: ControlNets. Callers built against 0.5.0 (or older) pass the
+     * shorter struct and get none. */
+    /* NULL/0 = none; several are summed in order. A NULL array with controlnet_count > 0, a NULL
+     * path or image, a bad image (see init_image) or a value outside [0, 1], a non-finite scale or
+     * a window outside 0 <= start < end <= 1 is INVALID_ARGUMENT; a missing folder is NOT_FOUND; a
+     * ControlNet whose block layout, cross-attention width or added conditioning does not fit the
+     * model's UNet is INVALID_ARGUMENT (the text names the folder). */
+    const engine_controlnet* controlnets;
+    size_t controlnet_count;
+    /* diffusers' guess_mode: nonzero = with guidance the ControlNets see the conditional half only,
+     * their residuals scaled from 0.1 (first) to 1 (mid block). Needs a ControlNet. */
+    int32_t guess_mode;
 } engine_request;
 
 /* Progress callback, called on the thread running engine_generate after each denoising step

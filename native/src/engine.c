@@ -29,7 +29,7 @@ struct engine_model {
 
 /* Oldest struct layouts this library accepts: engine_options of interface 0.1.0 ended before
  * `weights`, engine_request of 0.2.0 before `rng` (0.3.0's ended before `prompts`, 0.4.0's before
- * `loras`). */
+ * `loras`, 0.5.0's before `controlnets`). */
 #define OPTIONS_MIN_SIZE offsetof(engine_options, weights)
 #define REQUEST_MIN_SIZE offsetof(engine_request, rng)
 
@@ -138,6 +138,19 @@ static engine_status check_request(const engine_request* request)
         for (size_t i = 0; i < request->lora_count; ++i)
             if (request->loras[i].path == NULL)
                 return engine_error_set(ENGINE_INVALID_ARGUMENT, "request.loras[%zu].path is NULL", i);
+    }
+    /* Fields of 0.6.0 likewise. */
+    if (request->struct_size >= offsetof(engine_request, controlnet_count) + sizeof(size_t)) {
+        if (request->controlnets == NULL && request->controlnet_count != 0)
+            return engine_error_set(ENGINE_INVALID_ARGUMENT,
+                                    "request.controlnets is NULL but controlnet_count is %zu",
+                                    request->controlnet_count);
+        for (size_t i = 0; i < request->controlnet_count; ++i) {
+            if (request->controlnets[i].path == NULL)
+                return engine_error_set(ENGINE_INVALID_ARGUMENT, "request.controlnets[%zu].path is NULL", i);
+            if (request->controlnets[i].image == NULL)
+                return engine_error_set(ENGINE_INVALID_ARGUMENT, "request.controlnets[%zu].image is NULL", i);
+        }
     }
     return ENGINE_OK;
 }

@@ -25,19 +25,39 @@ public unsafe struct NativeImage
     /// </summary>
     public static InitImage ToInitImage(NativeImage* image)
     {
-        if (image->Data == null) throw new ArgumentException("request.init_image->data is NULL");
+        var (pixels, width, height, eightBit) = Read(image, "request.init_image");
+        // 8-bit pixels are resized as PIL images are (Lanczos), float ones as torch tensors (nearest).
+        return new InitImage { Pixels = pixels, Count = 1, Height = height, Width = width, FromPng = eightBit };
+    }
+
+    /// <summary>
+    /// Copies a ControlNet's control image (a depth, normal or edge buffer) into a <see cref="ControlImage"/>
+    /// [1, 3, H, W]; values must lie in [0, 1]; errors name <paramref name="field"/>.
+    /// </summary>
+    public static ControlImage ToControlImage(NativeImage* image, string field)
+    {
+        var (pixels, width, height, eightBit) = Read(image, field);
+        foreach (float v in pixels)
+            if (!(v >= 0 && v <= 1)) throw new ArgumentException($"{field} holds {v}; control image values must be in [0, 1]");
+        return new ControlImage { Pixels = pixels, Count = 1, Channels = 3, Height = height, Width = width, FromPng = eightBit };
+    }
+
+    /// <summary>The image as channels-first values (8-bit ones / 255), after checking pointer, format, size and stride.</summary>
+    private static (float[] Pixels, int Width, int Height, bool EightBit) Read(NativeImage* image, string field)
+    {
+        if (image->Data == null) throw new ArgumentException($"{field}->data is NULL");
         int channelBytes = image->Format switch
         {
             Rgb8 => 1,
             RgbF32 => 4,
-            _ => throw new ArgumentException($"request.init_image->format {image->Format} is not ENGINE_PIXELS_RGB8 ({Rgb8}) or ENGINE_PIXELS_RGB_F32 ({RgbF32})"),
+            _ => throw new ArgumentException($"{field}->format {image->Format} is not ENGINE_PIXELS_RGB8 ({Rgb8}) or ENGINE_PIXELS_RGB_F32 ({RgbF32})"),
         };
         int width = image->Width, height = image->Height;
         if (width < 1 || height < 1 || (long)width * height > int.MaxValue / 3)
-            throw new ArgumentException($"request.init_image size {width}x{height} must be at least 1x1 and at most {int.MaxValue / 3} pixels");
+            throw new ArgumentException($"{field} size {width}x{height} must be at least 1x1 and at most {int.MaxValue / 3} pixels");
         nuint row = (nuint)width * 3 * (nuint)channelBytes;
         nuint stride = image->Stride == 0 ? row : image->Stride;
-        if (stride < row) throw new ArgumentException($"request.init_image->stride {stride} is shorter than a row of {row} bytes");
+        if (stride < row) throw new ArgumentException($"{field}->stride {stride} is shorter than a row of {row} bytes");
         var pixels = new float[3L * width * height];
         int plane = width * height;
         for (int y = 0; y < height; y++)
@@ -47,11 +67,10 @@ public unsafe struct NativeImage
                 for (int c = 0; c < 3; c++)
                 {
                     float v = image->Format == Rgb8 ? line[x * 3 + c] / 255f : ((float*)line)[x * 3 + c];
-                    if (!float.IsFinite(v)) throw new ArgumentException($"request.init_image holds a non-finite value at ({x}, {y})");
+                    if (!float.IsFinite(v)) throw new ArgumentException($"{field} holds a non-finite value at ({x}, {y})");
                     pixels[c * plane + y * width + x] = v;
                 }
         }
-        // 8-bit pixels are resized as PIL images are (Lanczos), float ones as torch tensors (nearest).
-        return new InitImage { Pixels = pixels, Count = 1, Height = height, Width = width, FromPng = image->Format == Rgb8 };
+        return (pixels, width, height, image->Format == Rgb8);
     }
 }

@@ -40,6 +40,10 @@ public unsafe struct NativeRequest
     // Since interface 0.5.0.
     public NativeLora* Loras;
     public nuint LoraCount;
+    // Since interface 0.6.0.
+    public NativeControlNet* ControlNets;
+    public nuint ControlNetCount;
+    public int GuessMode;
 
     /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule (image i is sample index i of the seed), <c>rng</c> picks the generator.</summary>
     public static GenerationRequest ToRequest(NativeRequest* request)
@@ -84,6 +88,8 @@ public unsafe struct NativeRequest
             TargetSize = Pair(request->TargetSize, "target_size", allowZero: false),
             InitImage = request->InitImage == null ? null : NativeImage.ToInitImage(request->InitImage) with { Strength = CheckedStrength(request->Strength) },
             Loras = NativeLora.ToSpecs(request->Loras, request->LoraCount),
+            ControlNets = NativeControlNet.ToSpecs(request->ControlNets, request->ControlNetCount),
+            GuessMode = request->GuessMode != 0,
         };
     }
 

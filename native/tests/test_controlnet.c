@@ -1,0 +1,226 @@
+/* ControlNet through the C interface (0.6.0). The tiny Stable Diffusion pipeline steered by
+ * fixtures/controlnet/models/sd_tiny at scale 0.8 over the window [0.2, 1], its control image handed
+ * over from host memory as a float32 RGB buffer with padded rows (a game engine's depth or normal
+ * buffer), gives the image the CLI gives for the same request with the same values written to a
+ * safetensors file (`engine generate --controlnet DIR:0.8 --control-image FILE --control-start 0.2`),
+ * which differs from the run without the ControlNet; a caller built against 0.5.0 (the struct without
+ * the ControlNet fields) gets the run without it. Bad entries are named: NULL array, path or image,
+ * values outside [0, 1], a bad window, a missing folder (NOT_FOUND).
+ *
+ *   test_controlnet CLI_COMMAND...       (e.g. dotnet path/to/engine.dll)
+ *
+ * Skipped (77) without the fixtures (ENGINE_FIXTURES, else ../shared/fixtures beside the repository). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_support.h"
+
+enum { W = 16, H = 24, ROW = W * 3 + 5 /* floats per padded row */ };
+
+static const char* fixtures_root(void)
+{
+    struct stat st;
+    const char* env = getenv("ENGINE_FIXTURES");
+    if (env != NULL && env[0] != '\0') return stat(env, &st) == 0 && S_ISDIR(st.st_mode) ? env : NULL;
+    static const char* fallback = ENGINE_SOURCE_DIR "/../shared/fixtures";
+    return stat(fallback, &st) == 0 && S_ISDIR(st.st_mode) ? fallback : NULL;
+}
+
+/* Writes tensor `image` [1, 3, H, W] (channels first) of the interleaved buffer to a safetensors file. */
+static void write_control_file(const char* path, const float* rows)
+{
+    static float planar[3 * H * W];
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+            for (int c = 0; c < 3; ++c) planar[(c * H + y) * W + x] = rows[y * ROW + x * 3 + c];
+    char header[128];
+    int n = snprintf(header, sizeof header, "{\"image\":{\"dtype\":\"F32\",\"shape\":[1,3,%d,%d],\"data_offsets\":[0,%zu]}}",
+                     H, W, sizeof planar);
+    while (n % 8 != 0) header[n++] = ' ';
+    uint64_t len = (uint64_t)n;
+    FILE* f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK(fwrite(&len, 8, 1, f) == 1 && fwrite(header, 1, (size_t)n, f) == (size_t)n);
+    CHECK(fwrite(planar, sizeof planar, 1, f) == 1);
+    fclose(f);
+}
+
+/* The F32 tensor `name` of a safetensors file written by the engine (*count floats, malloc'd). */
+static float* read_tensor(const char* path, const char* name, size_t* count)
+{
+    FILE* f = fopen(path, "rb");
+    if (f == NULL) FAIL("cannot open %s", path);
+    uint64_t header_len = 0;
+    CHECK(fread(&header_len, 8, 1, f) == 1 && header_len > 0 && header_len < (1u << 24));
+    char* header = calloc(header_len + 1, 1);
+    CHECK(header != NULL && fread(header, 1, header_len, f) == header_len);
+    char key[128];
+    snprintf(key, sizeof key, "\"%s\"", name);
+    const char* entry = strstr(header, key);
+    if (entry == NULL) FAIL("%s has no tensor '%s'", path, name);
+    const char* offsets = strstr(entry, "\"data_offsets\"");
+    CHECK(offsets != NULL);
+    unsigned long long begin, end;
+    CHECK(sscanf(strchr(offsets, '['), "[%llu,%llu]", &begin, &end) == 2 && end > begin);
+    *count = (size_t)((end - begin) / 4);
+    float* values = malloc(end - begin);
+    CHECK(values != NULL);
+    CHECK(fseek(f, (long)(8 + header_len + begin), SEEK_SET) == 0);
+    CHECK(fread(values, 4, *count, f) == *count);
+    free(header);
+    fclose(f);
+    return values;
+}
+
+/* engine_request exactly as interface 0.5.0 declared it: everything before `controlnets`. */
+typedef struct request_v0_5 {
+    unsigned char bytes[offsetof(engine_request, controlnets)];
+} request_v0_5;
+
+int main(int argc, char** argv)
+{
+    if (argc < 2) { fprintf(stderr, "usage: %s CLI_COMMAND...\n", argv[0]); return 2; }
+    const char* root = fixtures_root();
+    if (root == NULL) {
+        printf("SKIP: fixtures not found (set ENGINE_FIXTURES)\n");
+        return TEST_SKIP;
+    }
+    char pipeline[1024], net[1024], net_arg[1100], missing[1100];
+    snprintf(pipeline, sizeof pipeline, "%s/pipelines/sd_tiny/pipeline", root);
+    snprintf(net, sizeof net, "%s/controlnet/models/sd_tiny", root);
+    snprintf(net_arg, sizeof net_arg, "%s:0.8", net);
+    snprintf(missing, sizeof missing, "%s/controlnet/models/no_such_net", root);
+
+    /* The control image: a smooth pattern in [0, 1], rows padded past the pixels. */
+    static float rows[H * ROW];
+    for (int y = 0; y < H; ++y) {
+        for (int x = 0; x < W; ++x)
+            for (int c = 0; c < 3; ++c) rows[y * ROW + x * 3 + c] = (float)((x * 7 + y * 13 + c * 50) % 256) / 255.0f;
+        for (int p = W * 3; p < ROW; ++p) rows[y * ROW + p] = -7.0f; /* padding: never read */
+    }
+    char control[] = "/tmp/engine-cn-image-XXXXXX.safetensors";
+    int fd = mkstemps(control, 12);
+    CHECK(fd >= 0);
+    close(fd);
+    write_control_file(control, rows);
+
+    /* The CLI first (a separate process): DDIM, 5 steps, CFG 3, one prompt, PyTorch's generator. */
+    char out[] = "/tmp/engine-cn-XXXXXX.safetensors";
+    fd = mkstemps(out, 12);
+    CHECK(fd >= 0);
+    close(fd);
+    char out_dir[] = "/tmp/engine-cn-cli-XXXXXX";
+    CHECK(mkdtemp(out_dir) != NULL);
+    char* helper[64];
+    int k = 0;
+    for (int i = 1; i < argc && k < 30; ++i) helper[k++] = argv[i];
+    const char* tail[] = { "generate", "--model", pipeline, "--controlnet", net_arg, "--control-image", control,
+                           "--control-start", "0.2", "--prompt", "a house by a lake", "--sampler", "ddim",
+                           "--steps", "5", "--cfg", "3", "--seed", "12", "--rng", "torch", "--height", "24",
+                           "--width", "16", "--device", "cpu", "--output-tensor", out, "--out", out_dir };
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; ++i) helper[k++] = (char*)tail[i];
+    helper[k] = NULL;
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) { execvp(helper[0], helper); perror(helper[0]); _exit(127); }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("engine generate (%s) failed (status %d)", helper[0], status);
+    size_t cli_len = 0;
+    float* cli = read_tensor(out, "image", &cli_len);
+    unlink(out);
+    unlink(control);
+    CHECK(cli_len == 3 * H * W);
+
+    engine_options options;
+    REQUIRE_OK(engine_options_init(&options));
+    options.device = "cpu";
+    engine_context* context = NULL;
+    REQUIRE_OK(engine_create(&options, &context));
+    engine_model* model = NULL;
+    REQUIRE_OK(engine_load_model(context, pipeline, &model));
+
+    const char* prompts[] = { "a house by a lake" };
+    engine_request request;
+    REQUIRE_OK(engine_request_init(&request));
+    CHECK(request.controlnets == NULL && request.controlnet_count == 0 && request.guess_mode == 0);
+    request.sampler = "ddim";
+    request.steps = 5;
+    request.guidance_scale = 3.0f;
+    request.seed = 12;
+    request.rng = "torch";
+    request.height = H;
+    request.width = W;
+    request.prompts = prompts;
+    request.prompt_count = 1;
+    size_t length = 0;
+    REQUIRE_OK(engine_output_size(context, model, &request, &length));
+    CHECK(length == cli_len);
+    float* base = malloc(length * sizeof(float));
+    float* steered = malloc(length * sizeof(float));
+    float* again = malloc(length * sizeof(float));
+    CHECK(base != NULL && steered != NULL && again != NULL);
+    REQUIRE_OK(engine_generate(context, model, &request, base, length));
+
+    engine_image image = { rows, ENGINE_PIXELS_RGB_F32, W, H, ROW * sizeof(float) };
+    engine_controlnet cn = { net, &image, 0.8f, 0.2f, 1.0f };
+    request.controlnets = &cn;
+    request.controlnet_count = 1;
+    REQUIRE_OK(engine_generate(context, model, &request, steered, length));
+
+    /* Ours is [-1, 1]; the CLI's image [0, 1], from the same pixels (only the last rounding may differ). */
+    float err = 0.0f, change = 0.0f;
+    for (size_t i = 0; i < length; ++i) {
+        err = fmaxf(err, fabsf((steered[i] + 1.0f) / 2.0f - cli[i]));
+        change = fmaxf(change, fabsf(steered[i] - base[i]));
+    }
+    printf("  ControlNet image vs CLI: max abs error %.3g; change vs no ControlNet: %.3g\n", err, change);
+    if (!(err <= 1e-6f)) FAIL("C interface and CLI disagree with the ControlNet (max |diff| %g)", err);
+    if (!(change > 1e-3f)) FAIL("the ControlNet changed the image by only %g", change);
+
+    /* A host built against 0.5.0 passes the shorter struct: no ControlNet, the base image. The
+     * ControlNet fields of our struct are set, so reading past the caller's size would show. */
+    request_v0_5 old;
+    memcpy(&old, &request, sizeof old);
+    ((engine_request*)(void*)&old)->struct_size = sizeof old;
+    REQUIRE_OK(engine_generate(context, model, (const engine_request*)(void*)&old, again, length));
+    CHECK(memcmp(again, base, length * sizeof(float)) == 0);
+
+    /* Bad entries are named. */
+    request.controlnets = NULL;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_INVALID_ARGUMENT, "request.controlnets");
+    request.controlnets = &cn;
+    cn.path = NULL;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_INVALID_ARGUMENT, "controlnets[0].path");
+    cn.path = net;
+    cn.image = NULL;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_INVALID_ARGUMENT, "controlnets[0].image");
+    cn.image = &image;
+    cn.start = 0.9f;
+    cn.end = 0.5f;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_INVALID_ARGUMENT, "window");
+    cn.start = 0.2f;
+    cn.end = 1.0f;
+    rows[0] = 2.0f;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_INVALID_ARGUMENT, "[0, 1]");
+    rows[0] = 0.0f;
+    cn.path = missing;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_NOT_FOUND, "no_such_net");
+    cn.path = net;
+    request.guess_mode = 1;
+    request.controlnet_count = 0;
+    EXPECT_STATUS(engine_generate(context, model, &request, again, length), ENGINE_INVALID_ARGUMENT, "guess");
+
+    REQUIRE_OK(engine_release_model(model));
+    REQUIRE_OK(engine_release_context(context));
+    free(cli);
+    free(base);
+    free(steered);
+    free(again);
+    rmdir(out_dir);
+    printf("PASS\n");
+    return 0;
+}
