@@ -33,8 +33,11 @@ public unsafe struct NativeControlNet
             if (!(start >= 0 && start <= 1 && end >= 0 && end <= 1) || start >= end)
                 throw new ArgumentException($"{field} window start {start}, end {end} must satisfy 0 <= start < end <= 1");
             var image = NativeImage.ToControlImage(nets[i].Image, $"{field}.image");
-            specs[i] = new ControlNetSpec(System.IO.Path.GetFullPath(path), image) { Scale = scale, Start = start, End = end };
+            // The window is compared with i / N in double: 0.2f means 0.2 (its shortest decimal), not 0.200000003.
+            specs[i] = new ControlNetSpec(System.IO.Path.GetFullPath(path), image) { Scale = scale, Start = Decimal(start), End = Decimal(end) };
         }
         return specs;
     }
+
+    private static double Decimal(float value) => double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 }

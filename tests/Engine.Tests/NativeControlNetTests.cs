@@ -25,14 +25,14 @@ public unsafe class NativeControlNetTests
             images[0] = new NativeImage { Data = pixels, Format = NativeImage.Rgb8, Width = 2, Height = 3, Stride = 8 };
             images[1] = new NativeImage { Data = floats, Format = NativeImage.RgbF32, Width = 1, Height = 1 };
             var nets = stackalloc NativeControlNet[2];
-            nets[0] = new NativeControlNet { Path = a, Image = &images[0], Scale = 0.75f, Start = 0.25f, End = 1f };
+            nets[0] = new NativeControlNet { Path = a, Image = &images[0], Scale = 0.75f, Start = 0.2f, End = 1f };
             nets[1] = new NativeControlNet { Path = b, Image = &images[1], Scale = 1.5f, Start = 0f, End = 0.5f };
             var native = new NativeRequest { StructSize = (nuint)sizeof(NativeRequest), Steps = 2, GuidanceScale = 3, Count = 1, ControlNets = nets, ControlNetCount = 2, GuessMode = 1 };
             var request = NativeRequest.ToRequest(&native);
             Assert.That(request.GuessMode, Is.True);
             Assert.That(request.ControlNets.Select(c => (c.Path, c.Scale, c.Start, c.End)), Is.EqualTo(new[]
             {
-                (Path.GetFullPath("nets/depth"), 0.75, 0.25, 1.0),
+                (Path.GetFullPath("nets/depth"), 0.75, 0.2, 1.0),
                 ("/x/canny", 1.5, 0.0, 0.5),
             }));
             var first = request.ControlNets[0].Image;
