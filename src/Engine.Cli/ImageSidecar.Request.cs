@@ -141,6 +141,9 @@ public sealed partial record ImageSidecar
     private static DType ParsePrecision(string text, string path)
     {
         try { return OptionValues.ParsePrecision(text, "precision"); }
+        catch (FormatException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+    }
+
     private static ComputeMode ParseCompute(string text, string path)
     {
         try { return OptionValues.ParseComputeMode(text, "compute"); }
