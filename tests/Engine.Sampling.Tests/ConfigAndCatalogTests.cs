@@ -45,6 +45,21 @@ public class ConfigAndCatalogTests
         Assert.That(e!.Message, Does.Contain(message));
     }
 
+    // LCM with timestep_scaling <= 0 returned the noisy input unchanged (c_out 0); UniPC took negative step indices.
+    [TestCase("LCMScheduler", """{"timestep_scaling":0}""", "timestep_scaling 0 must be a finite number > 0")]
+    [TestCase("LCMScheduler", """{"timestep_scaling":-10}""", "timestep_scaling -10 must be a finite number > 0")]
+    [TestCase("UniPCMultistepScheduler", """{"disable_corrector":[0,-1]}""", "disable_corrector holds -1")]
+    public void ClassOptionsOutOfRangeAreNamed(string className, string json, string message)
+    {
+        var e = Assert.Throws<SchedulerConfigException>(() => SchedulerConfig.ParseJson(json, className));
+        Assert.That(e!.Message, Does.Contain(message));
+    }
+
+    [TestCase("LCMScheduler", """{"timestep_scaling":10}""")]
+    [TestCase("UniPCMultistepScheduler", """{"disable_corrector":[0,3]}""")]
+    public void ClassOptionsInRangeAreTaken(string className, string json) =>
+        Assert.That(SchedulerConfig.ParseJson(json, className).ClassName, Is.EqualTo(className));
+
     [Test]
     public void CosineScheduleIgnoresTheBetaBounds() =>
         Assert.That(SchedulerConfig.ParseJson("""{"beta_schedule":"squaredcos_cap_v2","beta_start":0.02,"beta_end":0.0001}""", "DDIMScheduler").BetaSchedule, Is.EqualTo("squaredcos_cap_v2"));

@@ -26,6 +26,9 @@ public sealed class LcmScheduler : Scheduler
             TimestepScaling = r.Num("timestep_scaling", 10.0),
         },
         Defaults = new() { TimestepSpacing = "leading" },
+        // s <= 0 would make c_skip 1 and c_out 0 (or negative): the student's prediction would be ignored or inverted.
+        Validate = c => c.OptionsAs<Options>().TimestepScaling is var s && !(s > 0 && double.IsFinite(s))
+            ? $"timestep_scaling {s} must be a finite number > 0 (c_skip and c_out scale t by it)." : null,
         HasSigmaGrid = false,
         SupportsThresholding = true,
         TakesCustomTimesteps = true,

@@ -21,6 +21,8 @@ public sealed class UniPcScheduler : VpMultistepScheduler
         ReadOptions = (r, k) => new Options(r, k),
         Defaults = new() { SolverType = new("bh2", "bh1", "bh2") },
         SupportsThresholding = true,
+        Validate = c => c.OptionsAs<Options>().DisableCorrector.FirstOrDefault(i => i < 0, 0) is var bad && bad < 0
+            ? $"disable_corrector holds {bad}; its entries are step indices, >= 0." : null,
         ShortNames =
         [
             new("unipc", "UniPC (bh2 predictor-corrector, order 2)",
