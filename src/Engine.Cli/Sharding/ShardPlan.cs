@@ -54,7 +54,13 @@ public sealed class ShardPlan
         // A bad line has no folder of its own: every folder the file writes lists it (a file of bad lines alone claims none).
         foreach (var list in lines.Values) list.AddRange(file.Errors.Select(e => new RecordedLine(e.Line, 0, e.Message)));
         foreach (var (folder, list) in lines)
+        {
+            // A folder that cannot be made (a file on its path, no write access) is not claimed: its jobs fail on
+            // their own, before they sample, with the error naming their 'out' (BatchCommand checks it per job).
+            try { OutputPaths.RequireWritableFolder(folder, "out"); }
+            catch (IOException) { continue; }
             new BatchRunRecord(full, sha, list.OrderBy(l => l.Line).ToList()).Claim(folder);
+        }
         return plan;
     }
 
@@ -80,10 +86,16 @@ public sealed class ShardPlan
     /// <summary>Lists every image of <paramref name="worker"/> in <paramref name="job"/> not made in this run as failed with <paramref name="error"/>.</summary>
     public void RecordFailure(GenerationJob job, int worker, string error)
     {
-        var (manifest, _) = ManifestFor(job);
-        foreach (var image in job.Images())
-            if (Mine(job, image.Index, worker) && !_made.ContainsKey((job.Line, image.Index)))
-                manifest.Append(new ManifestEntry(job.Line, image.Index, image.Seed, null, null, null, null, error));
+        try
+        {
+            var (manifest, _) = ManifestFor(job);
+            foreach (var image in job.Images())
+                if (Mine(job, image.Index, worker) && !_made.ContainsKey((job.Line, image.Index)))
+                    manifest.Append(new ManifestEntry(job.Line, image.Index, image.Seed, null, null, null, null, error));
+        }
+        // A job that failed because its folder cannot be written cannot list its failure there either; the
+        // failure has been reported on stderr, and the other jobs go on.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private void Record(GenerationJob job, JobImage image, bool onlyIfNew)
