@@ -13,7 +13,7 @@ namespace Engine.Tests;
 /// </summary>
 internal static class PipelineReference
 {
-    /// <summary>The request the reference's call made: scheduler (class and config), steps, guidance, prompts or class labels, size, SDXL sizes, clip skip and x_T.</summary>
+    /// <summary>The request the reference's call made: scheduler (class and config), steps, guidance, prompts or class labels, size, SDXL sizes (negative ones too), clip skip and x_T.</summary>
     public static GenerationRequest Request(JsonElement json, SafetensorsFile tensors)
     {
         var kwargs = json.GetProperty("call_kwargs");
@@ -34,6 +34,9 @@ internal static class PipelineReference
             OriginalSize = Ints(kwargs, "original_size"),
             CropTopLeft = Ints(kwargs, "crops_coords_top_left"),
             TargetSize = Ints(kwargs, "target_size"),
+            NegativeOriginalSize = Ints(kwargs, "negative_original_size"),
+            NegativeCropTopLeft = Ints(kwargs, "negative_crops_coords_top_left"),
+            NegativeTargetSize = Ints(kwargs, "negative_target_size"),
         };
         return request with { Count = request.Prompts?.Count ?? request.ClassLabels!.Length };
     }

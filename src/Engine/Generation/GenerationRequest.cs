@@ -160,6 +160,18 @@ public sealed record GenerationRequest
     public int[]? TargetSize { get; init; }
 
     /// <summary>
+    /// SDXL <c>negative_original_size</c> [height, width] for the unconditional branch of classifier-free guidance;
+    /// given together with <see cref="NegativeTargetSize"/>. Null (both null) = the positive time ids, as in diffusers.
+    /// </summary>
+    public int[]? NegativeOriginalSize { get; init; }
+
+    /// <summary>SDXL <c>negative_crops_coords_top_left</c> [top, left]; only with the negative sizes; null = [0, 0], as in diffusers.</summary>
+    public int[]? NegativeCropTopLeft { get; init; }
+
+    /// <summary>SDXL <c>negative_target_size</c> [height, width]; given together with <see cref="NegativeOriginalSize"/>.</summary>
+    public int[]? NegativeTargetSize { get; init; }
+
+    /// <summary>
     /// Optional initial noise x_T for all <see cref="Count"/> images ([Count, C, H, W] floats, before
     /// init_noise_sigma scaling; latents [Count, C, H / f, W / f] for a pipeline with VAE factor f), to reproduce runs made elsewhere; null draws it from <see cref="Seed"/>.
     /// </summary>

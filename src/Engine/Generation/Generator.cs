@@ -388,8 +388,8 @@ public sealed class Generator : IDisposable
             if (prompts > 0 || negatives > 0 || request.ClipSkip is not null)
                 throw new ArgumentException($"model '{model.Path}' has no text encoder; prompts, negative prompts and clip skip need a text-to-image pipeline folder (model_index.json).");
             // A plain model folder ignored them silently before.
-            if ((request.OriginalSize ?? request.CropTopLeft ?? request.TargetSize) is not null)
-                throw new ArgumentException($"original size, crop top-left and target size (--original-size, --crop-top-left, --target-size) are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline?.Index.ClassName ?? model.Network.Config.ClassName}) does not take them.");
+            if (MicroConditioning.Given(request))
+                throw new ArgumentException($"original size, crop top-left and target size (--original-size, --crop-top-left, --target-size and their --negative- forms) are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline?.Index.ClassName ?? model.Network.Config.ClassName}) does not take them.");
             return;
         }
         if (prompts == 0) throw new ArgumentException($"pipeline '{model.Path}' ({pipeline.Index.ClassName}) needs a prompt (--prompt).");
@@ -398,12 +398,7 @@ public sealed class Generator : IDisposable
         if (negatives > 1 && negatives != request.Count)
             throw new ArgumentException($"{negatives} negative prompts given for {request.Count} images: give one for all or one per image.");
         prompter.CheckClipSkip(request.ClipSkip);
-        foreach (var (value, name) in new[] { (request.OriginalSize, "original size (--original-size)"), (request.CropTopLeft, "crop top-left (--crop-top-left)"), (request.TargetSize, "target size (--target-size)") })
-        {
-            if (value is null) continue;
-            if (!pipeline.UsesMicroConditioning) throw new ArgumentException($"{name} is SDXL micro-conditioning; pipeline '{model.Path}' ({pipeline.Index.ClassName}) does not take it.");
-            if (value.Length != 2 || value.Any(v => v < 0)) throw new ArgumentException($"{name} must be two integers >= 0.");
-        }
+        MicroConditioning.Check(request, pipeline.UsesMicroConditioning, $"pipeline '{model.Path}' ({pipeline.Index.ClassName})");
     }
 
     private static SchedulerConfig ResolveScheduler(LoadedDenoiser model, GenerationRequest request)

@@ -10,7 +10,7 @@ namespace Engine.Generation.Pipelines;
 /// where none is given, or zeros for SDXL's <c>force_zeros_for_empty_prompt</c>; clip skip applies to
 /// the positive prompts only, as in diffusers). For SD3 also the pooled projections; for SDXL the added conditioning rows
 /// [Count, text_embeds + 6]: the pooled text embedding, then add_time_ids (original size, crop
-/// top-left, target size).
+/// top-left, target size; laid out per row as diffusers does, see <see cref="MicroConditioning.Rows"/>).
 /// </summary>
 internal sealed class PromptEmbeddings : IDisposable
 {
@@ -52,10 +52,10 @@ internal sealed class PromptEmbeddings : IDisposable
             // SD3's pooled projections go to the transformer as they are; SD 1.x/2.x have none.
             if (!pipeline.UsesMicroConditioning) return new PromptEmbeddings(positive, negative, pooled, negativePooled);
 
-            float[] ids = [.. request.OriginalSize ?? [height, width], .. request.CropTopLeft ?? [0, 0], .. request.TargetSize ?? [height, width]];
+            var (ids, negativeIds) = MicroConditioning.Rows(request, count, height, width, negativePooled is not null);
             var added = WithTimeIds(device, pooled!, ids, count);
             owned.Add(added);
-            var negativeAdded = negativePooled is null ? null : WithTimeIds(device, negativePooled, ids, count);
+            var negativeAdded = negativePooled is null ? null : WithTimeIds(device, negativePooled, negativeIds!, count);
             if (negativeAdded is not null) owned.Add(negativeAdded);
             pooled!.Dispose();
             negativePooled?.Dispose();
@@ -76,11 +76,9 @@ internal sealed class PromptEmbeddings : IDisposable
     /// <summary>The request's tensors: prompt and negative embeddings, pooled (SDXL: with the time ids) and negative pooled.</summary>
     internal (Tensor Positive, Tensor? Negative, Tensor? Pooled, Tensor? NegativePooled) Tensors => (_positive, _negative, _pooled, _negativePooled);
 
-    /// <summary>[count, P + 6]: each pooled row followed by the six time ids (uploaded once per request).</summary>
-    private static Tensor WithTimeIds(Device device, Tensor pooled, float[] ids, int count)
+    /// <summary>[count, P + 6]: each pooled row followed by its six time ids <paramref name="perRow"/> (uploaded once per request).</summary>
+    private static Tensor WithTimeIds(Device device, Tensor pooled, float[] perRow, int count)
     {
-        var perRow = new float[count * UNetAdditionEmbedding.TimeIdCount];
-        for (int i = 0; i < count; i++) ids.CopyTo(perRow, i * ids.Length);
         using var timeIds = device.Upload(perRow, count, UNetAdditionEmbedding.TimeIdCount);
         var added = device.Allocate(count, pooled.Dim(1) + UNetAdditionEmbedding.TimeIdCount);
         device.ConcatChannels(pooled, timeIds, added);
