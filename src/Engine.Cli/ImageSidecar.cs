@@ -134,6 +134,15 @@ public sealed partial record ImageSidecar
     /// <summary>SDXL target_size [height, width], when given.</summary>
     public int[]? TargetSize { get; init; }
 
+    /// <summary>SDXL negative_original_size [height, width], when given.</summary>
+    public int[]? NegativeOriginalSize { get; init; }
+
+    /// <summary>SDXL negative_crops_coords_top_left [top, left], when given.</summary>
+    public int[]? NegativeCropTopLeft { get; init; }
+
+    /// <summary>SDXL negative_target_size [height, width], when given.</summary>
+    public int[]? NegativeTargetSize { get; init; }
+
     /// <summary>Safetensors file whose <c>x_T</c> was the initial noise, or null when the noise came from the seed.</summary>
     public string? InitNoise { get; init; }
 

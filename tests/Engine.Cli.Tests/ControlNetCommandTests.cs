@@ -41,6 +41,50 @@ public sealed class ControlNetCommandTests
     }
 
     [Test]
+    public void GenerateReproducesSdxlReferenceWithNegativeMicroConditioning()
+    {
+        // check.py passes the positive SDXL sizes only; this reference also needs its negative ones.
+        using var scratch = new Cli.Scratch();
+        var (args, json) = Arguments("sdxl_tiny/reference_0", scratch);
+        var kw = json["call_kwargs"]!;
+        string Pair(string name) => string.Join(",", kw[name]!.AsArray().Select(v => v!.GetValue<int>()));
+        args.AddRange(["--original-size", Pair("original_size"), "--crop-top-left", Pair("crops_coords_top_left"), "--target-size", Pair("target_size"),
+            "--negative-original-size", Pair("negative_original_size"), "--negative-target-size", Pair("negative_target_size")]);
+        var r = Cli.Run([.. args, "--output-tensor", scratch["out.safetensors"], "--device", "cpu", "--out", scratch["png"]]);
+        Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+        using var expected = SafetensorsFile.Open(Path.Combine(Root, "pipelines", "sdxl_tiny/reference_0.safetensors"));
+        using var o = SafetensorsFile.Open(scratch["out.safetensors"]);
+        double latentError = Fixtures.RelativeError(o.ReadFloats("samples"), expected.ReadFloats("latents_final"));
+        double imageError = Fixtures.RelativeError(ToNhwc(o.ReadFloats("image"), o.Info("image").Shape), expected.ReadFloats("image"));
+        TestContext.Out.WriteLine($"sdxl_tiny/reference_0: latents {latentError:E2}, image {imageError:E2}");
+        Assert.That(latentError, Is.LessThanOrEqualTo(Tolerance), "latents_final");
+        Assert.That(imageError, Is.LessThanOrEqualTo(Tolerance), "image");
+
+        // The sidecar records the negative sizes (crop top-left was not given) and regenerates the same pixels.
+        string sidecar = Directory.GetFiles(scratch["png"], "*_i0001.json").Single();
+        var recorded = JsonDocument.Parse(File.ReadAllText(sidecar)).RootElement;
+        Assert.That(recorded.GetProperty("negative_original_size").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 32, 32 }));
+        Assert.That(recorded.GetProperty("negative_target_size").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(new[] { 24, 16 }));
+        Assert.That(recorded.TryGetProperty("negative_crop_top_left", out _), Is.False);
+        var again = Cli.Run("generate", "--from-sidecar", sidecar, "--out", scratch["again"], "--device", "cpu");
+        Assert.That(again.Code, Is.EqualTo(0), again.ToString());
+        string png = Path.ChangeExtension(Path.GetFileName(sidecar), ".png");
+        Assert.That(File.ReadAllBytes(Path.Combine(scratch["again"], png)), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["png"], png))));
+
+        // One negative size alone (diffusers would silently ignore it) and any on a non-SDXL pipeline are refused before sampling.
+        var alone = Cli.Run([.. args.Take(args.IndexOf("--negative-target-size")), "--device", "cpu", "--out", scratch["alone"]]);
+        Assert.That(alone.Code, Is.EqualTo(1), alone.ToString());
+        Assert.That(alone.Err, Does.Contain("--negative-target-size"));
+        string sd = Path.Combine(Fixtures.RequireRoot(), "pipelines/sd_tiny/pipeline");
+        var notSdxl = Cli.Run("generate", "--model", sd, "--prompt", "x", "--steps", "1", "--negative-original-size", "32,32", "--negative-target-size", "24,16",
+            "--device", "cpu", "--out", scratch["sd"]);
+        Assert.That(notSdxl.Code, Is.EqualTo(1), notSdxl.ToString());
+        Assert.That(notSdxl.Err, Does.Contain("--negative-original-size").And.Contain("StableDiffusionPipeline"));
+        foreach (var dir in new[] { scratch["alone"], scratch["sd"] })
+            Assert.That(Directory.Exists(dir) ? Directory.GetFiles(dir, "*.png") : [], Is.Empty, "nothing is sampled");
+    }
+
+    [Test]
     public void SidecarAndJobLineMakeTheSamePixels()
     {
         using var scratch = new Cli.Scratch();

@@ -32,6 +32,9 @@ public class JobFileTests
         var request = job.ToRequest();
         Assert.That((request.OriginalSize, request.CropTopLeft, request.TargetSize), Is.EqualTo((new[] { 1024, 768 }, new[] { 0, 16 }, new[] { 512, 512 })));
         Assert.That(ReadLines("""{"model":"m"}""").Jobs.Single().ToRequest().OriginalSize, Is.Null);
+        var negative = ReadLines("""{"model":"m","negative_original_size":[32,32],"negative_crop_top_left":[2,0],"negative_target_size":[24,16]}""").Jobs.Single().ToRequest();
+        Assert.That((negative.NegativeOriginalSize, negative.NegativeCropTopLeft, negative.NegativeTargetSize), Is.EqualTo((new[] { 32, 32 }, new[] { 2, 0 }, new[] { 24, 16 })));
+        Assert.That(ReadLines("""{"model":"m","negative_target_size":[0,16]}""").Errors.Single().Message, Is.EqualTo("field 'negative_target_size' must be an array of two integers >= 1; got [0,16]"));
         var bad = ReadLines("""{"model":"m","original_size":[1024]}""", """{"model":"m","target_size":[0,512]}""", """{"model":"m","crop_top_left":"0,0"}""", """{"model":"m","crop_top_left":[-1,0]}""");
         Assert.That(bad.Jobs, Is.Empty);
         Assert.That(bad.Errors.Select(e => e.Message), Is.EqualTo(new[]

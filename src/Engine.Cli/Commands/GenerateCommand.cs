@@ -45,6 +45,9 @@ public sealed class GenerateCommand : EngineCommand
     private readonly Option<int[]?> _originalSize = Pair("--original-size", "H,W", "SDXL micro-conditioning original_size (default: the image size)");
     private readonly Option<int[]?> _cropTopLeft = Pair("--crop-top-left", "Y,X", "SDXL micro-conditioning crops_coords_top_left (default 0,0)");
     private readonly Option<int[]?> _targetSize = Pair("--target-size", "H,W", "SDXL micro-conditioning target_size (default: the image size)");
+    private readonly Option<int[]?> _negativeOriginalSize = Pair("--negative-original-size", "H,W", "SDXL negative_original_size of the unconditional branch, with --negative-target-size (default: the positive time ids)");
+    private readonly Option<int[]?> _negativeCropTopLeft = Pair("--negative-crop-top-left", "Y,X", "SDXL negative_crops_coords_top_left, with the negative sizes (default 0,0)");
+    private readonly Option<int[]?> _negativeTargetSize = Pair("--negative-target-size", "H,W", "SDXL negative_target_size, with --negative-original-size");
     private readonly Option<List<Engine.Models.Adapters.LoraSpec>> _lora = CliOptions.Repeatable("--lora", "FILE[:SCALE]",
         "LoRA adapter (kohya or diffusers layout) merged into the UNet and text encoders at SCALE (default 1), repeatable; " +
         "SCALE is the text after the last ':' when it is a number, so C:\\x.safetensors keeps its drive", ParseLora);
@@ -75,12 +78,13 @@ public sealed class GenerateCommand : EngineCommand
 
     /// <inheritdoc />
     protected override IEnumerable<Symbol> Symbols =>
-        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, .. _img2img.All, .. _control.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _studentLora, _timings, _fromSidecar];
+        [_model, .. _checkpoint.All, _lora, _prompt, _negativePrompt, _height, _width, _clipSkip, _originalSize, _cropTopLeft, _targetSize, _negativeOriginalSize, _negativeCropTopLeft, _negativeTargetSize, .. _img2img.All, .. _control.All, .. _sampling.All, _class, _classes, _seed, _count, _seeds, _rng, _out, _initNoise, _outputTensor, _teacher, _studentLora, _timings, _fromSidecar];
 
     /// <inheritdoc />
     public override string Usage => """
         usage: engine generate [--model DIR|FILE [--config DIR] [--prediction-type TYPE] [--vae DIR|FILE]] [--lora FILE[:SCALE] ...] [--prompt TEXT ... [--negative-prompt TEXT ...]] [--height H --width W] [--clip-skip N]
                                [--original-size H,W --crop-top-left Y,X --target-size H,W]
+                               [--negative-original-size H,W --negative-crop-top-left Y,X --negative-target-size H,W]
                                [--init-image FILE [--strength S]] [--vae-tiling auto|on|off]
                                [--controlnet DIR[:SCALE] --control-image FILE ... [--control-start F --control-end F ...] [--guess-mode]]
                                [sampling options] [--seed S --count N | --seeds LIST] [--rng philox|torch]
@@ -176,6 +180,9 @@ public sealed class GenerateCommand : EngineCommand
             OriginalSize = parse.Has(_originalSize) ? parse.GetValue(_originalSize) : null,
             CropTopLeft = parse.Has(_cropTopLeft) ? parse.GetValue(_cropTopLeft) : null,
             TargetSize = parse.Has(_targetSize) ? parse.GetValue(_targetSize) : null,
+            NegativeOriginalSize = parse.Has(_negativeOriginalSize) ? parse.GetValue(_negativeOriginalSize) : null,
+            NegativeCropTopLeft = parse.Has(_negativeCropTopLeft) ? parse.GetValue(_negativeCropTopLeft) : null,
+            NegativeTargetSize = parse.Has(_negativeTargetSize) ? parse.GetValue(_negativeTargetSize) : null,
             Height = parse.GetValue(_height) ?? 0,
             Width = parse.GetValue(_width) ?? 0,
             Model = modelPath,

@@ -389,7 +389,7 @@ public sealed class Generator : IDisposable
                 throw new ArgumentException($"model '{model.Path}' has no text encoder; prompts, negative prompts and clip skip need a text-to-image pipeline folder (model_index.json).");
             // A plain model folder ignored them silently before.
             if (MicroConditioning.Given(request))
-                throw new ArgumentException($"original size, crop top-left and target size (--original-size, --crop-top-left, --target-size and their --negative- forms) are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline?.Index.ClassName ?? model.Network.Config.ClassName}) does not take them.");
+                throw new ArgumentException($"original size, crop top-left and target size (--original-size, --crop-top-left, --target-size) are SDXL micro-conditioning; '{model.Path}' ({model.Pipeline?.Index.ClassName ?? model.Network.Config.ClassName}) does not take them (nor their --negative- forms).");
             return;
         }
         if (prompts == 0) throw new ArgumentException($"pipeline '{model.Path}' ({pipeline.Index.ClassName}) needs a prompt (--prompt).");

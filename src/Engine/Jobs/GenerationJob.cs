@@ -118,6 +118,15 @@ public sealed class GenerationJob
     /// <summary>SDXL <c>target_size</c> [height, width], or null for the image size.</summary>
     public int[]? TargetSize { get; init; }
 
+    /// <summary>SDXL <c>negative_original_size</c> [height, width] (with <see cref="NegativeTargetSize"/>), or null for the positive time ids.</summary>
+    public int[]? NegativeOriginalSize { get; init; }
+
+    /// <summary>SDXL <c>negative_crop_top_left</c> [top, left], or null for [0, 0].</summary>
+    public int[]? NegativeCropTopLeft { get; init; }
+
+    /// <summary>SDXL <c>negative_target_size</c> [height, width] (with <see cref="NegativeOriginalSize"/>).</summary>
+    public int[]? NegativeTargetSize { get; init; }
+
     /// <summary>diffusers' step eta (<c>eta</c>): DDIM's eta, TCD's gamma.</summary>
     public double? Eta { get; init; }
 
@@ -153,6 +162,9 @@ public sealed class GenerationJob
         OriginalSize = OriginalSize,
         CropTopLeft = CropTopLeft,
         TargetSize = TargetSize,
+        NegativeOriginalSize = NegativeOriginalSize,
+        NegativeCropTopLeft = NegativeCropTopLeft,
+        NegativeTargetSize = NegativeTargetSize,
         Eta = Eta,
         Timesteps = Timesteps,
         Precision = Precision,

@@ -19,7 +19,8 @@ namespace Engine.Jobs;
 /// <c>{"file": ..., "scale": ...}</c> objects); for a pipeline folder <c>prompt</c> and <c>negative_prompt</c> (strings, every image of
 /// the line), <c>height</c>, <c>width</c> (positive integers, pixels), <c>clip_skip</c> (integer >= 0) and SDXL's
 /// micro-conditioning <c>original_size</c> and <c>target_size</c> ([height, width], positive) and <c>crop_top_left</c>
-/// ([top, left], >= 0), as in the sidecar; <c>eta</c> (number >= 0, diffusers' step eta: DDIM's eta, TCD's gamma) and
+/// ([top, left], >= 0), and for the unconditional branch <c>negative_original_size</c>, <c>negative_target_size</c> (both or
+/// neither) and <c>negative_crop_top_left</c>, as in the sidecar; <c>eta</c> (number >= 0, diffusers' step eta: DDIM's eta, TCD's gamma) and
 /// <c>timesteps</c> (custom timesteps, an array of integers; <c>steps</c>, if given, must be their count);
 /// img2img: <c>init_image</c> (a PNG or safetensors file, relative to the job file), <c>strength</c> (number in
 /// (0, 1], with init_image) and <c>vae_tiling</c> (<c>auto</c>, <c>on</c> or <c>off</c>); <c>precision</c> (<c>f16</c>,
@@ -35,7 +36,7 @@ public static class JobFile
     public static IReadOnlyList<string> Fields { get; } =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
          "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora",
-         "original_size", "crop_top_left", "target_size", "eta", "timesteps", "precision", "controlnet", "guess_mode"];
+         "original_size", "crop_top_left", "target_size", "negative_original_size", "negative_crop_top_left", "negative_target_size", "eta", "timesteps", "precision", "controlnet", "guess_mode"];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -99,7 +100,7 @@ public static class JobFile
             double? strength = null;
             string? config = null, vae = null, predictionType = null;
             int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
-            int[]? originalSize = null, cropTopLeft = null, targetSize = null;
+            int[]? originalSize = null, cropTopLeft = null, targetSize = null, negativeOriginalSize = null, negativeCropTopLeft = null, negativeTargetSize = null;
             double? cfg = null, eta = null;
             List<int>? classes = null, timesteps = null;
             List<ulong>? seeds = null;
@@ -148,6 +149,9 @@ public static class JobFile
                     case "original_size": originalSize = Pair(p, 1); break;
                     case "crop_top_left": cropTopLeft = Pair(p, 0); break;
                     case "target_size": targetSize = Pair(p, 1); break;
+                    case "negative_original_size": negativeOriginalSize = Pair(p, 1); break;
+                    case "negative_crop_top_left": negativeCropTopLeft = Pair(p, 0); break;
+                    case "negative_target_size": negativeTargetSize = Pair(p, 1); break;
                     case "cfg":
                         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double g) || !double.IsFinite(g) || g < 0)
                             throw new JobLineException($"field 'cfg' must be a number >= 0; got {v.GetRawText()}");
@@ -229,6 +233,7 @@ public static class JobFile
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
                 Config = config, Vae = vae, PredictionType = predictionType,
                 OriginalSize = originalSize, CropTopLeft = cropTopLeft, TargetSize = targetSize,
+                NegativeOriginalSize = negativeOriginalSize, NegativeCropTopLeft = negativeCropTopLeft, NegativeTargetSize = negativeTargetSize,
                 Eta = eta, Timesteps = timesteps?.ToArray(), Steps = timesteps?.Count ?? steps,
                 Precision = precision,
             };
