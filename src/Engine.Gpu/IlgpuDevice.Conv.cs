@@ -21,7 +21,7 @@ public sealed partial class IlgpuDevice
             Conv2dCore(x, weight, s.In(bias), output, stride, padding);
             return;
         }
-        var launch = new ConvLaunch(this, UseWideTile(p.Cout, p.Ho * p.Wo, x.Dim(0)), bias is null ? FloatView(output) : View(bias), p, x.Dim(0));
+        var launch = new ConvLaunch(this, UseWideTile(p.Cout, p.Ho * p.Wo, x.Dim(0)), BiasView(bias), p, x.Dim(0));
         switch (x.DType)
         {
             case DType.F16: launch.WithX(new F16Weights(ViewF16(x)), weight, output); break;

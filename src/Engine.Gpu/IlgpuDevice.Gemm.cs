@@ -26,7 +26,7 @@ public sealed partial class IlgpuDevice
             MatMulCore(a, b, output, batch, m, n, k, transposeA, transposeB, broadcastB, s.In(bias), activation, alpha);
             return;
         }
-        var launch = new GemmLaunch(this, UseWideTile(m, n, batch), bias is null ? FloatView(output) : View(bias), p, batch);
+        var launch = new GemmLaunch(this, UseWideTile(m, n, batch), BiasView(bias), p, batch);
         switch (a.DType)
         {
             case DType.F16: launch.WithA(new F16Weights(ViewF16(a)), b, output); break;
@@ -35,14 +35,15 @@ public sealed partial class IlgpuDevice
         }
     }
 
-    private ILGPU.Runtime.MemoryBuffer1D<float, Stride1D.Dense>? _placeholder;
+    private ILGPU.Runtime.MemoryBuffer1D<float, Stride1D.Dense>? _absentBias;
 
     /// <summary>
-    /// A float32 view for a kernel argument that is never read (an absent bias): the float32 output itself
-    /// as before, or one kept placeholder float when the output is half.
+    /// The bias argument of the GEMM and convolution kernels: the bias itself, or, when there is none, a
+    /// one-float buffer kept by the device (the kernels read the bias only when <c>HasBias</c> is set, and a
+    /// half-precision output cannot stand in for a float32 view).
     /// </summary>
-    private ArrayView<float> FloatView(Tensor t) =>
-        t.DType == DType.F32 ? View(t) : (_placeholder ??= _accelerator.Allocate1D<float>(1)).View;
+    private ArrayView<float> BiasView(Tensor? bias) =>
+        bias is not null ? View(bias) : (_absentBias ??= _accelerator.Allocate1D<float>(1)).View;
 
     /// <summary>Picks the GEMM instantiation for the storages of A, B and C, one dtype at a time.</summary>
     private readonly struct GemmLaunch(IlgpuDevice device, bool wide, ArrayView<float> bias, GemmParams p, int batch)

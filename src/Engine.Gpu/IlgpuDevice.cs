@@ -278,7 +278,7 @@ public sealed partial class IlgpuDevice : Device
         if (_closed) return;
         _closed = true;
         _scratch?.Dispose();
-        _placeholder?.Dispose();
+        _absentBias?.Dispose();
         base.Dispose();
         _accelerator.Dispose();
         _context.Dispose();
