@@ -20,15 +20,6 @@
 
 enum { W = 16, H = 24, ROW = W * 3 + 5 /* floats per padded row */ };
 
-static const char* fixtures_root(void)
-{
-    struct stat st;
-    const char* env = getenv("ENGINE_FIXTURES");
-    if (env != NULL && env[0] != '\0') return stat(env, &st) == 0 && S_ISDIR(st.st_mode) ? env : NULL;
-    static const char* fallback = ENGINE_SOURCE_DIR "/../shared/fixtures";
-    return stat(fallback, &st) == 0 && S_ISDIR(st.st_mode) ? fallback : NULL;
-}
-
 /* Writes tensor `image` [1, 3, H, W] (channels first) of the interleaved buffer to a safetensors file. */
 static void write_control_file(const char* path, const float* rows)
 {
@@ -48,33 +39,6 @@ static void write_control_file(const char* path, const float* rows)
     fclose(f);
 }
 
-/* The F32 tensor `name` of a safetensors file written by the engine (*count floats, malloc'd). */
-static float* read_tensor(const char* path, const char* name, size_t* count)
-{
-    FILE* f = fopen(path, "rb");
-    if (f == NULL) FAIL("cannot open %s", path);
-    uint64_t header_len = 0;
-    CHECK(fread(&header_len, 8, 1, f) == 1 && header_len > 0 && header_len < (1u << 24));
-    char* header = calloc(header_len + 1, 1);
-    CHECK(header != NULL && fread(header, 1, header_len, f) == header_len);
-    char key[128];
-    snprintf(key, sizeof key, "\"%s\"", name);
-    const char* entry = strstr(header, key);
-    if (entry == NULL) FAIL("%s has no tensor '%s'", path, name);
-    const char* offsets = strstr(entry, "\"data_offsets\"");
-    CHECK(offsets != NULL);
-    unsigned long long begin, end;
-    CHECK(sscanf(strchr(offsets, '['), "[%llu,%llu]", &begin, &end) == 2 && end > begin);
-    *count = (size_t)((end - begin) / 4);
-    float* values = malloc(end - begin);
-    CHECK(values != NULL);
-    CHECK(fseek(f, (long)(8 + header_len + begin), SEEK_SET) == 0);
-    CHECK(fread(values, 4, *count, f) == *count);
-    free(header);
-    fclose(f);
-    return values;
-}
-
 /* engine_request exactly as interface 0.5.0 declared it: everything before `controlnets`. */
 typedef struct request_v0_5 {
     unsigned char bytes[offsetof(engine_request, controlnets)];
@@ -83,7 +47,7 @@ typedef struct request_v0_5 {
 int main(int argc, char** argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: %s CLI_COMMAND...\n", argv[0]); return 2; }
-    const char* root = fixtures_root();
+    const char* root = test_fixtures_root();
     if (root == NULL) {
         printf("SKIP: fixtures not found (set ENGINE_FIXTURES)\n");
         return TEST_SKIP;
@@ -130,7 +94,8 @@ int main(int argc, char** argv)
     CHECK(waitpid(pid, &status, 0) == pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("engine generate (%s) failed (status %d)", helper[0], status);
     size_t cli_len = 0;
-    float* cli = read_tensor(out, "image", &cli_len);
+    float* cli = test_read_f32_tensor(out, "image", &cli_len);
+    if (cli == NULL) FAIL("cannot read tensor 'image' of %s", out);
     unlink(out);
     unlink(control);
     CHECK(cli_len == 3 * H * W);

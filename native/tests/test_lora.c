@@ -17,45 +17,6 @@
 
 #include "test_support.h"
 
-/* The fixtures folder, or NULL. */
-static const char* fixtures_root(void)
-{
-    struct stat st;
-    const char* env = getenv("ENGINE_FIXTURES");
-    if (env != NULL && env[0] != '\0') return stat(env, &st) == 0 && S_ISDIR(st.st_mode) ? env : NULL;
-    static const char* fallback = ENGINE_SOURCE_DIR "/../shared/fixtures";
-    return stat(fallback, &st) == 0 && S_ISDIR(st.st_mode) ? fallback : NULL;
-}
-
-/* The F32 tensor `name` of a safetensors file as a malloc'd array of *count floats (the header is
- * JSON; enough of the format for a test: the entry's dtype and data_offsets). */
-static float* read_tensor(const char* path, const char* name, size_t* count)
-{
-    FILE* f = fopen(path, "rb");
-    if (f == NULL) FAIL("cannot open %s", path);
-    uint64_t header_len = 0;
-    CHECK(fread(&header_len, 8, 1, f) == 1 && header_len > 0 && header_len < (1u << 24));
-    char* header = calloc(header_len + 1, 1);
-    CHECK(header != NULL && fread(header, 1, header_len, f) == header_len);
-    char key[128];
-    snprintf(key, sizeof key, "\"%s\"", name);
-    const char* entry = strstr(header, key);
-    if (entry == NULL) FAIL("%s has no tensor '%s'", path, name);
-    const char* dtype = strstr(entry, "\"dtype\"");
-    const char* offsets = strstr(entry, "\"data_offsets\"");
-    CHECK(dtype != NULL && offsets != NULL && strstr(dtype, "\"F32\"") == strchr(dtype + 7, '"'));
-    unsigned long long begin, end;
-    CHECK(sscanf(strchr(offsets, '['), "[%llu,%llu]", &begin, &end) == 2 && end > begin);
-    *count = (size_t)((end - begin) / 4);
-    float* values = malloc(end - begin);
-    CHECK(values != NULL);
-    CHECK(fseek(f, (long)(8 + header_len + begin), SEEK_SET) == 0);
-    CHECK(fread(values, 4, *count, f) == *count); /* little-endian host */
-    free(header);
-    fclose(f);
-    return values;
-}
-
 /* engine_request exactly as interface 0.4.0 declared it: everything before `loras`. */
 typedef struct request_v0_4 {
     unsigned char bytes[offsetof(engine_request, loras)];
@@ -64,7 +25,7 @@ typedef struct request_v0_4 {
 int main(int argc, char** argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: %s CLI_COMMAND...\n", argv[0]); return 2; }
-    const char* root = fixtures_root();
+    const char* root = test_fixtures_root();
     if (root == NULL) {
         printf("SKIP: fixtures not found (set ENGINE_FIXTURES)\n");
         return TEST_SKIP;
@@ -98,7 +59,8 @@ int main(int argc, char** argv)
     CHECK(waitpid(pid, &status, 0) == pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("engine generate (%s) failed (status %d)", helper[0], status);
     size_t cli_len = 0;
-    float* cli = read_tensor(out, "image", &cli_len);
+    float* cli = test_read_f32_tensor(out, "image", &cli_len);
+    if (cli == NULL) FAIL("cannot read tensor 'image' of %s", out);
     unlink(out);
     CHECK(cli_len == 3 * 24 * 16);
 

@@ -9,49 +9,6 @@
 
 static float absf(float v) { return v < 0.0f ? -v : v; }
 
-/* The fixtures folder, or NULL. */
-static const char* fixtures_root(void)
-{
-    struct stat st;
-    const char* env = getenv("ENGINE_FIXTURES");
-    if (env != NULL && env[0] != '\0') return stat(env, &st) == 0 && S_ISDIR(st.st_mode) ? env : NULL;
-    static const char* fallback = ENGINE_SOURCE_DIR "/../shared/fixtures";
-    return stat(fallback, &st) == 0 && S_ISDIR(st.st_mode) ? fallback : NULL;
-}
-
-/* Reads the F32 tensor `name` of a safetensors file into a malloc'd array of *count floats;
- * NULL when the file or tensor is missing or not F32. Enough of the format for a test: the
- * header is JSON with no spaces, as the safetensors library writes it. */
-static float* read_tensor(const char* path, const char* name, size_t* count)
-{
-    FILE* f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    uint64_t header_len = 0;
-    float* values = NULL;
-    char* header = NULL;
-    if (fread(&header_len, 8, 1, f) != 1 || header_len > (1u << 24)) goto done;
-    header = calloc(header_len + 1, 1);
-    if (header == NULL || fread(header, 1, header_len, f) != header_len) goto done;
-    char key[128];
-    snprintf(key, sizeof key, "\"%s\":{", name);
-    const char* entry = strstr(header, key);
-    if (entry == NULL || strncmp(strstr(entry, "\"dtype\":") + 8, "\"F32\"", 5) != 0) goto done;
-    const char* offsets = strstr(entry, "\"data_offsets\":[");
-    unsigned long long begin, end;
-    if (offsets == NULL || sscanf(offsets + 16, "%llu,%llu", &begin, &end) != 2 || end < begin) goto done;
-    *count = (size_t)((end - begin) / 4);
-    values = malloc(end - begin);
-    if (values == NULL || fseek(f, (long)(8 + header_len + begin), SEEK_SET) != 0 ||
-        fread(values, 4, *count, f) != *count) {
-        free(values);
-        values = NULL;
-    }
-done:
-    free(header);
-    fclose(f);
-    return values;
-}
-
 /* DPM-Solver++ 2M as the reference's scheduler config (fixtures/rng/sd_tiny_seed/reference_1.json). */
 static const char* dpmpp_config =
     "{\"_class_name\": \"DPMSolverMultistepScheduler\", \"num_train_timesteps\": 1000, \"beta_start\": 0.00085,"
@@ -79,7 +36,7 @@ typedef struct request_v0_3 {
 
 int main(void)
 {
-    const char* root = fixtures_root();
+    const char* root = test_fixtures_root();
     if (root == NULL) {
         printf("SKIP: fixtures not found (set ENGINE_FIXTURES)\n");
         return TEST_SKIP;
@@ -88,7 +45,7 @@ int main(void)
     snprintf(pipeline, sizeof pipeline, "%s/pipelines/sd_tiny/pipeline", root);
     snprintf(reference, sizeof reference, "%s/rng/sd_tiny_seed/reference_1.safetensors", root);
     size_t expected_len = 0;
-    float* expected = read_tensor(reference, "image", &expected_len);
+    float* expected = test_read_f32_tensor(reference, "image", &expected_len);
     if (expected == NULL) FAIL("cannot read tensor 'image' of %s", reference);
     CHECK(expected_len == 2 * 24 * 16 * 3);
     CHECK(sizeof(request_v0_3) == offsetof(engine_request, prompts));

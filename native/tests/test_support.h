@@ -3,6 +3,7 @@
 #ifndef ENGINE_TEST_SUPPORT_H
 #define ENGINE_TEST_SUPPORT_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,50 @@ static inline void test_open_model(engine_context** context, engine_model** mode
     }
     REQUIRE_OK(engine_create(NULL, context));
     REQUIRE_OK(engine_load_model(*context, path, model));
+}
+
+/* The fixtures folder: ENGINE_FIXTURES when set, else ../shared/fixtures beside the repository; NULL when
+ * it does not exist. */
+static inline const char* test_fixtures_root(void)
+{
+    struct stat st;
+    const char* env = getenv("ENGINE_FIXTURES");
+    if (env != NULL && env[0] != '\0') return stat(env, &st) == 0 && S_ISDIR(st.st_mode) ? env : NULL;
+    static const char* fallback = ENGINE_SOURCE_DIR "/../shared/fixtures";
+    return stat(fallback, &st) == 0 && S_ISDIR(st.st_mode) ? fallback : NULL;
+}
+
+/* The F32 tensor `name` of a safetensors file as a malloc'd array of *count floats (little-endian host);
+ * NULL when the file or tensor is missing or not F32. Enough of the format for a test: the header is JSON,
+ * and the entry's dtype and data_offsets are read from it. */
+static inline float* test_read_f32_tensor(const char* path, const char* name, size_t* count)
+{
+    FILE* f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    uint64_t header_len = 0;
+    float* values = NULL;
+    char* header = NULL;
+    char key[128];
+    unsigned long long begin, end;
+    if (fread(&header_len, 8, 1, f) != 1 || header_len == 0 || header_len > (1u << 24)) goto done;
+    header = calloc(header_len + 1, 1);
+    if (header == NULL || fread(header, 1, header_len, f) != header_len) goto done;
+    snprintf(key, sizeof key, "\"%s\"", name);
+    const char* entry = strstr(header, key);
+    const char* dtype = entry == NULL ? NULL : strstr(entry, "\"dtype\"");
+    const char* offsets = entry == NULL ? NULL : strstr(entry, "\"data_offsets\"");
+    if (dtype == NULL || offsets == NULL || strstr(dtype, "\"F32\"") != strchr(dtype + 7, '"')) goto done;
+    if (strchr(offsets, '[') == NULL || sscanf(strchr(offsets, '['), "[%llu,%llu]", &begin, &end) != 2 || end <= begin) goto done;
+    *count = (size_t)((end - begin) / 4);
+    values = malloc(end - begin);
+    if (values == NULL || fseek(f, (long)(8 + header_len + begin), SEEK_SET) != 0 || fread(values, 4, *count, f) != *count) {
+        free(values);
+        values = NULL;
+    }
+done:
+    free(header);
+    fclose(f);
+    return values;
 }
 
 /* Largest |a - b| over n floats. */
