@@ -125,6 +125,28 @@ typedef struct engine_image {
     size_t stride;             /* bytes from one row to the next; 0 = packed rows */
 } engine_image;
 
+/* Storage of the activations inside the networks (UNet, DiT, VAE, text encoders) for one request, as
+ * `engine generate --precision`: products and reductions accumulate in float32 in every mode; softmax and
+ * norm statistics, embeddings, the sampler state and the tensors between the networks stay float32. The
+ * managed "cpu" device computes with float32 activations only (F16 and BF16 are ENGINE_UNSUPPORTED there);
+ * the ILGPU devices ("cuda", "opencl", "ilgpu-cpu") take all three. Since interface 0.7.0. */
+typedef enum engine_precision {
+    ENGINE_PRECISION_DEFAULT = 0, /* the device's default: F16 on "cuda", F32 elsewhere */
+    ENGINE_PRECISION_F32 = 1,
+    ENGINE_PRECISION_F16 = 2,
+    ENGINE_PRECISION_BF16 = 3
+} engine_precision;
+
+/* Input precision of the Linear layers and convolutions for one request, as `engine generate --compute`:
+ * products accumulate in float32 and norms, softmax and attention stay float32 in every mode. BF16 needs a
+ * device that offers it (the "cpu" device on CPUs with AVX512-BF16, with libengine_bf16 beside the managed
+ * engine); elsewhere it is ENGINE_UNSUPPORTED with the reason. Since interface 0.7.0. */
+typedef enum engine_compute {
+    ENGINE_COMPUTE_F32 = 0,  /* float32 throughout (the default, and the mode of every parity test) */
+    ENGINE_COMPUTE_BF16 = 1, /* bf16 inputs, float32 accumulation */
+    ENGINE_COMPUTE_AUTO = 2  /* BF16 where the device has it and expects it to be faster, else F32 */
+} engine_compute;
+
 /* A LoRA adapter applied for one request: W + scale * (alpha / rank) * (up @ down) on every module
  * the file names, in float32 (kohya and diffusers/PEFT layouts; `engine generate --lora`). The path
  * is read during the call only. Since interface 0.5.0. */
@@ -234,6 +256,26 @@ typedef struct engine_request {
     /* diffusers' guess_mode: nonzero = with guidance the ControlNets see the conditional half only,
      * their residuals scaled from 0.1 (first) to 1 (mid block). Needs a ControlNet. */
     int32_t guess_mode;
+
+    /* ---- Since interface 0.7.0: precision and SDXL's negative micro-conditioning. Callers built
+     * against 0.6.0 (or older) pass the shorter struct and get the defaults below. (On 64-bit targets
+     * `precision` lies where 0.6.0's struct ended in padding; the library reads it only from a struct
+     * larger than 0.6.0's, never from an older caller's padding.) */
+    /* An engine_precision; default ENGINE_PRECISION_DEFAULT. Any other value is INVALID_ARGUMENT; F16 or
+     * BF16 on a device that computes with float32 activations only is UNSUPPORTED. */
+    int32_t precision;
+    /* An engine_compute; default ENGINE_COMPUTE_F32. Any other value is INVALID_ARGUMENT; BF16 on a
+     * device without it is UNSUPPORTED (the text says why). */
+    int32_t compute;
+    /* SDXL's negative_original_size {height, width}, negative_crops_coords_top_left {top, left} and
+     * negative_target_size {height, width}: the time ids of the unconditional branch of guidance. {0, 0}
+     * everywhere = the positive ids (diffusers' default). The two sizes go together (one alone is
+     * INVALID_ARGUMENT, as is the crop without them); negative values are INVALID_ARGUMENT; other models
+     * than SDXL refuse them. With more than one image diffusers pairs the time ids with the rows as
+     * README.md ("SDXL sizes") describes, and so does the engine. */
+    int32_t negative_original_size[2];
+    int32_t negative_crop_top_left[2];
+    int32_t negative_target_size[2];
 } engine_request;
 
 /* Progress callback, called on the thread running engine_generate after each denoising step
@@ -272,7 +314,8 @@ ENGINE_API const char* engine_last_error(void);
 ENGINE_API engine_status engine_options_init(engine_options* options);
 
 /* Fills *request with defaults: struct_size set, steps 20, guidance_scale 3, count 1, seed 0,
- * strength 0.8, everything else NULL/0. INVALID_ARGUMENT: request is NULL. */
+ * strength 0.8, everything else NULL/0 (precision ENGINE_PRECISION_DEFAULT, compute ENGINE_COMPUTE_F32).
+ * INVALID_ARGUMENT: request is NULL. */
 ENGINE_API engine_status engine_request_init(engine_request* request);
 
 /* Creates a context on the device chosen by options (NULL = all defaults) and stores it in
@@ -309,12 +352,13 @@ ENGINE_API engine_status engine_load_model(engine_context* context, const char* 
 ENGINE_API engine_status engine_release_model(engine_model* model);
 
 /* Number of floats engine_generate writes for this request: count * channels * height *
- * width (for a pipeline folder: count * 3 * height * width of the decoded image). INVALID_ARGUMENT: a NULL argument, a model of another context, a bad request. */
+ * width (for a pipeline folder: count * 3 * height * width of the decoded image). INVALID_ARGUMENT: a NULL argument, a model of another context, a bad request.
+ * UNSUPPORTED: a precision or compute the context's device cannot do (as engine_generate). */
 ENGINE_API engine_status engine_output_size(engine_context* context, engine_model* model,
                                             const engine_request* request, size_t* out_len);
 
 /* Output shape of this request as {count, channels, height, width}.
- * INVALID_ARGUMENT as engine_output_size. */
+ * INVALID_ARGUMENT and UNSUPPORTED as engine_output_size. */
 ENGINE_API engine_status engine_output_shape(engine_context* context, engine_model* model,
                                              const engine_request* request,
                                              int32_t out_shape[4]);
@@ -327,8 +371,10 @@ ENGINE_API engine_status engine_output_shape(engine_context* context, engine_mod
  * CANCELLED: engine_cancel or the callback stopped the run (buffer contents unspecified).
  * NON_FINITE: the samples became NaN or infinite; the text names the step (buffer contents
  * unspecified).
- * INVALID_ARGUMENT: a NULL argument, unknown sampler or schedule, bad steps/count/labels.
- * UNSUPPORTED: a valid option this model or device cannot do. */
+ * INVALID_ARGUMENT: a NULL argument, unknown sampler or schedule, bad steps/count/labels, an unknown
+ * precision or compute value.
+ * UNSUPPORTED: a valid option this model or device cannot do (a half precision on the "cpu" device, BF16
+ * compute without AVX512-BF16). */
 ENGINE_API engine_status engine_generate(engine_context* context, engine_model* model,
                                          const engine_request* request, float* out_pixels,
                                          size_t out_len);

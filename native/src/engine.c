@@ -29,9 +29,16 @@ struct engine_model {
 
 /* Oldest struct layouts this library accepts: engine_options of interface 0.1.0 ended before
  * `weights`, engine_request of 0.2.0 before `rng` (0.3.0's ended before `prompts`, 0.4.0's before
- * `loras`, 0.5.0's before `controlnets`). */
+ * `loras`, 0.5.0's before `controlnets`, 0.6.0's after `guess_mode`). */
 #define OPTIONS_MIN_SIZE offsetof(engine_options, weights)
 #define REQUEST_MIN_SIZE offsetof(engine_request, rng)
+
+/* engine_request of 0.6.0 ended with guess_mode, and its sizeof rounds that up to the struct's
+ * alignment: on 64-bit targets 0.7.0's first field (`precision`) lies inside that tail padding, so
+ * those bytes of a struct no larger than 0.6.0's are padding, never a precision. */
+#define ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
+#define REQUEST_0_6_SIZE \
+    ROUND_UP(offsetof(engine_request, guess_mode) + sizeof(int32_t), _Alignof(engine_request))
 
 uint32_t engine_version(void) { return ENGINE_VERSION_NUMBER; }
 
@@ -229,13 +236,16 @@ engine_status engine_release_model(engine_model* model)
     return ENGINE_OK;
 }
 
-/* The request at this library's size: a shorter (older) caller struct is copied over the
- * defaults, so the managed side always reads a full engine_request. */
+/* The request at this library's size: the fields of a shorter (older) caller struct are copied
+ * over the defaults, so the managed side always reads a full engine_request. */
 static const engine_request* full_request(const engine_request* request, engine_request* buffer)
 {
     if (request->struct_size == sizeof *request) return request;
     engine_request_init(buffer);
-    memcpy(buffer, request, request->struct_size);
+    size_t fields = request->struct_size;
+    if (fields <= REQUEST_0_6_SIZE && fields > offsetof(engine_request, precision))
+        fields = offsetof(engine_request, precision); /* a 0.6.0 caller's tail padding */
+    memcpy(buffer, request, fields);
     buffer->struct_size = sizeof *buffer;
     return buffer;
 }

@@ -98,6 +98,7 @@ internal sealed unsafe class NativeContext : IDisposable
     /// <summary>The shape engine_generate writes: the samples, or for a pipeline folder the decoded RGB image.</summary>
     private (int Count, int Channels, int Height, int Width) ImageShape(NativeModel model, GenerationRequest request)
     {
+        NativePrecision.Check(_device, request); // UNSUPPORTED rather than a bad argument, before any work
         var (count, channels, height, width) = Generator.OutputShape(model.Model, request);
         int scale = model.Model.PixelScale;
         return model.Model.Pipeline is null ? (count, channels, height, width) : (count, 3, height * scale, width * scale);

@@ -44,6 +44,12 @@ public unsafe struct NativeRequest
     public NativeControlNet* ControlNets;
     public nuint ControlNetCount;
     public int GuessMode;
+    // Since interface 0.7.0 (the C side never hands over a 0.6.0 caller's tail padding as `precision`).
+    public int Precision;
+    public int Compute;
+    public fixed int NegativeOriginalSize[2];
+    public fixed int NegativeCropTopLeft[2];
+    public fixed int NegativeTargetSize[2];
 
     /// <summary>Maps the caller's <c>engine_request</c> onto a <see cref="GenerationRequest"/> (the one place the C fields are read); <c>seed</c> and <c>count</c> follow its seed rule (image i is sample index i of the seed), <c>rng</c> picks the generator.</summary>
     public static GenerationRequest ToRequest(NativeRequest* request)
@@ -59,6 +65,7 @@ public unsafe struct NativeRequest
             if (request->ClassLabels == null) throw new ArgumentException("request.class_labels is NULL but class_label_count is not 0");
             labels = new ReadOnlySpan<int>(request->ClassLabels, (int)request->ClassLabelCount).ToArray();
         }
+        var (negativeOriginal, negativeCrop, negativeTarget) = NegativeSizes(request);
         return new GenerationRequest
         {
             Sampler = NativeErrors.Utf8(request->Sampler),
@@ -90,7 +97,25 @@ public unsafe struct NativeRequest
             Loras = NativeLora.ToSpecs(request->Loras, request->LoraCount),
             ControlNets = NativeControlNet.ToSpecs(request->ControlNets, request->ControlNetCount),
             GuessMode = request->GuessMode != 0,
+            Precision = NativePrecision.Activations(request->Precision),
+            Compute = NativePrecision.Compute(request->Compute),
+            NegativeOriginalSize = negativeOriginal,
+            NegativeCropTopLeft = negativeCrop,
+            NegativeTargetSize = negativeTarget,
         };
+    }
+
+    /// <summary>SDXL's negative sizes: each a pair as <see cref="Pair"/> reads it; the two sizes go together and the crop needs them.</summary>
+    private static (int[]? Original, int[]? Crop, int[]? Target) NegativeSizes(NativeRequest* request)
+    {
+        var original = Pair(request->NegativeOriginalSize, "negative_original_size", allowZero: false);
+        var crop = Pair(request->NegativeCropTopLeft, "negative_crop_top_left", allowZero: true);
+        var target = Pair(request->NegativeTargetSize, "negative_target_size", allowZero: false);
+        if ((original is null) != (target is null))
+            throw new ArgumentException("request.negative_original_size and request.negative_target_size go together: set both or neither ({0, 0})");
+        if (crop is not null && original is null)
+            throw new ArgumentException("request.negative_crop_top_left needs request.negative_original_size and request.negative_target_size");
+        return (original, crop, target);
     }
 
     /// <summary>request.strength, checked to be in (0, 1].</summary>
