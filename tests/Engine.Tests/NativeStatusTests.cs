@@ -14,7 +14,7 @@ namespace Engine.Tests;
 public unsafe class NativeStatusTests
 {
     // engine_status values of engine.h.
-    private const int Ok = 0, InvalidArgument = 1, NotFound = 2, InvalidData = 7, Internal = 9, NonFinite = 10;
+    private const int Ok = 0, InvalidArgument = 1, NotFound = 2, Unsupported = 5, InvalidData = 7, Internal = 9, NonFinite = 10;
 
     [ThreadStatic] private static string? t_lastError;
 
@@ -191,6 +191,68 @@ public unsafe class NativeStatusTests
         finally
         {
             setImage(_context, null, null);
+            delegate* unmanaged<nint, nint, int> release = &NativeExports.ReleaseModel;
+            Assert.That(release(_context, model), Is.EqualTo(Ok));
+        }
+    }
+
+    [Test]
+    public void PrecisionTheDeviceCannotDoIsUnsupportedAndUnknownValuesAreInvalid()
+    {
+        var (status, error, model) = Load(Path.Combine(TestPaths.Models, "fmnist-unet"));
+        Assert.That(status, Is.EqualTo(Ok), error);
+        delegate* unmanaged<nint, nint, NativeRequest*, float*, nuint, int> generate = &NativeExports.Generate;
+        delegate* unmanaged<nint, nint, NativeRequest*, int*, int> shape = &NativeExports.OutputShape;
+        try
+        {
+            var pixels = new float[28 * 28];
+            int Run(NativeRequest request)
+            {
+                t_lastError = null;
+                fixed (float* p = pixels) return generate(_context, model, &request, p, (nuint)pixels.Length);
+            }
+            int Shape(NativeRequest request)
+            {
+                t_lastError = null;
+                int* dims = stackalloc int[4];
+                return shape(_context, model, &request, dims);
+            }
+            var request = new NativeRequest { StructSize = (nuint)sizeof(NativeRequest), Steps = 2, GuidanceScale = 3, Count = 1, Seed = 4 };
+            Assert.That(Run(request), Is.EqualTo(Ok), t_lastError);
+            var plain = (float[])pixels.Clone();
+            Assert.That(Run(request with { Precision = 1 /* F32 */ }), Is.EqualTo(Ok), t_lastError);
+            Assert.That(pixels, Is.EqualTo(plain), "explicit f32 is the CPU's default");
+
+            // The managed CPU device computes with float32 activations: a valid half precision is UNSUPPORTED, before any work.
+            foreach (var (value, name) in new[] { (2, "ENGINE_PRECISION_F16"), (3, "ENGINE_PRECISION_BF16") })
+            {
+                Assert.That(Run(request with { Precision = value }), Is.EqualTo(Unsupported), t_lastError);
+                Assert.That(t_lastError, Does.Contain($"request.precision {name}").And.Contain("f32 activations only"));
+                Assert.That(Shape(request with { Precision = value }), Is.EqualTo(Unsupported), t_lastError);
+            }
+            Assert.That(Run(request with { Precision = 4 }), Is.EqualTo(InvalidArgument), t_lastError);
+            Assert.That(t_lastError, Does.Contain("request.precision 4 is not an engine_precision"));
+            Assert.That(Shape(request with { Compute = 3 }), Is.EqualTo(InvalidArgument), t_lastError);
+            Assert.That(t_lastError, Does.Contain("request.compute 3 is not an engine_compute"));
+            var cpu = TestDevices.Get("cpu");
+            if (cpu.ComputeUnavailableReason(Engine.Core.ComputePrecision.Bf16) is { } reason)
+            {
+                Assert.That(Run(request with { Compute = 1 /* BF16 */ }), Is.EqualTo(Unsupported), t_lastError);
+                Assert.That(t_lastError, Does.Contain("request.compute ENGINE_COMPUTE_BF16").And.Contain(reason));
+            }
+            else
+            {
+                // Two steps from sigma_max amplify bf16's rounding of the first noise prediction (x0 = x - sigma eps), so no
+                // tolerance here: test_precision.c and PipelineReferenceTests bound bf16 on the tiny pipelines (2e-2).
+                Assert.That(Run(request with { Compute = 1 /* BF16 */ }), Is.EqualTo(Ok), t_lastError);
+                Assert.That(pixels.All(float.IsFinite), Is.True);
+                Assert.That(pixels, Is.Not.EqualTo(plain), "bf16 compute reached the kernels");
+            }
+            Assert.That(Run(request), Is.EqualTo(Ok), t_lastError);
+            Assert.That(pixels, Is.EqualTo(plain), "the request's compute mode is not kept for the next one");
+        }
+        finally
+        {
             delegate* unmanaged<nint, nint, int> release = &NativeExports.ReleaseModel;
             Assert.That(release(_context, model), Is.EqualTo(Ok));
         }
