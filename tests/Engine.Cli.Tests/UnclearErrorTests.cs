@@ -183,6 +183,16 @@ public sealed class UnclearErrorTests
         FailsBeforeWork(FromSidecar(scratch, fields), 1, message);
     }
 
+    // Was "engine generate: s.json: generate: unknown sampler ''...": the command's name twice.
+    [Test]
+    public void SidecarWithAnEmptySamplerNamesTheCommandOnce()
+    {
+        using var scratch = new Cli.Scratch();
+        var r = FromSidecar(scratch, "\"seed\": 0, \"steps\": 2, \"cfg\": 1, \"sampler\": \"\"");
+        FailsBeforeWork(r, 1, $"engine generate: {scratch["s.json"]}: unknown sampler ''");
+        Assert.That(r.Err.Split("generate:").Length - 1, Is.EqualTo(1), r.ToString);
+    }
+
     // Was ignored silently on a model that is not an SDXL pipeline.
     [Test]
     public void MicroConditioningOnAPlainModelIsRefused()

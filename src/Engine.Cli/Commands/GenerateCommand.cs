@@ -361,7 +361,8 @@ public sealed class GenerateCommand : EngineCommand
         var request = sidecar.ToRequest(path);
         request = request with { Device = device ?? request.Device };
         try { request = SamplingSettings.Validated(request, Name); }
-        catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
+        // Validated's usage errors start with "generate: ", which the failure line prints once already.
+        catch (UsageException e) { throw new InvalidDataException($"{path}: {e.Message[(Name.Length + 2)..]}", e); }
         if (request.InitialNoiseFile is { } noisePath)
         {
             var (values, shape, steps) = ReadInitNoise(noisePath);
