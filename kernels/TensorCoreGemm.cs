@@ -87,9 +87,9 @@ public static class TensorCoreGemmKernels
     /// ldmatrix .x4 from slabs that cp.async fills one stage ahead (double buffering).
     /// <para>Launch: grid (ceil(OutColumns / (GEGLU ? 32 : 64)), ceil(M / 64), batch), group 128,
     /// <see cref="SharedHalves"/> halves (20 KB) of dynamic shared memory. K must be a multiple of 8;
-    /// A, W and the output 16-byte aligned.</para>
+    /// A, W and the output 16-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
     /// </summary>
-    public static void Gemm<TCore, TA>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<Half> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
+    public static void Gemm<TCore, TA>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
         where TCore : struct, ITensorCore where TA : struct, ITileSourceA
     {
         var core = default(TCore);
@@ -183,9 +183,10 @@ public static class TensorCoreGemmKernels
         }
     }
 
-    private static float Bias(ArrayView<Half> bias, int n, TcGemmParams p) => p.HasBias != 0 ? ScalarMath.FromHalfBits(Interop.FloatAsInt(bias[n])) : 0f;
+    // The bias stays float32 as the models keep it: one read per output, added to the fp32 accumulator before the one rounding.
+    private static float Bias(ArrayView<float> bias, int n, TcGemmParams p) => p.HasBias != 0 ? bias[n] : 0f;
 
-    private static void Store(MmaAcc c, int row, int col, ArrayView<Half> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void Store(MmaAcc c, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
     {
         Put(c.C0, row, col, bias, residual, output, batch, p);
         Put(c.C1, row, col + 1, bias, residual, output, batch, p);
@@ -193,7 +194,7 @@ public static class TensorCoreGemmKernels
         Put(c.C3, row + 8, col + 1, bias, residual, output, batch, p);
     }
 
-    private static void Put(float v, int row, int col, ArrayView<Half> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void Put(float v, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
     {
         if (row >= p.M || col >= p.N) return;
         long at = batch * p.StrideC + (long)row * p.N + col;
@@ -202,7 +203,7 @@ public static class TensorCoreGemmKernels
         output[at] = Interop.IntAsFloat(ScalarMath.ToHalfBits(y));
     }
 
-    private static void GegluPair(MmaAcc value, MmaAcc gate, int row, int col, ArrayView<Half> bias, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void GegluPair(MmaAcc value, MmaAcc gate, int row, int col, ArrayView<float> bias, ArrayView<Half> output, int batch, TcGemmParams p)
     {
         PutGeglu(value.C0, gate.C0, row, col, bias, output, batch, p);
         PutGeglu(value.C1, gate.C1, row, col + 1, bias, output, batch, p);
@@ -210,7 +211,7 @@ public static class TensorCoreGemmKernels
         PutGeglu(value.C3, gate.C3, row + 8, col + 1, bias, output, batch, p);
     }
 
-    private static void PutGeglu(float value, float gate, int row, int col, ArrayView<Half> bias, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void PutGeglu(float value, float gate, int row, int col, ArrayView<float> bias, ArrayView<Half> output, int batch, TcGemmParams p)
     {
         int half = p.N / 2;
         if (row >= p.M || col >= half) return;

@@ -8,14 +8,14 @@ namespace Engine.Gpu;
 
 /// <summary>
 /// The one routing point to the tensor-core kernels: on CUDA, attention and Linear-shaped products whose
-/// operands are all F16 tensors run on <see cref="TensorCoreAttentionKernels"/> and
+/// operands are all F16 tensors (a Linear's bias float32) run on <see cref="TensorCoreAttentionKernels"/> and
 /// <see cref="TensorCoreGemmKernels"/> (fp32 accumulation); everything else keeps the fp32 kernels.
 /// The op files call <see cref="TryTensorCoreAttention"/> / <see cref="TryTensorCoreMatMul"/> first.
 /// </summary>
 public sealed partial class IlgpuDevice
 {
     private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttention;
-    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>? _tcGemm;
+    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>? _tcGemm;
 
     // cp.async and ldmatrix move 16-byte chunks: the tensor must start on an 8-half boundary.
     private bool OnTensorCores(Tensor t) => _accelerator.AcceleratorType == AcceleratorType.Cuda && t.DType == DType.F16 && t.Offset % 8 == 0;
@@ -40,15 +40,18 @@ public sealed partial class IlgpuDevice
     }
 
     /// <summary>
-    /// A Linear-shaped product (a [.., M, K] x b [N, K]^T, F16 operands, bias and output, K a multiple of 8)
-    /// on the tensor-core GEMM with the bias and activation fused; otherwise false.
+    /// A Linear-shaped product (a [.., M, K] x b [N, K]^T, F16 operands and output, K a multiple of 8, the bias
+    /// float32 as the models keep it) on the tensor-core GEMM with the bias and activation fused; otherwise false.
+    /// A half bias falls through here and comes back widened (MatMulCore stages it).
     /// </summary>
     private bool TryTensorCoreMatMul(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
-        if (!OnTensorCores(a) || !OnTensorCores(b) || !OnTensorCores(output) || (bias is not null && !OnTensorCores(bias))) return false;
+        if (!GemmOnTensorCores(a) || !GemmOnTensorCores(b) || !GemmOnTensorCores(output) || (bias is not null && bias.DType != DType.F32)) return false;
         if (transposeA || !transposeB || k % 8 != 0) return false;
-        _tcGemm ??= _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
+        _tcGemm ??= EmulatesTensorCoreGemm
+            ? _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, DenseA>)
+            : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
         var p = new TcGemmParams
         {
             M = m, N = n, K = k, StrideA = (long)m * k, StrideW = broadcastB ? 0 : (long)n * k, StrideC = (long)m * n,
@@ -57,7 +60,24 @@ public sealed partial class IlgpuDevice
         var grid = GridOf((n + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (m + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch, "MatMul");
         var config = new KernelConfig(grid, new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
         var o = ViewF16(output);
-        _tcGemm(config, new DenseA { M = m, K = k, Stride = p.StrideA }, GlobalHalf.Of(ViewF16(a)), GlobalHalf.Of(ViewF16(b)), bias is null ? o : ViewF16(bias), o, o, p);
+        _tcGemm(config, new DenseA { M = m, K = k, Stride = p.StrideA }, GlobalHalf.Of(ViewF16(a)), GlobalHalf.Of(ViewF16(b)), BiasView(bias), o, o, p);
+        TensorCoreGemmLaunches++;
         return true;
     }
+
+    /// <summary>
+    /// When set on an ILGPU CPU accelerator whose groups hold 128 threads, Linear-shaped F16 products take the
+    /// tensor-core GEMM with its instructions emulated (<see cref="EmulatedTensorCore"/>), so tests run the
+    /// routed kernel, bias and epilogue included, without a GPU. Set before the first product.
+    /// </summary>
+    internal bool EmulateTensorCoreGemm { get; set; }
+
+    /// <summary>Products run on the tensor-core GEMM so far (tests check the routing with it).</summary>
+    internal long TensorCoreGemmLaunches { get; private set; }
+
+    private bool EmulatesTensorCoreGemm => EmulateTensorCoreGemm && _accelerator.AcceleratorType == AcceleratorType.CPU
+        && _accelerator.MaxNumThreadsPerGroup >= TensorCoreGemmKernels.Threads;
+
+    // The GEMM's operands: F16 tensors on an 8-half boundary, on CUDA or under the emulation.
+    private bool GemmOnTensorCores(Tensor t) => OnTensorCores(t) || (EmulatesTensorCoreGemm && t.DType == DType.F16 && t.Offset % 8 == 0);
 }

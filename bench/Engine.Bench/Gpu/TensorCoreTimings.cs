@@ -113,13 +113,14 @@ public static class TensorCoreTimings
         using var w = RandomHalves(acc, count, 5, 0.05f);
         using var c = acc.Allocate1D<Half>(count);
         using var none = acc.Allocate1D<Half>(1);
-        var kernel = acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
+        using var noBias = acc.Allocate1D<float>(1);
+        var kernel = acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
         var p = new TcGemmParams { M = n, N = n, K = n, StrideA = count, StrideC = count, Alpha = 1f };
         var config = new KernelConfig(new Index3D(n / TensorCoreGemmKernels.BN, n / TensorCoreGemmKernels.BM, 1), new Index3D(TensorCoreGemmKernels.Threads, 1, 1),
             SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
         var (ga, gw) = (GlobalHalf.Of(a.View), GlobalHalf.Of(w.View));
         var dense = new DenseA { M = n, K = n, Stride = count };
-        double ms = Median(acc, () => kernel(config, dense, ga, gw, none.View, none.View, c.View, p));
+        double ms = Median(acc, () => kernel(config, dense, ga, gw, noBias.View, none.View, c.View, p));
         // cuBLAS, column-major: C^T [n, n] = W (op T) x A^T, the same product.
         double cublas = double.NaN;
         try
@@ -141,9 +142,9 @@ public static class TensorCoreTimings
         int o = (size + 2 - 3) / stride + 1;
         using var x = RandomHalves(acc, (long)batch * size * size * cin, 6, 1f);
         using var w = RandomHalves(acc, (long)cout * 9 * cin, 7, 0.05f);
-        using var bias = RandomHalves(acc, cout, 8, 0.1f);
+        using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.1f * MathF.Sin(i)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * o * o * cout);
-        var kernel = acc.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA>);
+        var kernel = acc.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA>);
         var p = new TcGemmParams { M = o * o, N = cout, K = 9 * cin, StrideC = (long)o * o * cout, HasBias = 1, Alpha = 1f };
         var source = new ConvA { Cin = cin, H = size, W = size, Kw = 3, Wo = o, Stride = stride, Padding = 1, Pixels = o * o, K = 9 * cin };
         var config = new KernelConfig(new Index3D((cout + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (o * o + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch),
