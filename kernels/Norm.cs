@@ -18,6 +18,15 @@ public struct GroupNormParams
     public int Silu;
 }
 
+/// <summary>A group's mean and 1 / sqrt(var + eps).</summary>
+public struct GroupStats
+{
+    /// <summary>Mean.</summary>
+    public float Mean;
+    /// <summary>Reciprocal standard deviation.</summary>
+    public float Rstd;
+}
+
 /// <summary>Normalisations and row softmax: one group reduces one row (or one (n, group) block).</summary>
 public static class NormKernels
 {
@@ -130,6 +139,29 @@ public static class NormKernels
     {
         int gi = Grid.IdxX, split = Grid.IdxY, splits = Grid.DimY, t = Group.IdxX, g = Group.DimX;
         int count = p.ChannelsPerGroup * p.Spatial, chunk = (count + splits - 1) / splits;
+        var stats = CombinePartials(partials, gi, splits, count, p.Eps);
+        float mean = stats.Mean, rstd = stats.Rstd;
+        int begin = split * chunk, end = begin + chunk < count ? begin + chunk : count;
+        long start = (long)gi * count;
+        int channel0 = (gi % p.Groups) * p.ChannelsPerGroup;
+        for (int i = begin + t; i < end; i += g)
+        {
+            int ch = channel0 + i / p.Spatial;
+            float scale = rstd * (p.HasGamma != 0 ? gamma[ch] : 1f);
+            float shift = (p.HasBeta != 0 ? beta[ch] : 0f) - mean * scale;
+            float y = x[start + i] * scale + shift;
+            output[start + i] = p.Silu != 0 ? ScalarMath.Silu(y) : y;
+        }
+    }
+
+    /// <summary>
+    /// Mean and 1 / sqrt(var + eps) of group <paramref name="gi"/> from its <paramref name="splits"/> partial
+    /// statistics (Chan et al.: mean = sum n_k m_k / n, M2 = sum M2_k + n_k (m_k - mean)^2); every thread
+    /// reads the same few addresses.
+    /// </summary>
+    public static GroupStats CombinePartials(ArrayView<float> partials, int gi, int splits, int count, float eps)
+    {
+        int chunk = (count + splits - 1) / splits;
         long pBase = (long)gi * splits * 2;
         float mean = 0f;
         for (int k = 0; k < splits; k++)
@@ -146,18 +178,7 @@ public static class NormKernels
             float d = partials[pBase + 2 * k] - mean;
             m2 += partials[pBase + 2 * k + 1] + d * d * (e - b);
         }
-        float rstd = 1f / MathF.Sqrt(m2 / count + p.Eps);
-        int begin = split * chunk, end = begin + chunk < count ? begin + chunk : count;
-        long start = (long)gi * count;
-        int channel0 = (gi % p.Groups) * p.ChannelsPerGroup;
-        for (int i = begin + t; i < end; i += g)
-        {
-            int ch = channel0 + i / p.Spatial;
-            float scale = rstd * (p.HasGamma != 0 ? gamma[ch] : 1f);
-            float shift = (p.HasBeta != 0 ? beta[ch] : 0f) - mean * scale;
-            float y = x[start + i] * scale + shift;
-            output[start + i] = p.Silu != 0 ? ScalarMath.Silu(y) : y;
-        }
+        return new GroupStats { Mean = mean, Rstd = 1f / MathF.Sqrt(m2 / count + eps) };
     }
 
     /// <summary>

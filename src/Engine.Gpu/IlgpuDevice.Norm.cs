@@ -10,12 +10,20 @@ public sealed partial class IlgpuDevice
     protected override void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)
     {
         if (x.Length == 0) return;
-        int n = x.Dim(0), c = x.Dim(1);
-        var p = new GroupNormParams
+        if (AnyHalfOperand(x, gamma, beta, output))
         {
-            Groups = groups, ChannelsPerGroup = c / groups, Spatial = (int)(x.Length / ((long)n * c)), Eps = eps,
-            HasGamma = gamma is null ? 0 : 1, HasBeta = beta is null ? 0 : 1, Silu = silu ? 1 : 0,
-        };
+            // Same-format half input and output run the half kernels; other mixes compute on float32 stand-ins.
+            using var s = Stage();
+            if (SameHalf(x, output)) GroupNormHalf(x, s.InOptional(gamma), s.InOptional(beta), output, groups, eps, silu);
+            else
+            {
+                GroupNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), groups, eps, silu);
+                s.Commit();
+            }
+            return;
+        }
+        int n = x.Dim(0);
+        var p = GroupNormArguments(x, gamma, beta, groups, eps, silu);
         var o = View(output);
         var g = gamma is null ? o : View(gamma);
         var b = beta is null ? o : View(beta);
@@ -30,6 +38,16 @@ public sealed partial class IlgpuDevice
         var group = new Index3D(_reductionGroup, 1, 1);
         _kernels.GroupNormPartial(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(_reductionGroup)), View(x), partials, p);
         _kernels.GroupNormApply(new KernelConfig(grid, group), View(x), partials, g, b, o, p);
+    }
+
+    private static GroupNormParams GroupNormArguments(Tensor x, Tensor? gamma, Tensor? beta, int groups, float eps, bool silu)
+    {
+        int n = x.Dim(0), c = x.Dim(1);
+        return new GroupNormParams
+        {
+            Groups = groups, ChannelsPerGroup = c / groups, Spatial = (int)(x.Length / ((long)n * c)), Eps = eps,
+            HasGamma = gamma is null ? 0 : 1, HasBeta = beta is null ? 0 : 1, Silu = silu ? 1 : 0,
+        };
     }
 
     /// <summary>
@@ -54,6 +72,17 @@ public sealed partial class IlgpuDevice
     {
         int d = x.Dim(-1);
         if (x.Length == 0) return;
+        if (AnyHalfOperand(x, gamma, beta, output))
+        {
+            using var s = Stage();
+            if (SameHalf(x, output)) LayerNormHalf(x, s.InOptional(gamma), s.InOptional(beta), output, eps);
+            else
+            {
+                LayerNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), eps);
+                s.Commit();
+            }
+            return;
+        }
         var o = View(output);
         _kernels.LayerNorm(RowConfig(x.Length / d, "LayerNorm"), View(x), gamma is null ? o : View(gamma), beta is null ? o : View(beta), o,
             d, eps, gamma is null ? 0 : 1, beta is null ? 0 : 1);

@@ -10,7 +10,7 @@ namespace Engine.Gpu;
 /// The compiled kernels of one accelerator. Each launcher is loaded (compiled) the first time it is
 /// used and reused afterwards, so no op ever compiles per call.
 /// </summary>
-internal sealed class KernelCache(Accelerator accelerator)
+internal sealed partial class KernelCache(Accelerator accelerator)
 {
     private readonly Accelerator _acc = accelerator;
 

@@ -39,6 +39,9 @@ public class PtxCompileTests
         yield return ("FlashAttentionTiled", typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.FlashAttentionTiled))!);
         foreach (var name in new[] { nameof(NormKernels.GroupNorm), nameof(NormKernels.GroupNormPartial), nameof(NormKernels.GroupNormApply), nameof(NormKernels.LayerNorm), nameof(NormKernels.Softmax) })
             yield return (name, typeof(NormKernels).GetMethod(name)!);
+        foreach (var format in new[] { typeof(F16Format), typeof(BF16Format) })
+            foreach (var name in new[] { nameof(HalfNormKernels.GroupNorm), nameof(HalfNormKernels.GroupNormPartial), nameof(HalfNormKernels.GroupNormApply), nameof(HalfNormKernels.LayerNorm) })
+                yield return ($"Half{name}<{format.Name}>", typeof(HalfNormKernels).GetMethod(name)!.MakeGenericMethod(format));
     }
 
     /// <summary>The implicitly grouped (element-wise) kernels: public static methods whose first parameter is an Index1D.</summary>
@@ -57,7 +60,7 @@ public class PtxCompileTests
     [Test]
     public void EveryKernelFamilyIsCovered()
     {
-        Assert.That(GroupedKernels().Count(), Is.EqualTo(43));
+        Assert.That(GroupedKernels().Count(), Is.EqualTo(51));
         Assert.That(ElementwiseKernels().Count(), Is.GreaterThanOrEqualTo(20), "element-wise kernels found by reflection");
     }
 
@@ -71,6 +74,8 @@ public class PtxCompileTests
             var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
             Assert.That(ptx, Does.Contain(".entry"), $"{name} for {arch}");
             Assert.That(ptx, Does.Not.Contain(".local"), $"{name} for {arch}: local memory (a register block or array that was not kept in registers)");
+            if (method.DeclaringType == typeof(HalfNormKernels))
+                Assert.That(ptx, Does.Contain("ld.global.u64"), $"{name} for {arch}: four halves per load");
             if (method.Name == nameof(AttentionTiledKernels.FlashAttentionTiled))
                 Assert.That(ptx, Does.Contain("shfl.sync.bfly"), "row statistics by warp shuffles");
         }

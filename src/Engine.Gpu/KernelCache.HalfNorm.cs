@@ -1,0 +1,31 @@
+using System.Collections.Concurrent;
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Gpu;
+
+internal sealed partial class KernelCache
+{
+    // The half-precision norm kernels per 16-bit format (F16Format, BF16Format).
+    private readonly ConcurrentDictionary<(string, Type), Lazy<Delegate>> _halfNorms = new();
+
+    private T HalfNorm<T>(string name, Type format, Func<Accelerator, T> load) where T : Delegate =>
+        (T)_halfNorms.GetOrAdd((name, format), _ => new Lazy<Delegate>(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    /// <summary><see cref="HalfNormKernels.GroupNorm{TF}"/> for format <typeparamref name="TF"/>.</summary>
+    public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams> GroupNormHalf<TF>() where TF : struct, IHalfFormat =>
+        HalfNorm("groupnorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams>(HalfNormKernels.GroupNorm<TF>));
+
+    /// <summary><see cref="HalfNormKernels.GroupNormPartial{TF}"/> for format <typeparamref name="TF"/>.</summary>
+    public Action<KernelConfig, HalfTensor, ArrayView<float>, GroupNormParams> GroupNormPartialHalf<TF>() where TF : struct, IHalfFormat =>
+        HalfNorm("groupnorm-partial", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, GroupNormParams>(HalfNormKernels.GroupNormPartial<TF>));
+
+    /// <summary><see cref="HalfNormKernels.GroupNormApply{TF}"/> for format <typeparamref name="TF"/>.</summary>
+    public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams> GroupNormApplyHalf<TF>() where TF : struct, IHalfFormat =>
+        HalfNorm("groupnorm-apply", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams>(HalfNormKernels.GroupNormApply<TF>));
+
+    /// <summary><see cref="HalfNormKernels.LayerNorm{TF}"/> for format <typeparamref name="TF"/>.</summary>
+    public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int> LayerNormHalf<TF>() where TF : struct, IHalfFormat =>
+        HalfNorm("layernorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int>(HalfNormKernels.LayerNorm<TF>));
+}
