@@ -75,7 +75,9 @@ public class PtxCompileTests
             Assert.That(ptx, Does.Contain(".entry"), $"{name} for {arch}");
             Assert.That(ptx, Does.Not.Contain(".local"), $"{name} for {arch}: local memory (a register block or array that was not kept in registers)");
             if (method.DeclaringType == typeof(HalfNormKernels))
-                Assert.That(ptx, Does.Contain("ld.global.u64"), $"{name} for {arch}: four halves per load");
+                Assert.That(ptx, Does.Contain("ld.global.b64"), $"{name} for {arch}: four halves per load");
+            if (method.DeclaringType == typeof(HalfNormKernels) && method.Name != nameof(HalfNormKernels.GroupNormPartial))
+                Assert.That(ptx, Does.Contain("st.global.b64"), $"{name} for {arch}: four halves per store");
             if (method.Name == nameof(AttentionTiledKernels.FlashAttentionTiled))
                 Assert.That(ptx, Does.Contain("shfl.sync.bfly"), "row statistics by warp shuffles");
         }
