@@ -14,7 +14,8 @@ namespace Engine.Bench;
 /// CUDA device exists. After the run, the engine / ONNX Runtime ratio of every case measured with
 /// both providers is printed and written to results/peer-ratios.md. <c>--interleaved</c> [--filter NAME]
 /// skips BenchmarkDotNet and measures those ratios with alternating calls (<see cref="InterleavedRunner"/>).
-/// <c>--tensor-cores</c> [--out FILE] times the tensor-core kernels on CUDA (<see cref="Gpu.TensorCoreTimings"/>).
+/// <c>--tensor-cores</c> [--out FILE] times the tensor-core kernels on CUDA (<see cref="Gpu.TensorCoreTimings"/>);
+/// <c>--half-norms</c> [--out FILE] the half-precision norms against HBM bandwidth (<see cref="Gpu.HalfNormTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -25,6 +26,11 @@ public static class Program
         {
             int o = Array.IndexOf(args, "--out");
             return Gpu.TensorCoreTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
+        }
+        if (args.Contains("--half-norms"))
+        {
+            int o = Array.IndexOf(args, "--out");
+            return Gpu.HalfNormTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
         bool includeLong = args.Contains("--long");
         args = args.Where(a => a != "--long").ToArray();
