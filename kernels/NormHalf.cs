@@ -81,7 +81,7 @@ public struct GroupNormAffine : INormApply
     public ArrayView<float> Gamma, Beta;
     /// <summary>The kernel's arguments.</summary>
     public GroupNormParams P;
-    /// <summary>The group's mean and 1 / sqrt(var + eps), and its first channel.</summary>
+    /// <summary>The group's mean and 1 / sqrt(var + eps).</summary>
     public float Mean, Rstd;
     /// <summary>First channel of the group.</summary>
     public int Channel0;
