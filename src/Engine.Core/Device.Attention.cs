@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -17,6 +19,7 @@ public abstract partial class Device
         if (k.Dim(0) != q.Dim(0) || v.Dim(0) != q.Dim(0) || k.Dim(2) != inner || v.Dim(2) != inner || v.Dim(1) != k.Dim(1))
             throw new ArgumentException($"Attention shapes disagree: q {q}, k {k}, v {v}.");
         CheckSameShape(q, output, "Attention");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Attention(q, k, heads));
         if (AnyHalf(q, k, v, output) && !HandlesHalfActivations("Attention"))
         {
             using var s = Stage();

@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -17,6 +19,7 @@ public abstract partial class Device
         if (ho < 1 || wo < 1 || output.Dim(0) != x.Dim(0) || output.Dim(1) != weight.Dim(0) || output.Dim(2) != ho || output.Dim(3) != wo)
             throw new ArgumentException($"Conv2d output {output} should be [{x.Dim(0)}, {weight.Dim(0)}, {ho}, {wo}].");
         if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != weight.Dim(0)) throw new ArgumentException($"Conv2d bias {bias} should have {weight.Dim(0)} elements."); }
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Conv2d(x, weight, output, stride));
         using var wide = WidenWeight(ref weight);
         if (AnyHalf(x, bias, output) && !HandlesHalfActivations("Conv2d"))
         {

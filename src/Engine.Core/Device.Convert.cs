@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -6,6 +8,7 @@ public abstract partial class Device
     public void Copy(Tensor src, Tensor dst)
     {
         CheckDevice(src, nameof(src)); CheckDevice(dst, nameof(dst)); CheckSameLength(src, dst, "Copy");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Convert(src, dst));
         CopyCore(src, dst);
     }
 
@@ -14,6 +17,7 @@ public abstract partial class Device
     {
         CheckDevice(source, nameof(source));
         var result = Allocate(dtype, source.ShapeArray());
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Convert(source, result));
         try { CopyCore(source, result); }
         catch { result.Dispose(); throw; }
         return result;

@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -23,6 +25,7 @@ public abstract partial class Device
         if (output.Length != batch * m * n || output.Dim(-1) != n)
             throw new ArgumentException($"MatMul output {output} should be [..., {m}, {n}] with {batch} batches.");
         if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != n) throw new ArgumentException($"MatMul bias {bias} should have {n} elements."); }
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.MatMul(batch, m, n, k, transposeA, transposeB));
         using var wide = WidenWeight(ref b);
         if (AnyHalf(a, bias, output) && !HandlesHalfActivations("MatMul"))
         {
@@ -63,6 +66,7 @@ public abstract partial class Device
         if (output.Dim(-1) != outF || output.Length / outF != x.Length / inF)
             throw new ArgumentException($"Linear output {output} should have {x.Length / inF} rows of {outF}.");
         int rows = (int)(x.Length / inF);
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Linear(rows, weight, activation));
         LinearCore(x.Reshape(rows, inF), weight, bias, output.Reshape(rows, outF), activation);
     }
 

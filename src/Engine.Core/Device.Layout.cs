@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -8,6 +10,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank != 4 || output.Rank != 4 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(1) || output.Dim(2) != 2 * x.Dim(2) || output.Dim(3) != 2 * x.Dim(3))
             throw new ArgumentException($"UpsampleNearest2x: output {output} should be twice the spatial size of {x}.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Upsample(x));
         if (AnyHalf(x, output) && !HandlesHalfActivations("UpsampleNearest2x"))
         {
             using var s = Stage();
@@ -27,6 +30,7 @@ public abstract partial class Device
         if (a.Rank < 2 || a.Rank != b.Rank || a.Rank != output.Rank || a.Dim(0) != b.Dim(0) || output.Dim(0) != a.Dim(0) || output.Dim(1) != a.Dim(1) + b.Dim(1)
             || a.Length / a.Dim(1) != b.Length / Math.Max(1, b.Dim(1)) || output.Length != a.Length + b.Length)
             throw new ArgumentException($"ConcatChannels: cannot join {a} and {b} into {output}.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("ConcatChannels", output));
         if (AnyHalf(a, b, output) && !HandlesHalfActivations("ConcatChannels"))
         {
             using var s = Stage();
@@ -49,6 +53,7 @@ public abstract partial class Device
         if (x.Rank < 2 || output.Rank != x.Rank || output.Dim(0) != x.Dim(0) || start < 0 || start + output.Dim(1) > x.Dim(1)
             || x.Length / Math.Max(1, (long)x.Dim(0) * x.Dim(1)) != output.Length / Math.Max(1, (long)output.Dim(0) * output.Dim(1)))
             throw new ArgumentException($"SliceChannels: cannot take channels [{start}, {start + (output.Rank > 1 ? output.Dim(1) : 0)}) of {x} into {output}.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("SliceChannels", output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("SliceChannels"))
         {
             using var s = Stage();
@@ -73,6 +78,7 @@ public abstract partial class Device
             || srcY < 0 || srcX < 0 || dstY < 0 || dstX < 0 || srcY + height > x.Dim(2) || srcX + width > x.Dim(3) || dstY + height > output.Dim(2) || dstX + width > output.Dim(3))
             throw new ArgumentException($"CopyWindow: cannot copy the {height}x{width} window at ({srcY}, {srcX}) of {x} to ({dstY}, {dstX}) of {output}.");
         if (height == 0 || width == 0) return;
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("CopyWindow", output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("CopyWindow"))
         {
             using var s = Stage();
@@ -91,6 +97,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         if (x.Rank != 3 || output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(2) || output.Dim(2) != x.Dim(1))
             throw new ArgumentException($"Transpose: output {output} should be x {x} with the last two dimensions swapped.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("Transpose", output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("Transpose"))
         {
             using var s = Stage();
@@ -114,6 +121,7 @@ public abstract partial class Device
         int tokens = (x.Dim(2) / patch) * (x.Dim(3) / patch);
         if (output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != tokens || output.Dim(2) != patch * patch * x.Dim(1))
             throw new ArgumentException($"Patchify: output {output} should be [{x.Dim(0)}, {tokens}, {patch * patch * x.Dim(1)}].");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("Patchify", output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("Patchify"))
         {
             using var s = Stage();
@@ -131,6 +139,7 @@ public abstract partial class Device
         int count = (output.Dim(2) / patch) * (output.Dim(3) / patch);
         if (tokens.Rank != 3 || tokens.Dim(0) != output.Dim(0) || tokens.Dim(1) != count || tokens.Dim(2) != patch * patch * output.Dim(1))
             throw new ArgumentException($"Unpatchify: tokens {tokens} should be [{output.Dim(0)}, {count}, {patch * patch * output.Dim(1)}].");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("Unpatchify", output));
         if (AnyHalf(tokens, output) && !HandlesHalfActivations("Unpatchify"))
         {
             using var s = Stage();

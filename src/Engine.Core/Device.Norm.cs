@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -13,6 +15,7 @@ public abstract partial class Device
         int c = x.Dim(1);
         if (groups < 1 || c % groups != 0) throw new ArgumentException($"GroupNorm: {c} channels are not divisible into {groups} groups.");
         CheckVector(gamma, c, "GroupNorm gamma"); CheckVector(beta, c, "GroupNorm beta");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.GroupNorm(x, groups, silu));
         if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("GroupNorm"))
         {
             using var s = Stage();
@@ -31,6 +34,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "LayerNorm");
         int d = x.Dim(-1);
         CheckVector(gamma, d, "LayerNorm gamma"); CheckVector(beta, d, "LayerNorm beta");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.LayerNorm(x));
         if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("LayerNorm"))
         {
             using var s = Stage();
@@ -47,6 +51,7 @@ public abstract partial class Device
     public void Softmax(Tensor x, Tensor output)
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "Softmax");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Softmax(x));
         if (AnyHalf(x, output) && !HandlesHalfActivations("Softmax"))
         {
             using var s = Stage();

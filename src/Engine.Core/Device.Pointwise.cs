@@ -1,3 +1,5 @@
+using Engine.Core.Profiling;
+
 namespace Engine.Core;
 
 public abstract partial class Device
@@ -6,6 +8,7 @@ public abstract partial class Device
     public void Activate(Tensor x, Tensor output, Activation activation)
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Activate");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise(activation.ToString(), output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("Activate"))
         {
             using var s = Stage();
@@ -24,6 +27,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output));
         int d = output.Dim(-1);
         if (x.Dim(-1) != 2 * d || x.Length != 2 * output.Length) throw new ArgumentException($"Geglu input {x} must be twice as wide as output {output}.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Geglu", output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("Geglu"))
         {
             using var s = Stage();
@@ -45,6 +49,7 @@ public abstract partial class Device
         CheckCompute(a, nameof(a)); CheckCompute(b, nameof(b)); CheckCompute(output, nameof(output));
         var shape = BroadcastShape(a.Shape, b.Shape);
         if (!output.Shape.SequenceEqual(shape)) throw new ArgumentException($"{op}: output {output} should be {Tensor.ShapeString(shape)}.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise(op.ToString(), output));
         if (AnyHalf(a, b, output) && !HandlesHalfActivations("Binary"))
         {
             using var s = Stage();
@@ -73,6 +78,7 @@ public abstract partial class Device
         if (inputs.Length != coefficients.Length || inputs.Length == 0 || inputs.Length > MaxLinearCombinationTerms)
             throw new ArgumentException($"LinearCombination takes 1..{MaxLinearCombinationTerms} inputs with one coefficient each; got {inputs.Length} inputs, {coefficients.Length} coefficients.");
         for (int i = 0; i < inputs.Length; i++) { CheckCompute(inputs[i], $"inputs[{i}]"); CheckSameLength(inputs[i], output, "LinearCombination"); }
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise($"LinearCombination{inputs.Length}", output));
         bool half = IsHalf(output);
         foreach (var t in inputs) half |= IsHalf(t);
         if (half && !HandlesHalfActivations("LinearCombination"))
@@ -96,6 +102,7 @@ public abstract partial class Device
     public void Affine(Tensor x, Tensor output, float alpha, float beta)
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Affine");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Affine", output));
         if (AnyHalf(x, output) && !HandlesHalfActivations("Affine"))
         {
             using var s = Stage();
@@ -112,6 +119,7 @@ public abstract partial class Device
     public void Fill(Tensor output, float value)
     {
         CheckCompute(output, nameof(output));
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Fill", output));
         if (AnyHalf(output) && !HandlesHalfActivations("Fill"))
         {
             using var s = Stage();
@@ -134,6 +142,7 @@ public abstract partial class Device
         CheckCompute(timesteps, nameof(timesteps)); CheckCompute(output, nameof(output));
         if (output.Rank != 2 || output.Dim(0) != timesteps.Length) throw new ArgumentException($"TimestepEmbedding output {output} should be [{timesteps.Length}, dim].");
         if (output.Dim(1) < 2) throw new ArgumentException($"TimestepEmbedding needs dim >= 2, got {output.Dim(1)}.");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("TimestepEmbedding", output));
         if (AnyHalf(timesteps, output) && !HandlesHalfActivations("TimestepEmbedding"))
         {
             using var s = Stage();
@@ -151,6 +160,7 @@ public abstract partial class Device
     {
         CheckCompute(x, nameof(x)); CheckCompute(shift, nameof(shift)); CheckCompute(scale, nameof(scale)); CheckCompute(output, nameof(output));
         CheckRowVectors(x, shift, "Modulate shift"); CheckRowVectors(x, scale, "Modulate scale"); CheckSameShape(x, output, "Modulate");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Modulate", output));
         if (AnyHalf(x, shift, scale, output) && !HandlesHalfActivations("Modulate"))
         {
             using var s = Stage();
@@ -168,6 +178,7 @@ public abstract partial class Device
     {
         CheckCompute(residual, nameof(residual)); CheckCompute(x, nameof(x)); CheckCompute(gate, nameof(gate)); CheckCompute(output, nameof(output));
         CheckSameShape(x, residual, "GatedAdd"); CheckSameShape(x, output, "GatedAdd"); CheckRowVectors(x, gate, "GatedAdd gate");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("GatedAdd", output));
         if (AnyHalf(residual, x, gate, output) && !HandlesHalfActivations("GatedAdd"))
         {
             using var s = Stage();
@@ -193,6 +204,7 @@ public abstract partial class Device
         if (marker.Length < 1 || x.Length % marker.Length != 0)
             throw new ArgumentException($"MarkNonFinite: {x} does not split into {marker.Length} equal rows (marker {marker}).");
         if (mark == 0 || !float.IsFinite(mark)) throw new ArgumentException($"MarkNonFinite: mark {mark} must be finite and non-zero (0 means clean).");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("MarkNonFinite", x));
         if (AnyHalf(x, marker) && !HandlesHalfActivations("MarkNonFinite"))
         {
             using var s = Stage();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Engine.Core;
+using Engine.Core.Profiling;
 using Engine.Core.Safetensors;
 using Engine.Gpu;
 using Engine.Models.Loading;
@@ -26,6 +27,9 @@ public sealed class ForwardCommand : EngineCommand
     private readonly Option<DType?> _weights = CliOptions.Weights("storage of Linear/Conv2d weights: f32 (default), f16 or bf16");
     private readonly Option<DType?> _precision = CliOptions.Precision(SamplingOptions.PrecisionHelp);
     private readonly Option<ComputeMode?> _compute = CliOptions.Compute();
+    private readonly Option<bool> _profile = CliOptions.Flag("--profile",
+        "time every device op of the forward pass (not the weight load) by family and shape and print the table: wall and CPU time, share, calls, GFLOP/s");
+    private readonly Option<string?> _profileJson = CliOptions.PathText("--profile-json", "FILE", "write the --profile table as JSON to FILE (implies --profile)");
     private readonly Option<bool> _hiddenStates = CliOptions.Flag("--hidden-states", "text encoders: also write every hidden state, hidden_states.0 (embeddings) .. hidden_states.N");
 
     /// <inheritdoc />
@@ -35,14 +39,14 @@ public sealed class ForwardCommand : EngineCommand
     public override string Summary => "run one forward pass of a model folder on tensors from a safetensors file";
 
     /// <inheritdoc />
-    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _precision, _compute, _hiddenStates];
+    protected override IEnumerable<Symbol> Symbols => [_model, _inputs, _output, _device, _weights, _precision, _compute, _profile, _profileJson, _hiddenStates];
 
     /// <inheritdoc />
     protected override IEnumerable<Option> RequiredOptions => [_model, _inputs, _output];
 
     /// <inheritdoc />
     public override string Usage =>
-        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--precision f16|bf16|f32] [--compute f32|bf16|auto] [--hidden-states]";
+        "usage: engine forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--device cpu|cuda|opencl|ilgpu-cpu] [--weights f32|f16|bf16] [--precision f16|bf16|f32] [--compute f32|bf16|auto] [--profile] [--profile-json FILE] [--hidden-states]";
 
     /// <inheritdoc />
     public override string Details => """
@@ -61,6 +65,8 @@ public sealed class ForwardCommand : EngineCommand
           CLIPTextModelWithProjection                                  text_embeds (with projection),
                                                                        hidden_states.0..N (--hidden-states)
         Other tensors in the input file are ignored.
+        --profile times each device op of the pass (exclusive times, the device synchronised after each op) and
+        prints one table per op family and one per family and shape; --profile-json FILE writes both as JSON.
         """;
 
     /// <inheritdoc />
@@ -72,29 +78,54 @@ public sealed class ForwardCommand : EngineCommand
         string? kind = parse.GetValue(_device);
         var weights = parse.GetValue(_weights) ?? DType.F32;
         OutputPaths.RequireWritableFile(outputPath, "--output");
+        string? profileJson = parse.GetValue(_profileJson);
+        if (profileJson is not null) OutputPaths.RequireWritableFile(profileJson, "--profile-json");
+        var profiler = parse.GetValue(_profile) || profileJson is not null ? new OpProfiler() : null;
         using var device = DeviceFactory.Create(kind);
         var activations = Engine.Generation.ActivationPrecision.Resolve(device, parse.GetValue(_precision));
         CliOptions.ApplyCompute(device, parse.GetValue(_compute) ?? ComputeMode.F32, Name);
         bool hidden = parse.GetValue(_hiddenStates);
         List<SafetensorsWriter.Entry> results;
-        if (TextEncoderForward.IsTextEncoderFolder(model)) results = TextEncoderForward.Execute(device, model, inputs, weights, hidden, activations);
+        if (TextEncoderForward.IsTextEncoderFolder(model))
+        {
+            if (profiler is not null) throw new UsageException($"{Name}: --profile applies to denoiser, VAE and ControlNet folders; {model} is a text encoder.");
+            results = TextEncoderForward.Execute(device, model, inputs, weights, hidden, activations);
+        }
         else if (hidden) throw new UsageException($"{Name}: --hidden-states applies to text encoder folders; {model} is not one.");
-        else results = Execute(device, model, inputs, weights, activations);
+        else results = Execute(device, model, inputs, weights, activations, profiler);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"{outputPath}: output folder {dir} does not exist.");
         SafetensorsWriter.Write(outputPath, results);
         output.WriteLine($"wrote {string.Join(", ", results.Select(r => $"{r.Name} {Tensor.ShapeString(r.Shape)}"))} to {outputPath} ({device.Name})");
+        if (profiler is not null)
+        {
+            var profile = profiler.Snapshot();
+            output.Write(profile.Format());
+            if (profileJson is not null)
+            {
+                ProfileReport.WriteJson(profileJson, profile, new Dictionary<string, string>
+                {
+                    ["command"] = Name, ["model"] = model, ["inputs"] = inputs, ["device"] = device.Name,
+                    ["weights"] = weights.ToString().ToLowerInvariant(), ["compute"] = device.Compute.ToString().ToLowerInvariant(),
+                    ["activations"] = activations.ToString().ToLowerInvariant(),
+                });
+                output.WriteLine($"wrote the op profile to {profileJson}");
+            }
+        }
         return ExitCodes.Success;
     }
 
     /// <summary>
     /// Loads the model onto <paramref name="device"/> (Linear/Conv2d weights in <paramref name="weights"/>, activations in
-    /// <paramref name="activations"/>), runs it on the inputs and returns the named outputs (float32).
+    /// <paramref name="activations"/>), runs it on the inputs and returns the named outputs (float32). A
+    /// <paramref name="profiler"/> is attached to the device for the forward pass only (after the weights load).
     /// </summary>
-    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath, DType weights = DType.F32, DType activations = DType.F32)
+    public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath, DType weights = DType.F32, DType activations = DType.F32,
+        OpProfiler? profiler = null)
     {
         using var model = ModelLoader.Load(device, modelFolder, weights);
         model.Activations = activations;
+        device.Profiler = profiler;
         using var file = SafetensorsFile.Open(inputsPath);
         var owned = new List<Tensor>();
         var results = new List<SafetensorsWriter.Entry>();
@@ -163,6 +194,7 @@ public sealed class ForwardCommand : EngineCommand
         }
         finally
         {
+            device.Profiler = null;
             foreach (var t in owned) t.Dispose();
         }
         return results;

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Side-by-side op-family profile: `engine forward --profile-json` against ONNX Runtime's own profile (ortprofile).
+
+usage: profile_compare.py ENGINE.json ORT_PROFILE.json [--title TEXT] [--ort-json OUT.json]
+
+ONNX Runtime's nodes of the last model_run are grouped into the engine's families:
+  Conv (and FusedConv) by kernel size -> conv3x3 / conv1x1 / convKxK; MatMul, Gemm, FusedMatMul with a rank-2 weight
+  -> linear; a MatMul of two activations (rank >= 3 each) and Softmax -> attention self (Lq = Lk) or attention cross;
+  InstanceNormalization (the exported GroupNorm; its affine Mul/Add stay pointwise) -> groupnorm;
+  LayerNormalization -> layernorm; Resize -> upsample; Reshape, Transpose, Concat, Slice, Split, Gather, Shape,
+  Unsqueeze, Squeeze, Expand -> layout; Cast -> convert; every other node -> pointwise.
+Prints a markdown table: family, engine wall s and share, ORT s and share, ratio engine/ORT (> 1: the engine is slower).
+"""
+import json, sys, collections
+
+LAYOUT = {"Reshape", "Transpose", "Concat", "Slice", "Split", "Gather", "Shape", "Unsqueeze", "Squeeze", "Expand",
+          "Identity", "Flatten", "ConstantOfShape", "Range", "Tile"}
+
+
+def shapes(arg):
+    out = []
+    for item in arg or []:
+        for _, dims in item.items():
+            out.append(dims)
+    return out
+
+
+def ort_family(op, args):
+    ins = shapes(args.get("input_type_shape"))
+    if op in ("Conv", "FusedConv", "NhwcFusedConv"):
+        k = ins[1][2:] if len(ins) > 1 and len(ins[1]) == 4 else []
+        return f"conv{k[0]}x{k[1]}" if k else "conv"
+    if op in ("MatMul", "Gemm", "FusedMatMul", "MatMulIntegerToFloat", "FusedGemm"):
+        if len(ins) > 1 and len(ins[1]) == 2:
+            return "linear"
+        a, b = ins[0], ins[1]
+        # q k^T is [.., Lq, d] x [.., d, Lk] and p v is [.., Lq, Lk] x [.., Lk, d]: self attention when Lq = Lk.
+        return "attention self" if a[-2] == b[-1] or a[-1] == a[-2] else "attention cross"
+    if op == "Softmax":
+        s = ins[0]
+        return "attention self" if s[-1] == s[-2] else "attention cross"
+    if op == "InstanceNormalization":
+        return "groupnorm"
+    if op == "LayerNormalization":
+        return "layernorm"
+    if op == "Resize":
+        return "upsample"
+    if op in LAYOUT:
+        return "layout"
+    if op == "Cast":
+        return "convert"
+    return "pointwise"
+
+
+def ort_profile(path):
+    events = json.load(open(path))
+    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    last = max(runs, key=lambda e: e["ts"])
+    t0, t1 = last["ts"], last["ts"] + last["dur"]
+    fam = collections.defaultdict(lambda: [0.0, 0])
+    ops = collections.defaultdict(lambda: [0.0, 0])
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or not (t0 <= e["ts"] <= t1):
+            continue
+        args = e.get("args", {})
+        op = args.get("op_name", "?")
+        f = ort_family(op, args)
+        fam[f][0] += e["dur"] / 1e6; fam[f][1] += 1
+        ops[(f, op)][0] += e["dur"] / 1e6; ops[(f, op)][1] += 1
+    return {"run_wall_s": last["dur"] / 1e6, "families": {k: {"s": v[0], "nodes": v[1]} for k, v in fam.items()},
+            "ops": [{"family": f, "op": o, "s": v[0], "nodes": v[1]} for (f, o), v in sorted(ops.items(), key=lambda kv: -kv[1][0])]}
+
+
+def main():
+    argv = sys.argv[1:]
+    title = None; ort_out = None
+    if "--title" in argv:
+        i = argv.index("--title"); title = argv[i + 1]; del argv[i:i + 2]
+    if "--ort-json" in argv:
+        i = argv.index("--ort-json"); ort_out = argv[i + 1]; del argv[i:i + 2]
+    engine = json.load(open(argv[0]))
+    ort = ort_profile(argv[1])
+    if ort_out:
+        json.dump(ort, open(ort_out, "w"), indent=1)
+    e_fam = {f["family"]: f for f in engine["families"]}
+    e_total = engine["total_wall_s"]
+    o_total = sum(v["s"] for v in ort["families"].values())
+    names = sorted(set(e_fam) | set(ort["families"]), key=lambda n: -max(e_fam.get(n, {}).get("wall_s", 0), ort["families"].get(n, {}).get("s", 0)))
+    if title:
+        print(f"**{title}**\n")
+    print("| family | engine s | engine share | engine calls | ORT s | ORT share | ORT nodes | engine / ORT |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n in names:
+        e = e_fam.get(n); o = ort["families"].get(n)
+        es = e["wall_s"] if e else 0.0
+        os_ = o["s"] if o else 0.0
+        ratio = f"{es / os_:.2f}" if e and o and os_ > 0 else "-"
+        print(f"| {n} | {es:.3f} | {100 * es / e_total:.1f}% | {e['calls'] if e else 0} | {os_:.3f} | {100 * os_ / o_total:.1f}% | {o['nodes'] if o else 0} | {ratio} |")
+    print(f"| **total** | {e_total:.3f} | | | {o_total:.3f} | | | {e_total / o_total:.2f} |")
+    print(f"\nengine CPU time of its ops {engine['total_cpu_s']:.2f} s; ONNX Runtime's run {ort['run_wall_s']:.2f} s wall "
+          f"(node times sum {o_total:.2f} s); context {json.dumps(engine.get('context', {}))}")
+
+
+if __name__ == "__main__":
+    main()
