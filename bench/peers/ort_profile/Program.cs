@@ -1,7 +1,7 @@
-// ortprofile MODEL.onnx INPUTS.safetensors PROFILE_PREFIX [threads=2]
-// ONNX Runtime's own per-node profile of one run: a session with profiling on (fp32, ORT_ENABLE_ALL), one warm-up run,
-// one measured run, then the profile file ONNX Runtime wrote (its path is printed). profile_compare.py takes the nodes of
-// the last run. Inputs are the F32 tensors of INPUTS named like the model's inputs.
+// ortprofile MODEL.onnx INPUTS.safetensors PROFILE_PREFIX [threads=2] [runs=2]
+// ONNX Runtime's own per-node profile: a session with profiling on (fp32, ORT_ENABLE_ALL), `runs` runs (the first one
+// warms up), then the profile file ONNX Runtime wrote (its path is printed). profile_compare.py takes the nodes of the
+// last run; runs=1 profiles the first run, as `engine forward --profile` does. Inputs are the F32 tensors of INPUTS named like the model's inputs.
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
@@ -32,13 +32,13 @@ foreach (var p in header.RootElement.EnumerateObject())
     Buffer.BlockCopy(bytes, (int)(8 + headerLength + off[0]), data, 0, (int)(off[1] - off[0]));
     inputs.Add(NamedOnnxValue.CreateFromTensor(p.Name, new DenseTensor<float>(data, shape)));
 }
-var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-sw.Restart();
-using (session.Run(inputs)) { }
-Console.WriteLine($"warmup_s {sw.Elapsed.TotalSeconds:F3}");
-var cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
-sw.Restart();
-using (session.Run(inputs)) { }
-var cpu2 = Process.GetCurrentProcess().TotalProcessorTime;
-Console.WriteLine($"run_s {sw.Elapsed.TotalSeconds:F3} run_cpu_s {(cpu2 - cpu1).TotalSeconds:F3} warmup_cpu_s {(cpu1 - cpu0).TotalSeconds:F3}");
+int runs = args.Length > 4 ? int.Parse(args[4]) : 2;
+for (int i = 0; i < runs; i++)
+{
+    var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+    sw.Restart();
+    using (session.Run(inputs)) { }
+    var cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
+    Console.WriteLine($"run{i}_s {sw.Elapsed.TotalSeconds:F3} run{i}_cpu_s {(cpu1 - cpu0).TotalSeconds:F3}");
+}
 Console.WriteLine($"profile {session.EndProfiling()}");

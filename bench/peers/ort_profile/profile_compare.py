@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side op-family profile: `engine forward --profile-json` against ONNX Runtime's own profile (ortprofile).
 
-usage: profile_compare.py ENGINE.json ORT_PROFILE.json [--title TEXT] [--ort-json OUT.json]
+usage: profile_compare.py ENGINE.json ORT_PROFILE.json [--ort-cpu S --ort-wall S] [--title TEXT] [--ort-json OUT.json]
 
 ONNX Runtime's nodes of the last model_run are grouped into the engine's families:
   Conv (and FusedConv) by kernel size -> conv3x3 / conv1x1 / convKxK; MatMul, Gemm, FusedMatMul with a rank-2 weight
@@ -10,6 +10,8 @@ ONNX Runtime's nodes of the last model_run are grouped into the engine's familie
   LayerNormalization -> layernorm; Resize -> upsample; Reshape, Transpose, Concat, Slice, Split, Gather, Shape,
   Unsqueeze, Squeeze, Expand -> layout; Cast -> convert; every other node -> pointwise.
 Prints a markdown table: family, engine wall s and share, ORT s and share, ratio engine/ORT (> 1: the engine is slower).
+With --ort-cpu and --ort-wall (ortprofile's run_cpu_s and run_s) it adds CPU-time columns: the engine's own per-op CPU
+time against ORT's node times scaled by its run's CPU/wall ratio, the better comparison on a loaded machine.
 """
 import json, sys, collections
 
@@ -76,6 +78,11 @@ def main():
     title = None; ort_out = None
     if "--title" in argv:
         i = argv.index("--title"); title = argv[i + 1]; del argv[i:i + 2]
+    cpu_scale = None
+    if "--ort-cpu" in argv:
+        i = argv.index("--ort-cpu"); j = argv.index("--ort-wall")
+        cpu_scale = float(argv[i + 1]) / float(argv[j + 1])
+        for k in sorted([i, j], reverse=True): del argv[k:k + 2]
     if "--ort-json" in argv:
         i = argv.index("--ort-json"); ort_out = argv[i + 1]; del argv[i:i + 2]
     engine = json.load(open(argv[0]))
@@ -88,15 +95,23 @@ def main():
     names = sorted(set(e_fam) | set(ort["families"]), key=lambda n: -max(e_fam.get(n, {}).get("wall_s", 0), ort["families"].get(n, {}).get("s", 0)))
     if title:
         print(f"**{title}**\n")
-    print("| family | engine s | engine share | engine calls | ORT s | ORT share | ORT nodes | engine / ORT |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    cpu_head = " engine CPU s | ORT CPU s (est.) | CPU engine / ORT |" if cpu_scale else ""
+    print("| family | engine s | engine share | engine calls | ORT s | ORT share | ORT nodes | engine / ORT |" + cpu_head)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if cpu_scale else ""))
     for n in names:
         e = e_fam.get(n); o = ort["families"].get(n)
         es = e["wall_s"] if e else 0.0
         os_ = o["s"] if o else 0.0
         ratio = f"{es / os_:.2f}" if e and o and os_ > 0 else "-"
-        print(f"| {n} | {es:.3f} | {100 * es / e_total:.1f}% | {e['calls'] if e else 0} | {os_:.3f} | {100 * os_ / o_total:.1f}% | {o['nodes'] if o else 0} | {ratio} |")
-    print(f"| **total** | {e_total:.3f} | | | {o_total:.3f} | | | {e_total / o_total:.2f} |")
+        cpu = ""
+        if cpu_scale:
+            ec = e["cpu_s"] if e else 0.0
+            oc = os_ * cpu_scale
+            cpu = f" {ec:.3f} | {oc:.3f} | {ec / oc:.2f} |" if e and o and oc > 0 else f" {ec:.3f} | {oc:.3f} | - |"
+        print(f"| {n} | {es:.3f} | {100 * es / e_total:.1f}% | {e['calls'] if e else 0} | {os_:.3f} | {100 * os_ / o_total:.1f}% | {o['nodes'] if o else 0} | {ratio} |" + cpu)
+    e_cpu = engine["total_cpu_s"]
+    cpu = f" {e_cpu:.3f} | {o_total * cpu_scale:.3f} | {e_cpu / (o_total * cpu_scale):.2f} |" if cpu_scale else ""
+    print(f"| **total** | {e_total:.3f} | | | {o_total:.3f} | | | {e_total / o_total:.2f} |" + cpu)
     print(f"\nengine CPU time of its ops {engine['total_cpu_s']:.2f} s; ONNX Runtime's run {ort['run_wall_s']:.2f} s wall "
           f"(node times sum {o_total:.2f} s); context {json.dumps(engine.get('context', {}))}")
 
