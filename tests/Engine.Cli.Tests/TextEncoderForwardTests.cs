@@ -13,7 +13,7 @@ public sealed class TextEncoderForwardTests
         Fixtures.Folders("text_encoders").Select(n => new TestCaseData(n).SetName($"engine forward text encoder {n}"));
 
     /// <summary>The model folder a fixture.json names (its "model_folder" starts with the path, relative to the fixture).</summary>
-    private static string ModelFolder(string name)
+    internal static string ModelFolder(string name)
     {
         var fixture = Fixtures.Json(Path.Combine("text_encoders", name, "fixture.json"));
         var relative = fixture.GetProperty("model_folder").GetString()!.Split(' ', 2)[0];
