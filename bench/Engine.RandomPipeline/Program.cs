@@ -8,25 +8,31 @@ namespace Engine.RandomPipeline;
 /// manifests (their configs and every key with its shape), CLIP ViT-L/14's text encoder from its well-known
 /// configuration, the tokenizer copied from a folder holding the real CLIP vocabulary, and SD 1.5's scheduler
 /// configuration. Nothing is learned, so the images are noise; the folder measures load time, speed and memory
-/// at real sizes (docs/PERFORMANCE.md).
+/// at real sizes (docs/PERFORMANCE.md). With <c>--controlnet</c> it also (or only) writes a ControlNet folder for that
+/// UNet, shaped as the public SD 1.5 ControlNets are.
 /// </summary>
 public static class Program
 {
     private const string Usage =
-        "usage: random-pipeline --manifests DIR --tokenizer DIR --out DIR [--dtype f16|f32] [--seed N]\n" +
+        "usage: random-pipeline --manifests DIR [--tokenizer DIR --out DIR] [--controlnet DIR] [--dtype f16|f32] [--seed N]\n" +
         "  --manifests  folder with sd15_unet_keys.json and sd15_vae_keys.json (fixtures/manifests)\n" +
         "  --tokenizer  a CLIP tokenizer folder (vocab.json, merges.txt, ...) to copy, e.g. fixtures/pipelines/sd_tiny/pipeline/tokenizer\n" +
-        "  --out        the pipeline folder to write (created; existing component files are replaced)";
+        "  --out        the pipeline folder to write (created; existing component files are replaced)\n" +
+        "  --controlnet a ControlNetModel folder to write for the manifest's UNet (config.json + diffusion_pytorch_model.safetensors)\n" +
+        "  at least one of --out and --controlnet";
 
     public static int Main(string[] args)
     {
         try
         {
             var options = Parse(args);
-            string manifests = Require(options, "manifests"), tokenizer = Require(options, "tokenizer"), output = Require(options, "out");
+            string manifests = Require(options, "manifests");
+            string? output = options.GetValueOrDefault("out"), controlnet = options.GetValueOrDefault("controlnet");
+            if (output is null && controlnet is null) throw new ArgumentException("--out or --controlnet is required");
             string dtype = (options.GetValueOrDefault("dtype") ?? "f16").ToUpperInvariant();
             ulong seed = ulong.Parse(options.GetValueOrDefault("seed") ?? "0");
-            Build(manifests, tokenizer, output, dtype, seed);
+            if (output is not null) Build(manifests, Require(options, "tokenizer"), output, dtype, seed);
+            if (controlnet is not null) BuildControlNet(Path.Combine(manifests, "sd15_unet_keys.json"), controlnet, dtype, seed + 3);
             return 0;
         }
         catch (Exception e) when (e is ArgumentException or IOException or JsonException or FormatException)
@@ -84,6 +90,20 @@ public static class Program
         if (parameters != expected) throw new InvalidDataException($"{manifestPath}: wrote {parameters} parameters but num_parameters is {expected}");
         Console.WriteLine($"{Path.GetFileName(folder)}: {className}, {parameters:N0} parameters");
         return parameters;
+    }
+
+    /// <summary>Writes a ControlNet folder for the UNet of <paramref name="unetManifest"/>.</summary>
+    private static void BuildControlNet(string unetManifest, string folder, string dtype, ulong seed)
+    {
+        var manifest = JsonNode.Parse(File.ReadAllText(unetManifest)) ?? throw new JsonException($"{unetManifest} is empty");
+        if ((string?)manifest["class"] != "UNet2DConditionModel")
+            throw new ArgumentException($"{unetManifest}: class is '{manifest["class"]}', expected UNet2DConditionModel");
+        var unetConfig = manifest["config"]!.AsObject();
+        Directory.CreateDirectory(folder);
+        WriteJson(Path.Combine(folder, "config.json"), ControlNet.Config(unetConfig, (string?)manifest["diffusers_version"] ?? "0.31.0"));
+        var tensors = ControlNet.Tensors(manifest["keys"]!.AsArray(), unetConfig);
+        long parameters = RandomSafetensors.Write(Path.Combine(folder, "diffusion_pytorch_model.safetensors"), tensors, dtype, seed);
+        Console.WriteLine($"{folder}: ControlNetModel, {tensors.Count} tensors, {parameters:N0} parameters stored as {dtype}");
     }
 
     /// <summary>Norm scales are ones, other vectors small biases, matrices and kernels fan-in scaled.</summary>
