@@ -145,6 +145,28 @@ public sealed class ControlNetCommandTests
     }
 
     [Test]
+    public void TimingsCountControlNetWeightsAsWeights()
+    {
+        // The nets load after the 'load' line; --timings must not report their weights as text-encoding activations.
+        using var scratch = new Cli.Scratch();
+        string pipeline = Path.Combine(Fixtures.RequireRoot(), "pipelines/sd_tiny/pipeline");
+        SafetensorsWriter.Write(scratch["rgb.safetensors"], [new SafetensorsWriter.Entry("image", [1, 3, 24, 16], new float[3 * 24 * 16])]);
+        string TextEncodingActivations(string output, params string[] extra)
+        {
+            var r = Cli.Run(["generate", "--model", pipeline, "--prompt", "a cat", "--steps", "1", "--height", "24", "--width", "16", "--seeds", "1",
+                "--device", "cpu", "--timings", "--out", scratch[output], .. extra]);
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            string line = r.Err.Split('\n').Single(l => l.StartsWith("timing: text encoding", StringComparison.Ordinal));
+            if (extra.Length > 0) Assert.That(line, Does.Contain("; ControlNet weights "));
+            else Assert.That(line, Does.Not.Contain("ControlNet"));
+            return line[line.IndexOf("activations peak", StringComparison.Ordinal)..line.IndexOf(", held", StringComparison.Ordinal)];
+        }
+        string plain = TextEncodingActivations("plain");
+        string controlled = TextEncodingActivations("cn", "--controlnet", Path.Combine(Root, "models/sd_tiny"), "--control-image", scratch["rgb.safetensors"]);
+        Assert.That(controlled, Is.EqualTo(plain));
+    }
+
+    [Test]
     public void BadControlNetInputIsAClearErrorBeforeSampling()
     {
         using var scratch = new Cli.Scratch();

@@ -67,7 +67,7 @@ public sealed class GenerateCommand : EngineCommand
         "(Distillation++, as --teacher); the two share the weights the LoRA does not touch", ParseLora);
     private readonly Option<bool> _timings = CliOptions.Flag("--timings",
         "print to stderr the wall time of each phase (model load, text encoding, denoising and per step, VAE decode), the weights' " +
-        "device memory and each phase's peak of activations, alone and with the buffers pooled for reuse");
+        "device memory (the pipeline's, and the ControlNets') and each phase's peak of activations, alone and with the buffers pooled for reuse");
     private readonly Option<string?> _fromSidecar = CliOptions.PathText("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
 
     /// <inheritdoc />
@@ -221,9 +221,11 @@ public sealed class GenerateCommand : EngineCommand
             static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1L << 20):F1} MiB";
             long weights = device.Transfers.LiveBytes;
             context.Error.WriteLine($"timing: load {loadClock.Elapsed.TotalSeconds:F2} s, weights {Gib(weights)} on the device");
+            // ControlNets load with the first request, after the line above: their weights are weights, not activations.
             generator.Timing = t => context.Error.WriteLine($"timing: {t.Phase} {t.Elapsed.TotalSeconds:F2} s" +
                 (t.Steps > 0 ? $" ({t.Steps} steps, {t.Elapsed.TotalSeconds / t.Steps:F2} s per step)" : "") +
-                $"; activations peak {Gib(t.PeakLiveBytes - weights)}, held with the pool {Gib(t.PeakHeldBytes - weights)}, {t.FreshBuffers} fresh buffers");
+                $"; activations peak {Gib(t.PeakLiveBytes - weights - model.ControlNetWeightBytes)}, held with the pool {Gib(t.PeakHeldBytes - weights - model.ControlNetWeightBytes)}, " +
+                $"{t.FreshBuffers} fresh buffers" + (model.ControlNetWeightBytes > 0 ? $"; ControlNet weights {Gib(model.ControlNetWeightBytes)}" : ""));
         }
         // x_T gives the sample size where --height/--width do not: latents times the VAE factor for a pipeline.
         if (noiseShape is not null)

@@ -65,6 +65,9 @@ public sealed class LoadedDenoiser : IDisposable
     /// <summary>The ControlNets loaded for this model's requests, by folder (loaded on first use, freed with the model).</summary>
     internal ControlNetCache ControlNets => _controlNets ??= new ControlNetCache(Network.Device!);
 
+    /// <summary>Device bytes of the ControlNet weights loaded for this model's requests so far (0 when none).</summary>
+    public long ControlNetWeightBytes => _controlNets?.WeightBytes ?? 0;
+
     /// <summary>
     /// LoRA adapters merged into this model's weights (the denoiser as <c>unet</c> or <c>transformer</c>, and a
     /// pipeline's <c>text_encoder</c> and <c>text_encoder_2</c>); created on first use.

@@ -27,6 +27,9 @@ internal sealed class ControlNetCache(Device device) : IDisposable
         return _loaded[full] = controlnet;
     }
 
+    /// <summary>Bytes the loaded ControlNets' weights occupy on the device.</summary>
+    public long WeightBytes => _loaded.Values.Sum(n => n.ParameterBytes);
+
     public void Dispose()
     {
         foreach (var net in _loaded.Values) net.Dispose();
