@@ -1,4 +1,8 @@
+using System.Text.Json.Nodes;
+using Engine.Core.Safetensors;
 using Engine.Generation;
+using Engine.Models;
+using Engine.Models.Networks;
 
 namespace Engine.Tests;
 
@@ -104,5 +108,76 @@ public class ControlNetGenerationTests
         using var sdxl = _generator!.LoadModel(Path.Combine(Fixtures.RequireRoot(), "pipelines", "sdxl_tiny", "pipeline"));
         var e = Assert.Catch(() => _generator.OutputShape(sdxl, Request(Net("sd_tiny"))));
         Assert.That(e!.Message, Does.Contain("--controlnet").And.Contain("does not fit the UNet"));
+    }
+
+    public static IEnumerable<TestCaseData> ChangedNets()
+    {
+        yield return new TestCaseData("layers_per_block", JsonValue.Create(2), "block layout (residual channels) is [16, 16, 16, 16, 32, 32], the UNet's [16, 16, 16, 32]")
+            .SetName("ControlNet with another block layout alone is refused");
+        yield return new TestCaseData("block_out_channels", new JsonArray(16, 24), "block_out_channels is [16, 24], the UNet's [16, 32]")
+            .SetName("ControlNet with other block widths alone is refused");
+        yield return new TestCaseData("cross_attention_dim", JsonValue.Create(24), "cross_attention_dim is 24, the UNet's 32")
+            .SetName("ControlNet with another cross-attention width alone is refused");
+    }
+
+    /// <summary>
+    /// A copy of the sd_tiny ControlNet whose config differs in one field only (weights reshaped to fit it), so the
+    /// check of that field alone is what refuses it: named with the folder and the option, before sampling.
+    /// </summary>
+    [TestCaseSource(nameof(ChangedNets))]
+    public void ControlNetDifferingInOneFieldIsNamed(string field, JsonNode value, string message)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"engine-controlnet-{field}-{Guid.NewGuid():N}");
+        try
+        {
+            ChangedCopy(folder, field, value);
+            var e = Assert.Catch(() => _generator!.OutputShape(_model!, Request(Net(folder))));
+            Assert.That(e!.Message, Does.Contain(folder).And.Contain("--controlnet").And.Contain(message));
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void ControlImageChannelsFollowConditioningChannels()
+    {
+        // A one-channel ControlNet (a depth map) runs on one-channel images and refuses RGB ones.
+        string folder = Path.Combine(Path.GetTempPath(), $"engine-controlnet-depth-{Guid.NewGuid():N}");
+        try
+        {
+            ChangedCopy(folder, "conditioning_channels", JsonValue.Create(1));
+            var result = _generator!.Generate(_model!, Request(Net(folder, Image(channels: 1))) with { Steps = 2 });
+            Assert.That(result.Samples.All(float.IsFinite), Is.True);
+            var e = Assert.Catch(() => _generator.OutputShape(_model!, Request(Net(folder, Image(channels: 3)))));
+            Assert.That(e!.Message, Does.Contain("--control-image").And.Contain("has 3 channels").And.Contain("conditioning_channels = 1"));
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Writes sd_tiny's ControlNet with <paramref name="field"/> set to <paramref name="value"/>: every tensor the
+    /// changed network declares keeps the fixture's values where the shape is unchanged and gets small ones otherwise.
+    /// </summary>
+    private static void ChangedCopy(string folder, string field, JsonNode value)
+    {
+        string source = Path.Combine(ControlNets, "sd_tiny");
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
+        config[field] = value;
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+        var net = new ControlNetModel(ModelConfig.Parse(config.ToJsonString(), folder));
+        using var weights = SafetensorsFile.Open(Path.Combine(source, "diffusion_pytorch_model.safetensors"));
+        var entries = net.Parameters.Select(p =>
+        {
+            bool same = weights.Contains(p.Key) && weights.Info(p.Key).Shape.SequenceEqual(p.Shape);
+            var data = same ? weights.ReadFloats(p.Key) : Enumerable.Range(0, p.Shape.Aggregate(1, (n, d) => n * d)).Select(i => 0.01f * MathF.Sin(i)).ToArray();
+            return new SafetensorsWriter.Entry(p.Key, p.Shape, data);
+        }).ToList();
+        SafetensorsWriter.Write(Path.Combine(folder, "diffusion_pytorch_model.safetensors"), entries);
     }
 }
