@@ -122,6 +122,35 @@ public class JobFileTests
     }
 
     [Test]
+    public void ControlNetField_IsReadAndItsErrorsNameTheKey()
+    {
+        var result = ReadLines(
+            """{"model":"a","prompt":"p","controlnet":[{"folder":"cn1","image":"d.png","scale":0.5,"start":0.1,"end":0.9},{"folder":"cn2","image":"e.png"}],"guess_mode":true}""",
+            """{"model":"b","prompt":"p","controlnet":{"folder":"cn1"}}""",
+            """{"model":"c","prompt":"p","controlnet":{"folder":"cn1","image":"d.png","start":0.8,"end":0.3}}""",
+            """{"model":"d","prompt":"p","controlnet":{"folder":"cn1","image":"d.png","end":1.5}}""",
+            """{"model":"e","prompt":"p","controlnet":{"folder":"cn1","image":"d.png","start":-0.1}}""",
+            """{"model":"f","prompt":"p","controlnet":{"folder":"cn1","image":"d.png","weight":1}}""",
+            """{"model":"g","prompt":"p","controlnet":[]}""",
+            """{"model":"h","prompt":"p","controlnet":["cn1"]}""",
+            """{"model":"i","prompt":"p","guess_mode":true}""");
+        var job = result.Jobs.Single();
+        Assert.That(job.ControlNets.Select(n => (n.Folder, n.Image, n.Scale, n.Start, n.End)),
+            Is.EqualTo(new[] { ("cn1", "d.png", 0.5, 0.1, 0.9), ("cn2", "e.png", 1.0, 0.0, 1.0) }));
+        Assert.That(job.GuessMode, Is.True);
+        var errors = result.Errors.ToDictionary(e => e.Line, e => e.Message);
+        Assert.That(errors.Keys, Is.EqualTo(new[] { 2, 3, 4, 5, 6, 7, 8, 9 }));
+        Assert.That(errors[2], Does.Contain("'controlnet'").And.Contain("'folder' and 'image'"), "an entry without its image");
+        Assert.That(errors[3], Does.Contain("'controlnet'").And.Contain("start 0.8 must be below end 0.3"));
+        Assert.That(errors[4], Does.Contain("'controlnet'").And.Contain("'end'").And.Contain("[0, 1]"));
+        Assert.That(errors[5], Does.Contain("'controlnet'").And.Contain("'start'").And.Contain("[0, 1]"));
+        Assert.That(errors[6], Does.Contain("unknown key 'weight'"));
+        Assert.That(errors[7], Does.Contain("'controlnet' is an empty array"));
+        Assert.That(errors[8], Does.Contain("'controlnet' must hold objects"));
+        Assert.That(errors[9], Does.Contain("'guess_mode' needs 'controlnet'"));
+    }
+
+    [Test]
     public void HugeSeedRange_IsRejectedWithoutExpanding() =>
         Assert.That(() => SeedRange.Parse("0-18446744073709551615"), Throws.TypeOf<FormatException>().With.Message.Contains("more than"));
 
