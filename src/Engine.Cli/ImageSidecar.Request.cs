@@ -37,8 +37,6 @@ public sealed partial record ImageSidecar
         SchedulerClass = schedulerClass,
         Steps = request.Steps,
         Cfg = request.GuidanceScale,
-        Eta = request.Eta,
-        Timesteps = request.Timesteps,
         Class = image.Class,
         Seed = request.Seed,
         SampleIndex = image.Index,
@@ -50,13 +48,6 @@ public sealed partial record ImageSidecar
         Width = width,
         RequestPrompts = request.Prompts is { Count: > 0 } prompts ? [.. prompts] : null,
         RequestNegativePrompts = request.NegativePrompts is { Count: > 0 } negatives ? [.. negatives] : null,
-        ClipSkip = request.ClipSkip,
-        OriginalSize = request.OriginalSize,
-        CropTopLeft = request.CropTopLeft,
-        TargetSize = request.TargetSize,
-        NegativeOriginalSize = request.NegativeOriginalSize,
-        NegativeCropTopLeft = request.NegativeCropTopLeft,
-        NegativeTargetSize = request.NegativeTargetSize,
         InitNoise = request.InitialNoiseFile,
         Rng = request.Rng == RngKind.Philox ? null : request.Rng.Name(),
         InitImage = request.InitImage?.File,
@@ -67,6 +58,7 @@ public sealed partial record ImageSidecar
         StudentLoras = request.StudentLoras.Count == 0 ? null : [.. request.StudentLoras.Select(l => new SidecarLora(l.Path, l.Scale, l.Sha256))],
         ControlNets = DescribeControlNets(request),
         GuessMode = request.GuessMode ? true : null,
+        Shared = RequestFields.Copy(request, new GenerationRequest()),
     };
 
     /// <summary>
@@ -78,7 +70,7 @@ public sealed partial record ImageSidecar
     /// </summary>
     public GenerationRequest ToRequest(string path)
     {
-        var request = new GenerationRequest
+        var request = RequestFields.Copy(Shared, new GenerationRequest
         {
             Model = Model,
             Teacher = Teacher,
@@ -94,8 +86,6 @@ public sealed partial record ImageSidecar
             SchedulerConfigPath = SchedulerConfig is null ? null : SchedulerConfigFile,
             Steps = Steps,
             GuidanceScale = Cfg,
-            Eta = Eta,
-            Timesteps = Timesteps,
             Options = Options,
             BatchSize = RequestBatch,
             Seed = Seed,
@@ -104,13 +94,6 @@ public sealed partial record ImageSidecar
             Width = Width,
             Prompts = RequestPrompts,
             NegativePrompts = RequestNegativePrompts,
-            ClipSkip = ClipSkip,
-            OriginalSize = OriginalSize,
-            CropTopLeft = CropTopLeft,
-            TargetSize = TargetSize,
-            NegativeOriginalSize = NegativeOriginalSize,
-            NegativeCropTopLeft = NegativeCropTopLeft,
-            NegativeTargetSize = NegativeTargetSize,
             InitialNoiseFile = InitNoise,
             Rng = Rng is null ? RngKind.Philox : RngKinds.TryParse(Rng) ?? throw new InvalidDataException($"{path}: rng '{Rng}' must be one of {RngKinds.Names}."),
             Loras = Loras is null ? [] : [.. Loras.Select(l => new Engine.Models.Adapters.LoraSpec(
@@ -119,7 +102,7 @@ public sealed partial record ImageSidecar
             StudentLoras = StudentLoras is null ? [] : [.. StudentLoras.Select(l => new Engine.Models.Adapters.LoraSpec(
                 string.IsNullOrEmpty(l.File) ? throw new InvalidDataException($"{path}: a 'student_loras' entry has no 'file'.") : l.File,
                 double.IsFinite(l.Scale) ? l.Scale : throw new InvalidDataException($"{path}: student LoRA '{l.File}' has scale {l.Scale}."), l.Sha256))],
-        };
+        });
         int batch = request.EffectiveBatchSize;
         // PyTorch's generator draws for the whole request at once, so its images need the full count.
         if (request.Rng == RngKind.Philox) request = request with { Count = Math.Min(RequestCount, (SampleIndex / batch + 1) * batch) };

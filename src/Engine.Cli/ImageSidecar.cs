@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Engine.Core;
+using Engine.Generation;
 using Engine.Imaging;
 
 namespace Engine.Cli;
@@ -21,7 +23,30 @@ public sealed partial record ImageSidecar
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { WithRequestFields } },
     };
+
+    /// <summary>
+    /// The request's values of the fields the sidecar shares with the job line (<see cref="RequestFields.All"/>: eta,
+    /// timesteps, clip skip, SDXL micro-conditioning), held on an otherwise default request. They are written as
+    /// top-level fields, each after its <see cref="RequestField.SidecarAfter"/> field.
+    /// </summary>
+    [JsonIgnore]
+    private GenerationRequest Shared { get; set; } = new();
+
+    private static void WithRequestFields(JsonTypeInfo info)
+    {
+        if (info.Type != typeof(ImageSidecar)) return;
+        foreach (var field in RequestFields.All)
+        {
+            var property = info.CreateJsonPropertyInfo(field.ValueType, field.Name);
+            property.Get = sidecar => field.Get(((ImageSidecar)sidecar).Shared);
+            property.Set = (sidecar, value) => ((ImageSidecar)sidecar).Shared = field.Set(((ImageSidecar)sidecar).Shared, value);
+            int after = info.Properties.ToList().FindIndex(p => p.Name == field.SidecarAfter);
+            if (after < 0) throw new InvalidOperationException($"request field '{field.Name}' follows '{field.SidecarAfter}', which the sidecar does not have.");
+            info.Properties.Insert(after + 1, property);
+        }
+    }
 
     /// <summary>Engine version that made the image.</summary>
     public string EngineVersion { get; init; } = "";
@@ -83,12 +108,6 @@ public sealed partial record ImageSidecar
     /// <summary>Classifier-free guidance scale.</summary>
     public double Cfg { get; init; }
 
-    /// <summary>diffusers' step eta (DDIM's eta, TCD's gamma) when given; null = the sampler's default.</summary>
-    public double? Eta { get; init; }
-
-    /// <summary>Custom timesteps when given (diffusers' <c>set_timesteps(timesteps=...)</c>).</summary>
-    public int[]? Timesteps { get; init; }
-
     /// <summary>Class label of this image, or null for an unconditional model.</summary>
     public int? Class { get; init; }
 
@@ -121,27 +140,6 @@ public sealed partial record ImageSidecar
 
     /// <summary>The negative prompts of the request, when given.</summary>
     public string[]? RequestNegativePrompts { get; init; }
-
-    /// <summary>CLIP skip of the request, when given.</summary>
-    public int? ClipSkip { get; init; }
-
-    /// <summary>SDXL original_size [height, width], when given.</summary>
-    public int[]? OriginalSize { get; init; }
-
-    /// <summary>SDXL crops_coords_top_left [top, left], when given.</summary>
-    public int[]? CropTopLeft { get; init; }
-
-    /// <summary>SDXL target_size [height, width], when given.</summary>
-    public int[]? TargetSize { get; init; }
-
-    /// <summary>SDXL negative_original_size [height, width], when given.</summary>
-    public int[]? NegativeOriginalSize { get; init; }
-
-    /// <summary>SDXL negative_crops_coords_top_left [top, left], when given.</summary>
-    public int[]? NegativeCropTopLeft { get; init; }
-
-    /// <summary>SDXL negative_target_size [height, width], when given.</summary>
-    public int[]? NegativeTargetSize { get; init; }
 
     /// <summary>Safetensors file whose <c>x_T</c> was the initial noise, or null when the noise came from the seed.</summary>
     public string? InitNoise { get; init; }
@@ -194,7 +192,7 @@ public sealed partial record ImageSidecar
         if (!HasField(text, "cfg")) throw new InvalidDataException($"{path}: no 'cfg'; a sidecar records the guidance scale (a number >= 0) its image was made with.");
         if (!HasField(text, "sampler") && !HasField(text, "scheduler_config"))
             throw new InvalidDataException($"{path}: neither 'sampler' nor 'scheduler_config'; a sidecar records the sampler its image was made with.");
-        if (sidecar.Eta is { } eta && !(eta >= 0 && double.IsFinite(eta))) throw new InvalidDataException($"{path}: eta {eta} must be a finite number >= 0.");
+        if (sidecar.Shared.Eta is { } eta && !(eta >= 0 && double.IsFinite(eta))) throw new InvalidDataException($"{path}: eta {eta} must be a finite number >= 0.");
         if (sidecar.SampleIndex < 0 || sidecar.RequestCount < 1 || sidecar.SampleIndex >= sidecar.RequestCount)
             throw new InvalidDataException($"{path}: sample_index {sidecar.SampleIndex} must be in [0, request_count {sidecar.RequestCount}).");
         if (sidecar.File.IndexOfAny(['/', '\\']) >= 0 || sidecar.File is "." or "..")

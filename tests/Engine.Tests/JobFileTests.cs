@@ -191,4 +191,23 @@ public class JobFileTests
         var (done, pending) = JobResume.Check(job, Path.Combine(Path.GetTempPath(), "engine-none-" + Guid.NewGuid().ToString("N")));
         Assert.That((done.Count, pending.Count), Is.EqualTo((0, 3)));
     }
+
+    [Test]
+    public void RequestFieldsSharedWithTheSidecar_ReachTheRequest()
+    {
+        var job = ReadLines("""{"model":"m","sampler":"tcd","eta":0.25,"timesteps":[999,499],"clip_skip":2,"original_size":[64,48],"crop_top_left":[2,4],"target_size":[32,32],"negative_original_size":[16,16],"negative_crop_top_left":[1,0],"negative_target_size":[24,24]}""").Jobs.Single();
+        var request = job.ToRequest();
+        Assert.That((request.Eta, request.Timesteps, request.ClipSkip, request.Steps), Is.EqualTo(((double?)0.25, new[] { 999, 499 }, (int?)2, 2)));
+        Assert.That((request.OriginalSize, request.CropTopLeft, request.TargetSize), Is.EqualTo((new[] { 64, 48 }, new[] { 2, 4 }, new[] { 32, 32 })));
+        Assert.That((request.NegativeOriginalSize, request.NegativeCropTopLeft, request.NegativeTargetSize), Is.EqualTo((new[] { 16, 16 }, new[] { 1, 0 }, new[] { 24, 24 })));
+        Assert.That(Engine.Generation.RequestFields.All.Select(f => f.Name), Is.SubsetOf(JobFile.Fields));
+        var bad = ReadLines("""{"model":"m","clip_skip":-1}""", """{"model":"m","timesteps":[]}""", """{"model":"m","timesteps":5}""", """{"model":"m","eta":0.1,"eta":0.2}""");
+        Assert.That(bad.Errors.Select(e => e.Message), Is.EqualTo(new[]
+        {
+            "field 'clip_skip' must hold integers >= 0; got -1",
+            "field 'timesteps' is empty",
+            "field 'timesteps' must be an array of integers; got Number",
+            "field 'eta' appears twice",
+        }));
+    }
 }

@@ -88,9 +88,6 @@ public sealed class GenerationJob
     /// <summary>Image width in pixels (<c>width</c>).</summary>
     public int? Width { get; init; }
 
-    /// <summary>CLIP skip (<c>clip_skip</c>).</summary>
-    public int? ClipSkip { get; init; }
-
     /// <summary>img2img init image file (<c>init_image</c>, as written on the line: relative to the job file), or null.</summary>
     public string? InitImage { get; init; }
 
@@ -109,29 +106,11 @@ public sealed class GenerationJob
     /// <summary>ControlNet guess mode (<c>guess_mode</c>).</summary>
     public bool GuessMode { get; init; }
 
-    /// <summary>SDXL <c>original_size</c> [height, width], or null for the image size.</summary>
-    public int[]? OriginalSize { get; init; }
-
-    /// <summary>SDXL <c>crop_top_left</c> [top, left], or null for [0, 0].</summary>
-    public int[]? CropTopLeft { get; init; }
-
-    /// <summary>SDXL <c>target_size</c> [height, width], or null for the image size.</summary>
-    public int[]? TargetSize { get; init; }
-
-    /// <summary>SDXL <c>negative_original_size</c> [height, width] (with <see cref="NegativeTargetSize"/>), or null for the positive time ids.</summary>
-    public int[]? NegativeOriginalSize { get; init; }
-
-    /// <summary>SDXL <c>negative_crop_top_left</c> [top, left], or null for [0, 0].</summary>
-    public int[]? NegativeCropTopLeft { get; init; }
-
-    /// <summary>SDXL <c>negative_target_size</c> [height, width] (with <see cref="NegativeOriginalSize"/>).</summary>
-    public int[]? NegativeTargetSize { get; init; }
-
-    /// <summary>diffusers' step eta (<c>eta</c>): DDIM's eta, TCD's gamma.</summary>
-    public double? Eta { get; init; }
-
-    /// <summary>Custom timesteps (<c>timesteps</c>), descending; their count is the step count.</summary>
-    public int[]? Timesteps { get; init; }
+    /// <summary>
+    /// The line's values of the request fields it shares with the image sidecar (<see cref="RequestFields.All"/>: eta,
+    /// timesteps, clip skip, SDXL micro-conditioning), held on an otherwise default request; fields the line leaves out are null.
+    /// </summary>
+    public GenerationRequest SharedFields { get; init; } = new();
 
     /// <summary>Activation precision (<c>precision</c>: f16, bf16 or f32), or null for the runner's default.</summary>
     public Engine.Core.DType? Precision { get; init; }
@@ -142,7 +121,7 @@ public sealed class GenerationJob
     /// caller resolves the paths and device and reads the scheduler config; seeds and classes come per
     /// image from <see cref="Images"/>.
     /// </summary>
-    public GenerationRequest ToRequest() => new()
+    public GenerationRequest ToRequest() => RequestFields.Copy(SharedFields, new()
     {
         Model = Model,
         Sampler = Sampler,
@@ -156,19 +135,10 @@ public sealed class GenerationJob
         NegativePrompts = NegativePrompt is null ? null : [NegativePrompt],
         Height = Height ?? 0,
         Width = Width ?? 0,
-        ClipSkip = ClipSkip,
         VaeTiling = VaeTiling ?? Generation.Pipelines.VaeTiling.Auto,
         Loras = Loras,
-        OriginalSize = OriginalSize,
-        CropTopLeft = CropTopLeft,
-        TargetSize = TargetSize,
-        NegativeOriginalSize = NegativeOriginalSize,
-        NegativeCropTopLeft = NegativeCropTopLeft,
-        NegativeTargetSize = NegativeTargetSize,
-        Eta = Eta,
-        Timesteps = Timesteps,
         Precision = Precision,
-    };
+    });
 
     /// <summary>The images this job produces, in order; image i takes class Classes[i % Classes.Count].</summary>
     public IReadOnlyList<JobImage> Images()

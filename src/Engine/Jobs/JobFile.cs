@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Engine.Generation;
 using Engine.Sampling.Rng;
 
 namespace Engine.Jobs;
@@ -32,11 +33,14 @@ namespace Engine.Jobs;
 /// </remarks>
 public static class JobFile
 {
-    /// <summary>The field names a job line may use.</summary>
-    public static IReadOnlyList<string> Fields { get; } =
+    // The documented order of the names; a request field added to RequestFields alone is appended.
+    private static readonly string[] Listed =
         ["model", "sampler", "scheduler_config", "steps", "cfg", "class", "classes", "seed", "seeds", "count", "batch", "device", "out", "options", "rng",
          "prompt", "negative_prompt", "height", "width", "clip_skip", "init_image", "strength", "vae_tiling", "config", "vae", "prediction_type", "lora",
          "original_size", "crop_top_left", "target_size", "negative_original_size", "negative_crop_top_left", "negative_target_size", "eta", "timesteps", "precision", "controlnet", "guess_mode"];
+
+    /// <summary>The field names a job line may use.</summary>
+    public static IReadOnlyList<string> Fields { get; } = [.. Listed, .. RequestFields.All.Select(f => f.Name).Except(Listed)];
 
     /// <summary>Reads the job file at <paramref name="path"/>.</summary>
     public static JobFileResult Read(string path)
@@ -99,10 +103,10 @@ public static class JobFile
             Engine.Core.DType? precision = null;
             double? strength = null;
             string? config = null, vae = null, predictionType = null;
-            int? steps = null, batch = null, count = null, height = null, width = null, clipSkip = null;
-            int[]? originalSize = null, cropTopLeft = null, targetSize = null, negativeOriginalSize = null, negativeCropTopLeft = null, negativeTargetSize = null;
-            double? cfg = null, eta = null;
-            List<int>? classes = null, timesteps = null;
+            int? steps = null, batch = null, count = null, height = null, width = null;
+            double? cfg = null;
+            List<int>? classes = null;
+            var shared = new GenerationRequest();
             List<ulong>? seeds = null;
             bool singleSeed = false;
             RngKind? rng = null;
@@ -129,7 +133,6 @@ public static class JobFile
                     case "count": count = Positive(p); break;
                     case "height": height = Positive(p); break;
                     case "width": width = Positive(p); break;
-                    case "clip_skip": clipSkip = Label(p, v); break;
                     case "prompt": prompt = Text(p); break;
                     case "negative_prompt": negative = Text(p); break;
                     case "init_image": initImage = String(p); break;
@@ -146,25 +149,10 @@ public static class JobFile
                         precision = Engine.Core.DTypeExtensions.TryParseStorage(String(p), out var dtype) ? dtype
                             : throw new JobLineException($"field 'precision' must be one of {Engine.Core.DTypeExtensions.StorageNames}; got {v.GetRawText()}");
                         break;
-                    case "original_size": originalSize = Pair(p, 1); break;
-                    case "crop_top_left": cropTopLeft = Pair(p, 0); break;
-                    case "target_size": targetSize = Pair(p, 1); break;
-                    case "negative_original_size": negativeOriginalSize = Pair(p, 1); break;
-                    case "negative_crop_top_left": negativeCropTopLeft = Pair(p, 0); break;
-                    case "negative_target_size": negativeTargetSize = Pair(p, 1); break;
                     case "cfg":
                         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double g) || !double.IsFinite(g) || g < 0)
                             throw new JobLineException($"field 'cfg' must be a number >= 0; got {v.GetRawText()}");
                         cfg = g;
-                        break;
-                    case "eta":
-                        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double e) || !double.IsFinite(e) || e < 0)
-                            throw new JobLineException($"field 'eta' must be a number >= 0; got {v.GetRawText()}");
-                        eta = e;
-                        break;
-                    case "timesteps":
-                        if (v.ValueKind != JsonValueKind.Array) throw new JobLineException($"field 'timesteps' must be an array of integers; got {v.ValueKind}");
-                        timesteps = Labels(p);
                         break;
                     case "class":
                         if (seen.Contains("classes")) throw new JobLineException("give either 'class' or 'classes', not both");
@@ -196,14 +184,17 @@ public static class JobFile
                         foreach (var o in v.EnumerateObject()) options[o.Name] = o.Value.Clone();
                         break;
                     default:
-                        throw new JobLineException($"unknown field '{p.Name}' (known: {string.Join(", ", Fields)})");
+                        var field = RequestFields.Find(p.Name) ?? throw new JobLineException($"unknown field '{p.Name}' (known: {string.Join(", ", Fields)})");
+                        try { shared = field.Read(shared, v); }
+                        catch (FormatException e) { throw new JobLineException(e.Message); }
+                        break;
                 }
             }
             if (model is null) throw new JobLineException("missing required field 'model'");
             if (strength is not null && initImage is null) throw new JobLineException("field 'strength' needs 'init_image'");
             if (guessMode && controlNets.Count == 0) throw new JobLineException("field 'guess_mode' needs 'controlnet'");
-            if (timesteps is not null && steps is { } stepCount && stepCount != timesteps.Count)
-                throw new JobLineException($"field 'steps' is {stepCount} but 'timesteps' lists {timesteps.Count}");
+            if (shared.Timesteps is { } timesteps && steps is { } stepCount && stepCount != timesteps.Length)
+                throw new JobLineException($"field 'steps' is {stepCount} but 'timesteps' lists {timesteps.Length}");
 
             if (seeds is null)
             {
@@ -228,13 +219,11 @@ public static class JobFile
             {
                 Sampler = sampler, SchedulerConfig = schedulerConfig, Cfg = cfg, Batch = batch,
                 Device = device, Out = output, Options = options, Rng = rng,
-                Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, ClipSkip = clipSkip, Loras = loras,
+                Prompt = prompt, NegativePrompt = negative, Height = height, Width = width, Loras = loras,
                 InitImage = initImage, Strength = strength, ControlNets = controlNets, GuessMode = guessMode,
                 VaeTiling = vaeTiling switch { "on" => Generation.Pipelines.VaeTiling.On, "off" => Generation.Pipelines.VaeTiling.Off, "auto" => Generation.Pipelines.VaeTiling.Auto, _ => null },
                 Config = config, Vae = vae, PredictionType = predictionType,
-                OriginalSize = originalSize, CropTopLeft = cropTopLeft, TargetSize = targetSize,
-                NegativeOriginalSize = negativeOriginalSize, NegativeCropTopLeft = negativeCropTopLeft, NegativeTargetSize = negativeTargetSize,
-                Eta = eta, Timesteps = timesteps?.ToArray(), Steps = timesteps?.Count ?? steps,
+                SharedFields = shared, Steps = shared.Timesteps?.Length ?? steps,
                 Precision = precision,
             };
         }
@@ -281,16 +270,6 @@ public static class JobFile
     /// <summary>A string field that may be empty (a prompt).</summary>
     private static string Text(JsonProperty p) =>
         p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new JobLineException($"field '{p.Name}' must be a string; got {p.Value.ValueKind}");
-
-    /// <summary>An SDXL size or offset: an array of two integers, each at least <paramref name="min"/>.</summary>
-    private static int[] Pair(JsonProperty p, int min)
-    {
-        var v = p.Value;
-        if (v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 2
-            && v.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int n) && n >= min))
-            return v.EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        throw new JobLineException($"field '{p.Name}' must be an array of two integers >= {min}; got {v.GetRawText()}");
-    }
 
     private static int Positive(JsonProperty p)
     {
