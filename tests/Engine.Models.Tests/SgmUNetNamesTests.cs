@@ -39,4 +39,27 @@ public class SgmUNetNamesTests
         }
         TestContext.Out.WriteLine($"{manifestName}: {weights.Count} weights mapped");
     }
+
+    [Test]
+    public void BlocksOfDifferentLengths_AreNumberedOn()
+    {
+        string[] paths =
+        [
+            "down_blocks.0.resnets.0.conv1", "down_blocks.0.downsamplers.0.conv", "down_blocks.1.resnets.0.conv1", "down_blocks.1.resnets.1.conv1",
+            "down_blocks.1.attentions.1.proj_in", "up_blocks.0.resnets.0.conv1", "up_blocks.0.resnets.1.conv1", "up_blocks.0.resnets.2.conv1",
+            "up_blocks.0.upsamplers.0.conv", "up_blocks.1.resnets.0.conv1", "up_blocks.1.resnets.1.conv1", "up_blocks.1.attentions.1.proj_out",
+        ];
+        var names = new SgmUNetNames(paths);
+        Assert.That(new[]
+        {
+            "down_blocks.0.resnets.0.conv1", "down_blocks.0.downsamplers.0.conv", "down_blocks.1.resnets.1.conv1", "down_blocks.1.attentions.1.proj_in",
+            "up_blocks.0.resnets.2.conv1", "up_blocks.0.upsamplers.0.conv", "up_blocks.1.resnets.0.conv1", "up_blocks.1.attentions.1.proj_out",
+            "down_blocks.0.resnets.1.conv1", "mid_block.resnets.1.conv2",
+        }.Select(names.ToSgm), Is.EqualTo(new[]
+        {
+            "input_blocks.1.0.in_layers.2", "input_blocks.2.0.op", "input_blocks.4.0.in_layers.2", "input_blocks.4.1.proj_in",
+            "output_blocks.2.0.in_layers.2", "output_blocks.2.1.conv", "output_blocks.3.0.in_layers.2", "output_blocks.4.1.proj_out",
+            null, "middle_block.2.out_layers.3",
+        }));
+    }
 }

@@ -89,12 +89,24 @@ public static class UNetBlockNames
     /// <param name="upBlockHasAttentions">Whether up block b has attentions (its upsampler then sits at <c>.2</c>, not <c>.1</c>).</param>
     public static string? ToOriginal(string diffusers, int layersPerBlock, Func<int, bool> upBlockHasAttentions)
     {
-        ArgumentNullException.ThrowIfNull(diffusers);
-        ArgumentNullException.ThrowIfNull(upBlockHasAttentions);
         if (layersPerBlock < 1) throw new ArgumentOutOfRangeException(nameof(layersPerBlock), layersPerBlock, "layers_per_block must be at least 1.");
+        return ToOriginal(diffusers, _ => layersPerBlock, _ => layersPerBlock + 1, upBlockHasAttentions);
+    }
+
+    /// <summary>
+    /// The original-layout name of a diffusers UNet name, or null when it has none, for a UNet whose blocks may differ in
+    /// length: down block b holds <paramref name="downResnets"/>(b) ResNets and up block b <paramref name="upResnets"/>(b)
+    /// (0 for a block the UNet does not have). The original blocks are numbered on through the down blocks (each but the
+    /// last followed by its downsampler) and through the up blocks, so a uniform L gives the numbers of the overload above.
+    /// </summary>
+    public static string? ToOriginal(string diffusers, Func<int, int> downResnets, Func<int, int> upResnets, Func<int, bool> upBlockHasAttentions)
+    {
+        ArgumentNullException.ThrowIfNull(diffusers);
+        ArgumentNullException.ThrowIfNull(downResnets);
+        ArgumentNullException.ThrowIfNull(upResnets);
+        ArgumentNullException.ThrowIfNull(upBlockHasAttentions);
         foreach (var (o, d) in TopLevel)
             if (StartsWithModule(diffusers, d, out var rest)) return o + rest;
-        int step = layersPerBlock + 1;
         var parts = diffusers.Split('.');
         if (parts[0] == "mid_block" && parts.Length >= 3 && Index(parts[2]) is { } m)
         {
@@ -109,21 +121,29 @@ public static class UNetBlockNames
         if (parts.Length < 4 || Index(parts[1]) is not { } b || Index(parts[3]) is not { } j) return null;
         var rest4 = Tail(parts, 4);
         if (parts[0] == "down_blocks")
+        {
+            int first = 1, count = downResnets(b);
+            for (int k = 0; k < b; k++) first += downResnets(k) + 1;
             return parts[2] switch
             {
-                "resnets" when j < layersPerBlock => ResnetToOriginal($"input_blocks.{1 + b * step + j}.0", rest4),
-                "attentions" when j < layersPerBlock => $"input_blocks.{1 + b * step + j}.1" + rest4,
-                "downsamplers" when j == 0 && rest4.Length > 0 && StartsWithModule(rest4[1..], "conv", out var r) => $"input_blocks.{(b + 1) * step}.0.op" + r,
+                "resnets" when j < count => ResnetToOriginal($"input_blocks.{first + j}.0", rest4),
+                "attentions" when j < count => $"input_blocks.{first + j}.1" + rest4,
+                "downsamplers" when j == 0 && rest4.Length > 0 && StartsWithModule(rest4[1..], "conv", out var r) => $"input_blocks.{first + count}.0.op" + r,
                 _ => null,
             };
+        }
         if (parts[0] == "up_blocks")
+        {
+            int first = 0, count = upResnets(b);
+            for (int k = 0; k < b; k++) first += upResnets(k);
             return parts[2] switch
             {
-                "resnets" when j <= layersPerBlock => ResnetToOriginal($"output_blocks.{b * step + j}.0", rest4),
-                "attentions" when j <= layersPerBlock => $"output_blocks.{b * step + j}.1" + rest4,
-                "upsamplers" when j == 0 => $"output_blocks.{b * step + layersPerBlock}.{(upBlockHasAttentions(b) ? 2 : 1)}" + rest4,
+                "resnets" when j < count => ResnetToOriginal($"output_blocks.{first + j}.0", rest4),
+                "attentions" when j < count => $"output_blocks.{first + j}.1" + rest4,
+                "upsamplers" when j == 0 => $"output_blocks.{first + count - 1}.{(upBlockHasAttentions(b) ? 2 : 1)}" + rest4,
                 _ => null,
             };
+        }
         return null;
     }
 
