@@ -29,25 +29,14 @@ public sealed class DeisScheduler : VpMultistepScheduler
         ],
     };
 
-    /// <summary>DEIS's own options (diffusers keeps algorithm_type and solver_type with one value each).</summary>
-    public sealed record Options : SolverOptions
+    /// <summary>DEIS's own options (diffusers keeps algorithm_type and solver_type with one value each: deis and logrho).</summary>
+    public sealed record Options : TypedSolverOptions
     {
         /// <summary>Options with the diffusers defaults.</summary>
-        public Options() { }
+        public Options() : base("deis", "logrho") { }
 
         /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
-        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
-        {
-            ArgumentNullException.ThrowIfNull(k);
-            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
-            SolverType = r.Choice("solver_type", k.SolverType);
-        }
-
-        /// <summary>deis.</summary>
-        public string AlgorithmType { get; init; } = "deis";
-
-        /// <summary>logrho.</summary>
-        public string SolverType { get; init; } = "logrho";
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r, k) { }
     }
 
     private Options Own => (Options)Solver;

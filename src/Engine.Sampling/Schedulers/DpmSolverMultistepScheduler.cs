@@ -45,26 +45,17 @@ public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
     private static Func<SchedulerConfig, SchedulerConfig> Pick(string algorithm, int order) =>
         c => c.WithClass(DiffusersClass, ("algorithm_type", algorithm), ("solver_order", order), ("solver_type", "midpoint"));
 
-    /// <summary>DPM-Solver's own options.</summary>
-    public sealed record Options : SolverOptions
+    /// <summary>
+    /// DPM-Solver's own options: algorithm_type dpmsolver, dpmsolver++, sde-dpmsolver or sde-dpmsolver++; solver_type
+    /// midpoint or heun (the second-order form); euler_at_final.
+    /// </summary>
+    public sealed record Options : TypedSolverOptions
     {
         /// <summary>Options with the diffusers defaults.</summary>
-        public Options() { }
+        public Options() : base("dpmsolver++", "midpoint") { }
 
         /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
-        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
-        {
-            ArgumentNullException.ThrowIfNull(k);
-            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
-            SolverType = r.Choice("solver_type", k.SolverType);
-            EulerAtFinal = r.Bool("euler_at_final", false);
-        }
-
-        /// <summary>dpmsolver, dpmsolver++, sde-dpmsolver or sde-dpmsolver++.</summary>
-        public string AlgorithmType { get; init; } = "dpmsolver++";
-
-        /// <summary>midpoint or heun: the second-order form.</summary>
-        public string SolverType { get; init; } = "midpoint";
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r, k) => EulerAtFinal = r.Bool("euler_at_final", false);
 
         /// <summary>Take a first-order last step.</summary>
         public bool EulerAtFinal { get; init; }

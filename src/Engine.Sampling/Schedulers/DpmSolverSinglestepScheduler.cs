@@ -30,25 +30,17 @@ public sealed class DpmSolverSinglestepScheduler : VpMultistepScheduler
         ],
     };
 
-    /// <summary>The singlestep solver's own options.</summary>
-    public sealed record Options : SolverOptions
+    /// <summary>
+    /// The singlestep solver's own options: algorithm_type dpmsolver or dpmsolver++ (the SDE variants are rejected),
+    /// solver_type midpoint or heun (the second-order form).
+    /// </summary>
+    public sealed record Options : TypedSolverOptions
     {
         /// <summary>Options with the diffusers defaults.</summary>
-        public Options() { }
+        public Options() : base("dpmsolver++", "midpoint") { }
 
         /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
-        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
-        {
-            ArgumentNullException.ThrowIfNull(k);
-            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
-            SolverType = r.Choice("solver_type", k.SolverType);
-        }
-
-        /// <summary>dpmsolver or dpmsolver++ (the SDE variants are rejected).</summary>
-        public string AlgorithmType { get; init; } = "dpmsolver++";
-
-        /// <summary>midpoint or heun: the second-order form.</summary>
-        public string SolverType { get; init; } = "midpoint";
+        public Options(SchedulerConfigReader r, SchedulerDefaults k) : base(r, k) { }
     }
 
     private Options Own => (Options)Solver;

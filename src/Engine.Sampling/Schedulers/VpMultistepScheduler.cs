@@ -39,6 +39,34 @@ public abstract class VpMultistepScheduler : Scheduler
         public double LambdaMinClipped { get; init; } = double.NegativeInfinity;
     }
 
+    /// <summary>
+    /// <see cref="SolverOptions"/> plus diffusers' <c>algorithm_type</c> and <c>solver_type</c>, whose allowed values and
+    /// defaults each scheduler's <see cref="SchedulerDefaults"/> give.
+    /// </summary>
+    public abstract record TypedSolverOptions : SolverOptions
+    {
+        /// <summary>Options with the diffusers defaults, <paramref name="algorithmType"/> and <paramref name="solverType"/> among them.</summary>
+        protected TypedSolverOptions(string algorithmType, string solverType)
+        {
+            AlgorithmType = algorithmType;
+            SolverType = solverType;
+        }
+
+        /// <summary>Reads the options; algorithm_type and solver_type take their allowed values from <paramref name="k"/>.</summary>
+        protected TypedSolverOptions(SchedulerConfigReader r, SchedulerDefaults k) : base(r)
+        {
+            ArgumentNullException.ThrowIfNull(k);
+            AlgorithmType = r.Choice("algorithm_type", k.AlgorithmType);
+            SolverType = r.Choice("solver_type", k.SolverType);
+        }
+
+        /// <summary>diffusers' algorithm_type (the values the scheduler's options list).</summary>
+        public string AlgorithmType { get; init; }
+
+        /// <summary>diffusers' solver_type (the values the scheduler's options list).</summary>
+        public string SolverType { get; init; }
+    }
+
     // Four ring slots: up to three entries are read while the fourth receives the newest conversion.
     private const int Ring = 4;
     private readonly Tensor?[] _history = new Tensor?[Ring];
