@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Engine.Core.Safetensors;
 using Engine.Imaging;
 
 namespace Engine.Generation;
@@ -64,9 +62,7 @@ public sealed record InitImage
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full)) throw new FileNotFoundException($"init image '{full}' (--init-image) is a folder; expected a PNG or safetensors file.", full);
         if (!System.IO.File.Exists(full)) throw new FileNotFoundException($"init image '{full}' (--init-image) does not exist.", full);
-        byte[] bytes = System.IO.File.ReadAllBytes(full);
-        string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        bool png = bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G';
+        var (bytes, sha, png) = ImageFiles.Read(full);
         var image = png ? FromPixels(PngCodec.Decode(bytes, full)) : ReadTensor(full);
         return image with { Strength = strength, File = full, Sha256 = sha, FromPng = png };
     }
@@ -85,23 +81,7 @@ public sealed record InitImage
 
     private static InitImage ReadTensor(string path)
     {
-        SafetensorsFile file;
-        try { file = SafetensorsFile.Open(path); }
-        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or System.Text.Json.JsonException)
-        {
-            throw new InvalidDataException($"init image '{path}' (--init-image) is neither a PNG nor a safetensors file: {e.Message}", e);
-        }
-        using (file)
-        {
-            if (!file.Contains("image")) throw new InvalidDataException($"init image '{path}': no tensor 'image' (has {string.Join(", ", file.Tensors.Keys)}).");
-            var shape = file.Info("image").Shape;
-            if (shape.Length == 3) shape = [1, .. shape];
-            if (shape.Length != 4 || shape[1] != 3 || shape.Any(d => d < 1))
-                throw new InvalidDataException($"init image '{path}': tensor 'image' must be [N, 3, H, W]; got {Engine.Core.Tensor.ShapeString(file.Info("image").Shape)}.");
-            var values = file.ReadFloats("image");
-            foreach (float v in values)
-                if (!(v >= 0 && v <= 1)) throw new InvalidDataException($"init image '{path}': tensor 'image' holds {v}; values must be in [0, 1].");
-            return new InitImage { Pixels = values, Count = shape[0], Height = shape[2], Width = shape[3] };
-        }
+        var (values, shape) = ImageFiles.ReadTensor(path, $"init image '{path}' (--init-image)", $"init image '{path}'", channels: 3);
+        return new InitImage { Pixels = values, Count = shape[0], Height = shape[2], Width = shape[3] };
     }
 }

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Engine.Core.Safetensors;
 using Engine.Imaging;
 
 namespace Engine.Generation;
@@ -46,9 +44,7 @@ public sealed record ControlImage
     {
         string full = Path.GetFullPath(path);
         if (!System.IO.File.Exists(full)) throw new FileNotFoundException($"control image '{full}' (--control-image) does not exist.", full);
-        byte[] bytes = System.IO.File.ReadAllBytes(full);
-        string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        bool png = bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G';
+        var (bytes, sha, png) = ImageFiles.Read(full);
         var image = png ? FromPixels(PngCodec.Decode(bytes, full)) : ReadTensor(full);
         return image with { File = full, Sha256 = sha };
     }
@@ -102,23 +98,8 @@ public sealed record ControlImage
 
     private static ControlImage ReadTensor(string path)
     {
-        SafetensorsFile file;
-        try { file = SafetensorsFile.Open(path); }
-        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or System.Text.Json.JsonException)
-        {
-            throw new InvalidDataException($"control image '{path}' (--control-image) is neither a PNG nor a safetensors file: {e.Message}", e);
-        }
-        using (file)
-        {
-            if (!file.Contains("image")) throw new InvalidDataException($"control image '{path}' (--control-image): no tensor 'image' (has {string.Join(", ", file.Tensors.Keys)}).");
-            var shape = file.Info("image").Shape;
-            if (shape.Length == 3) shape = [1, .. shape];
-            if (shape.Length != 4 || shape.Any(d => d < 1))
-                throw new InvalidDataException($"control image '{path}' (--control-image): tensor 'image' must be [N, C, H, W]; got {Engine.Core.Tensor.ShapeString(file.Info("image").Shape)}.");
-            var values = file.ReadFloats("image");
-            foreach (float v in values)
-                if (!(v >= 0 && v <= 1)) throw new InvalidDataException($"control image '{path}' (--control-image): tensor 'image' holds {v}; values must be in [0, 1].");
-            return new ControlImage { Pixels = values, Count = shape[0], Channels = shape[1], Height = shape[2], Width = shape[3] };
-        }
+        string name = $"control image '{path}' (--control-image)";
+        var (values, shape) = ImageFiles.ReadTensor(path, name, name, channels: null);
+        return new ControlImage { Pixels = values, Count = shape[0], Channels = shape[1], Height = shape[2], Width = shape[3] };
     }
 }
