@@ -3,8 +3,8 @@
 
     python3 tensor_core_peers.py --engine tc.md --json torch-tc.json --out tensor-cores.md
 
-Times SDPA (flash backend where available), torch.matmul (cuBLAS) and conv2d (cuDNN, channels-last
-and NCHW) in fp16 with CUDA events after warm-up, reads the engine's table written by
+Times SDPA (flash backend where available), torch.matmul (cuBLAS) and conv2d (cuDNN: channels-last
+against the channels-last kernel, NCHW against the engine's NCHW route) in fp16 with CUDA events after warm-up, reads the engine's table written by
 `Engine.Bench --tensor-cores`, and writes both with engine / PyTorch throughput ratios."""
 import argparse
 import json
@@ -50,6 +50,15 @@ def cases():
         w = (torch.randn(320, 320, 3, 3, device=dev, dtype=dt) * 0.05).to(memory_format=torch.channels_last)
         bias = torch.randn(320, device=dev, dtype=dt)
         yield "conv3x3 NHWC", f"320ch@64 b2 s{stride}", lambda x=x, w=w, bias=bias, s=stride: F.conv2d(x, w, bias, stride=s, padding=1), 2.0 * 2 * 320 * 320 * 9 * o * o
+    # The engine's route keeps NCHW activations: its peer is cuDNN on NCHW (contiguous) tensors.
+    for kernel, stride in ((3, 1), (3, 2), (1, 1)):
+        pad = kernel // 2
+        o = (64 + 2 * pad - kernel) // stride + 1
+        x = torch.randn(2, 320, 64, 64, device=dev, dtype=dt)
+        w = torch.randn(320, 320, kernel, kernel, device=dev, dtype=dt) * 0.05
+        bias = torch.randn(320, device=dev, dtype=dt)
+        yield (f"conv{kernel}x{kernel} NCHW", f"320ch@64 b2 s{stride}",
+               lambda x=x, w=w, bias=bias, s=stride, p=pad: F.conv2d(x, w, bias, stride=s, padding=p), 2.0 * 2 * 320 * 320 * kernel * kernel * o * o)
 
 
 def engine_rows(path):

@@ -6,7 +6,9 @@
 # tensor-core CUDA tests (PTX bodies of every instruction, GEMM, convolution, attention against the
 # fp64 references); the engine's timings (Engine.Bench --tensor-cores: attention L4096 h8 b2 at
 # d 64/80/160/40/128, GEMM 4096^3 and 1024^3 with cuBLAS Hgemm in-process, conv 3x3 320ch@64 b2
-# stride 1/2, registers and local memory per kernel); the PyTorch fp16 peers and the ratio table.
+# stride 1/2 on the channels-last kernel and, as the engine routes F16 convolutions, on the NCHW kernel
+# (3x3 stride 1/2 and 1x1), registers and local memory per kernel); the PyTorch fp16 peers (cuDNN
+# channels-last and NCHW) and the ratio table.
 # Writes $OUT (default ./gpu-out): tc-tests.log, tc-engine.md, tc-bench.log, tensor-cores.md, torch-tc.json, steps.log.
 # Also the half norms (their CUDA tests run with the tensor-core ones) against HBM bandwidth: Engine.Bench
 # --half-norms, GroupNorm(32)+SiLU 128ch@512 b1 and LayerNorm 2x4096x320 in f16 / bf16 / f32 (issue 16's

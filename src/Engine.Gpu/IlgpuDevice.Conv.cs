@@ -10,6 +10,7 @@ public sealed partial class IlgpuDevice
     protected override void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
         if (output.Length == 0) return;
+        if (TryTensorCoreConv(x, weight, bias, output, stride, padding)) return;
         var p = new ConvParams
         {
             Cin = x.Dim(1), H = x.Dim(2), W = x.Dim(3), Cout = weight.Dim(0), Kh = weight.Dim(2), Kw = weight.Dim(3),

@@ -108,7 +108,7 @@ public class PtxCompileTests
             yield return new TestCaseData(name, method, needles).SetName($"{{m}}({name})");
     }
 
-    /// <summary>The product kernels on the PTX instructions: GEMM (dense and convolution operand) and flash attention.</summary>
+    /// <summary>The product kernels on the PTX instructions: GEMM (dense and convolution operand), the NCHW convolution (f16, bf16) and flash attention.</summary>
     private static IEnumerable<(string, MethodInfo, string[])> TensorCoreKernels()
     {
         var t = typeof(PtxTensorCore);
@@ -116,6 +116,10 @@ public class PtxCompileTests
         var g = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
         yield return ("TensorCoreGemm<DenseA>", g.MakeGenericMethod(t, typeof(DenseA)), gemm);
         yield return ("TensorCoreGemm<ConvA>", g.MakeGenericMethod(t, typeof(ConvA)), gemm);
+        var conv = typeof(TensorCoreConvKernels).GetMethod(nameof(TensorCoreConvKernels.Conv2d))!;
+        string[] convCommon = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"];
+        yield return ("TensorCoreConv2d<F16Element>", conv.MakeGenericMethod(t, typeof(F16Element)), [.. convCommon, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"]);
+        yield return ("TensorCoreConv2d<BF16Element>", conv.MakeGenericMethod(t, typeof(BF16Element)), [.. convCommon, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"]);
         yield return ("TensorCoreFlashAttention", typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashAttention))!.MakeGenericMethod(t),
             [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", "cvt.rn.f16x2.f32", "ex2.approx", "shfl.sync.bfly"]);
     }

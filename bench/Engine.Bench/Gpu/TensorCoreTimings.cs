@@ -14,7 +14,8 @@ namespace Engine.Bench.Gpu;
 /// on the first CUDA device (warm-up, then the median of timed launches, each synchronised), with
 /// ILGPU.Algorithms' cuBLAS Hgemm (fp16 accumulation) as the in-process GEMM peer, and prints each kernel's
 /// registers and local memory per thread as the driver compiled it. Writes a markdown table (rows: op, shape,
-/// median ms, TFLOP/s) that bench/gpu/tensor_cores.sh joins with the PyTorch fp16 peers. Kept outside
+/// median ms, TFLOP/s; the convolution both on the channels-last kernel and on the NCHW kernel the device routes
+/// F16 convolutions to) that bench/gpu/tensor_cores.sh joins with the PyTorch fp16 peers. Kept outside
 /// BenchmarkDotNet so the whole set fits a few minutes of device time.
 /// </summary>
 public static class TensorCoreTimings
@@ -57,6 +58,13 @@ public static class TensorCoreTimings
             var (ms, info) = Conv(acc, 2, 320, 320, 64, stride);
             int o = (64 + 2 - 3) / stride + 1;
             Row("conv3x3 NHWC", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * 9 * (double)o * o, info);
+        }
+        // The engine's route: NCHW in and out, as IlgpuDevice.Conv2d launches it for F16 activations.
+        foreach (var (kernel, stride) in new[] { (3, 1), (3, 2), (1, 1) })
+        {
+            var (ms, info) = ConvNchw(acc, 2, 320, 320, 64, kernel, stride);
+            int o = (64 + 2 * (kernel / 2) - kernel) / stride + 1;
+            Row($"conv{kernel}x{kernel} NCHW", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * kernel * kernel * (double)o * o, info);
         }
         Console.WriteLine(text);
         if (outFile is not null) File.WriteAllText(outFile, text.ToString());
@@ -152,5 +160,22 @@ public static class TensorCoreTimings
         var (gx, gw) = (GlobalHalf.Of(x.View), GlobalHalf.Of(w.View));
         double ms = Median(acc, () => kernel(config, source, gx, gw, bias.View, y.View, y.View, p));
         return (ms, CudaLaunchLimits.Describe(kernel));
+    }
+
+    private static (double, (int, int)) ConvNchw(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride)
+    {
+        int pad = kernel / 2, o = (size + 2 * pad - kernel) / stride + 1;
+        using var x = RandomHalves(acc, (long)batch * cin * size * size, 9, 1f);
+        using var w = RandomHalves(acc, (long)cout * cin * kernel * kernel, 10, 0.05f);
+        using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.01f * (i % 7)).ToArray());
+        using var y = acc.Allocate1D<Half>((long)batch * cout * o * o);
+        var launch = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<PtxTensorCore, F16Element>);
+        var p = new TcConvParams { Cin = cin, H = size, W = size, Cout = cout, Ho = o, Wo = o, Kh = kernel, Kw = kernel, Stride = stride, Padding = pad, HasBias = 1 };
+        p.Dense = kernel == 1 && p.Pixels % 8 == 0 ? 1 : 0;
+        var config = new KernelConfig(new Index3D((p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, (cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM, batch),
+            new Index3D(TensorCoreConvKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreConvKernels.SharedHalves));
+        var (gx, gw) = (GlobalHalf.Of(x.View), GlobalHalf.Of(w.View));
+        double ms = Median(acc, () => launch(config, gx, gw, bias.View, y.View, p));
+        return (ms, CudaLaunchLimits.Describe(launch));
     }
 }

@@ -1,0 +1,301 @@
+using Engine.Core;
+using ILGPU;
+using Half = ILGPU.Half;
+
+namespace Engine.Kernels;
+
+/// <summary>The 16-bit element type of a tensor-core product: its mma (fp32 accumulation) and the rounding of a result.</summary>
+public interface IMmaElement
+{
+    /// <summary>c += a b on this element type.</summary>
+    void Mma<TCore>(TCore core, ref MmaAcc c, FragA a, FragB b) where TCore : struct, ITensorCore;
+
+    /// <summary>The 16 bits of <paramref name="value"/> rounded to this type (nearest even).</summary>
+    ushort Round(float value);
+}
+
+/// <summary>IEEE float16 operands and results.</summary>
+public struct F16Element : IMmaElement
+{
+    /// <inheritdoc />
+    public readonly void Mma<TCore>(TCore core, ref MmaAcc c, FragA a, FragB b) where TCore : struct, ITensorCore => core.MmaF16(ref c, a, b);
+
+    /// <inheritdoc />
+    public readonly ushort Round(float value) => ScalarMath.ToHalfBits(value);
+}
+
+/// <summary>bfloat16 operands and results.</summary>
+public struct BF16Element : IMmaElement
+{
+    /// <inheritdoc />
+    public readonly void Mma<TCore>(TCore core, ref MmaAcc c, FragA a, FragB b) where TCore : struct, ITensorCore => core.MmaBF16(ref c, a, b);
+
+    /// <inheritdoc />
+    public readonly ushort Round(float value) => ScalarMath.ToBFloat16(value);
+}
+
+/// <summary>Scalar arguments of <see cref="TensorCoreConvKernels.Conv2d{TCore, TElem}"/>.</summary>
+public struct TcConvParams
+{
+    /// <summary>Input channels, height and width; output channels, height and width.</summary>
+    public int Cin, H, W, Cout, Ho, Wo;
+    /// <summary>Kernel height and width, stride and padding.</summary>
+    public int Kh, Kw, Stride, Padding;
+    /// <summary>1: add bias[co].</summary>
+    public int HasBias;
+    /// <summary>
+    /// 1: the input slab is a dense [Cin, Ho * Wo] matrix per image (1x1, stride 1, no padding, Ho * Wo a
+    /// multiple of 8, input 16-byte aligned), staged with cp.async; 0: gathered element by element.
+    /// </summary>
+    public int Dense;
+    /// <summary>GEMM depth Cin * Kh * Kw (a multiple of 8).</summary>
+    public readonly int K => Cin * Kh * Kw;
+    /// <summary>Output pixels per image.</summary>
+    public readonly int Pixels => Ho * Wo;
+}
+
+/// <summary>
+/// Implicit-GEMM convolution on the tensor cores over NCHW tensors, as the engine stores activations:
+/// out[n, co, p] = bias[co] + sum_k W[co, k] X_n[k, p], with k = (ci, ky, kx) in PyTorch's weight order,
+/// so the weight [Cout, Cin, kh, kw] is the row-major A operand as it is stored. The gathered input is
+/// the B operand: for a fixed k, consecutive output pixels p are consecutive (stride 1) or every other
+/// (stride 2) input elements of one row, so the slab is staged k-major ([k][pixel], coalesced loads) and
+/// <c>ldmatrix .trans</c> turns it into the column-major fragment. Accumulator pairs then lie along
+/// pixels, the contiguous NCHW axis of the output. No layout conversion runs around the kernel: an
+/// NHWC round trip would read and write the input and output once more each, as much traffic as a 1x1
+/// convolution itself.
+/// </summary>
+public static class TensorCoreConvKernels
+{
+    /// <summary>Block tile: 64 output channels by 64 output pixels, 32-deep K slabs, 4 warps of 32 x 32.</summary>
+    public const int BM = 64, BN = 64, BK = 32, Threads = 128;
+
+    /// <summary>Weight slab row stride in halves: 40 (80 bytes) keeps ldmatrix rows on distinct banks and 16-byte aligned.</summary>
+    public const int WStride = BK + 8;
+
+    /// <summary>Input slab row stride in halves: 72 (144 bytes), 16-byte aligned, 8 consecutive k rows on distinct banks.</summary>
+    public const int XStride = BN + 8;
+
+    private const int StageHalves = BM * WStride + BK * XStride;
+
+    /// <summary>Dynamic shared memory in halves: two stages of the weight and input slabs (19 KB).</summary>
+    public const int SharedHalves = 2 * StageHalves;
+
+    /// <summary>
+    /// One block computes 64 output channels by 64 pixels of one image. Warp (wm, wn) of the 2 x 2 grid owns
+    /// 32 channels by 32 pixels: two m16 by four n8 mma tiles. Weight slabs arrive by cp.async one stage
+    /// ahead; the input slab of the next stage is loaded into registers before the current one is
+    /// multiplied and stored to shared memory after it (or by cp.async in the dense 1x1 case).
+    /// <para>Launch: grid (ceil(Ho Wo / 64), ceil(Cout / 64), N), group 128, <see cref="SharedHalves"/> halves of
+    /// dynamic shared memory. Cin a multiple of 8; the weight 16-byte aligned. x, w and output hold
+    /// <typeparamref name="TElem"/> bits (bf16 tensors are passed as their 16-bit views).</para>
+    /// </summary>
+    public static void Conv2d<TCore, TElem>(GlobalHalf x, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> output, TcConvParams p)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        var core = default(TCore);
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp >> 1, wn = warp & 1;
+        int batch = Grid.IdxZ, co0 = Grid.IdxY * BM, p0 = Grid.IdxX * BN;
+        int slabs = (p.K + BK - 1) / BK;
+        // Gather: thread owns pixel column tid % 64 and the k rows of parity tid / 64 (uniform per warp).
+        int column = tid & (BN - 1), parity = tid >> 6;
+        var gather = XGather.At(batch, p0 + column, parity, p);
+
+        StageW(core, shared, 0, w, co0, 0, tid, p);
+        if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, 0, tid, p);
+        else StoreX(shared, 0, column, parity, gather.Load(x.View, 0, p));
+        core.CpAsyncCommit();
+        var acc = default(WarpTile);
+        var next = default(XColumn);
+        for (int s = 0; s < slabs; s++)
+        {
+            bool more = s + 1 < slabs;
+            if (more)
+            {
+                StageW(core, shared, (s + 1) & 1, w, co0, (s + 1) * BK, tid, p);
+                if (p.Dense != 0) StageXDense(core, shared, (s + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p);
+                core.CpAsyncCommit();
+                if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
+                core.CpAsyncWaitPrior();
+            }
+            else core.CpAsyncWaitAll();
+            Group.Barrier();
+            int wOff = (s & 1) * StageHalves, xOff = wOff + BM * WStride;
+            for (int kk = 0; kk < BK; kk += 16)
+            {
+                // Weights: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (the A fragment).
+                int aRow = wm * 32 + (lane & 15), aCol = kk + (lane >> 4) * 8;
+                var a0 = core.LdMatrixX4(shared, wOff + aRow * WStride + aCol);
+                var a1 = core.LdMatrixX4(shared, wOff + (aRow + 16) * WStride + aCol);
+                // Input, transposed: matrix m = lane / 8 holds k rows kk + 8 (m & 1).. at pixels 8 (m >> 1)..,
+                // so R0/R1 are the B fragment of one n8 tile and R2/R3 of the next.
+                int m = lane >> 3, bRow = kk + (lane & 7) + (m & 1) * 8, bCol = wn * 32 + (m >> 1) * 8;
+                var b01 = core.LdMatrixX4Trans(shared, xOff + bRow * XStride + bCol);
+                var b23 = core.LdMatrixX4Trans(shared, xOff + bRow * XStride + bCol + 16);
+                Multiply<TCore, TElem>(ref acc, core, a0, a1, b01, b23);
+            }
+            // The next stage was last read in the previous slab, before the barrier above.
+            if (more && p.Dense == 0) StoreX(shared, (s + 1) & 1, column, parity, next);
+            Group.Barrier();
+        }
+        int g = lane >> 2, t = lane & 3;
+        int co = co0 + wm * 32 + g, px = p0 + wn * 32 + 2 * t;
+        long outBase = (long)batch * p.Cout * p.Pixels;
+        Store<TElem>(acc.T0, co, px, bias, output, outBase, p);
+        Store<TElem>(acc.T1, co, px + 8, bias, output, outBase, p);
+        Store<TElem>(acc.T2, co, px + 16, bias, output, outBase, p);
+        Store<TElem>(acc.T3, co, px + 24, bias, output, outBase, p);
+        Store<TElem>(acc.T4, co + 16, px, bias, output, outBase, p);
+        Store<TElem>(acc.T5, co + 16, px + 8, bias, output, outBase, p);
+        Store<TElem>(acc.T6, co + 16, px + 16, bias, output, outBase, p);
+        Store<TElem>(acc.T7, co + 16, px + 24, bias, output, outBase, p);
+    }
+
+    private static void Multiply<TCore, TElem>(ref WarpTile acc, TCore core, FragA a0, FragA a1, FragA b01, FragA b23)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        var e = default(TElem);
+        FragB b0 = new() { R0 = b01.R0, R1 = b01.R1 }, b1 = new() { R0 = b01.R2, R1 = b01.R3 };
+        FragB b2 = new() { R0 = b23.R0, R1 = b23.R1 }, b3 = new() { R0 = b23.R2, R1 = b23.R3 };
+        e.Mma(core, ref acc.T0, a0, b0);
+        e.Mma(core, ref acc.T1, a0, b1);
+        e.Mma(core, ref acc.T2, a0, b2);
+        e.Mma(core, ref acc.T3, a0, b3);
+        e.Mma(core, ref acc.T4, a1, b0);
+        e.Mma(core, ref acc.T5, a1, b1);
+        e.Mma(core, ref acc.T6, a1, b2);
+        e.Mma(core, ref acc.T7, a1, b3);
+    }
+
+    // 128 threads stage 256 weight chunks of 8 halves (64 rows x 32 k): two per thread.
+    private static void StageW<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf w, int co0, int k0, int tid, TcConvParams p)
+        where TCore : struct, ITensorCore
+    {
+        int off = stage * StageHalves, k = p.K;
+        for (int c = tid; c < BM * BK / 8; c += Threads)
+        {
+            int r = c >> 2, kc = (c & 3) * 8, co = co0 + r;
+            bool valid = co < p.Cout && k0 + kc < k;
+            core.CpAsync16(shared, off + r * WStride + kc, w, valid ? (long)co * k + k0 + kc : 0, valid);
+        }
+    }
+
+    // Dense 1x1: slab row r is input channel k0 + r, 64 contiguous pixels = 8 chunks; 256 chunks, two per thread.
+    private static void StageXDense<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf x, int batch, int p0, int k0, int tid, TcConvParams p)
+        where TCore : struct, ITensorCore
+    {
+        int off = stage * StageHalves + BM * WStride, pixels = p.Pixels;
+        for (int c = tid; c < BK * BN / 8; c += Threads)
+        {
+            int r = c >> 3, col = (c & 7) * 8;
+            bool valid = k0 + r < p.Cin && p0 + col < pixels;
+            long src = ((long)batch * p.Cin + k0 + r) * pixels + p0 + col;
+            core.CpAsync16(shared, off + r * XStride + col, x, valid ? src : 0, valid);
+        }
+    }
+
+    // Rows parity, parity + 2, ..., parity + 30 of one pixel column: XColumn.R{i} holds rows parity + 4i (low) and parity + 4i + 2 (high).
+    private static void StoreX(ArrayView<ushort> shared, int stage, int column, int parity, XColumn c)
+    {
+        int at = stage * StageHalves + BM * WStride + parity * XStride + column, step = 2 * XStride;
+        Put2(shared, at, step, c.R0);
+        Put2(shared, at + 2 * step, step, c.R1);
+        Put2(shared, at + 4 * step, step, c.R2);
+        Put2(shared, at + 6 * step, step, c.R3);
+        Put2(shared, at + 8 * step, step, c.R4);
+        Put2(shared, at + 10 * step, step, c.R5);
+        Put2(shared, at + 12 * step, step, c.R6);
+        Put2(shared, at + 14 * step, step, c.R7);
+    }
+
+    private static void Put2(ArrayView<ushort> shared, int at, int step, uint pair)
+    {
+        shared[at] = (ushort)pair;
+        shared[at + step] = (ushort)(pair >> 16);
+    }
+
+    private static void Store<TElem>(MmaAcc c, int co, int px, ArrayView<float> bias, ArrayView<Half> output, long outBase, TcConvParams p)
+        where TElem : struct, IMmaElement
+    {
+        Put<TElem>(c.C0, co, px, bias, output, outBase, p);
+        Put<TElem>(c.C1, co, px + 1, bias, output, outBase, p);
+        Put<TElem>(c.C2, co + 8, px, bias, output, outBase, p);
+        Put<TElem>(c.C3, co + 8, px + 1, bias, output, outBase, p);
+    }
+
+    private static void Put<TElem>(float v, int co, int px, ArrayView<float> bias, ArrayView<Half> output, long outBase, TcConvParams p)
+        where TElem : struct, IMmaElement
+    {
+        if (co >= p.Cout || px >= p.Pixels) return;
+        float y = v + (p.HasBias != 0 ? bias[co] : 0f);
+        output[outBase + (long)co * p.Pixels + px] = Interop.IntAsFloat(default(TElem).Round(y));
+    }
+}
+
+/// <summary>Sixteen gathered 16-bit input values of one pixel column, two per register.</summary>
+public struct XColumn
+{
+    /// <summary>Rows 4i (low half) and 4i + 2 (high half) of the thread's parity.</summary>
+    public uint R0, R1, R2, R3, R4, R5, R6, R7;
+}
+
+/// <summary>
+/// One thread's walk down the k rows of its output pixel: k = (ci, ky, kx) advanced two rows at a time, so a
+/// slab costs two divisions per thread rather than two per element; zero outside the image and past K.
+/// </summary>
+public struct XGather
+{
+    /// <summary>First element of the image; top-left input coordinate of the pixel's window.</summary>
+    public long Base;
+    /// <summary>Input row and column of tap (0, 0); 1 when the pixel exists.</summary>
+    public int Iy0, Ix0, Valid, Parity;
+    /// <summary>The current k and its decomposition.</summary>
+    public int K, Ci, Ky, Kx;
+
+    /// <summary>The walk of output pixel <paramref name="pixel"/> of image <paramref name="batch"/> over rows of <paramref name="parity"/>.</summary>
+    public static XGather At(int batch, int pixel, int parity, TcConvParams p)
+    {
+        int oy = pixel / p.Wo, ox = pixel - oy * p.Wo;
+        return new XGather
+        {
+            Base = (long)batch * p.Cin * p.H * p.W, Iy0 = oy * p.Stride - p.Padding, Ix0 = ox * p.Stride - p.Padding,
+            Valid = pixel < p.Pixels ? 1 : 0, Parity = parity,
+        };
+    }
+
+    /// <summary>Rows parity, parity + 2, ..., parity + 30 of the slab starting at <paramref name="k0"/>.</summary>
+    public XColumn Load(ArrayView<Half> x, int k0, TcConvParams p)
+    {
+        K = k0 + Parity;
+        int taps = p.Kh * p.Kw;
+        Ci = K / taps;
+        int rem = K - Ci * taps;
+        Ky = rem / p.Kw;
+        Kx = rem - Ky * p.Kw;
+        var c = default(XColumn);
+        c.R0 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R1 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R2 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R3 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R4 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R5 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R6 = Take(x, p) | ((uint)Take(x, p) << 16);
+        c.R7 = Take(x, p) | ((uint)Take(x, p) << 16);
+        return c;
+    }
+
+    // The load always reads a valid address (element 0 when outside), so no branch guards it.
+    private uint Take(ArrayView<Half> x, TcConvParams p)
+    {
+        int iy = Iy0 + Ky, ix = Ix0 + Kx;
+        bool inside = Valid != 0 && K < p.K && (uint)iy < (uint)p.H && (uint)ix < (uint)p.W;
+        long at = inside ? Base + ((long)Ci * p.H + iy) * p.W + ix : 0;
+        uint v = Interop.FloatAsInt(x[at]);
+        K += 2;
+        Kx += 2;
+        while (Kx >= p.Kw) { Kx -= p.Kw; Ky++; }
+        while (Ky >= p.Kh) { Ky -= p.Kh; Ci++; }
+        return inside ? v : 0u;
+    }
+}

@@ -1,0 +1,128 @@
+using System.Runtime.CompilerServices;
+using Engine.Core;
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+using Half = ILGPU.Half;
+
+namespace Engine.Gpu;
+
+/// <summary>
+/// The convolution route to the tensor cores (beside <c>IlgpuDevice.TensorCores.cs</c>, which routes attention
+/// and Linear products): F16 or BF16 activations on CUDA run on <see cref="TensorCoreConvKernels"/>, reading and
+/// writing NCHW as every other op does, with fp32 accumulation and the bias in the epilogue.
+/// </summary>
+public sealed partial class IlgpuDevice
+{
+    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>? _tcConvF16, _tcConvBF16;
+    private readonly TensorCoreConvWeights _tcConvWeights = new();
+
+    /// <summary>
+    /// On ILGPU's CPU accelerator, run the tensor-core routes with <see cref="EmulatedTensorCore"/> (tests: the
+    /// same routing and kernel code as CUDA). Needs groups of 128 threads (<see cref="CreateSimulated"/> with 4+ warps).
+    /// </summary>
+    internal bool EmulateTensorCores { get; set; }
+
+    /// <summary>Convolutions launched on the tensor-core kernel so far (tests check the routing with it).</summary>
+    internal int TensorCoreConvLaunches { get; private set; }
+
+    /// <summary>The copy of <paramref name="weight"/> in <paramref name="dtype"/> the tensor-core convolution keeps, if any (tests).</summary>
+    internal Tensor? TensorCoreConvWeightCopy(Tensor weight, DType dtype) => _tcConvWeights.Find(weight, dtype);
+
+    /// <summary>
+    /// A convolution on the tensor-core kernel when it fits; otherwise false and the caller keeps the fp32-accumulating
+    /// tiled kernel. Eligible: x and output both F16 or both BF16; 3x3 with padding 1 and stride 1 or 2, or 1x1 with
+    /// stride 1 and no padding (the shapes the models use and the tests cover); Cin a multiple of 8, so every 8-element
+    /// weight chunk (K = 9 Cin or Cin) is one aligned cp.async. Cout and the spatial sizes are free (tile edges are
+    /// masked). Everything else stays on today's path: float32 activations, mixed storages, Cin of 3 or 4 (conv_in),
+    /// other kernel sizes, strides or paddings. Device.Conv2d has no groups or dilation, so neither reaches here.
+    /// </summary>
+    private bool TryTensorCoreConv(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
+    {
+        bool cores = _accelerator.AcceleratorType == AcceleratorType.Cuda || (EmulateTensorCores && _accelerator.AcceleratorType == AcceleratorType.CPU);
+        if (!cores || _accelerator.MaxNumThreadsPerGroup < TensorCoreConvKernels.Threads) return false;
+        if (x.DType is not (DType.F16 or DType.BF16) || output.DType != x.DType) return false;
+        int cin = x.Dim(1), kh = weight.Dim(2), kw = weight.Dim(3);
+        bool k3 = kh == 3 && kw == 3 && padding == 1 && stride is 1 or 2;
+        bool k1 = kh == 1 && kw == 1 && padding == 0 && stride == 1;
+        if (!(k3 || k1) || cin % 8 != 0) return false;
+        var w = _tcConvWeights.For(this, weight, x.DType);
+        if (w.Offset % 8 != 0) return false;
+        var p = new TcConvParams
+        {
+            Cin = cin, H = x.Dim(2), W = x.Dim(3), Cout = weight.Dim(0), Ho = output.Dim(2), Wo = output.Dim(3),
+            Kh = kh, Kw = kw, Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1,
+        };
+        p.Dense = k1 && p.Pixels % 8 == 0 && x.Offset % 8 == 0 ? 1 : 0;
+        using var staged = bias is not null && bias.DType != DType.F32 ? Stage() : null;
+        var biasView = BiasView(staged is null ? bias : staged.In(bias!));
+        var kernel = x.DType == DType.F16
+            ? _tcConvF16 ??= LoadTensorCoreConv<F16Element>()
+            : _tcConvBF16 ??= LoadTensorCoreConv<BF16Element>();
+        var grid = GridOf((p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, (p.Cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM, x.Dim(0), "Conv2d");
+        var config = new KernelConfig(grid, new Index3D(TensorCoreConvKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreConvKernels.SharedHalves));
+        kernel(config, GlobalHalf.Of(HalfBits(x)), GlobalHalf.Of(HalfBits(w)), biasView, HalfBits(output), p);
+        TensorCoreConvLaunches++;
+        return true;
+    }
+
+    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams> LoadTensorCoreConv<TElem>() where TElem : struct, IMmaElement =>
+        _accelerator.AcceleratorType == AcceleratorType.Cuda
+            ? _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>)
+            : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TElem>);
+
+    /// <summary>The 16-bit storage of an F16 or BF16 tensor (bf16 bits seen as <see cref="Half"/>; the kernels move bits).</summary>
+    private static ArrayView<Half> HalfBits(Tensor t) => t.DType == DType.F16 ? ViewF16(t) : ViewBF16(t).Cast<Half>();
+
+    /// <summary>
+    /// Convolution weights in the storage the tensor-core kernel reads: the activations' 16-bit type, [Cout, Cin, kh, kw]
+    /// as bound (the kernel's A operand is PyTorch's own order), 16-byte aligned. A weight that already is so is used as
+    /// it is; any other (float32 weights, the other half type, an unaligned view) is converted once on first use and
+    /// kept while the weight tensor lives (models never write a bound weight in place; LoRA binds new tensors). Copies
+    /// whose weight was collected are freed at the next conversion, the rest with the device.
+    /// </summary>
+    private sealed class TensorCoreConvWeights : IDisposable
+    {
+        private readonly ConditionalWeakTable<Tensor, Tensor> _f16 = new(), _bf16 = new();
+        private readonly List<(WeakReference<Tensor> Weight, Tensor Copy)> _copies = [];
+
+        public Tensor? Find(Tensor weight, DType dtype)
+        {
+            lock (_copies) return (dtype == DType.F16 ? _f16 : _bf16).TryGetValue(weight, out var copy) ? copy : null;
+        }
+
+        public Tensor For(IlgpuDevice device, Tensor weight, DType dtype)
+        {
+            if (weight.DType == dtype && weight.Offset % 8 == 0) return weight;
+            var table = dtype == DType.F16 ? _f16 : _bf16;
+            lock (_copies)
+            {
+                if (table.TryGetValue(weight, out var copy)) return copy;
+                Sweep();
+                copy = device.Convert(weight, dtype);
+                table.Add(weight, copy);
+                _copies.Add((new WeakReference<Tensor>(weight), copy));
+                return copy;
+            }
+        }
+
+        private void Sweep()
+        {
+            for (int i = _copies.Count - 1; i >= 0; i--)
+                if (!_copies[i].Weight.TryGetTarget(out _))
+                {
+                    _copies[i].Copy.Dispose();
+                    _copies.RemoveAt(i);
+                }
+        }
+
+        public void Dispose()
+        {
+            lock (_copies)
+            {
+                foreach (var (_, copy) in _copies) copy.Dispose();
+                _copies.Clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+using Engine.Gpu;
+
+namespace Engine.Core.Tests;
+
+/// <summary>
+/// Convolutions with F16 / BF16 activations through <see cref="Device.Conv2d"/> on the tensor-core route: on
+/// ILGPU's CPU accelerator with <see cref="Engine.Kernels.EmulatedTensorCore"/> (128-thread groups), on CUDA with
+/// the PTX where ENGINE_TEST_CUDA=1. Reference: fp64 over the inputs and weights as the kernel sees them (rounded
+/// to the activation type), plus the bias. Tolerance: max |out - ref| / max |ref| at most 2e-3 in f16 and 8e-3 in
+/// bf16: the output is rounded once (unit roundoff 4.9e-4 and 3.9e-3), and fp32 accumulation over K &lt;= 288
+/// adds far less. Sizes are small and odd so that tile edges cut channels, pixels and K.
+/// </summary>
+[TestFixtureSource(typeof(TensorCoreAccelerators), nameof(TensorCoreAccelerators.Kinds))]
+public class TensorCoreConvTests(string kind)
+{
+    private static readonly Dictionary<string, IlgpuDevice> Devices = new();
+
+    private IlgpuDevice Target
+    {
+        get
+        {
+            lock (Devices)
+            {
+                if (Devices.TryGetValue(kind, out var device)) return device;
+                try { device = kind == "cuda" ? IlgpuDevice.Create("cuda") : IlgpuDevice.CreateSimulated(warpsPerGroup: 4); }
+                catch (PlatformNotSupportedException e) { Assert.Ignore($"{kind}: {e.Message}"); throw; }
+                device.EmulateTensorCores = true;
+                return Devices[kind] = device;
+            }
+        }
+    }
+
+    /// <summary>One convolution: input [n, cin, h, w], cout, square kernel, stride, padding, bias, weight storage.</summary>
+    public sealed record Shape(int N, int Cin, int H, int W, int Cout, int Kernel, int Stride, int Padding, bool Bias, DType Weight, DType BiasStorage = DType.F32)
+    {
+        public int Ho => (H + 2 * Padding - Kernel) / Stride + 1;
+        public int Wo => (W + 2 * Padding - Kernel) / Stride + 1;
+        public override string ToString() => $"{N}x{Cin}x{H}x{W}->{Cout} k{Kernel} s{Stride} p{Padding}{(Bias ? $" bias {BiasStorage}" : "")} w{Weight}";
+    }
+
+    private static readonly Shape Large = new(2, 32, 12, 10, 48, 3, 1, 1, true, DType.F32);
+    private static readonly Shape LargeStride2 = new(2, 32, 12, 10, 48, 3, 2, 1, false, DType.F16);
+    private static readonly Shape Dense1x1 = new(2, 32, 12, 10, 48, 1, 1, 0, true, DType.F16);    // 120 pixels: the dense cp.async slab
+    private static readonly Shape Gathered1x1 = new(1, 16, 7, 9, 24, 1, 1, 0, false, DType.F32);  // 63 pixels: the gathered slab
+    private static readonly Shape Odd3x3 = new(1, 16, 9, 7, 40, 3, 1, 1, true, DType.BF16);
+    private static readonly Shape OddStride2 = new(1, 24, 7, 9, 16, 3, 2, 1, true, DType.F16, DType.F16);   // a half bias, widened per call
+
+    /// <summary>Every shape in f16; in bf16 all but the largest stride-1 case (the emulation is slow), which the others' paths cover.</summary>
+    public static IEnumerable<TestCaseData> Eligible()
+    {
+        foreach (var s in new[] { Large, LargeStride2, Dense1x1, Gathered1x1, Odd3x3, OddStride2 })
+            yield return new TestCaseData(s, DType.F16);
+        foreach (var s in new[] { LargeStride2, Dense1x1, Gathered1x1, Odd3x3, OddStride2 })
+            yield return new TestCaseData(s, DType.BF16);
+    }
+
+    public static IEnumerable<Shape> Ineligible()
+    {
+        yield return new(1, 12, 6, 5, 16, 3, 1, 1, true, DType.F32);     // Cin not a multiple of 8
+        yield return new(1, 4, 6, 5, 16, 3, 1, 1, false, DType.F16);     // conv_in-like
+        yield return new(1, 16, 6, 5, 8, 3, 1, 0, true, DType.F32);      // 3x3 without padding
+        yield return new(1, 16, 7, 7, 8, 5, 1, 2, false, DType.F32);     // 5x5
+    }
+
+    private static float Round(float v, DType dtype) => dtype switch
+    {
+        DType.F16 => (float)(System.Half)v,
+        DType.BF16 => DTypeExtensions.BFloat16ToSingle(DTypeExtensions.SingleToBFloat16(v)),
+        _ => v,
+    };
+
+    private static (float[] X, float[] W, float[]? B) Inputs(Shape s, int seed)
+    {
+        var rng = new Random(seed);
+        return (Reference.Random(rng, s.N * s.Cin * s.H * s.W, 1f), Reference.Random(rng, s.Cout * s.Cin * s.Kernel * s.Kernel, 0.3f),
+            s.Bias ? Reference.Random(rng, s.Cout, 0.5f) : null);
+    }
+
+    /// <summary>Runs the convolution on the device with <paramref name="dtype"/> activations; returns the output and whether it used the tensor cores.</summary>
+    private (float[] Got, double[] Expected, bool Routed) Run(Shape s, DType dtype)
+    {
+        var device = Target;
+        var (x, w, b) = Inputs(s, s.Cin * 131 + s.Cout * 7 + s.Kernel * 3 + s.Stride);
+        using var w32 = device.Upload(w, s.Cout, s.Cin, s.Kernel, s.Kernel);
+        using var wt = s.Weight == DType.F32 ? null : device.Convert(w32, s.Weight);
+        int before = device.TensorCoreConvLaunches;
+        var got = Conv(s, dtype, x, wt ?? w32, b);
+        return (got, Expected(s, dtype, x, w, b), device.TensorCoreConvLaunches == before + 1);
+    }
+
+    private float[] Conv(Shape s, DType dtype, float[] x, Tensor weight, float[]? b)
+    {
+        var device = Target;
+        using var x32 = device.Upload(x, s.N, s.Cin, s.H, s.W);
+        using var xh = device.Convert(x32, dtype);
+        using var bias32 = b is null ? null : device.Upload(b, s.Cout);
+        using var biasHalf = bias32 is null || s.BiasStorage == DType.F32 ? null : device.Convert(bias32, s.BiasStorage);
+        using var output = device.Allocate(dtype, s.N, s.Cout, s.Ho, s.Wo);
+        device.Conv2d(xh, weight, biasHalf ?? bias32, output, s.Stride, s.Padding);
+        return output.ToArray();
+    }
+
+    /// <summary>fp64 over the input and weight as the kernel reads them: rounded to the activation type (the weight first to its storage).</summary>
+    private static double[] Expected(Shape s, DType dtype, float[] x, float[] w, float[]? b)
+    {
+        var xr = x.Select(v => Round(v, dtype)).ToArray();
+        var wr = w.Select(v => Round(Round(v, s.Weight), dtype)).ToArray();
+        var expected = new double[s.N * s.Cout * s.Ho * s.Wo];
+        int k = s.Kernel;
+        for (int n = 0; n < s.N; n++)
+            for (int co = 0; co < s.Cout; co++)
+                for (int oy = 0; oy < s.Ho; oy++)
+                    for (int ox = 0; ox < s.Wo; ox++)
+                    {
+                        double sum = b is null ? 0 : Round(b[co], s.BiasStorage);
+                        for (int ci = 0; ci < s.Cin; ci++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++)
+                                {
+                                    int iy = oy * s.Stride - s.Padding + ky, ix = ox * s.Stride - s.Padding + kx;
+                                    if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
+                                    sum += (double)xr[((n * s.Cin + ci) * s.H + iy) * s.W + ix] * wr[((co * s.Cin + ci) * k + ky) * k + kx];
+                                }
+                        expected[((n * s.Cout + co) * s.Ho + oy) * s.Wo + ox] = sum;
+                    }
+        return expected;
+    }
+
+    private static void AssertClose(double[] expected, float[] got, DType dtype, string what)
+    {
+        double tolerance = dtype == DType.F16 ? 2e-3 : 8e-3;
+        double scale = expected.Max(Math.Abs), err = expected.Zip(got, (e, v) => Math.Abs(e - v)).Max();
+        TestContext.Out.WriteLine($"{what} {dtype}: relative error {err / scale:E2} (tolerance {tolerance:E1})");
+        Assert.That(err / scale, Is.LessThanOrEqualTo(tolerance), $"{what} {dtype}: max error {err} of {scale}");
+    }
+
+    [TestCaseSource(nameof(Eligible))]
+    public void EligibleConvolutionRunsOnTensorCores(Shape shape, DType dtype)
+    {
+        var (got, expected, routed) = Run(shape, dtype);
+        Assert.That(routed, Is.True, $"{shape} {dtype} should take the tensor-core kernel");
+        AssertClose(expected, got, dtype, shape.ToString());
+    }
+
+    [Test]
+    public void IneligibleConvolutionKeepsTiledKernel([ValueSource(nameof(Ineligible))] Shape shape)
+    {
+        var (got, expected, routed) = Run(shape, DType.F16);
+        Assert.That(routed, Is.False, $"{shape} does not fit the tensor-core tiles");
+        AssertClose(expected, got, DType.F16, shape.ToString());
+    }
+
+    [Test]
+    public void Float32ActivationsKeepTiledKernel()
+    {
+        var device = Target;
+        using var x = device.Upload(Reference.Random(new Random(5), 2 * 16 * 5 * 6, 1f), 2, 16, 5, 6);
+        using var w = device.Upload(Reference.Random(new Random(6), 8 * 16 * 9, 0.3f), 8, 16, 3, 3);
+        using var output = device.Allocate(2, 8, 5, 6);
+        int before = device.TensorCoreConvLaunches;
+        device.Conv2d(x, w, null, output, 1, 1);
+        Assert.That(device.TensorCoreConvLaunches, Is.EqualTo(before));
+    }
+
+    [Test]
+    public void ConvertedWeightIsKeptAcrossCalls()
+    {
+        // A float32 weight under f16 activations is converted on its first use only; the copy serves later
+        // calls with other inputs, and another weight tensor gets its own copy, not the first one's.
+        var device = Target;
+        var s = new Shape(1, 16, 5, 6, 8, 3, 1, 1, false, DType.F32);
+        var (x1, w1, _) = Inputs(s, 1);
+        var (x2, w2, _) = Inputs(s, 2);
+        using var weight1 = device.Upload(w1, s.Cout, s.Cin, 3, 3);
+        using var weight2 = device.Upload(w2, s.Cout, s.Cin, 3, 3);
+        Assert.That(device.TensorCoreConvWeightCopy(weight1, DType.F16), Is.Null);
+        AssertClose(Expected(s, DType.F16, x1, w1, null), Conv(s, DType.F16, x1, weight1, null), DType.F16, "first call");
+        var copy = device.TensorCoreConvWeightCopy(weight1, DType.F16);
+        Assert.That(copy, Is.Not.Null, "converted on first use");
+        AssertClose(Expected(s, DType.F16, x2, w1, null), Conv(s, DType.F16, x2, weight1, null), DType.F16, "second call, same weight");
+        Assert.That(device.TensorCoreConvWeightCopy(weight1, DType.F16), Is.SameAs(copy), "the copy is reused");
+        AssertClose(Expected(s, DType.F16, x1, w2, null), Conv(s, DType.F16, x1, weight2, null), DType.F16, "another weight");
+        Assert.That(device.TensorCoreConvWeightCopy(weight2, DType.F16), Is.Not.Null.And.Not.SameAs(copy), "another weight, its own copy");
+    }
+}
