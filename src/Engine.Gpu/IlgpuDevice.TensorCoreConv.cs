@@ -21,7 +21,7 @@ public sealed partial class IlgpuDevice
     /// On ILGPU's CPU accelerator, run the tensor-core routes with <see cref="EmulatedTensorCore"/> (tests: the
     /// same routing and kernel code as CUDA). Needs groups of 128 threads (<see cref="CreateSimulated"/> with 4+ warps).
     /// </summary>
-    internal bool EmulateTensorCores { get; set; }
+    internal bool EmulateTensorCoreConv { get; set; }
 
     /// <summary>Convolutions launched on the tensor-core kernel so far (tests check the routing with it).</summary>
     internal int TensorCoreConvLaunches { get; private set; }
@@ -39,7 +39,7 @@ public sealed partial class IlgpuDevice
     /// </summary>
     private bool TryTensorCoreConv(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
-        bool cores = _accelerator.AcceleratorType == AcceleratorType.Cuda || (EmulateTensorCores && _accelerator.AcceleratorType == AcceleratorType.CPU);
+        bool cores = _accelerator.AcceleratorType == AcceleratorType.Cuda || (EmulateTensorCoreConv && _accelerator.AcceleratorType == AcceleratorType.CPU);
         if (!cores || _accelerator.MaxNumThreadsPerGroup < TensorCoreConvKernels.Threads) return false;
         if (x.DType is not (DType.F16 or DType.BF16) || output.DType != x.DType) return false;
         int cin = x.Dim(1), kh = weight.Dim(2), kw = weight.Dim(3);

@@ -24,7 +24,7 @@ public class TensorCoreConvTests(string kind)
                 if (Devices.TryGetValue(kind, out var device)) return device;
                 try { device = kind == "cuda" ? IlgpuDevice.Create("cuda") : IlgpuDevice.CreateSimulated(warpsPerGroup: 4); }
                 catch (PlatformNotSupportedException e) { Assert.Ignore($"{kind}: {e.Message}"); throw; }
-                device.EmulateTensorCores = true;
+                device.EmulateTensorCoreConv = true;
                 return Devices[kind] = device;
             }
         }
