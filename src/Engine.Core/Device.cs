@@ -87,13 +87,20 @@ public abstract partial class Device : IDisposable
         if (dropped.Count > 0) Free(dropped);
     }
 
-    /// <summary>Frees every pooled buffer (tensors still alive keep theirs).</summary>
+    /// <summary>Frees every pooled buffer (tensors still alive keep theirs). Call it between ops, not during one.</summary>
     public void TrimPool()
     {
         var dropped = new List<DeviceBuffer>();
         lock (_poolLock) _pool.Clear(dropped);
         Free(dropped);
+        OnPoolTrimmed();
     }
+
+    /// <summary>
+    /// Called by <see cref="TrimPool"/> after the pool was emptied, between ops: a device can free here what must
+    /// not be freed while an op may run (storage of tensors that were never disposed).
+    /// </summary>
+    protected virtual void OnPoolTrimmed() { }
 
     /// <summary>
     /// Most bytes of free buffers the pool keeps (the least recently returned go first beyond it); null (the

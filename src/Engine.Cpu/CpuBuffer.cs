@@ -2,23 +2,29 @@ using Engine.Core;
 
 namespace Engine.Cpu;
 
-/// <summary>Managed storage of the CPU device: one array per dtype (BF16 kept as raw bits).</summary>
+/// <summary>Native storage of the CPU device: one <see cref="NativeArray{T}"/> per dtype (BF16 kept as raw bits).</summary>
 internal sealed class CpuBuffer : DeviceBuffer
 {
-    public CpuBuffer(DType dtype, long length) : base(dtype, length)
+    public CpuBuffer(DType dtype, long length, Orphans orphans) : base(dtype, length)
     {
         if (length > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(length), $"A CPU tensor holds at most {Array.MaxLength} elements; {length} requested.");
         switch (dtype)
         {
-            case DType.F32: F32 = GC.AllocateUninitializedArray<float>((int)length); break;
-            case DType.F16: F16 = GC.AllocateUninitializedArray<Half>((int)length); break;
-            default: BF16 = GC.AllocateUninitializedArray<ushort>((int)length); break;
+            case DType.F32: F32 = new NativeArray<float>((int)length, orphans); break;
+            case DType.F16: F16 = new NativeArray<Half>((int)length, orphans); break;
+            default: BF16 = new NativeArray<ushort>((int)length, orphans); break;
         }
     }
 
-    public float[]? F32 { get; }
-    public Half[]? F16 { get; }
-    public ushort[]? BF16 { get; }
+    public NativeArray<float>? F32 { get; }
+    public NativeArray<Half>? F16 { get; }
+    public NativeArray<ushort>? BF16 { get; }
 
-    public override void Dispose() { }
+    /// <summary>Frees the memory at once (the pool dropped this buffer).</summary>
+    public override void Dispose()
+    {
+        F32?.Free();
+        F16?.Free();
+        BF16?.Free();
+    }
 }

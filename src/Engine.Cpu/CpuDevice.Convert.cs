@@ -14,7 +14,7 @@ public sealed partial class CpuDevice
         int offset = (int)src.Offset, length = (int)src.Length;
         switch (src.DType)
         {
-            case DType.F32: buffer.F32.AsSpan(offset, length).CopyTo(dst); break;
+            case DType.F32: buffer.F32!.AsSpan(offset, length).CopyTo(dst); break;
             case DType.F16 when length >= 2 * ParallelWidenChunk && Threads > 1:
                 fixed (float* d = dst)
                 {
@@ -27,9 +27,9 @@ public sealed partial class CpuDevice
                     });
                 }
                 break;
-            case DType.F16: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(buffer.F16.AsSpan(offset, length), dst); break;
+            case DType.F16: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(buffer.F16!.AsSpan(offset, length), dst); break;
             default:
-                var bits = buffer.BF16.AsSpan(offset, length);
+                var bits = buffer.BF16!.AsSpan(offset, length);
                 for (int i = 0; i < bits.Length; i++) dst[i] = DTypeExtensions.BFloat16ToSingle(bits[i]);
                 break;
         }
@@ -43,7 +43,7 @@ public sealed partial class CpuDevice
         if (src.DType != DType.F32) ConvertToF32(src, tmp);
         var buffer = (CpuBuffer)dst.Buffer;
         int offset = (int)dst.Offset;
-        if (dst.DType == DType.F16) System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(tmp, buffer.F16.AsSpan(offset, tmp.Length));
+        if (dst.DType == DType.F16) System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(tmp, buffer.F16!.AsSpan(offset, tmp.Length));
         else for (int i = 0; i < tmp.Length; i++) buffer.BF16![offset + i] = DTypeExtensions.SingleToBFloat16(tmp[i]);
     }
 }

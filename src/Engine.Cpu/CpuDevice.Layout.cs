@@ -17,7 +17,7 @@ public sealed partial class CpuDevice
             {
                 int src = xo + (p * h + y) * w, dst = oo + (p * 2 * h + 2 * y) * 2 * w;
                 for (int xx = 0; xx < w; xx++) { float v = xa[src + xx]; oa[dst + 2 * xx] = v; oa[dst + 2 * xx + 1] = v; }
-                Array.Copy(oa, dst, oa, dst + 2 * w, 2 * w);
+                oa.AsSpan(dst, 2 * w).CopyTo(oa.AsSpan(dst + 2 * w, 2 * w));
             }
         });
     }
@@ -34,8 +34,8 @@ public sealed partial class CpuDevice
         void Part(int job)
         {
             int i = job >> 1, dst = oo + i * (aBlock + bBlock);
-            if ((job & 1) == 0) Array.Copy(aa, ao + i * aBlock, oa, dst, aBlock);
-            else Array.Copy(ba, bo + i * bBlock, oa, dst + aBlock, bBlock);
+            if ((job & 1) == 0) aa.AsSpan(ao + i * aBlock, aBlock).CopyTo(oa.AsSpan(dst, aBlock));
+            else ba.AsSpan(bo + i * bBlock, bBlock).CopyTo(oa.AsSpan(dst + aBlock, bBlock));
         }
         if (output.Length < 2 * ChunkSize) for (int job = 0; job < 2 * n; job++) Part(job);
         else Parallel.For(0, 2 * n, Parallelism, Part);
@@ -59,7 +59,7 @@ public sealed partial class CpuDevice
         var (oa, oo) = Raw(output);
         for (int p = 0; p < planes; p++)
             for (int y = 0; y < height; y++)
-                Array.Copy(xa, xo + ((long)p * sh + srcY + y) * sw + srcX, oa, oo + ((long)p * dh + dstY + y) * dw + dstX, width);
+                xa.AsSpan(xo + ((long)p * sh + srcY + y) * sw + srcX, width).CopyTo(oa.AsSpan(oo + ((long)p * dh + dstY + y) * dw + dstX, width));
     }
 
     /// <inheritdoc />

@@ -108,7 +108,7 @@ public sealed partial class CpuDevice
     /// constant over each block of the trailing dimensions it broadcasts and dense over the leading ones,
     /// so each block is one vectorised scalar operation. False (nothing done) for any other pattern.
     /// </summary>
-    private bool TryBroadcastScalarRows(BinaryOp op, Tensor full, float[] fa, int fo, float[] sa, int so, float[] oa, int oo,
+    private bool TryBroadcastScalarRows(BinaryOp op, Tensor full, NativeArray<float> fa, int fo, NativeArray<float> sa, int so, NativeArray<float> oa, int oo,
         long[] scalarStrides, int[] outShape)
     {
         if (full.Length != outShape.Aggregate(1L, (p, d) => p * d)) return false;
@@ -131,8 +131,8 @@ public sealed partial class CpuDevice
             long r1 = Math.Min(rows, (long)(job + 1) * rowsPerJob);
             for (long r = (long)job * rowsPerJob; r < r1; r++)
             {
-                var src = new ReadOnlySpan<float>(fa, fo + (int)(r * n), n);
-                var dst = new Span<float>(oa, oo + (int)(r * n), n);
+                ReadOnlySpan<float> src = fa.AsSpan(fo + (int)(r * n), n);
+                var dst = oa.AsSpan(oo + (int)(r * n), n);
                 float v = sa[so + (int)r];
                 switch (op)
                 {
@@ -170,7 +170,7 @@ public sealed partial class CpuDevice
     /// <inheritdoc />
     protected override void LinearCombinationCore(Tensor output, ReadOnlySpan<Tensor> inputs, ReadOnlySpan<float> coefficients)
     {
-        var arrays = new (float[] Array, int Offset)[inputs.Length];
+        var arrays = new (NativeArray<float> Array, int Offset)[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) arrays[i] = Raw(inputs[i]);
         var coeffs = coefficients.ToArray();
         var (oa, oo) = Raw(output);

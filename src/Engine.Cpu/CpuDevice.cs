@@ -32,38 +32,33 @@ public sealed partial class CpuDevice : Device
         System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" :
         System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar";
 
+    private readonly Orphans _orphans = new();
+
     /// <inheritdoc />
-    protected override DeviceBuffer CreateBuffer(DType dtype, long length) => new CpuBuffer(dtype, length);
-
-    /// <summary>Bytes of freed buffers after which the CPU device collects them (see <see cref="OnBuffersFreed"/>).</summary>
-    public const long CollectAfterFreedBytes = 64L << 20;
-
-    private long _freedSinceCollect;
+    protected override DeviceBuffer CreateBuffer(DType dtype, long length) => new CpuBuffer(dtype, length, _orphans);
 
     /// <summary>
-    /// The CPU device's buffers are managed arrays on the large-object heap, which the runtime sweeps only in a
-    /// full collection, and its budget grows with the weights it holds: without one, freed activations pile up
-    /// beside the new ones. Once <see cref="CollectAfterFreedBytes"/> are freed, an aggressive collection (blocking,
-    /// compacting, returning free regions to the system) runs before the buffer that replaces them is created: a
-    /// plain one left the freed arrays' memory committed and fragmented, so larger new arrays took fresh memory
-    /// beside it (docs/PERFORMANCE.md, full-size SD 1.5).
+    /// Bytes of native memory the device's buffers hold (live tensors, the pool, and the buffers of undisposed
+    /// tensors not yet freed). Buffers are native memory, freed when the pool drops them: the runtime never holds
+    /// freed activations, so no collection is needed to give them back (docs/PERFORMANCE.md, full-size SD 1.5).
     /// </summary>
-    protected override void OnBuffersFreed(long bytes)
+    public long NativeBytes => _orphans.Bytes;
+
+    /// <summary>Also frees the storage that undisposed tensors left to the finalizer (no op runs while the pool is trimmed).</summary>
+    protected override void OnPoolTrimmed() => _orphans.FreeAll();
+
+    /// <inheritdoc />
+    public override void Dispose()
     {
-        if (Interlocked.Add(ref _freedSinceCollect, bytes) < CollectAfterFreedBytes) return;
-        Interlocked.Exchange(ref _freedSinceCollect, 0);
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        Collections++;
+        base.Dispose();
+        _orphans.Close();
     }
 
-    /// <summary>Collections made by <see cref="OnBuffersFreed"/> (for reports).</summary>
-    public int Collections { get; private set; }
-
     /// <summary>The float32 elements of a tensor as a span (the tensor must be F32).</summary>
-    internal static Span<float> Span(Tensor t) => ((CpuBuffer)t.Buffer).F32.AsSpan((int)t.Offset, (int)t.Length);
+    internal static Span<float> Span(Tensor t) => ((CpuBuffer)t.Buffer).F32!.AsSpan((int)t.Offset, (int)t.Length);
 
     /// <summary>The backing array and offset of a float32 tensor, for parallel loops that cannot capture spans.</summary>
-    internal static (float[] Array, int Offset) Raw(Tensor t) => (((CpuBuffer)t.Buffer).F32!, (int)t.Offset);
+    internal static (NativeArray<float> Array, int Offset) Raw(Tensor t) => (((CpuBuffer)t.Buffer).F32!, (int)t.Offset);
 
     /// <inheritdoc />
     protected override void CopyFromHostCore(ReadOnlySpan<byte> bytes, Tensor dst)
@@ -72,9 +67,9 @@ public sealed partial class CpuDevice : Device
         int offset = (int)dst.Offset, length = (int)dst.Length;
         Span<byte> target = dst.DType switch
         {
-            DType.F32 => MemoryMarshal.AsBytes(buffer.F32.AsSpan(offset, length)),
-            DType.F16 => MemoryMarshal.AsBytes(buffer.F16.AsSpan(offset, length)),
-            _ => MemoryMarshal.AsBytes(buffer.BF16.AsSpan(offset, length)),
+            DType.F32 => MemoryMarshal.AsBytes(buffer.F32!.AsSpan(offset, length)),
+            DType.F16 => MemoryMarshal.AsBytes(buffer.F16!.AsSpan(offset, length)),
+            _ => MemoryMarshal.AsBytes(buffer.BF16!.AsSpan(offset, length)),
         };
         bytes.CopyTo(target);
     }

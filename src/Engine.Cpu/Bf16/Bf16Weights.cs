@@ -40,9 +40,9 @@ internal sealed class Bf16PackedWeight
         int n = weight.Dim(0), k = weight.Dim(1), pairs = (k + 1) / 2;
         int panels = (n + Bf16Kernels.PanelCols - 1) / Bf16Kernels.PanelCols;
         var packed = GC.AllocateUninitializedArray<uint>(checked(panels * pairs * Bf16Kernels.PanelCols), pinned: true);
-        var (handle, src, dtype) = PinSource(weight);
-        try { fixed (uint* dst = packed) kernels.PackBFromRows((void*)src, dtype, n, k, k, dst); }
-        finally { handle.Free(); }
+        var (src, dtype) = Source(weight);
+        fixed (uint* dst = packed) kernels.PackBFromRows((void*)src, dtype, n, k, k, dst);
+        GC.KeepAlive(weight.Buffer);
         return new Bf16PackedWeight(n, k, packed, null);
     }
 
@@ -51,24 +51,22 @@ internal sealed class Bf16PackedWeight
     {
         int rows = weight.Dim(0), k = (int)(weight.Length / rows), ld = 2 * ((k + 1) / 2);
         var packed = GC.AllocateUninitializedArray<ushort>(checked(rows * ld), pinned: true);
-        var (handle, src, dtype) = PinSource(weight);
-        try { fixed (ushort* dst = packed) kernels.RowsToBf16((void*)src, dtype, rows, k, k, dst, ld); }
-        finally { handle.Free(); }
+        var (src, dtype) = Source(weight);
+        fixed (ushort* dst = packed) kernels.RowsToBf16((void*)src, dtype, rows, k, k, dst, ld);
+        GC.KeepAlive(weight.Buffer);
         return new Bf16PackedWeight(rows, k, null, packed);
     }
 
-    /// <summary>Pins the tensor's storage: the handle to free, its first element's address and dtype code (0 f32, 1 f16, 2 bf16).</summary>
-    private static (GCHandle Handle, nint Pointer, int DType) PinSource(Tensor t)
+    /// <summary>The tensor's first element's address (native storage: nothing to pin) and dtype code (0 f32, 1 f16, 2 bf16).</summary>
+    private static unsafe (nint Pointer, int DType) Source(Tensor t)
     {
         var buffer = (CpuBuffer)t.Buffer;
-        (Array array, int size, int code) = t.DType switch
+        return t.DType switch
         {
-            DType.F32 => ((Array)buffer.F32!, 4, 0),
-            DType.F16 => (buffer.F16!, 2, 1),
-            _ => (buffer.BF16!, 2, 2),
+            DType.F32 => ((nint)(buffer.F32!.Pointer + t.Offset), 0),
+            DType.F16 => ((nint)(buffer.F16!.Pointer + t.Offset), 1),
+            _ => ((nint)(buffer.BF16!.Pointer + t.Offset), 2),
         };
-        var handle = GCHandle.Alloc(array, GCHandleType.Pinned);
-        return (handle, handle.AddrOfPinnedObject() + (nint)(t.Offset * size), code);
     }
 }
 

@@ -317,8 +317,8 @@ public sealed partial class Generator : IDisposable
         new(model.Path, firstSteps.Select((step, k) => (Image: start + k, Step: step)).Where(f => f.Step >= 0).ToList(), total);
 
     /// <summary>
-    /// Empties the device pool between a pipeline's phases (the device reclaims what that frees: see
-    /// <see cref="Device.TrimPool"/> and the CPU device's collection after large frees).
+    /// Empties the device pool between a pipeline's phases (see <see cref="Device.TrimPool"/>; the CPU device's
+    /// native buffers go back to the system at once).
     /// </summary>
     private void ReleasePool() => Device.TrimPool();
 
