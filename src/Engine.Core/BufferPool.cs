@@ -6,7 +6,8 @@ namespace Engine.Core;
 /// <remarks>
 /// A request takes the smallest free buffer of its dtype that holds it, up to <see cref="MaxOversize"/> times
 /// its length (an exact fit first, so a repeated sequence of requests settles on the same buffers and a
-/// steady-state loop allocates nothing). A request that nothing fits is a miss: before the caller creates a
+/// steady-state loop allocates nothing); a request of <see cref="LargeBytes"/> or more takes one at most
+/// 1/<see cref="LargeSlackDivisor"/> larger, and drops the free buffer up to twice its size that it refused. A request that nothing fits is a miss: before the caller creates a
 /// buffer, free buffers smaller than the request are dropped, largest first, until as many bytes as the request
 /// are dropped. A phase whose sizes grow (a VAE decode going up in resolution, a UNet's down path, weights widened
 /// per call) thus replaces buffers it has outgrown instead of keeping one of every size it ever used, and the
@@ -17,6 +18,15 @@ public sealed class BufferPool
 {
     /// <summary>Largest ratio of a reused buffer's length to the requested length.</summary>
     public const int MaxOversize = 2;
+
+    /// <summary>
+    /// Requests of at least this many bytes take a free buffer at most 1/<see cref="LargeSlackDivisor"/> larger than
+    /// they are: a large buffer serving half its size would waste as much memory as the request holds.
+    /// </summary>
+    public const long LargeBytes = 64L << 20;
+
+    /// <summary>A large request takes a free buffer of at most its length plus its length divided by this.</summary>
+    public const int LargeSlackDivisor = 8;
 
     // Free buffers by dtype, each list sorted by length; ties in order of return (the newest last).
     private readonly Dictionary<DType, List<DeviceBuffer>> _free = new();
@@ -43,16 +53,24 @@ public sealed class BufferPool
     public DeviceBuffer? Take(DType dtype, long length, List<DeviceBuffer> dropped)
     {
         length = Math.Max(1, length);
+        bool large = length * dtype.Size() >= LargeBytes;
         if (_free.TryGetValue(dtype, out var list))
         {
             int i = FirstAtLeast(list, length);
-            if (i < list.Count && list[i].Length <= length * MaxOversize)
+            if (i < list.Count && list[i].Length <= (large ? length + length / LargeSlackDivisor : length * MaxOversize))
             {
                 // The newest of that length: its memory is the most likely to be in cache.
                 i = FirstAtLeast(list, list[i].Length + 1) - 1;
                 var buffer = list[i];
                 Remove(list, i);
                 return buffer;
+            }
+            // A large request refused the buffer it could have taken up to twice its size: that buffer goes, so the
+            // exact one created in its place takes its memory instead of sitting beside it.
+            if (large && i < list.Count && list[i].Length <= length * MaxOversize)
+            {
+                dropped.Add(Drop(list[i]));
+                return null;
             }
         }
         DropSmaller(length * dtype.Size(), dropped);

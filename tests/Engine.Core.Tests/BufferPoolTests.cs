@@ -53,6 +53,33 @@ public class BufferPoolTests
     }
 
     [Test]
+    public void ALargeRequestTakesABufferAtMostAnEighthLarger()
+    {
+        using var device = NewDevice();
+        int large = (int)(BufferPool.LargeBytes / 4); // floats: 64 MiB
+        device.Allocate(large + large / 8).Dispose();
+        long allocations = device.Transfers.Allocations;
+        using (var t = device.Allocate(large))
+        {
+            Assert.That(device.Transfers.Allocations, Is.EqualTo(allocations), "1/8 larger: reused");
+            Assert.That(t.Buffer.Length, Is.EqualTo(large + large / 8));
+        }
+        // Twice the request: refused (half of it would be idle) and dropped, so the exact one replaces it.
+        device.TrimPool();
+        device.Allocate(2 * large).Dispose();
+        using (var t = device.Allocate(large))
+        {
+            Assert.That(t.Buffer.Length, Is.EqualTo(large), "a fresh buffer of the request's size");
+            Assert.That(device.Transfers.PooledBytes, Is.Zero, "the refused buffer was freed, not kept beside it");
+            Assert.That(device.NativeBytes, Is.EqualTo(BufferPool.LargeBytes));
+        }
+        // Just under the large size, twice is still allowed.
+        device.TrimPool();
+        device.Allocate(2 * large - 2).Dispose();
+        using (var t = device.Allocate(large - 1)) Assert.That(t.Buffer.Length, Is.EqualTo(2 * large - 2));
+    }
+
+    [Test]
     public void AMissDropsSmallerFreeBuffersWorthItsSizeLargestFirst()
     {
         using var device = NewDevice();
