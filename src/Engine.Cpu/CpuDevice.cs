@@ -14,6 +14,7 @@ public sealed partial class CpuDevice : Device
     public CpuDevice(int threads = 0)
     {
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        NativeHeap.Configure();
         Parallelism = new ParallelOptions { MaxDegreeOfParallelism = Threads };
     }
 
