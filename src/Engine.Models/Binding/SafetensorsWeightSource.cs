@@ -102,7 +102,12 @@ public sealed class SafetensorsWeightSource : IWeightSource, IDisposable
         // One NaN or infinite weight makes every image NaN: refuse it here, naming the tensor, not after sampling.
         if (file.Info(key).ByteLength <= int.MaxValue && NonFiniteScan.FirstNonFinite(file.GetBytes(key), file.Info(key).Type) is var bad and >= 0)
             throw new ModelLoadException($"{file.Path}: tensor '{key}' holds NaN or infinity (element {bad}); the weights are corrupt.");
-        return file.Load(device, key, dtype);
+        var tensor = file.Load(device, key, dtype);
+        // Each weight is read once: its mapped pages leave the resident set now rather than when the whole file is
+        // unmapped, so a component's mapped file is not counted beside its copy while it loads (a later read of the
+        // key maps them again from the page cache).
+        if (file.Info(key).ByteLength <= int.MaxValue) Checkpoints.MappedPages.Release(file.GetBytes(key));
+        return tensor;
     }
 
     /// <summary>Unmaps every file.</summary>
