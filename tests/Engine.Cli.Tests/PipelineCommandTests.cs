@@ -94,7 +94,7 @@ public class PipelineCommandTests
             "--original-size", "64,48", "--crop-top-left", "4,8", "--target-size", "32,32", "--device", "cpu", "--out", scratch["g"], "--timings");
         Assert.That(g.Code, Is.EqualTo(0), g.ToString());
         Assert.That(File.ReadAllBytes(Path.Combine(scratch["g"], "seed000005.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(scratch["b"], "seed000005.png"))));
-        foreach (var phase in new[] { "timing: load ", "timing: text encoding ", "timing: denoising ", "(2 steps, ", "timing: VAE decode " })
+        foreach (var phase in new[] { "timing: load ", "timing: text encoding ", "timing: denoising ", "(2 steps, ", "timing: VAE decode ", " s, CPU " })
             Assert.That(g.Err, Does.Contain(phase));
     }
 

@@ -66,7 +66,7 @@ public sealed partial class GenerateCommand : EngineCommand
         "sample --model plus this LoRA (an LCM or TCD LoRA), repeatable, as a distilled student refined by --model itself " +
         "(Distillation++, as --teacher); the two share the weights the LoRA does not touch", ParseLora);
     private readonly Option<bool> _timings = CliOptions.Flag("--timings",
-        "print to stderr the wall time of each phase (model load, text encoding, denoising and per step, VAE decode), the weights' " +
+        "print to stderr the wall time of each phase (model load, text encoding, denoising and per step, VAE decode) and the process's CPU time in it, the weights' " +
         "device memory (the pipeline's, and the ControlNets') and each phase's peak of activations, alone and with the buffers pooled for reuse");
     private readonly Option<string?> _fromSidecar = CliOptions.PathText("--from-sidecar", "FILE", "regenerate the image a sidecar describes (same pixels), into --out");
 
@@ -222,7 +222,7 @@ public sealed partial class GenerateCommand : EngineCommand
             long weights = device.Transfers.LiveBytes;
             context.Error.WriteLine($"timing: load {loadClock.Elapsed.TotalSeconds:F2} s, weights {Gib(weights)} on the device");
             // ControlNets load with the first request, after the line above: their weights are weights, not activations.
-            generator.Timing = t => context.Error.WriteLine($"timing: {t.Phase} {t.Elapsed.TotalSeconds:F2} s" +
+            generator.Timing = t => context.Error.WriteLine($"timing: {t.Phase} {t.Elapsed.TotalSeconds:F2} s, CPU {t.Cpu.TotalSeconds:F2} s" +
                 (t.Steps > 0 ? $" ({t.Steps} steps, {t.Elapsed.TotalSeconds / t.Steps:F2} s per step)" : "") +
                 $"; activations peak {Gib(t.PeakLiveBytes - weights - model.ControlNetWeightBytes)}, held with the pool {Gib(t.PeakHeldBytes - weights - model.ControlNetWeightBytes)}, " +
                 $"{t.FreshBuffers} fresh buffers" + (model.ControlNetWeightBytes > 0 ? $"; ControlNet weights {Gib(model.ControlNetWeightBytes)}" : ""));

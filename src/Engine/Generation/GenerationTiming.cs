@@ -10,4 +10,7 @@ public readonly record struct GenerationTiming(string Phase, TimeSpan Elapsed, i
 {
     /// <summary>Device buffers created in the phase because the pool had none that fit (a steady loop creates none).</summary>
     public long FreshBuffers { get; init; }
+
+    /// <summary>CPU time the process spent in the phase (all threads, user and kernel; zero when not measured).</summary>
+    public TimeSpan Cpu { get; init; }
 }

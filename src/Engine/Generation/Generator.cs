@@ -202,7 +202,7 @@ public sealed partial class Generator : IDisposable
         var pipeline = model.Pipeline;
         float[]? image = pipeline is null ? null : new float[(long)count * 3 * imageLength / channels * pipeline.LatentScale * pipeline.LatentScale];
         // Prompts are encoded once per request; each batch reads its rows of the embeddings.
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var clock = new PhaseClock();
         Device.Transfers.ResetPeaks();
         _allocationsReported = Device.Transfers.Allocations;
         // A teacher encodes the prompts with its own text encoders (the shared ones when the student is the model plus LoRAs).
@@ -326,12 +326,12 @@ public sealed partial class Generator : IDisposable
     private long _allocationsReported;
 
     /// <summary>Reports the phase that ran since <paramref name="clock"/> last restarted (after the device's queued work), then restarts it.</summary>
-    private void Report(string phase, System.Diagnostics.Stopwatch clock, int steps)
+    private void Report(string phase, PhaseClock clock, int steps)
     {
         if (Timing is null) return;
         Device.Synchronize();
         var stats = Device.Transfers;
-        Timing(new GenerationTiming(phase, clock.Elapsed, steps, stats.PeakLiveBytes, stats.PeakHeldBytes) { FreshBuffers = stats.Allocations - _allocationsReported });
+        Timing(new GenerationTiming(phase, clock.Elapsed, steps, stats.PeakLiveBytes, stats.PeakHeldBytes) { FreshBuffers = stats.Allocations - _allocationsReported, Cpu = clock.Cpu });
         _allocationsReported = stats.Allocations;
         stats.ResetPeaks();
         clock.Restart();
