@@ -12,10 +12,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_support.h"
+#include "test_cli.h"
 
 /* engine_request exactly as interface 0.4.0 declared it: everything before `loras`. */
 typedef struct request_v0_4 {
@@ -37,40 +36,16 @@ int main(int argc, char** argv)
     snprintf(missing, sizeof missing, "%s/lora/no_such_adapter.safetensors", root);
 
     /* The CLI first (a separate process): DDIM, 5 steps, one prompt, PyTorch's generator. */
-    char out[] = "/tmp/engine-lora-XXXXXX.safetensors";
-    int fd = mkstemps(out, 12);
-    CHECK(fd >= 0);
-    close(fd);
-    char out_dir[] = "/tmp/engine-lora-cli-XXXXXX";
-    CHECK(mkdtemp(out_dir) != NULL);
-    char* helper[64];
-    int k = 0;
-    for (int i = 1; i < argc && k < 40; ++i) helper[k++] = argv[i];
-    const char* tail[] = { "generate", "--model", pipeline, "--lora", lora_arg, "--prompt",
-                           "an astronaut riding a horse", "--sampler", "ddim", "--steps", "5",
-                           "--cfg", "1", "--seed", "504", "--rng", "torch", "--height", "24",
-                           "--width", "16", "--device", "cpu", "--output-tensor", out, "--out", out_dir };
-    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; ++i) helper[k++] = (char*)tail[i];
-    helper[k] = NULL;
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) { execvp(helper[0], helper); perror(helper[0]); _exit(127); }
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("engine generate (%s) failed (status %d)", helper[0], status);
+    const char* cli_args[] = { "--model", pipeline, "--lora", lora_arg, "--prompt", "an astronaut riding a horse",
+                               "--sampler", "ddim", "--steps", "5", "--cfg", "1", "--seed", "504", "--rng", "torch",
+                               "--height", "24", "--width", "16", "--device", "cpu" };
     size_t cli_len = 0;
-    float* cli = test_read_f32_tensor(out, "image", &cli_len);
-    if (cli == NULL) FAIL("cannot read tensor 'image' of %s", out);
-    unlink(out);
+    float* cli = test_cli_image(argv + 1, argc - 1, cli_args, sizeof cli_args / sizeof cli_args[0], &cli_len);
     CHECK(cli_len == 3 * 24 * 16);
 
-    engine_options options;
-    REQUIRE_OK(engine_options_init(&options));
-    options.device = "cpu";
     engine_context* context = NULL;
-    REQUIRE_OK(engine_create(&options, &context));
     engine_model* model = NULL;
-    REQUIRE_OK(engine_load_model(context, pipeline, &model));
+    test_open_cpu(pipeline, &context, &model);
 
     const char* prompts[] = { "an astronaut riding a horse" };
     engine_request request;
@@ -174,7 +149,6 @@ int main(int argc, char** argv)
     free(base);
     free(adapted);
     free(again);
-    rmdir(out_dir);
     printf("PASS\n");
     return 0;
 }

@@ -14,10 +14,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "test_support.h"
+#include "test_cli.h"
 
 enum { W = 16, H = 24, COUNT = 2 };
 
@@ -70,43 +68,19 @@ int main(int argc, char** argv)
     CHECK(sizeof(request_v0_6) <= offsetof(engine_request, negative_original_size));
 
     /* The CLI first (a separate process): Euler, 5 steps, CFG 5, the reference's prompts, seed and sizes. */
-    char out[] = "/tmp/engine-negsize-XXXXXX.safetensors";
-    int fd = mkstemps(out, 12);
-    CHECK(fd >= 0);
-    close(fd);
-    char out_dir[] = "/tmp/engine-negsize-cli-XXXXXX";
-    CHECK(mkdtemp(out_dir) != NULL);
-    char* helper[64];
-    int k = 0;
-    for (int i = 1; i < argc && k < 20; ++i) helper[k++] = argv[i];
-    const char* tail[] = { "generate", "--model", pipeline, "--prompt", "a lighthouse on a rock", "--prompt",
-                           "a cup of coffee, studio photo", "--negative-prompt", "fog", "--negative-prompt", "blurry",
-                           "--sampler", "euler", "--steps", "5", "--cfg", "5", "--seed", "56", "--rng", "torch",
-                           "--height", "24", "--width", "16", "--original-size", "96,64", "--crop-top-left", "8,4",
-                           "--target-size", "24,16", "--negative-original-size", "32,32", "--negative-crop-top-left",
-                           "2,0", "--negative-target-size", "24,16", "--device", "cpu", "--output-tensor", out,
-                           "--out", out_dir };
-    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; ++i) helper[k++] = (char*)tail[i];
-    helper[k] = NULL;
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) { execvp(helper[0], helper); perror(helper[0]); _exit(127); }
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) FAIL("engine generate (%s) failed (status %d)", helper[0], status);
+    const char* cli_args[] = { "--model", pipeline, "--prompt", "a lighthouse on a rock", "--prompt",
+                               "a cup of coffee, studio photo", "--negative-prompt", "fog", "--negative-prompt", "blurry",
+                               "--sampler", "euler", "--steps", "5", "--cfg", "5", "--seed", "56", "--rng", "torch",
+                               "--height", "24", "--width", "16", "--original-size", "96,64", "--crop-top-left", "8,4",
+                               "--target-size", "24,16", "--negative-original-size", "32,32", "--negative-crop-top-left",
+                               "2,0", "--negative-target-size", "24,16", "--device", "cpu" };
     size_t cli_len = 0;
-    float* cli = test_read_f32_tensor(out, "image", &cli_len);
-    if (cli == NULL) FAIL("cannot read tensor 'image' of %s", out);
-    unlink(out);
+    float* cli = test_cli_image(argv + 1, argc - 1, cli_args, sizeof cli_args / sizeof cli_args[0], &cli_len);
     CHECK(cli_len == COUNT * 3 * H * W);
 
-    engine_options options;
-    REQUIRE_OK(engine_options_init(&options));
-    options.device = "cpu";
     engine_context* context = NULL;
-    REQUIRE_OK(engine_create(&options, &context));
     engine_model* model = NULL;
-    REQUIRE_OK(engine_load_model(context, pipeline, &model));
+    test_open_cpu(pipeline, &context, &model);
 
     const char* prompts[] = { "a lighthouse on a rock", "a cup of coffee, studio photo" };
     const char* negatives[] = { "fog", "blurry" };
@@ -196,7 +170,6 @@ int main(int argc, char** argv)
     free(plain);
     free(negative);
     free(again);
-    rmdir(out_dir);
     printf("PASS\n");
     return 0;
 }

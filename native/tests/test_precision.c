@@ -11,7 +11,7 @@
  * Skipped (77) without the fixtures (ENGINE_FIXTURES, else ../shared/fixtures beside the repository). */
 #include <math.h>
 
-#include "test_support.h"
+#include "test_cli.h"
 
 /* Whether this process should have bf16 compute: the CPU's AVX512-BF16 (with AVX-512F) and the library not
  * disabled. The engine's own check reads CPUID and XCR0 in the bf16 library; this one asks the compiler's. */
@@ -37,13 +37,9 @@ int main(void)
     char pipeline[1024];
     snprintf(pipeline, sizeof pipeline, "%s/pipelines/sd_tiny/pipeline", root);
 
-    engine_options options;
-    REQUIRE_OK(engine_options_init(&options));
-    options.device = "cpu";
     engine_context* context = NULL;
-    REQUIRE_OK(engine_create(&options, &context));
     engine_model* model = NULL;
-    REQUIRE_OK(engine_load_model(context, pipeline, &model));
+    test_open_cpu(pipeline, &context, &model);
 
     const char* prompts[] = { "a bowl of cherries", "an old map of a harbour town" };
     engine_request request;
