@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Engine.Core;
 using Engine.Kernels;
 using ILGPU;
@@ -15,7 +14,6 @@ namespace Engine.Gpu;
 public sealed partial class IlgpuDevice
 {
     private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>? _tcConvF16, _tcConvBF16;
-    private readonly TensorCoreConvWeights _tcConvWeights = new();
 
     /// <summary>
     /// On ILGPU's CPU accelerator, run the tensor-core routes with <see cref="EmulatedTensorCore"/> (tests: the
@@ -25,9 +23,6 @@ public sealed partial class IlgpuDevice
 
     /// <summary>Convolutions launched on the tensor-core kernel so far (tests check the routing with it).</summary>
     internal int TensorCoreConvLaunches { get; private set; }
-
-    /// <summary>The copy of <paramref name="weight"/> in <paramref name="dtype"/> the tensor-core convolution keeps, if any (tests).</summary>
-    internal Tensor? TensorCoreConvWeightCopy(Tensor weight, DType dtype) => _tcConvWeights.Find(weight, dtype);
 
     /// <summary>
     /// A convolution on the tensor-core kernel when it fits; otherwise false and the caller keeps the fp32-accumulating
@@ -46,7 +41,7 @@ public sealed partial class IlgpuDevice
         bool k3 = kh == 3 && kw == 3 && padding == 1 && stride is 1 or 2;
         bool k1 = kh == 1 && kw == 1 && padding == 0 && stride == 1;
         if (!(k3 || k1) || cin % 8 != 0) return false;
-        var w = _tcConvWeights.For(this, weight, x.DType);
+        var w = _parameterCopies.For(this, weight, x.DType);
         if (w.Offset % 8 != 0) return false;
         var p = new TcConvParams
         {
@@ -54,8 +49,7 @@ public sealed partial class IlgpuDevice
             Kh = kh, Kw = kw, Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1,
         };
         p.Dense = k1 && p.Pixels % 8 == 0 && x.Offset % 8 == 0 ? 1 : 0;
-        using var staged = bias is not null && bias.DType != DType.F32 ? Stage() : null;
-        var biasView = BiasView(staged is null ? bias : staged.In(bias!));
+        var biasView = BiasView(bias is null ? null : _parameterCopies.For(this, bias, DType.F32));
         var kernel = x.DType == DType.F16
             ? _tcConvF16 ??= LoadTensorCoreConv<F16Element>()
             : _tcConvBF16 ??= LoadTensorCoreConv<BF16Element>();
@@ -73,56 +67,4 @@ public sealed partial class IlgpuDevice
 
     /// <summary>The 16-bit storage of an F16 or BF16 tensor (bf16 bits seen as <see cref="Half"/>; the kernels move bits).</summary>
     private static ArrayView<Half> HalfBits(Tensor t) => t.DType == DType.F16 ? ViewF16(t) : ViewBF16(t).Cast<Half>();
-
-    /// <summary>
-    /// Convolution weights in the storage the tensor-core kernel reads: the activations' 16-bit type, [Cout, Cin, kh, kw]
-    /// as bound (the kernel's A operand is PyTorch's own order), 16-byte aligned. A weight that already is so is used as
-    /// it is; any other (float32 weights, the other half type, an unaligned view) is converted once on first use and
-    /// kept while the weight tensor lives (models never write a bound weight in place; LoRA binds new tensors). Copies
-    /// whose weight was collected are freed at the next conversion, the rest with the device.
-    /// </summary>
-    private sealed class TensorCoreConvWeights : IDisposable
-    {
-        private readonly ConditionalWeakTable<Tensor, Tensor> _f16 = new(), _bf16 = new();
-        private readonly List<(WeakReference<Tensor> Weight, Tensor Copy)> _copies = [];
-
-        public Tensor? Find(Tensor weight, DType dtype)
-        {
-            lock (_copies) return (dtype == DType.F16 ? _f16 : _bf16).TryGetValue(weight, out var copy) ? copy : null;
-        }
-
-        public Tensor For(IlgpuDevice device, Tensor weight, DType dtype)
-        {
-            if (weight.DType == dtype && weight.Offset % 8 == 0) return weight;
-            var table = dtype == DType.F16 ? _f16 : _bf16;
-            lock (_copies)
-            {
-                if (table.TryGetValue(weight, out var copy)) return copy;
-                Sweep();
-                copy = device.Convert(weight, dtype);
-                table.Add(weight, copy);
-                _copies.Add((new WeakReference<Tensor>(weight), copy));
-                return copy;
-            }
-        }
-
-        private void Sweep()
-        {
-            for (int i = _copies.Count - 1; i >= 0; i--)
-                if (!_copies[i].Weight.TryGetTarget(out _))
-                {
-                    _copies[i].Copy.Dispose();
-                    _copies.RemoveAt(i);
-                }
-        }
-
-        public void Dispose()
-        {
-            lock (_copies)
-            {
-                foreach (var (_, copy) in _copies) copy.Dispose();
-                _copies.Clear();
-            }
-        }
-    }
 }

@@ -42,13 +42,14 @@ public sealed partial class IlgpuDevice
     /// <summary>
     /// A Linear-shaped product (a [.., M, K] x b [N, K]^T, F16 operands and output, K a multiple of 8, the bias
     /// float32 as the models keep it) on the tensor-core GEMM with the bias and activation fused; otherwise false.
-    /// A half bias falls through here and comes back widened (MatMulCore stages it).
+    /// A half bias is read through its float32 copy, made once per bias tensor (<see cref="ParameterCopies"/>).
     /// </summary>
     private bool TryTensorCoreMatMul(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
-        if (!GemmOnTensorCores(a) || !GemmOnTensorCores(b) || !GemmOnTensorCores(output) || (bias is not null && bias.DType != DType.F32)) return false;
+        if (!GemmOnTensorCores(a) || !GemmOnTensorCores(b) || !GemmOnTensorCores(output)) return false;
         if (transposeA || !transposeB || k % 8 != 0) return false;
+        if (bias is not null) bias = _parameterCopies.For(this, bias, DType.F32);
         _tcGemm ??= EmulatesTensorCoreGemm
             ? _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, DenseA>)
             : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);

@@ -279,7 +279,7 @@ public sealed partial class IlgpuDevice : Device
         _closed = true;
         _scratch?.Dispose();
         _absentBias?.Dispose();
-        _tcConvWeights.Dispose();
+        _parameterCopies.Dispose();
         base.Dispose();
         _accelerator.Dispose();
         _context.Dispose();

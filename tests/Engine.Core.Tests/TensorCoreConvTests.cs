@@ -43,7 +43,7 @@ public class TensorCoreConvTests(string kind)
     private static readonly Shape Dense1x1 = new(2, 32, 12, 10, 48, 1, 1, 0, true, DType.F16);    // 120 pixels: the dense cp.async slab
     private static readonly Shape Gathered1x1 = new(1, 16, 7, 9, 24, 1, 1, 0, false, DType.F32);  // 63 pixels: the gathered slab
     private static readonly Shape Odd3x3 = new(1, 16, 9, 7, 40, 3, 1, 1, true, DType.BF16);
-    private static readonly Shape OddStride2 = new(1, 24, 7, 9, 16, 3, 2, 1, true, DType.F16, DType.F16);   // a half bias, widened per call
+    private static readonly Shape OddStride2 = new(1, 24, 7, 9, 16, 3, 2, 1, true, DType.F16, DType.F16);   // a half bias, widened once
 
     /// <summary>Every shape in f16; in bf16 all but the largest stride-1 case (the emulation is slow), which the others' paths cover.</summary>
     public static IEnumerable<TestCaseData> Eligible()
@@ -173,13 +173,13 @@ public class TensorCoreConvTests(string kind)
         var (x2, w2, _) = Inputs(s, 2);
         using var weight1 = device.Upload(w1, s.Cout, s.Cin, 3, 3);
         using var weight2 = device.Upload(w2, s.Cout, s.Cin, 3, 3);
-        Assert.That(device.TensorCoreConvWeightCopy(weight1, DType.F16), Is.Null);
+        Assert.That(device.ParameterCopy(weight1, DType.F16), Is.Null);
         AssertClose(Expected(s, DType.F16, x1, w1, null), Conv(s, DType.F16, x1, weight1, null), DType.F16, "first call");
-        var copy = device.TensorCoreConvWeightCopy(weight1, DType.F16);
+        var copy = device.ParameterCopy(weight1, DType.F16);
         Assert.That(copy, Is.Not.Null, "converted on first use");
         AssertClose(Expected(s, DType.F16, x2, w1, null), Conv(s, DType.F16, x2, weight1, null), DType.F16, "second call, same weight");
-        Assert.That(device.TensorCoreConvWeightCopy(weight1, DType.F16), Is.SameAs(copy), "the copy is reused");
+        Assert.That(device.ParameterCopy(weight1, DType.F16), Is.SameAs(copy), "the copy is reused");
         AssertClose(Expected(s, DType.F16, x1, w2, null), Conv(s, DType.F16, x1, weight2, null), DType.F16, "another weight");
-        Assert.That(device.TensorCoreConvWeightCopy(weight2, DType.F16), Is.Not.Null.And.Not.SameAs(copy), "another weight, its own copy");
+        Assert.That(device.ParameterCopy(weight2, DType.F16), Is.Not.Null.And.Not.SameAs(copy), "another weight, its own copy");
     }
 }

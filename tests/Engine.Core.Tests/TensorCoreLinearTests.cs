@@ -92,7 +92,7 @@ public class TensorCoreLinearTests
         Assert.That(y.ToArray(), Is.All.EqualTo((float)(System.Half)0.3f).Within(1e-7f));
     }
 
-    /// <summary>A half bias is widened once (staged) and the product still runs on the tensor cores.</summary>
+    /// <summary>A half bias is widened once (its float32 copy kept for later calls) and the product still runs on the tensor cores.</summary>
     [Test]
     public void HalfBiasIsWidenedAndRouted()
     {
@@ -108,6 +108,11 @@ public class TensorCoreLinearTests
         long before = device.TensorCoreGemmLaunches;
         device.Linear(xh, wh, bh, y, Activation.SiLU);
         Assert.That(device.TensorCoreGemmLaunches, Is.EqualTo(before + 1));
+        var widened = device.ParameterCopy(bh, DType.F32);
+        Assert.That(widened, Is.Not.Null);
+        device.Linear(xh, wh, bh, y, Activation.SiLU);
+        Assert.That(device.TensorCoreGemmLaunches, Is.EqualTo(before + 2));
+        Assert.That(device.ParameterCopy(bh, DType.F32), Is.SameAs(widened));
         using var cx = Cpu.Upload(x, 9, 16);
         using var cw = Cpu.Upload(w, 24, 16);
         using var cb = Cpu.Upload(bias, 24);
