@@ -4,7 +4,7 @@ using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="TensorCoreAttentionKernels.FlashAttention{TCore}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="TensorCoreAttentionKernels.FlashAttention{TCore, TElem}"/>.</summary>
 public struct TcAttentionParams
 {
     /// <summary>Query and key/value sequence lengths, heads, head width (a multiple of 8, at most 160) and row width (heads x head width).</summary>
@@ -19,8 +19,9 @@ public struct TcAttentionParams
 /// FlashAttention-2 on tensor cores: a warp owns 16 query rows; per 32-key block it computes the 16 x 32
 /// scores with mma (Q and K from shared memory via ldmatrix), keeps the online-softmax statistics in
 /// registers (quad shuffles), turns the score accumulators directly into the A fragments of P V (packed
-/// to f16), and accumulates the output in an <see cref="OutputTile"/>. K and V blocks are staged with
-/// cp.async one block ahead. exp2 with the scale folded into the scores. f16 in and out, fp32 accumulation.
+/// to the element type), and accumulates the output in an <see cref="OutputTile"/>. K and V blocks are staged with
+/// cp.async one block ahead. exp2 with the scale folded into the scores. f16 or bf16 in and out
+/// (<see cref="IMmaElement"/>), fp32 accumulation and softmax statistics.
 /// </summary>
 public static class TensorCoreAttentionKernels
 {
@@ -42,10 +43,11 @@ public static class TensorCoreAttentionKernels
     /// shared memory (27 KB at d = 64, 51 KB at d = 128, 63 KB at d = 160: above 48 KB the launch needs the
     /// opt-in). d a multiple of 8, at most 160; rows 16-byte aligned (Width a multiple of 8).</para>
     /// </summary>
-    public static void FlashAttention<TCore>(GlobalHalf q, GlobalHalf k, GlobalHalf v, ArrayView<Half> output, TcAttentionParams p)
-        where TCore : struct, ITensorCore
+    public static void FlashAttention<TCore, TElem>(GlobalHalf q, GlobalHalf k, GlobalHalf v, ArrayView<Half> output, TcAttentionParams p)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
         var core = default(TCore);
+        var element = default(TElem);
         var shared = SharedMemory.GetDynamic<ushort>();
         int d = p.HeadDim, dk = PaddedDim(d), qs = dk + 8, vs = d + 8, chunks = d / 8;
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
@@ -97,10 +99,10 @@ public static class TensorCoreAttentionKernels
                 int keyRow = (lane & 7) + (lane >> 4) * 8, col = kk + ((lane >> 3) & 1) * 8;
                 var k01 = core.LdMatrixX4(shared, ks + keyRow * qs + col);
                 var k23 = core.LdMatrixX4(shared, ks + (keyRow + 16) * qs + col);
-                core.MmaF16(ref s0, qa, new FragB { R0 = k01.R0, R1 = k01.R1 });
-                core.MmaF16(ref s1, qa, new FragB { R0 = k01.R2, R1 = k01.R3 });
-                core.MmaF16(ref s2, qa, new FragB { R0 = k23.R0, R1 = k23.R1 });
-                core.MmaF16(ref s3, qa, new FragB { R0 = k23.R2, R1 = k23.R3 });
+                element.Mma(core, ref s0, qa, new FragB { R0 = k01.R0, R1 = k01.R1 });
+                element.Mma(core, ref s1, qa, new FragB { R0 = k01.R2, R1 = k01.R3 });
+                element.Mma(core, ref s2, qa, new FragB { R0 = k23.R0, R1 = k23.R1 });
+                element.Mma(core, ref s3, qa, new FragB { R0 = k23.R2, R1 = k23.R3 });
             }
             int key0 = kb * Keys + 2 * t;
             Mask(ref s0, key0, rowTop, rowBottom, p);
@@ -130,8 +132,8 @@ public static class TensorCoreAttentionKernels
             o.Rescale(aTop, aBottom);
 
             // P as A fragments (keys 0-15 from tiles 0, 1; keys 16-31 from tiles 2, 3), times V.
-            var pa0 = new FragA { R0 = core.PackF16(s0.C0, s0.C1), R1 = core.PackF16(s0.C2, s0.C3), R2 = core.PackF16(s1.C0, s1.C1), R3 = core.PackF16(s1.C2, s1.C3) };
-            var pa1 = new FragA { R0 = core.PackF16(s2.C0, s2.C1), R1 = core.PackF16(s2.C2, s2.C3), R2 = core.PackF16(s3.C0, s3.C1), R3 = core.PackF16(s3.C2, s3.C3) };
+            var pa0 = new FragA { R0 = element.Pack(core, s0.C0, s0.C1), R1 = element.Pack(core, s0.C2, s0.C3), R2 = element.Pack(core, s1.C0, s1.C1), R3 = element.Pack(core, s1.C2, s1.C3) };
+            var pa1 = new FragA { R0 = element.Pack(core, s2.C0, s2.C1), R1 = element.Pack(core, s2.C2, s2.C3), R2 = element.Pack(core, s3.C0, s3.C1), R3 = element.Pack(core, s3.C2, s3.C3) };
             int vKey = (lane & 7) + ((lane >> 3) & 1) * 8;
             for (int j = 0; j < chunks; j += 2)
             {
@@ -140,18 +142,18 @@ public static class TensorCoreAttentionKernels
                 {
                     var v0 = core.LdMatrixX4Trans(shared, vsOff + vKey * vs + vCol);
                     var v1 = core.LdMatrixX4Trans(shared, vsOff + (vKey + 16) * vs + vCol);
-                    o.Mma(core, j, pa0, new FragB { R0 = v0.R0, R1 = v0.R1 });
-                    o.Mma(core, j + 1, pa0, new FragB { R0 = v0.R2, R1 = v0.R3 });
-                    o.Mma(core, j, pa1, new FragB { R0 = v1.R0, R1 = v1.R1 });
-                    o.Mma(core, j + 1, pa1, new FragB { R0 = v1.R2, R1 = v1.R3 });
+                    o.Mma<TCore, TElem>(core, j, pa0, new FragB { R0 = v0.R0, R1 = v0.R1 });
+                    o.Mma<TCore, TElem>(core, j + 1, pa0, new FragB { R0 = v0.R2, R1 = v0.R3 });
+                    o.Mma<TCore, TElem>(core, j, pa1, new FragB { R0 = v1.R0, R1 = v1.R1 });
+                    o.Mma<TCore, TElem>(core, j + 1, pa1, new FragB { R0 = v1.R2, R1 = v1.R3 });
                 }
                 else
                 {
                     // Odd tile count (d = 40): the last 8 columns by ldmatrix .x2.trans (lanes 0-15 give the rows).
                     core.LdMatrixX2Trans(shared, vsOff + vKey * vs + j * 8, out uint a0, out uint a1);
                     core.LdMatrixX2Trans(shared, vsOff + (vKey + 16) * vs + j * 8, out uint b0, out uint b1);
-                    o.Mma(core, j, pa0, new FragB { R0 = a0, R1 = a1 });
-                    o.Mma(core, j, pa1, new FragB { R0 = b0, R1 = b1 });
+                    o.Mma<TCore, TElem>(core, j, pa0, new FragB { R0 = a0, R1 = a1 });
+                    o.Mma<TCore, TElem>(core, j, pa1, new FragB { R0 = b0, R1 = b1 });
                 }
             }
             Group.Barrier();
@@ -170,19 +172,19 @@ public static class TensorCoreAttentionKernels
             if (rowTop < p.Lq)
             {
                 long at = (long)b * p.Lq * p.Width + (long)rowTop * p.Width + col;
-                output[at] = ToHalf(c.C0 * invTop);
-                output[at + 1] = ToHalf(c.C1 * invTop);
+                output[at] = Round<TElem>(c.C0 * invTop);
+                output[at + 1] = Round<TElem>(c.C1 * invTop);
             }
             if (rowBottom < p.Lq)
             {
                 long at = (long)b * p.Lq * p.Width + (long)rowBottom * p.Width + col;
-                output[at] = ToHalf(c.C2 * invBottom);
-                output[at + 1] = ToHalf(c.C3 * invBottom);
+                output[at] = Round<TElem>(c.C2 * invBottom);
+                output[at + 1] = Round<TElem>(c.C3 * invBottom);
             }
         }
     }
 
-    private static Half ToHalf(float x) => Interop.IntAsFloat(Engine.Core.ScalarMath.ToHalfBits(x));
+    private static Half Round<TElem>(float x) where TElem : struct, IMmaElement => Interop.IntAsFloat(default(TElem).Round(x));
 
     private static float Max4(float a, float b, float c, float d, float e, float f, float g, float h) =>
         XMath.Max(XMath.Max(XMath.Max(a, b), XMath.Max(c, d)), XMath.Max(XMath.Max(e, f), XMath.Max(g, h)));

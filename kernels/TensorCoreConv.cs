@@ -4,36 +4,6 @@ using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
-/// <summary>The 16-bit element type of a tensor-core product: its mma (fp32 accumulation) and the rounding of a result.</summary>
-public interface IMmaElement
-{
-    /// <summary>c += a b on this element type.</summary>
-    void Mma<TCore>(TCore core, ref MmaAcc c, FragA a, FragB b) where TCore : struct, ITensorCore;
-
-    /// <summary>The 16 bits of <paramref name="value"/> rounded to this type (nearest even).</summary>
-    ushort Round(float value);
-}
-
-/// <summary>IEEE float16 operands and results.</summary>
-public struct F16Element : IMmaElement
-{
-    /// <inheritdoc />
-    public readonly void Mma<TCore>(TCore core, ref MmaAcc c, FragA a, FragB b) where TCore : struct, ITensorCore => core.MmaF16(ref c, a, b);
-
-    /// <inheritdoc />
-    public readonly ushort Round(float value) => ScalarMath.ToHalfBits(value);
-}
-
-/// <summary>bfloat16 operands and results.</summary>
-public struct BF16Element : IMmaElement
-{
-    /// <inheritdoc />
-    public readonly void Mma<TCore>(TCore core, ref MmaAcc c, FragA a, FragB b) where TCore : struct, ITensorCore => core.MmaBF16(ref c, a, b);
-
-    /// <inheritdoc />
-    public readonly ushort Round(float value) => ScalarMath.ToBFloat16(value);
-}
-
 /// <summary>Scalar arguments of <see cref="TensorCoreConvKernels.Conv2d{TCore, TElem}"/>.</summary>
 public struct TcConvParams
 {
@@ -133,7 +103,7 @@ public static class TensorCoreConvKernels
                 int m = lane >> 3, bRow = kk + (lane & 7) + (m & 1) * 8, bCol = wn * 32 + (m >> 1) * 8;
                 var b01 = core.LdMatrixX4Trans(shared, xOff + bRow * XStride + bCol);
                 var b23 = core.LdMatrixX4Trans(shared, xOff + bRow * XStride + bCol + 16);
-                Multiply<TCore, TElem>(ref acc, core, a0, a1, b01, b23);
+                acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
             }
             // The next stage was last read in the previous slab, before the barrier above.
             if (more && p.Dense == 0) StoreX(shared, (s + 1) & 1, column, parity, next);
@@ -150,22 +120,6 @@ public static class TensorCoreConvKernels
         Store<TElem>(acc.T5, co + 16, px + 8, bias, output, outBase, p);
         Store<TElem>(acc.T6, co + 16, px + 16, bias, output, outBase, p);
         Store<TElem>(acc.T7, co + 16, px + 24, bias, output, outBase, p);
-    }
-
-    private static void Multiply<TCore, TElem>(ref WarpTile acc, TCore core, FragA a0, FragA a1, FragA b01, FragA b23)
-        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
-    {
-        var e = default(TElem);
-        FragB b0 = new() { R0 = b01.R0, R1 = b01.R1 }, b1 = new() { R0 = b01.R2, R1 = b01.R3 };
-        FragB b2 = new() { R0 = b23.R0, R1 = b23.R1 }, b3 = new() { R0 = b23.R2, R1 = b23.R3 };
-        e.Mma(core, ref acc.T0, a0, b0);
-        e.Mma(core, ref acc.T1, a0, b1);
-        e.Mma(core, ref acc.T2, a0, b2);
-        e.Mma(core, ref acc.T3, a0, b3);
-        e.Mma(core, ref acc.T4, a1, b0);
-        e.Mma(core, ref acc.T5, a1, b1);
-        e.Mma(core, ref acc.T6, a1, b2);
-        e.Mma(core, ref acc.T7, a1, b3);
     }
 
     // 128 threads stage 256 weight chunks of 8 halves (64 rows x 32 k): two per thread.

@@ -4,7 +4,7 @@ using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="TensorCoreGemmKernels.Gemm{TCore, TA}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="TensorCoreGemmKernels.Gemm{TCore, TA, TElem}"/>.</summary>
 public struct TcGemmParams
 {
     /// <summary>Output rows, weight rows (2 x the output columns with GEGLU) and depth.</summary>
@@ -67,8 +67,9 @@ public struct ConvA : ITileSourceA
 }
 
 /// <summary>
-/// Warp-tiled tensor-core GEMM: out[m, n] = epilogue(alpha sum_k A[m, k] W[n, k]) with f16 inputs and
-/// fp32 accumulation, W stored [N, K] as Linear weights are (the mma's column-major B).
+/// Warp-tiled tensor-core GEMM: out[m, n] = epilogue(alpha sum_k A[m, k] W[n, k]) with f16 or bf16 inputs
+/// (<see cref="IMmaElement"/>; A, W, residual and output all of that type) and fp32 accumulation, W stored
+/// [N, K] as Linear weights are (the mma's column-major B).
 /// </summary>
 public static class TensorCoreGemmKernels
 {
@@ -89,8 +90,8 @@ public static class TensorCoreGemmKernels
     /// <see cref="SharedHalves"/> halves (20 KB) of dynamic shared memory. K must be a multiple of 8;
     /// A, W and the output 16-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
     /// </summary>
-    public static void Gemm<TCore, TA>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
-        where TCore : struct, ITensorCore where TA : struct, ITileSourceA
+    public static void Gemm<TCore, TA, TElem>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
+        where TCore : struct, ITensorCore where TA : struct, ITileSourceA where TElem : struct, IMmaElement
     {
         var core = default(TCore);
         var shared = SharedMemory.GetDynamic<ushort>();
@@ -124,7 +125,7 @@ public static class TensorCoreGemmKernels
                 int wRow = wn * 32 + (lane & 7) + (lane >> 4) * 8, wCol = kk + ((lane >> 3) & 1) * 8;
                 var b01 = core.LdMatrixX4(shared, wOff + wRow * Stride + wCol);
                 var b23 = core.LdMatrixX4(shared, wOff + (wRow + 16) * Stride + wCol);
-                acc.Multiply(core, a0, a1, b01, b23);
+                acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
             }
             Group.Barrier();
         }
@@ -133,21 +134,21 @@ public static class TensorCoreGemmKernels
         if (p.Geglu != 0)
         {
             int col = n0 + wn * 16 + 2 * t;
-            GegluPair(acc.T0, acc.T1, row, col, bias, output, batch, p);
-            GegluPair(acc.T2, acc.T3, row, col + 8, bias, output, batch, p);
-            GegluPair(acc.T4, acc.T5, row + 16, col, bias, output, batch, p);
-            GegluPair(acc.T6, acc.T7, row + 16, col + 8, bias, output, batch, p);
+            GegluPair<TElem>(acc.T0, acc.T1, row, col, bias, output, batch, p);
+            GegluPair<TElem>(acc.T2, acc.T3, row, col + 8, bias, output, batch, p);
+            GegluPair<TElem>(acc.T4, acc.T5, row + 16, col, bias, output, batch, p);
+            GegluPair<TElem>(acc.T6, acc.T7, row + 16, col + 8, bias, output, batch, p);
             return;
         }
         int c0 = n0 + wn * 32 + 2 * t;
-        Store(acc.T0, row, c0, bias, residual, output, batch, p);
-        Store(acc.T1, row, c0 + 8, bias, residual, output, batch, p);
-        Store(acc.T2, row, c0 + 16, bias, residual, output, batch, p);
-        Store(acc.T3, row, c0 + 24, bias, residual, output, batch, p);
-        Store(acc.T4, row + 16, c0, bias, residual, output, batch, p);
-        Store(acc.T5, row + 16, c0 + 8, bias, residual, output, batch, p);
-        Store(acc.T6, row + 16, c0 + 16, bias, residual, output, batch, p);
-        Store(acc.T7, row + 16, c0 + 24, bias, residual, output, batch, p);
+        Store<TElem>(acc.T0, row, c0, bias, residual, output, batch, p);
+        Store<TElem>(acc.T1, row, c0 + 8, bias, residual, output, batch, p);
+        Store<TElem>(acc.T2, row, c0 + 16, bias, residual, output, batch, p);
+        Store<TElem>(acc.T3, row, c0 + 24, bias, residual, output, batch, p);
+        Store<TElem>(acc.T4, row + 16, c0, bias, residual, output, batch, p);
+        Store<TElem>(acc.T5, row + 16, c0 + 8, bias, residual, output, batch, p);
+        Store<TElem>(acc.T6, row + 16, c0 + 16, bias, residual, output, batch, p);
+        Store<TElem>(acc.T7, row + 16, c0 + 24, bias, residual, output, batch, p);
     }
 
     /// <summary>
@@ -186,37 +187,41 @@ public static class TensorCoreGemmKernels
     // The bias stays float32 as the models keep it: one read per output, added to the fp32 accumulator before the one rounding.
     private static float Bias(ArrayView<float> bias, int n, TcGemmParams p) => p.HasBias != 0 ? bias[n] : 0f;
 
-    private static void Store(MmaAcc c, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void Store<TElem>(MmaAcc c, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
+        where TElem : struct, IMmaElement
     {
-        Put(c.C0, row, col, bias, residual, output, batch, p);
-        Put(c.C1, row, col + 1, bias, residual, output, batch, p);
-        Put(c.C2, row + 8, col, bias, residual, output, batch, p);
-        Put(c.C3, row + 8, col + 1, bias, residual, output, batch, p);
+        Put<TElem>(c.C0, row, col, bias, residual, output, batch, p);
+        Put<TElem>(c.C1, row, col + 1, bias, residual, output, batch, p);
+        Put<TElem>(c.C2, row + 8, col, bias, residual, output, batch, p);
+        Put<TElem>(c.C3, row + 8, col + 1, bias, residual, output, batch, p);
     }
 
-    private static void Put(float v, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void Put<TElem>(float v, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
+        where TElem : struct, IMmaElement
     {
         if (row >= p.M || col >= p.N) return;
         long at = batch * p.StrideC + (long)row * p.N + col;
         float y = ScalarMath.Activate(p.Alpha * v + Bias(bias, col, p), p.Activation);
-        if (p.HasResidual != 0) y += ScalarMath.FromHalfBits(Interop.FloatAsInt(residual[at]));
-        output[at] = Interop.IntAsFloat(ScalarMath.ToHalfBits(y));
+        if (p.HasResidual != 0) y += default(TElem).Widen(Interop.FloatAsInt(residual[at]));
+        output[at] = Interop.IntAsFloat(default(TElem).Round(y));
     }
 
-    private static void GegluPair(MmaAcc value, MmaAcc gate, int row, int col, ArrayView<float> bias, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void GegluPair<TElem>(MmaAcc value, MmaAcc gate, int row, int col, ArrayView<float> bias, ArrayView<Half> output, int batch, TcGemmParams p)
+        where TElem : struct, IMmaElement
     {
-        PutGeglu(value.C0, gate.C0, row, col, bias, output, batch, p);
-        PutGeglu(value.C1, gate.C1, row, col + 1, bias, output, batch, p);
-        PutGeglu(value.C2, gate.C2, row + 8, col, bias, output, batch, p);
-        PutGeglu(value.C3, gate.C3, row + 8, col + 1, bias, output, batch, p);
+        PutGeglu<TElem>(value.C0, gate.C0, row, col, bias, output, batch, p);
+        PutGeglu<TElem>(value.C1, gate.C1, row, col + 1, bias, output, batch, p);
+        PutGeglu<TElem>(value.C2, gate.C2, row + 8, col, bias, output, batch, p);
+        PutGeglu<TElem>(value.C3, gate.C3, row + 8, col + 1, bias, output, batch, p);
     }
 
-    private static void PutGeglu(float value, float gate, int row, int col, ArrayView<float> bias, ArrayView<Half> output, int batch, TcGemmParams p)
+    private static void PutGeglu<TElem>(float value, float gate, int row, int col, ArrayView<float> bias, ArrayView<Half> output, int batch, TcGemmParams p)
+        where TElem : struct, IMmaElement
     {
         int half = p.N / 2;
         if (row >= p.M || col >= half) return;
         float h = p.Alpha * value + Bias(bias, col, p), gt = p.Alpha * gate + Bias(bias, half + col, p);
-        output[batch * p.StrideC + (long)row * half + col] = Interop.IntAsFloat(ScalarMath.ToHalfBits(h * ScalarMath.GeluErf(gt)));
+        output[batch * p.StrideC + (long)row * half + col] = Interop.IntAsFloat(default(TElem).Round(h * ScalarMath.GeluErf(gt)));
     }
 }
 
@@ -227,17 +232,18 @@ public struct WarpTile
     public MmaAcc T0, T1, T2, T3, T4, T5, T6, T7;
 
     /// <summary>One k16 step: A fragments of the two m16 tiles; b01 / b23 hold the B fragments of n8 tiles 0, 1 / 2, 3 (ldmatrix .x4 order).</summary>
-    public void Multiply<TCore>(TCore core, FragA a0, FragA a1, FragA b01, FragA b23) where TCore : struct, ITensorCore
+    public void Multiply<TCore, TElem>(TCore core, FragA a0, FragA a1, FragA b01, FragA b23) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
+        var e = default(TElem);
         FragB b0 = new() { R0 = b01.R0, R1 = b01.R1 }, b1 = new() { R0 = b01.R2, R1 = b01.R3 };
         FragB b2 = new() { R0 = b23.R0, R1 = b23.R1 }, b3 = new() { R0 = b23.R2, R1 = b23.R3 };
-        core.MmaF16(ref T0, a0, b0);
-        core.MmaF16(ref T1, a0, b1);
-        core.MmaF16(ref T2, a0, b2);
-        core.MmaF16(ref T3, a0, b3);
-        core.MmaF16(ref T4, a1, b0);
-        core.MmaF16(ref T5, a1, b1);
-        core.MmaF16(ref T6, a1, b2);
-        core.MmaF16(ref T7, a1, b3);
+        e.Mma(core, ref T0, a0, b0);
+        e.Mma(core, ref T1, a0, b1);
+        e.Mma(core, ref T2, a0, b2);
+        e.Mma(core, ref T3, a0, b3);
+        e.Mma(core, ref T4, a1, b0);
+        e.Mma(core, ref T5, a1, b1);
+        e.Mma(core, ref T6, a1, b2);
+        e.Mma(core, ref T7, a1, b3);
     }
 }

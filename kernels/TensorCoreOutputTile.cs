@@ -17,10 +17,10 @@ public struct OutputTile
     /// Tile <paramref name="j"/> += a b. The tile is selected, multiplied once and written back, so the
     /// instruction (or its emulation) is inlined once per call site rather than once per case.
     /// </summary>
-    public void Mma<TCore>(TCore core, int j, FragA a, FragB b) where TCore : struct, ITensorCore
+    public void Mma<TCore, TElem>(TCore core, int j, FragA a, FragB b) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
         var c = Get(j);
-        core.MmaF16(ref c, a, b);
+        default(TElem).Mma(core, ref c, a, b);
         Set(j, c);
     }
 

@@ -8,51 +8,64 @@ namespace Engine.Gpu;
 
 /// <summary>
 /// The one routing point to the tensor-core kernels: on CUDA, attention and Linear-shaped products whose
-/// operands are all F16 tensors (a Linear's bias float32) run on <see cref="TensorCoreAttentionKernels"/> and
-/// <see cref="TensorCoreGemmKernels"/> (fp32 accumulation); everything else keeps the fp32 kernels.
-/// The op files call <see cref="TryTensorCoreAttention"/> / <see cref="TryTensorCoreMatMul"/> first.
+/// operands are all F16 or all BF16 tensors (a Linear's bias float32) run on <see cref="TensorCoreAttentionKernels"/>
+/// and <see cref="TensorCoreGemmKernels"/> in that element type (fp32 accumulation); everything else keeps the
+/// fp32-accumulating general kernels. The op files call <see cref="TryTensorCoreAttention"/> / <see cref="TryTensorCoreMatMul"/> first.
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttention;
-    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>? _tcGemm;
+    private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttentionF16, _tcAttentionBF16;
+    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>? _tcGemmF16, _tcGemmBF16;
 
-    // cp.async and ldmatrix move 16-byte chunks: the tensor must start on an 8-half boundary.
-    private bool OnTensorCores(Tensor t) => _accelerator.AcceleratorType == AcceleratorType.Cuda && t.DType == DType.F16 && t.Offset % 8 == 0;
-
-    /// <summary>Attention on the tensor-core kernel when q, k, v and the output are F16 on CUDA and the head width is a multiple of 8 up to 160.</summary>
-    private bool TryTensorCoreAttention(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
+    // cp.async and ldmatrix move 16-byte chunks: every tensor must start on an 8-element boundary, and all share one 16-bit type.
+    private static bool SameHalf(DType dtype, params Tensor[] tensors)
     {
-        int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
-        if (!OnTensorCores(q) || !OnTensorCores(k) || !OnTensorCores(v) || !OnTensorCores(output)) return false;
-        if (d % 8 != 0 || d > OutputTile.MaxHeadDim || lk == 0) return false;
-        if (_tcAttention is null)
-        {
-            var kernel = _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore>);
-            CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreAttentionKernels.SharedHalves(OutputTile.MaxHeadDim) * 2);
-            _tcAttention = kernel;
-        }
-        var p = new TcAttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, ScaleLog2 = scale * 1.4426950408889634f };
-        var grid = GridOf((lq + TensorCoreAttentionKernels.Rows - 1) / TensorCoreAttentionKernels.Rows, (long)batch * heads, 1, "Attention");
-        var config = new KernelConfig(grid, new Index3D(TensorCoreAttentionKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreAttentionKernels.SharedHalves(d)));
-        _tcAttention(config, GlobalHalf.Of(ViewF16(q)), GlobalHalf.Of(ViewF16(k)), GlobalHalf.Of(ViewF16(v)), ViewF16(output), p);
+        if (dtype is not (DType.F16 or DType.BF16)) return false;
+        foreach (var t in tensors)
+            if (t.DType != dtype || t.Offset % 8 != 0) return false;
         return true;
     }
 
+    /// <summary>Attention on the tensor-core kernel when q, k, v and the output are all F16 or all BF16 (on CUDA, or emulated) and the head width is a multiple of 8 up to 160.</summary>
+    private bool TryTensorCoreAttention(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
+    {
+        int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
+        if (!TensorCoresFor(EmulateTensorCoreAttention) || !SameHalf(q.DType, q, k, v, output)) return false;
+        if (d % 8 != 0 || d > OutputTile.MaxHeadDim || lk == 0) return false;
+        var kernel = q.DType == DType.F16
+            ? _tcAttentionF16 ??= LoadTensorCoreAttention<F16Element>()
+            : _tcAttentionBF16 ??= LoadTensorCoreAttention<BF16Element>();
+        var p = new TcAttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, ScaleLog2 = scale * 1.4426950408889634f };
+        var grid = GridOf((lq + TensorCoreAttentionKernels.Rows - 1) / TensorCoreAttentionKernels.Rows, (long)batch * heads, 1, "Attention");
+        var config = new KernelConfig(grid, new Index3D(TensorCoreAttentionKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreAttentionKernels.SharedHalves(d)));
+        kernel(config, GlobalHalf.Of(HalfBits(q)), GlobalHalf.Of(HalfBits(k)), GlobalHalf.Of(HalfBits(v)), HalfBits(output), p);
+        TensorCoreAttentionLaunches++;
+        return true;
+    }
+
+    private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> LoadTensorCoreAttention<TElem>() where TElem : struct, IMmaElement
+    {
+        if (_accelerator.AcceleratorType != AcceleratorType.Cuda)
+            return _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem>);
+        var kernel = _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
+        CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreAttentionKernels.SharedHalves(OutputTile.MaxHeadDim) * 2);
+        return kernel;
+    }
+
     /// <summary>
-    /// A Linear-shaped product (a [.., M, K] x b [N, K]^T, F16 operands and output, K a multiple of 8, the bias
-    /// float32 as the models keep it) on the tensor-core GEMM with the bias and activation fused; otherwise false.
-    /// A half bias is read through its float32 copy, made once per bias tensor (<see cref="ParameterCopies"/>).
+    /// A Linear-shaped product (a [.., M, K] x b [N, K]^T; a, b and the output all F16 or all BF16; K a multiple of 8;
+    /// the bias float32 as the models keep it) on the tensor-core GEMM with the bias and activation fused; otherwise
+    /// false. A half bias is read through its float32 copy, made once per bias tensor (<see cref="ParameterCopies"/>).
     /// </summary>
     private bool TryTensorCoreMatMul(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
-        if (!GemmOnTensorCores(a) || !GemmOnTensorCores(b) || !GemmOnTensorCores(output)) return false;
+        if (!TensorCoresFor(EmulateTensorCoreGemm) || !SameHalf(a.DType, a, b, output)) return false;
         if (transposeA || !transposeB || k % 8 != 0) return false;
         if (bias is not null) bias = _parameterCopies.For(this, bias, DType.F32);
-        _tcGemm ??= EmulatesTensorCoreGemm
-            ? _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, DenseA>)
-            : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
+        var kernel = a.DType == DType.F16
+            ? _tcGemmF16 ??= LoadTensorCoreGemm<F16Element>()
+            : _tcGemmBF16 ??= LoadTensorCoreGemm<BF16Element>();
         var p = new TcGemmParams
         {
             M = m, N = n, K = k, StrideA = (long)m * k, StrideW = broadcastB ? 0 : (long)n * k, StrideC = (long)m * n,
@@ -60,25 +73,49 @@ public sealed partial class IlgpuDevice
         };
         var grid = GridOf((n + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (m + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch, "MatMul");
         var config = new KernelConfig(grid, new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
-        var o = ViewF16(output);
-        _tcGemm(config, new DenseA { M = m, K = k, Stride = p.StrideA }, GlobalHalf.Of(ViewF16(a)), GlobalHalf.Of(ViewF16(b)), BiasView(bias), o, o, p);
+        var o = HalfBits(output);
+        kernel(config, new DenseA { M = m, K = k, Stride = p.StrideA }, GlobalHalf.Of(HalfBits(a)), GlobalHalf.Of(HalfBits(b)), BiasView(bias), o, o, p);
         TensorCoreGemmLaunches++;
         return true;
     }
 
+    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> LoadTensorCoreGemm<TElem>() where TElem : struct, IMmaElement =>
+        _accelerator.AcceleratorType == AcceleratorType.Cuda
+            ? _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>)
+            : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, DenseA, TElem>);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// With F16 or BF16 activations on the tensor-core route, a bound weight stored in another type (float32, or
+    /// the other half type) is read through its copy in the activations' type, made once per weight tensor as
+    /// the convolution's are, so the product runs on the tensor cores. Slices (a chunk of the output features)
+    /// are views made per call and keep the general kernel, which reads any storage.
+    /// </remarks>
+    protected override void LinearCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, Activation activation)
+    {
+        if (TensorCoresFor(EmulateTensorCoreGemm) && x.DType is DType.F16 or DType.BF16 && output.DType == x.DType
+            && weight.DType != x.DType && weight.OwnsBuffer && x.Dim(1) % 8 == 0)
+            weight = _parameterCopies.For(this, weight, x.DType);
+        base.LinearCore(x, weight, bias, output, activation);
+    }
+
     /// <summary>
-    /// When set on an ILGPU CPU accelerator whose groups hold 128 threads, Linear-shaped F16 products take the
-    /// tensor-core GEMM with its instructions emulated (<see cref="EmulatedTensorCore"/>), so tests run the
+    /// When set on an ILGPU CPU accelerator whose groups hold 128 threads, Linear-shaped F16 / BF16 products take
+    /// the tensor-core GEMM with its instructions emulated (<see cref="EmulatedTensorCore"/>), so tests run the
     /// routed kernel, bias and epilogue included, without a GPU. Set before the first product.
     /// </summary>
     internal bool EmulateTensorCoreGemm { get; set; }
 
+    /// <summary>As <see cref="EmulateTensorCoreGemm"/>, for attention on the tensor-core flash-attention kernel.</summary>
+    internal bool EmulateTensorCoreAttention { get; set; }
+
     /// <summary>Products run on the tensor-core GEMM so far (tests check the routing with it).</summary>
     internal long TensorCoreGemmLaunches { get; private set; }
 
-    private bool EmulatesTensorCoreGemm => EmulateTensorCoreGemm && _accelerator.AcceleratorType == AcceleratorType.CPU
-        && _accelerator.MaxNumThreadsPerGroup >= TensorCoreGemmKernels.Threads;
+    /// <summary>Attention calls run on the tensor-core kernel so far (tests check the routing with it).</summary>
+    internal long TensorCoreAttentionLaunches { get; private set; }
 
-    // The GEMM's operands: F16 tensors on an 8-half boundary, on CUDA or under the emulation.
-    private bool GemmOnTensorCores(Tensor t) => OnTensorCores(t) || (EmulatesTensorCoreGemm && t.DType == DType.F16 && t.Offset % 8 == 0);
+    // CUDA, or the CPU accelerator with the emulation switched on and 128-thread groups.
+    private bool TensorCoresFor(bool emulate) => _accelerator.AcceleratorType == AcceleratorType.Cuda
+        || (emulate && _accelerator.AcceleratorType == AcceleratorType.CPU && _accelerator.MaxNumThreadsPerGroup >= TensorCoreGemmKernels.Threads);
 }

@@ -108,20 +108,24 @@ public class PtxCompileTests
             yield return new TestCaseData(name, method, needles).SetName($"{{m}}({name})");
     }
 
-    /// <summary>The product kernels on the PTX instructions: GEMM (dense and convolution operand), the NCHW convolution (f16, bf16) and flash attention.</summary>
+    /// <summary>The product kernels on the PTX instructions: GEMM (dense and convolution operand), the NCHW convolution and flash attention, each in f16 and bf16.</summary>
     private static IEnumerable<(string, MethodInfo, string[])> TensorCoreKernels()
     {
         var t = typeof(PtxTensorCore);
-        string[] gemm = ["mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", "ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"];
+        const string mmaF16 = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", mmaBF16 = "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
+        string[] staged = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"];
         var g = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
-        yield return ("TensorCoreGemm<DenseA>", g.MakeGenericMethod(t, typeof(DenseA)), gemm);
-        yield return ("TensorCoreGemm<ConvA>", g.MakeGenericMethod(t, typeof(ConvA)), gemm);
         var conv = typeof(TensorCoreConvKernels).GetMethod(nameof(TensorCoreConvKernels.Conv2d))!;
-        string[] convCommon = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"];
-        yield return ("TensorCoreConv2d<F16Element>", conv.MakeGenericMethod(t, typeof(F16Element)), [.. convCommon, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"]);
-        yield return ("TensorCoreConv2d<BF16Element>", conv.MakeGenericMethod(t, typeof(BF16Element)), [.. convCommon, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"]);
-        yield return ("TensorCoreFlashAttention", typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashAttention))!.MakeGenericMethod(t),
-            [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", "cvt.rn.f16x2.f32", "ex2.approx", "shfl.sync.bfly"]);
+        var attention = typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashAttention))!;
+        foreach (var (element, mma, pack) in new[] { (typeof(F16Element), mmaF16, "cvt.rn.f16x2.f32"), (typeof(BF16Element), mmaBF16, "cvt.rn.bf16x2.f32") })
+        {
+            string[] gemm = [.. staged, mma];
+            yield return ($"TensorCoreGemm<DenseA>.{element.Name}", g.MakeGenericMethod(t, typeof(DenseA), element), gemm);
+            yield return ($"TensorCoreGemm<ConvA>.{element.Name}", g.MakeGenericMethod(t, typeof(ConvA), element), gemm);
+            yield return ($"TensorCoreConv2d<{element.Name}>", conv.MakeGenericMethod(t, element), [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
+            yield return ($"TensorCoreFlashAttention<{element.Name}>", attention.MakeGenericMethod(t, element),
+                [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", pack, "ex2.approx", "shfl.sync.bfly"]);
+        }
     }
 
     [TestCaseSource(nameof(TensorCoreCases))]

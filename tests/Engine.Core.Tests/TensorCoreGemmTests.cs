@@ -6,59 +6,72 @@ using Half = ILGPU.Half;
 namespace Engine.Core.Tests;
 
 /// <summary>
-/// The tensor-core GEMM (dense, GEGLU, implicit-GEMM convolution) against an fp64 reference over the
-/// same f16-rounded inputs (the bias float32, as the models keep it), at small odd sizes that cut every tile edge. Tolerance: max |out - ref| at
-/// most 2e-3 max |ref| (the output is rounded to f16: 2^-11 relative; fp32 accumulation adds far less).
+/// The tensor-core GEMM (dense, GEGLU, implicit-GEMM convolution) in f16 and bf16 against an fp64 reference over
+/// the same inputs rounded to the element type (the bias float32, as the models keep it), at small odd sizes that cut
+/// every tile edge. Tolerance: max |out - ref| at most 2e-3 max |ref| in f16 (the output is rounded once: unit
+/// roundoff 2^-11 = 4.9e-4; fp32 accumulation adds far less) and 8e-3 in bf16 (8 significand bits: unit roundoff
+/// 2^-9 = 2.0e-3 relative to each output, and a residual added before the rounding).
 /// </summary>
 [TestFixtureSource(typeof(TensorCoreAccelerators), nameof(TensorCoreAccelerators.Kinds))]
 public class TensorCoreGemmTests(string kind)
 {
-    private const double Tolerance = 2e-3;
     private Accelerator Acc => TensorCoreAccelerators.Get(kind);
 
-    private static Half[] ToHalf(float[] x) => TensorCoreAccelerators.HalfBits(x).Select(b => Interop.IntAsFloat(b)).ToArray();
+    private static double Tolerance(bool bf16) => bf16 ? 8e-3 : 2e-3;
 
-    private static float[] FromHalf(Half[] x) => x.Select(h => (float)BitConverter.UInt16BitsToHalf(Interop.FloatAsInt(h))).ToArray();
+    private static Half[] ToBits(float[] x, bool bf16) =>
+        x.Select(v => Interop.IntAsFloat(bf16 ? DTypeExtensions.SingleToBFloat16(v) : BitConverter.HalfToUInt16Bits((System.Half)v))).ToArray();
 
-    private float[] Run<TA>(TA source, float[] a, float[] w, float[] bias, float[] residual, TcGemmParams p, int batch, int outCount) where TA : struct, ITileSourceA
+    private static float[] FromBits(Half[] x, bool bf16) => x.Select(h => Interop.FloatAsInt(h)).Select(b =>
+        bf16 ? DTypeExtensions.BFloat16ToSingle(b) : (float)BitConverter.UInt16BitsToHalf(b)).ToArray();
+
+    private float[] Run<TA>(TA source, float[] a, float[] w, float[] bias, float[] residual, TcGemmParams p, int batch, int outCount, bool bf16) where TA : struct, ITileSourceA
     {
-        using var da = Acc.Allocate1D(ToHalf(a));
-        using var dw = Acc.Allocate1D(ToHalf(w));
+        using var da = Acc.Allocate1D(ToBits(a, bf16));
+        using var dw = Acc.Allocate1D(ToBits(w, bf16));
         using var db = Acc.Allocate1D(bias.Length == 0 ? [0f] : bias);
-        using var dr = Acc.Allocate1D(ToHalf(residual.Length == 0 ? [0f] : residual));
+        using var dr = Acc.Allocate1D(ToBits(residual.Length == 0 ? [0f] : residual, bf16));
         using var dout = Acc.Allocate1D<Half>(outCount);
-        var launch = kind == "cuda"
-            ? Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, TA>)
-            : Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TA>);
+        var launch = bf16 ? Load<TA, BF16Element>() : Load<TA, F16Element>();
         int outCols = p.Geglu != 0 ? TensorCoreGemmKernels.BN / 2 : TensorCoreGemmKernels.BN;
         var grid = new Index3D((p.OutColumns + outCols - 1) / outCols, (p.M + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch);
         launch(new KernelConfig(grid, new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves)),
             source, GlobalHalf.Of(da.View), GlobalHalf.Of(dw.View), db.View, dr.View, dout.View, p);
         Acc.Synchronize();
-        return FromHalf(dout.GetAsArray1D());
+        return FromBits(dout.GetAsArray1D(), bf16);
     }
 
-    private static void AssertClose(double[] expected, float[] actual, string what)
+    private Action<KernelConfig, TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Load<TA, TElem>()
+        where TA : struct, ITileSourceA where TElem : struct, IMmaElement => kind == "cuda"
+            ? Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, TA, TElem>)
+            : Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TA, TElem>);
+
+    private static void AssertClose(double[] expected, float[] actual, bool bf16, string what)
     {
         double scale = expected.Max(Math.Abs), err = expected.Zip(actual, (e, x) => Math.Abs(e - x)).Max();
-        Assert.That(err / scale, Is.LessThanOrEqualTo(Tolerance), $"{what}: max error {err} of {scale}");
+        TestContext.Out.WriteLine($"{what} {(bf16 ? "bf16" : "f16")}: max error {err / scale:E2} of max |ref|");
+        Assert.That(err / scale, Is.LessThanOrEqualTo(Tolerance(bf16)), $"{what}: max error {err} of {scale}");
     }
 
-    private static float[] R(float[] x) => TensorCoreAccelerators.RoundToHalf(x);
+    private static float[] R(float[] x, bool bf16) =>
+        bf16 ? x.Select(v => DTypeExtensions.BFloat16ToSingle(DTypeExtensions.SingleToBFloat16(v))).ToArray() : TensorCoreAccelerators.RoundToHalf(x);
 
-    [TestCase(40, 72, 40, Activation.None, false, false)]
-    [TestCase(33, 80, 40, Activation.SiLU, true, false)]
-    [TestCase(65, 24, 16, Activation.None, true, true)]
-    public void DenseMatchesReference(int m, int n, int k, Activation act, bool hasBias, bool hasResidual)
+    [TestCase(40, 72, 40, Activation.None, false, false, false)]
+    [TestCase(33, 80, 40, Activation.SiLU, true, false, false)]
+    [TestCase(65, 24, 16, Activation.None, true, true, false)]
+    [TestCase(40, 72, 40, Activation.None, false, false, true)]
+    [TestCase(33, 80, 40, Activation.SiLU, true, false, true)]
+    [TestCase(65, 24, 16, Activation.None, true, true, true)]
+    public void DenseMatchesReference(int m, int n, int k, Activation act, bool hasBias, bool hasResidual, bool bf16)
     {
         const int batch = 2;
-        var a = R(TensorCoreAccelerators.Random(batch * m * k, 11));
-        var w = R(TensorCoreAccelerators.Random(n * k, 12));
+        var a = R(TensorCoreAccelerators.Random(batch * m * k, 11), bf16);
+        var w = R(TensorCoreAccelerators.Random(n * k, 12), bf16);
         var bias = hasBias ? TensorCoreAccelerators.Random(n, 13) : []; // float32, as the models keep biases
-        var residual = hasResidual ? R(TensorCoreAccelerators.Random(batch * m * n, 14)) : [];
+        var residual = hasResidual ? R(TensorCoreAccelerators.Random(batch * m * n, 14), bf16) : [];
         var p = new TcGemmParams { M = m, N = n, K = k, StrideA = (long)m * k, StrideW = 0, StrideC = (long)m * n, HasBias = hasBias ? 1 : 0,
             HasResidual = hasResidual ? 1 : 0, Activation = act, Alpha = 0.5f };
-        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, residual, p, batch, batch * m * n);
+        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, residual, p, batch, batch * m * n, bf16);
         var expected = new double[batch * m * n];
         for (int b = 0; b < batch; b++)
             for (int i = 0; i < m; i++)
@@ -69,18 +82,19 @@ public class TensorCoreGemmTests(string kind)
                     double y = ScalarMath.Activate((float)(0.5 * s + (hasBias ? bias[j] : 0)), act);
                     expected[(b * m + i) * n + j] = y + (hasResidual ? residual[(b * m + i) * n + j] : 0);
                 }
-        AssertClose(expected, got, $"GEMM {m}x{n}x{k}");
+        AssertClose(expected, got, bf16, $"GEMM {m}x{n}x{k}");
     }
 
-    [Test]
-    public void GegluMatchesReference()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void GegluMatchesReference(bool bf16)
     {
         const int m = 37, inner = 40, k = 24;
-        var a = R(TensorCoreAccelerators.Random(m * k, 21));
-        var w = R(TensorCoreAccelerators.Random(2 * inner * k, 22));
-        var bias = R(TensorCoreAccelerators.Random(2 * inner, 23));
+        var a = R(TensorCoreAccelerators.Random(m * k, 21), bf16);
+        var w = R(TensorCoreAccelerators.Random(2 * inner * k, 22), bf16);
+        var bias = R(TensorCoreAccelerators.Random(2 * inner, 23), bf16);
         var p = new TcGemmParams { M = m, N = 2 * inner, K = k, StrideA = (long)m * k, StrideC = (long)m * inner, HasBias = 1, Geglu = 1, Alpha = 1f };
-        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, [], p, 1, m * inner);
+        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, [], p, 1, m * inner, bf16);
         var expected = new double[m * inner];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < inner; j++)
@@ -89,7 +103,7 @@ public class TensorCoreGemmTests(string kind)
                 for (int q = 0; q < k; q++) { h += (double)a[i * k + q] * w[j * k + q]; g += (double)a[i * k + q] * w[(inner + j) * k + q]; }
                 expected[i * inner + j] = h * ScalarMath.GeluErf((float)g);
             }
-        AssertClose(expected, got, "GEGLU");
+        AssertClose(expected, got, bf16, "GEGLU");
     }
 
     [TestCase(1)]
@@ -98,12 +112,12 @@ public class TensorCoreGemmTests(string kind)
     {
         const int batch = 1, cin = 8, cout = 24, h = 5, wd = 6, pad = 1, ks = 3;
         int ho = (h + 2 * pad - ks) / stride + 1, wo = (wd + 2 * pad - ks) / stride + 1, kk = ks * ks * cin;
-        var x = R(TensorCoreAccelerators.Random(batch * h * wd * cin, 31));        // [N, H, W, Cin]
-        var w = R(TensorCoreAccelerators.Random(cout * kk, 32, 0.3f));             // [Cout, 3, 3, Cin]
-        var bias = R(TensorCoreAccelerators.Random(cout, 33));
+        var x = R(TensorCoreAccelerators.Random(batch * h * wd * cin, 31), false);        // [N, H, W, Cin]
+        var w = R(TensorCoreAccelerators.Random(cout * kk, 32, 0.3f), false);             // [Cout, 3, 3, Cin]
+        var bias = R(TensorCoreAccelerators.Random(cout, 33), false);
         var p = new TcGemmParams { M = ho * wo, N = cout, K = kk, StrideC = (long)ho * wo * cout, HasBias = 1, Alpha = 1f };
         var source = new ConvA { Cin = cin, H = h, W = wd, Kw = ks, Wo = wo, Stride = stride, Padding = pad, Pixels = ho * wo, K = kk };
-        var got = Run(source, x, w, bias, [], p, batch, batch * ho * wo * cout);
+        var got = Run(source, x, w, bias, [], p, batch, batch * ho * wo * cout, false);
         var expected = new double[batch * ho * wo * cout];
         for (int b = 0; b < batch; b++)
             for (int oy = 0; oy < ho; oy++)
@@ -121,6 +135,6 @@ public class TensorCoreGemmTests(string kind)
                             }
                         expected[((b * ho + oy) * wo + ox) * cout + co] = s;
                     }
-        AssertClose(expected, got, $"conv stride {stride}");
+        AssertClose(expected, got, false, $"conv stride {stride}");
     }
 }

@@ -15,7 +15,9 @@ namespace Engine.Bench.Gpu;
 /// ILGPU.Algorithms' cuBLAS Hgemm (fp16 accumulation) as the in-process GEMM peer, and prints each kernel's
 /// registers and local memory per thread as the driver compiled it. Writes a markdown table (rows: op, shape,
 /// median ms, TFLOP/s; the convolution both on the channels-last kernel and on the NCHW kernel the device routes
-/// F16 convolutions to) that bench/gpu/tensor_cores.sh joins with the PyTorch fp16 peers. Kept outside
+/// F16 and BF16 convolutions to; bf16 rows for attention at d 64, the GEMM and the NCHW convolution, named
+/// "... bf16", as the device routes BF16 activations to the same kernels with the bf16 mma) that
+/// bench/gpu/tensor_cores.sh joins with the PyTorch fp16 / bf16 peers. Kept outside
 /// BenchmarkDotNet so the whole set fits a few minutes of device time.
 /// </summary>
 public static class TensorCoreTimings
@@ -40,18 +42,20 @@ public static class TensorCoreTimings
         void Row(string op, string shape, double ms, double flop, (int, int)? info) =>
             text.AppendLine($"| {op} | {shape} | {ms:F4} | {flop / (ms * 1e-3) / 1e12:F1} | {info?.Item1.ToString() ?? "-"} | {info?.Item2.ToString() ?? "-"} |");
 
-        foreach (int d in new[] { 64, 80, 160, 40, 128 })
+        foreach (var (d, bf16) in new[] { (64, false), (80, false), (160, false), (40, false), (128, false), (64, true) })
         {
             const int batch = 2, heads = 8, length = 4096;
-            var (ms, info) = Attention(acc, batch, heads, length, d);
-            Row("attention", $"L{length} d{d} h{heads} b{batch}", ms, 4.0 * batch * heads * length * (double)length * d, info);
+            var (ms, info) = bf16 ? Attention<BF16Element>(acc, batch, heads, length, d) : Attention<F16Element>(acc, batch, heads, length, d);
+            Row(bf16 ? "attention bf16" : "attention", $"L{length} d{d} h{heads} b{batch}", ms, 4.0 * batch * heads * length * (double)length * d, info);
             Console.Write(text.ToString().Split('\n')[^2] + "\n");
         }
         foreach (int n in new[] { 4096, 1024 })
         {
-            var (ms, info, cublas) = Gemm(acc, n);
+            var (ms, info, cublas) = Gemm<F16Element>(acc, n);
             Row("gemm", $"{n}", ms, 2.0 * n * n * (double)n, info);
             Row("gemm cuBLAS Hgemm (in-process)", $"{n}", cublas, 2.0 * n * n * (double)n, null);
+            var (bms, binfo, _) = Gemm<BF16Element>(acc, n);
+            Row("gemm bf16", $"{n}", bms, 2.0 * n * n * (double)n, binfo);
         }
         foreach (int stride in new[] { 1, 2 })
         {
@@ -59,13 +63,14 @@ public static class TensorCoreTimings
             int o = (64 + 2 - 3) / stride + 1;
             Row("conv3x3 NHWC", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * 9 * (double)o * o, info);
         }
-        // The engine's route: NCHW in and out, as IlgpuDevice.Conv2d launches it for F16 activations.
-        foreach (var (kernel, stride) in new[] { (3, 1), (3, 2), (1, 1) })
-        {
-            var (ms, info) = ConvNchw(acc, 2, 320, 320, 64, kernel, stride);
-            int o = (64 + 2 * (kernel / 2) - kernel) / stride + 1;
-            Row($"conv{kernel}x{kernel} NCHW", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * kernel * kernel * (double)o * o, info);
-        }
+        // The engine's route: NCHW in and out, as IlgpuDevice.Conv2d launches it for F16 and BF16 activations.
+        foreach (var bf16 in new[] { false, true })
+            foreach (var (kernel, stride) in new[] { (3, 1), (3, 2), (1, 1) })
+            {
+                var (ms, info) = bf16 ? ConvNchw<BF16Element>(acc, 2, 320, 320, 64, kernel, stride) : ConvNchw<F16Element>(acc, 2, 320, 320, 64, kernel, stride);
+                int o = (64 + 2 * (kernel / 2) - kernel) / stride + 1;
+                Row($"conv{kernel}x{kernel} NCHW{(bf16 ? " bf16" : "")}", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * kernel * kernel * (double)o * o, info);
+            }
         Console.WriteLine(text);
         if (outFile is not null) File.WriteAllText(outFile, text.ToString());
         return 0;
@@ -88,22 +93,25 @@ public static class TensorCoreTimings
         return times[times.Count / 2];
     }
 
-    private static MemoryBuffer1D<Half, Stride1D.Dense> RandomHalves(Accelerator acc, long count, int seed, float scale)
+    // Random 16-bit values of the element type (bf16 bits carried in Half slots, as the device passes them).
+    private static MemoryBuffer1D<Half, Stride1D.Dense> RandomHalves<TElem>(Accelerator acc, long count, int seed, float scale) where TElem : struct, IMmaElement
     {
         var rng = new Random(seed);
         var data = new Half[count];
-        for (long i = 0; i < count; i++) data[i] = Interop.IntAsFloat(BitConverter.HalfToUInt16Bits((System.Half)(scale * (rng.NextSingle() * 2 - 1))));
+        for (long i = 0; i < count; i++) data[i] = Interop.IntAsFloat(default(TElem).Round(scale * (rng.NextSingle() * 2 - 1)));
         return acc.Allocate1D(data);
     }
 
-    private static (double, (int, int)) Attention(Accelerator acc, int batch, int heads, int length, int d)
+    private static MemoryBuffer1D<Half, Stride1D.Dense> RandomHalves(Accelerator acc, long count, int seed, float scale) => RandomHalves<F16Element>(acc, count, seed, scale);
+
+    private static (double, (int, int)) Attention<TElem>(Accelerator acc, int batch, int heads, int length, int d) where TElem : struct, IMmaElement
     {
         long count = (long)batch * length * heads * d;
-        using var q = RandomHalves(acc, count, 1, 1f);
-        using var k = RandomHalves(acc, count, 2, 1f);
-        using var v = RandomHalves(acc, count, 3, 1f);
+        using var q = RandomHalves<TElem>(acc, count, 1, 1f);
+        using var k = RandomHalves<TElem>(acc, count, 2, 1f);
+        using var v = RandomHalves<TElem>(acc, count, 3, 1f);
         using var o = acc.Allocate1D<Half>(count);
-        var kernel = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore>);
+        var kernel = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
         int bytes = TensorCoreAttentionKernels.SharedHalves(d) * 2;
         CudaLaunchLimits.AllowSharedBytes(kernel, bytes);
         var p = new TcAttentionParams { Lq = length, Lk = length, Heads = heads, HeadDim = d, Width = heads * d, ScaleLog2 = 1.4426950408889634f / MathF.Sqrt(d) };
@@ -114,15 +122,16 @@ public static class TensorCoreTimings
         return (ms, CudaLaunchLimits.Describe(kernel));
     }
 
-    private static (double, (int, int), double) Gemm(Accelerator acc, int n)
+    // The cuBLAS Hgemm peer runs for the f16 element only (its third result is NaN for bf16).
+    private static (double, (int, int), double) Gemm<TElem>(Accelerator acc, int n) where TElem : struct, IMmaElement
     {
         long count = (long)n * n;
-        using var a = RandomHalves(acc, count, 4, 1f);
-        using var w = RandomHalves(acc, count, 5, 0.05f);
+        using var a = RandomHalves<TElem>(acc, count, 4, 1f);
+        using var w = RandomHalves<TElem>(acc, count, 5, 0.05f);
         using var c = acc.Allocate1D<Half>(count);
         using var none = acc.Allocate1D<Half>(1);
         using var noBias = acc.Allocate1D<float>(1);
-        var kernel = acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA>);
+        var kernel = acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>);
         var p = new TcGemmParams { M = n, N = n, K = n, StrideA = count, StrideC = count, Alpha = 1f };
         var config = new KernelConfig(new Index3D(n / TensorCoreGemmKernels.BN, n / TensorCoreGemmKernels.BM, 1), new Index3D(TensorCoreGemmKernels.Threads, 1, 1),
             SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
@@ -131,6 +140,7 @@ public static class TensorCoreTimings
         double ms = Median(acc, () => kernel(config, dense, ga, gw, noBias.View, none.View, c.View, p));
         // cuBLAS, column-major: C^T [n, n] = W (op T) x A^T, the same product.
         double cublas = double.NaN;
+        if (typeof(TElem) != typeof(F16Element)) return (ms, CudaLaunchLimits.Describe(kernel), cublas);
         try
         {
             using var blas = new CuBlas((CudaAccelerator)acc);
@@ -152,7 +162,7 @@ public static class TensorCoreTimings
         using var w = RandomHalves(acc, (long)cout * 9 * cin, 7, 0.05f);
         using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.1f * MathF.Sin(i)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * o * o * cout);
-        var kernel = acc.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA>);
+        var kernel = acc.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA, F16Element>);
         var p = new TcGemmParams { M = o * o, N = cout, K = 9 * cin, StrideC = (long)o * o * cout, HasBias = 1, Alpha = 1f };
         var source = new ConvA { Cin = cin, H = size, W = size, Kw = 3, Wo = o, Stride = stride, Padding = 1, Pixels = o * o, K = 9 * cin };
         var config = new KernelConfig(new Index3D((cout + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (o * o + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch),
@@ -162,14 +172,14 @@ public static class TensorCoreTimings
         return (ms, CudaLaunchLimits.Describe(kernel));
     }
 
-    private static (double, (int, int)) ConvNchw(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride)
+    private static (double, (int, int)) ConvNchw<TElem>(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride) where TElem : struct, IMmaElement
     {
         int pad = kernel / 2, o = (size + 2 * pad - kernel) / stride + 1;
-        using var x = RandomHalves(acc, (long)batch * cin * size * size, 9, 1f);
-        using var w = RandomHalves(acc, (long)cout * cin * kernel * kernel, 10, 0.05f);
+        using var x = RandomHalves<TElem>(acc, (long)batch * cin * size * size, 9, 1f);
+        using var w = RandomHalves<TElem>(acc, (long)cout * cin * kernel * kernel, 10, 0.05f);
         using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.01f * (i % 7)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * cout * o * o);
-        var launch = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<PtxTensorCore, F16Element>);
+        var launch = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>);
         var p = new TcConvParams { Cin = cin, H = size, W = size, Cout = cout, Ho = o, Wo = o, Kh = kernel, Kw = kernel, Stride = stride, Padding = pad, HasBias = 1 };
         p.Dense = kernel == 1 && p.Pixels % 8 == 0 ? 1 : 0;
         var config = new KernelConfig(new Index3D((p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, (cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM, batch),
