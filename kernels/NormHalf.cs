@@ -117,6 +117,30 @@ public struct LayerNormAffine : INormApply
     }
 }
 
+/// <summary>The summand of a per-thread reduction (<see cref="HalfNormKernels.ThreadSum{TF, TTerm}"/>) as a function of one element.</summary>
+public interface ISumTerm
+{
+    /// <summary>The term of element value <paramref name="x"/>.</summary>
+    float Of(float x);
+}
+
+/// <summary>The norms' moments: x itself, or (x - center)^2 when <see cref="Squares"/> is set.</summary>
+public struct MomentTerm : ISumTerm
+{
+    /// <summary>1: the squared deviation from <see cref="Center"/>.</summary>
+    public int Squares;
+    /// <summary>The mean the deviation is taken from.</summary>
+    public float Center;
+
+    /// <inheritdoc />
+    public readonly float Of(float x)
+    {
+        if (Squares == 0) return x;
+        float d = x - Center;
+        return d * d;
+    }
+}
+
 /// <summary>
 /// GroupNorm (+ SiLU) and LayerNorm over F16 / BF16 activations: fp32 statistics, 64-bit loads and stores
 /// of four halves where the block is 8-byte aligned (single halves for the rest and for unaligned blocks),
@@ -140,11 +164,20 @@ public static class HalfNormKernels
     /// <summary>
     /// Thread t's sum of x (<paramref name="squares"/> = 0) or of (x - center)^2 over elements begin + t + G j
     /// &lt; end of the block at <paramref name="start"/>, in increasing j: the float32 kernels' own per-thread
-    /// sequence. Each round loads 4G elements (quads where aligned) into the tile, then every thread takes its
-    /// four from there. Every thread of the group must call it (barriers).
+    /// sequence. Every thread of the group must call it (barriers).
     /// </summary>
     public static float ThreadSum<TF>(HalfTensor x, long start, int begin, int end, int squares, float center, ArrayView<float> tile)
-        where TF : struct, IHalfFormat
+        where TF : struct, IHalfFormat =>
+        ThreadSum<TF, MomentTerm>(x, start, begin, end, new MomentTerm { Squares = squares, Center = center }, tile);
+
+    /// <summary>
+    /// Thread t's sum of term(x) over elements begin + t + G j &lt; end of the block at <paramref name="start"/>,
+    /// in increasing j: the float32 kernels' own per-thread sequence. Each round loads 4G elements (quads where
+    /// aligned) into the tile, then every thread takes its four from there. Every thread of the group must call
+    /// it (barriers).
+    /// </summary>
+    public static float ThreadSum<TF, TTerm>(HalfTensor x, long start, int begin, int end, TTerm term, ArrayView<float> tile)
+        where TF : struct, IHalfFormat where TTerm : struct, ISumTerm
     {
         int t = Group.IdxX, g = Group.DimX;
         bool quads = x.QuadAligned(start + begin);
@@ -166,9 +199,7 @@ public static class HalfNormKernels
             {
                 int local = t + g * j;
                 if (b + local >= end) continue;
-                float v = tile[Pad(local)];
-                if (squares != 0) { float d = v - center; acc += d * d; }
-                else acc += v;
+                acc += term.Of(tile[Pad(local)]);
             }
             Group.Barrier();
         }

@@ -93,6 +93,15 @@ public sealed partial class IlgpuDevice
     {
         int d = x.Dim(-1);
         if (x.Length == 0) return;
+        if (x.DType != DType.F32 || output.DType != DType.F32)
+        {
+            if (SameHalf(x, output)) { SoftmaxHalf(x, output, d); return; }
+            // Mixed storages: float32 stand-ins.
+            using var s = Stage();
+            SoftmaxCore(s.In(x), s.Out(output));
+            s.Commit();
+            return;
+        }
         _kernels.Softmax(RowConfig(x.Length / d, "Softmax"), View(x), View(output), d);
     }
 

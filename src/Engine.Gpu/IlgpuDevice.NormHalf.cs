@@ -6,9 +6,9 @@ using ILGPU.Runtime;
 namespace Engine.Gpu;
 
 /// <summary>
-/// GroupNorm and LayerNorm over F16 / BF16 activations (<see cref="HalfNormKernels"/>): half input and output
-/// of one format, float32 affine parameters (half ones are widened by the caller), fp32 statistics, the
-/// float32 kernels' launch shapes and split.
+/// GroupNorm, LayerNorm and Softmax over F16 / BF16 activations (<see cref="HalfNormKernels"/>,
+/// <see cref="HalfSoftmaxKernels"/>): half input and output of one format, float32 affine parameters (half ones
+/// are widened by the caller), fp32 statistics, the float32 kernels' launch shapes and split.
 /// </summary>
 public sealed partial class IlgpuDevice
 {
@@ -68,5 +68,12 @@ public sealed partial class IlgpuDevice
         var config = new KernelConfig(GridOf(x.Length / d, 1, 1, "LayerNorm"), new Index3D(_reductionGroup, 1, 1), HalfNormShared);
         _kernels.LayerNormHalf<TF>()(config, HalfOf(x), gamma is null ? BiasView(null) : View(gamma), beta is null ? BiasView(null) : View(beta),
             HalfOf(output), d, eps, gamma is null ? 0 : 1, beta is null ? 0 : 1);
+    }
+
+    private void SoftmaxHalf(Tensor x, Tensor output, int d)
+    {
+        var config = new KernelConfig(GridOf(x.Length / d, 1, 1, "Softmax"), new Index3D(_reductionGroup, 1, 1), HalfNormShared);
+        if (x.DType == DType.F16) _kernels.SoftmaxHalf<F16Format>()(config, HalfOf(x), HalfOf(output), d);
+        else _kernels.SoftmaxHalf<BF16Format>()(config, HalfOf(x), HalfOf(output), d);
     }
 }

@@ -8,12 +8,13 @@ public sealed partial class IlgpuDevice
     /// <remarks>
     /// Every ILGPU backend (CUDA, OpenCL, the CPU accelerator) takes F16 and BF16 activations. GEMM and
     /// convolution read and write them in the kernel (float32 accumulation, one rounding on store), as do
-    /// GroupNorm (+ SiLU) and LayerNorm (fp32 statistics, <see cref="Engine.Kernels.HalfNormKernels"/>);
+    /// GroupNorm (+ SiLU), LayerNorm and Softmax (fp32 statistics, <see cref="Engine.Kernels.HalfNormKernels"/>,
+    /// <see cref="Engine.Kernels.HalfSoftmaxKernels"/>);
     /// attention gets them as they are, so a backend-specific kernel can take them, and stages them
     /// otherwise; the other ops compute on float32 stand-ins (<see cref="HalfStaging"/>).
     /// </remarks>
     public override bool SupportsHalfActivations => true;
 
     /// <inheritdoc />
-    protected override bool HandlesHalfActivations(string op) => op is "MatMul" or "Conv2d" or "Attention" or "GroupNorm" or "LayerNorm";
+    protected override bool HandlesHalfActivations(string op) => op is "MatMul" or "Conv2d" or "Attention" or "GroupNorm" or "LayerNorm" or "Softmax";
 }

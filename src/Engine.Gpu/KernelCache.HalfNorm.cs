@@ -7,7 +7,7 @@ namespace Engine.Gpu;
 
 internal sealed partial class KernelCache
 {
-    // The half-precision norm kernels per 16-bit format (F16Format, BF16Format).
+    // The half-precision norm and softmax kernels per 16-bit format (F16Format, BF16Format).
     private readonly ConcurrentDictionary<(string, Type), Lazy<Delegate>> _halfNorms = new();
 
     private T HalfNorm<T>(string name, Type format, Func<Accelerator, T> load) where T : Delegate =>
@@ -28,4 +28,8 @@ internal sealed partial class KernelCache
     /// <summary><see cref="HalfNormKernels.LayerNorm{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int> LayerNormHalf<TF>() where TF : struct, IHalfFormat =>
         HalfNorm("layernorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int>(HalfNormKernels.LayerNorm<TF>));
+
+    /// <summary><see cref="HalfSoftmaxKernels.Softmax{TF}"/> for format <typeparamref name="TF"/>.</summary>
+    public Action<KernelConfig, HalfTensor, HalfTensor, int> SoftmaxHalf<TF>() where TF : struct, IHalfFormat =>
+        HalfNorm("softmax", typeof(TF), a => a.LoadStreamKernel<HalfTensor, HalfTensor, int>(HalfSoftmaxKernels.Softmax<TF>));
 }

@@ -4,7 +4,7 @@ using Engine.Gpu;
 namespace Engine.Core.Tests;
 
 /// <summary>
-/// GroupNorm (+ SiLU) and LayerNorm on F16 / BF16 activations through the half kernels of the ILGPU device
+/// GroupNorm (+ SiLU), LayerNorm and Softmax on F16 / BF16 activations through the half kernels of the ILGPU device
 /// (no float32 staging), on the CPU accelerator with 64-thread groups and with the GPU's 256: odd sizes
 /// (blocks not a multiple of the four-half vector), blocks that start off a quad boundary, offset views
 /// (the single-half path throughout), in place, and the split GroupNorm. Each result is checked against
@@ -163,6 +163,47 @@ public class HalfNormTests(string kind)
         var gamma = affine ? Reference.Random(rng, d, 1f) : null;
         var beta = affine ? Reference.Random(rng, d, 0.5f) : null;
         Check($"LayerNorm {rows}x{d}", dtype, offset, inPlace, [rows, d], x, gamma, beta, (dv, tx, tg, tb, ty) => dv.LayerNorm(tx, tg, tb, ty, 1e-6f));
+    }
+
+    /// <summary>rows, d, element offset, in place; each in f16 and bf16 (the half softmax kernel, fp32 max and sum).</summary>
+    private static readonly object[][] SoftmaxShapes =
+    [
+        [6, 1, 0, false],
+        [6, 7, 0, false], // rows start off quad boundaries
+        [8, 77, 0, true], // a text encoder's row, in place
+        [2, 1030, 0, false], // several tiles per row
+        [4, 64, 1, false], // odd view offset
+        [3, 320, 8, false],
+    ];
+
+    public static IEnumerable<TestCaseData> SoftmaxCases() =>
+        SoftmaxShapes.SelectMany(c => Halves.Select(d => new TestCaseData([.. c, d])));
+
+    [TestCaseSource(nameof(SoftmaxCases))]
+    public void Softmax(int rows, int d, int offset, bool inPlace, DType dtype)
+    {
+        var rng = new Random(rows * 17 + d);
+        // Logits in [-2, 2]: exp spreads them over several binades, and the input's own rounding (which moves y by
+        // y |dx|, up to 2^-11 |x| y in f16) stays inside the per-op tolerance against the unrounded inputs.
+        var x = Reference.Random(rng, rows * d, 2f);
+        Check($"Softmax {rows}x{d}", dtype, offset, inPlace, [rows, d], x, null, null, (dv, tx, _, _, ty) => dv.Softmax(tx, ty));
+    }
+
+    /// <summary>Mixed storages (F16 in, BF16 out) take float32 stand-ins and still match the float32 CPU device.</summary>
+    [Test]
+    public void SoftmaxMixedStorages()
+    {
+        var device = Target;
+        var rng = new Random(91);
+        var x = Reference.Random(rng, 5 * 24, 3f);
+        using var x32 = device.Upload(x, 5, 24);
+        using var xh = device.Convert(x32, DType.F16);
+        using var y = device.Allocate(DType.BF16, 5, 24);
+        device.Softmax(xh, y);
+        using var cx = Cpu.Upload(x, 5, 24);
+        using var cy = Cpu.Allocate(5, 24);
+        Cpu.Softmax(cx, cy);
+        Assert.That(Fixtures.RelativeError(y.ToArray(), cy.ToArray()), Is.LessThanOrEqualTo(BF16Tolerance));
     }
 
     /// <summary>Half affine parameters are widened by the device and the half kernel still runs (no staging of x or the output).</summary>

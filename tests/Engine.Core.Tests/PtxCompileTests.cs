@@ -42,6 +42,8 @@ public class PtxCompileTests
         foreach (var format in new[] { typeof(F16Format), typeof(BF16Format) })
             foreach (var name in new[] { nameof(HalfNormKernels.GroupNorm), nameof(HalfNormKernels.GroupNormPartial), nameof(HalfNormKernels.GroupNormApply), nameof(HalfNormKernels.LayerNorm) })
                 yield return ($"Half{name}<{format.Name}>", typeof(HalfNormKernels).GetMethod(name)!.MakeGenericMethod(format));
+        foreach (var format in new[] { typeof(F16Format), typeof(BF16Format) })
+            yield return ($"HalfSoftmax<{format.Name}>", typeof(HalfSoftmaxKernels).GetMethod(nameof(HalfSoftmaxKernels.Softmax))!.MakeGenericMethod(format));
     }
 
     /// <summary>The implicitly grouped (element-wise) kernels: public static methods whose first parameter is an Index1D.</summary>
@@ -60,7 +62,7 @@ public class PtxCompileTests
     [Test]
     public void EveryKernelFamilyIsCovered()
     {
-        Assert.That(GroupedKernels().Count(), Is.EqualTo(51));
+        Assert.That(GroupedKernels().Count(), Is.EqualTo(53));
         Assert.That(ElementwiseKernels().Count(), Is.GreaterThanOrEqualTo(20), "element-wise kernels found by reflection");
     }
 
@@ -74,9 +76,9 @@ public class PtxCompileTests
             var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
             Assert.That(ptx, Does.Contain(".entry"), $"{name} for {arch}");
             Assert.That(ptx, Does.Not.Contain(".local"), $"{name} for {arch}: local memory (a register block or array that was not kept in registers)");
-            if (method.DeclaringType == typeof(HalfNormKernels))
+            if (method.DeclaringType == typeof(HalfNormKernels) || method.DeclaringType == typeof(HalfSoftmaxKernels))
                 Assert.That(ptx, Does.Contain("ld.global.b64"), $"{name} for {arch}: four halves per load");
-            if (method.DeclaringType == typeof(HalfNormKernels) && method.Name != nameof(HalfNormKernels.GroupNormPartial))
+            if ((method.DeclaringType == typeof(HalfNormKernels) && method.Name != nameof(HalfNormKernels.GroupNormPartial)) || method.DeclaringType == typeof(HalfSoftmaxKernels))
                 Assert.That(ptx, Does.Contain("st.global.b64"), $"{name} for {arch}: four halves per store");
             if (method.Name == nameof(AttentionTiledKernels.FlashAttentionTiled))
                 Assert.That(ptx, Does.Contain("shfl.sync.bfly"), "row statistics by warp shuffles");
