@@ -2,12 +2,13 @@
 # Tensor-core session on the GPU machine (issue 16), from the repository root, after
 #   bash bench/gpu/prepare.sh FOLDER   (here, on the machine without a GPU)
 # then on the device:  bash bench/gpu/tensor_cores.sh FOLDER
-# Steps, each bounded (about 7 minutes in all): unpack the carried .NET runtime and apps; the
+# Steps, each bounded (about 8 minutes in all): unpack the carried .NET runtime and apps; the
 # tensor-core CUDA tests (PTX bodies of every instruction, GEMM, convolution, attention against the
 # fp64 references); the engine's timings (Engine.Bench --tensor-cores: attention L4096 h8 b2 at
 # d 64/80/160/40/128, GEMM 4096^3 and 1024^3 with cuBLAS Hgemm in-process, conv 3x3 320ch@64 b2
 # stride 1/2 on the channels-last kernel and, as the engine routes F16 convolutions, on the NCHW kernel
-# (3x3 stride 1/2 and 1x1), registers and local memory per kernel); the PyTorch fp16 peers (cuDNN
+# (3x3 stride 1/2 and 1x1), and the bf16 forms of attention d 64, the GEMM and the NCHW convolution,
+# registers and local memory per kernel); the PyTorch fp16 / bf16 peers (cuDNN
 # channels-last and NCHW) and the ratio table.
 # Writes $OUT (default ./gpu-out): tc-tests.log, tc-engine.md, tc-bench.log, tensor-cores.md, torch-tc.json, steps.log.
 # Also the half norms (their CUDA tests run with the tensor-core ones) against HBM bandwidth: Engine.Bench
@@ -28,11 +29,11 @@ export DOTNET_ROOT=/tmp/dn PATH=/tmp/dn:$PATH DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTN
 stamp "unpacked"
 ENGINE_TEST_CUDA=1 ENGINE_TEST_ILGPU=0 timeout 150 dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where '(TensorCore|HalfNorm).*cuda' Engine.Core.Tests > "$OUT/tc-tests.log" 2>&1
 stamp "tensor-core CUDA tests rc=$? ($(tail -1 "$OUT/tc-tests.log"))"
-timeout 150 dotnet /tmp/apps/Engine.Bench/Engine.Bench.dll --tensor-cores --out "$OUT/tc-engine.md" > "$OUT/tc-bench.log" 2>&1
+timeout 200 dotnet /tmp/apps/Engine.Bench/Engine.Bench.dll --tensor-cores --out "$OUT/tc-engine.md" > "$OUT/tc-bench.log" 2>&1
 stamp "engine timings rc=$?"
 timeout 60 dotnet /tmp/apps/Engine.Bench/Engine.Bench.dll --half-norms --out "$OUT/tc-norms.md" > "$OUT/tc-norms.log" 2>&1
 stamp "half norm timings rc=$?"
-PYTHONUNBUFFERED=1 timeout 90 python3 "$here/tensor_core_peers.py" --engine "$OUT/tc-engine.md" --json "$OUT/torch-tc.json" --out "$OUT/tensor-cores.md" > "$OUT/torch-tc.log" 2>&1
+PYTHONUNBUFFERED=1 timeout 120 python3 "$here/tensor_core_peers.py" --engine "$OUT/tc-engine.md" --json "$OUT/torch-tc.json" --out "$OUT/tensor-cores.md" > "$OUT/torch-tc.log" 2>&1
 stamp "torch peers rc=$?"
 grep -E "^(FAILED|SKIPPED)" "$OUT/tc-tests.log" | head -30
 cat "$OUT/tc-engine.md" "$OUT/tensor-cores.md" 2>/dev/null || tail -20 "$OUT/tc-bench.log" "$OUT/torch-tc.log"
