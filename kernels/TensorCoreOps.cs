@@ -40,7 +40,7 @@ public struct FragB
 }
 
 /// <summary>
-/// A global f16 array with its device address (taken on the host: ILGPU kernels cannot take an
+/// A global array of 16-bit elements (f16, or bf16 bits carried in Half slots) with its device address (taken on the host: ILGPU kernels cannot take an
 /// address), which the PTX bodies of cp.async and the 128-bit load need; the emulation reads <see cref="View"/>.
 /// </summary>
 public struct GlobalHalf
