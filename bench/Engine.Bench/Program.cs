@@ -16,6 +16,8 @@ namespace Engine.Bench;
 /// skips BenchmarkDotNet and measures those ratios with alternating calls (<see cref="InterleavedRunner"/>).
 /// <c>--tensor-cores</c> [--out FILE] times the tensor-core kernels on CUDA (<see cref="Gpu.TensorCoreTimings"/>);
 /// <c>--half-norms</c> [--out FILE] the half-precision norms against HBM bandwidth (<see cref="Gpu.HalfNormTimings"/>).
+/// <c>--winograd</c> [--threads N] [--rounds R] [--shapes LIST] [--out FILE] times the CPU's 3x3 convolutions, direct
+/// and Winograd, beside an ONNX Runtime Conv (<see cref="Cpu.WinogradTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -32,6 +34,7 @@ public static class Program
             int o = Array.IndexOf(args, "--out");
             return Gpu.HalfNormTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
+        if (args.Contains("--winograd")) return Cpu.WinogradTimings.Run(args);
         bool includeLong = args.Contains("--long");
         args = args.Where(a => a != "--long").ToArray();
         if (args.Contains("--interleaved"))

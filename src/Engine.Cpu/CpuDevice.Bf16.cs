@@ -31,6 +31,9 @@ public sealed partial class CpuDevice
     /// <summary>Under bf16 compute the half-precision weights go straight to the packer (converted once), not widened per call.</summary>
     protected override bool ReadsHalfWeights => Compute == ComputePrecision.Bf16;
 
+    /// <summary>Convolutions take half weights as stored: Winograd transforms F16 weights directly; the other paths widen them per call.</summary>
+    protected override bool ReadsHalfConvWeights => true;
+
     /// <inheritdoc />
     protected override unsafe void LinearCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, Activation activation)
     {

@@ -21,18 +21,35 @@ public sealed partial class CpuDevice
     /// </summary>
     internal ConvAlgorithm ConvAlgorithm { get; set; }
 
-    /// <summary>The algorithm that runs a convolution of this shape with <see cref="ConvAlgorithm"/> on this CPU.</summary>
-    internal ConvAlgorithm ChooseConv(int batch, int spatial, int cout, int kh, int kw, int stride, int padding)
+    /// <summary>
+    /// The algorithm that runs a convolution of this shape with <see cref="ConvAlgorithm"/> on this CPU
+    /// (<paramref name="cin"/> input channels; when not given, taken as <paramref name="cout"/>). A forced
+    /// <see cref="ConvAlgorithm.Winograd"/> applies to 3x3 stride-1 pad-1 shapes; others get the automatic choice.
+    /// </summary>
+    internal ConvAlgorithm ChooseConv(int batch, int spatial, int cout, int kh, int kw, int stride, int padding, int cin = -1)
     {
         var forced = ConvAlgorithm;
         if (forced == ConvAlgorithm.Direct512 && !DirectConv.Supports512) throw new PlatformNotSupportedException("The AVX-512 convolution kernel needs AVX-512F.");
         if (forced == ConvAlgorithm.Direct256 && !DirectConv.Supports256) throw new PlatformNotSupportedException("The AVX2 convolution kernel needs AVX2 and FMA.");
+        bool winogradShape = kh == 3 && kw == 3 && stride == 1 && padding == 1;
+        if (winogradShape && (forced == ConvAlgorithm.Winograd ||
+            (forced == ConvAlgorithm.Auto && WinogradWins(batch, spatial, cin < 0 ? cout : cin, cout))))
+            return ConvAlgorithm.Winograd;
+        if (forced == ConvAlgorithm.Winograd) forced = ConvAlgorithm.Auto;
         bool direct = forced is ConvAlgorithm.Direct256 or ConvAlgorithm.Direct512 ||
             (forced == ConvAlgorithm.Auto && DirectWins(batch, spatial, cout, kh, kw, stride, padding));
         if (!direct) return ConvAlgorithm.Gemm;
         if (forced != ConvAlgorithm.Auto) return forced;
         return DirectConv.Supports512 ? ConvAlgorithm.Direct512 : DirectConv.Supports256 ? ConvAlgorithm.Direct256 : ConvAlgorithm.Gemm;
     }
+
+    /// <summary>
+    /// 3x3 stride-1 pad-1 shapes where Winograd F(2x2, 3x3) beats the direct kernel (AVX-512 CPUs only: its
+    /// transforms are written for 16-lane vectors). Measured on 2 cores: see docs/PERFORMANCE.md, "Winograd 3x3
+    /// convolution on the CPU".
+    /// </summary>
+    private static bool WinogradWins(int batch, int spatial, int cin, int cout) =>
+        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && (long)batch * spatial >= 32 * 32;
 
     /// <summary>
     /// Stride-1 shapes where the direct kernel beats packed GEMM. Measured (2 cores, AVX-512): 3x3 from
@@ -64,6 +81,12 @@ public sealed partial class CpuDevice
     protected override unsafe void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
         if (TryConv2dBf16(x, weight, bias, output, stride, padding)) return;
+        if (ChooseConv(x.Dim(0), x.Dim(2) * x.Dim(3), weight.Dim(0), weight.Dim(2), weight.Dim(3), stride, padding, x.Dim(1)) == ConvAlgorithm.Winograd
+            && weight.DType != DType.BF16)
+        {
+            RunWinograd(x, weight, bias, output);
+            return;
+        }
         using var wide = weight.DType == DType.F32 ? null : Convert(weight, DType.F32);
         weight = wide ?? weight;
         int batch = x.Dim(0), cin = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
@@ -74,7 +97,8 @@ public sealed partial class CpuDevice
         var (oArr, oOff) = Raw(output);
         var (biasArr, biasOff) = bias is null ? (null, 0) : Raw(bias);
         bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
-        var algorithm = ChooseConv(batch, h * w, cout, kh, kw, stride, padding);
+        var algorithm = ChooseConv(batch, h * w, cout, kh, kw, stride, padding, cin);
+        if (algorithm == ConvAlgorithm.Winograd) algorithm = ConvAlgorithm.Gemm;  // only BF16 weights get here: widened above
         fixed (float* px = xArr, pw = wArr, po = oArr, pbias = biasArr)
         {
             float* biasPtr = pbias == null ? null : pbias + biasOff;
@@ -155,6 +179,25 @@ public sealed partial class CpuDevice
                     });
                 }
             }
+        }
+    }
+
+    /// <summary>Winograd F(2x2, 3x3) (<see cref="WinogradConv"/>), reading F32 or F16 weights as they are stored.</summary>
+    private unsafe void RunWinograd(Tensor x, Tensor weight, Tensor? bias, Tensor output)
+    {
+        var (xArr, xOff) = Raw(x);
+        var (oArr, oOff) = Raw(output);
+        var (biasArr, biasOff) = bias is null ? (null, 0) : Raw(bias);
+        var shape = new WinogradConv.Shape(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), weight.Dim(0));
+        var buffer = (CpuBuffer)weight.Buffer;
+        int wOff = (int)weight.Offset;
+        fixed (float* px = xArr, po = oArr, pbias = biasArr)
+        {
+            float* biasPtr = pbias == null ? null : pbias + biasOff;
+            if (weight.DType == DType.F16)
+                fixed (Half* pw = buffer.F16!) WinogradConv.Run(px + xOff, null, pw + wOff, biasPtr, po + oOff, shape, Parallelism);
+            else
+                fixed (float* pw = buffer.F32!) WinogradConv.Run(px + xOff, pw + wOff, null, biasPtr, po + oOff, shape, Parallelism);
         }
     }
 

@@ -15,6 +15,8 @@ internal enum ConvAlgorithm
     Direct256,
     /// <summary>Direct kernel with 512-bit vectors (needs AVX-512F).</summary>
     Direct512,
+    /// <summary>Winograd F(2x2, 3x3) on the packed GEMM (<see cref="WinogradConv"/>; 3x3 stride 1 pad 1 only, any CPU).</summary>
+    Winograd,
 }
 
 /// <summary>
