@@ -44,12 +44,14 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>
-    /// 3x3 stride-1 pad-1 shapes where Winograd F(2x2, 3x3) beats the direct kernel (AVX-512 CPUs only: its
-    /// transforms are written for 16-lane vectors). Measured on 2 cores: see docs/PERFORMANCE.md, "Winograd 3x3
-    /// convolution on the CPU".
+    /// 3x3 stride-1 pad-1 shapes where Winograd F(2x2, 3x3) beats the direct kernel, on AVX-512 CPUs (its transforms
+    /// are written for 16-lane vectors). Measured on 2 cores (docs/PERFORMANCE.md, "Winograd 3x3 convolution on the
+    /// CPU"): 1.4-2.4x the direct kernel's speed at every SD 1.5 VAE and UNet shape from 16x16 at batch 2 up, 1.03x at
+    /// 8x8 (too few tiles to amortise the filter transform). Its transformed filters take 64 Cin Cout bytes of
+    /// scratch per call, so products above 2^20 channel pairs (64 MB: 1280 -> 1280 and wider) stay direct.
     /// </summary>
     private static bool WinogradWins(int batch, int spatial, int cin, int cout) =>
-        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && (long)batch * spatial >= 32 * 32;
+        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && (long)batch * spatial >= 512 && (long)cin * cout <= 1L << 20;
 
     /// <summary>
     /// Stride-1 shapes where the direct kernel beats packed GEMM. Measured (2 cores, AVX-512): 3x3 from
