@@ -10,7 +10,7 @@ namespace Engine.Bench.Cpu;
 /// 3x3 stride-1 padded convolutions with bias at the full-size SD 1.5 shapes the per-op profile ranks first (UNet at
 /// batch 2: 320 channels at 64x64 down to 1280 at 8x8; the VAE decoder at batch 1: 512 channels at 64x64 and 128x128,
 /// 256 at 256x256), against an in-memory ONNX Conv node with the same weights. The engine runs each shape with the
-/// algorithm <see cref="CpuDevice"/> picks (auto) and with the GEMM path and the direct kernel forced, so a change of
+/// algorithm <see cref="CpuDevice"/> picks (auto) and with the GEMM path, the direct kernel and Winograd forced, so a change of
 /// the choice can be read off one run. Throughput counts 2 N Cin Cout 9 H W flops.
 /// </summary>
 public class CpuConvSdShapesBenchmarks : PeerBenchmark
@@ -19,8 +19,8 @@ public class CpuConvSdShapesBenchmarks : PeerBenchmark
     [Params("320x64x2", "640x32x2", "1280x16x2", "1280x8x2", "512x64x1", "512x128x1", "256x256x1")]
     public string Shape { get; set; } = "1280x16x2";
 
-    /// <summary>The engine's convolution algorithm: auto (its own choice), gemm or direct (ignored by the ORT cases).</summary>
-    [Params("auto", "gemm", "direct")]
+    /// <summary>The engine's convolution algorithm: auto (its own choice), gemm, direct or winograd (ignored by the ORT cases).</summary>
+    [Params("auto", "gemm", "direct", "winograd")]
     public string Algorithm { get; set; } = "auto";
 
     private int Channels => int.Parse(Shape.Split('x')[0]);
@@ -35,6 +35,7 @@ public class CpuConvSdShapesBenchmarks : PeerBenchmark
         {
             "gemm" => ConvAlgorithm.Gemm,
             "direct" => DirectConv.Supports512 ? ConvAlgorithm.Direct512 : ConvAlgorithm.Direct256,
+            "winograd" => ConvAlgorithm.Winograd,
             _ => ConvAlgorithm.Auto,
         };
         _x = Random(1f, Batch, Channels, Size, Size);
