@@ -83,10 +83,11 @@ public sealed partial class CpuDevice
     protected override unsafe void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
         if (TryConv2dBf16(x, weight, bias, output, stride, padding)) return;
-        if (ChooseConv(x.Dim(0), x.Dim(2) * x.Dim(3), weight.Dim(0), weight.Dim(2), weight.Dim(3), stride, padding, x.Dim(1)) == ConvAlgorithm.Winograd
-            && weight.DType != DType.BF16)
+        if (ChooseConv(x.Dim(0), x.Dim(2) * x.Dim(3), weight.Dim(0), weight.Dim(2), weight.Dim(3), stride, padding, x.Dim(1)) == ConvAlgorithm.Winograd)
         {
-            RunWinograd(x, weight, bias, output);
+            // F32 and F16 weights are transformed as stored; BF16 ones are widened first.
+            using var wideBf16 = weight.DType == DType.BF16 ? Convert(weight, DType.F32) : null;
+            RunWinograd(x, wideBf16 ?? weight, bias, output);
             return;
         }
         using var wide = weight.DType == DType.F32 ? null : Convert(weight, DType.F32);
@@ -100,7 +101,6 @@ public sealed partial class CpuDevice
         var (biasArr, biasOff) = bias is null ? (null, 0) : Raw(bias);
         bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
         var algorithm = ChooseConv(batch, h * w, cout, kh, kw, stride, padding, cin);
-        if (algorithm == ConvAlgorithm.Winograd) algorithm = ConvAlgorithm.Gemm;  // only BF16 weights get here: widened above
         fixed (float* px = xArr, pw = wArr, po = oArr, pbias = biasArr)
         {
             float* biasPtr = pbias == null ? null : pbias + biasOff;

@@ -5,8 +5,8 @@ namespace Engine.Core.Tests;
 /// <summary>
 /// The CPU device's Winograd F(2x2, 3x3) convolution forced on 3x3 stride-1 pad-1 shapes against a float64
 /// reference: odd and even sizes (partial tiles), 1x1 and 2x2 images, tile rows longer than one 16-tile vector,
-/// batches, channel counts that are not multiples of the GEMM's panels, with and without bias, f32 and f16
-/// weights, one thread and two (parallel blocks, and one block split across the threads). Tolerance 2e-6 of the
+/// batches, channel counts that are not multiples of the GEMM's panels, with and without bias, f32, f16
+/// and bf16 weights, one thread and two (parallel blocks, and one block split across the threads). Tolerance 2e-6 of the
 /// largest reference value: the transforms' coefficients (0, ±1, 1/2) are exact in float32, so only the
 /// additions of the transforms round beyond what the direct kernel does.
 /// </summary>
@@ -14,7 +14,7 @@ public class WinogradConvTests
 {
     private const double Tolerance = 2e-6;
 
-    private static void Check(int threads, int seed, int batch, int cin, int h, int w, int cout, bool withBias, bool halfWeights)
+    private static void Check(int threads, int seed, int batch, int cin, int h, int w, int cout, bool withBias, DType weights)
     {
         var device = new CpuDevice(threads) { ConvAlgorithm = ConvAlgorithm.Winograd };
         Assert.That(device.ChooseConv(batch, h * w, cout, 3, 3, 1, 1, cin), Is.EqualTo(ConvAlgorithm.Winograd));
@@ -24,19 +24,19 @@ public class WinogradConvTests
         float[]? bias = withBias ? Reference.Random(rng, cout, 0.5f) : null;
         using var tx = device.Upload(x, batch, cin, h, w);
         using var tw32 = device.Upload(wt, cout, cin, 3, 3);
-        using var tw = halfWeights ? device.Convert(tw32, DType.F16) : null;
-        // The reference multiplies by the weights as stored (rounded to half when they are).
-        if (halfWeights) wt = tw!.ToArray();
+        using var tw = weights == DType.F32 ? null : device.Convert(tw32, weights);
+        // The reference multiplies by the weights as stored (rounded to f16 or bf16 when they are).
+        if (tw is not null) wt = tw.ToArray();
         using var tb = bias is null ? null : device.Upload(bias, cout);
         using var y = device.Allocate(batch, cout, h, w);
         device.Conv2d(tx, tw ?? tw32, tb, y, 1, 1);
         var expected = Reference.Conv2d(x, wt, bias, batch, cin, h, w, cout, 3, 3, 1, 1);
         Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(Tolerance),
-            $"{threads} threads: batch {batch}, {cin}->{cout} at {h}x{w}, bias {withBias}, f16 weights {halfWeights}");
+            $"{threads} threads: batch {batch}, {cin}->{cout} at {h}x{w}, bias {withBias}, {weights} weights");
     }
 
     [Test]
-    public void MatchesFloat64Reference([Values(1, 2)] int threads, [Values(false, true)] bool withBias, [Values(false, true)] bool halfWeights)
+    public void MatchesFloat64Reference([Values(1, 2)] int threads, [Values(false, true)] bool withBias, [Values(DType.F32, DType.F16, DType.BF16)] DType weights)
     {
         int seed = 0;
         // 1x1 and 2x2 (one tile, mostly padding), odd sizes (partial tiles), 34x70 (rows of 35 tiles: two full
@@ -45,15 +45,15 @@ public class WinogradConvTests
         foreach (var (h, w) in sizes)
             foreach (var (cin, cout) in new[] { (1, 1), (3, 5), (17, 9), (33, 40) })
                 foreach (int batch in new[] { 1, 3 })
-                    Check(threads, ++seed, batch, cin, h, w, cout, withBias, halfWeights);
+                    Check(threads, ++seed, batch, cin, h, w, cout, withBias, weights);
     }
 
     [Test]
     public void ManyBlocksMatchFloat64Reference([Values(1, 2)] int threads)
     {
         // 2 x 19 x 23 tiles: several 128-tile blocks, the last partial, blocks crossing tile rows and images.
-        Check(threads, 500, 2, 40, 37, 45, 24, withBias: true, halfWeights: false);
-        Check(threads, 501, 1, 130, 64, 64, 70, withBias: true, halfWeights: true);
+        Check(threads, 500, 2, 40, 37, 45, 24, withBias: true, DType.F32);
+        Check(threads, 501, 1, 130, 64, 64, 70, withBias: true, DType.F16);
     }
 
     /// <summary>
