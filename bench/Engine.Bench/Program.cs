@@ -15,9 +15,11 @@ namespace Engine.Bench;
 /// both providers is printed and written to results/peer-ratios.md. <c>--interleaved</c> [--filter NAME]
 /// skips BenchmarkDotNet and measures those ratios with alternating calls (<see cref="InterleavedRunner"/>).
 /// <c>--tensor-cores</c> [--out FILE] times the tensor-core kernels on CUDA (<see cref="Gpu.TensorCoreTimings"/>);
-/// <c>--half-norms</c> [--out FILE] the half-precision norms against HBM bandwidth (<see cref="Gpu.HalfNormTimings"/>).
+/// <c>--half-norms</c> [--out FILE] the half-precision norms against HBM bandwidth (<see cref="Gpu.HalfNormTimings"/>);
 /// <c>--winograd</c> [--threads N] [--rounds R] [--shapes LIST] [--out FILE] times the CPU's 3x3 convolutions, direct
-/// and Winograd, beside an ONNX Runtime Conv (<see cref="Cpu.WinogradTimings"/>).
+/// and Winograd, beside an ONNX Runtime Conv (<see cref="Cpu.WinogradTimings"/>);
+/// <c>--norm-ops</c> [--threads N] [--filter TEXT] [--out FILE] the CPU norms, upsampling, transposes and GEGLU
+/// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -35,6 +37,11 @@ public static class Program
             return Gpu.HalfNormTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
         if (args.Contains("--winograd")) return Cpu.WinogradTimings.Run(args);
+        if (args.Contains("--norm-ops"))
+        {
+            string? Arg(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
+            return Cpu.NormOpTimings.Run(int.Parse(Arg("--threads") ?? "0"), Arg("--filter"), Arg("--out"));
+        }
         bool includeLong = args.Contains("--long");
         args = args.Where(a => a != "--long").ToArray();
         if (args.Contains("--interleaved"))
