@@ -5,21 +5,22 @@ namespace Engine.Cpu;
 public sealed partial class CpuDevice
 {
     /// <inheritdoc />
-    protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
+    protected override unsafe void UpsampleNearest2xCore(Tensor x, Tensor output)
     {
         int planes = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var (xa, xo) = Raw(x);
         var (oa, oo) = Raw(output);
-        // Each source row is widened once into the even output row, which is then copied to the odd one.
-        Parallel.For(0, planes, Parallelism, p =>
+        nint px = (nint)(xa.Pointer + xo), po = (nint)(oa.Pointer + oo);
+        // Jobs of whole planes, about ChunkSize source elements each (an 8x8 plane alone is too small a job).
+        int planesPerJob = Math.Max(1, ChunkSize / Math.Max(1, h * w));
+        int jobs = (planes + planesPerJob - 1) / planesPerJob;
+        void Job(int job)
         {
-            for (int y = 0; y < h; y++)
-            {
-                int src = xo + (p * h + y) * w, dst = oo + (p * 2 * h + 2 * y) * 2 * w;
-                for (int xx = 0; xx < w; xx++) { float v = xa[src + xx]; oa[dst + 2 * xx] = v; oa[dst + 2 * xx + 1] = v; }
-                oa.AsSpan(dst, 2 * w).CopyTo(oa.AsSpan(dst + 2 * w, 2 * w));
-            }
-        });
+            int p0 = job * planesPerJob, count = Math.Min(planesPerJob, planes - p0);
+            LayoutKernels.UpsampleNearest2x((float*)px + (long)p0 * h * w, (float*)po + (long)p0 * 4 * h * w, count, h, w);
+        }
+        if (jobs == 1) Job(0);
+        else Parallel.For(0, jobs, Parallelism, Job);
     }
 
     /// <inheritdoc />
@@ -63,21 +64,23 @@ public sealed partial class CpuDevice
     }
 
     /// <inheritdoc />
-    protected override void TransposeCore(Tensor x, Tensor output)
+    protected override unsafe void TransposeCore(Tensor x, Tensor output)
     {
         int batch = x.Dim(0), m = x.Dim(1), n = x.Dim(2);
         var (xa, xo) = Raw(x);
         var (oa, oo) = Raw(output);
-        const int Tile = 32;
-        int tilesM = (m + Tile - 1) / Tile, tilesN = (n + Tile - 1) / Tile;
-        Parallel.For(0, batch * tilesM * tilesN, Parallelism, job =>
+        nint px = (nint)(xa.Pointer + xo), po = (nint)(oa.Pointer + oo);
+        // One job per strip of source rows: it reads the strip once and writes a contiguous run of each output row.
+        const int Strip = LayoutKernels.TransposeStrip;
+        int strips = (m + Strip - 1) / Strip;
+        void Job(int job)
         {
-            int tn = job % tilesN, tm = (job / tilesN) % tilesM, bi = job / (tilesN * tilesM);
-            int baseIdx = bi * m * n;
-            for (int i = tm * Tile; i < Math.Min(m, (tm + 1) * Tile); i++)
-                for (int j = tn * Tile; j < Math.Min(n, (tn + 1) * Tile); j++)
-                    oa[oo + baseIdx + j * m + i] = xa[xo + baseIdx + i * n + j];
-        });
+            int bi = job / strips, r0 = (job % strips) * Strip;
+            long plane = (long)bi * m * n;
+            LayoutKernels.TransposeRows((float*)px + plane, (float*)po + plane, m, n, r0, Math.Min(m, r0 + Strip));
+        }
+        if ((long)batch * m * n < ChunkSize) for (int job = 0; job < batch * strips; job++) Job(job);
+        else Parallel.For(0, batch * strips, Parallelism, Job);
     }
 
     /// <inheritdoc />

@@ -9,63 +9,39 @@ namespace Engine.Cpu;
 public sealed partial class CpuDevice
 {
     /// <summary>
-    /// GroupNorm(+SiLU), one parallel job per (image, group). Statistics take two vectorised read-only
-    /// passes (the mean, then the sum of squared deviations, which stays stable when the mean is large);
-    /// a third pass writes (x - mean) * scale + shift per channel, the normalisation and the affine
-    /// folded into one scale and shift, with SiLU applied in the same pass.
+    /// GroupNorm(+SiLU), one parallel job per (image, group). The statistics read the group once
+    /// (<see cref="NormKernels.Moments"/>: blocks small enough for L1 get an exact two-pass mean and
+    /// variance, merged in double); a second pass writes (x - mean) * scale + shift per channel, the
+    /// normalisation and the affine folded into one scale and shift, with SiLU applied in the same pass.
     /// </summary>
     protected override unsafe void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)
     {
         int n = x.Dim(0), c = x.Dim(1), perGroup = c / groups;
         int spatial = (int)(x.Length / ((long)n * c));
+        if ((long)perGroup * spatial == 0) return;
         var (xArr, xOff) = Raw(x);
         var (oArr, oOff) = Raw(output);
+        nint px = (nint)(xArr.Pointer + xOff), po = (nint)(oArr.Pointer + oOff);
         float[]? g = gamma is null ? null : Span(gamma).ToArray();
         float[]? bt = beta is null ? null : Span(beta).ToArray();
-        Parallel.For(0, n * groups, Parallelism, ng =>
-        {
-            int start = ng * perGroup * spatial, count = perGroup * spatial;
-            if (count == 0) return;
-            fixed (float* px = &xArr[xOff + start], po = &oArr[oOff + start])
-            {
-                float mean = TensorPrimitives.Sum(new ReadOnlySpan<float>(px, count)) / count;
-                float variance = SumOfSquaredDeviations(px, count, mean) / count;
-                float rstd = 1f / MathF.Sqrt(variance + eps);
-                int channel0 = (ng % groups) * perGroup;
-                for (int ci = 0; ci < perGroup; ci++)
-                {
-                    int ch = channel0 + ci;
-                    float scale = rstd * (g?[ch] ?? 1f), shift = bt?[ch] ?? 0f;
-                    NormalizePlane(px + (long)ci * spatial, po + (long)ci * spatial, spatial, mean, scale, shift, silu);
-                }
-            }
-        });
+        Parallel.For(0, n * groups, Parallelism, ng => NormalizeGroup((float*)px, (float*)po, ng, groups, perGroup, spatial, g, bt, eps, silu));
     }
 
-    /// <summary>sum((x - mean)^2) over <paramref name="count"/> floats, vectorised.</summary>
-    private static unsafe float SumOfSquaredDeviations(float* x, int count, float mean)
+    /// <summary>One (image, group) of <see cref="GroupNormCore"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void NormalizeGroup(float* x, float* y, int ng, int groups, int perGroup, int spatial, float[]? g, float[]? bt, float eps, bool silu)
     {
-        int i = 0;
-        float sum = 0f;
-        if (Vector512.IsHardwareAccelerated) sum = SumOfSquaredDeviations<Width512, Vector512<float>>(x, count, mean, ref i);
-        else if (Vector256.IsHardwareAccelerated) sum = SumOfSquaredDeviations<Width256, Vector256<float>>(x, count, mean, ref i);
-        for (; i < count; i++) { float d = x[i] - mean; sum += d * d; }
-        return sum;
-    }
-
-    /// <summary>The vector part: two accumulators over pairs of vectors; <paramref name="i"/> ends where the scalar tail starts.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe float SumOfSquaredDeviations<TW, TV>(float* x, int count, float mean, ref int i)
-        where TW : struct, ISimdWidth<TV> where TV : struct
-    {
-        int w = TW.Lanes;
-        TV m = TW.Create(mean), a0 = default, a1 = default;
-        for (; i + 2 * w <= count; i += 2 * w)
+        long start = (long)ng * perGroup * spatial;
+        var (mean, variance) = NormKernels.Moments(x + start, (long)perGroup * spatial);
+        float rstd = 1f / MathF.Sqrt(variance + eps);
+        int channel0 = (ng % groups) * perGroup;
+        for (int ci = 0; ci < perGroup; ci++)
         {
-            var d0 = TW.Subtract(TW.Load(x + i), m); var d1 = TW.Subtract(TW.Load(x + i + w), m);
-            a0 = TW.FusedMultiplyAdd(d0, d0, a0); a1 = TW.FusedMultiplyAdd(d1, d1, a1);
+            int ch = channel0 + ci;
+            float scale = rstd * (g?[ch] ?? 1f), shift = bt?[ch] ?? 0f;
+            long at = start + (long)ci * spatial;
+            NormalizePlane(x + at, y + at, spatial, mean, scale, shift, silu);
         }
-        return TW.Sum(TW.Add(a0, a1));
     }
 
     /// <summary>y = (x - mean) * scale + shift, then SiLU when asked, in one pass.</summary>
@@ -95,38 +71,29 @@ public sealed partial class CpuDevice
             default(TActivation).Invoke(Vector512.FusedMultiplyAdd(x - Vector512.Create(mean), Vector512.Create(scale), Vector512.Create(shift)));
     }
 
-    /// <inheritdoc />
-    protected override void LayerNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps)
+    /// <summary>
+    /// LayerNorm over the last dimension: jobs of whole rows (about ChunkSize elements each, since rows are
+    /// hundreds to a few thousand floats), each row read from memory once and written once
+    /// (<see cref="NormKernels.LayerNormRows"/>). A missing gamma or beta is a row of ones or zeros.
+    /// </summary>
+    protected override unsafe void LayerNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps)
     {
-        int d = x.Dim(-1), rows = (int)(x.Length / d);
+        int d = x.Dim(-1), rows = (int)(x.Length / Math.Max(1, d));
+        if (d == 0 || rows == 0) return;
         var (xArr, xOff) = Raw(x);
         var (oArr, oOff) = Raw(output);
-        float[]? g = gamma is null ? null : Span(gamma).ToArray();
-        float[]? bt = beta is null ? null : Span(beta).ToArray();
-        // Rows are short (hundreds to a few thousand), so batch them into jobs of ~16K elements.
-        int rowsPerJob = Math.Max(1, 16384 / Math.Max(1, d));
-        Parallel.For(0, (rows + rowsPerJob - 1) / rowsPerJob, Parallelism, job =>
+        nint px = (nint)(xArr.Pointer + xOff), po = (nint)(oArr.Pointer + oOff);
+        float[] g = gamma is null ? Enumerable.Repeat(1f, d).ToArray() : Span(gamma).ToArray();
+        float[] bt = beta is null ? new float[d] : Span(beta).ToArray();
+        int rowsPerJob = Math.Max(1, ChunkSize / d), jobs = (rows + rowsPerJob - 1) / rowsPerJob;
+        void Job(int job)
         {
-            for (int r = job * rowsPerJob; r < Math.Min(rows, (job + 1) * rowsPerJob); r++)
-            {
-                var src = xArr.AsSpan(xOff + r * d, d);
-                var dst = oArr.AsSpan(oOff + r * d, d);
-                float mean = TensorPrimitives.Sum(src) / d;
-                TensorPrimitives.Subtract(src, mean, dst);
-                float rstd = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(dst) / d + eps);
-                if (g is not null && bt is not null)
-                {
-                    TensorPrimitives.Multiply(dst, rstd, dst);
-                    TensorPrimitives.MultiplyAdd(dst, g, bt, dst);
-                }
-                else
-                {
-                    TensorPrimitives.Multiply(dst, rstd, dst);
-                    if (g is not null) TensorPrimitives.Multiply(dst, g, dst);
-                    if (bt is not null) TensorPrimitives.Add(dst, bt, dst);
-                }
-            }
-        });
+            int r0 = job * rowsPerJob, count = Math.Min(rowsPerJob, rows - r0);
+            fixed (float* pg = g, pb = bt)
+                NormKernels.LayerNormRows((float*)px + (long)r0 * d, (float*)po + (long)r0 * d, count, d, pg, pb, eps);
+        }
+        if (jobs == 1) Job(0);
+        else Parallel.For(0, jobs, Parallelism, Job);
     }
 
     /// <inheritdoc />

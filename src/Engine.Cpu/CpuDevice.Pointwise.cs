@@ -50,19 +50,28 @@ public sealed partial class CpuDevice
         }
     }
 
-    /// <inheritdoc />
-    protected override void GegluCore(Tensor x, Tensor output)
+    /// <summary>
+    /// GEGLU, x = [a | gate] per row: a * GELU(gate) in one pass over each row
+    /// (<see cref="Pointwise.MapGated{TOp}"/>), in jobs of whole rows of about ChunkSize outputs.
+    /// </summary>
+    protected override unsafe void GegluCore(Tensor x, Tensor output)
     {
-        int d = output.Dim(-1), rows = (int)(output.Length / d);
+        int d = output.Dim(-1), rows = (int)(output.Length / Math.Max(1, d));
+        if (d == 0 || rows == 0) return;
         var (xa, xo) = Raw(x);
         var (oa, oo) = Raw(output);
-        Parallel.For(0, rows, Parallelism, r =>
+        nint px = (nint)(xa.Pointer + xo), po = (nint)(oa.Pointer + oo);
+        int rowsPerJob = Math.Max(1, ChunkSize / d), jobs = (rows + rowsPerJob - 1) / rowsPerJob;
+        void Job(int job)
         {
-            int src = xo + r * 2 * d, dst = oo + r * d;
-            var result = oa.AsSpan(dst, d);
-            Pointwise.Map<GeluErfOperator>(xa.AsSpan(src + d, d), result);
-            TensorPrimitives.Multiply(xa.AsSpan(src, d), result, result);
-        });
+            for (int r = job * rowsPerJob; r < Math.Min(rows, (job + 1) * rowsPerJob); r++)
+            {
+                float* src = (float*)px + (long)r * 2 * d;
+                Pointwise.MapGated<GeluErfOperator>(src, src + d, (float*)po + (long)r * d, d);
+            }
+        }
+        if (jobs == 1) Job(0);
+        else Parallel.For(0, jobs, Parallelism, Job);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,112 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Cpu;
+
+/// <summary>
+/// The data-movement kernels of the CPU device's layout ops, on raw pointers: a blocked matrix transpose
+/// with an in-register 8x8 AVX transpose, and the nearest 2x upsampling of one row by lane duplication.
+/// They run inside parallel jobs and are compiled fully optimised on first use
+/// (<see cref="MethodImplOptions.AggressiveOptimization"/>): a single forward pass calls each only a
+/// few dozen times, so tier-0 code would otherwise run a large share of its calls.
+/// </summary>
+internal static unsafe class LayoutKernels
+{
+    /// <summary>Rows of the source a transpose job covers: 64 rows x 8 columns are 64 cache-line halves, well inside L1.</summary>
+    internal const int TransposeStrip = 64;
+
+    /// <summary>
+    /// Transposes rows [row0, row1) of the m x n matrix <paramref name="x"/> into columns of the n x m
+    /// matrix <paramref name="y"/>: 8x8 blocks through registers (AVX), scalar edges.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void TransposeRows(float* x, float* y, int m, int n, int row0, int row1)
+    {
+        int i = row0;
+        if (Avx.IsSupported)
+        {
+            int n8 = n & ~7;
+            for (; i + 8 <= row1; i += 8)
+            {
+                for (int j = 0; j < n8; j += 8) Transpose8x8(x + (long)i * n + j, n, y + (long)j * m + i, m);
+                for (int j = n8; j < n; j++)
+                    for (int r = i; r < i + 8; r++) y[(long)j * m + r] = x[(long)r * n + j];
+            }
+        }
+        for (; i < row1; i++)
+            for (int j = 0; j < n; j++) y[(long)j * m + i] = x[(long)i * n + j];
+    }
+
+    /// <summary>The 8x8 block at <paramref name="x"/> (row stride <paramref name="xs"/>) transposed to <paramref name="y"/> (row stride <paramref name="ys"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* x, int xs, float* y, int ys)
+    {
+        var r0 = Avx.LoadVector256(x); var r1 = Avx.LoadVector256(x + xs);
+        var r2 = Avx.LoadVector256(x + 2 * xs); var r3 = Avx.LoadVector256(x + 3 * xs);
+        var r4 = Avx.LoadVector256(x + 4 * xs); var r5 = Avx.LoadVector256(x + 5 * xs);
+        var r6 = Avx.LoadVector256(x + 6 * xs); var r7 = Avx.LoadVector256(x + 7 * xs);
+        // Interleave pairs of rows, then pairs of pairs (within each 128-bit half), then swap the halves.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(y, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(y + ys, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(y + 2 * ys, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(y + 3 * ys, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(y + 4 * ys, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(y + 5 * ys, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(y + 6 * ys, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(y + 7 * ys, Avx.Permute2x128(s3, s7, 0x31));
+    }
+
+    /// <summary>
+    /// Nearest 2x upsampling of <paramref name="planes"/> consecutive h x w planes: each source row is read
+    /// once, every lane duplicated in registers, and the doubled row stored to both output rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void UpsampleNearest2x(float* x, float* y, int planes, int h, int w)
+    {
+        long rows = (long)planes * h;
+        int ow = 2 * w;
+        for (long r = 0; r < rows; r++)
+        {
+            float* src = x + r * w, even = y + 2 * r * ow, odd = even + ow;
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var lo = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+                var hi = Vector512.Create(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+                for (; i + 16 <= w; i += 16)
+                {
+                    var v = Vector512.Load(src + i);
+                    var a = Vector512.Shuffle(v, lo); var b = Vector512.Shuffle(v, hi);
+                    a.Store(even + 2 * i); b.Store(even + 2 * i + 16);
+                    a.Store(odd + 2 * i); b.Store(odd + 2 * i + 16);
+                }
+            }
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var lo = Vector256.Create(0, 0, 1, 1, 2, 2, 3, 3);
+                var hi = Vector256.Create(4, 4, 5, 5, 6, 6, 7, 7);
+                for (; i + 8 <= w; i += 8)
+                {
+                    var v = Vector256.Load(src + i);
+                    var a = Vector256.Shuffle(v, lo); var b = Vector256.Shuffle(v, hi);
+                    a.Store(even + 2 * i); b.Store(even + 2 * i + 8);
+                    a.Store(odd + 2 * i); b.Store(odd + 2 * i + 8);
+                }
+            }
+            for (; i < w; i++)
+            {
+                float v = src[i];
+                even[2 * i] = v; even[2 * i + 1] = v; odd[2 * i] = v; odd[2 * i + 1] = v;
+            }
+        }
+    }
+}
