@@ -4,6 +4,9 @@ namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {
+    /// <summary>Output size from which layout ops write with non-temporal stores: the result will not be in cache for its reader anyway.</summary>
+    private const long StreamingBytes = 64L << 20;
+
     /// <inheritdoc />
     protected override unsafe void UpsampleNearest2xCore(Tensor x, Tensor output)
     {
@@ -14,10 +17,12 @@ public sealed partial class CpuDevice
         // Jobs of whole planes, about ChunkSize source elements each (an 8x8 plane alone is too small a job).
         int planesPerJob = Math.Max(1, ChunkSize / Math.Max(1, h * w));
         int jobs = (planes + planesPerJob - 1) / planesPerJob;
+        // Outputs far beyond the caches (the VAE's last two upsamplings, 134 and 268 MB) are streamed to memory.
+        bool streaming = output.Length * sizeof(float) >= StreamingBytes;
         void Job(int job)
         {
             int p0 = job * planesPerJob, count = Math.Min(planesPerJob, planes - p0);
-            LayoutKernels.UpsampleNearest2x((float*)px + (long)p0 * h * w, (float*)po + (long)p0 * 4 * h * w, count, h, w);
+            LayoutKernels.UpsampleNearest2x((float*)px + (long)p0 * h * w, (float*)po + (long)p0 * 4 * h * w, count, h, w, streaming);
         }
         if (jobs == 1) Job(0);
         else Parallel.For(0, jobs, Parallelism, Job);

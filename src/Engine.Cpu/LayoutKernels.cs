@@ -67,11 +67,18 @@ internal static unsafe class LayoutKernels
 
     /// <summary>
     /// Nearest 2x upsampling of <paramref name="planes"/> consecutive h x w planes: each source row is read
-    /// once, every lane duplicated in registers, and the doubled row stored to both output rows.
+    /// once, every lane duplicated in registers, and the doubled row stored to both output rows. With
+    /// <paramref name="streaming"/> (outputs far larger than the caches), rows whose start is 64-byte aligned
+    /// are written with non-temporal stores, which skip reading each output line before writing it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void UpsampleNearest2x(float* x, float* y, int planes, int h, int w)
+    internal static void UpsampleNearest2x(float* x, float* y, int planes, int h, int w, bool streaming)
     {
+        if (streaming && Vector512.IsHardwareAccelerated && w % 8 == 0 && ((nint)y & 63) == 0)
+        {
+            UpsampleNearest2xStreaming(x, y, planes, h, w);
+            return;
+        }
         long rows = (long)planes * h;
         int ow = 2 * w;
         for (long r = 0; r < rows; r++)
@@ -108,5 +115,35 @@ internal static unsafe class LayoutKernels
                 even[2 * i] = v; even[2 * i + 1] = v; odd[2 * i] = v; odd[2 * i + 1] = v;
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="UpsampleNearest2x"/> with non-temporal stores: y is 64-byte aligned and w a multiple of 8,
+    /// so every output row starts on a cache line. Ends with a store fence so the writes are visible to
+    /// whichever thread reads them next.
+    /// </summary>
+    private static void UpsampleNearest2xStreaming(float* x, float* y, int planes, int h, int w)
+    {
+        long rows = (long)planes * h;
+        int ow = 2 * w, w16 = w & ~15;
+        var lo = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        var hi = Vector512.Create(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+        for (long r = 0; r < rows; r++)
+        {
+            float* src = x + r * w, even = y + 2 * r * ow, odd = even + ow;
+            for (int i = 0; i < w16; i += 16)
+            {
+                var v = Vector512.Load(src + i);
+                var a = Vector512.Shuffle(v, lo); var b = Vector512.Shuffle(v, hi);
+                a.StoreAlignedNonTemporal(even + 2 * i); b.StoreAlignedNonTemporal(even + 2 * i + 16);
+                a.StoreAlignedNonTemporal(odd + 2 * i); b.StoreAlignedNonTemporal(odd + 2 * i + 16);
+            }
+            for (int i = w16; i < w; i++)
+            {
+                float v = src[i];
+                even[2 * i] = v; even[2 * i + 1] = v; odd[2 * i] = v; odd[2 * i + 1] = v;
+            }
+        }
+        if (Sse.IsSupported) Sse.StoreFence();
     }
 }

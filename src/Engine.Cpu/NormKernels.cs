@@ -92,16 +92,23 @@ internal static unsafe class NormKernels
         return sum;
     }
 
-    /// <summary>Two accumulators over pairs of vectors, then single vectors; <paramref name="i"/> ends where the scalar tail starts.</summary>
+    /// <summary>
+    /// Four accumulators over groups of four vectors (the adds' latency, not the loads, would bound one or two
+    /// on data in cache), then single vectors; <paramref name="i"/> ends where the scalar tail starts.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sum<TW, TV>(float* x, int count, ref int i)
         where TW : struct, ISimdWidth<TV> where TV : struct
     {
         int w = TW.Lanes;
-        TV a0 = default, a1 = default;
-        for (; i + 2 * w <= count; i += 2 * w) { a0 = TW.Add(a0, TW.Load(x + i)); a1 = TW.Add(a1, TW.Load(x + i + w)); }
+        TV a0 = default, a1 = default, a2 = default, a3 = default;
+        for (; i + 4 * w <= count; i += 4 * w)
+        {
+            a0 = TW.Add(a0, TW.Load(x + i)); a1 = TW.Add(a1, TW.Load(x + i + w));
+            a2 = TW.Add(a2, TW.Load(x + i + 2 * w)); a3 = TW.Add(a3, TW.Load(x + i + 3 * w));
+        }
         for (; i + w <= count; i += w) a0 = TW.Add(a0, TW.Load(x + i));
-        return TW.Sum(TW.Add(a0, a1));
+        return TW.Sum(TW.Add(TW.Add(a0, a1), TW.Add(a2, a3)));
     }
 
     /// <summary>As <see cref="Sum{TW, TV}"/>, of the squared deviations from <paramref name="mean"/>.</summary>
@@ -110,13 +117,15 @@ internal static unsafe class NormKernels
         where TW : struct, ISimdWidth<TV> where TV : struct
     {
         int w = TW.Lanes;
-        TV m = TW.Create(mean), a0 = default, a1 = default;
-        for (; i + 2 * w <= count; i += 2 * w)
+        TV m = TW.Create(mean), a0 = default, a1 = default, a2 = default, a3 = default;
+        for (; i + 4 * w <= count; i += 4 * w)
         {
             var d0 = TW.Subtract(TW.Load(x + i), m); var d1 = TW.Subtract(TW.Load(x + i + w), m);
+            var d2 = TW.Subtract(TW.Load(x + i + 2 * w), m); var d3 = TW.Subtract(TW.Load(x + i + 3 * w), m);
             a0 = TW.FusedMultiplyAdd(d0, d0, a0); a1 = TW.FusedMultiplyAdd(d1, d1, a1);
+            a2 = TW.FusedMultiplyAdd(d2, d2, a2); a3 = TW.FusedMultiplyAdd(d3, d3, a3);
         }
         for (; i + w <= count; i += w) { var d0 = TW.Subtract(TW.Load(x + i), m); a0 = TW.FusedMultiplyAdd(d0, d0, a0); }
-        return TW.Sum(TW.Add(a0, a1));
+        return TW.Sum(TW.Add(TW.Add(a0, a1), TW.Add(a2, a3)));
     }
 }

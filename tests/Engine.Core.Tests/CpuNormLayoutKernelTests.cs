@@ -6,7 +6,8 @@ namespace Engine.Core.Tests;
 /// The CPU device's norm, layout and GEGLU kernels at the edges of their vector and job paths, on one and
 /// two threads, against float64 references: row widths with and without 16- and 8-lane tails, one row and
 /// enough rows for several parallel jobs, GroupNorm groups longer than one statistics block (4096 floats)
-/// and not a multiple of it, transposes with 8x8 blocks and scalar edges, upsampling of every row width.
+/// and not a multiple of it, transposes with 8x8 blocks and scalar edges, upsampling of every row width and
+/// of an output large enough to be streamed.
 /// </summary>
 public class CpuNormLayoutKernelTests
 {
@@ -112,6 +113,25 @@ public class CpuNormLayoutKernelTests
         using var y = device.Allocate(batch, c, 2 * h, 2 * w);
         device.UpsampleNearest2x(tx, y);
         Assert.That(y.ToArray(), Is.EqualTo(expected));
+    }
+
+    /// <summary>An output of 64 MiB, from which the upsampling writes with non-temporal stores.</summary>
+    [Test]
+    public void UpsampleStreamsLargeOutputs([ValueSource(nameof(Threads))] int threads)
+    {
+        int c = 16, h = 512, w = 512;
+        using var device = new CpuDevice(threads);
+        var x = Reference.Random(new Random(5), c * h * w);
+        using var tx = device.Upload(x, 1, c, h, w);
+        using var y = device.Allocate(1, c, 2 * h, 2 * w);
+        device.UpsampleNearest2x(tx, y);
+        var actual = y.ToArray();
+        int mismatches = 0;
+        for (int p = 0; p < c; p++)
+            for (int yy = 0; yy < 2 * h; yy++)
+                for (int xx = 0; xx < 2 * w; xx++)
+                    if (actual[((long)p * 2 * h + yy) * 2 * w + xx] != x[(p * h + yy / 2) * w + xx / 2]) mismatches++;
+        Assert.That(mismatches, Is.Zero);
     }
 
     [Test]
