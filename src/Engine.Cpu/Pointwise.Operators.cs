@@ -23,10 +23,9 @@ internal static unsafe class Pointwise
     /// <summary>
     /// y[i] = op(x[i]): 512-bit vectors while they fit, then 256-bit, then scalars. Operators are
     /// structs, so each instantiation is its own method with the operator inlined (as the hand-written
-    /// loops were). x and y may be the same span. Compiled fully optimised on first use: a forward pass
-    /// runs each instantiation only a few dozen times, on large tensors.
+    /// loops were). x and y may be the same span. Not marked AggressiveOptimization: measured, that made the
+    /// GroupNorm + SiLU pass about 1.4x slower than the tiered code (docs/PERFORMANCE.md, CPU norms and layout ops).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y, TOp op = default) where TOp : struct, IUnaryOperator
     {
         int i = 0;
