@@ -19,7 +19,9 @@ namespace Engine.Bench;
 /// <c>--winograd</c> [--threads N] [--rounds R] [--shapes LIST] [--out FILE] times the CPU's 3x3 convolutions, direct
 /// and Winograd, beside an ONNX Runtime Conv (<see cref="Cpu.WinogradTimings"/>);
 /// <c>--norm-ops</c> [--threads N] [--filter TEXT] [--out FILE] the CPU norms, upsampling, transposes and GEGLU
-/// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>).
+/// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
+/// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT] the CPU GEMM at the SD 1.5 shapes beside ORT
+/// (<see cref="Cpu.GemmSdShapesTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -31,6 +33,8 @@ public static class Program
             int o = Array.IndexOf(args, "--out");
             return Gpu.TensorCoreTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
+        if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run(args);
+        if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
         if (args.Contains("--half-norms"))
         {
             int o = Array.IndexOf(args, "--out");

@@ -28,8 +28,12 @@ public sealed partial class CpuDevice
     /// </summary>
     public override bool PrefersBf16 => false;
 
-    /// <summary>Under bf16 compute the half-precision weights go straight to the packer (converted once), not widened per call.</summary>
-    protected override bool ReadsHalfWeights => Compute == ComputePrecision.Bf16;
+    /// <summary>
+    /// Half-precision weights go straight to the packers, never widened into a whole float32 copy per call: under
+    /// bf16 compute to the bf16 packer (converted once), in float32 to the GEMM's packers, which widen each panel
+    /// as they copy it (the direct convolution kernels alone still read a widened copy).
+    /// </summary>
+    protected override bool ReadsHalfWeights => true;
 
     /// <summary>Convolutions take half weights as stored: Winograd transforms F16 weights directly; the other paths widen them per call.</summary>
     protected override bool ReadsHalfConvWeights => true;

@@ -83,30 +83,31 @@ public sealed partial class CpuDevice
     protected override unsafe void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
         if (TryConv2dBf16(x, weight, bias, output, stride, padding)) return;
-        if (ChooseConv(x.Dim(0), x.Dim(2) * x.Dim(3), weight.Dim(0), weight.Dim(2), weight.Dim(3), stride, padding, x.Dim(1)) == ConvAlgorithm.Winograd)
+        int batch = x.Dim(0), cin = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        int cout = weight.Dim(0), kh = weight.Dim(2), kw = weight.Dim(3);
+        var algorithm = ChooseConv(batch, h * w, cout, kh, kw, stride, padding, cin);
+        if (algorithm == ConvAlgorithm.Winograd)
         {
             // F32 and F16 weights are transformed as stored; BF16 ones are widened first.
             using var wideBf16 = weight.DType == DType.BF16 ? Convert(weight, DType.F32) : null;
             RunWinograd(x, wideBf16 ?? weight, bias, output);
             return;
         }
-        using var wide = weight.DType == DType.F32 ? null : Convert(weight, DType.F32);
-        weight = wide ?? weight;
-        int batch = x.Dim(0), cin = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
-        int cout = weight.Dim(0), kh = weight.Dim(2), kw = weight.Dim(3);
         int ho = output.Dim(2), wo = output.Dim(3), spatial = ho * wo, depth = cin * kh * kw;
         var (xArr, xOff) = Raw(x);
-        var (wArr, wOff) = Raw(weight);
         var (oArr, oOff) = Raw(output);
         var (biasArr, biasOff) = bias is null ? (null, 0) : Raw(bias);
         bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
-        var algorithm = ChooseConv(batch, h * w, cout, kh, kw, stride, padding, cin);
-        fixed (float* px = xArr, pw = wArr, po = oArr, pbias = biasArr)
+        // The GEMM paths pack half-precision weights directly (widening each panel); the direct kernels read float32.
+        using var wide = algorithm == ConvAlgorithm.Gemm || weight.DType == DType.F32 ? null : Convert(weight, DType.F32);
+        nint weights0 = ElementAddress(wide ?? weight);
+        var weightType = (wide ?? weight).DType;
+        fixed (float* px = xArr, po = oArr, pbias = biasArr)
         {
             float* biasPtr = pbias == null ? null : pbias + biasOff;
             if (algorithm != ConvAlgorithm.Gemm)
             {
-                DirectConv.Run(px + xOff, pw + wOff, biasPtr, po + oOff, new DirectConv.Shape(batch, cin, h, w, cout, kh, kw, stride, padding),
+                DirectConv.Run(px + xOff, (float*)weights0, biasPtr, po + oOff, new DirectConv.Shape(batch, cin, h, w, cout, kh, kw, stride, padding),
                     wide: algorithm == ConvAlgorithm.Direct512, Parallelism);
                 return;
             }
@@ -116,7 +117,7 @@ public sealed partial class CpuDevice
                     Gemm.Run(new GemmProblem
                     {
                         M = cout, N = spatial, K = depth,
-                        A = (nint)(pw + wOff), RsA = depth, CsA = 1,
+                        A = weights0, TypeA = weightType, RsA = depth, CsA = 1,
                         B = (nint)(px + xOff + (long)n * cin * h * w), RsB = spatial, CsB = 1,
                         C = (nint)(po + oOff + (long)n * cout * spatial), Ldc = spatial,
                         Alpha = 1f, Bias = (nint)biasPtr, BiasPerRow = true,
@@ -124,7 +125,7 @@ public sealed partial class CpuDevice
                 return;
             }
             int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
-            var weights = new GemmProblem { M = cout, K = depth, A = (nint)(pw + wOff), RsA = depth, CsA = 1, Alpha = 1f };
+            var weights = new GemmProblem { M = cout, K = depth, A = weights0, TypeA = weightType, RsA = depth, CsA = 1, Alpha = 1f };
             float* packedA = (_convWeights ??= new AlignedBuffer()).Ensure(Gemm.PackedASize(weights));
             Gemm.PackAllA(weights, packedA);
             nint pa = (nint)packedA, pbi = (nint)biasPtr, xBase = (nint)(px + xOff), oBase = (nint)(po + oOff);

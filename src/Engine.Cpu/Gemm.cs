@@ -10,6 +10,7 @@ namespace Engine.Cpu;
 /// with op(A)(i, p) = A[i * RsA + p * CsA] and op(B)(p, j) = B[p * RsB + j * CsB], so every transpose
 /// case is a choice of strides and no operand is ever transposed as a whole. Pointers are stored as
 /// <see cref="nint"/> so the struct can be captured by parallel loop bodies; callers keep the memory pinned.
+/// Strides count elements of the operand's own type (<see cref="TypeA"/>, <see cref="TypeB"/>).
 /// </summary>
 internal struct GemmProblem
 {
@@ -22,6 +23,8 @@ internal struct GemmProblem
     public nint Bias; public bool BiasPerRow;
     public Activation Activation;
     public bool Accumulate;
+    /// <summary>Element types of A and B: F32 (default), or F16 / BF16 weights that the packers widen as they copy.</summary>
+    public DType TypeA, TypeB;
 }
 
 /// <summary>
@@ -55,11 +58,13 @@ internal static unsafe partial class Gemm
     /// <summary>Per-thread packing buffers (64-byte aligned), grown on demand and kept for reuse.</summary>
     private sealed class Scratch
     {
-        public float* A, B;
-        public long ACap, BCap;
+        public float* A, B, Stage;
+        public long ACap, BCap, StageCap;
 
         public float* EnsureA(long count) => Ensure(ref A, ref ACap, count);
         public float* EnsureB(long count) => Ensure(ref B, ref BCap, count);
+        /// <summary>Float32 rows of a half-precision panel, widened before they are packed.</summary>
+        public float* EnsureStage(long count) => Ensure(ref Stage, ref StageCap, count);
 
         private static float* Ensure(ref float* p, ref long cap, long count)
         {
@@ -74,6 +79,7 @@ internal static unsafe partial class Gemm
         {
             if (A != null) NativeMemory.AlignedFree(A);
             if (B != null) NativeMemory.AlignedFree(B);
+            if (Stage != null) NativeMemory.AlignedFree(Stage);
         }
     }
 
@@ -88,7 +94,10 @@ internal static unsafe partial class Gemm
         if (g.M == 0 || g.N == 0) return;
         if (g.K == 0) { EmptyProduct(g); return; }
         if ((long)g.M * g.N * g.K < SerialWork) options = null;
-        if (g.M <= DotRows && g.CsA == 1 && g.RsB == 1 && !g.BiasPerRow) { RowDots(g, options); return; }
+        if (g.M <= DotRows && g.CsA == 1 && g.RsB == 1 && !g.BiasPerRow && g.TypeA == DType.F32) { RowDots(g, options); return; }
+        int mTilesAll = (g.M + MC - 1) / MC, nTilesAll = (g.N + NC - 1) / NC;
+        if (g.M >= g.N && mTilesAll >= LocalJobs) { RunRowLocal(g, options); return; }
+        if (g.N > g.M && nTilesAll >= LocalJobs) { RunColumnLocal(g, options); return; }
         var scratch = _scratch ??= new Scratch();
         int mPanels = (g.M + MR - 1) / MR;
         // Columns of B packed at once (all of K): bounded so the packed block stays near L3 size
@@ -195,13 +204,22 @@ internal static unsafe partial class Gemm
         {
             float* a = (float*)problem.A, b = (float*)problem.B, c = (float*)problem.C, bias = (float*)problem.Bias;
             int j0 = job * ColumnsPerJob, j1 = Math.Min(problem.N, j0 + ColumnsPerJob);
+            long csB = problem.CsB;
+            if (problem.TypeB != DType.F32)
+            {
+                // Half-precision weight columns: widen this job's columns once, then read them as float32.
+                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)(j1 - j0) * problem.K);
+                for (int j = j0; j < j1; j++) Widen(problem.B, problem.TypeB, (long)j * problem.CsB, stage + (long)(j - j0) * problem.K, problem.K);
+                b = stage - (long)j0 * problem.K;
+                csB = problem.K;
+            }
             for (int i = 0; i < problem.M; i++)
             {
                 var row = new ReadOnlySpan<float>(a + (long)i * problem.RsA, problem.K);
                 float* dst = c + (long)i * problem.Ldc;
                 for (int j = j0; j < j1; j++)
                 {
-                    float v = problem.Alpha * TensorPrimitives.Dot(row, new ReadOnlySpan<float>(b + (long)j * problem.CsB, problem.K));
+                    float v = problem.Alpha * TensorPrimitives.Dot(row, new ReadOnlySpan<float>(b + j * csB, problem.K));
                     if (bias != null) v += bias[j];
                     dst[j] = problem.Accumulate ? dst[j] + v : v;
                 }
@@ -221,77 +239,6 @@ internal static unsafe partial class Gemm
             for (int j = 0; j < g.N; j++) row[j] += bias == null ? 0f : g.BiasPerRow ? bias[i] : bias[j];
             CpuDevice.ApplyActivation(row, g.Activation);
         }
-    }
-
-    /// <summary>
-    /// Packs rows [ip*MR, ip*MR + MR) of op(A) over all of K as dst[p * MR + r] = alpha * A(i, p), so
-    /// the slice of depths [pc, pc + kc) starts at dst + pc * MR.
-    /// </summary>
-    private static void PackA(in GemmProblem g, int ip, float* dst)
-    {
-        int p0 = 0, kc = g.K;
-        int i0 = ip * MR, rows = Math.Min(MR, g.M - i0), mr = MR;
-        float* a = (float*)g.A;
-        float alpha = g.Alpha;
-        if (g.RsA == 1)
-        {
-            // Transposed storage: the MR rows of one depth are contiguous.
-            if (rows == 8 && mr == 8 && Vector256.IsHardwareAccelerated)
-            {
-                var scale = Vector256.Create(alpha);
-                for (int p = 0; p < kc; p++) (Vector256.Load(a + (long)(p0 + p) * g.CsA + i0) * scale).Store(dst + p * mr);
-                return;
-            }
-            for (int p = 0; p < kc; p++)
-            {
-                float* src = a + (long)(p0 + p) * g.CsA + i0;
-                float* d = dst + p * mr;
-                int r = 0;
-                for (; r < rows; r++) d[r] = alpha * src[r];
-                for (; r < mr; r++) d[r] = 0f;
-            }
-            return;
-        }
-        for (int r = 0; r < rows; r++)
-        {
-            float* src = a + (long)(i0 + r) * g.RsA + (long)p0 * g.CsA;
-            if (g.CsA == 1) for (int p = 0; p < kc; p++) dst[p * mr + r] = alpha * src[p];
-            else for (int p = 0; p < kc; p++) dst[p * mr + r] = alpha * src[(long)p * g.CsA];
-        }
-        for (int r = rows; r < mr; r++)
-            for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
-    }
-
-    /// <summary>
-    /// Packs columns [jp*NR, jp*NR + NR) of op(B) over all of K as dst[p * NR + c] = B(p, j); the
-    /// slice of depths [pc, pc + kc) starts at dst + pc * NR.
-    /// </summary>
-    private static void PackB(in GemmProblem g, int jp, float* dst)
-    {
-        int p0 = 0, kc = g.K;
-        int j0 = jp * NR, cols = Math.Min(NR, g.N - j0), nr = NR;
-        float* b = (float*)g.B;
-        if (g.CsB == 1)
-        {
-            // Row-major B: each depth is a contiguous run of columns.
-            for (int p = 0; p < kc; p++)
-            {
-                float* src = b + (long)(p0 + p) * g.RsB + j0;
-                float* d = dst + p * nr;
-                Buffer.MemoryCopy(src, d, (long)nr * sizeof(float), (long)cols * sizeof(float));
-                for (int c = cols; c < nr; c++) d[c] = 0f;
-            }
-            return;
-        }
-        // Transposed B (e.g. Linear weights [out, in]): read each column's contiguous depth run and scatter.
-        for (int c = 0; c < cols; c++)
-        {
-            float* src = b + (long)(j0 + c) * g.CsB + (long)p0 * g.RsB;
-            if (g.RsB == 1) for (int p = 0; p < kc; p++) dst[p * nr + c] = src[p];
-            else for (int p = 0; p < kc; p++) dst[p * nr + c] = src[(long)p * g.RsB];
-        }
-        for (int c = cols; c < nr; c++)
-            for (int p = 0; p < kc; p++) dst[p * nr + c] = 0f;
     }
 
     /// <summary>

@@ -1,0 +1,211 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Engine.Core;
+
+namespace Engine.Cpu;
+
+// The packers of Gemm: operands copied into the micro-kernel's panel layout, transposes absorbed by
+// 8 x 8 register transposes, half-precision weights widened on the way (never a whole float32 copy).
+internal static unsafe partial class Gemm
+{
+    /// <summary>
+    /// Packs rows [ip*MR, ip*MR + MR) of op(A) over all of K as dst[p * MR + r] = alpha * A(i, p), so
+    /// the slice of depths [pc, pc + kc) starts at dst + pc * MR.
+    /// </summary>
+    private static void PackA(in GemmProblem g, int ip, float* dst)
+    {
+        int i0 = ip * MR, rows = Math.Min(MR, g.M - i0);
+        if (g.TypeA != DType.F32)
+        {
+            if (g.CsA == 1)
+            {
+                // Rows contiguous in depth: widen the panel's rows into the stage, then pack them as float32.
+                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)rows * g.K);
+                for (int r = 0; r < rows; r++) Widen(g.A, g.TypeA, (long)(i0 + r) * g.RsA, stage + (long)r * g.K, g.K);
+                PackAF32(g.K, (nint)(stage - (long)i0 * g.K), g.K, 1, g.Alpha, i0, rows, dst);
+                return;
+            }
+            for (int p = 0; p < g.K; p++)
+                for (int r = 0; r < MR; r++)
+                    dst[p * MR + r] = r < rows ? g.Alpha * Element(g.A, g.TypeA, (long)(i0 + r) * g.RsA + (long)p * g.CsA) : 0f;
+            return;
+        }
+        PackAF32(g.K, g.A, g.RsA, g.CsA, g.Alpha, i0, rows, dst);
+    }
+
+    private static void PackAF32(int k, nint aBase, int rsA, int csA, float alpha, int i0, int rows, float* dst)
+    {
+        float* a = (float*)aBase;
+        int mr = MR;
+        if (rsA == 1)
+        {
+            // Transposed storage: the MR rows of one depth are contiguous.
+            if (rows == 8 && mr == 8 && Vector256.IsHardwareAccelerated)
+            {
+                var scale = Vector256.Create(alpha);
+                for (int p = 0; p < k; p++) (Vector256.Load(a + (long)p * csA + i0) * scale).Store(dst + p * mr);
+                return;
+            }
+            for (int p = 0; p < k; p++)
+            {
+                float* src = a + (long)p * csA + i0;
+                float* d = dst + p * mr;
+                int r = 0;
+                for (; r < rows; r++) d[r] = alpha * src[r];
+                for (; r < mr; r++) d[r] = 0f;
+            }
+            return;
+        }
+        int p0 = 0;
+        if (csA == 1 && rows == 8 && mr == 8 && Avx.IsSupported)
+        {
+            // Row-major A: 8 x 8 blocks transposed in registers, eight depths per step.
+            var scale = Vector256.Create(alpha);
+            for (; p0 + 8 <= k; p0 += 8)
+                Transpose8x8(a + (long)i0 * rsA + p0, rsA, dst + p0 * mr, mr, scale);
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = a + (long)(i0 + r) * rsA;
+            if (csA == 1) for (int p = p0; p < k; p++) dst[p * mr + r] = alpha * src[p];
+            else for (int p = p0; p < k; p++) dst[p * mr + r] = alpha * src[(long)p * csA];
+        }
+        for (int r = rows; r < mr; r++)
+            for (int p = p0; p < k; p++) dst[p * mr + r] = 0f;
+    }
+
+    /// <summary>
+    /// Packs columns [jp*NR, jp*NR + NR) of op(B) over all of K as dst[p * NR + c] = B(p, j); the
+    /// slice of depths [pc, pc + kc) starts at dst + pc * NR.
+    /// </summary>
+    private static void PackB(in GemmProblem g, int jp, float* dst)
+    {
+        int j0 = jp * NR, cols = Math.Min(NR, g.N - j0), nr = NR;
+        if (g.TypeB != DType.F32)
+        {
+            if (g.RsB == 1)
+            {
+                // Columns contiguous in depth (a Linear weight [out, in]): widen the panel's columns, then pack them.
+                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)cols * g.K);
+                for (int c = 0; c < cols; c++) Widen(g.B, g.TypeB, (long)(j0 + c) * g.CsB, stage + (long)c * g.K, g.K);
+                PackBF32(g.K, (nint)(stage - (long)j0 * g.K), 1, g.K, j0, cols, dst);
+                return;
+            }
+            if (g.CsB == 1)
+            {
+                // Row-major: each depth's run of columns widens straight into the panel.
+                for (int p = 0; p < g.K; p++)
+                {
+                    float* d = dst + (long)p * nr;
+                    Widen(g.B, g.TypeB, (long)p * g.RsB + j0, d, cols);
+                    for (int c = cols; c < nr; c++) d[c] = 0f;
+                }
+                return;
+            }
+            for (int p = 0; p < g.K; p++)
+                for (int c = 0; c < nr; c++)
+                    dst[(long)p * nr + c] = c < cols ? Element(g.B, g.TypeB, (long)p * g.RsB + (long)(j0 + c) * g.CsB) : 0f;
+            return;
+        }
+        PackBF32(g.K, g.B, g.RsB, g.CsB, j0, cols, dst);
+    }
+
+    private static void PackBF32(int k, nint bBase, int rsB, int csB, int j0, int cols, float* dst)
+    {
+        float* b = (float*)bBase;
+        int nr = NR;
+        if (csB == 1)
+        {
+            // Row-major B: each depth is a contiguous run of columns.
+            for (int p = 0; p < k; p++)
+            {
+                float* src = b + (long)p * rsB + j0;
+                float* d = dst + p * nr;
+                Buffer.MemoryCopy(src, d, (long)nr * sizeof(float), (long)cols * sizeof(float));
+                for (int c = cols; c < nr; c++) d[c] = 0f;
+            }
+            return;
+        }
+        int p0 = 0;
+        if (rsB == 1 && cols == nr && Avx.IsSupported)
+        {
+            // Transposed B (e.g. Linear weights [out, in]): 8 columns x 8 depths transposed in registers.
+            var one = Vector256.Create(1f);
+            for (; p0 + 8 <= k; p0 += 8)
+                for (int c = 0; c < nr; c += 8)
+                    Transpose8x8(b + (long)(j0 + c) * csB + p0, csB, dst + p0 * nr + c, nr, one);
+        }
+        // The rest: read each column's contiguous depth run and scatter.
+        for (int c = 0; c < cols; c++)
+        {
+            float* src = b + (long)(j0 + c) * csB;
+            if (rsB == 1) for (int p = p0; p < k; p++) dst[p * nr + c] = src[p];
+            else for (int p = p0; p < k; p++) dst[p * nr + c] = src[(long)p * rsB];
+        }
+        for (int c = cols; c < nr; c++)
+            for (int p = p0; p < k; p++) dst[p * nr + c] = 0f;
+    }
+
+    /// <summary>
+    /// dst[j * dstStride + i] = scale * src[i * srcStride + j] for an 8 x 8 block: unpack pairs, shuffle
+    /// quads, then swap 128-bit lanes, so rows of the source become rows of the destination's columns.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, long srcStride, float* dst, int dstStride, Vector256<float> scale)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride); var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride); var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride); var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20) * scale);
+        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20) * scale);
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(s2, s6, 0x20) * scale);
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(s3, s7, 0x20) * scale);
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(s0, s4, 0x31) * scale);
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(s1, s5, 0x31) * scale);
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(s2, s6, 0x31) * scale);
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(s3, s7, 0x31) * scale);
+    }
+
+    /// <summary>Widens <paramref name="count"/> contiguous F16 / BF16 elements starting at element <paramref name="start"/> of <paramref name="src"/>.</summary>
+    private static void Widen(nint src, DType type, long start, float* dst, int count)
+    {
+        if (type == DType.F16)
+        {
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)src + start, count), new Span<float>(dst, count));
+            return;
+        }
+        // bfloat16 is the upper half of a binary32: widen to 32 bits and shift.
+        ushort* s = (ushort*)src + start;
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 16 <= count; i += 16)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(s + i));
+                Vector256.ShiftLeft(lo, 16).AsSingle().Store(dst + i);
+                Vector256.ShiftLeft(hi, 16).AsSingle().Store(dst + i + 8);
+            }
+        for (; i < count; i++) dst[i] = DTypeExtensions.BFloat16ToSingle(s[i]);
+    }
+
+    /// <summary>One element of a float32, F16 or BF16 operand.</summary>
+    private static float Element(nint src, DType type, long index) => type switch
+    {
+        DType.F32 => ((float*)src)[index],
+        DType.F16 => (float)((Half*)src)[index],
+        _ => DTypeExtensions.BFloat16ToSingle(((ushort*)src)[index]),
+    };
+
+    /// <summary>Bytes per element of an operand of this type.</summary>
+    internal static int ElementSize(DType type) => type == DType.F32 ? sizeof(float) : sizeof(ushort);
+}
