@@ -4,8 +4,8 @@ namespace Engine.Cpu;
 
 public sealed partial class CpuDevice
 {
-    // Half-precision weights are widened per call on the float32 path: large ones in parallel chunks,
-    // so that f16 storage costs little more than reading float32 weights.
+    // Large half-precision tensors are widened in parallel chunks (the direct convolution kernels read
+    // their half weights this way; the GEMM packers widen panel by panel instead).
     private const int ParallelWidenChunk = 1 << 18;
 
     private unsafe void ConvertToF32(Tensor src, Span<float> dst)

@@ -3,7 +3,8 @@ namespace Engine.Core.Tests;
 /// <summary>
 /// Half-precision weight storage: GEMM's b operand (Linear weights) and convolution weights stored as
 /// F16 or BF16 give the float32 result of the rounded weights, on every device (ILGPU kernels widen
-/// them as they stage tiles; the CPU device widens a pooled copy per call).
+/// them as they stage tiles; the CPU device's GEMM packers widen them panel by panel, its direct convolution
+/// kernels read a widened copy).
 /// </summary>
 [TestFixture]
 public class HalfWeightTests
@@ -44,7 +45,7 @@ public class HalfWeightTests
         }
     }
 
-    /// <summary>A weight large enough that the CPU device widens it in parallel chunks (2^18 values each): every chunk lands in place.</summary>
+    /// <summary>A weight of 770,000 values (once widened in parallel chunks of 2^18 on the CPU, now packed panel by panel): every value lands in place.</summary>
     [Test]
     public void LargeF16WeightIsWidenedWhole([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
     {
