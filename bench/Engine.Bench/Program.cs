@@ -21,7 +21,7 @@ namespace Engine.Bench;
 /// <c>--norm-ops</c> [--threads N] [--filter TEXT] [--out FILE] the CPU norms, upsampling, transposes and GEGLU
 /// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT] the CPU GEMM at the SD 1.5 shapes beside ORT
-/// (<see cref="Cpu.GemmSdShapesTimings"/>).
+/// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel.
 /// </summary>
 public static class Program
 {
@@ -33,7 +33,7 @@ public static class Program
             int o = Array.IndexOf(args, "--out");
             return Gpu.TensorCoreTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
-        if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run(args);
+        if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
         if (args.Contains("--half-norms"))
         {

@@ -40,7 +40,8 @@ internal struct GemmProblem
 /// micro-panel (KC x NR, 16 KB) in the 32 KB L1 beside the A panel while the MC x KC block of A
 /// streams from L2 (measured: KC = 256 fills L1 and runs at half the speed). Threads split C into
 /// MC x NC macro tiles that each run through all of K, so a tile of C stays in L2; packed panels
-/// are shared and read-only.
+/// are shared and read-only. Products with many tiles along one side pack that side per job instead
+/// (Gemm.Schedules.cs), and F16 / BF16 operands are widened by the packers (Gemm.Packing.cs).
 /// </para>
 /// </summary>
 internal static unsafe partial class Gemm
