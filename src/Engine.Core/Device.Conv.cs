@@ -20,7 +20,7 @@ public abstract partial class Device
             throw new ArgumentException($"Conv2d output {output} should be [{x.Dim(0)}, {weight.Dim(0)}, {ho}, {wo}].");
         if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != weight.Dim(0)) throw new ArgumentException($"Conv2d bias {bias} should have {weight.Dim(0)} elements."); }
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Conv2d(x, weight, output, stride));
-        using var wide = ReadsHalfConvWeights ? null : WidenWeight(ref weight);
+        using var wide = ReadsHalfWeights ? null : WidenWeight(ref weight);
         if (AnyHalf(x, bias, output) && !HandlesHalfActivations("Conv2d"))
         {
             using var s = Stage();
@@ -29,12 +29,6 @@ public abstract partial class Device
         }
         else Conv2dCore(x, weight, bias, output, stride, padding);
     }
-
-    /// <summary>
-    /// Whether <see cref="Conv2dCore"/> takes F16 / BF16 weights as they are (widening them itself where its
-    /// kernel needs float32); by default the same as <see cref="ReadsHalfWeights"/>.
-    /// </summary>
-    protected virtual bool ReadsHalfConvWeights => ReadsHalfWeights;
 
     /// <summary>Implements <see cref="Conv2d"/>.</summary>
     protected abstract void Conv2dCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding);

@@ -31,12 +31,10 @@ public sealed partial class CpuDevice
     /// <summary>
     /// Half-precision weights go straight to the packers, never widened into a whole float32 copy per call: under
     /// bf16 compute to the bf16 packer (converted once), in float32 to the GEMM's packers, which widen each panel
-    /// as they copy it (the direct convolution kernels alone still read a widened copy).
+    /// as they copy it, and the Winograd convolution transforms them as stored (the direct convolution kernels alone
+    /// still read a widened copy).
     /// </summary>
     protected override bool ReadsHalfWeights => true;
-
-    /// <summary>Convolutions take half weights as stored: Winograd transforms F16 weights directly; the other paths widen them per call.</summary>
-    protected override bool ReadsHalfConvWeights => true;
 
     /// <inheritdoc />
     protected override unsafe void LinearCore(Tensor x, Tensor weight, Tensor? bias, Tensor output, Activation activation)
