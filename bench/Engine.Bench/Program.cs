@@ -21,7 +21,8 @@ namespace Engine.Bench;
 /// <c>--norm-ops</c> [--threads N] [--filter TEXT] [--out FILE] the CPU norms, upsampling, transposes and GEGLU
 /// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT] the CPU GEMM at the SD 1.5 shapes beside ORT
-/// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel.
+/// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
+/// <c>--conv-timings</c> the SD 3x3 convolutions against ONNX Runtime, alternating (<see cref="Cpu.ConvSdTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -35,6 +36,7 @@ public static class Program
         }
         if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
+        if (args.Contains("--conv-timings")) return Cpu.ConvSdTimings.Run(args);
         if (args.Contains("--half-norms"))
         {
             int o = Array.IndexOf(args, "--out");

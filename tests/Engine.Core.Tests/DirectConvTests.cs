@@ -1,3 +1,4 @@
+using Engine.Core;
 using Engine.Cpu;
 
 namespace Engine.Core.Tests;
@@ -7,7 +8,8 @@ namespace Engine.Core.Tests;
 /// GEMM) against naive loops, on shapes that reach every edge of the direct kernel: channel counts
 /// that leave partial 4-channel tiles, position counts that leave partial vectors and partial 6- or
 /// 3-vector tiles, odd sizes, strides 1-3 (the phase planes), padding 0-2, batches, with and without
-/// bias, one thread and two.
+/// bias, one thread and two; input channels in several cache blocks, weights packed or read in place,
+/// f16 weights.
 /// </summary>
 public class DirectConvTests
 {
@@ -71,6 +73,54 @@ public class DirectConvTests
         // several bands, each copying its halo rows again.
         var device = Device(algorithm, threads: 2);
         Check(device, 7, 1, 130, 70, 72, 7, 3, 3, 1, 1, withBias: true);
+    }
+
+    [Test]
+    public void ChannelBlocksMatchNaive([ValueSource(nameof(Algorithms))] string algorithm,
+        [Values(1, 2)] int threads, [Values(1, 2)] int stride)
+    {
+        // More input channels than one cache block holds (the last block partial), with enough output
+        // positions that the weights are packed (40x40) and with so few that they are read in place (9x7 x 2).
+        var device = Device(algorithm, threads);
+        Check(device, 201, 1, 61, 40, 40, 10, 3, 3, stride, 1, withBias: true);
+        Check(device, 202, 2, 70, 9, 7, 6, 3, 3, stride, 1, withBias: false);
+        Check(device, 203, 3, 45, 17, 23, 13, 3, 3, stride, 0, withBias: true);
+    }
+
+    [Test]
+    public void HalfWeightsMatchNaive([ValueSource(nameof(Algorithms))] string algorithm, [Values(1, 2)] int stride)
+    {
+        // F16 weights (widened to float32 by the device before the convolution), packed and in place.
+        var device = Device(algorithm, threads: 2);
+        int seed = 300;
+        foreach (var (batch, cin, h, w, cout, pad) in new[] { (1, 61, 40, 40, 10, 1), (2, 19, 9, 7, 5, 1), (1, 3, 13, 11, 1, 0) })
+        {
+            var rng = new Random(++seed);
+            var x = Reference.Random(rng, batch * cin * h * w);
+            var bias = Reference.Random(rng, cout);
+            using var wide = device.Upload(Reference.Random(rng, cout * cin * 9), cout, cin, 3, 3);
+            using var half = device.Allocate(DType.F16, cout, cin, 3, 3);
+            device.Copy(wide, half);
+            using var back = device.Allocate(cout, cin, 3, 3);
+            device.Copy(half, back);
+            int ho = (h + 2 * pad - 3) / stride + 1, wo = (w + 2 * pad - 3) / stride + 1;
+            using var tx = device.Upload(x, batch, cin, h, w);
+            using var tb = device.Upload(bias, cout);
+            using var y = device.Allocate(batch, cout, ho, wo);
+            device.Conv2d(tx, half, tb, y, stride, pad);
+            var expected = Reference.Conv2d(x, back.ToArray(), bias, batch, cin, h, w, cout, 3, 3, stride, pad);
+            Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(1e-4),
+                $"{device.ConvAlgorithm}, f16 weights: batch {batch}, {cin}->{cout} at {h}x{w}, stride {stride}, padding {pad}");
+        }
+    }
+
+    [Test]
+    public void WideImageUsesSeveralBands([ValueSource(nameof(Algorithms))] string algorithm, [Values(1, 2)] int stride)
+    {
+        // 130 channels x 300 columns: the band budget holds about 6 input rows, so the 70 output rows (35 at
+        // stride 2) take many bands, each copying its halo rows again.
+        var device = Device(algorithm, threads: 2);
+        Check(device, 8, 1, 130, 70, 300, 7, 3, 3, stride, 1, withBias: true);
     }
 
     [Test]
