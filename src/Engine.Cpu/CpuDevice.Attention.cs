@@ -150,7 +150,7 @@ public sealed partial class CpuDevice
             float* panel = dst + (long)r0 * d, src = k + (long)r0 * width;
             int n = Math.Min(8, lk - r0);
             if (n == 8)
-                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8(src + p0, width, panel + p0 * 8, 8, scales);
+                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8.Run(src + p0, width, panel + p0 * 8, 8, scales);
             for (int p = n == 8 ? d8 : 0; p < d; p++)
             {
                 int r = 0;
@@ -240,7 +240,7 @@ public sealed partial class CpuDevice
             int c = c0 % nr, n = Math.Min(8, rows - c0);
             float* src = q + (long)c0 * width;
             if (n == 8)
-                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8(src + p0, width, panel + p0 * nr + c, nr, null);
+                for (int p0 = 0; p0 < d8; p0 += 8) Transpose8x8.Run(src + p0, width, panel + p0 * nr + c, nr);
             for (int p = n == 8 ? d8 : 0; p < d; p++)
                 for (int i = 0; i < n; i++) panel[p * nr + c + i] = src[(long)i * width + p];
         }
@@ -252,47 +252,13 @@ public sealed partial class CpuDevice
         int d8 = Avx.IsSupported ? d / 8 * 8 : 0, rows8 = Avx.IsSupported ? rows / 8 * 8 : 0;
         for (int j0 = 0; j0 < rows8; j0 += 8)
             for (int t0 = 0; t0 < d8; t0 += 8)
-                Transpose8x8(acc + (long)t0 * QueryBlock + j0, QueryBlock, o + (long)j0 * width + t0, width, inv + j0);
+                Transpose8x8.Run(acc + (long)t0 * QueryBlock + j0, QueryBlock, o + (long)j0 * width + t0, width, inv + j0);
         for (int j = 0; j < rows; j++)
         {
             float scale = inv[j];
             float* dst = o + (long)j * width;
             for (int t = j < rows8 ? d8 : 0; t < d; t++) dst[t] = acc[(long)t * QueryBlock + j] * scale;
         }
-    }
-
-    /// <summary>
-    /// dst row i = column i of the 8 x 8 block at <paramref name="src"/> (rows <paramref name="srcStride"/>
-    /// apart), times <paramref name="rowScale"/>[i] when given (AVX: unpack, shuffle, lane permute).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride, float* rowScale)
-    {
-        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + srcStride);
-        var r2 = Avx.LoadVector256(src + 2 * srcStride); var r3 = Avx.LoadVector256(src + 3 * srcStride);
-        var r4 = Avx.LoadVector256(src + 4 * srcStride); var r5 = Avx.LoadVector256(src + 5 * srcStride);
-        var r6 = Avx.LoadVector256(src + 6 * srcStride); var r7 = Avx.LoadVector256(src + 7 * srcStride);
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        var c0 = Avx.Permute2x128(u0, u4, 0x20); var c1 = Avx.Permute2x128(u1, u5, 0x20);
-        var c2 = Avx.Permute2x128(u2, u6, 0x20); var c3 = Avx.Permute2x128(u3, u7, 0x20);
-        var c4 = Avx.Permute2x128(u0, u4, 0x31); var c5 = Avx.Permute2x128(u1, u5, 0x31);
-        var c6 = Avx.Permute2x128(u2, u6, 0x31); var c7 = Avx.Permute2x128(u3, u7, 0x31);
-        if (rowScale != null)
-        {
-            c0 *= Vector256.Create(rowScale[0]); c1 *= Vector256.Create(rowScale[1]);
-            c2 *= Vector256.Create(rowScale[2]); c3 *= Vector256.Create(rowScale[3]);
-            c4 *= Vector256.Create(rowScale[4]); c5 *= Vector256.Create(rowScale[5]);
-            c6 *= Vector256.Create(rowScale[6]); c7 *= Vector256.Create(rowScale[7]);
-        }
-        c0.Store(dst); c1.Store(dst + dstStride); c2.Store(dst + 2 * dstStride); c3.Store(dst + 3 * dstStride);
-        c4.Store(dst + 4 * dstStride); c5.Store(dst + 5 * dstStride); c6.Store(dst + 6 * dstStride); c7.Store(dst + 7 * dstStride);
     }
 
     /// <summary>

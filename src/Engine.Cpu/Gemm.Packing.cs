@@ -64,7 +64,7 @@ internal static unsafe partial class Gemm
             // Row-major A: 8 x 8 blocks transposed in registers, eight depths per step.
             var scale = Vector256.Create(alpha);
             for (; p0 + 8 <= k; p0 += 8)
-                Transpose8x8(a + (long)i0 * rsA + p0, rsA, dst + p0 * mr, mr, scale);
+                Transpose8x8.Run(a + (long)i0 * rsA + p0, rsA, dst + p0 * mr, mr, scale);
         }
         for (int r = 0; r < rows; r++)
         {
@@ -132,10 +132,9 @@ internal static unsafe partial class Gemm
         if (rsB == 1 && cols == nr && Avx.IsSupported)
         {
             // Transposed B (e.g. Linear weights [out, in]): 8 columns x 8 depths transposed in registers.
-            var one = Vector256.Create(1f);
             for (; p0 + 8 <= k; p0 += 8)
                 for (int c = 0; c < nr; c += 8)
-                    Transpose8x8(b + (long)(j0 + c) * csB + p0, csB, dst + p0 * nr + c, nr, one);
+                    Transpose8x8.Run(b + (long)(j0 + c) * csB + p0, csB, dst + p0 * nr + c, nr);
         }
         // The rest: read each column's contiguous depth run and scatter.
         for (int c = 0; c < cols; c++)
@@ -146,35 +145,6 @@ internal static unsafe partial class Gemm
         }
         for (int c = cols; c < nr; c++)
             for (int p = p0; p < k; p++) dst[p * nr + c] = 0f;
-    }
-
-    /// <summary>
-    /// dst[j * dstStride + i] = scale * src[i * srcStride + j] for an 8 x 8 block: unpack pairs, shuffle
-    /// quads, then swap 128-bit lanes, so rows of the source become rows of the destination's columns.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, long srcStride, float* dst, int dstStride, Vector256<float> scale)
-    {
-        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + srcStride);
-        var r2 = Avx.LoadVector256(src + 2 * srcStride); var r3 = Avx.LoadVector256(src + 3 * srcStride);
-        var r4 = Avx.LoadVector256(src + 4 * srcStride); var r5 = Avx.LoadVector256(src + 5 * srcStride);
-        var r6 = Avx.LoadVector256(src + 6 * srcStride); var r7 = Avx.LoadVector256(src + 7 * srcStride);
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
-        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
-        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
-        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20) * scale);
-        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20) * scale);
-        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(s2, s6, 0x20) * scale);
-        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(s3, s7, 0x20) * scale);
-        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(s0, s4, 0x31) * scale);
-        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(s1, s5, 0x31) * scale);
-        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(s2, s6, 0x31) * scale);
-        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(s3, s7, 0x31) * scale);
     }
 
     /// <summary>Widens <paramref name="count"/> contiguous F16 / BF16 elements starting at element <paramref name="start"/> of <paramref name="src"/>.</summary>

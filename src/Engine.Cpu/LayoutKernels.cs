@@ -29,40 +29,13 @@ internal static unsafe class LayoutKernels
             int n8 = n & ~7;
             for (; i + 8 <= row1; i += 8)
             {
-                for (int j = 0; j < n8; j += 8) Transpose8x8(x + (long)i * n + j, n, y + (long)j * m + i, m);
+                for (int j = 0; j < n8; j += 8) Transpose8x8.Run(x + (long)i * n + j, n, y + (long)j * m + i, m);
                 for (int j = n8; j < n; j++)
                     for (int r = i; r < i + 8; r++) y[(long)j * m + r] = x[(long)r * n + j];
             }
         }
         for (; i < row1; i++)
             for (int j = 0; j < n; j++) y[(long)j * m + i] = x[(long)i * n + j];
-    }
-
-    /// <summary>The 8x8 block at <paramref name="x"/> (row stride <paramref name="xs"/>) transposed to <paramref name="y"/> (row stride <paramref name="ys"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* x, int xs, float* y, int ys)
-    {
-        var r0 = Avx.LoadVector256(x); var r1 = Avx.LoadVector256(x + xs);
-        var r2 = Avx.LoadVector256(x + 2 * xs); var r3 = Avx.LoadVector256(x + 3 * xs);
-        var r4 = Avx.LoadVector256(x + 4 * xs); var r5 = Avx.LoadVector256(x + 5 * xs);
-        var r6 = Avx.LoadVector256(x + 6 * xs); var r7 = Avx.LoadVector256(x + 7 * xs);
-        // Interleave pairs of rows, then pairs of pairs (within each 128-bit half), then swap the halves.
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
-        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
-        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
-        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(y, Avx.Permute2x128(s0, s4, 0x20));
-        Avx.Store(y + ys, Avx.Permute2x128(s1, s5, 0x20));
-        Avx.Store(y + 2 * ys, Avx.Permute2x128(s2, s6, 0x20));
-        Avx.Store(y + 3 * ys, Avx.Permute2x128(s3, s7, 0x20));
-        Avx.Store(y + 4 * ys, Avx.Permute2x128(s0, s4, 0x31));
-        Avx.Store(y + 5 * ys, Avx.Permute2x128(s1, s5, 0x31));
-        Avx.Store(y + 6 * ys, Avx.Permute2x128(s2, s6, 0x31));
-        Avx.Store(y + 7 * ys, Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>
