@@ -40,35 +40,8 @@ public sealed partial class CpuDevice
             int ch = channel0 + ci;
             float scale = rstd * (g?[ch] ?? 1f), shift = bt?[ch] ?? 0f;
             long at = start + (long)ci * spatial;
-            NormalizePlane(x + at, y + at, spatial, mean, scale, shift, silu);
+            NormKernels.NormalizePlane(x + at, y + at, spatial, mean, scale, shift, silu);
         }
-    }
-
-    /// <summary>y = (x - mean) * scale + shift, then SiLU when asked, in one pass.</summary>
-    private static unsafe void NormalizePlane(float* x, float* y, int count, float mean, float scale, float shift, bool silu)
-    {
-        var source = new ReadOnlySpan<float>(x, count);
-        var target = new Span<float>(y, count);
-        if (silu) Pointwise.Map(source, target, new NormalizeOperator<SiluOperator>(mean, scale, shift));
-        else Pointwise.Map(source, target, new NormalizeOperator<IdentityOperator>(mean, scale, shift));
-    }
-
-    /// <summary>
-    /// act((x - mean) * scale + shift): a fused multiply-add in the vector bodies, a multiply then an add
-    /// in the scalar tail (as the kernels round).
-    /// </summary>
-    private readonly struct NormalizeOperator<TActivation>(float mean, float scale, float shift) : IUnaryOperator
-        where TActivation : struct, IUnaryOperator
-    {
-        public float Invoke(float x) => default(TActivation).Invoke((x - mean) * scale + shift);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Invoke(Vector256<float> x) =>
-            default(TActivation).Invoke(Vector256.FusedMultiplyAdd(x - Vector256.Create(mean), Vector256.Create(scale), Vector256.Create(shift)));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<float> Invoke(Vector512<float> x) =>
-            default(TActivation).Invoke(Vector512.FusedMultiplyAdd(x - Vector512.Create(mean), Vector512.Create(scale), Vector512.Create(shift)));
     }
 
     /// <summary>

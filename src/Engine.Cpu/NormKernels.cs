@@ -46,6 +46,39 @@ internal static unsafe class NormKernels
     }
 
     /// <summary>
+    /// GroupNorm's second pass over one channel plane: y = act((x - mean) * scale + shift), a fused multiply-add
+    /// in the 512- and 256-bit bodies and a multiply then an add in the scalar tail, with SiLU when
+    /// <paramref name="silu"/> (<see cref="SiluOperator"/>). Its own fully optimised method rather than
+    /// <see cref="Pointwise.Map{TOp}"/>: the tiered generic loop ran as tier-0 code for the first four
+    /// 320-channel 64x64 GroupNorms of a UNet step (40-60 ms CPU each against 2-3 ms optimised).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void NormalizePlane(float* x, float* y, int count, float mean, float scale, float shift, bool silu)
+    {
+        if (silu) Normalize<SiluOperator>(x, y, count, mean, scale, shift);
+        else Normalize<IdentityOperator>(x, y, count, mean, scale, shift);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Normalize<TAct>(float* x, float* y, int count, float mean, float scale, float shift) where TAct : struct, IUnaryOperator
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> m = Vector512.Create(mean), s = Vector512.Create(scale), b = Vector512.Create(shift);
+            for (; i <= count - 16; i += 16)
+                default(TAct).Invoke(Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - m, s, b)).Store(y + i);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> m = Vector256.Create(mean), s = Vector256.Create(scale), b = Vector256.Create(shift);
+            for (; i <= count - 8; i += 8)
+                default(TAct).Invoke(Vector256.FusedMultiplyAdd(Vector256.Load(x + i) - m, s, b)).Store(y + i);
+        }
+        for (; i < count; i++) y[i] = default(TAct).Invoke((x[i] - mean) * scale + shift);
+    }
+
+    /// <summary>
     /// Mean and (biased) variance of <paramref name="count"/> floats. Each block of <see cref="MomentBlock"/>
     /// gets its exact two-pass mean and sum of squared deviations; blocks are merged in double with the
     /// pairwise update of Chan et al., so one memory read gives statistics as stable as a full two-pass.

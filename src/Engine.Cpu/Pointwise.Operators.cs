@@ -23,8 +23,9 @@ internal static unsafe class Pointwise
     /// <summary>
     /// y[i] = op(x[i]): 512-bit vectors while they fit, then 256-bit, then scalars. Operators are
     /// structs, so each instantiation is its own method with the operator inlined (as the hand-written
-    /// loops were). x and y may be the same span. Not marked AggressiveOptimization: measured, that made the
-    /// GroupNorm + SiLU pass about 1.4x slower than the tiered code (docs/PERFORMANCE.md, CPU norms and layout ops).
+    /// loops were). x and y may be the same span. Left to tiered compilation, so its first calls in a process
+    /// run tier-0 code (tens of times slower on large spans): kernels that run on whole activations from the
+    /// first step on have their own fully optimised loops (GroupNorm's <see cref="NormKernels.NormalizePlane"/>).
     /// </summary>
     public static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y, TOp op = default) where TOp : struct, IUnaryOperator
     {
