@@ -71,6 +71,32 @@ public abstract partial class Device
     }
 
     /// <summary>
+    /// The GEGLU projection of a feed-forward layer: [h | g] = x weight^T + bias with weight [2D, in], then
+    /// output[..., D] = h * gelu_erf(g), as <see cref="Linear"/> followed by <see cref="Geglu"/>. A device may
+    /// fuse the two so that the doubled projection is never stored whole.
+    /// </summary>
+    public void LinearGeglu(Tensor x, Tensor weight, Tensor? bias, Tensor output)
+    {
+        if (weight.Rank != 2 || weight.Dim(0) % 2 != 0) throw new ArgumentException($"LinearGeglu weight must be [2D, in], got {weight}.");
+        int inF = weight.Dim(1), d = weight.Dim(0) / 2;
+        if (x.Dim(-1) != inF) throw new ArgumentException($"LinearGeglu input {x} has {x.Dim(-1)} features, weight {weight} expects {inF}.");
+        if (output.Dim(-1) != d || output.Length / d != x.Length / inF)
+            throw new ArgumentException($"LinearGeglu output {output} should have {x.Length / inF} rows of {d}.");
+        if (bias is not null && bias.Length != 2 * d) throw new ArgumentException($"LinearGeglu bias {bias} should have {2 * d} elements.");
+        int rows = (int)(x.Length / inF);
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.LinearGeglu(rows, weight));
+        LinearGegluCore(x.Reshape(rows, inF), weight, bias, output.Reshape(rows, d));
+    }
+
+    /// <summary>Implements <see cref="LinearGeglu"/> on x [rows, in]: by default <see cref="Linear"/> into a temporary, then <see cref="Geglu"/>.</summary>
+    protected virtual void LinearGegluCore(Tensor x, Tensor weight, Tensor? bias, Tensor output)
+    {
+        using var h = Allocate(output.DType, x.Dim(0), weight.Dim(0));
+        Linear(x, weight, bias, h);
+        Geglu(h, output);
+    }
+
+    /// <summary>
     /// Implements <see cref="Linear"/> on x [rows, in] (weight checked, bias not yet): by default the
     /// <see cref="MatMul"/> with transposed weight. A device overrides it to treat the weight as a
     /// constant (e.g. converted once into a packed reduced-precision layout).

@@ -29,6 +29,13 @@ public static class OpKeys
         return new("linear", $"{rows}x{inF}->{outF}{act}{WeightNote(weight)}", 2.0 * rows * inF * outF);
     }
 
+    /// <summary>Linear with the GEGLU epilogue (weight [2D, in], output D wide): shape rows x in -> 2D +geglu.</summary>
+    public static OpKey LinearGeglu(int rows, Tensor weight)
+    {
+        int inF = weight.Dim(1), outF = weight.Dim(0);
+        return new("linear", $"{rows}x{inF}->{outF} +geglu{WeightNote(weight)}", 2.0 * rows * inF * outF);
+    }
+
     /// <summary>A batched MatMul outside Linear: shape batch, M x K x N.</summary>
     public static OpKey MatMul(long batch, int m, int n, int k, bool transposeA, bool transposeB) =>
         new("matmul", $"b{batch} {m}x{k}x{n}{(transposeA ? " tA" : "")}{(transposeB ? " tB" : "")}", 2.0 * batch * m * n * k);

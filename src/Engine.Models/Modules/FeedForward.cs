@@ -5,7 +5,8 @@ namespace Engine.Models.Modules;
 
 /// <summary>
 /// diffusers <c>FeedForward</c>: <c>net.0</c> (GELU, GELU-tanh or GEGLU projection), <c>net.2</c> linear.
-/// GELU variants are fused into the first GEMM; GEGLU splits the doubled projection into value and gate.
+/// GELU variants are fused into the first GEMM; GEGLU is the device's LinearGeglu (value and gate halves of the
+/// doubled projection, fused on the CPU so that projection is never stored whole).
 /// </summary>
 public sealed class FeedForward
 {
@@ -31,11 +32,10 @@ public sealed class FeedForward
     {
         if (_activation == "geglu")
         {
-            using var h = _proj.Forward(x);
-            var shape = h.ShapeArray();
-            shape[^1] /= 2;
-            using var g = x.Device.Allocate(h.DType, shape);
-            x.Device.Geglu(h, g);
+            var shape = x.ShapeArray();
+            shape[^1] = _proj.Out / 2;
+            using var g = x.Device.Allocate(x.DType, shape);
+            x.Device.LinearGeglu(x, _proj.Weight.Tensor, _proj.Bias?.Tensor, g);
             return _out.Forward(g);
         }
         using var a = _proj.Forward(x, _activation == "gelu" ? Activation.GeluErf : Activation.GeluTanh);
