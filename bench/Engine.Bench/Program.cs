@@ -22,7 +22,8 @@ namespace Engine.Bench;
 /// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT] the CPU GEMM at the SD 1.5 shapes beside ORT
 /// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
-/// <c>--conv-timings</c> the SD 3x3 convolutions against ONNX Runtime, alternating (<see cref="Cpu.ConvSdTimings"/>).
+/// <c>--conv-timings</c> the SD 3x3 convolutions against ONNX Runtime, alternating (<see cref="Cpu.ConvSdTimings"/>);
+/// <c>--geglu-projection</c> the fused GEGLU projection against the separate Linear and Geglu (<see cref="Cpu.GegluProjectionTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -43,6 +44,7 @@ public static class Program
             return Gpu.HalfNormTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
         if (args.Contains("--winograd")) return Cpu.WinogradTimings.Run(args);
+        if (args.Contains("--geglu-projection")) return Cpu.GegluProjectionTimings.Run(args);
         if (args.Contains("--norm-ops"))
         {
             string? Arg(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
