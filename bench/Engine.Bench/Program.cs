@@ -23,7 +23,9 @@ namespace Engine.Bench;
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT] the CPU GEMM at the SD 1.5 shapes beside ORT
 /// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
 /// <c>--conv-timings</c> the SD 3x3 convolutions against ONNX Runtime, alternating (<see cref="Cpu.ConvSdTimings"/>);
-/// <c>--geglu-projection</c> the fused GEGLU projection against the separate Linear and Geglu (<see cref="Cpu.GegluProjectionTimings"/>).
+/// <c>--geglu-projection</c> the fused GEGLU projection against the separate Linear and Geglu (<see cref="Cpu.GegluProjectionTimings"/>);
+/// <c>--attention</c> [--threads N] [--rounds R] [--filter TEXT] [--phases] the CPU attention at the SD shapes against
+/// the previous kernel and ONNX Runtime (<see cref="Cpu.AttentionTimings"/>).
 /// </summary>
 public static class Program
 {
@@ -38,6 +40,7 @@ public static class Program
         if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
         if (args.Contains("--conv-timings")) return Cpu.ConvSdTimings.Run(args);
+        if (args.Contains("--attention")) return Cpu.AttentionTimings.Run(args);
         if (args.Contains("--half-norms"))
         {
             int o = Array.IndexOf(args, "--out");

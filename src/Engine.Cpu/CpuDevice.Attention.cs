@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -182,28 +181,31 @@ public sealed partial class CpuDevice
         PrefetchRows(o, rows, d, width);
         if (nextQ != null) PrefetchRows(nextQ, nextRows, d, width);
         long vtStride = (long)mr * lk;
+        bool fused = AttentionScores.Supported;
         for (int j0 = 0; j0 < lk; j0 += keyTile)
         {
             int cols = Math.Min(keyTile, lk - j0), keyRows = (cols + mr - 1) / mr * mr;
             bool first = j0 == 0;
-            for (int jp = 0; jp < panels; jp++)
+            if (fused)
             {
-                // S^T panel [keyRows, NR] = scale K_tile Q^T_panel; K's panels are zero beyond lk.
-                float* panel = st + (long)jp * nr * tileRows;
-                Gemm.RunPacked(keyRows, nr, d, packedK + (long)j0 * d, (long)mr * d, packedQ + (long)jp * nr * d, (long)nr * d, panel, nr, accumulate: false);
-                if (first) PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, null);
-                else PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, correction + jp * nr);
+                // S^T, the exponentials and the sums in one pass per panel, against a reference max that
+                // only moves by more than a threshold (AttentionScores); its raises collect in correction.
+                new Span<float>(correction, QueryBlock).Fill(1f);
+                for (int jp = 0; jp < panels; jp++)
+                    AttentionScores.Panel(packedK + (long)j0 * d, packedQ + (long)jp * nr * d, d, cols, st + (long)jp * nr * tileRows,
+                        max + jp * nr, sum + jp * nr, correction + jp * nr);
             }
-            if (!first)
-            {
-                // Earlier output columns (queries) scale by exp(m_old - m_new).
-                var corr = new ReadOnlySpan<float>(correction, QueryBlock);
-                for (int t = 0; t < d; t++)
+            else
+                for (int jp = 0; jp < panels; jp++)
                 {
-                    var row = new Span<float>(acc + (long)t * QueryBlock, QueryBlock);
-                    TensorPrimitives.Multiply(row, corr, row);
+                    // S^T panel [keyRows, NR] = scale K_tile Q^T_panel; K's panels are zero beyond lk.
+                    float* panel = st + (long)jp * nr * tileRows;
+                    Gemm.RunPacked(keyRows, nr, d, packedK + (long)j0 * d, (long)mr * d, packedQ + (long)jp * nr * d, (long)nr * d, panel, nr, accumulate: false);
+                    if (first) PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, null);
+                    else PanelMaxExpSum(panel, cols, max + jp * nr, sum + jp * nr, correction + jp * nr);
                 }
-            }
+            // Earlier output columns (queries) scale by exp(m_old - m_new), unless no max moved.
+            if (!first) RescaleColumns(acc, d, correction);
             // O^T [d, QueryBlock] (+)= V_tile^T [d, cols] P^T [cols, QueryBlock]: the S^T panels are P^T's
             // packed B panels; V^T's panels hold all keys, so the tile starts j0 deep in each.
             Gemm.RunPacked(d, QueryBlock, cols, packedVt + (long)j0 * mr, vtStride, st, (long)nr * tileRows, acc, QueryBlock, accumulate: !first);
@@ -211,6 +213,20 @@ public sealed partial class CpuDevice
         // O[j, t] = O^T[t, j] / sum[j].
         for (int j = 0; j < rows; j++) sum[j] = 1f / sum[j];
         StoreOutputTransposed(acc, sum, rows, d, o, width);
+    }
+
+    /// <summary>acc[t, j] *= factor[j] over the <paramref name="d"/> rows of a [d x QueryBlock] accumulator; nothing when every factor is 1.</summary>
+    private static unsafe void RescaleColumns(float* acc, int d, float* factor)
+    {
+        var ones = Vector256<float>.One;
+        bool any = false;
+        for (int j = 0; j < QueryBlock; j += 8) any |= Vector256.Load(factor + j) != ones;
+        if (!any) return;
+        for (int t = 0; t < d; t++)
+        {
+            float* row = acc + (long)t * QueryBlock;
+            for (int j = 0; j < QueryBlock; j += 8) (Vector256.Load(row + j) * Vector256.Load(factor + j)).Store(row + j);
+        }
     }
 
     /// <summary>Prefetches into L2 the cache lines of <paramref name="rows"/> rows of <paramref name="d"/> floats, <paramref name="width"/> apart.</summary>
