@@ -21,7 +21,7 @@ namespace Engine.Cpu;
 internal static unsafe class AttentionScores
 {
     /// <summary>Whether this CPU runs the fused pass (it needs the 8-row x 32-column panels of the AVX-512 GEMM).</summary>
-    public static bool Supported => Avx512F.IsSupported && Gemm.PanelRows == 8 && Gemm.PanelCols == 32;
+    public static bool Supported => Avx512F.IsSupported && Avx512DQ.IsSupported && Gemm.PanelRows == 8 && Gemm.PanelCols == 32;
 
     /// <summary>How far (in log2 units) a score may exceed the reference max before the reference is raised.</summary>
     public const float RaiseThreshold = 8f;
@@ -35,14 +35,14 @@ internal static unsafe class AttentionScores
     /// (row stride 32), with the row sums added to <paramref name="sum"/> and every raise's factor multiplied into
     /// <paramref name="correction"/> (32 floats each).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Panel(float* packedK, float* qPanel, int d, int keys, float* panel, float* max, float* sum, float* correction)
     {
         var m0 = Vector512.Load(max); var m1 = Vector512.Load(max + 16);
         var s0 = Vector512.Load(sum); var s1 = Vector512.Load(sum + 16);
         var threshold = Vector512.Create(RaiseThreshold);
         var lim0 = m0 + threshold; var lim1 = m1 + threshold;
-        int full = keys / Rows * Rows;
-        for (int r0 = 0; r0 < full; r0 += Rows)
+        for (int r0 = 0; r0 < keys; r0 += Rows)
         {
             float* a = packedK + (long)r0 * d, b = qPanel;
             Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
@@ -60,18 +60,24 @@ internal static unsafe class AttentionScores
                 var a7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
                 a += Rows; b += Cols;
             }
+            float* row = panel + (long)r0 * Cols;
+            if (r0 + Rows > keys)
+            {
+                // The last, partial group: the packed keys are zero past the end, so the tile is computed whole
+                // and its valid rows finished through memory (once per panel).
+                StoreTile(row, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71);
+                m0.Store(max); m1.Store(max + 16); s0.Store(sum); s1.Store(sum + 16);
+                PartialGroup(panel, r0, keys - r0, max, sum, correction);
+                return;
+            }
             // vmaxps directly: Vector512.Max's IEEE -0 / NaN handling costs three instructions per max.
             var t0 = Avx512F.Max(Avx512F.Max(Avx512F.Max(c00, c10), Avx512F.Max(c20, c30)), Avx512F.Max(Avx512F.Max(c40, c50), Avx512F.Max(c60, c70)));
             var t1 = Avx512F.Max(Avx512F.Max(Avx512F.Max(c01, c11), Avx512F.Max(c21, c31)), Avx512F.Max(Avx512F.Max(c41, c51), Avx512F.Max(c61, c71)));
-            float* row = panel + (long)r0 * Cols;
             if (Vector512.GreaterThanAny(t0, lim0) || Vector512.GreaterThanAny(t1, lim1))
             {
                 // The rare path goes through memory, so that no accumulator lives across the call (all
                 // vector registers are caller-saved: the JIT would otherwise spill them on every group).
-                c00.StoreAligned(row); c01.StoreAligned(row + 16); c10.StoreAligned(row + 32); c11.StoreAligned(row + 48);
-                c20.StoreAligned(row + 64); c21.StoreAligned(row + 80); c30.StoreAligned(row + 96); c31.StoreAligned(row + 112);
-                c40.StoreAligned(row + 128); c41.StoreAligned(row + 144); c50.StoreAligned(row + 160); c51.StoreAligned(row + 176);
-                c60.StoreAligned(row + 192); c61.StoreAligned(row + 208); c70.StoreAligned(row + 224); c71.StoreAligned(row + 240);
+                StoreTile(row, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71);
                 m0.Store(max); m1.Store(max + 16); s0.Store(sum); s1.Store(sum + 16);
                 Raise(panel, r0, Rows, max, sum, correction);
                 m0 = Vector512.Load(max); m1 = Vector512.Load(max + 16); s0 = Vector512.Load(sum); s1 = Vector512.Load(sum + 16);
@@ -94,28 +100,28 @@ internal static unsafe class AttentionScores
         }
         m0.Store(max); m1.Store(max + 16);
         s0.Store(sum); s1.Store(sum + 16);
-        if (full < keys) PartialGroup(packedK + (long)full * d, qPanel, d, keys - full, panel, full, max, sum, correction);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile(float* row, Vector512<float> c00, Vector512<float> c01, Vector512<float> c10, Vector512<float> c11,
+        Vector512<float> c20, Vector512<float> c21, Vector512<float> c30, Vector512<float> c31, Vector512<float> c40, Vector512<float> c41,
+        Vector512<float> c50, Vector512<float> c51, Vector512<float> c60, Vector512<float> c61, Vector512<float> c70, Vector512<float> c71)
+    {
+        c00.StoreAligned(row); c01.StoreAligned(row + 16); c10.StoreAligned(row + 32); c11.StoreAligned(row + 48);
+        c20.StoreAligned(row + 64); c21.StoreAligned(row + 80); c30.StoreAligned(row + 96); c31.StoreAligned(row + 112);
+        c40.StoreAligned(row + 128); c41.StoreAligned(row + 144); c50.StoreAligned(row + 160); c51.StoreAligned(row + 176);
+        c60.StoreAligned(row + 192); c61.StoreAligned(row + 208); c70.StoreAligned(row + 224); c71.StoreAligned(row + 240);
     }
 
     /// <summary>
-    /// The last key group when fewer than 8 keys remain (rows past <paramref name="valid"/> are the zero padding of
-    /// the packed keys and take no part): scores to the panel, then the same raise and exponentials row by row.
+    /// The last key group when fewer than 8 keys remain, its scores stored at row <paramref name="r0"/> (rows past
+    /// <paramref name="valid"/> are the zero padding of the packed keys and take no part): the same raise and
+    /// exponentials, row by row.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void PartialGroup(float* a, float* b, int d, int valid, float* panel, int r0, float* max, float* sum, float* correction)
+    private static void PartialGroup(float* panel, int r0, int valid, float* max, float* sum, float* correction)
     {
         float* row = panel + (long)r0 * Cols;
-        for (int r = 0; r < valid; r++)
-        {
-            Vector512<float> x0 = default, x1 = default;
-            for (int p = 0; p < d; p++)
-            {
-                var ar = Vector512.Create(a[p * Rows + r]);
-                x0 = Vector512.FusedMultiplyAdd(ar, Vector512.LoadAligned(b + p * Cols), x0);
-                x1 = Vector512.FusedMultiplyAdd(ar, Vector512.LoadAligned(b + p * Cols + 16), x1);
-            }
-            x0.StoreAligned(row + r * Cols); x1.StoreAligned(row + r * Cols + 16);
-        }
         GroupMax(row, valid, out var t0, out var t1);
         var threshold = Vector512.Create(RaiseThreshold);
         if (Vector512.GreaterThanAny(t0, Vector512.Load(max) + threshold) || Vector512.GreaterThanAny(t1, Vector512.Load(max + 16) + threshold))
@@ -176,23 +182,24 @@ internal static unsafe class AttentionScores
     }
 
     /// <summary>
-    /// 2^x for x &lt;= <see cref="RaiseThreshold"/>: the polynomial of <see cref="SimdMath.Exp2(Vector512{float})"/>
-    /// without its clamp, which the score pass does not need: vscalefps takes any exponent, so x far below the
-    /// float range gives 0 rather than a denormal-avoiding 2^-125.
+    /// 2^x for x &lt;= <see cref="RaiseThreshold"/> in three steps on the vector ports: f = x - floor(x) in [0, 1) by
+    /// vreduceps, 2^f by a degree-5 polynomial, and 2^floor(x) applied by vscalefps (which floors its exponent
+    /// operand itself), so neither the round nor the subtraction of SimdMath.Exp2's range reduction is needed, nor
+    /// its clamp: x far below the float range gives 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Exp2(Vector512<float> x)
     {
-        var n = Vector512.Round(x);
-        var f = x - n;
-        var y = Vector512.FusedMultiplyAdd(Vector512.Create(E5), f, Vector512.Create(E4));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E3));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E2));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E1));
-        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(E0));
-        return Avx512F.Scale(y, n);
+        var f = Avx512DQ.Reduce(x, 0x09);
+        var y = Vector512.FusedMultiplyAdd(Vector512.Create(F5), f, Vector512.Create(F4));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(F3));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(F2));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(F1));
+        y = Vector512.FusedMultiplyAdd(y, f, Vector512.Create(F0));
+        return Avx512F.Scale(y, x);
     }
 
-    // The degree-5 fit of 2^f on [-1/2, 1/2] that SimdMath.Exp2 uses (relative error 1.6e-7).
-    private const float E0 = 1.000000119e+00f, E1 = 6.931471825e-01f, E2 = 2.402210683e-01f, E3 = 5.550356954e-02f, E4 = 9.676031768e-03f, E5 = 1.339086331e-03f;
+    // 2^f on [0, 1): degree 5, least-squares fit of the relative error at Chebyshev nodes with Lawson reweighting
+    // (max relative error 1.6e-7 evaluated in float).
+    private const float F0 = 9.999999404e-01f, F1 = 6.931530833e-01f, F2 = 2.401536256e-01f, F3 = 5.582631379e-02f, F4 = 8.989344351e-03f, F5 = 1.877574949e-03f;
 }

@@ -133,6 +133,7 @@ public sealed partial class CpuDevice
     /// scale K as the A panels of S^T (dst[panel][p * MR + r] = scale K[panel * MR + r, p], zero past
     /// <paramref name="lk"/>): with 8-row panels by 8 x 8 register transposes, otherwise by the GEMM's packer.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void PackKeys(float* k, int lk, int d, int width, float scale, float* dst)
     {
         int mr = Gemm.PanelRows;
@@ -165,6 +166,7 @@ public sealed partial class CpuDevice
     /// <paramref name="scratch"/> (64-byte aligned) holds packed Q^T, the S^T panels
     /// ([tileRows x NR] each, QueryBlock / NR of them), max, sum, correction and the O^T accumulator.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AttentionBlock(float* q, float* packedK, float* packedVt, float* o, int rows, int lk, int d, int width,
         int keyTile, int tileRows, float* scratch, long qPackFloats, long scoreFloats, int accRows, float* nextQ, int nextRows)
     {
@@ -216,6 +218,7 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>acc[t, j] *= factor[j] over the <paramref name="d"/> rows of a [d x QueryBlock] accumulator; nothing when every factor is 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void RescaleColumns(float* acc, int d, float* factor)
     {
         var ones = Vector256<float>.One;
@@ -245,6 +248,7 @@ public sealed partial class CpuDevice
     /// query rows <paramref name="width"/> apart, by 8 x 8 register transposes; queries past
     /// <paramref name="rows"/> are zero (they score 0 against every key: finite, and their output is never read).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void PackQueriesTransposed(float* q, int rows, int d, int width, float* dst)
     {
         int nr = Gemm.PanelCols;
@@ -263,6 +267,7 @@ public sealed partial class CpuDevice
     }
 
     /// <summary>O[j, t] = acc[t, j] * inv[j] for the block's <paramref name="rows"/> queries, by 8 x 8 register transposes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void StoreOutputTransposed(float* acc, float* inv, int rows, int d, float* o, int width)
     {
         int d8 = Avx.IsSupported ? d / 8 * 8 : 0, rows8 = Avx.IsSupported ? rows / 8 * 8 : 0;

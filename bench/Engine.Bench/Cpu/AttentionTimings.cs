@@ -114,7 +114,7 @@ internal static unsafe class AttentionTimings
 
     /// <summary>
     /// One head of the self-attention shapes through the baseline's pieces on the calling thread, timing each phase
-    /// per tile; prints milliseconds per head and GFLOP/s of the whole.
+    /// per tile by the thread's CPU time; prints milliseconds per head and GFLOP/s of the whole.
     /// </summary>
     private static void Phases()
     {
@@ -148,7 +148,7 @@ internal static unsafe class AttentionTimings
             for (int rep = 0; rep < 4; rep++)
             {
                 if (rep == 1) Array.Clear(t);
-                long t0 = Stopwatch.GetTimestamp();
+                long t0 = ThreadCpuNanoseconds();
                 int[] states = new int[1];
                 BaselineAttention.PackHead(states, 0, k, v, lk, d, width, 0.125f * 1.44269504f, packed, packed + kPacked);
                 Lap(ref t0, t, 0);
@@ -200,11 +200,26 @@ internal static unsafe class AttentionTimings
         }
     }
 
+    /// <summary>Adds the calling thread's CPU time since <paramref name="t0"/> to the phase (robust to the other processes of a loaded machine).</summary>
     private static void Lap(ref long t0, double[] t, int phase)
     {
-        long now = Stopwatch.GetTimestamp();
-        t[phase] += (now - t0) / (double)Stopwatch.Frequency;
+        long now = ThreadCpuNanoseconds();
+        t[phase] += (now - t0) * 1e-9;
         t0 = now;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec { public long Seconds, Nanoseconds; }
+
+    [DllImport("libc")]
+    private static extern int clock_gettime(int clock, out TimeSpec time);
+
+    /// <summary>CLOCK_THREAD_CPUTIME_ID on Linux; wall time elsewhere.</summary>
+    private static long ThreadCpuNanoseconds()
+    {
+        if (!OperatingSystem.IsLinux()) return (long)(Stopwatch.GetTimestamp() * (1e9 / Stopwatch.Frequency));
+        clock_gettime(3, out var t);
+        return t.Seconds * 1_000_000_000 + t.Nanoseconds;
     }
 
     /// <summary>[B, L, H*d] to [B*H, L, d].</summary>
