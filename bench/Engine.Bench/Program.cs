@@ -20,8 +20,10 @@ namespace Engine.Bench;
 /// and Winograd, beside an ONNX Runtime Conv (<see cref="Cpu.WinogradTimings"/>);
 /// <c>--norm-ops</c> [--threads N] [--filter TEXT] [--out FILE] the CPU norms, upsampling, transposes and GEGLU
 /// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
-/// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT] the CPU GEMM at the SD 1.5 shapes beside ORT
+/// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT[,TEXT...]] the CPU GEMM at the SD 1.5 shapes beside ORT
 /// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
+/// <c>--gemm-breakdown</c> [--reps R] the UNet's Linear shapes split into packing and product, current against earlier
+/// job grids (<see cref="Cpu.GemmBreakdown"/>);
 /// <c>--conv-timings</c> the SD 3x3 convolutions against ONNX Runtime, alternating (<see cref="Cpu.ConvSdTimings"/>);
 /// <c>--geglu-projection</c> the fused GEGLU projection against the separate Linear and Geglu (<see cref="Cpu.GegluProjectionTimings"/>);
 /// <c>--attention</c> [--threads N] [--rounds R] [--filter TEXT] [--phases] the CPU attention at the SD shapes against
@@ -38,6 +40,7 @@ public static class Program
             return Gpu.TensorCoreTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
         if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
+        if (args.Contains("--gemm-breakdown")) return Cpu.GemmBreakdown.Run(args);
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
         if (args.Contains("--conv-timings")) return Cpu.ConvSdTimings.Run(args);
         if (args.Contains("--attention")) return Cpu.AttentionTimings.Run(args);

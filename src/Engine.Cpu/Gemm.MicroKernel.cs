@@ -73,6 +73,49 @@ internal static unsafe partial class Gemm
             var a7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
             a += 8; b += 32;
         }
+        Store512(c, ldc, mr, nr, e, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71);
+    }
+
+    /// <summary>
+    /// <see cref="Kernel512"/> reading A straight from its rows (float32, contiguous in depth, <paramref name="lda"/>
+    /// apart; alpha 1) instead of a packed panel: each depth broadcasts one element of each of the 8 rows, so a Linear
+    /// layer's activations need no copy. Rows past <paramref name="mr"/> re-read row 0 (in bounds; their results are dropped).
+    /// </summary>
+    private static void Kernel512Rows(int kc, float* a, long lda, float* b, float* c, int ldc, int mr, int nr, in Epilogue e)
+    {
+        float* a0 = a, a1 = mr > 1 ? a + lda : a, a2 = mr > 2 ? a + 2 * lda : a, a3 = mr > 3 ? a + 3 * lda : a;
+        float* a4 = mr > 4 ? a + 4 * lda : a, a5 = mr > 5 ? a + 5 * lda : a, a6 = mr > 6 ? a + 6 * lda : a, a7 = mr > 7 ? a + 7 * lda : a;
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default;
+        Vector512<float> c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default;
+        Vector512<float> c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
+            var x0 = Vector512.Create(a0[p]); c00 = Vector512.FusedMultiplyAdd(x0, b0, c00); c01 = Vector512.FusedMultiplyAdd(x0, b1, c01);
+            var x1 = Vector512.Create(a1[p]); c10 = Vector512.FusedMultiplyAdd(x1, b0, c10); c11 = Vector512.FusedMultiplyAdd(x1, b1, c11);
+            var x2 = Vector512.Create(a2[p]); c20 = Vector512.FusedMultiplyAdd(x2, b0, c20); c21 = Vector512.FusedMultiplyAdd(x2, b1, c21);
+            var x3 = Vector512.Create(a3[p]); c30 = Vector512.FusedMultiplyAdd(x3, b0, c30); c31 = Vector512.FusedMultiplyAdd(x3, b1, c31);
+            var x4 = Vector512.Create(a4[p]); c40 = Vector512.FusedMultiplyAdd(x4, b0, c40); c41 = Vector512.FusedMultiplyAdd(x4, b1, c41);
+            var x5 = Vector512.Create(a5[p]); c50 = Vector512.FusedMultiplyAdd(x5, b0, c50); c51 = Vector512.FusedMultiplyAdd(x5, b1, c51);
+            var x6 = Vector512.Create(a6[p]); c60 = Vector512.FusedMultiplyAdd(x6, b0, c60); c61 = Vector512.FusedMultiplyAdd(x6, b1, c61);
+            var x7 = Vector512.Create(a7[p]); c70 = Vector512.FusedMultiplyAdd(x7, b0, c70); c71 = Vector512.FusedMultiplyAdd(x7, b1, c71);
+            b += 32;
+        }
+        Store512(c, ldc, mr, nr, e, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, int ldc, int mr, int nr, in Epilogue e,
+        Vector512<float> c00, Vector512<float> c01, Vector512<float> c10, Vector512<float> c11,
+        Vector512<float> c20, Vector512<float> c21, Vector512<float> c30, Vector512<float> c31,
+        Vector512<float> c40, Vector512<float> c41, Vector512<float> c50, Vector512<float> c51,
+        Vector512<float> c60, Vector512<float> c61, Vector512<float> c70, Vector512<float> c71)
+    {
         if (mr == 8 && nr == 32)
         {
             e.StoreRow(c + 0 * ldc, 0, c00, c01);

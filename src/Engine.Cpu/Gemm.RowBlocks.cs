@@ -48,7 +48,7 @@ internal static unsafe partial class Gemm
             var job = problem;
             job.C = (nint)(block - (long)row0 * problem.N);
             float* packedA = packedLocal - (long)ip0 * MR * problem.K;
-            for (int jt = 0; jt < nTiles; jt++) MacroTile(job, it, 0, jt, packedA, (float*)pb);
+            for (int jt = 0; jt < nTiles; jt++) MacroTile(job, row0, row0 + MC, jt * NC, (jt + 1) * NC, 0, packedA, (float*)pb);
             consume(row0, rows, block, problem.N);
         });
     }

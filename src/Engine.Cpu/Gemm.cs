@@ -101,15 +101,13 @@ internal static unsafe partial class Gemm
         if (g.N > g.M && nTilesAll >= LocalJobs) { RunColumnLocal(g, options); return; }
         var scratch = _scratch ??= new Scratch();
         int mPanels = (g.M + MR - 1) / MR;
-        // Columns of B packed at once (all of K): bounded so the packed block stays near L3 size
-        // even for very wide products (a VAE convolution has N = H*W in the hundreds of thousands).
-        int ncb = Math.Max(NC, (int)Math.Min(g.N, PackedBBudget / g.K) / NC * NC);
+        int ncb = ColumnBlock(g);
         int nPanelsBlock = (Math.Min(ncb, g.N) + NR - 1) / NR;
         float* packedA = scratch.EnsureA((long)mPanels * MR * g.K);
         float* packedB = scratch.EnsureB((long)nPanelsBlock * NR * g.K);
         nint pa = (nint)packedA, pb = (nint)packedB;
         var problem = g;
-        int mTiles = (g.M + MC - 1) / MC;
+        int threads = Threads(options);
         for (int jc = 0; jc < g.N; jc += ncb)
         {
             int j0 = jc, width = Math.Min(ncb, g.N - jc), nPanels = (width + NR - 1) / NR;
@@ -119,8 +117,13 @@ internal static unsafe partial class Gemm
                 if (job < aJobs) PackA(problem, job, (float*)pa + (long)job * MR * problem.K);
                 else PackB(problem, j0 / NR + job - aJobs, (float*)pb + (long)(job - aJobs) * NR * problem.K);
             });
-            int nTiles = (width + NC - 1) / NC;
-            For(mTiles * nTiles, options, job => MacroTile(problem, job / nTiles, j0, job % nTiles, (float*)pa, (float*)pb));
+            var (mParts, nParts) = Grid(mPanels, nPanels, threads);
+            For(mParts * nParts, options, job =>
+            {
+                int it = job / nParts, jt = job % nParts;
+                MacroTile(problem, Bound(mPanels, it, mParts) * MR, Bound(mPanels, it + 1, mParts) * MR,
+                    j0 + Bound(nPanels, jt, nParts) * NR, j0 + Bound(nPanels, jt + 1, nParts) * NR, j0, (float*)pa, (float*)pb);
+            });
         }
     }
 
@@ -183,6 +186,15 @@ internal static unsafe partial class Gemm
     /// <summary>Floats of packed B per column block (16 MB).</summary>
     private const long PackedBBudget = 4L << 20;
 
+    /// <summary>
+    /// Columns of B packed at once (all of K): all of N when it fits <see cref="PackedBBudget"/>, else a multiple of NC
+    /// within it, so the packed block stays near L3 size even for very wide products (a VAE convolution has N = H*W in the
+    /// hundreds of thousands). Rounding a fitting N down to a multiple of NC would split N = 320 or 640 into a full block
+    /// and a sliver that repacks A and runs a pass of narrow tiles of its own.
+    /// </summary>
+    private static int ColumnBlock(in GemmProblem g) =>
+        BalancedSplits && (long)g.N * g.K <= PackedBBudget ? g.N : Math.Max(NC, (int)(PackedBBudget / g.K) / NC * NC);
+
     private static void For(int count, ParallelOptions? options, Action<int> body)
     {
         if (options is null || count == 1) { for (int i = 0; i < count; i++) body(i); return; }
@@ -243,14 +255,15 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// One MC x NC block of C (columns relative to the packed block starting at <paramref name="jc"/>),
-    /// computed over all K slices while the block stays in L2. Within a slice the B micro-panels loop
-    /// outermost so each stays in L1 across the A panels.
+    /// One block of C, rows [<paramref name="iStart"/>, <paramref name="iEnd"/>) and columns [<paramref name="jStart"/>,
+    /// <paramref name="jEnd"/>) (panel-aligned starts; ends clamped to M and N), at most MC x NC, computed over all K slices
+    /// while the block stays in L2; <paramref name="packedB"/> holds the panels of the column block starting at
+    /// <paramref name="jc"/>; a null <paramref name="packedA"/> reads A from its rows (<see cref="ReadsRowsOfA"/>). Within a slice the B micro-panels loop outermost so each stays in L1 across the A panels.
     /// </summary>
-    private static void MacroTile(in GemmProblem g, int it, int jc, int jt, float* packedA, float* packedB)
+    private static void MacroTile(in GemmProblem g, int iStart, int iEnd, int jStart, int jEnd, int jc, float* packedA, float* packedB)
     {
-        int iStart = it * MC, iEnd = Math.Min(g.M, iStart + MC);
-        int jStart = jc + jt * NC, jEnd = Math.Min(g.N, jStart + NC);
+        iEnd = Math.Min(g.M, iEnd);
+        jEnd = Math.Min(g.N, jEnd);
         float* c = (float*)g.C;
         for (int pc = 0; pc < g.K; pc += KC)
         {
@@ -263,13 +276,14 @@ internal static unsafe partial class Gemm
                 int nr = Math.Min(NR, g.N - j0);
                 for (int i0 = iStart; i0 < iEnd; i0 += MR)
                 {
-                    float* aPanel = packedA + (long)(i0 / MR) * MR * g.K + (long)pc * MR;
                     int mr = Math.Min(MR, g.M - i0);
                     float* cTile = c + (long)i0 * g.Ldc + j0;
                     var e = new Epilogue(accumulate,
                         bias != null && !g.BiasPerRow ? bias + j0 : null,
                         bias != null && g.BiasPerRow ? bias + i0 : null);
-                    if (Wide) Kernel512(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
+                    float* aPanel = packedA + (long)(i0 / MR) * MR * g.K + (long)pc * MR;
+                    if (packedA == null) Kernel512Rows(kc, (float*)g.A + (long)i0 * g.RsA + pc, g.RsA, bPanel, cTile, g.Ldc, mr, nr, e);
+                    else if (Wide) Kernel512(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
                     else Kernel256(kc, aPanel, bPanel, cTile, g.Ldc, mr, nr, e);
                     if (last && g.Activation != Activation.None)
                         for (int r = 0; r < mr; r++) CpuDevice.ApplyActivation(new Span<float>(cTile + (long)r * g.Ldc, nr), g.Activation);

@@ -41,7 +41,7 @@ public unsafe class GemmPackingTests
     };
 
     private static void Check(int m, int n, int k, Layout aLayout, Layout bLayout, DType typeA, DType typeB, bool rowBias,
-        Activation activation, bool accumulate, bool parallel, int seed)
+        Activation activation, bool accumulate, bool parallel, int seed, float alpha = 0.75f)
     {
         var rng = new Random(seed);
         var (rsA, csA, lenA) = Strides(aLayout, m, k);
@@ -51,7 +51,6 @@ public unsafe class GemmPackingTests
         var (b, bBits) = Round(Reference.Random(rng, lenB), typeB);
         var bias = Reference.Random(rng, rowBias ? m : n);
         var c0 = Reference.Random(rng, m * n);
-        const float alpha = 0.75f;
         var expected = new double[m * n];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
@@ -118,6 +117,54 @@ public unsafe class GemmPackingTests
     {
         if (tall) Check(261, 70, 131, Layout.DepthContiguous, Layout.DepthContiguous, DType.F32, weightType, rowBias: false, Activation.SiLU, accumulate: false, parallel, seed: 3);
         else Check(21, 1000, 45, Layout.DepthContiguous, Layout.RowContiguous, weightType, DType.F32, rowBias: true, Activation.None, accumulate: true, parallel, seed: 4);
+    }
+
+    /// <summary>
+    /// Job grids split so that two threads get equal work: the general schedule with 20 x 7 panels (3 x 1 macro tiles,
+    /// split to 3 x 2), 37 row panels of a tall product in 6 parts (was 5), 38 column panels of a wide one in 6 parts
+    /// (was 5), an N of 320 that fits one packed block without being a multiple of the macro tile, and a depth long enough
+    /// that B is packed in two column blocks (N K over the packed-B budget); serial and on two threads.
+    /// </summary>
+    [TestCase(154, 200, 96)]
+    [TestCase(296, 70, 40)]
+    [TestCase(24, 1200, 40)]
+    [TestCase(300, 320, 72)]
+    [TestCase(70, 700, 6000)]
+    public void BalancedJobGrids(int m, int n, int k)
+    {
+        foreach (bool parallel in new[] { false, true })
+            Check(m, n, k, Layout.DepthContiguous, Layout.DepthContiguous, DType.F32, DType.F16, rowBias: false, Activation.None,
+                accumulate: false, parallel, seed: m + n + k);
+    }
+
+    /// <summary>
+    /// Tall products whose float32 A rows are contiguous in depth with alpha 1 (a Linear layer's activations): the AVX-512
+    /// kernel reads A from its rows instead of packed panels. A last panel of 5 rows (the kernel re-reads row 0 for the
+    /// missing ones), depth past two 128-deep slices with a remainder, bias per column or row, activation and accumulation,
+    /// B in both layouts; against the float64 reference and, for F16 weights, bitwise against the widened float32 weight.
+    /// </summary>
+    [Test]
+    public void TallProductReadingRowsOfA([Values] bool parallel, [Values(Activation.None, Activation.SiLU)] Activation activation,
+        [Values] bool accumulate, [Values(DType.F32, DType.F16)] DType weightType)
+    {
+        Check(261, 70, 300, Layout.DepthContiguous, Layout.DepthContiguous, DType.F32, weightType, rowBias: false, activation,
+            accumulate, parallel, seed: 5, alpha: 1f);
+        Check(301, 40, 45, Layout.DepthContiguous, Layout.RowContiguous, DType.F32, weightType, rowBias: true, activation,
+            accumulate, parallel, seed: 6, alpha: 1f);
+    }
+
+    /// <summary>
+    /// Half-precision operands contiguous in depth are widened 128 depths at a time: a depth of 300 (two full slices and
+    /// a remainder of 44, itself not a multiple of the 8-deep transposes) for A and B, F16 and BF16, partial panels.
+    /// </summary>
+    [Test]
+    public void HalfPanelsWidenedInDepthSlices([ValueSource(nameof(Types))] DType type, [Values] bool parallel)
+    {
+        Check(45, 70, 300, Layout.DepthContiguous, Layout.DepthContiguous, type, type, rowBias: false, Activation.None,
+            accumulate: false, parallel, seed: 7);
+        // Tall, float32 rows of A 512 floats apart with alpha 1: the packed panels, not the rows path, read them.
+        Check(261, 40, 512, Layout.DepthContiguous, Layout.DepthContiguous, DType.F32, type, rowBias: false, Activation.None,
+            accumulate: false, parallel, seed: 8, alpha: 1f);
     }
 
     /// <summary>Linear with a half weight of many rows (the packed path, not the few-row dot products): same bits as the widened float32 weight.</summary>

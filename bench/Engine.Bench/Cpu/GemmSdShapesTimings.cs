@@ -8,16 +8,18 @@ namespace Engine.Bench.Cpu;
 
 /// <summary>
 /// Stopwatch harness for the CPU GEMM at the full-size SD 1.5 shapes (<c>--gemm-sd-shapes [--threads N] [--rounds R]
-/// [--filter TEXT]</c>): the Linear layers of the UNet at batch 2 (rows x in -> out) with float32 and float16 weights,
+/// [--filter TEXT[,TEXT...]]</c>, cases whose name contains any of the texts): the Linear layers of the UNet at batch 2 (rows x in -> out) with float32 and float16 weights,
 /// and the 1x1 convolutions of the UNet and the VAE decoder, each against an in-memory ONNX Runtime node with the same
 /// thread count (MatMul + Add with a constant weight; Conv 1x1), alternated in one process for several rounds.
 /// Each measurement repeats the op for at least 0.25 s and reports process CPU time per call (ORT's thread spinning is
 /// turned off so that its CPU time is its work) and wall time; the table gives medians over the rounds in GFLOP/s
-/// (2 M N K flops per call) by CPU time, the range, and the wall-time rate.
+/// (2 M N K flops per call) by CPU time and the range; wall time, which alone shows threads left idle by an uneven split,
+/// is given as the best round (the least disturbed on a shared machine). The f16-weight product also runs with the GEMM's
+/// earlier fixed job grids (<c>Gemm.BalancedSplits = false</c>) for a same-process before / after ratio.
 /// </summary>
 public static class GemmSdShapesTimings
 {
-    private sealed record Case(string Name, double Flops, Action Engine, Action? EngineF16, Action Ort, IDisposable[] Owned);
+    private sealed record Case(string Name, double Flops, Action Engine, Action EngineF16, Action Ort, IDisposable[] Owned);
 
     /// <summary>Runs the harness; returns the process exit code.</summary>
     public static int Run(string[] args)
@@ -28,24 +30,29 @@ public static class GemmSdShapesTimings
         string? filter = f >= 0 && f + 1 < args.Length ? args[f + 1] : null;
         using var device = new CpuDevice(threads);
         Console.WriteLine($"# CPU GEMM at SD shapes, {device.Name}, ORT {threads} threads, {rounds} rounds, load {Load()}");
-        Console.WriteLine("| case | engine f32 GFLOP/s (range) | engine f16-weight GFLOP/s | ORT GFLOP/s (range) | engine/ORT | engine wall GFLOP/s | ORT wall GFLOP/s |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| case | engine f32 GFLOP/s (range) | engine f16-weight GFLOP/s (range) | f16, earlier fixed grids (range) | balanced / fixed | ORT GFLOP/s (range) | engine f16 / ORT | best wall GFLOP/s: f16 balanced, fixed, ORT |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var (name, build) in Cases())
         {
-            if (filter is not null && !name.Contains(filter)) continue;
+            if (filter is not null && !filter.Split(',').Any(name.Contains)) continue;
             var c = build(device, threads);
-            var e = new List<(double Cpu, double Wall)>(); var h = new List<(double Cpu, double Wall)>(); var o = new List<(double Cpu, double Wall)>();
-            c.Engine(); c.EngineF16?.Invoke(); c.Ort();
+            // The f16-weight product (the UNet's) once with the balanced job grids and once with the earlier fixed ones
+            // (Gemm.BalancedSplits), alternated in this process with the float32 product and the ORT node.
+            Action legacy = () => { Gemm.BalancedSplits = false; try { c.EngineF16(); } finally { Gemm.BalancedSplits = true; } };
+            var e = new List<(double Cpu, double Wall)>(); var h = new List<(double Cpu, double Wall)>();
+            var l = new List<(double Cpu, double Wall)>(); var o = new List<(double Cpu, double Wall)>();
+            c.Engine(); c.EngineF16(); legacy(); c.Ort();
             for (int r = 0; r < rounds; r++)
             {
                 e.Add(Time(c.Engine));
-                if (c.EngineF16 is { } half) h.Add(Time(half));
+                h.Add(Time(c.EngineF16));
+                l.Add(Time(legacy));
                 o.Add(Time(c.Ort));
             }
             double G(double seconds) => c.Flops / seconds / 1e9;
-            double me = Median(e.Select(x => x.Cpu)), mo = Median(o.Select(x => x.Cpu));
-            string half16 = h.Count == 0 ? "-" : $"{G(Median(h.Select(x => x.Cpu))):F1}";
-            Console.WriteLine($"| {name} | {G(me):F1} ({G(e.Max(x => x.Cpu)):F1}-{G(e.Min(x => x.Cpu)):F1}) | {half16} | {G(mo):F1} ({G(o.Max(x => x.Cpu)):F1}-{G(o.Min(x => x.Cpu)):F1}) | {mo / me:F2} | {G(Median(e.Select(x => x.Wall))):F1} | {G(Median(o.Select(x => x.Wall))):F1} |");
+            string Rate(List<(double Cpu, double Wall)> t) => $"{G(Median(t.Select(x => x.Cpu))):F1} ({G(t.Max(x => x.Cpu)):F1}-{G(t.Min(x => x.Cpu)):F1})";
+            double mh = Median(h.Select(x => x.Cpu)), ml = Median(l.Select(x => x.Cpu)), mo = Median(o.Select(x => x.Cpu));
+            Console.WriteLine($"| {name} | {Rate(e)} | {Rate(h)} | {Rate(l)} | {ml / mh:F2} | {Rate(o)} | {mo / mh:F2} | {G(h.Min(x => x.Wall)):F1}, {G(l.Min(x => x.Wall)):F1}, {G(o.Min(x => x.Wall)):F1} |");
             foreach (var d in c.Owned) d.Dispose();
         }
         Console.WriteLine($"load after: {Load()}");
@@ -58,11 +65,13 @@ public static class GemmSdShapesTimings
         [
             (8192, 320, 320), (8192, 320, 2560), (8192, 1280, 320), (2048, 640, 640), (2048, 640, 5120),
             (512, 1280, 1280), (512, 1280, 10240), (154, 768, 320), (8192, 768, 320),
+            // Cross-attention key / value projections of the 77-token text, the 8x8 level and the feed-forward down-projection.
+            (154, 768, 640), (154, 768, 1280), (128, 1280, 1280), (512, 5120, 1280), (128, 5120, 1280),
         ];
         foreach (var l in linears) yield return ($"linear {l.Rows}x{l.In}->{l.Out}", (d, t) => LinearCase(d, t, l.Rows, l.In, l.Out));
         (int Cin, int Cout, int Size, int Batch)[] convs =
         [
-            (320, 320, 64, 2), (640, 640, 32, 2), (1280, 1280, 16, 2), (512, 512, 64, 1), (512, 256, 256, 1), (256, 128, 512, 1),
+            (320, 320, 64, 2), (640, 640, 32, 2), (1280, 1280, 16, 2), (1280, 1280, 8, 2), (512, 512, 64, 1), (512, 256, 256, 1), (256, 128, 512, 1),
         ];
         foreach (var c in convs) yield return ($"conv1x1 {c.Cin}->{c.Cout} {c.Size}x{c.Size} b{c.Batch}", (d, t) => ConvCase(d, t, c.Cin, c.Cout, c.Size, c.Batch));
     }
