@@ -39,7 +39,8 @@ internal struct GemmProblem
 /// 8 broadcasts. The AVX2 kernel holds 6 x 16 in 12 ymm registers (of 16). KC = 128 keeps one B
 /// micro-panel (KC x NR, 16 KB) in the 32 KB L1 beside the A panel while the MC x KC block of A
 /// streams from L2 (measured: KC = 256 fills L1 and runs at half the speed). Threads split C into
-/// MC x NC macro tiles that each run through all of K, so a tile of C stays in L2; packed panels
+/// macro tiles of at most MC x NC, near-equal and as many as a multiple of the threads (Gemm.Schedules.cs),
+/// that each run through all of K, so a tile of C stays in L2; packed panels
 /// are shared and read-only. Products with many tiles along one side pack that side per job instead
 /// (Gemm.Schedules.cs), and F16 / BF16 operands are widened by the packers (Gemm.Packing.cs).
 /// </para>
@@ -258,7 +259,8 @@ internal static unsafe partial class Gemm
     /// One block of C, rows [<paramref name="iStart"/>, <paramref name="iEnd"/>) and columns [<paramref name="jStart"/>,
     /// <paramref name="jEnd"/>) (panel-aligned starts; ends clamped to M and N), at most MC x NC, computed over all K slices
     /// while the block stays in L2; <paramref name="packedB"/> holds the panels of the column block starting at
-    /// <paramref name="jc"/>; a null <paramref name="packedA"/> reads A from its rows (<see cref="ReadsRowsOfA"/>). Within a slice the B micro-panels loop outermost so each stays in L1 across the A panels.
+    /// <paramref name="jc"/>; a null <paramref name="packedA"/> reads A from its rows (<see cref="ReadsRowsOfA"/>). Within a
+    /// slice the B micro-panels loop outermost so each stays in L1 across the A panels.
     /// </summary>
     private static void MacroTile(in GemmProblem g, int iStart, int iEnd, int jStart, int jEnd, int jc, float* packedA, float* packedB)
     {
