@@ -10,9 +10,6 @@ namespace Engine.Cpu;
 // 8 x 8 register transposes, half-precision weights widened on the way (never a whole float32 copy).
 internal static unsafe partial class Gemm
 {
-    /// <summary>Depths of a half-precision panel widened at once (a multiple of 8, the register transposes' depth).</summary>
-    private const int StageDepth = 128;
-
     /// <summary>
     /// Packs rows [ip*MR, ip*MR + MR) of op(A) over all of K as dst[p * MR + r] = alpha * A(i, p), so
     /// the slice of depths [pc, pc + kc) starts at dst + pc * MR.
@@ -24,15 +21,10 @@ internal static unsafe partial class Gemm
         {
             if (g.CsA == 1)
             {
-                // Rows contiguous in depth: widen the panel's rows a slice of depths at a time (as PackB does), then pack
-                // the slice as float32.
-                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)rows * StageDepth);
-                for (int p0 = 0; p0 < g.K; p0 += StageDepth)
-                {
-                    int depth = Math.Min(StageDepth, g.K - p0);
-                    for (int r = 0; r < rows; r++) Widen(g.A, g.TypeA, (long)(i0 + r) * g.RsA + p0, stage + (long)r * depth, depth);
-                    PackAF32(depth, (nint)(stage - (long)i0 * depth), depth, 1, g.Alpha, i0, rows, dst + (long)p0 * MR);
-                }
+                // Rows contiguous in depth: widen the panel's rows into the stage, then pack them as float32.
+                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)rows * g.K);
+                for (int r = 0; r < rows; r++) Widen(g.A, g.TypeA, (long)(i0 + r) * g.RsA, stage + (long)r * g.K, g.K);
+                PackAF32(g.K, (nint)(stage - (long)i0 * g.K), g.K, 1, g.Alpha, i0, rows, dst);
                 return;
             }
             for (int p = 0; p < g.K; p++)
@@ -95,16 +87,10 @@ internal static unsafe partial class Gemm
         {
             if (g.RsB == 1)
             {
-                // Columns contiguous in depth (a Linear weight [out, in]): widen the panel's columns a slice of depths at a
-                // time, then pack the slice. A slice of StageDepth keeps the stage (NR x StageDepth floats, 16 KB) in L1; the
-                // whole depth at once (160 KB at K = 1280) made the packer write and re-read it through L2.
-                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)cols * StageDepth);
-                for (int p0 = 0; p0 < g.K; p0 += StageDepth)
-                {
-                    int depth = Math.Min(StageDepth, g.K - p0);
-                    for (int c = 0; c < cols; c++) Widen(g.B, g.TypeB, (long)(j0 + c) * g.CsB + p0, stage + (long)c * depth, depth);
-                    PackBF32(depth, (nint)(stage - (long)j0 * depth), 1, depth, j0, cols, dst + (long)p0 * nr);
-                }
+                // Columns contiguous in depth (a Linear weight [out, in]): widen the panel's columns, then pack them.
+                float* stage = (_scratch ??= new Scratch()).EnsureStage((long)cols * g.K);
+                for (int c = 0; c < cols; c++) Widen(g.B, g.TypeB, (long)(j0 + c) * g.CsB, stage + (long)c * g.K, g.K);
+                PackBF32(g.K, (nint)(stage - (long)j0 * g.K), 1, g.K, j0, cols, dst);
                 return;
             }
             if (g.CsB == 1)

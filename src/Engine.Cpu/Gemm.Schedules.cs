@@ -34,9 +34,13 @@ internal static unsafe partial class Gemm
     private static int Threads(ParallelOptions? options) =>
         options is null ? 1 : options.MaxDegreeOfParallelism > 0 ? options.MaxDegreeOfParallelism : Environment.ProcessorCount;
 
-    /// <summary>First panel of part <paramref name="part"/> when <paramref name="panels"/> are split into <paramref name="parts"/> near-equal runs.</summary>
+    /// <summary>
+    /// First panel of part <paramref name="part"/> of <paramref name="panels"/> split into <paramref name="parts"/>: tiles of
+    /// <see cref="TilePanels"/> (the last one shorter) when that is the count, else (a count raised for the threads) near-equal runs.
+    /// </summary>
     private static int Bound(int panels, int part, int parts) =>
-        BalancedSplits ? (int)((long)panels * part / parts) : part == parts ? panels : Math.Min(panels, part * TilePanels);
+        BalancedSplits && parts != (panels + TilePanels - 1) / TilePanels ? (int)((long)panels * part / parts)
+            : part == parts ? panels : Math.Min(panels, part * TilePanels);
 
     /// <summary>
     /// Parts of at most <see cref="TilePanels"/> panels along one side, as many as a multiple of the thread count while

@@ -154,15 +154,15 @@ public unsafe class GemmPackingTests
     }
 
     /// <summary>
-    /// Half-precision operands contiguous in depth are widened 128 depths at a time: a depth of 300 (two full slices and
-    /// a remainder of 44, itself not a multiple of the 8-deep transposes) for A and B, F16 and BF16, partial panels.
+    /// Half-precision operands contiguous in depth over more than one depth slice: a depth of 300 (two full 128-deep
+    /// slices and a remainder of 44, itself not a multiple of the 8-deep transposes) for A and B, F16 and BF16, partial
+    /// panels; and a tall float32 A whose rows lie 512 floats apart with alpha 1, which the packed panels read, not the rows path.
     /// </summary>
     [Test]
-    public void HalfPanelsWidenedInDepthSlices([ValueSource(nameof(Types))] DType type, [Values] bool parallel)
+    public void HalfPanelsPastOneDepthSlice([ValueSource(nameof(Types))] DType type, [Values] bool parallel)
     {
         Check(45, 70, 300, Layout.DepthContiguous, Layout.DepthContiguous, type, type, rowBias: false, Activation.None,
             accumulate: false, parallel, seed: 7);
-        // Tall, float32 rows of A 512 floats apart with alpha 1: the packed panels, not the rows path, read them.
         Check(261, 40, 512, Layout.DepthContiguous, Layout.DepthContiguous, DType.F32, type, rowBias: false, Activation.None,
             accumulate: false, parallel, seed: 8, alpha: 1f);
     }
