@@ -16,15 +16,15 @@ namespace Engine.Bench;
 /// skips BenchmarkDotNet and measures those ratios with alternating calls (<see cref="InterleavedRunner"/>).
 /// <c>--tensor-cores</c> [--out FILE] times the tensor-core kernels on CUDA (<see cref="Gpu.TensorCoreTimings"/>);
 /// <c>--half-norms</c> [--out FILE] the half-precision norms against HBM bandwidth (<see cref="Gpu.HalfNormTimings"/>);
-/// <c>--winograd</c> [--threads N] [--rounds R] [--shapes LIST] [--out FILE] times the CPU's 3x3 convolutions, direct
-/// and Winograd, beside an ONNX Runtime Conv (<see cref="Cpu.WinogradTimings"/>);
 /// <c>--norm-ops</c> [--threads N] [--filter TEXT] [--out FILE] the CPU norms, upsampling, transposes and GEGLU
 /// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT[,TEXT...]] the CPU GEMM at the SD 1.5 shapes beside ORT
 /// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
 /// <c>--gemm-breakdown</c> [--reps R] the UNet's Linear shapes split into packing and product, current against earlier
 /// job grids (<see cref="Cpu.GemmBreakdown"/>);
-/// <c>--conv-timings</c> the SD 3x3 convolutions against ONNX Runtime, alternating (<see cref="Cpu.ConvSdTimings"/>);
+/// <c>--conv-timings</c> [--threads 1,2] [--rounds R] [--shapes LIST] [--weights f16] [--algos auto,direct,winograd,gemm,ort]
+/// [--out FILE] the SD 1.5 3x3 convolutions (stride 1 and 2, f32 or f16 weights) with every CPU algorithm and an ONNX Runtime
+/// Conv, alternating call by call (<see cref="Cpu.ConvTimings"/>);
 /// <c>--geglu-projection</c> the fused GEGLU projection against the separate Linear and Geglu (<see cref="Cpu.GegluProjectionTimings"/>);
 /// <c>--attention</c> [--threads N] [--rounds R] [--filter TEXT] [--phases] the CPU attention at the SD shapes against
 /// the previous kernel and ONNX Runtime (<see cref="Cpu.AttentionTimings"/>).
@@ -42,14 +42,13 @@ public static class Program
         if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
         if (args.Contains("--gemm-breakdown")) return Cpu.GemmBreakdown.Run(args);
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
-        if (args.Contains("--conv-timings")) return Cpu.ConvSdTimings.Run(args);
+        if (args.Contains("--conv-timings")) return Cpu.ConvTimings.Run(args);
         if (args.Contains("--attention")) return Cpu.AttentionTimings.Run(args);
         if (args.Contains("--half-norms"))
         {
             int o = Array.IndexOf(args, "--out");
             return Gpu.HalfNormTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
-        if (args.Contains("--winograd")) return Cpu.WinogradTimings.Run(args);
         if (args.Contains("--geglu-projection")) return Cpu.GegluProjectionTimings.Run(args);
         if (args.Contains("--norm-ops"))
         {

@@ -48,10 +48,14 @@ public sealed partial class CpuDevice
     /// are written for 16-lane vectors). Measured on 2 cores (docs/PERFORMANCE.md, "Winograd 3x3 convolution on the
     /// CPU"): 1.4-2.4x the direct kernel's speed at every SD 1.5 VAE and UNet shape from 16x16 at batch 2 up, 1.03x at
     /// 8x8 (too few tiles to amortise the filter transform). Its transformed filters take 64 Cin Cout bytes of
-    /// scratch per call, so products above 2^20 channel pairs (64 MB: 1280 -> 1280 and wider) stay direct.
+    /// scratch per call, so products above 2^20 channel pairs (64 MB: 1280 -> 1280 and wider) run in passes over
+    /// slices of the output channels (<see cref="WinogradConv.MaxPassPairs"/>), each transforming the input again:
+    /// worth it from 2048 positions (1920 -> 640 at 32x32, batch 2: 1.7x the direct kernel's speed, 2026-12-04), not at
+    /// 16x16 (1280 -> 1280 at batch 2: 0.86x, the filter transform costs as much as a fifth of the products there).
     /// </summary>
     private static bool WinogradWins(int batch, int spatial, int cin, int cout) =>
-        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && (long)batch * spatial >= 512 && (long)cin * cout <= 1L << 20;
+        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && (long)batch * spatial >= 512 &&
+        ((long)cin * cout <= WinogradConv.MaxPassPairs || (long)batch * spatial >= 2048);
 
     /// <summary>
     /// Stride-1 shapes where the direct kernel beats packed GEMM. Measured (2 cores, AVX-512): 3x3 from
@@ -98,8 +102,9 @@ public sealed partial class CpuDevice
         var (oArr, oOff) = Raw(output);
         var (biasArr, biasOff) = bias is null ? (null, 0) : Raw(bias);
         bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
-        // The GEMM paths pack half-precision weights directly (widening each panel); the direct kernels read float32.
-        using var wide = algorithm == ConvAlgorithm.Gemm || weight.DType == DType.F32 ? null : Convert(weight, DType.F32);
+        // The GEMM paths pack half-precision weights directly (widening each panel), the direct kernels widen F16 weights
+        // as they pack them; only BF16 weights on the direct route get a widened copy first.
+        using var wide = algorithm == ConvAlgorithm.Gemm || weight.DType != DType.BF16 ? null : Convert(weight, DType.F32);
         nint weights0 = ElementAddress(wide ?? weight);
         var weightType = (wide ?? weight).DType;
         fixed (float* px = xArr, po = oArr, pbias = biasArr)
@@ -107,8 +112,9 @@ public sealed partial class CpuDevice
             float* biasPtr = pbias == null ? null : pbias + biasOff;
             if (algorithm != ConvAlgorithm.Gemm)
             {
-                DirectConv.Run(px + xOff, (float*)weights0, biasPtr, po + oOff, new DirectConv.Shape(batch, cin, h, w, cout, kh, kw, stride, padding),
-                    wide: algorithm == ConvAlgorithm.Direct512, Parallelism);
+                bool half = weightType == DType.F16;
+                DirectConv.Run(px + xOff, half ? null : (float*)weights0, half ? (Half*)weights0 : null, biasPtr, po + oOff,
+                    new DirectConv.Shape(batch, cin, h, w, cout, kh, kw, stride, padding), wide: algorithm == ConvAlgorithm.Direct512, Parallelism);
                 return;
             }
             if (pointwise)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Engine.Cpu;
@@ -24,6 +25,7 @@ internal static unsafe partial class DirectConv
     /// 24 accumulators + 4 broadcasts + 1 input). Starts from the partial sums in <paramref name="tile"/> when
     /// <paramref name="accumulate"/>, else from zero; leaves the sums there.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile512<TV>(float* x, long planeStride, int cin, int* offsets, int taps,
         float* w0, float* w1, float* w2, float* w3, int step, float* tile, int tileStride, bool accumulate) where TV : struct, IVectors
     {
@@ -95,6 +97,7 @@ internal static unsafe partial class DirectConv
     }
 
     /// <summary>4 channels x TV.Count x 8 positions (AVX2: 12 accumulators + 3 inputs + 1 broadcast fill the 16 registers); as <see cref="Tile512{TV}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile256<TV>(float* x, long planeStride, int cin, int* offsets, int taps,
         float* w0, float* w1, float* w2, float* w3, int step, float* tile, int tileStride, bool accumulate) where TV : struct, IVectors
     {

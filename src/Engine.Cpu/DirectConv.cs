@@ -66,6 +66,9 @@ internal static unsafe partial class DirectConv
     /// <summary>Output positions (all images) from which float32 weights are packed rather than read in place.</summary>
     private const long PackMinPositions = 1024;
 
+    /// <summary>Weights (floats; 4 MB, twice L2) from which a convolution with few positions counts as bound by reading them.</summary>
+    private const long WeightBoundFloats = 1L << 20;
+
     [ThreadStatic] private static AlignedBuffer? _band;
     [ThreadStatic] private static AlignedBuffer? _sums;
     [ThreadStatic] private static AlignedBuffer? _packed;
@@ -98,7 +101,15 @@ internal static unsafe partial class DirectConv
     /// y [batch, cout, ho, wo] = conv(x [batch, cin, h, w], w [cout, cin, kh, kw]) + bias;
     /// <paramref name="bias"/> may be null. <paramref name="wide"/> selects the AVX-512 kernel.
     /// </summary>
-    public static void Run(float* x, float* w, float* bias, float* y, Shape s, bool wide, ParallelOptions? options)
+    public static void Run(float* x, float* w, float* bias, float* y, Shape s, bool wide, ParallelOptions? options) =>
+        Run(x, w, null, bias, y, s, wide, options);
+
+    /// <summary>
+    /// As <see cref="Run(float*, float*, float*, float*, Shape, bool, ParallelOptions?)"/> with float32 weights
+    /// <paramref name="w"/> or half weights <paramref name="w16"/> (the other null). Half weights are always
+    /// packed, widened on the way (no separate widened copy of the tensor).
+    /// </summary>
+    public static void Run(float* x, float* w, Half* w16, float* bias, float* y, Shape s, bool wide, ParallelOptions? options)
     {
         int threads = options is null ? 1 : Math.Max(1, options.MaxDegreeOfParallelism < 0 ? Environment.ProcessorCount : options.MaxDegreeOfParallelism);
         int ho = s.Ho, coBlocks = (s.Cout + CoTile - 1) / CoTile;
@@ -110,11 +121,16 @@ internal static unsafe partial class DirectConv
         bool few = (long)s.Batch * ho * s.Wo < PackMinPositions;
         if (few) kc = s.Cin;
         float* packed = null;
-        if (!few)
+        // Half weights are packed whatever the positions: the packing pass is the widening pass they need anyway.
+        if (!few || w16 != null)
         {
             packed = (_packed ??= new AlignedBuffer()).Ensure((long)coBlocks * CoTile * s.Cin * s.Kh * s.Kw);
-            PackWeights(w, packed, s, kc, threads > 1 ? options : null);
+            PackWeights(w, w16, packed, s, kc, threads > 1 ? options : null);
         }
+        // Few positions and weights beyond L2 (1280 channels at 8x8 or 16x16): the weight stream bounds the
+        // time, so jobs split the output channels first (each reads only its channels' weights, once per
+        // tile of positions) and keep whole images as bands (more positions per weight read, fewer pad lanes).
+        bool weightBound = few && (long)s.Cout * s.Cin * s.Kh * s.Kw >= WeightBoundFloats;
         // Band height: all rows unless the padded band would outgrow the budget.
         int maxRows = (int)Math.Clamp((BandBudget / ((long)s.Cin * s.Wp) - s.Kh) / s.Stride + 1, 1, ho);
         int bands = (ho + maxRows - 1) / maxRows, groups = 1;
@@ -124,7 +140,8 @@ internal static unsafe partial class DirectConv
         int target = threads == 1 ? 1 : 2 * threads;
         while ((long)s.Batch * bands * groups < target)
         {
-            if (ho / (bands * 2) >= 4) bands *= 2;
+            if (weightBound && coBlocks / (groups * 2) >= 1) groups *= 2;
+            else if (ho / (bands * 2) >= 4) bands *= 2;
             else if (coBlocks / (groups * 2) >= 1) groups *= 2;
             else break;
         }
@@ -168,64 +185,10 @@ internal static unsafe partial class DirectConv
     }
 
     /// <summary>
-    /// Packs the weights as [input-channel block][output-channel tile][input channel of the block][tap][4 output
-    /// channels]: the order of the kernel's reads, one sequential stream per block. Output channels past Cout are zero.
-    /// </summary>
-    private static void PackWeights(float* w, float* packed, in Shape s, int kc, ParallelOptions? options)
-    {
-        int taps = s.Kh * s.Kw, cin = s.Cin, cout = s.Cout, coBlocks = (cout + CoTile - 1) / CoTile;
-        long row = (long)cin * taps;
-        nint pw = (nint)w, pp = (nint)packed;
-        void Block(int cb)
-        {
-            // The tile's 4 weight rows: the tensor's own rows, or (last, partial tile) copies and zero rows in scratch.
-            int count = Math.Min(CoTile, cout - cb * CoTile);
-            bool scratch = count < CoTile;
-            float* rows = scratch ? (_rows ??= new AlignedBuffer()).Ensure(CoTile * row) : null;
-            float* r0 = null, r1 = null, r2 = null, r3 = null;
-            for (int c = 0; c < CoTile; c++)
-            {
-                long co = cb * CoTile + c;
-                float* r;
-                if (!scratch) r = (float*)pw + co * row;
-                else
-                {
-                    r = rows + c * row;
-                    if (c >= count) new Span<float>(r, (int)row).Clear();
-                    else new ReadOnlySpan<float>((float*)pw + co * row, (int)row).CopyTo(new Span<float>(r, (int)row));
-                }
-                if (c == 0) r0 = r; else if (c == 1) r1 = r; else if (c == 2) r2 = r; else r3 = r;
-            }
-            for (int ci0 = 0; ci0 < cin; ci0 += kc)
-            {
-                int n = Math.Min(kc, cin - ci0) * taps;
-                long from = (long)ci0 * taps;
-                float* dst = (float*)pp + from * CoTile * coBlocks + (long)cb * n * CoTile;
-                int i = 0;
-                // 4 x 4 transposes: 4 consecutive weights of each channel become 4 groups of the 4 channels.
-                for (; i + 4 <= n; i += 4, dst += 16)
-                {
-                    var a = Vector128.Load(r0 + from + i); var b = Vector128.Load(r1 + from + i);
-                    var c = Vector128.Load(r2 + from + i); var d = Vector128.Load(r3 + from + i);
-                    var ab0 = Sse.UnpackLow(a, b); var cd0 = Sse.UnpackLow(c, d);
-                    var ab1 = Sse.UnpackHigh(a, b); var cd1 = Sse.UnpackHigh(c, d);
-                    Sse.MoveLowToHigh(ab0, cd0).Store(dst); Sse.MoveHighToLow(cd0, ab0).Store(dst + 4);
-                    Sse.MoveLowToHigh(ab1, cd1).Store(dst + 8); Sse.MoveHighToLow(cd1, ab1).Store(dst + 12);
-                }
-                for (; i < n; i++, dst += 4)
-                {
-                    dst[0] = r0[from + i]; dst[1] = r1[from + i]; dst[2] = r2[from + i]; dst[3] = r3[from + i];
-                }
-            }
-        }
-        if (options is null || coBlocks < 2) for (int cb = 0; cb < coBlocks; cb++) Block(cb);
-        else Parallel.For(0, coBlocks, options, Block);
-    }
-
-    /// <summary>
     /// Output rows [oy0, oy0 + rows) and output-channel tiles [cb0, cb1) of one image; weights from
     /// <paramref name="packed"/>, or from the tensor <paramref name="w"/> when that is null.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunBand(float* x, float* w, float* packed, int kc, float* bias, float* y, in Shape s, int oy0, int rows, int cb0, int cb1, bool wide)
     {
         int stride = s.Stride, wq = s.Wq, vl = wide ? 16 : 8, rowsIn = (rows - 1) * stride + s.Kh;
@@ -307,6 +270,7 @@ internal static unsafe partial class DirectConv
     /// padding zeros (rows outside the image all zero) and split into the stride's phase planes, plus
     /// zeroed slack after each phase plane.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FillBand(float* x, float* band, long phaseStride, in Shape s, int iy0, int rowsIn)
     {
         int wp = s.Wp, wq = s.Wq, pad = s.Padding, width = s.W, stride = s.Stride;
@@ -367,6 +331,7 @@ internal static unsafe partial class DirectConv
     /// Writes flattened band positions [j0, j0 + count) of <paramref name="channels"/> tile rows to the
     /// output, skipping the pad columns (ox >= Wo) and adding the bias.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreTile(float* tile, int tileStride, int channels, float* bias, float* y, in Shape s, int oy0, int j0, int count)
     {
         int wp = s.Wq, wo = s.Wo;

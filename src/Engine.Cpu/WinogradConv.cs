@@ -50,7 +50,17 @@ internal static unsafe class WinogradConv
         public int TilesW => (W + 1) / 2;
         /// <summary>All tiles of the batch.</summary>
         public long Tiles => (long)Batch * TilesH * TilesW;
+        /// <summary>Channels of the output tensor when this shape computes a slice of them (0: <see cref="Cout"/>).</summary>
+        public int YChannels { get; init; }
+        /// <summary>Channels of the output tensor: the image stride of y is OutChannels H W.</summary>
+        public int OutChannels => YChannels == 0 ? Cout : YChannels;
     }
+
+    /// <summary>
+    /// Channel pairs (Cin Cout) whose transformed filters one pass holds: 2^20, 64 MB of scratch. Wider products run
+    /// in passes over even slices of the output channels, each transforming its filters and, again, the input.
+    /// </summary>
+    internal const long MaxPassPairs = 1L << 20;
 
     /// <summary>
     /// y [batch, cout, h, w] = conv3x3(x [batch, cin, h, w], weights [cout, cin, 3, 3], stride 1, pad 1) + bias.
@@ -58,6 +68,17 @@ internal static unsafe class WinogradConv
     /// transformed without a widened copy; <paramref name="bias"/> may be null.
     /// </summary>
     public static void Run(float* x, float* w32, Half* w16, float* bias, float* y, Shape s, ParallelOptions? options)
+    {
+        int mr = Gemm.PanelRows, passes = (int)(((long)s.Cin * s.Cout + MaxPassPairs - 1) / MaxPassPairs);
+        int slice = passes <= 1 ? s.Cout : ((s.Cout + passes - 1) / passes + mr - 1) / mr * mr;
+        long wSlice = (long)slice * s.Cin * 9, ySlice = (long)slice * s.H * s.W;
+        for (int co0 = 0, p = 0; co0 < s.Cout; co0 += slice, p++)
+            RunPass(x, w32 == null ? null : w32 + p * wSlice, w16 == null ? null : w16 + p * wSlice, bias == null ? null : bias + co0,
+                y + p * ySlice, s with { Cout = Math.Min(slice, s.Cout - co0), YChannels = s.OutChannels }, options);
+    }
+
+    /// <summary>One pass of <see cref="Run"/>: all output channels of <paramref name="s"/> (a slice of y's when <see cref="Shape.YChannels"/> is set).</summary>
+    private static void RunPass(float* x, float* w32, Half* w16, float* bias, float* y, Shape s, ParallelOptions? options)
     {
         int threads = options is null ? 1 : Math.Max(1, options.MaxDegreeOfParallelism < 0 ? Environment.ProcessorCount : options.MaxDegreeOfParallelism);
         int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
@@ -345,7 +366,7 @@ internal static unsafe class WinogradConv
         for (long g = g0; g < g0 + count;)
         {
             var (n, ty, tx0, len) = Segment(s, g, g0 + count);
-            float* plane = y + ((long)n * s.Cout + co) * s.H * s.W;
+            float* plane = y + ((long)n * s.OutChannels + co) * s.H * s.W;
             int oy = 2 * ty, t = (int)(g - g0);
             bool second = oy + 1 < s.H;
             for (int c = 0; c < len; c += Lanes, t += Lanes)

@@ -90,7 +90,7 @@ public class DirectConvTests
     [Test]
     public void HalfWeightsMatchNaive([ValueSource(nameof(Algorithms))] string algorithm, [Values(1, 2)] int stride)
     {
-        // F16 weights (widened to float32 by the device before the convolution), packed and in place.
+        // F16 weights (widened to float32 as the direct kernels pack them), with many positions and with few.
         var device = Device(algorithm, threads: 2);
         int seed = 300;
         foreach (var (batch, cin, h, w, cout, pad) in new[] { (1, 61, 40, 40, 10, 1), (2, 19, 9, 7, 5, 1), (1, 3, 13, 11, 1, 0) })
@@ -112,6 +112,28 @@ public class DirectConvTests
             Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(1e-4),
                 $"{device.ConvAlgorithm}, f16 weights: batch {batch}, {cin}->{cout} at {h}x{w}, stride {stride}, padding {pad}");
         }
+    }
+
+    [Test]
+    public void WeightBoundShapesMatchNaive([Values("Direct256", "Direct512")] string algorithm, [Values(1, 2)] int threads,
+        [Values(DType.F32, DType.F16)] DType weights)
+    {
+        // Few positions (2 x 5x6) and over 2^20 weights: jobs split the output channels before the rows (250 tiles, the
+        // last partial); f16 weights are packed straight from the half tensor, float32 ones read in place.
+        var device = Device(algorithm, threads);
+        const int batch = 2, cin = 120, h = 5, w = 6, cout = 1001;
+        var rng = new Random(400 + threads);
+        var x = Reference.Random(rng, batch * cin * h * w);
+        var bias = Reference.Random(rng, cout);
+        using var tw32 = device.Upload(Reference.Random(rng, cout * cin * 9), cout, cin, 3, 3);
+        using var tw16 = weights == DType.F16 ? device.Convert(tw32, DType.F16) : null;
+        var tw = tw16 ?? tw32;
+        using var tx = device.Upload(x, batch, cin, h, w);
+        using var tb = device.Upload(bias, cout);
+        using var y = device.Allocate(batch, cout, h, w);
+        device.Conv2d(tx, tw, tb, y, 1, 1);
+        var expected = Reference.Conv2d(x, tw.ToArray(), bias, batch, cin, h, w, cout, 3, 3, 1, 1);
+        Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"{algorithm}, {threads} threads, {weights} weights");
     }
 
     [Test]

@@ -56,6 +56,14 @@ public class WinogradConvTests
         Check(threads, 501, 1, 130, 64, 64, 70, withBias: true, DType.F16);
     }
 
+    [Test]
+    public void PassesOverOutputChannelsMatchFloat64Reference([Values(1, 2)] int threads, [Values(DType.F32, DType.F16)] DType weights)
+    {
+        // Over 2^20 channel pairs: two passes over slices of the output channels (1001: the second slice ends in a
+        // partial panel), each transforming its filters and the input again, writing its slice of y.
+        Check(threads, 600, 2, 1100, 5, 6, 1001, withBias: true, weights);
+    }
+
     /// <summary>
     /// Error at SD 1.5 VAE shapes (PyTorch's default init scale, weights uniform within 1/sqrt(9 Cin); inputs within 1)
     /// of Winograd and of the direct kernel against float64 on 4096 sampled outputs: Winograd's max and RMS error stay
@@ -121,7 +129,8 @@ public class WinogradConvTests
             Assert.That(device.ChooseConv(1, 64 * 64, 512, 3, 3, 1, 1, 512), Is.EqualTo(ConvAlgorithm.Winograd), "VAE 512 at 64x64");
             Assert.That(device.ChooseConv(2, 16 * 16, 640, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Winograd), "UNet 1280 -> 640 at 16x16");
             Assert.That(device.ChooseConv(2, 8 * 8, 640, 3, 3, 1, 1, 640), Is.EqualTo(ConvAlgorithm.Direct512), "8x8: too few tiles");
-            Assert.That(device.ChooseConv(2, 32 * 32, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Direct512), "filter scratch over 64 MB");
+            Assert.That(device.ChooseConv(2, 32 * 32, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Winograd), "filter scratch over 64 MB: in passes");
+            Assert.That(device.ChooseConv(2, 16 * 16, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Direct512), "filter scratch over 64 MB, too few tiles for passes");
             Assert.That(device.ChooseConv(1, 64 * 64, 64, 3, 3, 1, 1, 64), Is.EqualTo(ConvAlgorithm.Direct512), "few channels");
             Assert.That(device.ChooseConv(1, 64 * 64, 512, 3, 3, 2, 1, 512), Is.EqualTo(ConvAlgorithm.Direct512), "stride 2");
             Assert.That(device.ChooseConv(1, 64 * 64, 512, 1, 1, 1, 0, 512), Is.EqualTo(ConvAlgorithm.Gemm), "1x1");
