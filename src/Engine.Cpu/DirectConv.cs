@@ -212,56 +212,65 @@ internal static unsafe partial class DirectConv
         float* sums = (_sums ??= new AlignedBuffer()).Ensure((long)(cb1 - cb0) * CoTile * tileStride);
         // Tiles of positions as even as the vector count allows (21 vectors: 6 6 5 4 rather than 6 6 6 3).
         int posTiles = (vectors + maxVectors - 1) / maxVectors;
-        for (int pt = 0, v0 = 0; pt < posTiles; pt++)
+        // One block of all input channels and several tiles of positions, an output-channel tile's weights beyond half
+        // of L1 (few positions, wide weights): output-channel tiles outermost, so a tile's weights come from memory
+        // once and from L2 for the other tiles of positions, instead of from memory once per tile of positions.
+        bool weightsOuter = kc >= s.Cin && posTiles > 1 && (long)s.Cin * taps * CoTile * sizeof(float) > L1Budget;
+        for (int ca = cb0; ca < cb1;)
         {
-            int nv = vectors / posTiles + (pt < vectors % posTiles ? 1 : 0), j0 = v0 * vl;
-            v0 += nv;
-            for (int ci0 = 0; ci0 < s.Cin; ci0 += kc)
+            int cz = weightsOuter ? ca + 1 : cb1;
+            for (int pt = 0, v0 = 0; pt < posTiles; pt++)
             {
-                int kcb = Math.Min(kc, s.Cin - ci0);
-                float* xs = band + ci0 * planeStride + j0;
-                bool accumulate = ci0 > 0;
-                for (int cb = cb0; cb < cb1; cb++)
+                int nv = vectors / posTiles + (pt < vectors % posTiles ? 1 : 0), j0 = v0 * vl;
+                v0 += nv;
+                for (int ci0 = 0; ci0 < s.Cin; ci0 += kc)
                 {
-                    float* tile = sums + (long)(cb - cb0) * CoTile * tileStride, w0, w1, w2, w3;
-                    int step;
-                    if (packed != null)
+                    int kcb = Math.Min(kc, s.Cin - ci0);
+                    float* xs = band + ci0 * planeStride + j0;
+                    bool accumulate = ci0 > 0;
+                    for (int cb = ca; cb < cz; cb++)
                     {
-                        w0 = packed + (long)ci0 * taps * CoTile * coBlocks + (long)cb * kcb * taps * CoTile;
-                        w1 = w0 + 1; w2 = w0 + 2; w3 = w0 + 3; step = CoTile;
-                    }
-                    else
-                    {
-                        // Missing channels of a partial tile reuse the first row of weights; their results are dropped.
-                        int count = Math.Min(CoTile, s.Cout - cb * CoTile);
-                        w0 = w + (long)cb * CoTile * wRow + (long)ci0 * taps;
-                        w1 = count > 1 ? w0 + wRow : w0; w2 = count > 2 ? w0 + 2 * wRow : w0; w3 = count > 3 ? w0 + 3 * wRow : w0; step = 1;
-                    }
-                    if (wide)
-                        switch (nv)
+                        float* tile = sums + (long)(cb - ca) * CoTile * tileStride, w0, w1, w2, w3;
+                        int step;
+                        if (packed != null)
                         {
-                            case 1: Tile512<N1>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            case 2: Tile512<N2>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            case 3: Tile512<N3>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            case 4: Tile512<N4>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            case 5: Tile512<N5>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            default: Tile512<N6>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                            w0 = packed + (long)ci0 * taps * CoTile * coBlocks + (long)cb * kcb * taps * CoTile;
+                            w1 = w0 + 1; w2 = w0 + 2; w3 = w0 + 3; step = CoTile;
                         }
-                    else
-                        switch (nv)
+                        else
                         {
-                            case 1: Tile256<N1>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            case 2: Tile256<N2>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
-                            default: Tile256<N3>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                            // Missing channels of a partial tile reuse the first row of weights; their results are dropped.
+                            int count = Math.Min(CoTile, s.Cout - cb * CoTile);
+                            w0 = w + (long)cb * CoTile * wRow + (long)ci0 * taps;
+                            w1 = count > 1 ? w0 + wRow : w0; w2 = count > 2 ? w0 + 2 * wRow : w0; w3 = count > 3 ? w0 + 3 * wRow : w0; step = 1;
                         }
+                        if (wide)
+                            switch (nv)
+                            {
+                                case 1: Tile512<N1>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                case 2: Tile512<N2>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                case 3: Tile512<N3>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                case 4: Tile512<N4>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                case 5: Tile512<N5>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                default: Tile512<N6>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                            }
+                        else
+                            switch (nv)
+                            {
+                                case 1: Tile256<N1>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                case 2: Tile256<N2>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                                default: Tile256<N3>(xs, planeStride, kcb, offsets, taps, w0, w1, w2, w3, step, tile, tileStride, accumulate); break;
+                            }
+                    }
+                }
+                for (int cb = ca; cb < cz; cb++)
+                {
+                    int co = cb * CoTile, count = Math.Min(CoTile, s.Cout - co);
+                    StoreTile(sums + (long)(cb - ca) * CoTile * tileStride, tileStride, count, bias == null ? null : bias + co,
+                        y + (long)co * s.Ho * s.Wo, s, oy0, j0, Math.Min(nv * vl, positions - j0));
                 }
             }
-            for (int cb = cb0; cb < cb1; cb++)
-            {
-                int co = cb * CoTile, count = Math.Min(CoTile, s.Cout - co);
-                StoreTile(sums + (long)(cb - cb0) * CoTile * tileStride, tileStride, count, bias == null ? null : bias + co,
-                    y + (long)co * s.Ho * s.Wo, s, oy0, j0, Math.Min(nv * vl, positions - j0));
-            }
+            ca = cz;
         }
     }
 

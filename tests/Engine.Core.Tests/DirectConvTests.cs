@@ -118,22 +118,27 @@ public class DirectConvTests
     public void WeightBoundShapesMatchNaive([Values("Direct256", "Direct512")] string algorithm, [Values(1, 2)] int threads,
         [Values(DType.F32, DType.F16)] DType weights)
     {
-        // Few positions (2 x 5x6) and over 2^20 weights: jobs split the output channels before the rows (250 tiles, the
-        // last partial); f16 weights are packed straight from the half tensor, float32 ones read in place.
+        // Few positions and over 2^20 weights: jobs split the output channels before the rows (the last 4-channel tile
+        // partial); at 12x12 a job has several tiles of positions and an output-channel tile's weights (180 channels x 9
+        // taps x 4) outgrow half of L1, so output-channel tiles run outermost. F16 weights are packed straight from the
+        // half tensor, float32 ones read in place.
         var device = Device(algorithm, threads);
-        const int batch = 2, cin = 120, h = 5, w = 6, cout = 1001;
-        var rng = new Random(400 + threads);
-        var x = Reference.Random(rng, batch * cin * h * w);
-        var bias = Reference.Random(rng, cout);
-        using var tw32 = device.Upload(Reference.Random(rng, cout * cin * 9), cout, cin, 3, 3);
-        using var tw16 = weights == DType.F16 ? device.Convert(tw32, DType.F16) : null;
-        var tw = tw16 ?? tw32;
-        using var tx = device.Upload(x, batch, cin, h, w);
-        using var tb = device.Upload(bias, cout);
-        using var y = device.Allocate(batch, cout, h, w);
-        device.Conv2d(tx, tw, tb, y, 1, 1);
-        var expected = Reference.Conv2d(x, tw.ToArray(), bias, batch, cin, h, w, cout, 3, 3, 1, 1);
-        Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(1e-4), $"{algorithm}, {threads} threads, {weights} weights");
+        foreach (var (batch, cin, h, w, cout) in new[] { (2, 120, 5, 6, 1001), (1, 180, 12, 12, 650) })
+        {
+            var rng = new Random(400 + threads + cin);
+            var x = Reference.Random(rng, batch * cin * h * w);
+            var bias = Reference.Random(rng, cout);
+            using var tw32 = device.Upload(Reference.Random(rng, cout * cin * 9), cout, cin, 3, 3);
+            using var tw16 = weights == DType.F16 ? device.Convert(tw32, DType.F16) : null;
+            var tw = tw16 ?? tw32;
+            using var tx = device.Upload(x, batch, cin, h, w);
+            using var tb = device.Upload(bias, cout);
+            using var y = device.Allocate(batch, cout, h, w);
+            device.Conv2d(tx, tw, tb, y, 1, 1);
+            var expected = Reference.Conv2d(x, tw.ToArray(), bias, batch, cin, h, w, cout, 3, 3, 1, 1);
+            Assert.That(Reference.Compare(y.ToArray(), expected), Is.LessThanOrEqualTo(1e-4),
+                $"{algorithm}, {threads} threads, {weights} weights: batch {batch}, {cin}->{cout} at {h}x{w}");
+        }
     }
 
     [Test]
