@@ -6,8 +6,8 @@ namespace Engine.Core.Tests;
 /// <summary>The per-op profiler: exact call counts by family and shape, exclusive times, shares, flops, JSON, and nothing recorded when detached.</summary>
 public class OpProfilerTests
 {
-    // One pass of a small block: two 3x3 convs (the strided one with f16 weights, which the CPU's direct kernel
-    // reads widened per call), a 1x1 conv, GroupNorm+SiLU, an f16 Linear (its weight packed directly), an f32 Linear,
+    // One pass of a small block: two 3x3 convs (the strided one with bf16 weights, which the CPU's direct kernel
+    // reads widened per call; f16 ones it widens while packing, with no nested convert), a 1x1 conv, GroupNorm+SiLU, an f16 Linear (its weight packed directly), an f32 Linear,
     // self and cross attention, an upsampling and an add.
     private static void RunBlock(Device d, Tensor x16, Tensor w3, Tensor w1, Tensor wLin16, Tensor wLin, Tensor ctx, Tensor w316)
     {
@@ -44,7 +44,7 @@ public class OpProfilerTests
         var lin16 = d.Convert(lin32, DType.F16);
         var lin = d.Upload(Reference.Random(rng, 16 * 12), 16, 12);
         var ctx = d.Upload(Reference.Random(rng, 3 * 12), 1, 3, 12);
-        var w316 = d.Convert(w3, DType.F16);
+        var w316 = d.Convert(w3, DType.BF16);
         return (d, [x, w3, w1, lin16, lin, ctx, w316]);
     }
 
@@ -58,7 +58,7 @@ public class OpProfilerTests
         finally { d.Profiler = null; foreach (var x in t) x.Dispose(); }
         var p = profiler.Snapshot();
         var families = p.Families.ToDictionary(r => r.Family, r => r.Calls);
-        // The MatMul inside each Linear is part of the Linear; the per-call widening of the f16 conv weight is its own row.
+        // The MatMul inside each Linear is part of the Linear; the per-call widening of the bf16 conv weight is its own row.
         Assert.That(families, Is.EquivalentTo(new Dictionary<string, long>
         {
             ["conv3x3"] = 4, ["conv1x1"] = 2, ["groupnorm"] = 2, ["linear"] = 4, ["convert"] = 2,
@@ -66,12 +66,12 @@ public class OpProfilerTests
         }));
         var shapes = p.Shapes.ToDictionary(r => (r.Family, r.Shape), r => r);
         Assert.That(shapes[("conv3x3", "8x8 8->8 n1")].Calls, Is.EqualTo(2));
-        Assert.That(shapes[("conv3x3", "8x8 8->8 s2 n1 wf16")].Calls, Is.EqualTo(2));
+        Assert.That(shapes[("conv3x3", "8x8 8->8 s2 n1 wbf16")].Calls, Is.EqualTo(2));
         Assert.That(shapes[("conv3x3", "8x8 8->8 n1")].Flops, Is.EqualTo(2 * 2.0 * 8 * 64 * 8 * 9));
         Assert.That(shapes[("linear", "8x64->16 wf16")].Flops, Is.EqualTo(2 * 2.0 * 8 * 64 * 16));
         Assert.That(shapes[("attention self", "L8 Lk8 d8 h2 b1")].Flops, Is.EqualTo(2 * 4.0 * 8 * 8 * 16));
         Assert.That(shapes[("attention cross", "L8 Lk3 d8 h2 b1")].Calls, Is.EqualTo(2));
-        Assert.That(shapes[("convert", "f16->f32 8x8x3x3")].Calls, Is.EqualTo(2));
+        Assert.That(shapes[("convert", "bf16->f32 8x8x3x3")].Calls, Is.EqualTo(2));
         Assert.That(shapes[("groupnorm", "8x64 g2 +silu n1")].Calls, Is.EqualTo(2));
         Assert.That(shapes[("pointwise", "Add 1x8x16")].Calls, Is.EqualTo(2));
         Assert.That(p.Shapes.Sum(r => r.Calls), Is.EqualTo(22));
@@ -110,14 +110,14 @@ public class OpProfilerTests
         var d = TestDevices.Get("cpu");
         var profiler = new OpProfiler();
         using var w32 = d.Upload(Reference.Random(new Random(1), 64 * 64 * 9), 64, 64, 3, 3);
-        using var w16 = d.Convert(w32, DType.F16);
+        using var w16 = d.Convert(w32, DType.BF16);
         using var x = d.Upload(Reference.Random(new Random(2), 64 * 8 * 8), 1, 64, 8, 8);
         using var y = d.Allocate(1, 64, 8, 8);
         d.Profiler = profiler;
         try { d.Conv2d(x, w16, null, y, padding: 1); }
         finally { d.Profiler = null; }
         var p = profiler.Snapshot();
-        // The direct kernel widens the f16 weight inside the convolution; the conv3x3 row holds only the convolution itself.
+        // The direct kernel widens the bf16 weight inside the convolution (a nested convert op); the conv3x3 row holds only the convolution itself.
         var convert = p.Families.Single(r => r.Family == "convert");
         var conv = p.Families.Single(r => r.Family == "conv3x3");
         Assert.That(convert.Calls, Is.EqualTo(1));
