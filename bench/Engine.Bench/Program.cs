@@ -20,8 +20,8 @@ namespace Engine.Bench;
 /// against ONNX Runtime by CPU time (<see cref="Cpu.NormOpTimings"/>);
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT[,TEXT...]] the CPU GEMM at the SD 1.5 shapes beside ORT
 /// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
-/// <c>--gemm-breakdown</c> [--reps R] the UNet's Linear shapes split into packing and product, current against earlier
-/// job grids (<see cref="Cpu.GemmBreakdown"/>);
+/// <c>--gemm-breakdown</c> [--reps R] the UNet's Linear shapes split into packing and the product on 1 and 2 threads
+/// (<see cref="Cpu.GemmBreakdown"/>);
 /// <c>--conv-timings</c> [--threads 1,2] [--rounds R] [--shapes LIST] [--weights f16] [--algos auto,direct,winograd,gemm,ort]
 /// [--out FILE] the SD 1.5 3x3 convolutions (stride 1 and 2, f32 or f16 weights) with every CPU algorithm and an ONNX Runtime
 /// Conv, alternating call by call (<see cref="Cpu.ConvTimings"/>);

@@ -14,13 +14,6 @@ internal static unsafe partial class Gemm
     private const int TilePanels = 8;
 
     /// <summary>
-    /// Benchmark switch (default true): false restores the earlier schedules (fixed 8-panel tiles with a short last one,
-    /// job counts regardless of the threads, column blocks rounded down to NC, tall products packing their rows of A) so
-    /// Engine.Bench can time both in one process.
-    /// </summary>
-    internal static bool BalancedSplits { get; set; } = true;
-
-    /// <summary>
     /// Whether the AVX-512 micro-kernel reads A from its rows (<see cref="Kernel512Rows"/>) instead of packed panels: float32
     /// rows contiguous in depth and alpha 1 (a Linear layer's activations). A tall product then copies nothing per job but
     /// its B block (measured on one core: 3-13% faster from 8192 x 320 -> 320 to 512 x 1280 -> 1280). Not when the rows lie
@@ -28,7 +21,7 @@ internal static unsafe partial class Gemm
     /// each other (512 x 5120 -> 1280 ran 6% slower than with packed panels).
     /// </summary>
     private static bool ReadsRowsOfA(in GemmProblem g) =>
-        BalancedSplits && Wide && g.TypeA == DType.F32 && g.CsA == 1 && g.Alpha == 1f && (long)g.RsA * sizeof(float) % 2048 != 0;
+        Wide && g.TypeA == DType.F32 && g.CsA == 1 && g.Alpha == 1f && (long)g.RsA * sizeof(float) % 2048 != 0;
 
     /// <summary>Threads a parallel loop on <paramref name="options"/> runs on (1 when serial).</summary>
     private static int Threads(ParallelOptions? options) =>
@@ -39,7 +32,7 @@ internal static unsafe partial class Gemm
     /// <see cref="TilePanels"/> (the last one shorter) when that is the count, else (a count raised for the threads) near-equal runs.
     /// </summary>
     private static int Bound(int panels, int part, int parts) =>
-        BalancedSplits && parts != (panels + TilePanels - 1) / TilePanels ? (int)((long)panels * part / parts)
+        parts != (panels + TilePanels - 1) / TilePanels ? (int)((long)panels * part / parts)
             : part == parts ? panels : Math.Min(panels, part * TilePanels);
 
     /// <summary>
@@ -50,7 +43,7 @@ internal static unsafe partial class Gemm
     private static int Parts(int panels, int threads)
     {
         int parts = (panels + TilePanels - 1) / TilePanels;
-        if (BalancedSplits && threads > 1 && parts < 4 * threads) parts = Math.Min(panels, (parts + threads - 1) / threads * threads);
+        if (threads > 1 && parts < 4 * threads) parts = Math.Min(panels, (parts + threads - 1) / threads * threads);
         return parts;
     }
 
@@ -61,7 +54,7 @@ internal static unsafe partial class Gemm
     private static (int M, int N) Grid(int mPanels, int nPanels, int threads)
     {
         int m = (mPanels + TilePanels - 1) / TilePanels, n = (nPanels + TilePanels - 1) / TilePanels;
-        while (BalancedSplits && threads > 1 && m * n % threads != 0 && m * n < 4 * threads && (m < mPanels || n < nPanels))
+        while (threads > 1 && m * n % threads != 0 && m * n < 4 * threads && (m < mPanels || n < nPanels))
         {
             if (n < nPanels && (m == mPanels || (double)nPanels / n >= (double)mPanels / m)) n++;
             else m++;

@@ -194,7 +194,7 @@ internal static unsafe partial class Gemm
     /// and a sliver that repacks A and runs a pass of narrow tiles of its own.
     /// </summary>
     private static int ColumnBlock(in GemmProblem g) =>
-        BalancedSplits && (long)g.N * g.K <= PackedBBudget ? g.N : Math.Max(NC, (int)(PackedBBudget / g.K) / NC * NC);
+        (long)g.N * g.K <= PackedBBudget ? g.N : Math.Max(NC, (int)(PackedBBudget / g.K) / NC * NC);
 
     private static void For(int count, ParallelOptions? options, Action<int> body)
     {

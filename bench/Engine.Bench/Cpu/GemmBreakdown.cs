@@ -9,8 +9,7 @@ namespace Engine.Bench.Cpu;
 /// <c>--gemm-breakdown [--reps R]</c>: the UNet's Linear shapes (row-major activations times an F16 weight [out, in], as
 /// the UNet step runs them) split into their parts, each timed as the fastest of R calls (default 40; the minimum of
 /// short calls is what an undisturbed core does, which a loaded shared machine otherwise hides): packing all of A,
-/// packing (widening) all of B, the whole <see cref="Gemm.Run"/> on one thread and on two, each with the current job
-/// grids and with the earlier fixed ones (<c>Gemm.BalancedSplits = false</c>), alternated call by call.
+/// packing (widening) all of B, the whole <see cref="Gemm.Run"/> on one thread and on two, alternated call by call.
 /// </summary>
 internal static unsafe class GemmBreakdown
 {
@@ -26,8 +25,8 @@ internal static unsafe class GemmBreakdown
         ];
         var two = new ParallelOptions { MaxDegreeOfParallelism = 2 };
         Console.WriteLine($"# GEMM breakdown, F16 weights, fastest of {reps} calls (ms; GFLOP/s of the whole product), load {Load()}");
-        Console.WriteLine("| shape | pack A | pack B (f16) | 1 thread | 1 thread, fixed grids | 2 threads wall | 2 threads wall, fixed grids |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| shape | pack A | pack B (f16) | 1 thread | 2 threads wall |");
+        Console.WriteLine("|---|---|---|---|---|");
         foreach (var (m, k, n) in shapes)
         {
             float* a = Alloc((long)m * k), c = Alloc((long)m * n);
@@ -40,8 +39,7 @@ internal static unsafe class GemmBreakdown
             Action[] parts =
             [
                 () => Gemm.PackAllA(g, pa), () => Gemm.PackAllB(g, pb),
-                () => Gemm.Run(g, null), () => Fixed(() => Gemm.Run(g, null)),
-                () => Gemm.Run(g, two), () => Fixed(() => Gemm.Run(g, two)),
+                () => Gemm.Run(g, null), () => Gemm.Run(g, two),
             ];
             var best = Enumerable.Repeat(double.MaxValue, parts.Length).ToArray();
             foreach (var p in parts) p();
@@ -54,17 +52,11 @@ internal static unsafe class GemmBreakdown
                 }
             double flops = 2.0 * m * n * k;
             string Ms(int p) => p < 2 ? $"{best[p]:F2}" : $"{best[p]:F2} ({flops / best[p] / 1e6:F0})";
-            Console.WriteLine($"| {m}x{k}->{n} | {Ms(0)} | {Ms(1)} | {Ms(2)} | {Ms(3)} | {Ms(4)} | {Ms(5)} |");
+            Console.WriteLine($"| {m}x{k}->{n} | {Ms(0)} | {Ms(1)} | {Ms(2)} | {Ms(3)} |");
             foreach (var p in new nint[] { (nint)a, (nint)b, (nint)c, (nint)pa, (nint)pb }) NativeMemory.AlignedFree((void*)p);
         }
         Console.WriteLine($"load after: {Load()}");
         return 0;
-    }
-
-    private static void Fixed(Action run)
-    {
-        Gemm.BalancedSplits = false;
-        try { run(); } finally { Gemm.BalancedSplits = true; }
     }
 
     private static float* Alloc(long count) => (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);

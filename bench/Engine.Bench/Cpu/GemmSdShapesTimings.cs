@@ -14,8 +14,7 @@ namespace Engine.Bench.Cpu;
 /// Each measurement repeats the op for at least 0.25 s and reports process CPU time per call (ORT's thread spinning is
 /// turned off so that its CPU time is its work) and wall time; the table gives medians over the rounds in GFLOP/s
 /// (2 M N K flops per call) by CPU time and the range; wall time, which alone shows threads left idle by an uneven split,
-/// is given as the best round (the least disturbed on a shared machine). The f16-weight product also runs with the GEMM's
-/// earlier fixed job grids (<c>Gemm.BalancedSplits = false</c>) for a same-process before / after ratio.
+/// is given as the best round (the least disturbed on a shared machine).
 /// </summary>
 public static class GemmSdShapesTimings
 {
@@ -30,29 +29,25 @@ public static class GemmSdShapesTimings
         string? filter = f >= 0 && f + 1 < args.Length ? args[f + 1] : null;
         using var device = new CpuDevice(threads);
         Console.WriteLine($"# CPU GEMM at SD shapes, {device.Name}, ORT {threads} threads, {rounds} rounds, load {Load()}");
-        Console.WriteLine("| case | engine f32 GFLOP/s (range) | engine f16-weight GFLOP/s (range) | f16, earlier fixed grids (range) | balanced / fixed | ORT GFLOP/s (range) | engine f16 / ORT | best wall GFLOP/s: f16 balanced, fixed, ORT |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| case | engine f32 GFLOP/s (range) | engine f16-weight GFLOP/s (range) | ORT GFLOP/s (range) | engine f16 / ORT | best wall GFLOP/s: engine f16, ORT |");
+        Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var (name, build) in Cases())
         {
             if (filter is not null && !filter.Split(',').Any(name.Contains)) continue;
             var c = build(device, threads);
-            // The f16-weight product (the UNet's) once with the balanced job grids and once with the earlier fixed ones
-            // (Gemm.BalancedSplits), alternated in this process with the float32 product and the ORT node.
-            Action legacy = () => { Gemm.BalancedSplits = false; try { c.EngineF16(); } finally { Gemm.BalancedSplits = true; } };
             var e = new List<(double Cpu, double Wall)>(); var h = new List<(double Cpu, double Wall)>();
-            var l = new List<(double Cpu, double Wall)>(); var o = new List<(double Cpu, double Wall)>();
-            c.Engine(); c.EngineF16(); legacy(); c.Ort();
+            var o = new List<(double Cpu, double Wall)>();
+            c.Engine(); c.EngineF16(); c.Ort();
             for (int r = 0; r < rounds; r++)
             {
                 e.Add(Time(c.Engine));
                 h.Add(Time(c.EngineF16));
-                l.Add(Time(legacy));
                 o.Add(Time(c.Ort));
             }
             double G(double seconds) => c.Flops / seconds / 1e9;
             string Rate(List<(double Cpu, double Wall)> t) => $"{G(Median(t.Select(x => x.Cpu))):F1} ({G(t.Max(x => x.Cpu)):F1}-{G(t.Min(x => x.Cpu)):F1})";
-            double mh = Median(h.Select(x => x.Cpu)), ml = Median(l.Select(x => x.Cpu)), mo = Median(o.Select(x => x.Cpu));
-            Console.WriteLine($"| {name} | {Rate(e)} | {Rate(h)} | {Rate(l)} | {ml / mh:F2} | {Rate(o)} | {mo / mh:F2} | {G(h.Min(x => x.Wall)):F1}, {G(l.Min(x => x.Wall)):F1}, {G(o.Min(x => x.Wall)):F1} |");
+            double mh = Median(h.Select(x => x.Cpu)), mo = Median(o.Select(x => x.Cpu));
+            Console.WriteLine($"| {name} | {Rate(e)} | {Rate(h)} | {Rate(o)} | {mo / mh:F2} | {G(h.Min(x => x.Wall)):F1}, {G(o.Min(x => x.Wall)):F1} |");
             foreach (var d in c.Owned) d.Dispose();
         }
         Console.WriteLine($"load after: {Load()}");
