@@ -34,7 +34,7 @@ public sealed partial class CpuDevice
     /// d = 40, 64, 80 (a query-major P V pads d = 40 to 64 columns with 32-wide panels). K (scaled) and
     /// V^T are packed once per head, by the first job that needs them, and shared by every query block;
     /// Q^T is packed once per block. On AVX-512 the scores, exponentials and sums are one register pass
-    /// (<see cref="AttentionScores"/>) against a max that is raised only when it falls 8 (log2) behind;
+    /// (<see cref="AttentionScores"/>) against a max that is raised only when it falls 2 (log2) behind;
     /// elsewhere the GEMM writes S^T and <see cref="PanelMaxExpSum(float*, int, float*, float*, float*)"/> follows.
     /// </para>
     /// </summary>
