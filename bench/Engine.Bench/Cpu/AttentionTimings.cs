@@ -249,11 +249,11 @@ internal static unsafe class AttentionTimings
 
     private static void Block(Action op, int calls, List<double> cpu, List<double> wall)
     {
-        double c0 = ProcessCpuSeconds();
+        double c0 = ProcessCpu.Seconds();
         long t0 = Stopwatch.GetTimestamp();
         for (int i = 0; i < calls; i++) op();
         wall.Add((Stopwatch.GetTimestamp() - t0) * 1e3 / Stopwatch.Frequency / calls);
-        cpu.Add((ProcessCpuSeconds() - c0) * 1e3 / calls);
+        cpu.Add((ProcessCpu.Seconds() - c0) * 1e3 / calls);
     }
 
     private static string Format(List<double> ms) => string.Create(CultureInfo.InvariantCulture, $"{Median(ms):F3} [{ms.Min():F3}-{ms.Max():F3}]");
@@ -272,21 +272,4 @@ internal static unsafe class AttentionTimings
         return data;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RUsage
-    {
-        public long UserSeconds, UserMicros, SystemSeconds, SystemMicros;
-        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 14)] public long[] Rest;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int getrusage(int who, ref RUsage usage);
-
-    private static double ProcessCpuSeconds()
-    {
-        if (!OperatingSystem.IsLinux()) return Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
-        var u = new RUsage { Rest = new long[14] };
-        getrusage(0, ref u);
-        return u.UserSeconds + u.UserMicros * 1e-6 + u.SystemSeconds + u.SystemMicros * 1e-6;
-    }
 }

@@ -14,22 +14,6 @@ namespace Engine.Bench.Cpu;
 /// </summary>
 public static class GegluProjectionTimings
 {
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RUsage
-    {
-        public long UserSeconds, UserMicros, SystemSeconds, SystemMicros;
-        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 14)] public long[] Rest;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int getrusage(int who, ref RUsage usage);
-
-    private static double CpuMs()
-    {
-        var u = new RUsage { Rest = new long[14] };
-        getrusage(0, ref u);
-        return (u.UserSeconds + u.SystemSeconds) * 1e3 + (u.UserMicros + u.SystemMicros) * 1e-3;
-    }
 
     /// <summary>Runs the comparison; returns the exit code.</summary>
     public static int Run(string[] args)
@@ -56,11 +40,11 @@ public static class GegluProjectionTimings
             for (int r = 0; r < 9; r++)
                 foreach (var (op, cpu, wall) in r % 2 == 0 ? new[] { (separate, sc, sw), (fused, fc, fw) } : new[] { (fused, fc, fw), (separate, sc, sw) })
                 {
-                    double c0 = CpuMs();
+                    double c0 = ProcessCpu.Seconds() * 1e3;
                     long t0 = Stopwatch.GetTimestamp();
                     for (int i = 0; i < 4; i++) op();
                     wall.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds / 4);
-                    cpu.Add((CpuMs() - c0) / 4);
+                    cpu.Add((ProcessCpu.Seconds() * 1e3 - c0) / 4);
                 }
             static string F(List<double> v) { v.Sort(); return string.Create(CultureInfo.InvariantCulture, $"{v[v.Count / 2]:F2} [{v[0]:F2}-{v[^1]:F2}]"); }
             double ratio = fc.Order().ElementAt(4) / sc.Order().ElementAt(4);

@@ -89,11 +89,11 @@ public static class NormOpTimings
     private static void Block(Action op, int calls, List<double> cpu, List<double> wall)
     {
         op();
-        double c0 = ProcessCpuSeconds();
+        double c0 = ProcessCpu.Seconds();
         long t0 = Stopwatch.GetTimestamp();
         for (int i = 0; i < calls; i++) op();
         double elapsed = (Stopwatch.GetTimestamp() - t0) / (double)Stopwatch.Frequency;
-        cpu.Add((ProcessCpuSeconds() - c0) * 1e3 / calls);
+        cpu.Add((ProcessCpu.Seconds() - c0) * 1e3 / calls);
         wall.Add(elapsed * 1e3 / calls);
     }
 
@@ -101,24 +101,6 @@ public static class NormOpTimings
     {
         var s = v.Order().ToList();
         return s.Count % 2 == 1 ? s[s.Count / 2] : 0.5 * (s[s.Count / 2 - 1] + s[s.Count / 2]);
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RUsage
-    {
-        public long UserSeconds, UserMicros, SystemSeconds, SystemMicros;
-        [MarshalAs(UnmanagedType.ByValArray, SizeConst = 14)] public long[] Rest;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int getrusage(int who, ref RUsage usage);
-
-    private static double ProcessCpuSeconds()
-    {
-        if (!OperatingSystem.IsLinux()) return Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
-        var u = new RUsage { Rest = new long[14] };
-        getrusage(0, ref u);
-        return u.UserSeconds + u.UserMicros * 1e-6 + u.SystemSeconds + u.SystemMicros * 1e-6;
     }
 
     private static float[] RandomArray(float scale, long length, int seed)
