@@ -21,7 +21,10 @@ internal interface IUnaryOperator
 internal static unsafe class Pointwise
 {
     /// <summary>
-    /// y[i] = op(x[i]): 512-bit vectors while they fit, then 256-bit, then scalars. Operators are
+    /// y[i] = op(x[i]) with the widest vector body the CPU has (512-bit, else 256-bit, else scalar) for every
+    /// element, the tail included (as one zero-padded vector): an element's value then does not depend on where
+    /// it lies in the span, so a sample gets the same bits at any batch size or chunking (the scalar bodies use
+    /// the accurate MathF functions and round differently). Operators are
     /// structs, so each instantiation is its own method with the operator inlined (as the hand-written
     /// loops were). x and y may be the same span. Left to tiered compilation, so its first calls in a process
     /// run tier-0 code (tens of times slower on large spans): kernels that run on whole activations from the
@@ -29,33 +32,80 @@ internal static unsafe class Pointwise
     /// </summary>
     public static void Map<TOp>(ReadOnlySpan<float> x, Span<float> y, TOp op = default) where TOp : struct, IUnaryOperator
     {
-        int i = 0;
+        int i = 0, n = x.Length;
         fixed (float* px = x, py = y)
         {
             if (Vector512.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
                     op.Invoke(Vector512.Load(px + i)).Store(py + i);
+                if (i < n) Tail512(px + i, py + i, n - i, op);
+                return;
+            }
             if (Vector256.IsHardwareAccelerated)
-                for (; i <= x.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
                     op.Invoke(Vector256.Load(px + i)).Store(py + i);
+                if (i < n) Tail256(px + i, py + i, n - i, op);
+                return;
+            }
         }
-        for (; i < x.Length; i++) y[i] = op.Invoke(x[i]);
+        for (; i < n; i++) y[i] = op.Invoke(x[i]);
+    }
+
+    /// <summary>The last <paramref name="count"/> (&lt; 16) elements of a span through the 512-bit body, zero-padded.</summary>
+    private static void Tail512<TOp>(float* x, float* y, int count, TOp op) where TOp : struct, IUnaryOperator
+    {
+        float* buffer = stackalloc float[16];
+        Vector512<float>.Zero.Store(buffer);
+        new ReadOnlySpan<float>(x, count).CopyTo(new Span<float>(buffer, count));
+        op.Invoke(Vector512.Load(buffer)).Store(buffer);
+        new ReadOnlySpan<float>(buffer, count).CopyTo(new Span<float>(y, count));
+    }
+
+    /// <summary>The last <paramref name="count"/> (&lt; 8) elements of a span through the 256-bit body, zero-padded.</summary>
+    private static void Tail256<TOp>(float* x, float* y, int count, TOp op) where TOp : struct, IUnaryOperator
+    {
+        float* buffer = stackalloc float[8];
+        Vector256<float>.Zero.Store(buffer);
+        new ReadOnlySpan<float>(x, count).CopyTo(new Span<float>(buffer, count));
+        op.Invoke(Vector256.Load(buffer)).Store(buffer);
+        new ReadOnlySpan<float>(buffer, count).CopyTo(new Span<float>(y, count));
     }
 
     /// <summary>
     /// y[i] = a[i] * op(gate[i]) over <paramref name="count"/> floats in one pass (GEGLU's gated product:
-    /// the same rounding as applying op, then multiplying). y may be a or gate.
+    /// the same rounding as applying op, then multiplying). y may be a or gate. Like <see cref="Map{TOp}"/>, every
+    /// element goes through the widest vector body, the tail as one zero-padded vector.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MapGated<TOp>(float* a, float* gate, float* y, int count, TOp op = default) where TOp : struct, IUnaryOperator
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
+        {
             for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
                 (Vector512.Load(a + i) * op.Invoke(Vector512.Load(gate + i))).Store(y + i);
+            if (i < count)
+            {
+                float* g = stackalloc float[16];
+                Tail512(gate + i, g, count - i, op);
+                for (int t = 0; t < count - i; t++) y[i + t] = a[i + t] * g[t];
+            }
+            return;
+        }
         if (Vector256.IsHardwareAccelerated)
+        {
             for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
                 (Vector256.Load(a + i) * op.Invoke(Vector256.Load(gate + i))).Store(y + i);
+            if (i < count)
+            {
+                float* g = stackalloc float[8];
+                Tail256(gate + i, g, count - i, op);
+                for (int t = 0; t < count - i; t++) y[i + t] = a[i + t] * g[t];
+            }
+            return;
+        }
         for (; i < count; i++) y[i] = a[i] * op.Invoke(gate[i]);
     }
 }
