@@ -30,18 +30,23 @@ internal static unsafe partial class Gemm
             v0.Store(dst); v1.Store(dst + 8);
         }
 
-        /// <summary>Edge tiles: the kernel's full tile went to a stack buffer; copy its valid mr x nr corner.</summary>
+        /// <summary>
+        /// Edge tiles: the kernel's full tile went to a stack buffer; copy its valid mr x nr corner, adding in
+        /// <see cref="StoreRow(float*, int, Vector512{float}, Vector512{float})"/>'s order (C, then the column bias,
+        /// then the row bias), so an element rounds alike in a full or an edge tile, wherever M or N puts it.
+        /// </summary>
         public void StorePartial(float* c, int ldc, float* tile, int tileStride, int mr, int nr)
         {
             for (int r = 0; r < mr; r++)
             {
                 float* dst = c + (long)r * ldc;
-                float rb = _rowBias != null ? _rowBias[r] : 0f;
                 for (int j = 0; j < nr; j++)
                 {
-                    float v = tile[r * tileStride + j] + rb;
+                    float v = tile[r * tileStride + j];
+                    if (_accumulate) v += dst[j];
                     if (_colBias != null) v += _colBias[j];
-                    dst[j] = _accumulate ? dst[j] + v : v;
+                    if (_rowBias != null) v += _rowBias[r];
+                    dst[j] = v;
                 }
             }
         }
