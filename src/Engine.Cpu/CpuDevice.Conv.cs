@@ -23,21 +23,23 @@ public sealed partial class CpuDevice
 
     /// <summary>
     /// The algorithm that runs a convolution of this shape with <see cref="ConvAlgorithm"/> on this CPU
-    /// (<paramref name="cin"/> input channels; when not given, taken as <paramref name="cout"/>). A forced
-    /// <see cref="ConvAlgorithm.Winograd"/> applies to 3x3 stride-1 pad-1 shapes; others get the automatic choice.
+    /// (<paramref name="spatial"/> input positions of one image; <paramref name="cin"/> input channels, when not given
+    /// taken as <paramref name="cout"/>). A forced <see cref="ConvAlgorithm.Winograd"/> applies to 3x3 stride-1 pad-1
+    /// shapes; others get the automatic choice. The batch size takes no part: the algorithms round differently, and an
+    /// image must come out the same bits alone as in a batch (docs/ARCHITECTURE.md, "Determinism").
     /// </summary>
-    internal ConvAlgorithm ChooseConv(int batch, int spatial, int cout, int kh, int kw, int stride, int padding, int cin = -1)
+    internal ConvAlgorithm ChooseConv(int spatial, int cout, int kh, int kw, int stride, int padding, int cin = -1)
     {
         var forced = ConvAlgorithm;
         if (forced == ConvAlgorithm.Direct512 && !DirectConv.Supports512) throw new PlatformNotSupportedException("The AVX-512 convolution kernel needs AVX-512F.");
         if (forced == ConvAlgorithm.Direct256 && !DirectConv.Supports256) throw new PlatformNotSupportedException("The AVX2 convolution kernel needs AVX2 and FMA.");
         bool winogradShape = kh == 3 && kw == 3 && stride == 1 && padding == 1;
         if (winogradShape && (forced == ConvAlgorithm.Winograd ||
-            (forced == ConvAlgorithm.Auto && WinogradWins(batch, spatial, cin < 0 ? cout : cin, cout))))
+            (forced == ConvAlgorithm.Auto && WinogradWins(spatial, cin < 0 ? cout : cin, cout))))
             return ConvAlgorithm.Winograd;
         if (forced == ConvAlgorithm.Winograd) forced = ConvAlgorithm.Auto;
         bool direct = forced is ConvAlgorithm.Direct256 or ConvAlgorithm.Direct512 ||
-            (forced == ConvAlgorithm.Auto && DirectWins(batch, spatial, cout, kh, kw, stride, padding));
+            (forced == ConvAlgorithm.Auto && DirectWins(spatial, cout, kh, kw, stride, padding));
         if (!direct) return ConvAlgorithm.Gemm;
         if (forced != ConvAlgorithm.Auto) return forced;
         return DirectConv.Supports512 ? ConvAlgorithm.Direct512 : DirectConv.Supports256 ? ConvAlgorithm.Direct256 : ConvAlgorithm.Gemm;
@@ -52,22 +54,25 @@ public sealed partial class CpuDevice
     /// slices of the output channels (<see cref="WinogradConv.MaxPassPairs"/>), each transforming the input again:
     /// worth it from 2048 positions (1920 -> 640 at 32x32, batch 2: 1.7x the direct kernel's speed, 2026-12-04), not at
     /// 16x16 (1280 -> 1280 at batch 2: 0.86x, the filter transform costs as much as a fifth of the products there).
+    /// The thresholds count one image's positions (half the measured batch-2 ones, so SD's CFG batch of 2 keeps the
+    /// measured choices): a batch must not switch an image to another algorithm.
     /// </summary>
-    private static bool WinogradWins(int batch, int spatial, int cin, int cout) =>
-        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && (long)batch * spatial >= 512 &&
-        ((long)cin * cout <= WinogradConv.MaxPassPairs || (long)batch * spatial >= 2048);
+    private static bool WinogradWins(int spatial, int cin, int cout) =>
+        DirectConv.Supports512 && Math.Min(cin, cout) >= 128 && spatial >= 256 &&
+        ((long)cin * cout <= WinogradConv.MaxPassPairs || spatial >= 1024);
 
     /// <summary>
     /// Stride-1 shapes where the direct kernel beats packed GEMM. Measured (2 cores, AVX-512): 3x3 from
     /// 32 to 320 channels at 7x7 to 64x64, 1.3-2.5x faster; 1x1 with few output channels about 2x at
     /// batch 16 (the GEMM packs the whole image for a short product) but slower for a single 7x7 image;
     /// 1x1 with 320 channels at 64x64 1.5x slower (there the GEMM's packed panels are reused enough).
+    /// The 1x1 threshold counts one image's positions (half the batch-2 one), so that a batch never changes the choice.
     /// </summary>
-    private static bool DirectWins(int batch, int spatial, int cout, int kh, int kw, int stride, int padding)
+    private static bool DirectWins(int spatial, int cout, int kh, int kw, int stride, int padding)
     {
         if (stride > 2) return false;
         bool pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
-        return !pointwise || (cout <= 64 && (long)batch * spatial >= 256);
+        return !pointwise || (cout <= 64 && spatial >= 128);
     }
 
     /// <summary>
@@ -89,7 +94,7 @@ public sealed partial class CpuDevice
         if (TryConv2dBf16(x, weight, bias, output, stride, padding)) return;
         int batch = x.Dim(0), cin = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int cout = weight.Dim(0), kh = weight.Dim(2), kw = weight.Dim(3);
-        var algorithm = ChooseConv(batch, h * w, cout, kh, kw, stride, padding, cin);
+        var algorithm = ChooseConv(h * w, cout, kh, kw, stride, padding, cin);
         if (algorithm == ConvAlgorithm.Winograd)
         {
             // F32 and F16 weights are transformed as stored; BF16 ones are widened first.

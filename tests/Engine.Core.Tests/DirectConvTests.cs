@@ -157,11 +157,11 @@ public class DirectConvTests
         var direct = DirectConv.Supports512 ? ConvAlgorithm.Direct512 : DirectConv.Supports256 ? ConvAlgorithm.Direct256 : ConvAlgorithm.Gemm;
         Assert.Multiple(() =>
         {
-            Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 1, 1), Is.EqualTo(direct), "3x3 stride 1");
-            Assert.That(device.ChooseConv(1, 28 * 28, 32, 3, 3, 2, 1), Is.EqualTo(direct), "3x3 stride 2");
-            Assert.That(device.ChooseConv(1, 28 * 28, 32, 4, 4, 4, 0), Is.EqualTo(ConvAlgorithm.Gemm), "patch embedding, stride 4");
-            Assert.That(device.ChooseConv(16, 28 * 28, 32, 1, 1, 1, 0), Is.EqualTo(direct), "1x1 to few channels");
-            Assert.That(device.ChooseConv(1, 64 * 64, 320, 1, 1, 1, 0), Is.EqualTo(ConvAlgorithm.Gemm), "1x1 to many channels");
+            Assert.That(device.ChooseConv(28 * 28, 32, 3, 3, 1, 1), Is.EqualTo(direct), "3x3 stride 1");
+            Assert.That(device.ChooseConv(28 * 28, 32, 3, 3, 2, 1), Is.EqualTo(direct), "3x3 stride 2");
+            Assert.That(device.ChooseConv(28 * 28, 32, 4, 4, 4, 0), Is.EqualTo(ConvAlgorithm.Gemm), "patch embedding, stride 4");
+            Assert.That(device.ChooseConv(28 * 28, 32, 1, 1, 1, 0), Is.EqualTo(direct), "1x1 to few channels");
+            Assert.That(device.ChooseConv(64 * 64, 320, 1, 1, 1, 0), Is.EqualTo(ConvAlgorithm.Gemm), "1x1 to many channels");
         });
     }
 }

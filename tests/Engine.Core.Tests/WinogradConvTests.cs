@@ -17,7 +17,7 @@ public class WinogradConvTests
     private static void Check(int threads, int seed, int batch, int cin, int h, int w, int cout, bool withBias, DType weights)
     {
         var device = new CpuDevice(threads) { ConvAlgorithm = ConvAlgorithm.Winograd };
-        Assert.That(device.ChooseConv(batch, h * w, cout, 3, 3, 1, 1, cin), Is.EqualTo(ConvAlgorithm.Winograd));
+        Assert.That(device.ChooseConv(h * w, cout, 3, 3, 1, 1, cin), Is.EqualTo(ConvAlgorithm.Winograd));
         var rng = new Random(seed);
         var x = Reference.Random(rng, batch * cin * h * w);
         var wt = Reference.Random(rng, cout * cin * 9, 1f / MathF.Sqrt(cin * 9));
@@ -126,18 +126,18 @@ public class WinogradConvTests
         var device = new CpuDevice();
         Assert.Multiple(() =>
         {
-            Assert.That(device.ChooseConv(1, 64 * 64, 512, 3, 3, 1, 1, 512), Is.EqualTo(ConvAlgorithm.Winograd), "VAE 512 at 64x64");
-            Assert.That(device.ChooseConv(2, 16 * 16, 640, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Winograd), "UNet 1280 -> 640 at 16x16");
-            Assert.That(device.ChooseConv(2, 8 * 8, 640, 3, 3, 1, 1, 640), Is.EqualTo(ConvAlgorithm.Direct512), "8x8: too few tiles");
-            Assert.That(device.ChooseConv(2, 32 * 32, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Winograd), "filter scratch over 64 MB: in passes");
-            Assert.That(device.ChooseConv(2, 16 * 16, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Direct512), "filter scratch over 64 MB, too few tiles for passes");
-            Assert.That(device.ChooseConv(1, 64 * 64, 64, 3, 3, 1, 1, 64), Is.EqualTo(ConvAlgorithm.Direct512), "few channels");
-            Assert.That(device.ChooseConv(1, 64 * 64, 512, 3, 3, 2, 1, 512), Is.EqualTo(ConvAlgorithm.Direct512), "stride 2");
-            Assert.That(device.ChooseConv(1, 64 * 64, 512, 1, 1, 1, 0, 512), Is.EqualTo(ConvAlgorithm.Gemm), "1x1");
+            Assert.That(device.ChooseConv(64 * 64, 512, 3, 3, 1, 1, 512), Is.EqualTo(ConvAlgorithm.Winograd), "VAE 512 at 64x64");
+            Assert.That(device.ChooseConv(16 * 16, 640, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Winograd), "UNet 1280 -> 640 at 16x16");
+            Assert.That(device.ChooseConv(8 * 8, 640, 3, 3, 1, 1, 640), Is.EqualTo(ConvAlgorithm.Direct512), "8x8: too few tiles");
+            Assert.That(device.ChooseConv(32 * 32, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Winograd), "filter scratch over 64 MB: in passes");
+            Assert.That(device.ChooseConv(16 * 16, 1280, 3, 3, 1, 1, 1280), Is.EqualTo(ConvAlgorithm.Direct512), "filter scratch over 64 MB, too few tiles for passes");
+            Assert.That(device.ChooseConv(64 * 64, 64, 3, 3, 1, 1, 64), Is.EqualTo(ConvAlgorithm.Direct512), "few channels");
+            Assert.That(device.ChooseConv(64 * 64, 512, 3, 3, 2, 1, 512), Is.EqualTo(ConvAlgorithm.Direct512), "stride 2");
+            Assert.That(device.ChooseConv(64 * 64, 512, 1, 1, 1, 0, 512), Is.EqualTo(ConvAlgorithm.Gemm), "1x1");
         });
         // Forced, Winograd applies to 3x3 stride-1 pad-1 shapes only; the others keep the automatic choice.
         var forced = new CpuDevice { ConvAlgorithm = ConvAlgorithm.Winograd };
-        Assert.That(forced.ChooseConv(1, 8 * 8, 4, 3, 3, 1, 1, 4), Is.EqualTo(ConvAlgorithm.Winograd));
-        Assert.That(forced.ChooseConv(1, 8 * 8, 4, 3, 3, 2, 1, 4), Is.EqualTo(device.ChooseConv(1, 8 * 8, 4, 3, 3, 2, 1, 4)));
+        Assert.That(forced.ChooseConv(8 * 8, 4, 3, 3, 1, 1, 4), Is.EqualTo(ConvAlgorithm.Winograd));
+        Assert.That(forced.ChooseConv(8 * 8, 4, 3, 3, 2, 1, 4), Is.EqualTo(device.ChooseConv(8 * 8, 4, 3, 3, 2, 1, 4)));
     }
 }
