@@ -21,7 +21,8 @@ namespace Engine.Bench;
 /// <c>--gemm-sd-shapes</c> [--threads N] [--rounds R] [--filter TEXT[,TEXT...]] the CPU GEMM at the SD 1.5 shapes beside ORT
 /// (<see cref="Cpu.GemmSdShapesTimings"/>); <c>--kernel-probe</c> the GEMM's packing against its micro-kernel;
 /// <c>--gemm-breakdown</c> [--reps R] the UNet's Linear shapes split into packing and the product on 1 and 2 threads
-/// (<see cref="Cpu.GemmBreakdown"/>);
+/// (<see cref="Cpu.GemmBreakdown"/>); <c>--projection-fusion</c> [--threads N] [--rounds R] separate attention projections
+/// against one product over the concatenated weights (<see cref="Cpu.ProjectionFusionTimings"/>);
 /// <c>--conv-timings</c> [--threads 1,2] [--rounds R] [--shapes LIST] [--weights f16] [--algos auto,direct,winograd,gemm,ort]
 /// [--out FILE] the SD 1.5 3x3 convolutions (stride 1 and 2, f32 or f16 weights) with every CPU algorithm and an ONNX Runtime
 /// Conv, alternating call by call (<see cref="Cpu.ConvTimings"/>);
@@ -42,6 +43,7 @@ public static class Program
         if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
         if (args.Contains("--gemm-breakdown")) return Cpu.GemmBreakdown.Run(args);
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);
+        if (args.Contains("--projection-fusion")) return Cpu.ProjectionFusionTimings.Run(args);
         if (args.Contains("--conv-timings")) return Cpu.ConvTimings.Run(args);
         if (args.Contains("--attention")) return Cpu.AttentionTimings.Run(args);
         if (args.Contains("--half-norms"))

@@ -21,6 +21,11 @@ internal static unsafe partial class Gemm
         {
             if (g.CsA == 1)
             {
+                if (rows == 8 && MR == 8 && Avx2.IsSupported && !StagedHalfPacking)
+                {
+                    PackHalfBlocks(g.A, g.TypeA, (long)i0 * g.RsA, g.RsA, rows, g.K, dst, MR, g.Alpha);
+                    return;
+                }
                 // Rows contiguous in depth: widen the panel's rows into the stage, then pack them as float32.
                 float* stage = (_scratch ??= new Scratch()).EnsureStage((long)rows * g.K);
                 for (int r = 0; r < rows; r++) Widen(g.A, g.TypeA, (long)(i0 + r) * g.RsA, stage + (long)r * g.K, g.K);
@@ -87,6 +92,11 @@ internal static unsafe partial class Gemm
         {
             if (g.RsB == 1)
             {
+                if (cols == nr && Avx2.IsSupported && !StagedHalfPacking)
+                {
+                    PackHalfBlocks(g.B, g.TypeB, (long)j0 * g.CsB, g.CsB, cols, g.K, dst, nr, 1f);
+                    return;
+                }
                 // Columns contiguous in depth (a Linear weight [out, in]): widen the panel's columns, then pack them.
                 float* stage = (_scratch ??= new Scratch()).EnsureStage((long)cols * g.K);
                 for (int c = 0; c < cols; c++) Widen(g.B, g.TypeB, (long)(j0 + c) * g.CsB, stage + (long)c * g.K, g.K);
@@ -145,6 +155,29 @@ internal static unsafe partial class Gemm
         }
         for (int c = cols; c < nr; c++)
             for (int p = p0; p < k; p++) dst[p * nr + c] = 0f;
+    }
+
+    /// <summary>Benchmark switch: pack half panels through the float32 stage (the earlier path) instead of <see cref="PackHalfBlocks"/>.</summary>
+    internal static bool StagedHalfPacking;
+
+    /// <summary>
+    /// Packs <paramref name="lines"/> (a multiple of 8) F16 / BF16 lines contiguous in depth, the first at element
+    /// <paramref name="start"/> and <paramref name="stride"/> elements apart, as dst[p * <paramref name="width"/> + l] =
+    /// scale * line l at depth p: 8 lines x 8 depths widened and transposed in registers per step
+    /// (<see cref="Transpose8x8.RunHalf"/>), the depth remainder one element at a time. Same values as widening the
+    /// lines into a float32 stage and packing that, without the stage's round trip through L2.
+    /// </summary>
+    private static void PackHalfBlocks(nint src, DType type, long start, int stride, int lines, int k, float* dst, int width, float scale)
+    {
+        ushort* s = (ushort*)src + start;
+        bool bf16 = type == DType.BF16;
+        var vscale = Vector256.Create(scale);
+        int p0 = 0;
+        for (; p0 + 8 <= k; p0 += 8)
+            for (int l = 0; l < lines; l += 8)
+                Transpose8x8.RunHalf(s + (long)l * stride + p0, stride, bf16, dst + (long)p0 * width + l, width, vscale);
+        for (int l = 0; l < lines; l++)
+            for (int p = p0; p < k; p++) dst[(long)p * width + l] = scale * Element(src, type, start + (long)l * stride + p);
     }
 
     /// <summary>Widens <paramref name="count"/> contiguous F16 / BF16 elements starting at element <paramref name="start"/> of <paramref name="src"/>.</summary>

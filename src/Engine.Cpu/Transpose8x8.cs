@@ -34,14 +34,36 @@ internal static unsafe class Transpose8x8
         Store(dst, dstStride, c0 * scale, c1 * scale, c2 * scale, c3 * scale, c4 * scale, c5 * scale, c6 * scale, c7 * scale);
     }
 
+    /// <summary>
+    /// dst row i = <paramref name="scale"/> x column i of an 8 x 8 block of F16 (or, with <paramref name="bf16"/>, BF16)
+    /// elements at <paramref name="src"/> (rows <paramref name="srcStride"/> elements apart), each row widened in registers
+    /// (<see cref="HalfWidening"/>) on its way into the transpose, so half weights are packed without a float32 stage.
+    /// Callers check <see cref="Avx2.IsSupported"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RunHalf(ushort* src, long srcStride, bool bf16, float* dst, long dstStride, Vector256<float> scale)
+    {
+        Columns(HalfWidening.Widen8(src, bf16), HalfWidening.Widen8(src + srcStride, bf16),
+            HalfWidening.Widen8(src + 2 * srcStride, bf16), HalfWidening.Widen8(src + 3 * srcStride, bf16),
+            HalfWidening.Widen8(src + 4 * srcStride, bf16), HalfWidening.Widen8(src + 5 * srcStride, bf16),
+            HalfWidening.Widen8(src + 6 * srcStride, bf16), HalfWidening.Widen8(src + 7 * srcStride, bf16),
+            out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+        Store(dst, dstStride, c0 * scale, c1 * scale, c2 * scale, c3 * scale, c4 * scale, c5 * scale, c6 * scale, c7 * scale);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Columns(float* src, long stride, out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2,
+        out Vector256<float> c3, out Vector256<float> c4, out Vector256<float> c5, out Vector256<float> c6, out Vector256<float> c7) =>
+        Columns(Avx.LoadVector256(src), Avx.LoadVector256(src + stride), Avx.LoadVector256(src + 2 * stride), Avx.LoadVector256(src + 3 * stride),
+            Avx.LoadVector256(src + 4 * stride), Avx.LoadVector256(src + 5 * stride), Avx.LoadVector256(src + 6 * stride),
+            Avx.LoadVector256(src + 7 * stride), out c0, out c1, out c2, out c3, out c4, out c5, out c6, out c7);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Columns(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
+        out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2,
         out Vector256<float> c3, out Vector256<float> c4, out Vector256<float> c5, out Vector256<float> c6, out Vector256<float> c7)
     {
-        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + stride);
-        var r2 = Avx.LoadVector256(src + 2 * stride); var r3 = Avx.LoadVector256(src + 3 * stride);
-        var r4 = Avx.LoadVector256(src + 4 * stride); var r5 = Avx.LoadVector256(src + 5 * stride);
-        var r6 = Avx.LoadVector256(src + 6 * stride); var r7 = Avx.LoadVector256(src + 7 * stride);
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
         var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
