@@ -21,7 +21,7 @@ internal static unsafe partial class Gemm
         {
             if (g.CsA == 1)
             {
-                if (rows == 8 && MR == 8 && Avx2.IsSupported && !StagedHalfPacking)
+                if (rows == 8 && MR == 8 && Avx2.IsSupported)
                 {
                     PackHalfBlocks(g.A, g.TypeA, (long)i0 * g.RsA, g.RsA, rows, g.K, dst, MR, g.Alpha);
                     return;
@@ -92,7 +92,7 @@ internal static unsafe partial class Gemm
         {
             if (g.RsB == 1)
             {
-                if (cols == nr && Avx2.IsSupported && !StagedHalfPacking)
+                if (cols == nr && Avx2.IsSupported)
                 {
                     PackHalfBlocks(g.B, g.TypeB, (long)j0 * g.CsB, g.CsB, cols, g.K, dst, nr, 1f);
                     return;
@@ -156,9 +156,6 @@ internal static unsafe partial class Gemm
         for (int c = cols; c < nr; c++)
             for (int p = p0; p < k; p++) dst[p * nr + c] = 0f;
     }
-
-    /// <summary>Benchmark switch: pack half panels through the float32 stage (the earlier path) instead of <see cref="PackHalfBlocks"/>.</summary>
-    internal static bool StagedHalfPacking;
 
     /// <summary>
     /// Packs <paramref name="lines"/> (a multiple of 8) F16 / BF16 lines contiguous in depth, the first at element

@@ -25,8 +25,8 @@ internal static unsafe class GemmBreakdown
         ];
         var two = new ParallelOptions { MaxDegreeOfParallelism = 2 };
         Console.WriteLine($"# GEMM breakdown, F16 weights, fastest of {reps} calls (ms; GFLOP/s of the whole product), load {Load()}");
-        Console.WriteLine("| shape | pack A | pack B (f16) | 1 thread | 2 threads wall | pack B staged | 1 thread staged |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine("| shape | pack A | pack B (f16) | 1 thread | 2 threads wall |");
+        Console.WriteLine("|---|---|---|---|---|");
         foreach (var (m, k, n) in shapes)
         {
             float* a = Alloc((long)m * k), c = Alloc((long)m * n);
@@ -40,8 +40,6 @@ internal static unsafe class GemmBreakdown
             [
                 () => Gemm.PackAllA(g, pa), () => Gemm.PackAllB(g, pb),
                 () => Gemm.Run(g, null), () => Gemm.Run(g, two),
-                () => { Gemm.StagedHalfPacking = true; Gemm.PackAllB(g, pb); Gemm.StagedHalfPacking = false; },
-                () => { Gemm.StagedHalfPacking = true; Gemm.Run(g, null); Gemm.StagedHalfPacking = false; },
             ];
             var best = Enumerable.Repeat(double.MaxValue, parts.Length).ToArray();
             foreach (var p in parts) p();
@@ -53,8 +51,8 @@ internal static unsafe class GemmBreakdown
                     best[p] = Math.Min(best[p], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                 }
             double flops = 2.0 * m * n * k;
-            string Ms(int p) => p < 2 || p == 4 ? $"{best[p]:F2}" : $"{best[p]:F2} ({flops / best[p] / 1e6:F0})";
-            Console.WriteLine($"| {m}x{k}->{n} | {Ms(0)} | {Ms(1)} | {Ms(2)} | {Ms(3)} | {Ms(4)} | {Ms(5)} |");
+            string Ms(int p) => p < 2 ? $"{best[p]:F2}" : $"{best[p]:F2} ({flops / best[p] / 1e6:F0})";
+            Console.WriteLine($"| {m}x{k}->{n} | {Ms(0)} | {Ms(1)} | {Ms(2)} | {Ms(3)} |");
             foreach (var p in new nint[] { (nint)a, (nint)b, (nint)c, (nint)pa, (nint)pb }) NativeMemory.AlignedFree((void*)p);
         }
         Console.WriteLine($"load after: {Load()}");
