@@ -161,6 +161,20 @@ public class Bf16ComputeTests
     }
 
     [Test]
+    public void RuntimeWithoutAvx512FallsBackToFloat32()
+    {
+        // DOTNET_EnableAVX512=0 (or a CPU whose AVX-512 the runtime does not use) keeps the native AVX-512 kernels off too.
+        var kernels = Bf16Kernels.Load(null, runtimeAvx512: false);
+        if (kernels.Features == 0) Assert.Ignore($"the bf16 kernel library is not loaded here: {kernels.UnavailableReason}");
+        Assert.That(kernels.UnavailableReason, Does.Contain("AVX-512"));
+        Assert.That(kernels.Describe(), Does.StartWith("bf16 compute: unavailable"));
+        using var device = new CpuDevice(2) { Bf16 = kernels };
+        Assert.That(device.ComputeUnavailableReason(ComputePrecision.Bf16), Does.Contain("AVX-512"));
+        Assert.That(device.Resolve(ComputeMode.Auto), Is.EqualTo(ComputePrecision.F32));
+        Assert.Throws<NotSupportedException>(() => device.Compute = ComputePrecision.Bf16);
+    }
+
+    [Test]
     public void Float32StaysTheDefaultAndBitIdentical()
     {
         var plain = new CpuDevice(2);

@@ -26,7 +26,7 @@ internal sealed unsafe class Bf16Kernels
 
     private Bf16Kernels(string? path, string? unavailable) { LibraryPath = path; UnavailableReason = unavailable; }
 
-    private Bf16Kernels(string path, nint handle, int features, bool amxPermitted)
+    private Bf16Kernels(string path, nint handle, int features, bool amxPermitted, bool runtimeAvx512)
     {
         LibraryPath = path;
         Features = features;
@@ -36,7 +36,11 @@ internal sealed unsafe class Bf16Kernels
         _packColumns = (delegate* unmanaged<float*, int*, int, int, int, uint*, void>)NativeLibrary.GetExport(handle, "eb_pack_columns");
         _gemm = (delegate* unmanaged<int, int, int, ushort*, long, uint*, long, float*, long, float*, float*, void>)NativeLibrary.GetExport(handle, "eb_gemm");
         bool cpu = (features & (Avx512F | Avx512Bf16 | OsZmm)) == (Avx512F | Avx512Bf16 | OsZmm);
-        UnavailableReason = cpu ? null : "this CPU (or the OS) does not offer AVX-512F with AVX512-BF16";
+        // The kernels are AVX-512 code: where the runtime keeps AVX-512 off (DOTNET_EnableAVX512=0, or a CPU whose
+        // AVX-512 it does not take as complete) the process runs without it, native kernels included.
+        UnavailableReason = !cpu ? "this CPU (or the OS) does not offer AVX-512F with AVX512-BF16"
+            : !runtimeAvx512 ? "the .NET runtime has AVX-512 disabled (DOTNET_EnableAVX512=0?)"
+            : null;
     }
 
     /// <summary>The library the process uses (ENGINE_BF16_LIBRARY or the default search).</summary>
@@ -74,7 +78,13 @@ internal sealed unsafe class Bf16Kernels
     /// Loads the library at <paramref name="path"/> (null: beside the application or Engine.Cpu.dll; "none":
     /// not at all) and requests AMX permission where the CPU has AMX. Never throws: a failure is the reason.
     /// </summary>
-    public static Bf16Kernels Load(string? path)
+    public static Bf16Kernels Load(string? path) => Load(path, System.Runtime.Intrinsics.X86.Avx512F.IsSupported);
+
+    /// <summary>
+    /// As <see cref="Load(string?)"/>, with whether the .NET runtime uses AVX-512F in this process
+    /// (<see cref="System.Runtime.Intrinsics.X86.Avx512F.IsSupported"/>; false under <c>DOTNET_EnableAVX512=0</c>) given, so tests can take it away.
+    /// </summary>
+    internal static Bf16Kernels Load(string? path, bool runtimeAvx512)
     {
         if (string.Equals(path, "none", StringComparison.OrdinalIgnoreCase)) return new(null, "disabled by ENGINE_BF16_LIBRARY=none");
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
@@ -93,7 +103,7 @@ internal sealed unsafe class Bf16Kernels
             int features = ((delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "eb_features"))();
             bool amx = (features & (AmxTile | AmxBf16 | OsAmx)) == (AmxTile | AmxBf16 | OsAmx) &&
                 ((delegate* unmanaged<int>)NativeLibrary.GetExport(handle, "eb_request_amx"))() != 0;
-            return new Bf16Kernels(candidate, handle, features, amx);
+            return new Bf16Kernels(candidate, handle, features, amx, runtimeAvx512);
         }
         return new(null, $"{FileName} not found ({string.Join(", ", candidates)}); build it with CMake or a C compiler");
     }
