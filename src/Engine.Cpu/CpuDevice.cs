@@ -29,8 +29,12 @@ public sealed partial class CpuDevice : Device
     /// <inheritdoc />
     public override string Kind => "cpu";
 
+    // Where the runtime has AVX-512F but prefers 256-bit vectors (DOTNET_PreferredVectorBitWidth=256, the default on
+    // CPUs that throttle at 512 bits) the Vector512-width kernels (GEMM, attention, norms) run at 256 bits while the
+    // direct and Winograd convolutions, which check AVX-512F itself, keep their 512-bit kernels.
     private static string SimdDescription =>
         System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" :
+        System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "AVX2, AVX-512 convolutions" :
         System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar";
 
     private readonly Orphans _orphans = new();

@@ -39,7 +39,7 @@ internal sealed unsafe class Bf16Kernels
         // The kernels are AVX-512 code: where the runtime keeps AVX-512 off (DOTNET_EnableAVX512=0, or a CPU whose
         // AVX-512 it does not take as complete) the process runs without it, native kernels included.
         UnavailableReason = !cpu ? "this CPU (or the OS) does not offer AVX-512F with AVX512-BF16"
-            : !runtimeAvx512 ? "the .NET runtime has AVX-512 disabled (DOTNET_EnableAVX512=0?)"
+            : !runtimeAvx512 ? "the .NET runtime keeps AVX-512 off in this process: a DOTNET_EnableAVX512=0 or DOTNET_EnableAVX2=0 switch, or AVX-512 it does not use"
             : null;
     }
 
