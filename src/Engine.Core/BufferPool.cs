@@ -97,6 +97,21 @@ public sealed class BufferPool
                 dropped.Add(Drop(oldest.Value));
     }
 
+    /// <summary>
+    /// Drops the least recently returned free buffers into <paramref name="dropped"/> until at least <paramref name="bytes"/>
+    /// are dropped or none is left; returns the bytes dropped.
+    /// </summary>
+    public long Release(long bytes, List<DeviceBuffer> dropped)
+    {
+        long released = 0;
+        while (released < bytes && _byAge.First is { } oldest)
+        {
+            released += BytesOf(oldest.Value);
+            dropped.Add(Drop(oldest.Value));
+        }
+        return released;
+    }
+
     /// <summary>Moves every free buffer to <paramref name="dropped"/>.</summary>
     public void Clear(List<DeviceBuffer> dropped)
     {

@@ -97,6 +97,20 @@ public abstract partial class Device : IDisposable
     }
 
     /// <summary>
+    /// Frees pooled buffers, least recently returned first, until at least <paramref name="bytes"/> are freed or the pool
+    /// is empty; returns the bytes freed. Safe while ops run (only free buffers go): a device's kernels call it to make
+    /// room for scratch memory they are about to map, so idle pool memory is given back first.
+    /// </summary>
+    public long ReleasePooled(long bytes)
+    {
+        var dropped = new List<DeviceBuffer>();
+        long released;
+        lock (_poolLock) released = _pool.Release(bytes, dropped);
+        Free(dropped);
+        return released;
+    }
+
+    /// <summary>
     /// Called by <see cref="TrimPool"/> after the pool was emptied, between ops: a device can free here what must
     /// not be freed while an op may run (storage of tensors that were never disposed).
     /// </summary>

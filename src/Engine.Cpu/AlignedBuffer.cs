@@ -5,7 +5,8 @@ namespace Engine.Cpu;
 /// <summary>
 /// A 64-byte aligned native float buffer that grows on demand and is kept for reuse, so kernels that
 /// need aligned scratch on every call (attention's packed operands) do not allocate, and fault in
-/// fresh pages, per call. Hold one per thread ([ThreadStatic]); the memory goes with the finalizer.
+/// fresh pages, per call. Hold one per thread ([ThreadStatic]) for small buffers only: it keeps its largest size for
+/// the thread's life (counted in <see cref="PerThreadScratch"/>); large scratch comes from <see cref="KernelScratch"/>.
 /// </summary>
 internal sealed unsafe class AlignedBuffer
 {
@@ -17,7 +18,9 @@ internal sealed unsafe class AlignedBuffer
     {
         if (count <= _capacity) return _data;
         if (_data != null) NativeMemory.AlignedFree(_data);
-        _capacity = Math.Max(count, _capacity * 2);
+        long grown = Math.Max(count, _capacity * 2);
+        PerThreadScratch.Add((grown - _capacity) * sizeof(float));
+        _capacity = grown;
         _data = (float*)NativeMemory.AlignedAlloc((nuint)(_capacity * sizeof(float)), 64);
         return _data;
     }
@@ -25,5 +28,6 @@ internal sealed unsafe class AlignedBuffer
     ~AlignedBuffer()
     {
         if (_data != null) NativeMemory.AlignedFree(_data);
+        PerThreadScratch.Add(-_capacity * sizeof(float));
     }
 }

@@ -18,7 +18,6 @@ public sealed partial class CpuDevice
     private const int FlashKeyTile = 256;
 
     // Reused aligned scratch: the packed K and V^T of a call (per calling thread) and each worker's block scratch.
-    [ThreadStatic] private static AlignedBuffer? _attentionPacked;
     [ThreadStatic] private static AlignedBuffer? _attentionBlock;
 
     /// <summary>
@@ -63,7 +62,8 @@ public sealed partial class CpuDevice
         long kPacked = ((long)(lk + mr - 1) / mr * mr * d + 15) / 16 * 16;
         long vPacked = ((long)(d + mr - 1) / mr * mr * lk + 15) / 16 * 16;
         long perHead = kPacked + vPacked;
-        float* packed = (_attentionPacked ??= new AlignedBuffer()).Ensure(perHead * batch * heads);
+        using var packedLease = KernelScratch.Rent(perHead * batch * heads);
+        float* packed = packedLease.Pointer;
         // Per job: packed Q^T (B panels), S^T panels, max, sum, correction, O^T accumulator [d x QueryBlock].
         long qPackFloats = (long)QueryBlock * d;
         long scoreFloats = (long)QueryBlock * tileRows;

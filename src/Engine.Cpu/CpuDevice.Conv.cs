@@ -11,9 +11,7 @@ public sealed partial class CpuDevice
     // Column panels per parallel product job.
     private const int PanelsPerJob = 8;
 
-    // Reused aligned scratch of the calling thread: packed weights and packed columns.
-    [ThreadStatic] private static AlignedBuffer? _convWeights;
-    [ThreadStatic] private static AlignedBuffer? _convColumns;
+    // The packed weights and packed columns are rented from KernelScratch for the op.
 
     /// <summary>
     /// The convolution algorithm (default <see cref="Cpu.ConvAlgorithm.Auto"/>); tests force the GEMM path or
@@ -137,7 +135,8 @@ public sealed partial class CpuDevice
             }
             int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
             var weights = new GemmProblem { M = cout, K = depth, A = weights0, TypeA = weightType, RsA = depth, CsA = 1, Alpha = 1f };
-            float* packedA = (_convWeights ??= new AlignedBuffer()).Ensure(Gemm.PackedASize(weights));
+            using var weightsLease = KernelScratch.Rent(Gemm.PackedASize(weights));
+            float* packedA = weightsLease.Pointer;
             Gemm.PackAllA(weights, packedA);
             nint pa = (nint)packedA, pbi = (nint)biasPtr, xBase = (nint)(px + xOff), oBase = (nint)(po + oOff);
             var geometry = new ConvGeometry(cin, h, w, kh, kw, stride, padding, wo, spatial);
@@ -150,7 +149,8 @@ public sealed partial class CpuDevice
                 // one parallel product pass per block of images (small images give small products,
                 // and a batch then still makes enough parallel work).
                 int imagesPerBlock = (int)Math.Clamp(ConvPackedBudget / imageFloats, 1, batch);
-                nint pb = (nint)(_convColumns ??= new AlignedBuffer()).Ensure(imagesPerBlock * imageFloats);
+                using var columns = KernelScratch.Rent(imagesPerBlock * imageFloats);
+                nint pb = (nint)columns.Pointer;
                 int chunksPerImage = (panelsPerImage + PanelsPerJob - 1) / PanelsPerJob;
                 for (int n0 = 0; n0 < batch; n0 += imagesPerBlock)
                 {
@@ -175,7 +175,8 @@ public sealed partial class CpuDevice
             // Large images: one image at a time, in blocks of columns.
             int blockCols = (int)Math.Max(nr * PanelsPerJob, ConvPackedBudget / depth / (nr * PanelsPerJob) * (nr * PanelsPerJob));
             int blockPanels = (Math.Min(blockCols, spatial) + nr - 1) / nr;
-            nint pbLarge = (nint)(_convColumns ??= new AlignedBuffer()).Ensure((long)blockPanels * nr * depth);
+            using var columnsLarge = KernelScratch.Rent((long)blockPanels * nr * depth);
+            nint pbLarge = (nint)columnsLarge.Pointer;
             for (int n = 0; n < batch; n++)
             {
                 nint image = xBase + (nint)(n * imageStride * sizeof(float)), outImage = oBase + (nint)(n * outStride * sizeof(float));

@@ -16,6 +16,7 @@ public sealed partial class CpuDevice : Device
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
         NativeHeap.Configure();
         Parallelism = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+        ScratchReclaim.Register(this);
     }
 
     /// <summary>Worker threads used by parallel ops.</summary>
@@ -40,7 +41,14 @@ public sealed partial class CpuDevice : Device
     private readonly Orphans _orphans = new();
 
     /// <inheritdoc />
-    protected override DeviceBuffer CreateBuffer(DType dtype, long length) => new CpuBuffer(dtype, length, _orphans);
+    /// <remarks>Called on a pool miss: kernel scratch idle for a while, worth the buffer, is freed first, so the buffer takes its memory.</remarks>
+    protected override DeviceBuffer CreateBuffer(DType dtype, long length)
+    {
+        KernelScratch.ReleaseIdle(length * dtype.Size());
+        var buffer = new CpuBuffer(dtype, length, _orphans);
+        KernelScratch.NoteGrowth();
+        return buffer;
+    }
 
     /// <summary>
     /// Bytes of native memory the device's buffers hold (live tensors, the pool, and the buffers of undisposed
@@ -49,14 +57,28 @@ public sealed partial class CpuDevice : Device
     /// </summary>
     public long NativeBytes => _orphans.Bytes;
 
+    /// <summary>
+    /// The CPU kernels' scratch: the blocks shared by every thread and op (in use, held, peaks) and the small buffers kernels
+    /// keep per thread. Process-wide, not per device (docs/PERFORMANCE.md, "CPU kernel scratch").
+    /// </summary>
+    public static ScratchStats KernelScratchStats => KernelScratch.Stats;
+
+    /// <summary>Restarts the peaks of <see cref="KernelScratchStats"/> at the current bytes.</summary>
+    public static void ResetKernelScratchPeaks() => KernelScratch.ResetPeaks();
+
     /// <summary>Also frees the storage that undisposed tensors left to the finalizer (no op runs while the pool is trimmed).</summary>
-    protected override void OnPoolTrimmed() => _orphans.FreeAll();
+    protected override void OnPoolTrimmed()
+    {
+        _orphans.FreeAll();
+        KernelScratch.Trim();
+    }
 
     /// <inheritdoc />
     public override void Dispose()
     {
         base.Dispose();
         _orphans.Close();
+        ScratchReclaim.Unregister(this);
     }
 
     /// <summary>The float32 elements of a tensor as a span (the tensor must be F32).</summary>

@@ -71,7 +71,6 @@ internal static unsafe partial class DirectConv
 
     [ThreadStatic] private static AlignedBuffer? _band;
     [ThreadStatic] private static AlignedBuffer? _sums;
-    [ThreadStatic] private static AlignedBuffer? _packed;
     [ThreadStatic] private static AlignedBuffer? _rows;
 
     /// <summary>The AVX-512 kernel can run on this CPU.</summary>
@@ -122,9 +121,10 @@ internal static unsafe partial class DirectConv
         if (few) kc = s.Cin;
         float* packed = null;
         // Half weights are packed whatever the positions: the packing pass is the widening pass they need anyway.
+        using var packedLease = !few || w16 != null ? KernelScratch.Rent((long)coBlocks * CoTile * s.Cin * s.Kh * s.Kw) : default;
         if (!few || w16 != null)
         {
-            packed = (_packed ??= new AlignedBuffer()).Ensure((long)coBlocks * CoTile * s.Cin * s.Kh * s.Kw);
+            packed = packedLease.Pointer;
             PackWeights(w, w16, packed, s, kc, threads > 1 ? options : null);
         }
         // Few positions and weights beyond L2 (1280 channels at 8x8 or 16x16): the weight stream bounds the

@@ -29,9 +29,9 @@ internal static unsafe partial class Gemm
     {
         if (!RowBlocksFit(g)) throw new ArgumentException($"Gemm.RunRowBlocks: a {g.M}x{g.N}x{g.K} product that does not fit (see RowBlocksFit).");
         if ((long)g.M * g.N * g.K < SerialWork) options = null;
-        var scratch = _scratch ??= new Scratch();
         int nPanels = (g.N + NR - 1) / NR, nTiles = (g.N + NC - 1) / NC, mTiles = (g.M + MC - 1) / MC, panelsPerTile = MC / MR;
-        nint pb = (nint)scratch.EnsureB((long)nPanels * NR * g.K);
+        using var allB = KernelScratch.Rent((long)nPanels * NR * g.K);
+        nint pb = (nint)allB.Pointer;
         var problem = g;
         problem.Ldc = g.N;
         For(nPanels, options, jp => PackB(problem, jp, (float*)pb + (long)jp * NR * problem.K));

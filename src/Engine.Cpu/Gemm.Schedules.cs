@@ -68,10 +68,10 @@ internal static unsafe partial class Gemm
     /// </summary>
     private static void RunRowLocal(in GemmProblem g, ParallelOptions? options)
     {
-        var scratch = _scratch ??= new Scratch();
         int ncb = ColumnBlock(g);
         int nPanelsBlock = (Math.Min(ncb, g.N) + NR - 1) / NR;
-        nint pb = (nint)scratch.EnsureB((long)nPanelsBlock * NR * g.K);
+        using var blockB = KernelScratch.Rent((long)nPanelsBlock * NR * g.K);
+        nint pb = (nint)blockB.Pointer;
         var problem = g;
         int mPanels = (g.M + MR - 1) / MR, mParts = Parts(mPanels, Threads(options));
         bool rowsOfA = ReadsRowsOfA(g);
@@ -85,9 +85,10 @@ internal static unsafe partial class Gemm
                 // none when the kernel reads the rows themselves.
                 int ip0 = Bound(mPanels, it, mParts), panels = Bound(mPanels, it + 1, mParts) - ip0;
                 float* packedA = null;
+                using var rowsA = rowsOfA ? default : KernelScratch.Rent((long)panels * MR * problem.K);
                 if (!rowsOfA)
                 {
-                    float* local = (_scratch ??= new Scratch()).EnsureA((long)panels * MR * problem.K);
+                    float* local = rowsA.Pointer;
                     for (int ip = 0; ip < panels; ip++) PackA(problem, ip0 + ip, local + (long)ip * MR * problem.K);
                     packedA = local - (long)ip0 * MR * problem.K;
                 }
@@ -104,17 +105,18 @@ internal static unsafe partial class Gemm
     /// </summary>
     private static void RunColumnLocal(in GemmProblem g, ParallelOptions? options)
     {
-        var scratch = _scratch ??= new Scratch();
         int mPanels = (g.M + MR - 1) / MR, mTiles = (mPanels + TilePanels - 1) / TilePanels;
         int nPanels = (g.N + NR - 1) / NR, nParts = Parts(nPanels, Threads(options));
-        nint pa = (nint)scratch.EnsureA((long)mPanels * MR * g.K);
+        using var allA = KernelScratch.Rent((long)mPanels * MR * g.K);
+        nint pa = (nint)allA.Pointer;
         var problem = g;
         For(mPanels, options, ip => PackA(problem, ip, (float*)pa + (long)ip * MR * problem.K));
         For(nParts, options, jt =>
         {
             // The job's columns in this thread's B buffer (the caller's packed A lives in its A buffer).
             int jp0 = Bound(nPanels, jt, nParts), panels = Bound(nPanels, jt + 1, nParts) - jp0, j0 = jp0 * NR;
-            float* local = (_scratch ??= new Scratch()).EnsureB((long)panels * NR * problem.K);
+            using var columnsB = KernelScratch.Rent((long)panels * NR * problem.K);
+            float* local = columnsB.Pointer;
             for (int jp = 0; jp < panels; jp++) PackB(problem, jp0 + jp, local + (long)jp * NR * problem.K);
             for (int it = 0; it < mTiles; it++)
                 MacroTile(problem, Bound(mPanels, it, mTiles) * MR, Bound(mPanels, it + 1, mTiles) * MR, j0, j0 + panels * NR, j0, (float*)pa, local);

@@ -56,14 +56,17 @@ internal static unsafe partial class Gemm
     // Below this many multiply-adds a problem runs on the calling thread: parallel dispatch costs more.
     private const long SerialWork = 1 << 17;
 
-    /// <summary>Per-thread packing buffers (64-byte aligned), grown on demand and kept for reuse.</summary>
+    /// <summary>
+    /// Small per-thread buffers (64-byte aligned), grown on demand and kept for reuse: a row block's A panels and C block
+    /// (<see cref="RunRowBlocks"/>) and the widened rows of half-precision panels. Whole packed operands are rented from
+    /// <see cref="KernelScratch"/> for the call instead, so they do not stay resident per thread.
+    /// </summary>
     private sealed class Scratch
     {
-        public float* A, B, Stage;
-        public long ACap, BCap, StageCap;
+        public float* A, Stage;
+        public long ACap, StageCap;
 
         public float* EnsureA(long count) => Ensure(ref A, ref ACap, count);
-        public float* EnsureB(long count) => Ensure(ref B, ref BCap, count);
         /// <summary>Float32 rows of a half-precision panel, widened before they are packed.</summary>
         public float* EnsureStage(long count) => Ensure(ref Stage, ref StageCap, count);
 
@@ -71,7 +74,9 @@ internal static unsafe partial class Gemm
         {
             if (count <= cap) return p;
             if (p != null) NativeMemory.AlignedFree(p);
-            cap = Math.Max(count, cap * 2);
+            long grown = Math.Max(count, cap * 2);
+            PerThreadScratch.Add((grown - cap) * sizeof(float));
+            cap = grown;
             p = (float*)NativeMemory.AlignedAlloc((nuint)(cap * sizeof(float)), 64);
             return p;
         }
@@ -79,8 +84,8 @@ internal static unsafe partial class Gemm
         ~Scratch()
         {
             if (A != null) NativeMemory.AlignedFree(A);
-            if (B != null) NativeMemory.AlignedFree(B);
             if (Stage != null) NativeMemory.AlignedFree(Stage);
+            PerThreadScratch.Add(-(ACap + StageCap) * sizeof(float));
         }
     }
 
@@ -99,12 +104,12 @@ internal static unsafe partial class Gemm
         int mTilesAll = (g.M + MC - 1) / MC, nTilesAll = (g.N + NC - 1) / NC;
         if (g.M >= g.N && mTilesAll >= LocalJobs) { RunRowLocal(g, options); return; }
         if (g.N > g.M && nTilesAll >= LocalJobs) { RunColumnLocal(g, options); return; }
-        var scratch = _scratch ??= new Scratch();
         int mPanels = (g.M + MR - 1) / MR;
         int ncb = ColumnBlock(g);
         int nPanelsBlock = (Math.Min(ncb, g.N) + NR - 1) / NR;
-        float* packedA = scratch.EnsureA((long)mPanels * MR * g.K);
-        float* packedB = scratch.EnsureB((long)nPanelsBlock * NR * g.K);
+        using var blockA = KernelScratch.Rent((long)mPanels * MR * g.K);
+        using var blockB = KernelScratch.Rent((long)nPanelsBlock * NR * g.K);
+        float* packedA = blockA.Pointer, packedB = blockB.Pointer;
         nint pa = (nint)packedA, pb = (nint)packedB;
         var problem = g;
         int threads = Threads(options);

@@ -38,8 +38,8 @@ internal static unsafe class WinogradConv
     /// <summary>Lanes of the transforms' vectors: tiles processed together along a tile row.</summary>
     private const int Lanes = 16;
 
-    // Scratch of the calling thread (filters; a block's V and M) and of each worker (split rows).
-    [ThreadStatic] private static AlignedBuffer? _filters, _blockV, _blockM, _rows;
+    // Each worker's split rows (small); the filters and a block's V and M are rented from KernelScratch.
+    [ThreadStatic] private static AlignedBuffer? _rows;
 
     /// <summary>Shape of one convolution (output is [Batch, Cout, H, W]).</summary>
     public readonly record struct Shape(int Batch, int Cin, int H, int W, int Cout)
@@ -84,7 +84,8 @@ internal static unsafe class WinogradConv
         int mr = Gemm.PanelRows, nr = Gemm.PanelCols;
         int mPanels = (s.Cout + mr - 1) / mr;
         long uXi = Spread((long)mPanels * mr * s.Cin);
-        float* u = (_filters ??= new AlignedBuffer()).Ensure(16 * uXi);
+        using var filters = KernelScratch.Rent(16 * uXi);
+        float* u = filters.Pointer;
         TransformFilters(w32, w16, s, u, uXi, mPanels, threads > 1 ? options : null);
 
         long tiles = s.Tiles;
@@ -122,10 +123,10 @@ internal static unsafe class WinogradConv
         long vXi = Spread((long)nPanels * nr * s.Cin);
         int ldm = (count + Lanes - 1) / Lanes * Lanes;
         long mXi = Spread((long)s.Cout * ldm);
-        // Block scratch: the calling thread's when the phases run in parallel inside the block (one block
-        // at a time), else the worker's.
-        nint v = (nint)(_blockV ??= new AlignedBuffer()).Ensure(16 * vXi);
-        nint m = (nint)(_blockM ??= new AlignedBuffer()).Ensure(16 * mXi + Lanes);
+        // Block scratch, rented by the thread that runs the block (the phases may run in parallel inside it).
+        using var blockV = KernelScratch.Rent(16 * vXi);
+        using var blockM = KernelScratch.Rent(16 * mXi + Lanes);
+        nint v = (nint)blockV.Pointer, m = (nint)blockM.Pointer;
         if (count % nr != 0)
         {
             // The micro-kernel reads whole panels: zero the unused columns of the last one.

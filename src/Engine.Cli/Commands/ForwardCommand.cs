@@ -66,7 +66,9 @@ public sealed class ForwardCommand : EngineCommand
                                                                        hidden_states.0..N (--hidden-states)
         Other tensors in the input file are ignored.
         --profile times each device op of the pass (exclusive times, the device synchronised after each op) and
-        prints one table per op family and one per family and shape; --profile-json FILE writes both as JSON.
+        prints one table per op family and one per family and shape, then the pass's memory: weights, peak live
+        activations, peak live + pooled buffers, the CPU kernels' scratch and the process's peak RSS during the
+        pass (docs/PERFORMANCE.md, "CPU kernel scratch"); --profile-json FILE writes the tables as JSON.
         """;
 
     /// <inheritdoc />
@@ -81,6 +83,7 @@ public sealed class ForwardCommand : EngineCommand
         string? profileJson = parse.GetValue(_profileJson);
         if (profileJson is not null) OutputPaths.RequireWritableFile(profileJson, "--profile-json");
         var profiler = parse.GetValue(_profile) || profileJson is not null ? new OpProfiler() : null;
+        var memory = profiler is not null ? new MemoryProbe() : null;
         using var device = DeviceFactory.Create(kind);
         var activations = Engine.Generation.ActivationPrecision.Resolve(device, parse.GetValue(_precision));
         CliOptions.ApplyCompute(device, parse.GetValue(_compute) ?? ComputeMode.F32, Name);
@@ -92,7 +95,7 @@ public sealed class ForwardCommand : EngineCommand
             results = TextEncoderForward.Execute(device, model, inputs, weights, hidden, activations);
         }
         else if (hidden) throw new UsageException($"{Name}: --hidden-states applies to text encoder folders; {model} is not one.");
-        else results = Execute(device, model, inputs, weights, activations, profiler);
+        else results = Execute(device, model, inputs, weights, activations, profiler, memory);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
         if (dir is not null && !Directory.Exists(dir)) throw new DirectoryNotFoundException($"{outputPath}: output folder {dir} does not exist.");
         SafetensorsWriter.Write(outputPath, results);
@@ -101,6 +104,7 @@ public sealed class ForwardCommand : EngineCommand
         {
             var profile = profiler.Snapshot();
             output.Write(profile.Format());
+            if (memory is not null) output.Write(memory.Format(device));
             if (profileJson is not null)
             {
                 ProfileReport.WriteJson(profileJson, profile, new Dictionary<string, string>
@@ -118,12 +122,14 @@ public sealed class ForwardCommand : EngineCommand
     /// <summary>
     /// Loads the model onto <paramref name="device"/> (Linear/Conv2d weights in <paramref name="weights"/>, activations in
     /// <paramref name="activations"/>), runs it on the inputs and returns the named outputs (float32). A
-    /// <paramref name="profiler"/> is attached to the device for the forward pass only (after the weights load).
+    /// <paramref name="profiler"/> is attached to the device for the forward pass only (after the weights load);
+    /// <paramref name="memory"/>, when given, notes the weights and resets the memory peaks after the load.
     /// </summary>
     public static List<SafetensorsWriter.Entry> Execute(Device device, string modelFolder, string inputsPath, DType weights = DType.F32, DType activations = DType.F32,
-        OpProfiler? profiler = null)
+        OpProfiler? profiler = null, MemoryProbe? memory = null)
     {
         using var model = ModelLoader.Load(device, modelFolder, weights);
+        memory?.AfterLoad(device);
         model.Activations = activations;
         device.Profiler = profiler;
         using var file = SafetensorsFile.Open(inputsPath);

@@ -1,0 +1,253 @@
+using System.Runtime.InteropServices;
+
+namespace Engine.Cpu;
+
+/// <summary>
+/// Scratch memory of the CPU kernels, shared by every thread and op of the process: an op rents a block for as long
+/// as it runs (<see cref="Rent"/>, returned by disposing the <see cref="ScratchLease"/>) and the next op, on any
+/// thread, reuses it. Kernels used to keep their scratch per thread at its largest size (the Winograd filter
+/// transform of a 1280-channel convolution, the direct convolution's packed weights of 2560 -> 1280: 64 and 118 MiB
+/// on the calling thread alone), which stayed resident beside the activations for the rest of the process.
+/// </summary>
+/// <remarks>
+/// Free blocks are kept so repeated ops reuse resident pages (a fresh block faults its pages in on first touch),
+/// and they give way to the activations: when the CPU device creates a buffer because its pool had none (a miss),
+/// it first drops free scratch worth the buffer that no op has used for <see cref="IdleOps"/> ops
+/// (<see cref="ReleaseIdle"/>); when a rent misses here, the registered
+/// reclaimer (the devices' pools) drops free buffers worth the block before it is mapped (after the free blocks
+/// here smaller than the request, which cannot serve it). Memory thus moves between idle scratch and idle pool
+/// buffers instead of both growing to their own peaks. A rent takes the smallest free block that holds it, at most
+/// twice its size. Thread-safe.
+/// </remarks>
+internal static unsafe class KernelScratch
+{
+    /// <summary>
+    /// Ops (rents made while no block is in use: the first rent of each op that rents any) a free block must stay unused
+    /// before a device's pool miss may free it. Ops in one stage of a network reuse the same large blocks every few ops
+    /// (the 1280-2560-channel convolutions of a UNet's low-resolution blocks, about 20 ops apart at most); freeing them
+    /// at each miss in between would map them again, with their page faults, at the next such op. A block unused for
+    /// longer belongs to a stage that is over.
+    /// </summary>
+    public const int IdleOps = 32;
+
+    /// <summary>Block sizes are rounded up to this many bytes, so near sizes share blocks.</summary>
+    public const long Granule = 64 * 1024;
+
+    private static readonly object Gate = new();
+    // Free blocks sorted by size, ties newest last; Stamp orders them by return (least recently returned released
+    // first), Op is the op clock at the return.
+    private static readonly List<(nint Pointer, long Bytes, long Stamp, long Op)> Free = new();
+    private static long _inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, _stamp, _opClock, _peakWithDevices, _mappedBytes;
+    private static Func<long, long>? _reclaim;
+    private static Func<long>? _deviceBytes;
+
+    /// <summary>
+    /// Called on a miss with the bytes about to be mapped: frees that much idle memory elsewhere (the CPU devices'
+    /// pools) and returns the bytes it freed. Set by <see cref="CpuDevice"/>.
+    /// </summary>
+    public static void SetReclaimer(Func<long, long>? reclaim, Func<long>? deviceBytes)
+    {
+        lock (Gate)
+        {
+            _reclaim = reclaim;
+            _deviceBytes = deviceBytes;
+        }
+    }
+
+    /// <summary>
+    /// Updates the peak of the devices' native bytes plus the scratch held (<see cref="ScratchStats.PeakWithDevicesBytes"/>);
+    /// called wherever either grows: a block mapped here, a buffer created by a CPU device.
+    /// </summary>
+    public static void NoteGrowth()
+    {
+        Func<long>? deviceBytes;
+        lock (Gate) deviceBytes = _deviceBytes;
+        long devices = deviceBytes?.Invoke() ?? 0;
+        lock (Gate) _peakWithDevices = Math.Max(_peakWithDevices, devices + _held);
+    }
+
+    /// <summary>A block of at least <paramref name="floats"/> floats, 64-byte aligned, contents undefined; dispose the lease to return it.</summary>
+    public static ScratchLease Rent(long floats)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(floats);
+        long bytes = Math.Max(Granule, (floats * sizeof(float) + Granule - 1) / Granule * Granule);
+        Func<long, long>? reclaim;
+        var dropped = new List<(nint Pointer, long Bytes, long Stamp, long Op)>();
+        long released = 0;
+        lock (Gate)
+        {
+            if (_inUse == 0) _opClock++;
+            int i = FirstAtLeast(bytes);
+            if (i < Free.Count && Free[i].Bytes <= 2 * bytes)
+            {
+                // The newest of that size: the most likely to be in cache.
+                i = FirstAtLeast(Free[i].Bytes + 1) - 1;
+                var block = Free[i];
+                Free.RemoveAt(i);
+                _reuses++;
+                CountInUse(block.Bytes);
+                return new ScratchLease((float*)block.Pointer, block.Bytes);
+            }
+            reclaim = _reclaim;
+            // A miss: free blocks smaller than the request, which cannot serve it, go first (largest first, until they
+            // are worth the request), as the device pool's miss rule drops its buffers; larger ones stay for larger rents.
+            for (int j = FirstAtLeast(bytes) - 1; j >= 0 && released < bytes; j--)
+            {
+                var block = Free[j];
+                Free.RemoveAt(j);
+                _held -= block.Bytes;
+                released += block.Bytes;
+                dropped.Add(block);
+            }
+        }
+        foreach (var block in dropped) NativeMemory.AlignedFree((void*)block.Pointer);
+        // Then the pools' idle buffers, so the new block takes their memory instead of adding to it.
+        if (released < bytes && reclaim is not null) reclaim(bytes - released);
+        var p = NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        lock (Gate)
+        {
+            _allocations++;
+            _mappedBytes += bytes;
+            _held += bytes;
+            _peakHeld = Math.Max(_peakHeld, _held);
+            CountInUse(bytes);
+        }
+        NoteGrowth();
+        return new ScratchLease((float*)p, bytes);
+    }
+
+    /// <summary>
+    /// Frees free blocks unused for more than <paramref name="idleOps"/> ops, least recently returned first, until at
+    /// least <paramref name="bytes"/> are freed or none is left; returns the bytes freed. A CPU device calls it with
+    /// <see cref="IdleOps"/> before it creates a buffer on a pool miss.
+    /// </summary>
+    public static long ReleaseIdle(long bytes, int idleOps = IdleOps)
+    {
+        var freed = new List<(nint Pointer, long Bytes, long Stamp, long Op)>();
+        long released = 0;
+        lock (Gate)
+        {
+            while (released < bytes)
+            {
+                int oldest = -1;
+                for (int i = 0; i < Free.Count; i++)
+                    if (_opClock - Free[i].Op > idleOps && (oldest < 0 || Free[i].Stamp < Free[oldest].Stamp)) oldest = i;
+                if (oldest < 0) break;
+                var block = Free[oldest];
+                Free.RemoveAt(oldest);
+                _held -= block.Bytes;
+                released += block.Bytes;
+                freed.Add(block);
+            }
+        }
+        foreach (var block in freed) NativeMemory.AlignedFree((void*)block.Pointer);
+        return released;
+    }
+
+    /// <summary>Frees every free block (blocks in use stay); returns the bytes freed.</summary>
+    public static long Trim() => ReleaseIdle(long.MaxValue, -1);
+
+    /// <summary>The counters since the last <see cref="ResetPeaks"/>.</summary>
+    public static ScratchStats Stats
+    {
+        get
+        {
+            lock (Gate) return new ScratchStats(_inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, Free.Count, PerThreadScratch.Bytes, _peakWithDevices, _mappedBytes);
+        }
+    }
+
+    /// <summary>Restarts the peaks at the current bytes.</summary>
+    public static void ResetPeaks()
+    {
+        Func<long>? deviceBytes;
+        lock (Gate)
+        {
+            _peakInUse = _inUse;
+            _peakHeld = _held;
+            deviceBytes = _deviceBytes;
+        }
+        long devices = deviceBytes?.Invoke() ?? 0;
+        lock (Gate) _peakWithDevices = devices + _held;
+    }
+
+    internal static void Return(float* pointer, long bytes)
+    {
+        lock (Gate)
+        {
+            _inUse -= bytes;
+            Free.Insert(FirstAtLeast(bytes + 1), ((nint)pointer, bytes, ++_stamp, _opClock));
+        }
+    }
+
+    private static void CountInUse(long bytes)
+    {
+        _inUse += bytes;
+        _peakInUse = Math.Max(_peakInUse, _inUse);
+    }
+
+    private static int FirstAtLeast(long bytes)
+    {
+        int lo = 0, hi = Free.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (Free[mid].Bytes < bytes) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+}
+
+/// <summary>A block rented from <see cref="KernelScratch"/>; <see cref="Dispose"/> returns it (once).</summary>
+internal unsafe struct ScratchLease : IDisposable
+{
+    private float* _pointer;
+
+    internal ScratchLease(float* pointer, long bytes)
+    {
+        _pointer = pointer;
+        Bytes = bytes;
+    }
+
+    /// <summary>The block's first float (64-byte aligned).</summary>
+    public readonly float* Pointer => _pointer;
+
+    /// <summary>Bytes of the block (at least the rented floats, rounded up to <see cref="KernelScratch.Granule"/>).</summary>
+    public long Bytes { get; }
+
+    /// <summary>Returns the block for reuse.</summary>
+    public void Dispose()
+    {
+        var p = _pointer;
+        if (p == null) return;
+        _pointer = null;
+        KernelScratch.Return(p, Bytes);
+    }
+}
+
+/// <summary>Kernel scratch counters (bytes): shared blocks in use and held (in use plus free), their peaks, and the per-thread buffers.</summary>
+/// <param name="InUseBytes">Shared blocks rented now.</param>
+/// <param name="HeldBytes">Shared blocks mapped now (rented or free).</param>
+/// <param name="PeakInUseBytes">Most bytes rented at once since the last reset.</param>
+/// <param name="PeakHeldBytes">Most bytes mapped at once since the last reset.</param>
+/// <param name="Allocations">Blocks mapped (rents that found no free block).</param>
+/// <param name="MappedBytes">Bytes of all blocks mapped: each page of them faulted in once when first written.</param>
+/// <param name="Reuses">Rents served by a free block.</param>
+/// <param name="FreeBlocks">Free blocks held now.</param>
+/// <param name="PerThreadBytes">Bytes of the small per-thread buffers kernels still keep (<see cref="AlignedBuffer"/> and GEMM panels).</param>
+/// <param name="PeakWithDevicesBytes">
+/// Most bytes of the CPU devices' buffers (live, pooled, orphaned; weights included) plus the shared scratch held, at
+/// once, since the last reset: the native memory the engine held at its peak, apart from the per-thread buffers.
+/// </param>
+public readonly record struct ScratchStats(long InUseBytes, long HeldBytes, long PeakInUseBytes, long PeakHeldBytes, long Allocations, long Reuses,
+    int FreeBlocks, long PerThreadBytes, long PeakWithDevicesBytes, long MappedBytes);
+
+/// <summary>The bytes of per-thread kernel buffers alive in the process (counted as they grow and are finalized).</summary>
+internal static class PerThreadScratch
+{
+    private static long _bytes;
+
+    public static long Bytes => Interlocked.Read(ref _bytes);
+
+    public static void Add(long bytes) => Interlocked.Add(ref _bytes, bytes);
+}
