@@ -24,11 +24,18 @@ internal static unsafe class KernelScratch
     /// <summary>
     /// Ops (rents made while no block is in use: the first rent of each op that rents any) a free block must stay unused
     /// before a device's pool miss may free it. Ops in one stage of a network reuse the same large blocks every few ops
-    /// (the 1280-2560-channel convolutions of a UNet's low-resolution blocks, about 20 ops apart at most); freeing them
+    /// (the 1280-2560-channel convolutions of a UNet's low-resolution blocks, the GEMM panels of each transformer block); freeing them
     /// at each miss in between would map them again, with their page faults, at the next such op. A block unused for
     /// longer belongs to a stage that is over.
     /// </summary>
     public const int IdleOps = 32;
+
+    /// <summary>
+    /// Rents from this size on take idle pool memory when they map a block (<see cref="SetReclaimer"/>): the large packed
+    /// weights of low-resolution convolutions, where the pool holds the idle buffers of the high-resolution stages.
+    /// Smaller rents map their own: taking pool buffers for them would make the next activation miss.
+    /// </summary>
+    public const long ReclaimFromBytes = 32L << 20;
 
     /// <summary>Block sizes are rounded up to this many bytes, so near sizes share blocks.</summary>
     public const long Granule = 64 * 1024;
@@ -89,10 +96,13 @@ internal static unsafe class KernelScratch
                 return new ScratchLease((float*)block.Pointer, block.Bytes);
             }
             reclaim = _reclaim;
-            // A miss: free blocks smaller than the request, which cannot serve it, go first (largest first, until they
-            // are worth the request), as the device pool's miss rule drops its buffers; larger ones stay for larger rents.
+            // A miss: idle free blocks smaller than the request, which cannot serve it, go first (largest first, until
+            // they are worth the request), as the device pool's miss rule drops its buffers; larger ones stay for larger
+            // rents, and blocks used in the last IdleOps ops stay for the next op of their kind (a transformer block
+            // cycles through a few sizes: dropping them at each larger rent would map them again every cycle).
             for (int j = FirstAtLeast(bytes) - 1; j >= 0 && released < bytes; j--)
             {
+                if (_opClock - Free[j].Op <= IdleOps) continue;
                 var block = Free[j];
                 Free.RemoveAt(j);
                 _held -= block.Bytes;
@@ -102,7 +112,7 @@ internal static unsafe class KernelScratch
         }
         foreach (var block in dropped) NativeMemory.AlignedFree((void*)block.Pointer);
         // Then the pools' idle buffers, so the new block takes their memory instead of adding to it.
-        if (released < bytes && reclaim is not null) reclaim(bytes - released);
+        if (released < bytes && bytes >= ReclaimFromBytes && reclaim is not null) reclaim(bytes - released);
         var p = NativeMemory.AlignedAlloc((nuint)bytes, 64);
         lock (Gate)
         {

@@ -30,6 +30,10 @@ public sealed class ForwardProfileTests
             var (code, output, err) = Run("forward", "--model", model, "--inputs", io, "--output", profiled, "--device", "cpu", "--profile-json", json);
             Assert.That(code, Is.EqualTo(ExitCodes.Success), err);
             Assert.That(output, Does.Contain("op profile:").And.Contain("conv3x3").And.Contain("wrote the op profile to"));
+            // The pass's memory follows the tables: the weights as loaded, and the CPU kernels' scratch.
+            var weightsLine = System.Text.RegularExpressions.Regex.Match(output, @"memory: weights (\d+) MiB, peak live activations (\d+) MiB");
+            Assert.That(weightsLine.Success, output);
+            Assert.That(output, Does.Contain("kernel scratch: shared peak held").And.Contain("engine memory above the weights: peak"));
             using (var a = SafetensorsFile.Open(plain))
             using (var b = SafetensorsFile.Open(profiled))
                 foreach (var name in a.Tensors.Keys)

@@ -32,6 +32,19 @@ public class KernelScratchTests
     }
 
     [Test]
+    public void AMissDropsOnlyIdleSmallerBlocks()
+    {
+        KernelScratch.Rent(1 << 16).Dispose(); // 256 KiB, then unused
+        for (int op = 0; op <= KernelScratch.IdleOps; op++) KernelScratch.Rent(1 << 18).Dispose(); // 1 MiB, used by every op
+        using (KernelScratch.Rent(1 << 20))
+        {
+            // A miss for 4 MiB: the idle 256 KiB block goes, the 1 MiB one used by the last op stays for the next.
+            Assert.That(KernelScratch.Stats.HeldBytes, Is.EqualTo((4L << 20) + (1L << 20)));
+            Assert.That(KernelScratch.Stats.FreeBlocks, Is.EqualTo(1));
+        }
+    }
+
+    [Test]
     public unsafe void ABlockIsAlignedAndHoldsTheRequest([Values(0L, 1L, 16_383L, 16_384L, 16_385L, 3_000_000L)] long floats)
     {
         using var lease = KernelScratch.Rent(floats);
@@ -111,20 +124,23 @@ public class KernelScratchTests
     }
 
     [Test]
-    public void AScratchMissFreesIdlePoolBuffersFirst()
+    public void ALargeScratchMissFreesIdlePoolBuffersFirst()
     {
         using var device = new CpuDevice(1);
-        device.Allocate(1 << 20).Dispose();
-        device.Allocate(1 << 18).Dispose(); // a miss (4 MiB is more than twice 1 MiB): both stay pooled
-        Assert.That(device.Transfers.PooledBytes, Is.EqualTo(5L << 20));
-        using (KernelScratch.Rent(1 << 20))
+        const int large = (int)(KernelScratch.ReclaimFromBytes / sizeof(float));
+        device.Allocate(large).Dispose();
+        device.Allocate(large / 4).Dispose(); // a miss (the free buffer is more than twice as large): both stay pooled
+        Assert.That(device.Transfers.PooledBytes, Is.EqualTo(KernelScratch.ReclaimFromBytes * 5 / 4));
+        // A small rent maps its own block and leaves the pool alone.
+        using (KernelScratch.Rent(1000)) Assert.That(device.Transfers.PooledBytes, Is.EqualTo(KernelScratch.ReclaimFromBytes * 5 / 4));
+        using (KernelScratch.Rent(large))
         {
-            // 4 MiB were needed: the least recently returned buffer (the 4 MiB one) went, the newer 1 MiB one stays.
-            Assert.That(device.Transfers.PooledBytes, Is.EqualTo(1L << 20));
-            Assert.That(device.NativeBytes, Is.EqualTo(1L << 20));
+            // The least recently returned buffer (the large one) went, worth the block; the newer one stays.
+            Assert.That(device.Transfers.PooledBytes, Is.EqualTo(KernelScratch.ReclaimFromBytes / 4));
+            Assert.That(device.NativeBytes, Is.EqualTo(KernelScratch.ReclaimFromBytes / 4));
         }
         // A rent that a free block serves takes nothing from the pool.
-        using (KernelScratch.Rent(1 << 20)) Assert.That(device.Transfers.PooledBytes, Is.EqualTo(1L << 20));
+        using (KernelScratch.Rent(large)) Assert.That(device.Transfers.PooledBytes, Is.EqualTo(KernelScratch.ReclaimFromBytes / 4));
     }
 
     [Test]
