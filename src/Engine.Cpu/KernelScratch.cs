@@ -43,7 +43,7 @@ internal static unsafe class KernelScratch
     private static readonly object Gate = new();
     // Free blocks sorted by size, ties newest last; Stamp orders them by return (least recently returned released
     // first), Op is the op clock at the return.
-    private static readonly List<(nint Pointer, long Bytes, long Stamp, long Op)> Free = new();
+    private static readonly List<(nint Pointer, long Bytes, long Stamp, long Op, int Thread)> Free = new();
     private static long _inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, _stamp, _opClock, _peakWithDevices, _mappedBytes;
     private static Func<long, long>? _reclaim;
     private static Func<long>? _deviceBytes;
@@ -79,7 +79,7 @@ internal static unsafe class KernelScratch
         ArgumentOutOfRangeException.ThrowIfNegative(floats);
         long bytes = Math.Max(Granule, (floats * sizeof(float) + Granule - 1) / Granule * Granule);
         Func<long, long>? reclaim;
-        var dropped = new List<(nint Pointer, long Bytes, long Stamp, long Op)>();
+        var dropped = new List<(nint Pointer, long Bytes, long Stamp, long Op, int Thread)>();
         long released = 0;
         lock (Gate)
         {
@@ -87,8 +87,13 @@ internal static unsafe class KernelScratch
             int i = FirstAtLeast(bytes);
             if (i < Free.Count && Free[i].Bytes <= 2 * bytes)
             {
-                // The newest of that size: the most likely to be in cache.
-                i = FirstAtLeast(Free[i].Bytes + 1) - 1;
+                // The newest of the smallest fitting size, the most likely to be in cache; but first the smallest fitting
+                // block this thread returned: a worker renting per block of its loop (Winograd's V and M) then gets back
+                // the block in its own core's cache rather than the one the other core just wrote.
+                int thread = Environment.CurrentManagedThreadId, own = -1;
+                for (int j = i; j < Free.Count && Free[j].Bytes <= 2 * bytes && own < 0; j++)
+                    if (Free[j].Thread == thread) own = LastOwn(j, thread);
+                i = own >= 0 ? own : FirstAtLeast(Free[i].Bytes + 1) - 1;
                 var block = Free[i];
                 Free.RemoveAt(i);
                 _reuses++;
@@ -133,7 +138,7 @@ internal static unsafe class KernelScratch
     /// </summary>
     public static long ReleaseIdle(long bytes, int idleOps = IdleOps)
     {
-        var freed = new List<(nint Pointer, long Bytes, long Stamp, long Op)>();
+        var freed = new List<(nint Pointer, long Bytes, long Stamp, long Op, int Thread)>();
         long released = 0;
         lock (Gate)
         {
@@ -185,8 +190,17 @@ internal static unsafe class KernelScratch
         lock (Gate)
         {
             _inUse -= bytes;
-            Free.Insert(FirstAtLeast(bytes + 1), ((nint)pointer, bytes, ++_stamp, _opClock));
+            Free.Insert(FirstAtLeast(bytes + 1), ((nint)pointer, bytes, ++_stamp, _opClock, Environment.CurrentManagedThreadId));
         }
+    }
+
+    /// <summary>The newest block of <paramref name="thread"/> among those of the size of block <paramref name="j"/> (which is one).</summary>
+    private static int LastOwn(int j, int thread)
+    {
+        int last = j;
+        for (int k = j + 1; k < Free.Count && Free[k].Bytes == Free[j].Bytes; k++)
+            if (Free[k].Thread == thread) last = k;
+        return last;
     }
 
     private static void CountInUse(long bytes)

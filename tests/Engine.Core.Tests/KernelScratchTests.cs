@@ -45,6 +45,33 @@ public class KernelScratchTests
     }
 
     [Test]
+    public unsafe void AThreadGetsBackTheBlockItReturned()
+    {
+        // Two free blocks of one size, returned by two threads: each thread's next rent takes its own.
+        float* mine, theirs = null;
+        using var rented = new ManualResetEventSlim();
+        using var mineReturned = new ManualResetEventSlim();
+        var a = KernelScratch.Rent(100_000);
+        mine = a.Pointer;
+        var other = new Thread(() =>
+        {
+            var b = KernelScratch.Rent(100_000); // while a is rented: another block
+            theirs = b.Pointer;
+            rented.Set();
+            mineReturned.Wait();
+            b.Dispose(); // returned last: the newer of the two
+        });
+        other.Start();
+        rented.Wait();
+        a.Dispose();
+        mineReturned.Set();
+        other.Join();
+        using var again = KernelScratch.Rent(100_000);
+        Assert.That((nint)again.Pointer, Is.EqualTo((nint)mine), "this thread's block, though the other thread's is newer");
+        Assert.That((nint)theirs, Is.Not.EqualTo((nint)mine));
+    }
+
+    [Test]
     public unsafe void ABlockIsAlignedAndHoldsTheRequest([Values(0L, 1L, 16_383L, 16_384L, 16_385L, 3_000_000L)] long floats)
     {
         using var lease = KernelScratch.Rent(floats);
