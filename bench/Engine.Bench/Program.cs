@@ -23,7 +23,7 @@ namespace Engine.Bench;
 /// <c>--gemm-breakdown</c> [--reps R] the UNet's Linear shapes split into packing and the product on 1 and 2 threads
 /// (<see cref="Cpu.GemmBreakdown"/>); <c>--projection-fusion</c> [--threads N] [--rounds R] separate attention projections
 /// against one product over the concatenated weights (<see cref="Cpu.ProjectionFusionTimings"/>);
-/// <c>--conv-timings</c> [--threads 1,2] [--rounds R] [--shapes LIST] [--weights f16] [--algos auto,direct,winograd,gemm,ort]
+/// <c>--conv-timings</c> [--threads 1,2] [--rounds R] [--shapes LIST] [--weights f16] [--algos auto,direct,unstacked,winograd,gemm,ort]
 /// [--out FILE] the SD 1.5 3x3 convolutions (stride 1 and 2, f32 or f16 weights) with every CPU algorithm and an ONNX Runtime
 /// Conv, alternating call by call (<see cref="Cpu.ConvTimings"/>);
 /// <c>--geglu-projection</c> the fused GEGLU projection against the separate Linear and Geglu (<see cref="Cpu.GegluProjectionTimings"/>);

@@ -69,6 +69,9 @@ internal static unsafe partial class DirectConv
     /// <summary>Weights (floats; 4 MB, twice L2) from which a convolution with few positions counts as bound by reading them.</summary>
     private const long WeightBoundFloats = 1L << 20;
 
+    /// <summary>Few positions take <see cref="RunStacked"/> (default); false restores the per-image route, for benchmarks comparing the two.</summary>
+    internal static bool StackFewPositions { get; set; } = true;
+
     [ThreadStatic] private static AlignedBuffer? _band;
     [ThreadStatic] private static AlignedBuffer? _sums;
     [ThreadStatic] private static AlignedBuffer? _rows;
@@ -105,8 +108,9 @@ internal static unsafe partial class DirectConv
 
     /// <summary>
     /// As <see cref="Run(float*, float*, float*, float*, Shape, bool, ParallelOptions?)"/> with float32 weights
-    /// <paramref name="w"/> or half weights <paramref name="w16"/> (the other null). Half weights are always
-    /// packed, widened on the way (no separate widened copy of the tensor).
+    /// <paramref name="w"/> or half weights <paramref name="w16"/> (the other null). Fewer than 1024 output positions
+    /// (all images) take <see cref="RunStacked"/>, which widens half weights block by block in L1; otherwise half weights
+    /// are packed, widened on the way (no separate widened copy of the tensor).
     /// </summary>
     public static void Run(float* x, float* w, Half* w16, float* bias, float* y, Shape s, bool wide, ParallelOptions? options)
     {
@@ -118,6 +122,11 @@ internal static unsafe partial class DirectConv
         // one tile of positions or a few, the weights stream once per tile whatever the blocks, and their long
         // rows stream better unblocked (1280 channels at 16x16: 5% faster).
         bool few = (long)s.Batch * ho * s.Wo < PackMinPositions;
+        if (few && StackFewPositions)
+        {
+            RunStacked(x, w, w16, bias, y, s, wide, threads, threads > 1 ? options : null);
+            return;
+        }
         if (few) kc = s.Cin;
         float* packed = null;
         // Half weights are packed whatever the positions: the packing pass is the widening pass they need anyway.
@@ -353,20 +362,23 @@ internal static unsafe partial class DirectConv
             int run = Math.Min(wo - c, end - j);
             long o = (long)(oy0 + r) * wo + c;
             for (int ch = 0; ch < channels; ch++)
-            {
-                float* src = tile + ch * tileStride + (j - j0), dst = y + ch * plane + o;
-                float b = bias == null ? 0f : bias[ch];
-                int i = 0;
-                if (Vector512.IsHardwareAccelerated)
-                {
-                    var bv = Vector512.Create(b);
-                    for (; i + 16 <= run; i += 16) (Vector512.Load(src + i) + bv).Store(dst + i);
-                }
-                var bv8 = Vector256.Create(b);
-                for (; i + 8 <= run; i += 8) (Vector256.Load(src + i) + bv8).Store(dst + i);
-                for (; i < run; i++) dst[i] = src[i] + b;
-            }
+                AddBias(tile + ch * tileStride + (j - j0), y + ch * plane + o, run, bias == null ? 0f : bias[ch]);
             j += run;
         }
+    }
+
+    /// <summary>dst[i] = src[i] + b for i in [0, n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddBias(float* src, float* dst, int n, float b)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var bv = Vector512.Create(b);
+            for (; i + 16 <= n; i += 16) (Vector512.Load(src + i) + bv).Store(dst + i);
+        }
+        var bv8 = Vector256.Create(b);
+        for (; i + 8 <= n; i += 8) (Vector256.Load(src + i) + bv8).Store(dst + i);
+        for (; i < n; i++) dst[i] = src[i] + b;
     }
 }

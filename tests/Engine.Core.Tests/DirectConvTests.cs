@@ -142,6 +142,44 @@ public class DirectConvTests
     }
 
     [Test]
+    public void FewPositionsStackTheBatch([Values("Direct256", "Direct512")] string algorithm, [Values(1, 2)] int threads,
+        [Values(DType.F32, DType.F16)] DType weights)
+    {
+        // Few output positions: the images of the batch share one band and each weight serves all of them. Odd channel
+        // counts (partial 4-channel tiles), more input channels than one block (181 > 170 at 3x3), more output tiles than
+        // one chunk of sums (90 at 16x16, batch 3), stride 2, images tiled one by one (8x8, 16x16) and stacked (3x3 at
+        // batch 5). Each image of a batch must also equal that image convolved alone, bit for bit: the route sums every
+        // output in the same order whatever the batch.
+        var device = Device(algorithm, threads);
+        foreach (var (batch, cin, h, w, cout, stride) in new[]
+            { (1, 181, 8, 8, 91, 1), (3, 181, 16, 16, 90, 1), (3, 67, 16, 16, 45, 2), (2, 33, 8, 8, 13, 2), (5, 17, 3, 3, 7, 1), (3, 9, 5, 7, 6, 1) })
+        {
+            var rng = new Random(500 + threads + cin + h);
+            var x = Reference.Random(rng, batch * cin * h * w);
+            var bias = Reference.Random(rng, cout);
+            using var tw32 = device.Upload(Reference.Random(rng, cout * cin * 9), cout, cin, 3, 3);
+            using var tw16 = weights == DType.F16 ? device.Convert(tw32, DType.F16) : null;
+            var tw = tw16 ?? tw32;
+            int ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, outSize = cout * ho * wo;
+            using var tx = device.Upload(x, batch, cin, h, w);
+            using var tb = device.Upload(bias, cout);
+            using var y = device.Allocate(batch, cout, ho, wo);
+            device.Conv2d(tx, tw, tb, y, stride, 1);
+            var got = y.ToArray();
+            var expected = Reference.Conv2d(x, tw.ToArray(), bias, batch, cin, h, w, cout, 3, 3, stride, 1);
+            string name = $"{algorithm}, {threads} threads, {weights} weights: batch {batch}, {cin}->{cout} at {h}x{w}, stride {stride}";
+            Assert.That(Reference.Compare(got, expected), Is.LessThanOrEqualTo(1e-4), name);
+            for (int n = 0; n < batch; n++)
+            {
+                using var one = device.Upload(x.AsSpan(n * cin * h * w, cin * h * w).ToArray(), 1, cin, h, w);
+                using var alone = device.Allocate(1, cout, ho, wo);
+                device.Conv2d(one, tw, tb, alone, stride, 1);
+                Assert.That(alone.ToArray(), Is.EqualTo(got.AsSpan(n * outSize, outSize).ToArray()), $"{name}: image {n} alone");
+            }
+        }
+    }
+
+    [Test]
     public void WideImageUsesSeveralBands([ValueSource(nameof(Algorithms))] string algorithm, [Values(1, 2)] int stride)
     {
         // 130 channels x 300 columns: the band budget holds about 6 input rows, so the 70 output rows (35 at

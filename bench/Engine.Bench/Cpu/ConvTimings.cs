@@ -21,7 +21,7 @@ namespace Engine.Bench.Cpu;
 /// Options: <c>--threads 1,2</c> (default 2), <c>--rounds N</c> (default 5), <c>--shapes NAME,...</c> with NAME
 /// <c>CIN-COUT-HxW-nN</c> plus optional <c>-s2</c> (stride; padding stays 1) and <c>-f16</c> (half weights, as the
 /// UNet loads them; ORT gets the same values widened), e.g. <c>1280-1280-16x16-n2-f16</c>; <c>--weights f16</c>
-/// makes every case half; <c>--algos auto,direct,winograd,gemm,ort</c> (default all); <c>--out FILE</c> also writes
+/// makes every case half; <c>--algos auto,direct,unstacked,winograd,gemm,ort</c> (default all; unstacked: the direct kernel with few positions per image, the route before <c>DirectConv.RunStacked</c>); <c>--out FILE</c> also writes
 /// the table.
 /// The VAE's 512x512 shapes are timed at 128x512 (same row width, so the same bands and tiles; a quarter of the time).
 /// </para>
@@ -50,7 +50,7 @@ public static class ConvTimings
         new(4, 320, 64, 64, 2, 1, true),
     ];
 
-    private static readonly string[] AllAlgos = ["auto", "direct", "winograd", "gemm", "ort"];
+    private static readonly string[] AllAlgos = ["auto", "direct", "unstacked", "winograd", "gemm", "ort"];
 
     public static int Run(string[] args)
     {
@@ -111,7 +111,13 @@ public static class ConvTimings
         using var tb = device.Upload(b, c.Cout);
         using var ty = device.Allocate(c.N, c.Cout, c.Ho, c.Wo);
         var direct = DirectConv.Supports512 ? ConvAlgorithm.Direct512 : ConvAlgorithm.Direct256;
-        Action Engine(ConvAlgorithm algorithm) => () => { device.ConvAlgorithm = algorithm; device.Conv2d(tx, tw, tb, ty, c.Stride, 1); };
+        Action Engine(ConvAlgorithm algorithm, bool stacked = true) => () =>
+        {
+            device.ConvAlgorithm = algorithm;
+            DirectConv.StackFewPositions = stacked;
+            try { device.Conv2d(tx, tw, tb, ty, c.Stride, 1); }
+            finally { DirectConv.StackFewPositions = true; }
+        };
         InferenceSession? session = null;
         OrtValue? input = null;
         RunOptions? runOptions = null;
@@ -121,6 +127,8 @@ public static class ConvTimings
             {
                 case "auto": runs.Add((a, Engine(ConvAlgorithm.Auto))); break;
                 case "direct": runs.Add((a, Engine(direct))); break;
+                // The direct kernel with few positions run per image, as before the stacked route.
+                case "unstacked": runs.Add((a, Engine(direct, stacked: false))); break;
                 case "gemm": runs.Add((a, Engine(ConvAlgorithm.Gemm))); break;
                 // Winograd takes stride-1 shapes only (forced elsewhere it falls back to the automatic choice).
                 case "winograd": if (c.Stride == 1) runs.Add((a, Engine(ConvAlgorithm.Winograd))); break;
