@@ -40,6 +40,7 @@ public static class Program
             int o = Array.IndexOf(args, "--out");
             return Gpu.TensorCoreTimings.Run(o >= 0 && o + 1 < args.Length ? args[o + 1] : null);
         }
+        if (args.Contains("--model-step")) return Gpu.ModelStepTimings.Run(args);
         if (args.Contains("--kernel-probe")) return Cpu.KernelProbe.Run();
         if (args.Contains("--gemm-breakdown")) return Cpu.GemmBreakdown.Run(args);
         if (args.Contains("--gemm-sd-shapes")) return Cpu.GemmSdShapesTimings.Run(args);

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prepares a folder that a GPU machine without .NET can run (see docs/PERFORMANCE.md):
-#   bash bench/gpu/prepare.sh FOLDER [FIXTURES]
-# FOLDER (inside the checkout that travels, ignored by git) receives the .NET runtime (xz), the
-# published TestHost and Engine.Bench (xz; ONNX Runtime's native libraries and Windows-only files
-# dropped: the GPU suites do not use them), a subset of the golden fixtures (ops, manifests and the
-# model fixtures that fit a 64 MiB transfer) and the session scripts. FIXTURES defaults to
-# ../shared/fixtures (or ../../shared/fixtures from a worktree).
+#   bash bench/gpu/prepare.sh FOLDER [FIXTURES] [DIFFUSERS]
+# FOLDER (inside the checkout that travels, ignored by git) receives the .NET runtime (xz; the debugger,
+# tracing and alternative-GC libraries and a few assemblies no GPU suite loads are left out to fit the
+# transfer), the published TestHost and Engine.Bench (xz; ONNX Runtime's native libraries and Windows-only
+# files dropped: the GPU suites do not use them), a subset of the golden fixtures (ops, manifests and the
+# model fixtures that fit a 64 MiB transfer), the source of diffusers when DIFFUSERS names a checkout of it
+# (the peer of bench/gpu/model_step_peers.py; the GPU machine has PyTorch but not diffusers) and the session
+# scripts. FIXTURES defaults to ../shared/fixtures (or ../../shared/fixtures from a worktree).
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 dest=$(mkdir -p "$1" && cd "$1" && pwd)
@@ -18,7 +20,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dn=$(dirname "$(readlink -f "$(command -v dotnet)")")
 rt=$(ls -d "$dn"/shared/Microsoft.NETCore.App/* | sort -V | tail -1)
-tar -cf - -C "$dn" dotnet host "shared/Microsoft.NETCore.App/$(basename "$rt")" | xz -9 -T0 > "$dest/dotnet.tar.xz"
+app="shared/Microsoft.NETCore.App/$(basename "$rt")"
+tar -cf - -C "$dn" --exclude="$app/"{libmscordaccore.so,libmscordbi.so,libclrgc.so,libclrgcexp.so,libcoreclrtraceptprovider.so,createdump} \
+  --exclude="$app/"{Microsoft.VisualBasic.Core.dll,System.Data.Common.dll,System.Private.DataContractSerialization.dll} \
+  dotnet host "$app" | xz -9e -T0 > "$dest/dotnet.tar.xz"
 dotnet publish "$root/tests/Engine.TestHost/Engine.TestHost.csproj" -c Release -o "$work/apps/Engine.TestHost" --nologo -v quiet
 dotnet publish "$root/bench/Engine.Bench/Engine.Bench.csproj" -c Release -o "$work/apps/Engine.Bench" --nologo -v quiet
 rm -rf "$work/apps/Engine.Bench/runtimes" "$work/apps/Engine.Bench/"{x86,arm64,amd64}
@@ -28,6 +33,12 @@ rm -rf "$work/apps/Engine.TestHost/runtimes"
 find "$work/apps" \( -name '*.pdb' -o -name '*.xml' \) -delete
 tar -cf - -C "$work/apps" . | xz -9 -T0 > "$dest/apps.tar.xz"
 (cd "$fixtures" && tar -cf - ops manifests models/dit_tiny models/unet2d_cond_tiny) | xz -6 -T0 > "$dest/fx.tar.xz"
+diffusers=${3:-}
+if [[ -n $diffusers ]]; then
+  # A checkout or a bare mirror (its HEAD): the package folder src/diffusers, unpacked as diffusers/.
+  if [[ -d $diffusers/src/diffusers ]]; then tar -cf - -C "$diffusers/src" diffusers | xz -9 -T0 > "$dest/diffusers.tar.xz"
+  else git -C "$diffusers" archive --format=tar HEAD:src diffusers | xz -9 -T0 > "$dest/diffusers.tar.xz"; fi
+fi
 cp "$root/bench/peers/torch_peers.py" "$root/bench/gpu/run_session.sh" "$dest/"
 du -sh "$dest"
 # What travels to the device machine is the whole working tree (tracked files included) plus this folder.

@@ -1,40 +1,75 @@
 #!/usr/bin/env bash
 # Tensor-core session on the GPU machine (issue 16), from the repository root, after
-#   bash bench/gpu/prepare.sh FOLDER   (here, on the machine without a GPU)
+#   bash bench/gpu/prepare.sh FOLDER FIXTURES DIFFUSERS   (here, on the machine without a GPU)
 # then on the device:  bash bench/gpu/tensor_cores.sh FOLDER
-# Steps, each bounded (about 8 minutes in all): unpack the carried .NET runtime and apps; the
-# tensor-core CUDA tests (PTX bodies of every instruction, GEMM, convolution, attention against the
-# fp64 references); the engine's timings (Engine.Bench --tensor-cores: attention L4096 h8 b2 at
-# d 64/80/160/40/128, GEMM 4096^3 and 1024^3 with cuBLAS Hgemm in-process, conv 3x3 320ch@64 b2
-# stride 1/2 on the channels-last kernel and, as the engine routes F16 convolutions, on the NCHW kernel
-# (3x3 stride 1/2 and 1x1), and the bf16 forms of attention d 64, the GEMM and the NCHW convolution,
-# registers and local memory per kernel); the PyTorch fp16 / bf16 peers (cuDNN
-# channels-last and NCHW) and the ratio table.
-# Writes $OUT (default ./gpu-out): tc-tests.log, tc-engine.md, tc-bench.log, tensor-cores.md, torch-tc.json, steps.log.
-# Also the half norms (their CUDA tests run with the tensor-core ones) against HBM bandwidth: Engine.Bench
-# --half-norms, GroupNorm(32)+SiLU 128ch@512 b1 and LayerNorm 2x4096x320 in f16 / bf16 / f32 (issue 16's
-# target: GroupNorm+SiLU f16 >= 60% of HBM), into tc-norms.md and tc-norms.log.
+# The whole script keeps to BUDGET seconds (default 540): each step's timeout is its own bound or what is
+# left before the budget, whichever is less, and a step with under 15 s left is skipped. Steps, in order
+# of what matters most:
+#   1. the CUDA tests (Engine.TestHost --where cuda, the tensor-core and half-norm tests among them, with the
+#      fixtures prepare.sh packed) -> tests.log;
+#   2. the kernels (Engine.Bench --tensor-cores: attention L4096 h8 b2 at d 64/80/160/40/128, GEMM 4096^3 and
+#      1024^3 with cuBLAS Hgemm in-process, conv 3x3 320ch@64 b2 stride 1/2 channels-last and NCHW, 1x1 NCHW,
+#      the bf16 forms, registers and local memory per kernel) -> tc-engine.md, tc-bench.log;
+#   3. the half norms against HBM bandwidth (Engine.Bench --half-norms) -> tc-norms.md;
+#   4. the PyTorch fp16 / bf16 peers and the ratio table -> tensor-cores.md, torch-tc.json;
+#   5. one step of the full-size SD 1.5 UNet and of DiT-XL-2-256 at batch 2 (random weights from the
+#      manifests): diffusers fp16 / fp32 (model_step_peers.py, diffusers from FOLDER/diffusers.tar.xz) and
+#      the engine on CUDA with f16 weights, f16 and f32 activations (Engine.Bench --model-step), with the
+#      engine's error against diffusers fp32 -> model-steps.md, step-*.json.
+# Logs and tables go to /tmp/gpu-out (steps.log has each step's time and exit code); at the end, or when the
+# script is stopped, they are packed into $OUT/session.tgz (default ./gpu-out), with the tables beside it:
+# the device returns at most 8 files.
 set -u
 dir=$(cd "${1:?folder made by prepare.sh}" && pwd)
-OUT=${OUT:-$PWD/gpu-out}
-mkdir -p "$OUT"
+DEST=${OUT:-$PWD/gpu-out}
+OUT=/tmp/gpu-out
+BUDGET=${BUDGET:-540}
+mkdir -p "$OUT" "$DEST"
+pack() { tar -czf "$DEST/session.tgz" -C "$OUT" . 2>/dev/null; cp "$OUT"/{tensor-cores,tc-norms,model-steps}.md "$DEST/" 2>/dev/null; }
+trap pack EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$OUT/steps.log"; }
+# cap N: N, or the seconds left before the budget (less a 10 s reserve) when fewer.
+cap() { local left=$(( BUDGET - 10 - ($(date +%s) - t0) )); (( left < $1 )) && echo $left || echo "$1"; }
+run() { # run NAME BOUND LOG COMMAND...: bounded, skipped when under 15 s are left
+  local name=$1 bound; bound=$(cap "$2"); local log=$3; shift 3
+  if (( bound < 15 )); then stamp "$name skipped (budget)"; return 1; fi
+  timeout "$bound" "$@" > "$log" 2>&1; local rc=$?
+  stamp "$name rc=$rc (bound ${bound}s)"; return $rc
+}
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
-mkdir -p /tmp/dn /tmp/apps
-[[ -x /tmp/dn/dotnet ]] || tar -xJf "$dir/dotnet.tar.xz" -C /tmp/dn
-[[ -d /tmp/apps/Engine.Bench ]] || tar -xJf "$dir/apps.tar.xz" -C /tmp/apps
-export DOTNET_ROOT=/tmp/dn PATH=/tmp/dn:$PATH DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+mkdir -p /tmp/dn /tmp/apps /tmp/fx /tmp/dfs
+[[ -x /tmp/dn/dotnet ]] || tar -xJf "$dir/dotnet.tar.xz" -C /tmp/dn &
+[[ -d /tmp/apps/Engine.Bench ]] || tar -xJf "$dir/apps.tar.xz" -C /tmp/apps &
+[[ -f $dir/fx.tar.xz ]] && tar -xJf "$dir/fx.tar.xz" -C /tmp/fx &
+[[ -f $dir/diffusers.tar.xz ]] && tar -xJf "$dir/diffusers.tar.xz" -C /tmp/dfs &
+wait
+export DOTNET_ROOT=/tmp/dn PATH=/tmp/dn:$PATH DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PYTHONUNBUFFERED=1
 stamp "unpacked"
-ENGINE_TEST_CUDA=1 ENGINE_TEST_ILGPU=0 timeout 150 dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where '(TensorCore|HalfNorm).*cuda' Engine.Core.Tests > "$OUT/tc-tests.log" 2>&1
-stamp "tensor-core CUDA tests rc=$? ($(tail -1 "$OUT/tc-tests.log"))"
-timeout 200 dotnet /tmp/apps/Engine.Bench/Engine.Bench.dll --tensor-cores --out "$OUT/tc-engine.md" > "$OUT/tc-bench.log" 2>&1
-stamp "engine timings rc=$?"
-timeout 60 dotnet /tmp/apps/Engine.Bench/Engine.Bench.dll --half-norms --out "$OUT/tc-norms.md" > "$OUT/tc-norms.log" 2>&1
-stamp "half norm timings rc=$?"
-PYTHONUNBUFFERED=1 timeout 120 python3 "$here/tensor_core_peers.py" --engine "$OUT/tc-engine.md" --json "$OUT/torch-tc.json" --out "$OUT/tensor-cores.md" > "$OUT/torch-tc.log" 2>&1
-stamp "torch peers rc=$?"
-grep -E "^(FAILED|SKIPPED)" "$OUT/tc-tests.log" | head -30
-cat "$OUT/tc-engine.md" "$OUT/tensor-cores.md" 2>/dev/null || tail -20 "$OUT/tc-bench.log" "$OUT/torch-tc.log"
-cat "$OUT/tc-norms.md" 2>/dev/null || tail -20 "$OUT/tc-norms.log"
+bench=/tmp/apps/Engine.Bench/Engine.Bench.dll
+
+run "CUDA tests" 150 "$OUT/tests.log" env ENGINE_FIXTURES=/tmp/fx ENGINE_TEST_CUDA=1 ENGINE_TEST_ILGPU=0 \
+  dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where cuda
+stamp "CUDA tests: $(tail -1 "$OUT/tests.log")"
+run "engine kernel timings" 200 "$OUT/tc-bench.log" dotnet $bench --tensor-cores --out "$OUT/tc-engine.md"
+run "half norm timings" 60 "$OUT/tc-norms.log" dotnet $bench --half-norms --out "$OUT/tc-norms.md"
+run "torch kernel peers" 120 "$OUT/torch-tc.log" \
+  python3 "$here/tensor_core_peers.py" --engine "$OUT/tc-engine.md" --json "$OUT/torch-tc.json" --out "$OUT/tensor-cores.md"
+
+export PYTHONPATH=/tmp/dfs${PYTHONPATH:+:$PYTHONPATH}
+for m in sd15_unet dit_xl_2_256; do
+  manifest=/tmp/fx/manifests/${m}_keys.json
+  run "$m diffusers" 150 "$OUT/step-$m-torch.log" python3 "$here/model_step_peers.py" build --manifest "$manifest" \
+    --folder /tmp/$m --inputs /tmp/$m-in.safetensors --ref /tmp/$m-ref.safetensors --json "$OUT/step-$m.json" --runs 20 \
+    || { [[ -f /tmp/$m/config.json ]] || continue; }
+  run "$m engine" 150 "$OUT/step-$m-engine.log" dotnet $bench --model-step /tmp/$m --inputs /tmp/$m-in.safetensors \
+    --output /tmp/$m-engine.safetensors --device cuda --precision f16,f32 --weights f16 --runs 10 --out "$OUT/model-steps.md" || continue
+  run "$m compare" 40 "$OUT/step-$m-compare.log" python3 "$here/model_step_peers.py" compare \
+    --ref /tmp/$m-ref.safetensors --engine /tmp/$m-engine.safetensors --json "$OUT/step-$m.json"
+done
+
+grep -E "^FAILED" "$OUT/tests.log" | cut -c1-400 | head -30
+for f in tc-engine.md tensor-cores.md tc-norms.md model-steps.md; do [[ -f $OUT/$f ]] && cat "$OUT/$f"; done
+for m in sd15_unet dit_xl_2_256; do [[ -f $OUT/step-$m.json ]] && tr -d '\n ' < "$OUT/step-$m.json" && echo; done
+tail -4 "$OUT"/tc-bench.log "$OUT"/torch-tc.log "$OUT"/step-*-engine.log 2>/dev/null | cut -c1-300
