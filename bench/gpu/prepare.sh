@@ -31,8 +31,12 @@ rm -rf "$work/apps/Engine.Bench/runtimes" "$work/apps/Engine.Bench/"{x86,arm64,a
 # write images: its natives (11 MB per platform) stay behind to keep the transfer under 64 MiB.
 rm -rf "$work/apps/Engine.TestHost/runtimes"
 find "$work/apps" \( -name '*.pdb' -o -name '*.xml' \) -delete
+# Only the custom modes run there (--tensor-cores, --half-norms, --model-step, and the host's NUnit runner):
+# BenchmarkDotNet's compiler, tracing and disassembler and the VSTest / Microsoft.Testing adapters stay behind.
+rm -f "$work/apps/Engine.Bench/"{Microsoft.CodeAnalysis*.dll,Microsoft.Diagnostics.*.dll,Iced.dll} \
+  "$work/apps/Engine.TestHost/"{Microsoft.Testing.*.dll,Microsoft.TestPlatform.*.dll,Microsoft.VisualStudio.TestPlatform.*.dll,Microsoft.ApplicationInsights.dll,NUnit3.TestAdapter.dll}
 tar -cf - -C "$work/apps" . | xz -9 -T0 > "$dest/apps.tar.xz"
-(cd "$fixtures" && tar -cf - ops manifests models/dit_tiny models/unet2d_cond_tiny) | xz -6 -T0 > "$dest/fx.tar.xz"
+(cd "$fixtures" && tar -cf - ops manifests models/dit_tiny models/unet2d_cond_tiny) | xz -9 -T0 > "$dest/fx.tar.xz"
 diffusers=${3:-}
 if [[ -n $diffusers ]]; then
   # A checkout or a bare mirror (its HEAD): the package folder src/diffusers, unpacked as diffusers/.

@@ -15,7 +15,8 @@
 #   5. one step of the full-size SD 1.5 UNet and of DiT-XL-2-256 at batch 2 (random weights from the
 #      manifests): diffusers fp16 / fp32 (model_step_peers.py, diffusers from FOLDER/diffusers.tar.xz) and
 #      the engine on CUDA with f16 weights, f16 and f32 activations (Engine.Bench --model-step), with the
-#      engine's error against diffusers fp32 -> model-steps.md, step-*.json.
+#      engine's error against diffusers fp32, and one profiled pass per precision -> model-steps.md, step-*.json,
+#      step-profile-*.md.
 # Logs and tables go to /tmp/gpu-out (steps.log has each step's time and exit code); at the end, or when the
 # script is stopped, they are packed into $OUT/session.tgz (default ./gpu-out), with the tables beside it:
 # the device returns at most 8 files.
@@ -48,6 +49,13 @@ wait
 export DOTNET_ROOT=/tmp/dn PATH=/tmp/dn:$PATH DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PYTHONUNBUFFERED=1
 stamp "unpacked"
 bench=/tmp/apps/Engine.Bench/Engine.Bench.dll
+# ILGPU.Algorithms' cuBLAS binding opens libcublas.so.12; the machine's PyTorch carries CUDA 13's cuBLAS, whose
+# v2 entry points (cublasCreate_v2, cublasHgemm, ...) are the same: offered under the old name for the in-process peer.
+cublas=$(python3 -c "import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], 'lib'))" 2>/dev/null)
+if [[ -n $cublas && ! -e $cublas/libcublas.so.12 ]]; then
+  so=$(ls "$cublas"/libcublas.so.* 2>/dev/null | head -1)
+  [[ -n $so ]] && mkdir -p /tmp/cublas && ln -sf "$so" /tmp/cublas/libcublas.so.12 && export LD_LIBRARY_PATH=/tmp/cublas:$cublas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 
 run "CUDA tests" 150 "$OUT/tests.log" env ENGINE_FIXTURES=/tmp/fx ENGINE_TEST_CUDA=1 ENGINE_TEST_ILGPU=0 \
   dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where cuda
@@ -64,7 +72,7 @@ for m in sd15_unet dit_xl_2_256; do
     --folder /tmp/$m --inputs /tmp/$m-in.safetensors --ref /tmp/$m-ref.safetensors --json "$OUT/step-$m.json" --runs 20 \
     || { [[ -f /tmp/$m/config.json ]] || continue; }
   run "$m engine" 150 "$OUT/step-$m-engine.log" dotnet $bench --model-step /tmp/$m --inputs /tmp/$m-in.safetensors \
-    --output /tmp/$m-engine.safetensors --device cuda --precision f16,f32 --weights f16 --runs 10 --out "$OUT/model-steps.md" || continue
+    --output /tmp/$m-engine.safetensors --device cuda --precision f16,f32 --weights f16 --runs 10 --out "$OUT/model-steps.md" --profile "$OUT/step-profile-$m.md" || continue
   run "$m compare" 40 "$OUT/step-$m-compare.log" python3 "$here/model_step_peers.py" compare \
     --ref /tmp/$m-ref.safetensors --engine /tmp/$m-engine.safetensors --json "$OUT/step-$m.json"
 done

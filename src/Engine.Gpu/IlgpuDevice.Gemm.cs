@@ -26,7 +26,8 @@ public sealed partial class IlgpuDevice
             MatMulCore(a, b, output, batch, m, n, k, transposeA, transposeB, broadcastB, s.In(bias), activation, alpha);
             return;
         }
-        var launch = new GemmLaunch(this, UseWideTile(m, n, batch), BiasView(bias), p, batch);
+        bool fewRows = m <= GemmSmallRowsKernels.MaxRows && FewRowsGemm;
+        var launch = new GemmLaunch(this, UseWideTile(m, n, batch), fewRows, BiasView(bias), p, batch);
         switch (a.DType)
         {
             case DType.F16: launch.WithA(new F16Weights(ViewF16(a)), b, output); break;
@@ -46,7 +47,7 @@ public sealed partial class IlgpuDevice
         bias is not null ? View(bias) : (_absentBias ??= _accelerator.Allocate1D<float>(1)).View;
 
     /// <summary>Picks the GEMM instantiation for the storages of A, B and C, one dtype at a time.</summary>
-    private readonly struct GemmLaunch(IlgpuDevice device, bool wide, ArrayView<float> bias, GemmParams p, int batch)
+    private readonly struct GemmLaunch(IlgpuDevice device, bool wide, bool fewRows, ArrayView<float> bias, GemmParams p, int batch)
     {
         public void WithA<TA>(TA a, Tensor b, Tensor c) where TA : struct, IWeightView
         {
@@ -70,6 +71,14 @@ public sealed partial class IlgpuDevice
 
         private void Run<TA, TB, TC>(TA a, TB b, TC c) where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView
         {
+            if (fewRows)
+            {
+                int threads = Math.Min(GemmSmallRowsKernels.Threads, device._accelerator.MaxNumThreadsPerGroup);
+                int columns = GemmSmallRowsKernels.ColumnsPerBlock(p.TransposeB != 0, device._accelerator.WarpSize, threads);
+                var rowsGrid = device.GridOf((p.N + columns - 1) / columns, (p.M + GemmSmallRowsKernels.RowsPerBlock - 1) / GemmSmallRowsKernels.RowsPerBlock, batch, "MatMul");
+                device._kernels.GemmSmallRows<TA, TB, TC>()(new KernelConfig(rowsGrid, new Index3D(threads, 1, 1)), a, b, bias, c, p);
+                return;
+            }
             int t = p.Tile, size = wide ? MicroTile8.Size : MicroTile.Size, span = size * t;
             var grid = device.GridOf((p.N + span - 1) / span, (p.M + span - 1) / span, batch, "MatMul");
             var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<float>(TileLayout.SharedFloats(size, t)));
@@ -92,6 +101,12 @@ public sealed partial class IlgpuDevice
         long blocks = (m + span - 1) / span * ((n + span - 1) / span) * batch;
         return blocks >= _accelerator.NumMultiprocessors;
     }
+
+    /// <summary>
+    /// Whether products of at most <see cref="GemmSmallRowsKernels.MaxRows"/> rows that the tensor cores do not take run on
+    /// <see cref="GemmSmallRowsKernels"/> (default) rather than the tiled GEMM (tests compare the two).
+    /// </summary>
+    internal bool FewRowsGemm { get; set; } = true;
 
     /// <summary>When set, whether GEMM and convolution use 8 x 8 register blocks (tests exercise both with it).</summary>
     internal bool? ForcedWideTile { get; set; }

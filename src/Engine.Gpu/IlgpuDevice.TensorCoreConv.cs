@@ -62,7 +62,7 @@ public sealed partial class IlgpuDevice
 
     private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams> LoadTensorCoreConv<TElem>() where TElem : struct, IMmaElement =>
         _accelerator.AcceleratorType == AcceleratorType.Cuda
-            ? _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>)
+            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(_accelerator, TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>)
             : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TElem>);
 
     /// <summary>The 16-bit storage of an F16 or BF16 tensor (bf16 bits seen as <see cref="Half"/>; the kernels move bits).</summary>

@@ -47,7 +47,7 @@ public sealed partial class IlgpuDevice
     {
         if (_accelerator.AcceleratorType != AcceleratorType.Cuda)
             return _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem>);
-        var kernel = _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
+        var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(_accelerator, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
         CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreAttentionKernels.SharedHalves(OutputTile.MaxHeadDim) * 2);
         return kernel;
     }
@@ -81,7 +81,7 @@ public sealed partial class IlgpuDevice
 
     private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> LoadTensorCoreGemm<TElem>() where TElem : struct, IMmaElement =>
         _accelerator.AcceleratorType == AcceleratorType.Cuda
-            ? _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>)
+            ? PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(_accelerator, TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>)
             : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, DenseA, TElem>);
 
     /// <inheritdoc />

@@ -26,6 +26,13 @@ internal sealed partial class KernelCache(Accelerator accelerator)
             _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmKernels.Gemm<TA, TB, TC, TAcc>),
                 LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
+    /// <summary>The few-rows GEMM (<see cref="GemmSmallRowsKernels"/>) for storages <typeparamref name="TA"/>, <typeparamref name="TB"/> and <typeparamref name="TC"/>.</summary>
+    public Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams> GemmSmallRows<TA, TB, TC>()
+        where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView =>
+        (Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams>)_products.GetOrAdd(("gemm-rows", typeof((TA, TB, TC)), typeof(void)),
+            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmSmallRowsKernels.SmallRows<TA, TB, TC>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
     /// <summary>The convolution kernel for storages <typeparamref name="TX"/> (input), <typeparamref name="TW"/> (weights), <typeparamref name="TO"/> (output) and register block <typeparamref name="TAcc"/>.</summary>
     public Action<KernelConfig, TX, TW, ArrayView<float>, TO, ConvParams> Conv2d<TX, TW, TO, TAcc>()
         where TX : struct, IWeightView where TW : struct, IWeightView where TO : struct, IOutputView where TAcc : struct, IMicroTile =>

@@ -53,11 +53,12 @@ public class GemmTests
     /// <summary>
     /// Products of one to four rows against a transposed B (Linear on a few vectors) take the
     /// dot-product path on the CPU; five rows and more the packed GEMM. Wide enough (N 300, K 130) for
-    /// parallel column jobs with a partial last one, with bias, activation, alpha and a shared B.
+    /// parallel column jobs with a partial last one, with bias, activation, alpha and a shared B. On ILGPU devices M up to 16
+    /// runs on the few-rows kernel (one to four blocks of four rows).
     /// </summary>
     [Test]
     public void FewRowsAgainstTransposedB([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
-        [Values(1, 2, 4, 5)] int m, [Values(1, 2)] int batch)
+        [Values(1, 2, 4, 5, 13, 16)] int m, [Values(1, 2)] int batch)
     {
         Check(kind, batch, 1, m, 300, 130, false, true, true, Activation.GeluTanh, 0.5f, 13 + m);
         Check(kind, batch, 1, m, 3, 7, false, true, false, Activation.None, 1f, 17 + m);

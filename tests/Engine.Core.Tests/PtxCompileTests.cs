@@ -1,4 +1,5 @@
 using System.Reflection;
+using Engine.Gpu;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
@@ -35,6 +36,9 @@ public class PtxCompileTests
                     yield return ($"Gemm<{a.Name}, {w.Name}, {o.Name}, {t.Name}>", typeof(GemmKernels).GetMethod(nameof(GemmKernels.Gemm))!.MakeGenericMethod(a, w, o, t));
                     yield return ($"Conv2d<{a.Name}, {w.Name}, {o.Name}, {t.Name}>", typeof(ConvKernels).GetMethod(nameof(ConvKernels.Conv2d))!.MakeGenericMethod(a, w, o, t));
                 }
+        foreach (var (a, o) in activations)
+            foreach (var w in weights)
+                yield return ($"GemmSmallRows<{a.Name}, {w.Name}, {o.Name}>", typeof(GemmSmallRowsKernels).GetMethod(nameof(GemmSmallRowsKernels.SmallRows))!.MakeGenericMethod(a, w, o));
         yield return ("FlashAttention", typeof(AttentionKernels).GetMethod(nameof(AttentionKernels.FlashAttention))!);
         yield return ("FlashAttentionTiled", typeof(AttentionTiledKernels).GetMethod(nameof(AttentionTiledKernels.FlashAttentionTiled))!);
         foreach (var name in new[] { nameof(NormKernels.GroupNorm), nameof(NormKernels.GroupNormPartial), nameof(NormKernels.GroupNormApply), nameof(NormKernels.LayerNorm), nameof(NormKernels.Softmax) })
@@ -62,7 +66,7 @@ public class PtxCompileTests
     [Test]
     public void EveryKernelFamilyIsCovered()
     {
-        Assert.That(GroupedKernels().Count(), Is.EqualTo(53));
+        Assert.That(GroupedKernels().Count(), Is.EqualTo(62));
         Assert.That(ElementwiseKernels().Count(), Is.GreaterThanOrEqualTo(20), "element-wise kernels found by reflection");
     }
 
@@ -76,6 +80,8 @@ public class PtxCompileTests
             var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
             Assert.That(ptx, Does.Contain(".entry"), $"{name} for {arch}");
             Assert.That(ptx, Does.Not.Contain(".local"), $"{name} for {arch}: local memory (a register block or array that was not kept in registers)");
+            if (Environment.GetEnvironmentVariable("ENGINE_PTXAS") is { Length: > 0 } ptxas)
+                AssertNoStackFrame(ptxas, ptx, arch, name);
             if (method.DeclaringType == typeof(HalfNormKernels) || method.DeclaringType == typeof(HalfSoftmaxKernels))
                 Assert.That(ptx, Does.Contain("ld.global.b64"), $"{name} for {arch}: four halves per load");
             if ((method.DeclaringType == typeof(HalfNormKernels) && method.Name != nameof(HalfNormKernels.GroupNormPartial)) || method.DeclaringType == typeof(HalfSoftmaxKernels))
@@ -142,8 +148,55 @@ public class PtxCompileTests
             foreach (var instruction in instructions)
                 Assert.That(ptx, Does.Contain(instruction), $"{name} for {arch}");
             Assert.That(ptx, Does.Not.Contain("cvta.to.shared"), $"{name}: shared addresses come from the shared symbol");
+
+            // What the CUDA device loads: the same kernel with ILGPU's inline-PTX result slots promoted to registers.
+            var promoted = PromotedKernels.Compile(backend, method).PTXAssembly;
+            PtxLocalPromotion.Promote(ptx, out int slots, out int kept);
+            Assert.That((slots, kept), Is.Not.EqualTo((0, 0)), $"{name}: ILGPU keeps inline-PTX results in local slots (the rewrite's premise)");
+            Assert.That(kept, Is.Zero, $"{name} for {arch}: local slots the rewrite could not promote");
+            Assert.That(promoted, Does.Not.Contain(".local"), $"{name} for {arch}: no local memory after promotion");
+            foreach (var instruction in instructions)
+                Assert.That(promoted, Does.Contain(instruction), $"{name} for {arch}, promoted");
             if (Environment.GetEnvironmentVariable("ENGINE_PTX_DUMP") is { Length: > 0 } dump)
+            {
                 File.WriteAllText(Path.Combine(dump, $"{name}.{arch}.ptx"), ptx);
+                File.WriteAllText(Path.Combine(dump, $"{name}.{arch}.promoted.ptx"), promoted);
+            }
+            if (Environment.GetEnvironmentVariable("ENGINE_PTXAS") is { Length: > 0 } ptxas)
+                AssertNoStackFrame(ptxas, promoted, arch, name);
+        }
+    }
+
+    /// <summary>
+    /// Runs ptxas -v (ENGINE_PTXAS names it; not in CI) on <paramref name="ptx"/> and requires that it compiles (the
+    /// driver's JIT rejects what ptxas rejects) to a kernel without stack frame or spills. A ptxas older than the module's PTX ISA reads it as ISA 7.8 (CUDA 11.8): the kernels
+    /// use no instruction newer than that, and the check is about register allocation, not the header.
+    /// </summary>
+    private static void AssertNoStackFrame(string ptxas, string ptx, CudaArchitecture arch, string name)
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            string sm = arch == CudaArchitecture.SM_90 ? "sm_90" : "sm_80";
+            string Run(string text)
+            {
+                File.WriteAllText(file, text);
+                using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(ptxas, ["-v", $"-arch={sm}", file, "-o", file + ".cubin"])
+                    { RedirectStandardError = true, RedirectStandardOutput = true })!;
+                string log = process.StandardError.ReadToEnd() + process.StandardOutput.ReadToEnd();
+                process.WaitForExit();
+                return process.ExitCode == 0 ? log : $"ptxas exit code {process.ExitCode}: {log}";
+            }
+            var log = Run(ptx);
+            if (log.Contains("Unsupported .version", StringComparison.Ordinal))
+                log = Run(System.Text.RegularExpressions.Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", System.Text.RegularExpressions.RegexOptions.Multiline));
+            TestContext.Out.WriteLine($"{name} {sm}: {log.Trim()}");
+            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"), $"{name} for {sm}: {log}");
+        }
+        finally
+        {
+            File.Delete(file);
+            File.Delete(file + ".cubin");
         }
     }
 }

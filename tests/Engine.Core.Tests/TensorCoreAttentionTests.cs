@@ -1,3 +1,4 @@
+using Engine.Gpu;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -24,7 +25,7 @@ public class TensorCoreAttentionTests(string kind)
         bf16 ? x.Select(v => DTypeExtensions.BFloat16ToSingle(DTypeExtensions.SingleToBFloat16(v))).ToArray() : TensorCoreAccelerators.RoundToHalf(x);
 
     private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Load<TElem>() where TElem : struct, IMmaElement => kind == "cuda"
-        ? Acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>)
+        ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(Acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>)
         : Acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem>);
 
     [TestCase(40, 1, 2, 37, 37, false, false)]

@@ -1,3 +1,4 @@
+using Engine.Gpu;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -43,7 +44,7 @@ public class TensorCoreGemmTests(string kind)
 
     private Action<KernelConfig, TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Load<TA, TElem>()
         where TA : struct, ITileSourceA where TElem : struct, IMmaElement => kind == "cuda"
-            ? Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, TA, TElem>)
+            ? PromotedKernels.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(Acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TA, TElem>)
             : Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TA, TElem>);
 
     private static void AssertClose(double[] expected, float[] actual, bool bf16, string what)

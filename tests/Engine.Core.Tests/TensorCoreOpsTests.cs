@@ -1,3 +1,4 @@
+using Engine.Gpu;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -50,7 +51,7 @@ public class TensorCoreOpsTests(string kind)
         using var da = Acc.Allocate1D(Bits(a));
         using var dw = Acc.Allocate1D(Bits(w));
         using var dc = Acc.Allocate1D<float>(128);
-        var k = Cuda ? Acc.LoadStreamKernel<ArrayView<Half>, ArrayView<Half>, ArrayView<float>, int, int>(MmaKernel<PtxTensorCore>)
+        var k = Cuda ? PromotedKernels.LoadStreamKernel<ArrayView<Half>, ArrayView<Half>, ArrayView<float>, int, int>(Acc, MmaKernel<PtxTensorCore>)
             : Acc.LoadStreamKernel<ArrayView<Half>, ArrayView<Half>, ArrayView<float>, int, int>(MmaKernel<EmulatedTensorCore>);
         k(new KernelConfig(1, 32), da.View, dw.View, dc.View, bf16 ? 1 : 0, wrong);
         return dc.GetAsArray1D();
@@ -130,7 +131,7 @@ public class TensorCoreOpsTests(string kind)
         var src = Enumerable.Range(0, 32 * 24).Select(i => (ushort)(i + 1)).ToArray();
         using var ds = Acc.Allocate1D(src);
         using var dout = Acc.Allocate1D<uint>(128);
-        var k = Cuda ? Acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<uint>, int>(LdMatrixKernel<PtxTensorCore>)
+        var k = Cuda ? PromotedKernels.LoadStreamKernel<ArrayView<ushort>, ArrayView<uint>, int>(Acc, LdMatrixKernel<PtxTensorCore>)
             : Acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<uint>, int>(LdMatrixKernel<EmulatedTensorCore>);
         k(new KernelConfig(1, 32, SharedMemoryConfig.RequestDynamic<ushort>(32 * 24)), ds.View, dout.View, variant);
         var got = dout.GetAsArray1D();
@@ -170,7 +171,7 @@ public class TensorCoreOpsTests(string kind)
         using var ds = Acc.Allocate1D(bits.Select(b => Interop.IntAsFloat(b)).ToArray());
         using var dc = Acc.Allocate1D<ushort>(256);
         using var dl = Acc.Allocate1D<uint>(128);
-        var k = Cuda ? Acc.LoadStreamKernel<GlobalHalf, ArrayView<ushort>, ArrayView<uint>>(CopyKernel<PtxTensorCore>)
+        var k = Cuda ? PromotedKernels.LoadStreamKernel<GlobalHalf, ArrayView<ushort>, ArrayView<uint>>(Acc, CopyKernel<PtxTensorCore>)
             : Acc.LoadStreamKernel<GlobalHalf, ArrayView<ushort>, ArrayView<uint>>(CopyKernel<EmulatedTensorCore>);
         k(new KernelConfig(1, 32, SharedMemoryConfig.RequestDynamic<ushort>(256)), GlobalHalf.Of(ds.View), dc.View, dl.View);
         var copied = dc.GetAsArray1D();
@@ -197,7 +198,7 @@ public class TensorCoreOpsTests(string kind)
         var x = TensorCoreAccelerators.Random(64, 5, 100f);
         using var dx = Acc.Allocate1D(x);
         using var dout = Acc.Allocate1D<uint>(64);
-        (Cuda ? Acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>>(PackKernel<PtxTensorCore>) : Acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>>(PackKernel<EmulatedTensorCore>))(new KernelConfig(1, 32), dx.View, dout.View);
+        (Cuda ? PromotedKernels.LoadStreamKernel<ArrayView<float>, ArrayView<uint>>(Acc, PackKernel<PtxTensorCore>) : Acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>>(PackKernel<EmulatedTensorCore>))(new KernelConfig(1, 32), dx.View, dout.View);
         var got = dout.GetAsArray1D();
         for (int i = 0; i < 32; i++)
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Engine.Core;
+using Engine.Core.Profiling;
 using Engine.Core.Safetensors;
 using Engine.Gpu;
 using Engine.Models.Loading;
@@ -10,13 +11,14 @@ namespace Engine.Bench.Gpu;
 
 /// <summary>
 /// <c>Engine.Bench --model-step DIR --inputs IN.safetensors [--output OUT.safetensors] [--device cuda]
-/// [--precision f16,f32] [--weights f16] [--runs N] [--out FILE]</c>: one denoiser step of a full-size model
+/// [--precision f16,f32] [--weights f16] [--runs N] [--out FILE] [--profile FILE]</c>: one denoiser step of a full-size model
 /// (issue 16's SD 1.5 UNet and DiT-XL-2 targets). Loads the folder once, then for each activation precision
 /// runs the forward on the inputs (<c>sample</c> or <c>hidden_states</c>, <c>timestep</c>,
 /// <c>encoder_hidden_states</c>, <c>class_labels</c>, as <c>bench/gpu/model_step_peers.py</c> writes them): the
 /// first pass (kernel compilation included) timed alone, one more warm-up, then the median, minimum and maximum
 /// of <c>N</c> synchronised passes. Writes each precision's output as <c>output_PRECISION</c> so the peer
-/// script can compare it with diffusers', and a markdown row per precision.
+/// script can compare it with diffusers', and a markdown row per precision. With <c>--profile</c>, one more pass per
+/// precision runs under the op profiler (the device synchronised after each op) and its table is appended to FILE.
 /// </summary>
 public static class ModelStepTimings
 {
@@ -25,7 +27,7 @@ public static class ModelStepTimings
         string? Arg(string name) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : null; }
         string folder = Arg("--model-step") ?? throw new ArgumentException("--model-step DIR is required");
         string inputs = Arg("--inputs") ?? throw new ArgumentException("--inputs FILE is required");
-        string? output = Arg("--output"), outFile = Arg("--out");
+        string? output = Arg("--output"), outFile = Arg("--out"), profileFile = Arg("--profile");
         int runs = int.Parse(Arg("--runs") ?? "10", CultureInfo.InvariantCulture);
         var precisions = (Arg("--precision") ?? "f16").Split(',').Select(Storage).ToArray();
         var weights = Storage(Arg("--weights") ?? "f16");
@@ -68,6 +70,18 @@ public static class ModelStepTimings
                     model.Forward(sample, timestep, labels, context).Dispose();
                     device.Synchronize();
                     times[r] = sw.Elapsed.TotalMilliseconds;
+                }
+                if (profileFile is not null)
+                {
+                    var profiler = new OpProfiler();
+                    device.Profiler = profiler;
+                    try
+                    {
+                        model.Forward(sample, timestep, labels, context).Dispose();
+                        device.Synchronize();
+                    }
+                    finally { device.Profiler = null; }
+                    File.AppendAllText(profileFile, $"{model.Config.ClassName} {Tensor.ShapeString(sample.ShapeArray())}, {precision.StorageName()} activations, on {device.Name}\n\n{profiler.Snapshot().Format()}\n");
                 }
                 Array.Sort(times);
                 double median = runs % 2 == 1 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);

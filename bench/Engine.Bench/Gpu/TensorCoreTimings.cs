@@ -111,7 +111,7 @@ public static class TensorCoreTimings
         using var k = RandomHalves<TElem>(acc, count, 2, 1f);
         using var v = RandomHalves<TElem>(acc, count, 3, 1f);
         using var o = acc.Allocate1D<Half>(count);
-        var kernel = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
+        var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
         int bytes = TensorCoreAttentionKernels.SharedHalves(d) * 2;
         CudaLaunchLimits.AllowSharedBytes(kernel, bytes);
         var p = new TcAttentionParams { Lq = length, Lk = length, Heads = heads, HeadDim = d, Width = heads * d, ScaleLog2 = 1.4426950408889634f / MathF.Sqrt(d) };
@@ -131,7 +131,7 @@ public static class TensorCoreTimings
         using var c = acc.Allocate1D<Half>(count);
         using var none = acc.Allocate1D<Half>(1);
         using var noBias = acc.Allocate1D<float>(1);
-        var kernel = acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>);
+        var kernel = PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>);
         var p = new TcGemmParams { M = n, N = n, K = n, StrideA = count, StrideC = count, Alpha = 1f };
         var config = new KernelConfig(new Index3D(n / TensorCoreGemmKernels.BN, n / TensorCoreGemmKernels.BM, 1), new Index3D(TensorCoreGemmKernels.Threads, 1, 1),
             SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
@@ -162,7 +162,7 @@ public static class TensorCoreTimings
         using var w = RandomHalves(acc, (long)cout * 9 * cin, 7, 0.05f);
         using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.1f * MathF.Sin(i)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * o * o * cout);
-        var kernel = acc.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA, F16Element>);
+        var kernel = PromotedKernels.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA, F16Element>);
         var p = new TcGemmParams { M = o * o, N = cout, K = 9 * cin, StrideC = (long)o * o * cout, HasBias = 1, Alpha = 1f };
         var source = new ConvA { Cin = cin, H = size, W = size, Kw = 3, Wo = o, Stride = stride, Padding = 1, Pixels = o * o, K = 9 * cin };
         var config = new KernelConfig(new Index3D((cout + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (o * o + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch),
@@ -179,7 +179,7 @@ public static class TensorCoreTimings
         using var w = RandomHalves<TElem>(acc, (long)cout * cin * kernel * kernel, 10, 0.05f);
         using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.01f * (i % 7)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * cout * o * o);
-        var launch = acc.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>);
+        var launch = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(acc, TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>);
         var p = new TcConvParams { Cin = cin, H = size, W = size, Cout = cout, Ho = o, Wo = o, Kh = kernel, Kw = kernel, Stride = stride, Padding = pad, HasBias = 1 };
         p.Dense = kernel == 1 && p.Pixels % 8 == 0 ? 1 : 0;
         var config = new KernelConfig(new Index3D((p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, (cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM, batch),
