@@ -25,15 +25,16 @@ public static class GemmSmallRowsKernels
 
     /// <summary>
     /// Columns of C one block computes: with B stored [N, K] (a Linear's weight) one warp per column, lanes along
-    /// K and a warp-shuffle sum; with B stored [K, N] one thread per column, walking K (consecutive threads read
-    /// consecutive columns).
+    /// K and a warp-shuffle sum; with B stored [K, N] (an embedding table behind a one-hot product) a warp's worth of
+    /// consecutive columns, lanes along N and the block's warps each taking every warps-th k, summed in shared memory.
     /// </summary>
-    public static int ColumnsPerBlock(bool transposeB, int warpSize, int threads) => transposeB ? threads / warpSize : threads;
+    public static int ColumnsPerBlock(bool transposeB, int warpSize, int threads) => transposeB ? threads / warpSize : warpSize;
 
     /// <summary>
     /// C[b] = act(alpha * op(A[b]) op(B[b or 0]) + bias), as <see cref="GemmKernels.Gemm{TA, TB, TC, TAcc}"/>, for
     /// M &lt;= <see cref="MaxRows"/>. Launch: grid (ceil(N / <see cref="ColumnsPerBlock"/>), ceil(M / RowsPerBlock),
-    /// batch), group (<see cref="Threads"/> or the device's largest group, a multiple of its warp, 1, 1), no shared memory.
+    /// batch), group (<see cref="Threads"/> or the device's largest group, a multiple of its warp, 1, 1); static shared
+    /// memory of <see cref="RowsPerBlock"/> x <see cref="Threads"/> floats for B stored [K, N].
     /// </summary>
     public static void SmallRows<TA, TB, TC>(TA a, TB b, ArrayView<float> bias, TC c, GemmParams p)
         where TA : struct, IWeightView
@@ -75,16 +76,35 @@ public static class GemmSmallRowsKernels
         }
         else
         {
-            n = Grid.IdxX * Group.DimX + Group.IdxX;
-            if (n >= p.N) return;
-            for (int k = 0; k < p.K; k++)
+            // Lanes along N (consecutive columns, coalesced), the block's warps split K; their sums meet in shared memory.
+            int lanes = Warp.WarpSize, warps = Group.DimX / lanes, warp = Group.IdxX / lanes;
+            n = Grid.IdxX * lanes + Warp.LaneIdx;
+            if (n < p.N)
+                for (int k = warp; k < p.K; k += warps)
+                {
+                    float w = b.Read(bBase + (long)k * p.N + n);
+                    long i = aBase + row0 * aRow + k * aK;
+                    s0 += w * a.Read(i);
+                    if (rows > 1) s1 += w * a.Read(i + aRow);
+                    if (rows > 2) s2 += w * a.Read(i + 2 * aRow);
+                    if (rows > 3) s3 += w * a.Read(i + 3 * aRow);
+                }
+            var partial = SharedMemory.Allocate<float>(RowsPerBlock * Threads);
+            int slot = warp * lanes + Warp.LaneIdx, stride = warps * lanes;
+            partial[slot] = s0;
+            partial[stride + slot] = s1;
+            partial[2 * stride + slot] = s2;
+            partial[3 * stride + slot] = s3;
+            Group.Barrier();
+            if (warp != 0 || n >= p.N) return;
+            s0 = s1 = s2 = s3 = 0f;
+            for (int j = 0; j < warps; j++)
             {
-                float w = b.Read(bBase + (long)k * p.N + n);
-                long i = aBase + row0 * aRow + k * aK;
-                s0 += w * a.Read(i);
-                if (rows > 1) s1 += w * a.Read(i + aRow);
-                if (rows > 2) s2 += w * a.Read(i + 2 * aRow);
-                if (rows > 3) s3 += w * a.Read(i + 3 * aRow);
+                int at = j * lanes + Warp.LaneIdx;
+                s0 += partial[at];
+                s1 += partial[stride + at];
+                s2 += partial[2 * stride + at];
+                s3 += partial[3 * stride + at];
             }
         }
         long cBase = (long)batch * p.M * p.N + (long)row0 * p.N + n;

@@ -64,6 +64,18 @@ public class GemmTests
         Check(kind, batch, 1, m, 3, 7, false, true, false, Activation.None, 1f, 17 + m);
     }
 
+    /// <summary>
+    /// A few rows against B stored [K, N] (an embedding table behind a one-hot product), A plain and transposed: on
+    /// ILGPU devices the few-rows kernel's column-per-lane form, its warps splitting K.
+    /// </summary>
+    [Test]
+    public void FewRowsAgainstPlainB([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind,
+        [Values(1, 2, 5, 16)] int m, [Values(1, 2)] int batch)
+    {
+        Check(kind, batch, 1, m, 70, 1001, false, false, true, Activation.SiLU, 0.5f, 29 + m);
+        Check(kind, batch, 1, m, 33, 37, true, false, false, Activation.None, 1f, 31 + m);
+    }
+
     [Test]
     public void LinearOnRank3Input([ValueSource(typeof(TestDevices), nameof(TestDevices.Kinds))] string kind)
     {
