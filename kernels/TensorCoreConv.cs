@@ -18,6 +18,15 @@ public struct TcConvParams
     /// multiple of 8, input 16-byte aligned), staged with cp.async; 0: gathered element by element.
     /// </summary>
     public int Dense;
+    /// <summary>
+    /// Blocks that share one output tile, each summing <see cref="SplitSlabs"/> K slabs of it into float32 partials
+    /// (0 or 1: no split, the block stores the output). Convolutions with few output pixels (a UNet's 8x8 and 16x16
+    /// levels) have too few tiles to fill the GPU and a long K (9 x 1280 or more): splitting K gives every
+    /// multiprocessor blocks, and <see cref="TensorCoreConvKernels.ReduceSplits{TElem}"/> adds the partials and the bias.
+    /// </summary>
+    public int Splits;
+    /// <summary>K slabs (of <see cref="TensorCoreConvKernels.BK"/>) per split.</summary>
+    public int SplitSlabs;
     /// <summary>GEMM depth Cin * Kh * Kw (a multiple of 8).</summary>
     public readonly int K => Cin * Kh * Kw;
     /// <summary>Output pixels per image.</summary>
@@ -56,42 +65,52 @@ public static class TensorCoreConvKernels
     /// 32 channels by 32 pixels: two m16 by four n8 mma tiles. Weight slabs arrive by cp.async one stage
     /// ahead; the input slab of the next stage is loaded into registers before the current one is
     /// multiplied and stored to shared memory after it (or by cp.async in the dense 1x1 case).
-    /// <para>Launch: grid (ceil(Ho Wo / 64), ceil(Cout / 64), N), group 128, <see cref="SharedHalves"/> halves of
+    /// <para>Launch: grid (ceil(Ho Wo / 64), ceil(Cout / 64), N x splits), group 128, <see cref="SharedHalves"/> halves of
     /// dynamic shared memory. Cin a multiple of 8; the weight 16-byte aligned. x, w and output hold
-    /// <typeparamref name="TElem"/> bits (bf16 tensors are passed as their 16-bit views).</para>
+    /// <typeparamref name="TElem"/> bits (bf16 tensors are passed as their 16-bit views). With
+    /// <see cref="TcConvParams.Splits"/> above 1, block z = image x splits + split writes its float32 sums to
+    /// <paramref name="partial"/>[split, image, co, pixel] instead, without bias.</para>
     /// </summary>
-    public static void Conv2d<TCore, TElem>(GlobalHalf x, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> output, TcConvParams p)
+    public static void Conv2d<TCore, TElem>(GlobalHalf x, GlobalHalf w, ArrayView<float> bias, ArrayView<float> partial, ArrayView<Half> output, TcConvParams p)
         where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
         var core = default(TCore);
         var shared = SharedMemory.GetDynamic<ushort>();
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp >> 1, wn = warp & 1;
-        int batch = Grid.IdxZ, co0 = Grid.IdxY * BM, p0 = Grid.IdxX * BN;
-        int slabs = (p.K + BK - 1) / BK;
+        int splits = p.Splits > 1 ? p.Splits : 1, batch = Grid.IdxZ / splits, split = Grid.IdxZ - batch * splits;
+        int co0 = Grid.IdxY * BM, p0 = Grid.IdxX * BN;
+        int slabs = (p.K + BK - 1) / BK, first = 0;
+        if (splits > 1)
+        {
+            first = split * p.SplitSlabs;
+            slabs = first + p.SplitSlabs < slabs ? first + p.SplitSlabs : slabs;
+        }
         // Gather: thread owns pixel column tid % 64 and the k rows of parity tid / 64 (uniform per warp).
         int column = tid & (BN - 1), parity = tid >> 6;
         var gather = XGather.At(batch, p0 + column, parity, p);
 
-        StageW(core, shared, 0, w, co0, 0, tid, p);
-        if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, 0, tid, p);
-        else StoreX(shared, 0, column, parity, gather.Load(x.View, 0, p));
+        // Stages alternate with j = s - first; the slab range may be empty for the last splits of a short K.
+        StageW(core, shared, 0, w, co0, first * BK, tid, p);
+        if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p);
+        else StoreX(shared, 0, column, parity, gather.Load(x.View, first * BK, p));
         core.CpAsyncCommit();
         var acc = default(WarpTile);
         var next = default(XColumn);
-        for (int s = 0; s < slabs; s++)
+        for (int s = first; s < slabs; s++)
         {
             bool more = s + 1 < slabs;
+            int j = s - first;
             if (more)
             {
-                StageW(core, shared, (s + 1) & 1, w, co0, (s + 1) * BK, tid, p);
-                if (p.Dense != 0) StageXDense(core, shared, (s + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p);
+                StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p);
+                if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p);
                 core.CpAsyncCommit();
                 if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
             Group.Barrier();
-            int wOff = (s & 1) * StageHalves, xOff = wOff + BM * WStride;
+            int wOff = (j & 1) * StageHalves, xOff = wOff + BM * WStride;
             for (int kk = 0; kk < BK; kk += 16)
             {
                 // Weights: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (the A fragment).
@@ -106,12 +125,25 @@ public static class TensorCoreConvKernels
                 acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
             }
             // The next stage was last read in the previous slab, before the barrier above.
-            if (more && p.Dense == 0) StoreX(shared, (s + 1) & 1, column, parity, next);
+            if (more && p.Dense == 0) StoreX(shared, (j + 1) & 1, column, parity, next);
             Group.Barrier();
         }
         int g = lane >> 2, t = lane & 3;
         int co = co0 + wm * 32 + g, px = p0 + wn * 32 + 2 * t;
         long outBase = (long)batch * p.Cout * p.Pixels;
+        if (splits > 1)
+        {
+            long partBase = (long)split * (Grid.DimZ / splits) * p.Cout * p.Pixels + outBase;
+            StorePartial(acc.T0, co, px, partial, partBase, p);
+            StorePartial(acc.T1, co, px + 8, partial, partBase, p);
+            StorePartial(acc.T2, co, px + 16, partial, partBase, p);
+            StorePartial(acc.T3, co, px + 24, partial, partBase, p);
+            StorePartial(acc.T4, co + 16, px, partial, partBase, p);
+            StorePartial(acc.T5, co + 16, px + 8, partial, partBase, p);
+            StorePartial(acc.T6, co + 16, px + 16, partial, partBase, p);
+            StorePartial(acc.T7, co + 16, px + 24, partial, partBase, p);
+            return;
+        }
         Store<TElem>(acc.T0, co, px, bias, output, outBase, p);
         Store<TElem>(acc.T1, co, px + 8, bias, output, outBase, p);
         Store<TElem>(acc.T2, co, px + 16, bias, output, outBase, p);
@@ -176,6 +208,35 @@ public static class TensorCoreConvKernels
         Put<TElem>(c.C1, co, px + 1, bias, output, outBase, p);
         Put<TElem>(c.C2, co + 8, px, bias, output, outBase, p);
         Put<TElem>(c.C3, co + 8, px + 1, bias, output, outBase, p);
+    }
+
+    private static void StorePartial(MmaAcc c, int co, int px, ArrayView<float> partial, long partBase, TcConvParams p)
+    {
+        PutPartial(c.C0, co, px, partial, partBase, p);
+        PutPartial(c.C1, co, px + 1, partial, partBase, p);
+        PutPartial(c.C2, co + 8, px, partial, partBase, p);
+        PutPartial(c.C3, co + 8, px + 1, partial, partBase, p);
+    }
+
+    private static void PutPartial(float v, int co, int px, ArrayView<float> partial, long partBase, TcConvParams p)
+    {
+        if (co >= p.Cout || px >= p.Pixels) return;
+        partial[partBase + (long)co * p.Pixels + px] = v;
+    }
+
+    /// <summary>
+    /// Output element <paramref name="index"/> of a split convolution: the sum of its <see cref="TcConvParams.Splits"/>
+    /// float32 partials (split by split, the same order every time) plus the bias, rounded once to
+    /// <typeparamref name="TElem"/>. <paramref name="count"/> = N x Cout x Ho Wo, the stride between splits.
+    /// </summary>
+    public static void ReduceSplits<TElem>(Index1D index, ArrayView<float> partial, ArrayView<float> bias, ArrayView<Half> output, TcConvParams p, long count)
+        where TElem : struct, IMmaElement
+    {
+        float sum = 0f;
+        for (int s = 0; s < p.Splits; s++) sum += partial[s * count + index];
+        int co = (int)((index / p.Pixels) % p.Cout);
+        float y = sum + (p.HasBias != 0 ? bias[co] : 0f);
+        output[index] = Interop.IntAsFloat(default(TElem).Round(y));
     }
 
     private static void Put<TElem>(float v, int co, int px, ArrayView<float> bias, ArrayView<Half> output, long outBase, TcConvParams p)

@@ -13,7 +13,26 @@ namespace Engine.Gpu;
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>? _tcConvF16, _tcConvBF16;
+    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>? _tcConvF16, _tcConvBF16;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams, long>? _tcConvReduceF16, _tcConvReduceBF16;
+    private ILGPU.Runtime.MemoryBuffer1D<float, Stride1D.Dense>? _tcConvPartials;
+
+    /// <summary>When set, the number of K splits every tensor-core convolution uses (tests); otherwise chosen per shape.</summary>
+    internal int? ForcedConvSplits { get; set; }
+
+    /// <summary>
+    /// K splits for a convolution of <paramref name="tiles"/> output tiles (all images) and <paramref name="slabs"/> K slabs:
+    /// enough blocks for four per multiprocessor, each split at least 8 slabs deep, at most 16 splits; 1 when the tiles
+    /// alone fill the device. Returns the splits and the slabs per split, every split non-empty.
+    /// </summary>
+    private (int Splits, int SplitSlabs) ConvSplits(long tiles, int slabs)
+    {
+        long target = 4L * _accelerator.NumMultiprocessors;
+        int splits = ForcedConvSplits ?? (tiles >= target ? 1 : (int)Math.Min(Math.Min((target + tiles - 1) / tiles, slabs / 8), 16));
+        splits = Math.Clamp(splits, 1, slabs);
+        int per = (slabs + splits - 1) / splits;
+        return ((slabs + per - 1) / per, per);
+    }
 
     /// <summary>
     /// On ILGPU's CPU accelerator, run the tensor-core routes with <see cref="EmulatedTensorCore"/> (tests: the
@@ -53,17 +72,38 @@ public sealed partial class IlgpuDevice
         var kernel = x.DType == DType.F16
             ? _tcConvF16 ??= LoadTensorCoreConv<F16Element>()
             : _tcConvBF16 ??= LoadTensorCoreConv<BF16Element>();
-        var grid = GridOf((p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, (p.Cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM, x.Dim(0), "Conv2d");
+        int images = x.Dim(0), tilesX = (p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, tilesY = (p.Cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM;
+        (p.Splits, p.SplitSlabs) = ConvSplits((long)tilesX * tilesY * images, (p.K + TensorCoreConvKernels.BK - 1) / TensorCoreConvKernels.BK);
+        long count = (long)images * p.Cout * p.Pixels;
+        var partials = BiasView(null);
+        if (p.Splits > 1)
+        {
+            long need = p.Splits * count;
+            if (_tcConvPartials is null || _tcConvPartials.Length < need)
+            {
+                _tcConvPartials?.Dispose();
+                _tcConvPartials = _accelerator.Allocate1D<float>(need);
+            }
+            partials = _tcConvPartials.View.SubView(0, need);
+        }
+        var grid = GridOf(tilesX, tilesY, (long)images * p.Splits, "Conv2d");
         var config = new KernelConfig(grid, new Index3D(TensorCoreConvKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreConvKernels.SharedHalves));
-        kernel(config, GlobalHalf.Of(HalfBits(x)), GlobalHalf.Of(HalfBits(w)), biasView, HalfBits(output), p);
+        kernel(config, GlobalHalf.Of(HalfBits(x)), GlobalHalf.Of(HalfBits(w)), biasView, partials, HalfBits(output), p);
+        if (p.Splits > 1)
+        {
+            var reduce = x.DType == DType.F16
+                ? _tcConvReduceF16 ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams, long>(TensorCoreConvKernels.ReduceSplits<F16Element>)
+                : _tcConvReduceBF16 ??= _accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams, long>(TensorCoreConvKernels.ReduceSplits<BF16Element>);
+            reduce((int)count, partials, biasView, HalfBits(output), p, count);
+        }
         TensorCoreConvLaunches++;
         return true;
     }
 
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams> LoadTensorCoreConv<TElem>() where TElem : struct, IMmaElement =>
+    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams> LoadTensorCoreConv<TElem>() where TElem : struct, IMmaElement =>
         _accelerator.AcceleratorType == AcceleratorType.Cuda
-            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(_accelerator, TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>)
-            : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TElem>);
+            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(_accelerator, TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>)
+            : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TElem>);
 
     /// <summary>The 16-bit storage of an F16 or BF16 tensor (bf16 bits seen as <see cref="Half"/>; the kernels move bits).</summary>
     private static ArrayView<Half> HalfBits(Tensor t) => t.DType == DType.F16 ? ViewF16(t) : ViewBF16(t).Cast<Half>();

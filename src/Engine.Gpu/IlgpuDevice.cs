@@ -279,6 +279,7 @@ public sealed partial class IlgpuDevice : Device
         _closed = true;
         _scratch?.Dispose();
         _absentBias?.Dispose();
+        _tcConvPartials?.Dispose();
         _parameterCopies.Dispose();
         base.Dispose();
         _accelerator.Dispose();

@@ -71,6 +71,16 @@ public static class PromotedKernels
         return (config, a, b, c, d, e) => launch(stream, config, a, b, c, d, e);
     }
 
+    /// <summary>The stream launcher of a six-parameter kernel, with its PTX promoted on CUDA.</summary>
+    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadStreamKernel<T1, T2, T3, T4, T5, T6>(Accelerator accelerator, Action<T1, T2, T3, T4, T5, T6> kernel)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
+    {
+        if (accelerator is not CudaAccelerator cuda) return accelerator.LoadStreamKernel(kernel);
+        var launch = Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(cuda, kernel);
+        var stream = accelerator.DefaultStream;
+        return (config, a, b, c, d, e, f) => launch(stream, config, a, b, c, d, e, f);
+    }
+
     /// <summary>The stream launcher of a seven-parameter kernel, with its PTX promoted on CUDA.</summary>
     public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadStreamKernel<T1, T2, T3, T4, T5, T6, T7>(Accelerator accelerator, Action<T1, T2, T3, T4, T5, T6, T7> kernel)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct

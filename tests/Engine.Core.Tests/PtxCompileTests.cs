@@ -50,12 +50,17 @@ public class PtxCompileTests
             yield return ($"HalfSoftmax<{format.Name}>", typeof(HalfSoftmaxKernels).GetMethod(nameof(HalfSoftmaxKernels.Softmax))!.MakeGenericMethod(format));
     }
 
-    /// <summary>The implicitly grouped (element-wise) kernels: public static methods whose first parameter is an Index1D.</summary>
+    /// <summary>
+    /// The implicitly grouped (element-wise) kernels: public static methods whose first parameter is an Index1D, generic
+    /// ones with the element types the device loads them with.
+    /// </summary>
     private static IEnumerable<(string Name, MethodInfo Method)> ElementwiseKernels() =>
         typeof(GemmKernels).Assembly.GetTypes()
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
             .Where(m => m.ReturnType == typeof(void) && m.GetParameters() is [{ ParameterType: var p }, ..] && p == typeof(Index1D))
-            .Select(m => ($"{m.DeclaringType!.Name}.{m.Name}", m));
+            .SelectMany(m => m.IsGenericMethodDefinition
+                ? new[] { typeof(F16Element), typeof(BF16Element) }.Select(e => ($"{m.DeclaringType!.Name}.{m.Name}<{e.Name}>", m.MakeGenericMethod(e)))
+                : [($"{m.DeclaringType!.Name}.{m.Name}", m)]);
 
     private static IEnumerable<TestCaseData> Cases() =>
         GroupedKernels().Select(k => new TestCaseData(k.Name, k.Method, true).SetName($"{{m}}({k.Name})"))

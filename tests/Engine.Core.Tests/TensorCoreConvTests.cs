@@ -142,6 +142,29 @@ public class TensorCoreConvTests(string kind)
         AssertClose(expected, got, dtype, shape.ToString());
     }
 
+    /// <summary>
+    /// K split over blocks (float32 partials, then a reduction that adds the bias and rounds once), as few-pixel
+    /// convolutions run on a GPU with many multiprocessors: forced here, with a split count that leaves the last
+    /// split shorter than the others, and with more splits than the short K has slabs.
+    /// </summary>
+    [TestCase(3)]
+    [TestCase(40)]
+    public void SplitKMatchesReference(int splits)
+    {
+        var device = Target;
+        device.ForcedConvSplits = splits;
+        try
+        {
+            foreach (var (shape, dtype) in new[] { (Odd3x3, DType.F16), (OddStride2, DType.BF16), (Dense1x1, DType.F16) })
+            {
+                var (got, expected, routed) = Run(shape, dtype);
+                Assert.That(routed, Is.True);
+                AssertClose(expected, got, dtype, $"{shape} in {splits} splits");
+            }
+        }
+        finally { device.ForcedConvSplits = null; }
+    }
+
     [Test]
     public void IneligibleConvolutionKeepsTiledKernel([ValueSource(nameof(Ineligible))] Shape shape)
     {
