@@ -39,7 +39,11 @@ public static class LayoutKernels
     }
 
     /// <summary>Channel concat: index over o [N, aBlock + bBlock]; copies from a or b.</summary>
-    public static void ConcatChannels(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, int aBlock, int bBlock)
+    public static void ConcatChannels(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, int aBlock, int bBlock) =>
+        ConcatChannelsOf(i, a, b, o, aBlock, bBlock);
+
+    /// <summary><see cref="ConcatChannels"/> for any element type (f16 and bf16 tensors move as their 16 bits).</summary>
+    public static void ConcatChannelsOf<T>(Index1D i, ArrayView<T> a, ArrayView<T> b, ArrayView<T> o, int aBlock, int bBlock) where T : unmanaged
     {
         int block = aBlock + bBlock, n = i / block, j = i - n * block;
         o[i] = j < aBlock ? a[(long)n * aBlock + j] : b[(long)n * bBlock + j - aBlock];
@@ -60,7 +64,10 @@ public static class LayoutKernels
     }
 
     /// <summary>Batched transpose: index over o [B, N, M], o[b, j, r] = x[b, r, j].</summary>
-    public static void Transpose(Index1D i, ArrayView<float> x, ArrayView<float> o, int m, int n)
+    public static void Transpose(Index1D i, ArrayView<float> x, ArrayView<float> o, int m, int n) => TransposeOf(i, x, o, m, n);
+
+    /// <summary><see cref="Transpose"/> for any element type (f16 and bf16 tensors move as their 16 bits).</summary>
+    public static void TransposeOf<T>(Index1D i, ArrayView<T> x, ArrayView<T> o, int m, int n) where T : unmanaged
     {
         int r = i % m, j = (i / m) % n, b = i / (m * n);
         o[i] = x[((long)b * m + r) * n + j];

@@ -86,6 +86,29 @@ public static class PointwiseKernels
         o[i] = Apply(op, a[ia], b[ib]);
     }
 
+    /// <summary>
+    /// <see cref="Binary"/> on any storage (float32, f16, bf16 per operand): operands widened exactly, the result
+    /// rounded once to the output's storage, so half tensors get the float32 kernel's result on their values without
+    /// float32 copies around the op.
+    /// </summary>
+    public static void BinaryAny<TA, TB, TO>(Index1D i, TA a, TB b, TO o, BinaryOp op)
+        where TA : struct, IWeightView where TB : struct, IWeightView where TO : struct, IOutputView =>
+        o.Write(i, Apply(op, a.Read(i), b.Read(i)));
+
+    /// <summary><see cref="BinaryBroadcast"/> on any storage, as <see cref="BinaryAny{TA, TB, TO}"/>.</summary>
+    public static void BinaryBroadcastAny<TA, TB, TO>(Index1D i, TA a, TB b, TO o, BroadcastShape s, BinaryOp op)
+        where TA : struct, IWeightView where TB : struct, IWeightView where TO : struct, IOutputView
+    {
+        long rem = i, ia = 0, ib = 0, c;
+        c = rem % s.D5; rem /= s.D5; ia += c * s.A5; ib += c * s.B5;
+        c = rem % s.D4; rem /= s.D4; ia += c * s.A4; ib += c * s.B4;
+        c = rem % s.D3; rem /= s.D3; ia += c * s.A3; ib += c * s.B3;
+        c = rem % s.D2; rem /= s.D2; ia += c * s.A2; ib += c * s.B2;
+        c = rem % s.D1; rem /= s.D1; ia += c * s.A1; ib += c * s.B1;
+        c = rem % s.D0; ia += c * s.A0; ib += c * s.B0;
+        o.Write(i, Apply(op, a.Read(ia), b.Read(ib)));
+    }
+
     /// <summary>o[i] = alpha * x[i] + beta (rounded as the CPU device: product, then sum).</summary>
     public static void Affine(Index1D i, ArrayView<float> x, ArrayView<float> o, float alpha, float beta)
     {

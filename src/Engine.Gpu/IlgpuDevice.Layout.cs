@@ -17,7 +17,17 @@ public sealed partial class IlgpuDevice
     {
         if (output.Length == 0) return;
         int n = a.Dim(0);
-        _kernels.ConcatChannels(Extent(output.Length, "ConcatChannels"), View(a), View(b), View(output), (int)(a.Length / n), (int)(b.Length / n));
+        if (a.DType != b.DType || a.DType != output.DType)
+        {
+            // Mixed storages: through float32 stand-ins (the models concatenate tensors of one type).
+            using var s = Stage();
+            ConcatChannelsCore(s.In(a), s.In(b), s.Out(output));
+            s.Commit();
+        }
+        else if (a.DType != DType.F32)
+            _kernels.ConcatChannelsHalf(Extent(output.Length, "ConcatChannels"), HalfBits(a), HalfBits(b), HalfBits(output), (int)(a.Length / n), (int)(b.Length / n));
+        else
+            _kernels.ConcatChannels(Extent(output.Length, "ConcatChannels"), View(a), View(b), View(output), (int)(a.Length / n), (int)(b.Length / n));
     }
 
     /// <inheritdoc />
@@ -44,7 +54,16 @@ public sealed partial class IlgpuDevice
     protected override void TransposeCore(Tensor x, Tensor output)
     {
         if (x.Length == 0) return;
-        _kernels.Transpose(Extent(x.Length, "Transpose"), View(x), View(output), x.Dim(1), x.Dim(2));
+        if (x.DType != output.DType)
+        {
+            using var s = Stage();
+            TransposeCore(s.In(x), s.Out(output));
+            s.Commit();
+        }
+        else if (x.DType != DType.F32)
+            _kernels.TransposeHalf(Extent(x.Length, "Transpose"), HalfBits(x), HalfBits(output), x.Dim(1), x.Dim(2));
+        else
+            _kernels.Transpose(Extent(x.Length, "Transpose"), View(x), View(output), x.Dim(1), x.Dim(2));
     }
 
     /// <inheritdoc />

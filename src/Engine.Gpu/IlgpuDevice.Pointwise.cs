@@ -25,9 +25,11 @@ public sealed partial class IlgpuDevice
     {
         if (output.Length == 0) return;
         int n = Extent(output.Length, op.ToString());
+        bool f32 = a.DType == DType.F32 && b.DType == DType.F32 && output.DType == DType.F32;
         if (a.Length == output.Length && b.Length == output.Length)
         {
-            _kernels.Binary(n, View(a), View(b), View(output), op);
+            if (f32) _kernels.Binary(n, View(a), View(b), View(output), op);
+            else new BinaryLaunch(this, op, n, null).WithA(a, b, output);
             return;
         }
         int rank = output.Rank;
@@ -51,7 +53,51 @@ public sealed partial class IlgpuDevice
             A0 = sa[0], A1 = sa[1], A2 = sa[2], A3 = sa[3], A4 = sa[4], A5 = sa[5],
             B0 = sb[0], B1 = sb[1], B2 = sb[2], B3 = sb[3], B4 = sb[4], B5 = sb[5],
         };
-        _kernels.BinaryBroadcast(n, View(a), View(b), View(output), s, op);
+        if (f32) _kernels.BinaryBroadcast(n, View(a), View(b), View(output), s, op);
+        else new BinaryLaunch(this, op, n, s).WithA(a, b, output);
+    }
+
+    /// <summary>
+    /// Binary ops with an f16 or bf16 operand or output: the kernel for the three storages, picked one operand at a
+    /// time (each read widened exactly, the result rounded once: the float32 kernel's result, without float32 copies).
+    /// </summary>
+    private readonly struct BinaryLaunch(IlgpuDevice device, BinaryOp op, int n, BroadcastShape? shape)
+    {
+        public void WithA(Tensor a, Tensor b, Tensor c)
+        {
+            switch (a.DType)
+            {
+                case DType.F16: WithB(new F16Weights(ViewF16(a)), b, c); break;
+                case DType.BF16: WithB(new BF16Weights(ViewBF16(a)), b, c); break;
+                default: WithB(new F32Weights(View(a)), b, c); break;
+            }
+        }
+
+        private void WithB<TA>(TA a, Tensor b, Tensor c) where TA : struct, IWeightView
+        {
+            switch (b.DType)
+            {
+                case DType.F16: WithC(a, new F16Weights(ViewF16(b)), c); break;
+                case DType.BF16: WithC(a, new BF16Weights(ViewBF16(b)), c); break;
+                default: WithC(a, new F32Weights(View(b)), c); break;
+            }
+        }
+
+        private void WithC<TA, TB>(TA a, TB b, Tensor c) where TA : struct, IWeightView where TB : struct, IWeightView
+        {
+            switch (c.DType)
+            {
+                case DType.F16: Run(a, b, new F16Output(ViewF16(c))); break;
+                case DType.BF16: Run(a, b, new BF16Output(ViewBF16(c))); break;
+                default: Run(a, b, new F32Output(View(c))); break;
+            }
+        }
+
+        private void Run<TA, TB, TC>(TA a, TB b, TC c) where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView
+        {
+            if (shape is { } s) device._kernels.BinaryBroadcastAny<TA, TB, TC>()(n, a, b, c, s, op);
+            else device._kernels.BinaryAny<TA, TB, TC>()(n, a, b, c, op);
+        }
     }
 
     /// <inheritdoc />

@@ -114,6 +114,32 @@ internal sealed partial class KernelCache(Accelerator accelerator)
         (_upsample ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.UpsampleNearest2x))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> Transpose =>
         (_transpose ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.Transpose))).Value;
+    /// <summary><see cref="LayoutKernels.TransposeOf{T}"/> on 16-bit elements (f16 and bf16 tensors as their bits).</summary>
+    public Action<Index1D, ArrayView<Half>, ArrayView<Half>, int, int> TransposeHalf =>
+        (Action<Index1D, ArrayView<Half>, ArrayView<Half>, int, int>)_products.GetOrAdd(("transpose", typeof(Half), typeof(void)),
+            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.TransposeOf<Half>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    /// <summary><see cref="LayoutKernels.ConcatChannelsOf{T}"/> on 16-bit elements.</summary>
+    public Action<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int> ConcatChannelsHalf =>
+        (Action<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int>)_products.GetOrAdd(("concat", typeof(Half), typeof(void)),
+            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.ConcatChannelsOf<Half>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    /// <summary><see cref="PointwiseKernels.BinaryAny{TA, TB, TO}"/> for storages <typeparamref name="TA"/>, <typeparamref name="TB"/> and <typeparamref name="TO"/>.</summary>
+    public Action<Index1D, TA, TB, TO, BinaryOp> BinaryAny<TA, TB, TO>()
+        where TA : struct, IWeightView where TB : struct, IWeightView where TO : struct, IOutputView =>
+        (Action<Index1D, TA, TB, TO, BinaryOp>)_products.GetOrAdd(("binary", typeof((TA, TB, TO)), typeof(void)),
+            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, TA, TB, TO, BinaryOp>(PointwiseKernels.BinaryAny<TA, TB, TO>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    /// <summary><see cref="PointwiseKernels.BinaryBroadcastAny{TA, TB, TO}"/> for the given storages.</summary>
+    public Action<Index1D, TA, TB, TO, BroadcastShape, BinaryOp> BinaryBroadcastAny<TA, TB, TO>()
+        where TA : struct, IWeightView where TB : struct, IWeightView where TO : struct, IOutputView =>
+        (Action<Index1D, TA, TB, TO, BroadcastShape, BinaryOp>)_products.GetOrAdd(("binary-broadcast", typeof((TA, TB, TO)), typeof(void)),
+            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, TA, TB, TO, BroadcastShape, BinaryOp>(PointwiseKernels.BinaryBroadcastAny<TA, TB, TO>),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ConcatChannels =>
         (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.ConcatChannels))).Value;
     public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> SliceChannels =>

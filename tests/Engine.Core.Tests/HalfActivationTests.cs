@@ -45,6 +45,9 @@ public class HalfActivationTests
         yield return new("Geglu", [[4, 6, 20]], [], [4, 6, 10], (d, a, p, o) => d.Geglu(a[0], o), F16Pointwise, BF16Pointwise);
         yield return new("GeluTanh", [[3, 50]], [], [3, 50], (d, a, p, o) => d.Activate(a[0], o, Activation.GeluTanh), F16Pointwise, BF16Pointwise);
         yield return new("AddBroadcast", [[2, 4, 3, 5]], [[2, 4, 1, 1]], [2, 4, 3, 5], (d, a, p, o) => d.Add(a[0], p[0], o), F16Pointwise, BF16Pointwise);
+        yield return new("Add", [[3, 7, 11], [3, 7, 11]], [], [3, 7, 11], (d, a, p, o) => d.Add(a[0], a[1], o), F16Pointwise, BF16Pointwise);
+        yield return new("MulBroadcastHalves", [[2, 4, 1, 1], [2, 4, 3, 5]], [], [2, 4, 3, 5], (d, a, p, o) => d.Mul(a[0], a[1], o), F16Pointwise, BF16Pointwise);
+        yield return new("SubFloat32", [[5, 9]], [[5, 9]], [5, 9], (d, a, p, o) => d.Binary(BinaryOp.Sub, a[0], p[0], o), F16Pointwise, BF16Pointwise);
         yield return new("Affine", [[70]], [], [70], (d, a, p, o) => d.Affine(a[0], o, 0.7f, -0.2f), F16Pointwise, BF16Pointwise);
         yield return new("Modulate", [[2, 6, 8]], [[2, 8], [2, 8]], [2, 6, 8], (d, a, p, o) => d.Modulate(a[0], p[0], p[1], o), F16Pointwise, BF16Pointwise);
         yield return new("GatedAdd", [[2, 6, 8], [2, 6, 8]], [[2, 8]], [2, 6, 8], (d, a, p, o) => d.GatedAdd(a[0], a[1], p[0], o), F16Pointwise, BF16Pointwise);

@@ -59,8 +59,19 @@ public class PtxCompileTests
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
             .Where(m => m.ReturnType == typeof(void) && m.GetParameters() is [{ ParameterType: var p }, ..] && p == typeof(Index1D))
             .SelectMany(m => m.IsGenericMethodDefinition
-                ? new[] { typeof(F16Element), typeof(BF16Element) }.Select(e => ($"{m.DeclaringType!.Name}.{m.Name}<{e.Name}>", m.MakeGenericMethod(e)))
+                ? new[] { 0, 1 }.Select(v => m.MakeGenericMethod([.. m.GetGenericArguments().Select(t => HalfArgument(t, v))]))
+                    .Select(g => ($"{m.DeclaringType!.Name}.{m.Name}<{string.Join(", ", g.GetGenericArguments().Select(t => t.Name))}>", g))
                 : [($"{m.DeclaringType!.Name}.{m.Name}", m)]);
+
+    // The f16 (variant 0) or bf16 (1) type argument the device uses for a generic kernel parameter, by its constraint.
+    private static Type HalfArgument(Type parameter, int variant)
+    {
+        var constraints = parameter.GetGenericParameterConstraints();
+        if (constraints.Contains(typeof(IMmaElement))) return variant == 0 ? typeof(F16Element) : typeof(BF16Element);
+        if (constraints.Contains(typeof(IWeightView))) return variant == 0 ? typeof(F16Weights) : typeof(BF16Weights);
+        if (constraints.Contains(typeof(IOutputView))) return variant == 0 ? typeof(F16Output) : typeof(BF16Output);
+        return typeof(ILGPU.Half); // element moves: both half types travel as 16-bit values
+    }
 
     private static IEnumerable<TestCaseData> Cases() =>
         GroupedKernels().Select(k => new TestCaseData(k.Name, k.Method, true).SetName($"{{m}}({k.Name})"))
