@@ -51,11 +51,13 @@ stamp "unpacked"
 bench=/tmp/apps/Engine.Bench/Engine.Bench.dll
 # ILGPU.Algorithms' cuBLAS binding opens libcublas.so.12; the machine's PyTorch carries CUDA 13's cuBLAS, whose
 # v2 entry points (cublasCreate_v2, cublasHgemm, ...) are the same: offered under the old name for the in-process peer.
-cublas=$(python3 -c "import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], 'lib'))" 2>/dev/null)
-if [[ -n $cublas && ! -e $cublas/libcublas.so.12 ]]; then
-  so=$(ls "$cublas"/libcublas.so.* 2>/dev/null | head -1)
-  [[ -n $so ]] && mkdir -p /tmp/cublas && ln -sf "$so" /tmp/cublas/libcublas.so.12 && export LD_LIBRARY_PATH=/tmp/cublas:$cublas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# (On 2026-12-04 the library was not under nvidia/cublas/lib: any libcublas.so.N below the nvidia packages is taken.)
+so=$(python3 -c "import nvidia, os, glob; print((sorted(glob.glob(os.path.join(list(nvidia.__path__)[0], '**', 'libcublas.so.*'), recursive=True)) or [''])[0])" 2>/dev/null)
+if [[ -n $so ]]; then
+  mkdir -p /tmp/cublas && ln -sf "$so" /tmp/cublas/libcublas.so.12
+  export LD_LIBRARY_PATH=/tmp/cublas:$(dirname "$so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
+echo "cuBLAS for the in-process peer: ${so:-not found}" >> "$OUT/steps.log"
 
 run "CUDA tests" 150 "$OUT/tests.log" env ENGINE_FIXTURES=/tmp/fx ENGINE_TEST_CUDA=1 ENGINE_TEST_ILGPU=0 \
   dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where cuda
