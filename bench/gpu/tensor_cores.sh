@@ -6,7 +6,7 @@
 # left before the budget, whichever is less, and a step with under 15 s left is skipped. Steps, in order
 # of what matters most:
 #   1. the CUDA tests (Engine.TestHost --where cuda, the tensor-core and half-norm tests among them, with the
-#      fixtures prepare.sh packed) -> tests.log;
+#      fixtures prepare.sh packed; the ControlNet model tests, whose fixtures it cannot pack, left out) -> tests.log;
 #   2. the kernels (Engine.Bench --tensor-cores: attention L4096 h8 b2 at d 64/80/160/40/128, GEMM 4096^3 and
 #      1024^3 with cuBLAS Hgemm in-process, conv 3x3 320ch@64 b2 stride 1/2 channels-last and NCHW, 1x1 NCHW,
 #      the bf16 forms, registers and local memory per kernel) -> tc-engine.md, tc-bench.log;
@@ -59,8 +59,10 @@ if [[ -n $so ]]; then
 fi
 echo "cuBLAS for the in-process peer: ${so:-not found}" >> "$OUT/steps.log"
 
+# The ControlNet model tests are left out: their fixtures (controlnet/, pipelines/) do not fit the 64 MiB transfer.
 run "CUDA tests" 150 "$OUT/tests.log" env ENGINE_FIXTURES=/tmp/fx ENGINE_TEST_CUDA=1 ENGINE_TEST_ILGPU=0 \
-  dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where cuda
+  dotnet /tmp/apps/Engine.TestHost/Engine.TestHost.dll --where '^(?!.*ControlNetModelTests).*cuda'
+
 stamp "CUDA tests: $(tail -1 "$OUT/tests.log")"
 run "engine kernel timings" 200 "$OUT/tc-bench.log" dotnet $bench --tensor-cores --out "$OUT/tc-engine.md"
 run "half norm timings" 60 "$OUT/tc-norms.log" dotnet $bench --half-norms --out "$OUT/tc-norms.md"
