@@ -41,7 +41,7 @@ public static partial class PtxLocalPromotion
     private static partial Regex FunctionHeader();
 
     /// <summary>
-    /// Returns <paramref name="ptx"/> with every promotable 4-byte local slot turned into a register;
+    /// Returns <paramref name="ptx"/> with every promotable 4- or 8-byte local slot turned into a register;
     /// <paramref name="promoted"/> counts them and <paramref name="kept"/> the local slots left in memory.
     /// </summary>
     public static string Promote(string ptx, out int promoted, out int kept)
