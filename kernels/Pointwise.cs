@@ -71,20 +71,12 @@ public static class PointwiseKernels
     public static float Apply(BinaryOp op, float a, float b) => op == BinaryOp.Add ? a + b : op == BinaryOp.Sub ? a - b : op == BinaryOp.Mul ? a * b : a / b;
 
     /// <summary>o[i] = a[i] (op) b[i] for equal lengths.</summary>
-    public static void Binary(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BinaryOp op) => o[i] = Apply(op, a[i], b[i]);
+    public static void Binary(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BinaryOp op) =>
+        BinaryAny(i, new F32Weights(a), new F32Weights(b), new F32Output(o), op);
 
     /// <summary>o[i] = a[ia] (op) b[ib] with NumPy broadcasting: i is split into rank-6 coordinates.</summary>
-    public static void BinaryBroadcast(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BroadcastShape s, BinaryOp op)
-    {
-        long rem = i, ia = 0, ib = 0, c;
-        c = rem % s.D5; rem /= s.D5; ia += c * s.A5; ib += c * s.B5;
-        c = rem % s.D4; rem /= s.D4; ia += c * s.A4; ib += c * s.B4;
-        c = rem % s.D3; rem /= s.D3; ia += c * s.A3; ib += c * s.B3;
-        c = rem % s.D2; rem /= s.D2; ia += c * s.A2; ib += c * s.B2;
-        c = rem % s.D1; rem /= s.D1; ia += c * s.A1; ib += c * s.B1;
-        c = rem % s.D0; ia += c * s.A0; ib += c * s.B0;
-        o[i] = Apply(op, a[ia], b[ib]);
-    }
+    public static void BinaryBroadcast(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, BroadcastShape s, BinaryOp op) =>
+        BinaryBroadcastAny(i, new F32Weights(a), new F32Weights(b), new F32Output(o), s, op);
 
     /// <summary>
     /// <see cref="Binary"/> on any storage (float32, f16, bf16 per operand): operands widened exactly, the result

@@ -75,7 +75,7 @@ public sealed partial class IlgpuDevice
         int images = x.Dim(0), tilesX = (p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, tilesY = (p.Cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM;
         (p.Splits, p.SplitSlabs) = ConvSplits((long)tilesX * tilesY * images, (p.K + TensorCoreConvKernels.BK - 1) / TensorCoreConvKernels.BK);
         long count = (long)images * p.Cout * p.Pixels;
-        var partials = BiasView(null);
+        var partials = BiasView(null); // unread without a split: the kernel stores the output itself
         if (p.Splits > 1)
         {
             long need = p.Splits * count;
