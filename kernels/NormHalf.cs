@@ -90,8 +90,19 @@ public struct GroupNormAffine : INormApply
     public readonly float Apply(int i, float x)
     {
         int ch = Channel0 + i / P.Spatial;
-        float scale = Rstd * (P.HasGamma != 0 ? Gamma[ch] : 1f);
-        float shift = (P.HasBeta != 0 ? Beta[ch] : 0f) - Mean * scale;
+        float scale = Scale(ch);
+        return Finish(x, scale, Shift(ch, scale));
+    }
+
+    /// <summary>The factor of channel <paramref name="ch"/>: rstd times its gamma.</summary>
+    public readonly float Scale(int ch) => Rstd * (P.HasGamma != 0 ? Gamma[ch] : 1f);
+
+    /// <summary>The offset of channel <paramref name="ch"/> with factor <paramref name="scale"/>: beta - mean scale.</summary>
+    public readonly float Shift(int ch, float scale) => (P.HasBeta != 0 ? Beta[ch] : 0f) - Mean * scale;
+
+    /// <summary>x scale + shift, then SiLU when the params say so.</summary>
+    public readonly float Finish(float x, float scale, float shift)
+    {
         float y = x * scale + shift;
         return P.Silu != 0 ? ScalarMath.Silu(y) : y;
     }
@@ -144,9 +155,11 @@ public struct MomentTerm : ISumTerm
 /// <summary>
 /// GroupNorm (+ SiLU) and LayerNorm over F16 / BF16 activations: fp32 statistics, 64-bit loads and stores
 /// of four halves where the block is 8-byte aligned (single halves for the rest and for unaligned blocks),
-/// one rounding per output. Each thread's statistics run over the very elements, in the very order, of the
-/// float32 kernels in <see cref="NormKernels"/> (a quad tile is transposed through shared memory), so on
-/// rounded inputs the result is theirs, rounded once; the last pass is element-wise.
+/// one rounding per output. The one-block kernels' statistics run over the very elements, in the very order,
+/// of the float32 kernels in <see cref="NormKernels"/> (a quad tile is transposed through shared memory), so on
+/// rounded inputs the result is theirs, rounded once; the split GroupNorm's statistics take one shifted pass
+/// instead (<see cref="GroupNormPartial{TF}"/>: the large groups, where bandwidth matters); the last pass is
+/// element-wise.
 /// <para>Launch as the float32 kernels, with (1 + <see cref="TileFactor"/>) G floats of dynamic shared
 /// memory for the statistics kernels.</para>
 /// </summary>
@@ -252,31 +265,78 @@ public static class HalfNormKernels
         float mean = NormKernels.GroupSum(ThreadSum<TF>(x, start, 0, count, 0, 0f, tile), scratch) / count;
         float rstd = 1f / MathF.Sqrt(NormKernels.GroupSum(ThreadSum<TF>(x, start, 0, count, 1, mean, tile), scratch) / count + p.Eps);
         var op = new GroupNormAffine { Gamma = gamma, Beta = beta, P = p, Mean = mean, Rstd = rstd, Channel0 = (block % p.Groups) * p.ChannelsPerGroup };
-        ApplyRange<TF, GroupNormAffine>(x, output, start, 0, count, op);
+        ApplyGroupNorm<TF>(x, output, start, 0, count, op);
     }
 
     /// <summary>
-    /// <see cref="NormKernels.GroupNormPartial"/> over half activations (same partials layout). Launch: grid
-    /// (N * Groups, S), group G, (1 + <see cref="TileFactor"/>) G floats of dynamic shared memory.
+    /// The split GroupNorm's statistics over half activations, one read of the chunk: block (gi, s) writes the
+    /// mean and M2 of the s-th chunk of group gi in <see cref="NormKernels.GroupNormPartial"/>'s partials layout.
+    /// Unlike the float32 kernel (a pass for the mean, another for the squared deviations), each thread sums
+    /// d = x - k and d^2 with k the group's first element, and M2 = sum d^2 - (sum d)^2 / n: a bandwidth-bound pass
+    /// of 64-bit loads with no barrier per element tile. The shift keeps the cancellation to about (mean - k)^2 / var
+    /// units of fp32 rounding in the variance, far below half precision for any k within a few deviations of the
+    /// mean (any element of the group, typically). Launch: grid (N * Groups, S), group G (power of two, at most 256),
+    /// at least G floats of dynamic shared memory.
     /// </summary>
     public static void GroupNormPartial<TF>(HalfTensor x, ArrayView<float> partials, GroupNormParams p) where TF : struct, IHalfFormat
     {
-        Shared(out var scratch, out var tile);
-        int gi = Grid.IdxX, split = Grid.IdxY, splits = Grid.DimY;
+        var scratch = SharedMemory.GetDynamic<float>().SubView(0, Group.DimX);
+        int gi = Grid.IdxX, split = Grid.IdxY, splits = Grid.DimY, t = Group.IdxX, g = Group.DimX;
         int count = p.ChannelsPerGroup * p.Spatial, chunk = (count + splits - 1) / splits;
         int begin = split * chunk, end = begin + chunk < count ? begin + chunk : count;
         if (begin > end) begin = end;
         int n = end - begin;
         long start = (long)gi * count;
-        float total = NormKernels.GroupSum(ThreadSum<TF>(x, start, begin, end, 0, 0f, tile), scratch);
-        float mean = n > 0 ? total / n : 0f;
-        float m2 = NormKernels.GroupSum(ThreadSum<TF>(x, start, begin, end, 1, mean, tile), scratch);
-        if (Group.IdxX == 0)
+        float shift = count > 0 ? x.Read<TF>(start) : 0f;
+        var sums = ShiftedSums<TF>(x, start, begin, end, shift);
+        float s1 = NormKernels.GroupSum(sums.Sum, scratch);
+        float s2 = NormKernels.GroupSum(sums.Squares, scratch);
+        if (t == 0)
         {
             long o = ((long)gi * splits + split) * 2;
-            partials[o] = mean;
-            partials[o + 1] = m2;
+            partials[o] = n > 0 ? shift + s1 / n : 0f;
+            partials[o + 1] = n > 0 ? MathF.Max(0f, s2 - s1 * s1 / n) : 0f;
         }
+    }
+
+    /// <summary>
+    /// Thread t's sums of d = x - <paramref name="shift"/> and d^2 over its share of elements [begin, end) of
+    /// the block at <paramref name="start"/>: the up to three elements before the first quad boundary and after the
+    /// last one singly, the quads between four per thread and round (loads issued before their sums).
+    /// </summary>
+    private static ShiftedMoments ShiftedSums<TF>(HalfTensor x, long start, int begin, int end, float shift) where TF : struct, IHalfFormat
+    {
+        int t = Group.IdxX, g = Group.DimX;
+        int head = (int)((Quad - ((x.Base + start + begin) & (Quad - 1))) & (Quad - 1));
+        if (head > end - begin) head = end - begin;
+        int quads = (end - begin - head) / Quad, body = begin + head, tail = body + Quad * quads;
+        var m = new ShiftedMoments { Shift = shift };
+        if (t < head) m = m.Add(x.Read<TF>(start + begin + t));
+        if (t < end - tail) m = m.Add(x.Read<TF>(start + tail + t));
+        int q = t;
+        for (; q + 3 * g < quads; q += 4 * g)
+        {
+            ulong a = x.ReadQuad(start + body + (long)Quad * q), b = x.ReadQuad(start + body + (long)Quad * (q + g));
+            ulong c = x.ReadQuad(start + body + (long)Quad * (q + 2 * g)), e = x.ReadQuad(start + body + (long)Quad * (q + 3 * g));
+            m = m.AddQuad<TF>(a).AddQuad<TF>(b).AddQuad<TF>(c).AddQuad<TF>(e);
+        }
+        for (; q < quads; q += g) m = m.AddQuad<TF>(x.ReadQuad(start + body + (long)Quad * q));
+        return m;
+    }
+
+    /// <summary>Running sums of d = x - <see cref="Shift"/> and of d^2.</summary>
+    private struct ShiftedMoments
+    {
+        public float Shift, Sum, Squares;
+
+        public readonly ShiftedMoments Add(float x)
+        {
+            float d = x - Shift;
+            return new ShiftedMoments { Shift = Shift, Sum = Sum + d, Squares = Squares + d * d };
+        }
+
+        public readonly ShiftedMoments AddQuad<TF>(ulong quad) where TF : struct, IHalfFormat =>
+            Add(HalfTensor.Lane<TF>(quad, 0)).Add(HalfTensor.Lane<TF>(quad, 1)).Add(HalfTensor.Lane<TF>(quad, 2)).Add(HalfTensor.Lane<TF>(quad, 3));
     }
 
     /// <summary>
@@ -292,7 +352,51 @@ public static class HalfNormKernels
         int begin = split * chunk, end = begin + chunk < count ? begin + chunk : count;
         if (begin >= end) return;
         var op = new GroupNormAffine { Gamma = gamma, Beta = beta, P = p, Mean = stats.Mean, Rstd = stats.Rstd, Channel0 = (gi % p.Groups) * p.ChannelsPerGroup };
-        ApplyRange<TF, GroupNormAffine>(x, output, (long)gi * count, begin, end, op);
+        ApplyGroupNorm<TF>(x, output, (long)gi * count, begin, end, op);
+    }
+
+    /// <summary>
+    /// <see cref="ApplyRange{TF, TOp}"/> for GroupNorm, with the same values: where both tensors are quad-aligned, each
+    /// quad whose four elements share a channel takes that channel's factor and offset once (one division per quad,
+    /// not four), and each thread loads two quads before it stores either.
+    /// </summary>
+    private static void ApplyGroupNorm<TF>(HalfTensor x, HalfTensor output, long start, int begin, int end, GroupNormAffine op)
+        where TF : struct, IHalfFormat
+    {
+        int t = Group.IdxX, g = Group.DimX;
+        int quads = x.QuadAligned(start + begin) && output.QuadAligned(start + begin) ? (end - begin) / Quad : 0;
+        int q = t;
+        for (; q + g < quads; q += 2 * g)
+        {
+            int i = begin + Quad * q, k = i + Quad * g;
+            ulong a = x.ReadQuad(start + i), b = x.ReadQuad(start + k);
+            output.WriteQuad(start + i, GroupNormQuad<TF>(a, i, op));
+            output.WriteQuad(start + k, GroupNormQuad<TF>(b, k, op));
+        }
+        if (q < quads)
+        {
+            int i = begin + Quad * q;
+            output.WriteQuad(start + i, GroupNormQuad<TF>(x.ReadQuad(start + i), i, op));
+        }
+        for (int i = begin + Quad * quads + t; i < end; i += g) output.Write<TF>(start + i, op.Apply(i, x.Read<TF>(start + i)));
+    }
+
+    /// <summary>The normalised quad of elements i .. i + 3 of the group (the values of <see cref="GroupNormAffine.Apply"/>).</summary>
+    private static ulong GroupNormQuad<TF>(ulong v, int i, GroupNormAffine op) where TF : struct, IHalfFormat
+    {
+        var format = default(TF);
+        int spatial = op.P.Spatial, c = i / spatial;
+        if (i - c * spatial + Quad - 1 >= spatial)
+            return format.Encode(op.Apply(i, HalfTensor.Lane<TF>(v, 0)))
+                | (ulong)format.Encode(op.Apply(i + 1, HalfTensor.Lane<TF>(v, 1))) << 16
+                | (ulong)format.Encode(op.Apply(i + 2, HalfTensor.Lane<TF>(v, 2))) << 32
+                | (ulong)format.Encode(op.Apply(i + 3, HalfTensor.Lane<TF>(v, 3))) << 48;
+        int ch = op.Channel0 + c;
+        float scale = op.Scale(ch), shift = op.Shift(ch, scale);
+        return format.Encode(op.Finish(HalfTensor.Lane<TF>(v, 0), scale, shift))
+            | (ulong)format.Encode(op.Finish(HalfTensor.Lane<TF>(v, 1), scale, shift)) << 16
+            | (ulong)format.Encode(op.Finish(HalfTensor.Lane<TF>(v, 2), scale, shift)) << 32
+            | (ulong)format.Encode(op.Finish(HalfTensor.Lane<TF>(v, 3), scale, shift)) << 48;
     }
 
     /// <summary>

@@ -55,7 +55,7 @@ public sealed partial class IlgpuDevice
     /// multiprocessor, but at least four values per thread in each block's chunk. 1 runs the
     /// single-block kernel. <see cref="ForcedGroupNormSplits"/> overrides it (tests).
     /// </summary>
-    private int GroupNormSplits(long blocks, long count)
+    internal int GroupNormSplits(long blocks, long count)
     {
         if (ForcedGroupNormSplits is int forced) return (int)Math.Clamp(forced, 1, Math.Max(1, count));
         long target = 8L * _accelerator.NumMultiprocessors;

@@ -52,7 +52,7 @@ public sealed partial class IlgpuDevice
         }
         var partials = Scratch((long)n * groups * splits * 2);
         var grid = GridOf((long)n * groups, splits, 1, "GroupNorm");
-        _kernels.GroupNormPartialHalf<TF>()(new KernelConfig(grid, group, HalfNormShared), hx, partials, p);
+        _kernels.GroupNormPartialHalf<TF>()(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(_reductionGroup)), hx, partials, p);
         _kernels.GroupNormApplyHalf<TF>()(new KernelConfig(grid, group), hx, partials, g, b, ho, p);
     }
 
