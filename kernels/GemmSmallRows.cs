@@ -10,7 +10,7 @@ namespace Engine.Kernels;
 /// (M = 2). The tiled GEMM gives them one row of block tiles: a few dozen blocks that each walk all of K in
 /// shared-memory slabs, 18 GFLOP/s on an H200 where reading the weights once takes a microsecond. Here every
 /// weight is read once per <see cref="RowsPerBlock"/> rows, straight from memory, by lanes that run along its
-/// contiguous axis, and the sums of up to four rows stay in registers.
+/// contiguous axis, four per lane in flight, and the sums of up to four rows stay in registers.
 /// </summary>
 public static class GemmSmallRowsKernels
 {
@@ -29,6 +29,19 @@ public static class GemmSmallRowsKernels
     /// consecutive columns, lanes along N and the block's warps each taking every warps-th k, summed in shared memory.
     /// </summary>
     public static int ColumnsPerBlock(bool transposeB, int warpSize, int threads) => transposeB ? threads / warpSize : warpSize;
+
+    /// <summary>
+    /// s + w0 a[i] + w1 a[i + step] + w2 a[i + 2 step] + w3 a[i + 3 step], added in that order (the sequence of the
+    /// one-at-a-time loop, so the unrolled and the remainder steps round alike).
+    /// </summary>
+    private static float Sum4<TA>(float s, TA a, long i, long step, float w0, float w1, float w2, float w3) where TA : struct, IWeightView
+    {
+        s += w0 * a.Read(i);
+        s += w1 * a.Read(i + step);
+        s += w2 * a.Read(i + 2 * step);
+        s += w3 * a.Read(i + 3 * step);
+        return s;
+    }
 
     /// <summary>
     /// C[b] = act(alpha * op(A[b]) op(B[b or 0]) + bias), as <see cref="GemmKernels.Gemm{TA, TB, TC, TAcc}"/>, for
@@ -53,8 +66,21 @@ public static class GemmSmallRowsKernels
             n = Grid.IdxX * (Group.DimX / lanes) + Group.IdxX / lanes;
             if (n < p.N)
             {
-                long w0 = bBase + (long)n * p.K;
-                for (int k = Warp.LaneIdx; k < p.K; k += lanes)
+                long w0 = bBase + (long)n * p.K, aStep = lanes * aK;
+                int k = Warp.LaneIdx;
+                // Four weights per lane in flight before their sums (one load at a time left a few warps per
+                // multiprocessor with too little memory traffic in flight); each sum still takes k in increasing order.
+                for (; k + 3 * lanes < p.K; k += 4 * lanes)
+                {
+                    long wk = w0 + k;
+                    float wa = b.Read(wk), wb = b.Read(wk + lanes), wc = b.Read(wk + 2 * lanes), wd = b.Read(wk + 3 * lanes);
+                    long i = aBase + row0 * aRow + k * aK;
+                    s0 = Sum4(s0, a, i, aStep, wa, wb, wc, wd);
+                    if (rows > 1) s1 = Sum4(s1, a, i + aRow, aStep, wa, wb, wc, wd);
+                    if (rows > 2) s2 = Sum4(s2, a, i + 2 * aRow, aStep, wa, wb, wc, wd);
+                    if (rows > 3) s3 = Sum4(s3, a, i + 3 * aRow, aStep, wa, wb, wc, wd);
+                }
+                for (; k < p.K; k += lanes)
                 {
                     float w = b.Read(w0 + k);
                     long i = aBase + row0 * aRow + k * aK;
@@ -80,7 +106,20 @@ public static class GemmSmallRowsKernels
             int lanes = Warp.WarpSize, warps = Group.DimX / lanes, warp = Group.IdxX / lanes;
             n = Grid.IdxX * lanes + Warp.LaneIdx;
             if (n < p.N)
-                for (int k = warp; k < p.K; k += warps)
+            {
+                long wStep = (long)warps * p.N, aStep = warps * aK;
+                int k = warp;
+                for (; k + 3 * warps < p.K; k += 4 * warps)
+                {
+                    long wk = bBase + (long)k * p.N + n;
+                    float wa = b.Read(wk), wb = b.Read(wk + wStep), wc = b.Read(wk + 2 * wStep), wd = b.Read(wk + 3 * wStep);
+                    long i = aBase + row0 * aRow + k * aK;
+                    s0 = Sum4(s0, a, i, aStep, wa, wb, wc, wd);
+                    if (rows > 1) s1 = Sum4(s1, a, i + aRow, aStep, wa, wb, wc, wd);
+                    if (rows > 2) s2 = Sum4(s2, a, i + 2 * aRow, aStep, wa, wb, wc, wd);
+                    if (rows > 3) s3 = Sum4(s3, a, i + 3 * aRow, aStep, wa, wb, wc, wd);
+                }
+                for (; k < p.K; k += warps)
                 {
                     float w = b.Read(bBase + (long)k * p.N + n);
                     long i = aBase + row0 * aRow + k * aK;
@@ -89,6 +128,7 @@ public static class GemmSmallRowsKernels
                     if (rows > 2) s2 += w * a.Read(i + 2 * aRow);
                     if (rows > 3) s3 += w * a.Read(i + 3 * aRow);
                 }
+            }
             var partial = SharedMemory.Allocate<float>(RowsPerBlock * Threads);
             int slot = warp * lanes + Warp.LaneIdx, stride = warps * lanes;
             partial[slot] = s0;
