@@ -31,7 +31,10 @@ public struct WindowParams
 public static class LayoutKernels
 {
     /// <summary>Nearest 2x upsampling: index over o [P, 2H, 2W], o = x[p, y/2, x/2].</summary>
-    public static void UpsampleNearest2x(Index1D i, ArrayView<float> x, ArrayView<float> o, int h, int w)
+    public static void UpsampleNearest2x(Index1D i, ArrayView<float> x, ArrayView<float> o, int h, int w) => UpsampleNearest2xOf(i, x, o, h, w);
+
+    /// <summary><see cref="UpsampleNearest2x"/> for any element type (f16 and bf16 tensors move as their 16 bits).</summary>
+    public static void UpsampleNearest2xOf<T>(Index1D i, ArrayView<T> x, ArrayView<T> o, int h, int w) where T : unmanaged
     {
         int w2 = 2 * w, h2 = 2 * h;
         int ox = i % w2, oy = (i / w2) % h2, plane = i / (w2 * h2);
@@ -50,14 +53,21 @@ public static class LayoutKernels
     }
 
     /// <summary>Channel slice: index over o [N, dstBlock]; o[n, j] = x[n, offset + j] with x rows of srcBlock.</summary>
-    public static void SliceChannels(Index1D i, ArrayView<float> x, ArrayView<float> o, int srcBlock, int dstBlock, int offset)
+    public static void SliceChannels(Index1D i, ArrayView<float> x, ArrayView<float> o, int srcBlock, int dstBlock, int offset) =>
+        SliceChannelsOf(i, x, o, srcBlock, dstBlock, offset);
+
+    /// <summary><see cref="SliceChannels"/> for any element type.</summary>
+    public static void SliceChannelsOf<T>(Index1D i, ArrayView<T> x, ArrayView<T> o, int srcBlock, int dstBlock, int offset) where T : unmanaged
     {
         int n = i / dstBlock, j = i - n * dstBlock;
         o[i] = x[(long)n * srcBlock + offset + j];
     }
 
     /// <summary>Window copy: index over [planes, Height, Width] of the window; writes only inside it.</summary>
-    public static void CopyWindow(Index1D i, ArrayView<float> x, ArrayView<float> o, WindowParams p)
+    public static void CopyWindow(Index1D i, ArrayView<float> x, ArrayView<float> o, WindowParams p) => CopyWindowOf(i, x, o, p);
+
+    /// <summary><see cref="CopyWindow"/> for any element type.</summary>
+    public static void CopyWindowOf<T>(Index1D i, ArrayView<T> x, ArrayView<T> o, WindowParams p) where T : unmanaged
     {
         int xx = i % p.Width, y = (i / p.Width) % p.Height, plane = i / (p.Width * p.Height);
         o[((long)plane * p.DstH + p.DstY + y) * p.DstW + p.DstX + xx] = x[((long)plane * p.SrcH + p.SrcY + y) * p.SrcW + p.SrcX + xx];
@@ -77,7 +87,10 @@ public static class LayoutKernels
     /// DiT (un)patchify: index over tokens [N, gh*gw, p*p*C] with token layout (py, px, c); copies
     /// between the token element and image[n, c, gy*p + py, gx*p + px].
     /// </summary>
-    public static void Patchify(Index1D i, ArrayView<float> image, ArrayView<float> tokens, PatchParams p)
+    public static void Patchify(Index1D i, ArrayView<float> image, ArrayView<float> tokens, PatchParams p) => PatchifyOf(i, image, tokens, p);
+
+    /// <summary><see cref="Patchify"/> for any element type.</summary>
+    public static void PatchifyOf<T>(Index1D i, ArrayView<T> image, ArrayView<T> tokens, PatchParams p) where T : unmanaged
     {
         int width = p.Patch * p.Patch * p.C, gw = p.W / p.Patch, gh = p.H / p.Patch;
         int e = i % width, token = i / width;

@@ -57,14 +57,25 @@ public static class PointwiseKernels
     public static void Fill(Index1D i, ArrayView<float> o, float value) => o[i] = value;
 
     /// <summary>o[i] = act(x[i]) with <see cref="ScalarMath.Activate"/>.</summary>
-    public static void Activate(Index1D i, ArrayView<float> x, ArrayView<float> o, Activation kind) => o[i] = ScalarMath.Activate(x[i], kind);
+    public static void Activate(Index1D i, ArrayView<float> x, ArrayView<float> o, Activation kind) =>
+        ActivateAny(i, new F32Weights(x), new F32Output(o), kind);
+
+    /// <summary>
+    /// <see cref="Activate"/> on any storage (as <see cref="BinaryAny{TA, TB, TO}"/>, and so every *Any kernel here): the
+    /// input widened exactly, the result rounded once to the output's storage.
+    /// </summary>
+    public static void ActivateAny<TX, TO>(Index1D i, TX x, TO o, Activation kind) where TX : struct, IWeightView where TO : struct, IOutputView =>
+        o.Write(i, ScalarMath.Activate(x.Read(i), kind));
 
     /// <summary>GEGLU over rows of 2d: o[r, j] = x[r, j] * gelu_erf(x[r, d + j]); index over o.</summary>
-    public static void Geglu(Index1D i, ArrayView<float> x, ArrayView<float> o, int d)
+    public static void Geglu(Index1D i, ArrayView<float> x, ArrayView<float> o, int d) => GegluAny(i, new F32Weights(x), new F32Output(o), d);
+
+    /// <summary><see cref="Geglu"/> on any storage.</summary>
+    public static void GegluAny<TX, TO>(Index1D i, TX x, TO o, int d) where TX : struct, IWeightView where TO : struct, IOutputView
     {
         int r = i / d, j = i - r * d;
         long src = (long)r * 2 * d + j;
-        o[i] = x[src] * ScalarMath.GeluErf(x[src + d]);
+        o.Write(i, x.Read(src) * ScalarMath.GeluErf(x.Read(src + d)));
     }
 
     /// <summary>Applies <paramref name="op"/> to a and b.</summary>
@@ -102,10 +113,14 @@ public static class PointwiseKernels
     }
 
     /// <summary>o[i] = alpha * x[i] + beta (rounded as the CPU device: product, then sum).</summary>
-    public static void Affine(Index1D i, ArrayView<float> x, ArrayView<float> o, float alpha, float beta)
+    public static void Affine(Index1D i, ArrayView<float> x, ArrayView<float> o, float alpha, float beta) =>
+        AffineAny(i, new F32Weights(x), new F32Output(o), alpha, beta);
+
+    /// <summary><see cref="Affine"/> on any storage.</summary>
+    public static void AffineAny<TX, TO>(Index1D i, TX x, TO o, float alpha, float beta) where TX : struct, IWeightView where TO : struct, IOutputView
     {
-        float m = x[i] * alpha;
-        o[i] = m + beta;
+        float m = x.Read(i) * alpha;
+        o.Write(i, m + beta);
     }
 
     /// <summary>
@@ -129,18 +144,28 @@ public static class PointwiseKernels
     }
 
     /// <summary>adaLN: index over x [B, L, D]: o = x * (1 + scale[b, :]) + shift[b, :].</summary>
-    public static void Modulate(Index1D i, ArrayView<float> x, ArrayView<float> shift, ArrayView<float> scale, ArrayView<float> o, int l, int d)
+    public static void Modulate(Index1D i, ArrayView<float> x, ArrayView<float> shift, ArrayView<float> scale, ArrayView<float> o, int l, int d) =>
+        ModulateAny(i, new F32Weights(x), shift, scale, new F32Output(o), l, d);
+
+    /// <summary><see cref="Modulate"/> with x and o on any storage (shift and scale float32).</summary>
+    public static void ModulateAny<TX, TO>(Index1D i, TX x, ArrayView<float> shift, ArrayView<float> scale, TO o, int l, int d)
+        where TX : struct, IWeightView where TO : struct, IOutputView
     {
         int col = i % d, b = i / (l * d);
         long v = (long)b * d + col;
-        o[i] = x[i] * (1f + scale[v]) + shift[v];
+        o.Write(i, x.Read(i) * (1f + scale[v]) + shift[v]);
     }
 
     /// <summary>adaLN gate: index over x [B, L, D]: o = residual + gate[b, :] * x.</summary>
-    public static void GatedAdd(Index1D i, ArrayView<float> residual, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> o, int l, int d)
+    public static void GatedAdd(Index1D i, ArrayView<float> residual, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> o, int l, int d) =>
+        GatedAddAny(i, new F32Weights(residual), new F32Weights(x), gate, new F32Output(o), l, d);
+
+    /// <summary><see cref="GatedAdd"/> with residual, x and o on any storage (gate float32).</summary>
+    public static void GatedAddAny<TX, TO>(Index1D i, TX residual, TX x, ArrayView<float> gate, TO o, int l, int d)
+        where TX : struct, IWeightView where TO : struct, IOutputView
     {
         int col = i % d, b = i / (l * d);
-        o[i] = residual[i] + gate[(long)b * d + col] * x[i];
+        o.Write(i, residual.Read(i) + gate[(long)b * d + col] * x.Read(i));
     }
 
     /// <summary>

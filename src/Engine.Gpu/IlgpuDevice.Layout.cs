@@ -9,6 +9,17 @@ public sealed partial class IlgpuDevice
     protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
     {
         if (output.Length == 0) return;
+        if (AnyHalfOf(x, output))
+        {
+            if (OneHalfStorage(output, x)) _kernels.UpsampleNearest2xHalf(Extent(output.Length, "UpsampleNearest2x"), HalfBits(x), HalfBits(output), x.Dim(2), x.Dim(3));
+            else
+            {
+                using var s = Stage();
+                UpsampleNearest2xCore(s.In(x), s.Out(output));
+                s.Commit();
+            }
+            return;
+        }
         _kernels.UpsampleNearest2x(Extent(output.Length, "UpsampleNearest2x"), View(x), View(output), x.Dim(2), x.Dim(3));
     }
 
@@ -36,6 +47,18 @@ public sealed partial class IlgpuDevice
         if (output.Length == 0) return;
         int n = x.Dim(0);
         int inner = (int)(output.Length / ((long)n * output.Dim(1)));
+        if (AnyHalfOf(x, output))
+        {
+            if (OneHalfStorage(output, x))
+                _kernels.SliceChannelsHalf(Extent(output.Length, "SliceChannels"), HalfBits(x), HalfBits(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
+            else
+            {
+                using var s = Stage();
+                SliceChannelsCore(s.In(x), start, s.Out(output));
+                s.Commit();
+            }
+            return;
+        }
         _kernels.SliceChannels(Extent(output.Length, "SliceChannels"), View(x), View(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
     }
 
@@ -43,11 +66,24 @@ public sealed partial class IlgpuDevice
     protected override void CopyWindowCore(Tensor x, int srcY, int srcX, Tensor output, int dstY, int dstX, int height, int width)
     {
         long count = (long)x.Dim(0) * x.Dim(1) * height * width;
-        _kernels.CopyWindow(Extent(count, "CopyWindow"), View(x), View(output), new WindowParams
+        var p = new WindowParams
         {
             SrcH = x.Dim(2), SrcW = x.Dim(3), DstH = output.Dim(2), DstW = output.Dim(3),
             SrcY = srcY, SrcX = srcX, DstY = dstY, DstX = dstX, Height = height, Width = width,
-        });
+        };
+        if (AnyHalfOf(x, output))
+        {
+            if (OneHalfStorage(output, x)) _kernels.CopyWindowHalf(Extent(count, "CopyWindow"), HalfBits(x), HalfBits(output), p);
+            else
+            {
+                // The output keeps its contents outside the window.
+                using var s = Stage();
+                CopyWindowCore(s.In(x), srcY, srcX, s.Out(output, keepContents: true), dstY, dstX, height, width);
+                s.Commit();
+            }
+            return;
+        }
+        _kernels.CopyWindow(Extent(count, "CopyWindow"), View(x), View(output), p);
     }
 
     /// <inheritdoc />
@@ -71,6 +107,19 @@ public sealed partial class IlgpuDevice
     {
         if (tokens.Length == 0) return;
         var p = new PatchParams { C = image.Dim(1), H = image.Dim(2), W = image.Dim(3), Patch = patch, Unpatchify = unpatchify ? 1 : 0 };
+        if (AnyHalfOf(image, tokens))
+        {
+            if (OneHalfStorage(tokens, image)) _kernels.PatchifyHalf(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), HalfBits(image), HalfBits(tokens), p);
+            else
+            {
+                using var s = Stage();
+                // Unpatchify writes the image, Patchify the tokens; the other is read.
+                if (unpatchify) PatchifyCore(s.Out(image), s.In(tokens), patch, true);
+                else PatchifyCore(s.In(image), s.Out(tokens), patch, false);
+                s.Commit();
+            }
+            return;
+        }
         _kernels.Patchify(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), View(image), View(tokens), p);
     }
 }
