@@ -41,6 +41,19 @@ public static class LayoutKernels
         o[i] = x[((long)plane * h + oy / 2) * w + ox / 2];
     }
 
+    /// <summary>
+    /// Embedding lookup: index over o [B, dim], o[b, j] = table[indices[b], j], zero where indices[b] is not an integer
+    /// in [0, rows). Table and output on any storage (each value widened exactly, rounded once to the output's).
+    /// </summary>
+    public static void GatherRows<TW, TO>(Index1D i, TW table, ArrayView<float> indices, TO o, int rows, int dim)
+        where TW : struct, IWeightView where TO : struct, IOutputView
+    {
+        int b = i / dim, j = i - b * dim;
+        float index = indices[b];
+        bool valid = index >= 0f && index < rows && index == MathF.Floor(index);
+        o.Write(i, valid ? table.Read((long)(int)index * dim + j) : 0f);
+    }
+
     /// <summary>Channel concat: index over o [N, aBlock + bBlock]; copies from a or b.</summary>
     public static void ConcatChannels(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> o, int aBlock, int bBlock) =>
         ConcatChannelsOf(i, a, b, o, aBlock, bBlock);

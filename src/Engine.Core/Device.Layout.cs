@@ -23,6 +23,29 @@ public abstract partial class Device
     /// <summary>Implements <see cref="UpsampleNearest2x"/>.</summary>
     protected abstract void UpsampleNearest2xCore(Tensor x, Tensor output);
 
+    /// <summary>
+    /// Embedding lookup (torch.nn.Embedding): output[b, :] = table[indices[b], :] for table [rows, dim] (stored F32, F16
+    /// or BF16, like a weight), indices [B] (float32 holding integers, read on the device) and output [B, dim]. An index
+    /// that is not an integer in [0, rows) gives a zero row; callers that take indices from users validate them first.
+    /// </summary>
+    public void GatherRows(Tensor table, Tensor indices, Tensor output)
+    {
+        CheckDevice(table, nameof(table)); CheckF32(indices, nameof(indices)); CheckCompute(output, nameof(output));
+        if (table.Rank != 2 || indices.Rank != 1 || output.Rank != 2 || output.Dim(0) != indices.Dim(0) || output.Dim(1) != table.Dim(1))
+            throw new ArgumentException($"GatherRows: output {output} should be [{(indices.Rank == 1 ? indices.Dim(0) : "B")}, {(table.Rank == 2 ? table.Dim(1) : "dim")}] rows of table {table} picked by indices {indices} [B].");
+        using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("GatherRows", output));
+        if (AnyHalf(output) && !HandlesHalfActivations("GatherRows"))
+        {
+            using var s = Stage();
+            GatherRowsCore(table, indices, s.Out(output));
+            s.Commit();
+        }
+        else GatherRowsCore(table, indices, output);
+    }
+
+    /// <summary>Implements <see cref="GatherRows"/>.</summary>
+    protected abstract void GatherRowsCore(Tensor table, Tensor indices, Tensor output);
+
     /// <summary>Channel concatenation: a [N, Ca, ...] and b [N, Cb, ...] to output [N, Ca + Cb, ...].</summary>
     public void ConcatChannels(Tensor a, Tensor b, Tensor output)
     {

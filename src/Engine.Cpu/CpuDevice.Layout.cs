@@ -29,6 +29,22 @@ public sealed partial class CpuDevice
     }
 
     /// <inheritdoc />
+    protected override void GatherRowsCore(Tensor table, Tensor indices, Tensor output)
+    {
+        int rows = table.Dim(0), dim = table.Dim(1);
+        var picked = Span(indices);
+        var flat = table.Reshape(rows * dim);
+        for (int b = 0; b < picked.Length; b++)
+        {
+            var row = Span(output).Slice(b * dim, dim);
+            float index = picked[b];
+            // An integer in [0, rows) picks a row (the comparison is false for NaN); anything else gives zeros.
+            if (index >= 0 && index < rows && index == MathF.Floor(index)) ConvertToF32(flat.Slice((int)index * dim, dim), row);
+            else row.Clear();
+        }
+    }
+
+    /// <inheritdoc />
     protected override void ConcatChannelsCore(Tensor a, Tensor b, Tensor output)
     {
         int n = a.Dim(0);

@@ -24,6 +24,29 @@ public sealed partial class IlgpuDevice
     }
 
     /// <inheritdoc />
+    protected override void GatherRowsCore(Tensor table, Tensor indices, Tensor output)
+    {
+        if (output.Length == 0) return;
+        int n = Extent(output.Length, "GatherRows"), rows = table.Dim(0), dim = table.Dim(1);
+        switch (table.DType)
+        {
+            case DType.F16: GatherRows(new F16Weights(ViewF16(table)), indices, output, n, rows, dim); break;
+            case DType.BF16: GatherRows(new BF16Weights(ViewBF16(table)), indices, output, n, rows, dim); break;
+            default: GatherRows(new F32Weights(View(table)), indices, output, n, rows, dim); break;
+        }
+    }
+
+    private void GatherRows<TW>(TW table, Tensor indices, Tensor output, int n, int rows, int dim) where TW : struct, IWeightView
+    {
+        switch (output.DType)
+        {
+            case DType.F16: _kernels.GatherRows<TW, F16Output>()(n, table, View(indices), new F16Output(ViewF16(output)), rows, dim); break;
+            case DType.BF16: _kernels.GatherRows<TW, BF16Output>()(n, table, View(indices), new BF16Output(ViewBF16(output)), rows, dim); break;
+            default: _kernels.GatherRows<TW, F32Output>()(n, table, View(indices), new F32Output(View(output)), rows, dim); break;
+        }
+    }
+
+    /// <inheritdoc />
     protected override void ConcatChannelsCore(Tensor a, Tensor b, Tensor output)
     {
         if (output.Length == 0) return;

@@ -21,5 +21,5 @@ public sealed partial class IlgpuDevice
     /// <inheritdoc />
     protected override bool HandlesHalfActivations(string op) => op is "MatMul" or "Conv2d" or "Attention" or "GroupNorm" or "LayerNorm" or "Softmax"
         or "Binary" or "Transpose" or "ConcatChannels" or "Activate" or "Geglu" or "Affine" or "Modulate" or "GatedAdd"
-        or "UpsampleNearest2x" or "SliceChannels" or "CopyWindow" or "Patchify" or "Unpatchify";
+        or "UpsampleNearest2x" or "SliceChannels" or "CopyWindow" or "Patchify" or "Unpatchify" or "GatherRows";
 }

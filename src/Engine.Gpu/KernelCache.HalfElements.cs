@@ -34,6 +34,10 @@ internal sealed partial class KernelCache
     public Action<Index1D, TX, TX, ArrayView<float>, TO, int, int> GatedAddAny<TX, TO>() where TX : struct, IWeightView where TO : struct, IOutputView =>
         Product("gated-add", typeof((TX, TO)), a => a.LoadAutoGroupedStreamKernel<Index1D, TX, TX, ArrayView<float>, TO, int, int>(PointwiseKernels.GatedAddAny<TX, TO>));
 
+    /// <summary><see cref="LayoutKernels.GatherRows{TW, TO}"/> for a table of storage <typeparamref name="TW"/> and an output of <typeparamref name="TO"/>.</summary>
+    public Action<Index1D, TW, ArrayView<float>, TO, int, int> GatherRows<TW, TO>() where TW : struct, IWeightView where TO : struct, IOutputView =>
+        Product("gather-rows", typeof((TW, TO)), a => a.LoadAutoGroupedStreamKernel<Index1D, TW, ArrayView<float>, TO, int, int>(LayoutKernels.GatherRows<TW, TO>));
+
     /// <summary><see cref="LayoutKernels.UpsampleNearest2xOf{T}"/> on 16-bit elements.</summary>
     public Action<Index1D, ArrayView<Half>, ArrayView<Half>, int, int> UpsampleNearest2xHalf =>
         Product("upsample", typeof(Half), a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.UpsampleNearest2xOf<Half>));

@@ -57,6 +57,11 @@ public class HalfActivationTests
         yield return new("Patchify", [[2, 3, 4, 6]], [], [2, 6, 12], (d, a, p, o) => d.Patchify(a[0], o, 2), F16Pointwise, BF16Pointwise);
         yield return new("Unpatchify", [[2, 6, 12]], [], [2, 3, 4, 6], (d, a, p, o) => d.Unpatchify(a[0], o, 2), F16Pointwise, BF16Pointwise);
         yield return new("SliceChannels", [[2, 7, 3, 2]], [], [2, 3, 3, 2], (d, a, p, o) => d.SliceChannels(a[0], 2, o), F16Pointwise, BF16Pointwise);
+        yield return new("GatherRows", [], [[5, 12]], [3, 12], (d, a, p, o) =>
+        {
+            using var picks = d.Upload([4f, 0f, 2f], 3);
+            d.GatherRows(p[0], picks, o);
+        }, F16Pointwise, BF16Pointwise);
         yield return new("SiLU", [[4, 33]], [], [4, 33], (d, a, p, o) => d.Activate(a[0], o, Activation.SiLU), F16Pointwise, BF16Pointwise);
         // adaLN vectors that are themselves half activations (a Linear's output at f16): widened, then read as float32.
         yield return new("ModulateHalfVectors", [[2, 6, 8], [2, 8], [2, 8]], [], [2, 6, 8], (d, a, p, o) => d.Modulate(a[0], a[1], a[2], o), F16Pointwise, BF16Pointwise);

@@ -5,14 +5,12 @@ namespace Engine.Models.Modules;
 
 /// <summary>
 /// An embedding table lookup (torch.nn.Embedding) for integer-valued float labels [B], done on the
-/// device without reading the labels back: a one-hot matrix relu(1 - |label - row|) times the table.
-/// Each product has one non-zero term, so the rows come out exactly. A label outside [0, rows)
-/// yields a zero row; callers that take labels from users validate them first.
+/// device without reading the labels back (<see cref="Device.GatherRows"/>). A label that is not an
+/// integer in [0, rows) yields a zero row; callers that take labels from users validate them first.
 /// </summary>
 public sealed class LabelEmbedding
 {
     private readonly Parameter _table;
-    private readonly DeviceTableCache<int> _rowIndex = new();
 
     /// <summary>Declares <paramref name="key"/> [rows, dim] in <paramref name="parent"/>.</summary>
     public LabelEmbedding(ParameterScope parent, string key, int rows, int dim)
@@ -20,7 +18,6 @@ public sealed class LabelEmbedding
         Rows = rows;
         Dim = dim;
         _table = parent.Add(key, [rows, dim]);
-        parent.Own(_rowIndex);
         parent.Register(this);
     }
 
@@ -39,21 +36,17 @@ public sealed class LabelEmbedding
     /// <summary>Looks up labels [B] (float, integer-valued) into a new tensor [B, dim].</summary>
     public Tensor Forward(Tensor labels)
     {
-        var device = labels.Device;
-        int b = (int)labels.Length;
-        var rowIndex = _rowIndex.Get(device, Rows, () => (Enumerable.Range(0, Rows).Select(i => (float)i).ToArray(), [1, Rows]));
-        using var diff = device.Allocate(b, Rows);
-        device.Binary(BinaryOp.Sub, labels.Reshape(b, 1), rowIndex, diff);
-        using var negative = device.Allocate(b, Rows);
-        device.Affine(diff, negative, -1f, 0f);
-        device.Activate(negative, negative, Activation.Relu);
-        device.Activate(diff, diff, Activation.Relu);
-        device.Add(diff, negative, diff);                       // |label - row|
-        device.Affine(diff, diff, -1f, 1f);
-        device.Activate(diff, diff, Activation.Relu);           // one-hot
-        var y = device.Allocate(b, Dim);
-        device.MatMul(diff, _table.Tensor, y);
-        Transform?.Invoke(y);
-        return y;
+        var y = labels.Device.Allocate((int)labels.Length, Dim);
+        try
+        {
+            labels.Device.GatherRows(_table.Tensor, labels.Reshape((int)labels.Length), y);
+            Transform?.Invoke(y);
+            return y;
+        }
+        catch
+        {
+            y.Dispose();
+            throw;
+        }
     }
 }
