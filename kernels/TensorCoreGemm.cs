@@ -4,7 +4,7 @@ using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="TensorCoreGemmKernels.Gemm{TCore, TA, TElem}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="TensorCoreGemmKernels.Gemm{TCore, TTile, TA, TElem}"/>.</summary>
 public struct TcGemmParams
 {
     /// <summary>Output rows, weight rows (2 x the output columns with GEGLU) and depth.</summary>
@@ -67,70 +67,150 @@ public struct ConvA : ITileSourceA
 }
 
 /// <summary>
+/// The block tile of <see cref="TensorCoreGemmKernels.Gemm{TCore, TTile, TA, TElem}"/>: a WarpsM x WarpsN grid of warps,
+/// each owning WarpRows (32 or 64) x 32 outputs (one or two 32 x 32 warp tiles).
+/// </summary>
+public interface IGemmBlock
+{
+    /// <summary>Warps along M.</summary>
+    int WarpsM { get; }
+    /// <summary>Warps along N.</summary>
+    int WarpsN { get; }
+    /// <summary>Output rows per warp: 32 or 64.</summary>
+    int WarpRows { get; }
+}
+
+/// <summary>64 x 64 outputs, 4 warps of 32 x 32, 128 threads, 20 KB of shared memory: many blocks for products of a few waves.</summary>
+public struct GemmBlock64 : IGemmBlock
+{
+    /// <inheritdoc />
+    public readonly int WarpsM => 2;
+    /// <inheritdoc />
+    public readonly int WarpsN => 2;
+    /// <inheritdoc />
+    public readonly int WarpRows => 32;
+}
+
+/// <summary>
+/// 128 x 128 outputs, 8 warps of 64 x 32, 256 threads, 40 KB of shared memory: half the operand traffic per product of
+/// <see cref="GemmBlock64"/> (the staged slabs serve twice the outputs) and 0.375 ldmatrix per mma instead of 0.5.
+/// </summary>
+public struct GemmBlock128 : IGemmBlock
+{
+    /// <inheritdoc />
+    public readonly int WarpsM => 2;
+    /// <inheritdoc />
+    public readonly int WarpsN => 4;
+    /// <inheritdoc />
+    public readonly int WarpRows => 64;
+}
+
+/// <summary>The launch shape of a block tile.</summary>
+/// <param name="BM">Output rows per block.</param>
+/// <param name="BN">Weight rows per block (output columns, or half of them with GEGLU).</param>
+/// <param name="Threads">Threads per block.</param>
+/// <param name="SharedHalves">Dynamic shared memory in halves: two stages of the A and W slabs.</param>
+public readonly record struct GemmBlockShape(int BM, int BN, int Threads, int SharedHalves);
+
+/// <summary>
 /// Warp-tiled tensor-core GEMM: out[m, n] = epilogue(alpha sum_k A[m, k] W[n, k]) with f16 or bf16 inputs
 /// (<see cref="IMmaElement"/>; A, W, residual and output all of that type) and fp32 accumulation, W stored
 /// [N, K] as Linear weights are (the mma's column-major B).
 /// </summary>
 public static class TensorCoreGemmKernels
 {
-    /// <summary>Block tile: 64 x 64 outputs (32 x 64 with GEGLU), 32-deep K slabs, 4 warps of 32 x 32.</summary>
-    public const int BM = 64, BN = 64, BK = 32, Threads = 128;
+    /// <summary>Depth of a staged K slab.</summary>
+    public const int BK = 32;
 
     /// <summary>Row stride of a staged slab in halves: 40 (80 bytes) keeps ldmatrix rows on distinct banks and 16-byte aligned.</summary>
     public const int Stride = BK + 8;
 
-    /// <summary>Dynamic shared memory in halves: two stages of the A and W slabs.</summary>
-    public const int SharedHalves = 2 * (BM + BN) * Stride;
+    /// <summary>The launch shape of block tile <typeparamref name="TTile"/>.</summary>
+    public static GemmBlockShape Shape<TTile>() where TTile : struct, IGemmBlock
+    {
+        var tile = default(TTile);
+        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN;
+        return new GemmBlockShape(bm, bn, 32 * tile.WarpsM * tile.WarpsN, 2 * (bm + bn) * Stride);
+    }
 
     /// <summary>
-    /// One block computes a 64 x 64 tile (GEGLU: 32 output columns, each from a value and a gate row of W).
-    /// Warp (wm, wn) of the 2 x 2 grid owns 32 x 32 of it: two m16 by four n8 mma tiles, fed by
-    /// ldmatrix .x4 from slabs that cp.async fills one stage ahead (double buffering).
-    /// <para>Launch: grid (ceil(OutColumns / (GEGLU ? 32 : 64)), ceil(M / 64), batch), group 128,
-    /// <see cref="SharedHalves"/> halves (20 KB) of dynamic shared memory. K must be a multiple of 8;
-    /// A, W and the output 16-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
+    /// Whether an [M, N] x batch product takes <see cref="GemmBlock128"/>: when its tiles alone give every one of
+    /// <paramref name="multiprocessors"/> a block. Smaller products keep <see cref="GemmBlock64"/>, whose four times as
+    /// many blocks fill the device.
     /// </summary>
-    public static void Gemm<TCore, TA, TElem>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
-        where TCore : struct, ITensorCore where TA : struct, ITileSourceA where TElem : struct, IMmaElement
+    public static bool PrefersLargeBlock(long m, long n, long batch, int multiprocessors)
+    {
+        var shape = Shape<GemmBlock128>();
+        return (m + shape.BM - 1) / shape.BM * ((n + shape.BN - 1) / shape.BN) * batch >= multiprocessors;
+    }
+
+    /// <summary>
+    /// One block computes a BM x BN tile of <typeparamref name="TTile"/> (GEGLU: BN / 2 output columns, each from a value
+    /// and a gate row of W). Warp (wm, wn) of the WarpsM x WarpsN grid owns WarpRows x 32 of it: two (or four) m16 by
+    /// four n8 mma tiles, fed by ldmatrix .x4 from slabs that cp.async fills one stage ahead (double buffering).
+    /// <para>Launch (<see cref="Shape{TTile}"/>): grid (ceil(OutColumns / (GEGLU ? BN / 2 : BN)), ceil(M / BM), batch),
+    /// group Threads, SharedHalves halves of dynamic shared memory. K must be a multiple of 8; A, W and the output
+    /// 16-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
+    /// </summary>
+    public static void Gemm<TCore, TTile, TA, TElem>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
+        where TCore : struct, ITensorCore where TTile : struct, IGemmBlock where TA : struct, ITileSourceA where TElem : struct, IMmaElement
     {
         var core = default(TCore);
+        var tile = default(TTile);
+        int warpsN = tile.WarpsN, warpRows = tile.WarpRows, bm = tile.WarpsM * warpRows, bn = 32 * warpsN;
         var shared = SharedMemory.GetDynamic<ushort>();
-        int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp >> 1, wn = warp & 1;
-        int batch = Grid.IdxZ, m0 = Grid.IdxY * BM;
-        int outCols = p.Geglu != 0 ? BN / 2 : BN, n0 = Grid.IdxX * outCols;
+        int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp / warpsN, wn = warp - wm * warpsN;
+        int batch = Grid.IdxZ, m0 = Grid.IdxY * bm;
+        int outCols = p.Geglu != 0 ? bn / 2 : bn, n0 = Grid.IdxX * outCols;
         long wBase = batch * p.StrideW;
         int slabs = (p.K + BK - 1) / BK;
 
+        // acc: the warp's rows 0-31; low: rows 32-63 (64-row warps only).
         var acc = default(WarpTile);
-        Stage<TCore, TA>(core, shared, 0, aSource, a, w, wBase, batch, m0, n0, 0, tid, p);
+        var low = default(WarpTile);
+        Stage<TCore, TTile, TA>(core, shared, 0, aSource, a, w, wBase, batch, m0, n0, 0, tid, p);
         core.CpAsyncCommit();
         for (int s = 0; s < slabs; s++)
         {
             if (s + 1 < slabs)
             {
-                Stage<TCore, TA>(core, shared, (s + 1) & 1, aSource, a, w, wBase, batch, m0, n0, (s + 1) * BK, tid, p);
+                Stage<TCore, TTile, TA>(core, shared, (s + 1) & 1, aSource, a, w, wBase, batch, m0, n0, (s + 1) * BK, tid, p);
                 core.CpAsyncCommit();
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
             Group.Barrier();
-            int aOff = (s & 1) * (BM + BN) * Stride, wOff = aOff + BM * Stride;
+            int aOff = (s & 1) * (bm + bn) * Stride, wOff = aOff + bm * Stride;
             for (int kk = 0; kk < BK; kk += 16)
             {
-                // A: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (R0..R3 = the A fragment).
-                int aRow = wm * 32 + (lane & 15), aCol = kk + (lane >> 4) * 8;
-                var a0 = core.LdMatrixX4(shared, aOff + aRow * Stride + aCol);
-                var a1 = core.LdMatrixX4(shared, aOff + (aRow + 16) * Stride + aCol);
                 // W: matrix 0/1 = n rows 0-7 at kk / kk + 8 (one B fragment), matrix 2/3 = n rows 8-15.
                 int wRow = wn * 32 + (lane & 7) + (lane >> 4) * 8, wCol = kk + ((lane >> 3) & 1) * 8;
                 var b01 = core.LdMatrixX4(shared, wOff + wRow * Stride + wCol);
                 var b23 = core.LdMatrixX4(shared, wOff + (wRow + 16) * Stride + wCol);
+                // A: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (R0..R3 = the A fragment).
+                int aRow = wm * warpRows + (lane & 15), aCol = kk + (lane >> 4) * 8;
+                var a0 = core.LdMatrixX4(shared, aOff + aRow * Stride + aCol);
+                var a1 = core.LdMatrixX4(shared, aOff + (aRow + 16) * Stride + aCol);
                 acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
+                if (warpRows == 64)
+                {
+                    var a2 = core.LdMatrixX4(shared, aOff + (aRow + 32) * Stride + aCol);
+                    var a3 = core.LdMatrixX4(shared, aOff + (aRow + 48) * Stride + aCol);
+                    low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
+                }
             }
             Group.Barrier();
         }
-        int g = lane >> 2, t = lane & 3;
-        int row = m0 + wm * 32 + g;
+        int row = m0 + wm * warpRows + (lane >> 2);
+        StoreWarpTile<TElem>(acc, row, n0, wn, lane, bias, residual, output, batch, p);
+        if (warpRows == 64) StoreWarpTile<TElem>(low, row + 32, n0, wn, lane, bias, residual, output, batch, p);
+    }
+
+    /// <summary>The epilogue of one 32 x 32 warp tile whose first row (of the lane's group) is <paramref name="row"/>.</summary>
+    private static void StoreWarpTile<TElem>(WarpTile acc, int row, int n0, int wn, int lane, ArrayView<float> bias, ArrayView<Half> residual,
+        ArrayView<Half> output, int batch, TcGemmParams p) where TElem : struct, IMmaElement
+    {
+        int t = lane & 3;
         if (p.Geglu != 0)
         {
             int col = n0 + wn * 16 + 2 * t;
@@ -162,20 +242,22 @@ public static class TensorCoreGemmKernels
         return within < 8 ? n0 + pair * 8 + within : p.N / 2 + n0 + pair * 8 + within - 8;
     }
 
-    // 128 threads stage 256 A chunks and 256 W chunks of 8 halves: two of each per thread.
-    private static void Stage<TCore, TA>(TCore core, ArrayView<ushort> shared, int stage, TA aSource, GlobalHalf a, GlobalHalf w, long wBase,
+    // The block's threads stage BM BK / 8 A chunks and BN BK / 8 W chunks of 8 halves: two of each per thread.
+    private static void Stage<TCore, TTile, TA>(TCore core, ArrayView<ushort> shared, int stage, TA aSource, GlobalHalf a, GlobalHalf w, long wBase,
         int batch, int m0, int n0, int k0, int tid, TcGemmParams p)
-        where TCore : struct, ITensorCore where TA : struct, ITileSourceA
+        where TCore : struct, ITensorCore where TTile : struct, IGemmBlock where TA : struct, ITileSourceA
     {
-        int aOff = stage * (BM + BN) * Stride, wOff = aOff + BM * Stride;
-        for (int c = tid; c < BM * BK / 8; c += Threads)
+        var tile = default(TTile);
+        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN, threads = 32 * tile.WarpsM * tile.WarpsN;
+        int aOff = stage * (bm + bn) * Stride, wOff = aOff + bm * Stride;
+        for (int c = tid; c < bm * BK / 8; c += threads)
         {
             int r = c >> 2, k = (c & 3) * 8;
             long src = aSource.Chunk(batch, m0 + r, k0 + k);
             core.CpAsync16(shared, aOff + r * Stride + k, a, src < 0 ? 0 : src, src >= 0);
         }
         int outLimit = p.Geglu != 0 ? p.N / 2 : p.N;
-        for (int c = tid; c < BN * BK / 8; c += Threads)
+        for (int c = tid; c < bn * BK / 8; c += threads)
         {
             int r = c >> 2, k = (c & 3) * 8, wr = WeightRow(r, n0, p);
             int local = p.Geglu != 0 ? n0 + (r >> 4) * 8 + (r & 7) : wr;

@@ -15,7 +15,7 @@ namespace Engine.Gpu;
 public sealed partial class IlgpuDevice
 {
     private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttentionF16, _tcAttentionBF16;
-    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>? _tcGemmF16, _tcGemmBF16;
+    private readonly Dictionary<(Type Tile, Type Element), Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>> _tcGemms = new();
 
     // cp.async and ldmatrix move 16-byte chunks: every tensor must start on an 8-element boundary, and all share one 16-bit type.
     private static bool SameHalf(DType dtype, params Tensor[] tensors)
@@ -63,26 +63,58 @@ public sealed partial class IlgpuDevice
         if (!TensorCoresFor(EmulateTensorCoreGemm) || !SameHalf(a.DType, a, b, output)) return false;
         if (transposeA || !transposeB || k % 8 != 0) return false;
         if (bias is not null) bias = _parameterCopies.For(this, bias, DType.F32);
-        var kernel = a.DType == DType.F16
-            ? _tcGemmF16 ??= LoadTensorCoreGemm<F16Element>()
-            : _tcGemmBF16 ??= LoadTensorCoreGemm<BF16Element>();
         var p = new TcGemmParams
         {
             M = m, N = n, K = k, StrideA = (long)m * k, StrideW = broadcastB ? 0 : (long)n * k, StrideC = (long)m * n,
             HasBias = bias is null ? 0 : 1, Activation = activation, Alpha = alpha,
         };
-        var grid = GridOf((n + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (m + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch, "MatMul");
-        var config = new KernelConfig(grid, new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
+        bool large = UseLargeGemmBlock(m, n, batch);
+        var (kernel, shape) = (large, a.DType) switch
+        {
+            (true, DType.F16) => TensorCoreGemm<GemmBlock128, F16Element>(),
+            (true, _) => TensorCoreGemm<GemmBlock128, BF16Element>(),
+            (false, DType.F16) => TensorCoreGemm<GemmBlock64, F16Element>(),
+            _ => TensorCoreGemm<GemmBlock64, BF16Element>(),
+        };
+        var grid = GridOf((n + shape.BN - 1) / shape.BN, (m + shape.BM - 1) / shape.BM, batch, "MatMul");
+        var config = new KernelConfig(grid, new Index3D(shape.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves));
         var o = HalfBits(output);
         kernel(config, new DenseA { M = m, K = k, Stride = p.StrideA }, GlobalHalf.Of(HalfBits(a)), GlobalHalf.Of(HalfBits(b)), BiasView(bias), o, o, p);
         TensorCoreGemmLaunches++;
+        if (large) TensorCoreGemmLargeLaunches++;
         return true;
     }
 
-    private Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> LoadTensorCoreGemm<TElem>() where TElem : struct, IMmaElement =>
-        _accelerator.AcceleratorType == AcceleratorType.Cuda
-            ? PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(_accelerator, TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>)
-            : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, DenseA, TElem>);
+    /// <summary>
+    /// Whether an [M, N] x batch product takes the 128 x 128 block tile (<see cref="TensorCoreGemmKernels.PrefersLargeBlock"/>:
+    /// half the operand traffic per output; the 64 x 64 tile at 4096^3 moved about 4 TB/s of slabs at 133 TFLOP/s on the
+    /// H200), where the device holds 256-thread groups. <see cref="ForcedLargeGemmBlock"/> overrides it.
+    /// </summary>
+    private bool UseLargeGemmBlock(long m, long n, long batch)
+    {
+        if (_accelerator.MaxNumThreadsPerGroup < TensorCoreGemmKernels.Shape<GemmBlock128>().Threads) return false;
+        if (ForcedLargeGemmBlock is bool forced) return forced;
+        return TensorCoreGemmKernels.PrefersLargeBlock(m, n, batch, _accelerator.NumMultiprocessors);
+    }
+
+    private (Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Kernel, GemmBlockShape Shape)
+        TensorCoreGemm<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
+    {
+        lock (_tcGemms)
+        {
+            if (!_tcGemms.TryGetValue((typeof(TTile), typeof(TElem)), out var kernel))
+                _tcGemms[(typeof(TTile), typeof(TElem))] = kernel = _accelerator.AcceleratorType == AcceleratorType.Cuda
+                    ? PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(_accelerator, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, DenseA, TElem>)
+                    : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TTile, DenseA, TElem>);
+            return (kernel, TensorCoreGemmKernels.Shape<TTile>());
+        }
+    }
+
+    /// <summary>When set, whether tensor-core products take the 128 x 128 block tile (tests exercise both with it; the device must hold 256-thread groups).</summary>
+    internal bool? ForcedLargeGemmBlock { get; set; }
+
+    /// <summary>Products run on the 128 x 128 block tile so far (tests check the choice with it).</summary>
+    internal long TensorCoreGemmLargeLaunches { get; private set; }
 
     /// <inheritdoc />
     /// <remarks>
@@ -117,5 +149,5 @@ public sealed partial class IlgpuDevice
 
     // CUDA, or the CPU accelerator with the emulation switched on and 128-thread groups.
     private bool TensorCoresFor(bool emulate) => _accelerator.AcceleratorType == AcceleratorType.Cuda
-        || (emulate && _accelerator.AcceleratorType == AcceleratorType.CPU && _accelerator.MaxNumThreadsPerGroup >= TensorCoreGemmKernels.Threads);
+        || (emulate && _accelerator.AcceleratorType == AcceleratorType.CPU && _accelerator.MaxNumThreadsPerGroup >= TensorCoreGemmKernels.Shape<GemmBlock64>().Threads);
 }

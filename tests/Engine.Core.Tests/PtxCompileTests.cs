@@ -144,8 +144,11 @@ public class PtxCompileTests
         foreach (var (element, mma, pack) in new[] { (typeof(F16Element), mmaF16, "cvt.rn.f16x2.f32"), (typeof(BF16Element), mmaBF16, "cvt.rn.bf16x2.f32") })
         {
             string[] gemm = [.. staged, mma];
-            yield return ($"TensorCoreGemm<DenseA>.{element.Name}", g.MakeGenericMethod(t, typeof(DenseA), element), gemm);
-            yield return ($"TensorCoreGemm<ConvA>.{element.Name}", g.MakeGenericMethod(t, typeof(ConvA), element), gemm);
+            foreach (var tile in new[] { typeof(GemmBlock64), typeof(GemmBlock128) })
+            {
+                yield return ($"TensorCoreGemm<{tile.Name}, DenseA>.{element.Name}", g.MakeGenericMethod(t, tile, typeof(DenseA), element), gemm);
+                yield return ($"TensorCoreGemm<{tile.Name}, ConvA>.{element.Name}", g.MakeGenericMethod(t, tile, typeof(ConvA), element), gemm);
+            }
             yield return ($"TensorCoreConv2d<{element.Name}>", conv.MakeGenericMethod(t, element), [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
             yield return ($"TensorCoreFlashAttention<{element.Name}>", attention.MakeGenericMethod(t, element),
                 [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", pack, "ex2.approx", "shfl.sync.bfly"]);

@@ -26,26 +26,33 @@ public class TensorCoreGemmTests(string kind)
     private static float[] FromBits(Half[] x, bool bf16) => x.Select(h => Interop.FloatAsInt(h)).Select(b =>
         bf16 ? DTypeExtensions.BFloat16ToSingle(b) : (float)BitConverter.UInt16BitsToHalf(b)).ToArray();
 
-    private float[] Run<TA>(TA source, float[] a, float[] w, float[] bias, float[] residual, TcGemmParams p, int batch, int outCount, bool bf16) where TA : struct, ITileSourceA
+    private float[] Run<TA>(TA source, float[] a, float[] w, float[] bias, float[] residual, TcGemmParams p, int batch, int outCount, bool bf16, bool large)
+        where TA : struct, ITileSourceA
     {
         using var da = Acc.Allocate1D(ToBits(a, bf16));
         using var dw = Acc.Allocate1D(ToBits(w, bf16));
         using var db = Acc.Allocate1D(bias.Length == 0 ? [0f] : bias);
         using var dr = Acc.Allocate1D(ToBits(residual.Length == 0 ? [0f] : residual, bf16));
         using var dout = Acc.Allocate1D<Half>(outCount);
-        var launch = bf16 ? Load<TA, BF16Element>() : Load<TA, F16Element>();
-        int outCols = p.Geglu != 0 ? TensorCoreGemmKernels.BN / 2 : TensorCoreGemmKernels.BN;
-        var grid = new Index3D((p.OutColumns + outCols - 1) / outCols, (p.M + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch);
-        launch(new KernelConfig(grid, new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves)),
+        var (launch, shape) = (large, bf16) switch
+        {
+            (false, false) => (Load<GemmBlock64, TA, F16Element>(), TensorCoreGemmKernels.Shape<GemmBlock64>()),
+            (false, true) => (Load<GemmBlock64, TA, BF16Element>(), TensorCoreGemmKernels.Shape<GemmBlock64>()),
+            (true, false) => (Load<GemmBlock128, TA, F16Element>(), TensorCoreGemmKernels.Shape<GemmBlock128>()),
+            _ => (Load<GemmBlock128, TA, BF16Element>(), TensorCoreGemmKernels.Shape<GemmBlock128>()),
+        };
+        int outCols = p.Geglu != 0 ? shape.BN / 2 : shape.BN;
+        var grid = new Index3D((p.OutColumns + outCols - 1) / outCols, (p.M + shape.BM - 1) / shape.BM, batch);
+        launch(new KernelConfig(grid, new Index3D(shape.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves)),
             source, GlobalHalf.Of(da.View), GlobalHalf.Of(dw.View), db.View, dr.View, dout.View, p);
         Acc.Synchronize();
         return FromBits(dout.GetAsArray1D(), bf16);
     }
 
-    private Action<KernelConfig, TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Load<TA, TElem>()
-        where TA : struct, ITileSourceA where TElem : struct, IMmaElement => kind == "cuda"
-            ? PromotedKernels.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(Acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TA, TElem>)
-            : Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TA, TElem>);
+    private Action<KernelConfig, TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Load<TTile, TA, TElem>()
+        where TTile : struct, IGemmBlock where TA : struct, ITileSourceA where TElem : struct, IMmaElement => kind == "cuda"
+            ? PromotedKernels.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(Acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, TA, TElem>)
+            : Acc.LoadStreamKernel<TA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TTile, TA, TElem>);
 
     private static void AssertClose(double[] expected, float[] actual, bool bf16, string what)
     {
@@ -57,13 +64,18 @@ public class TensorCoreGemmTests(string kind)
     private static float[] R(float[] x, bool bf16) =>
         bf16 ? x.Select(v => DTypeExtensions.BFloat16ToSingle(DTypeExtensions.SingleToBFloat16(v))).ToArray() : TensorCoreAccelerators.RoundToHalf(x);
 
-    [TestCase(40, 72, 40, Activation.None, false, false, false)]
-    [TestCase(33, 80, 40, Activation.SiLU, true, false, false)]
-    [TestCase(65, 24, 16, Activation.None, true, true, false)]
-    [TestCase(40, 72, 40, Activation.None, false, false, true)]
-    [TestCase(33, 80, 40, Activation.SiLU, true, false, true)]
-    [TestCase(65, 24, 16, Activation.None, true, true, true)]
-    public void DenseMatchesReference(int m, int n, int k, Activation act, bool hasBias, bool hasResidual, bool bf16)
+    // Both block tiles: 64 x 64 (4 warps) and 128 x 128 (8 warps of 64 x 32); shapes with partial tiles in both.
+    [TestCase(40, 72, 40, Activation.None, false, false, false, false)]
+    [TestCase(33, 80, 40, Activation.SiLU, true, false, false, false)]
+    [TestCase(65, 24, 16, Activation.None, true, true, false, false)]
+    [TestCase(40, 72, 40, Activation.None, false, false, true, false)]
+    [TestCase(33, 80, 40, Activation.SiLU, true, false, true, false)]
+    [TestCase(65, 24, 16, Activation.None, true, true, true, false)]
+    [TestCase(40, 72, 40, Activation.None, false, false, false, true)]
+    [TestCase(150, 136, 40, Activation.SiLU, true, false, false, true)]
+    [TestCase(65, 24, 16, Activation.None, true, true, true, true)]
+    [TestCase(70, 136, 48, Activation.GeluTanh, true, true, true, true)]
+    public void DenseMatchesReference(int m, int n, int k, Activation act, bool hasBias, bool hasResidual, bool bf16, bool large)
     {
         const int batch = 2;
         var a = R(TensorCoreAccelerators.Random(batch * m * k, 11), bf16);
@@ -72,7 +84,7 @@ public class TensorCoreGemmTests(string kind)
         var residual = hasResidual ? R(TensorCoreAccelerators.Random(batch * m * n, 14), bf16) : [];
         var p = new TcGemmParams { M = m, N = n, K = k, StrideA = (long)m * k, StrideW = 0, StrideC = (long)m * n, HasBias = hasBias ? 1 : 0,
             HasResidual = hasResidual ? 1 : 0, Activation = act, Alpha = 0.5f };
-        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, residual, p, batch, batch * m * n, bf16);
+        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, residual, p, batch, batch * m * n, bf16, large);
         var expected = new double[batch * m * n];
         for (int b = 0; b < batch; b++)
             for (int i = 0; i < m; i++)
@@ -86,16 +98,18 @@ public class TensorCoreGemmTests(string kind)
         AssertClose(expected, got, bf16, $"GEMM {m}x{n}x{k}");
     }
 
-    [TestCase(false)]
-    [TestCase(true)]
-    public void GegluMatchesReference(bool bf16)
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    [TestCase(true, true)]
+    public void GegluMatchesReference(bool bf16, bool large)
     {
-        const int m = 37, inner = 40, k = 24;
+        int m = large ? 133 : 37, inner = large ? 72 : 40, k = 24;
         var a = R(TensorCoreAccelerators.Random(m * k, 21), bf16);
         var w = R(TensorCoreAccelerators.Random(2 * inner * k, 22), bf16);
         var bias = R(TensorCoreAccelerators.Random(2 * inner, 23), bf16);
         var p = new TcGemmParams { M = m, N = 2 * inner, K = k, StrideA = (long)m * k, StrideC = (long)m * inner, HasBias = 1, Geglu = 1, Alpha = 1f };
-        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, [], p, 1, m * inner, bf16);
+        var got = Run(new DenseA { M = m, K = k, Stride = p.StrideA }, a, w, bias, [], p, 1, m * inner, bf16, large);
         var expected = new double[m * inner];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < inner; j++)
@@ -107,9 +121,10 @@ public class TensorCoreGemmTests(string kind)
         AssertClose(expected, got, bf16, "GEGLU");
     }
 
-    [TestCase(1)]
-    [TestCase(2)]
-    public void Conv3x3MatchesReference(int stride)
+    [TestCase(1, false)]
+    [TestCase(2, false)]
+    [TestCase(1, true)]
+    public void Conv3x3MatchesReference(int stride, bool large)
     {
         const int batch = 1, cin = 8, cout = 24, h = 5, wd = 6, pad = 1, ks = 3;
         int ho = (h + 2 * pad - ks) / stride + 1, wo = (wd + 2 * pad - ks) / stride + 1, kk = ks * ks * cin;
@@ -118,7 +133,7 @@ public class TensorCoreGemmTests(string kind)
         var bias = R(TensorCoreAccelerators.Random(cout, 33), false);
         var p = new TcGemmParams { M = ho * wo, N = cout, K = kk, StrideC = (long)ho * wo * cout, HasBias = 1, Alpha = 1f };
         var source = new ConvA { Cin = cin, H = h, W = wd, Kw = ks, Wo = wo, Stride = stride, Padding = pad, Pixels = ho * wo, K = kk };
-        var got = Run(source, x, w, bias, [], p, batch, batch * ho * wo * cout, false);
+        var got = Run(source, x, w, bias, [], p, batch, batch * ho * wo * cout, false, large);
         var expected = new double[batch * ho * wo * cout];
         for (int b = 0; b < batch; b++)
             for (int oy = 0; oy < ho; oy++)

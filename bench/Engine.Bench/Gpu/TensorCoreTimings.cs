@@ -49,19 +49,32 @@ public static class TensorCoreTimings
             Row(bf16 ? "attention bf16" : "attention", $"L{length} d{d} h{heads} b{batch}", ms, 4.0 * batch * heads * length * (double)length * d, info);
             Console.Write(text.ToString().Split('\n')[^2] + "\n");
         }
+        // "gemm" and "conv3x3 NHWC" rows: the block tile the device routes the shape to (the PyTorch peers' rows); the
+        // "tile64" / "tile128" rows time both tiles.
+        int sms = acc.NumMultiprocessors;
         foreach (int n in new[] { 4096, 1024 })
         {
-            var (ms, info, cublas) = Gemm<F16Element>(acc, n);
-            Row("gemm", $"{n}", ms, 2.0 * n * n * (double)n, info);
-            Row("gemm cuBLAS Hgemm (in-process)", $"{n}", cublas, 2.0 * n * n * (double)n, null);
-            var (bms, binfo, _) = Gemm<BF16Element>(acc, n);
-            Row("gemm bf16", $"{n}", bms, 2.0 * n * n * (double)n, binfo);
+            double flop = 2.0 * n * n * (double)n;
+            var (s64, i64, cublas) = Gemm<GemmBlock64, F16Element>(acc, n);
+            var (s128, i128, _) = Gemm<GemmBlock128, F16Element>(acc, n);
+            bool large = TensorCoreGemmKernels.PrefersLargeBlock(n, n, 1, sms);
+            Row("gemm", $"{n}", large ? s128 : s64, flop, large ? i128 : i64);
+            Row("gemm tile64", $"{n}", s64, flop, i64);
+            Row("gemm tile128", $"{n}", s128, flop, i128);
+            Row("gemm cuBLAS Hgemm (in-process)", $"{n}", cublas, flop, null);
+            var (bms, binfo, _) = large ? Gemm<GemmBlock128, BF16Element>(acc, n) : Gemm<GemmBlock64, BF16Element>(acc, n);
+            Row("gemm bf16", $"{n}", bms, flop, binfo);
         }
         foreach (int stride in new[] { 1, 2 })
         {
-            var (ms, info) = Conv(acc, 2, 320, 320, 64, stride);
             int o = (64 + 2 - 3) / stride + 1;
-            Row("conv3x3 NHWC", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * 9 * (double)o * o, info);
+            double flop = 2.0 * 2 * 320 * 320 * 9 * (double)o * o;
+            var (s64, i64) = Conv<GemmBlock64>(acc, 2, 320, 320, 64, stride);
+            var (s128, i128) = Conv<GemmBlock128>(acc, 2, 320, 320, 64, stride);
+            bool large = TensorCoreGemmKernels.PrefersLargeBlock(o * o, 320, 2, sms);
+            Row("conv3x3 NHWC", $"320ch@64 b2 s{stride}", large ? s128 : s64, flop, large ? i128 : i64);
+            Row("conv3x3 NHWC tile64", $"320ch@64 b2 s{stride}", s64, flop, i64);
+            Row("conv3x3 NHWC tile128", $"320ch@64 b2 s{stride}", s128, flop, i128);
         }
         // The engine's route: NCHW in and out, as IlgpuDevice.Conv2d launches it for F16 and BF16 activations.
         foreach (var bf16 in new[] { false, true })
@@ -123,7 +136,7 @@ public static class TensorCoreTimings
     }
 
     // The cuBLAS Hgemm peer runs for the f16 element only (its third result is NaN for bf16).
-    private static (double, (int, int), double) Gemm<TElem>(Accelerator acc, int n) where TElem : struct, IMmaElement
+    private static (double, (int, int), double) Gemm<TTile, TElem>(Accelerator acc, int n) where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
     {
         long count = (long)n * n;
         using var a = RandomHalves<TElem>(acc, count, 4, 1f);
@@ -131,16 +144,17 @@ public static class TensorCoreTimings
         using var c = acc.Allocate1D<Half>(count);
         using var none = acc.Allocate1D<Half>(1);
         using var noBias = acc.Allocate1D<float>(1);
-        var kernel = PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, DenseA, TElem>);
+        var kernel = PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, DenseA, TElem>);
         var p = new TcGemmParams { M = n, N = n, K = n, StrideA = count, StrideC = count, Alpha = 1f };
-        var config = new KernelConfig(new Index3D(n / TensorCoreGemmKernels.BN, n / TensorCoreGemmKernels.BM, 1), new Index3D(TensorCoreGemmKernels.Threads, 1, 1),
-            SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
+        var shape = TensorCoreGemmKernels.Shape<TTile>();
+        var config = new KernelConfig(new Index3D((n + shape.BN - 1) / shape.BN, (n + shape.BM - 1) / shape.BM, 1), new Index3D(shape.Threads, 1, 1),
+            SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves));
         var (ga, gw) = (GlobalHalf.Of(a.View), GlobalHalf.Of(w.View));
         var dense = new DenseA { M = n, K = n, Stride = count };
         double ms = Median(acc, () => kernel(config, dense, ga, gw, noBias.View, none.View, c.View, p));
         // cuBLAS, column-major: C^T [n, n] = W (op T) x A^T, the same product.
         double cublas = double.NaN;
-        if (typeof(TElem) != typeof(F16Element)) return (ms, CudaLaunchLimits.Describe(kernel), cublas);
+        if (typeof(TElem) != typeof(F16Element) || typeof(TTile) != typeof(GemmBlock64)) return (ms, CudaLaunchLimits.Describe(kernel), cublas);
         try
         {
             using var blas = new CuBlas((CudaAccelerator)acc);
@@ -155,18 +169,19 @@ public static class TensorCoreTimings
         return (ms, CudaLaunchLimits.Describe(kernel), cublas);
     }
 
-    private static (double, (int, int)) Conv(Accelerator acc, int batch, int cin, int cout, int size, int stride)
+    private static (double, (int, int)) Conv<TTile>(Accelerator acc, int batch, int cin, int cout, int size, int stride) where TTile : struct, IGemmBlock
     {
         int o = (size + 2 - 3) / stride + 1;
         using var x = RandomHalves(acc, (long)batch * size * size * cin, 6, 1f);
         using var w = RandomHalves(acc, (long)cout * 9 * cin, 7, 0.05f);
         using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.1f * MathF.Sin(i)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * o * o * cout);
-        var kernel = PromotedKernels.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, ConvA, F16Element>);
+        var kernel = PromotedKernels.LoadStreamKernel<ConvA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, ConvA, F16Element>);
         var p = new TcGemmParams { M = o * o, N = cout, K = 9 * cin, StrideC = (long)o * o * cout, HasBias = 1, Alpha = 1f };
         var source = new ConvA { Cin = cin, H = size, W = size, Kw = 3, Wo = o, Stride = stride, Padding = 1, Pixels = o * o, K = 9 * cin };
-        var config = new KernelConfig(new Index3D((cout + TensorCoreGemmKernels.BN - 1) / TensorCoreGemmKernels.BN, (o * o + TensorCoreGemmKernels.BM - 1) / TensorCoreGemmKernels.BM, batch),
-            new Index3D(TensorCoreGemmKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreGemmKernels.SharedHalves));
+        var shape = TensorCoreGemmKernels.Shape<TTile>();
+        var config = new KernelConfig(new Index3D((cout + shape.BN - 1) / shape.BN, (o * o + shape.BM - 1) / shape.BM, batch),
+            new Index3D(shape.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves));
         var (gx, gw) = (GlobalHalf.Of(x.View), GlobalHalf.Of(w.View));
         double ms = Median(acc, () => kernel(config, source, gx, gw, bias.View, y.View, y.View, p));
         return (ms, CudaLaunchLimits.Describe(kernel));
