@@ -44,6 +44,45 @@ public class TensorCoreLinearTests
     }
 
     /// <summary>
+    /// The same Linear on each block tile (64 x 64 with 4 warps, 128 x 128 with 8 warps of 64 x 32) when forced, and
+    /// the same values from both: the tiles split the outputs differently but every output sums its k in one order.
+    /// </summary>
+    [Test]
+    public void BothBlockTilesGiveTheSameLinear()
+    {
+        var device = Emulated.Value;
+        var rng = new Random(77);
+        const int rows = 150, inF = 48, outF = 136;
+        var x = Rounded(Reference.Random(rng, rows * inF, 2f));
+        var w = Rounded(Reference.Random(rng, outF * inF, 0.3f));
+        var bias = Reference.Random(rng, outF, 0.7f);
+        using var xh = F16(device, x, rows, inF);
+        using var wh = F16(device, w, outF, inF);
+        using var b = device.Upload(bias, outF);
+        var results = new List<float[]>();
+        try
+        {
+            foreach (bool large in new[] { false, true })
+            {
+                device.ForcedLargeGemmBlock = large;
+                using var y = device.Allocate(DType.F16, rows, outF);
+                long before = device.TensorCoreGemmLargeLaunches;
+                device.Linear(xh, wh, b, y, Activation.SiLU);
+                Assert.That(device.TensorCoreGemmLargeLaunches - before, Is.EqualTo(large ? 1 : 0), $"large tile {large}");
+                results.Add(y.ToArray());
+            }
+        }
+        finally { device.ForcedLargeGemmBlock = null; }
+        Assert.That(results[1], Is.EqualTo(results[0]), "both tiles, bit for bit");
+        using var cx = Cpu.Upload(x, rows, inF);
+        using var cw = Cpu.Upload(w, outF, inF);
+        using var cb = Cpu.Upload(bias, outF);
+        using var cy = Cpu.Allocate(rows, outF);
+        Cpu.Linear(cx, cw, cb, cy, Activation.SiLU);
+        Assert.That(Fixtures.RelativeError(results[1], cy.ToArray()), Is.LessThanOrEqualTo(Tolerance));
+    }
+
+    /// <summary>
     /// x [rows, in] -> [rows, out] with a float32 bias, optionally through a row slice of the weight and bias
     /// (as ForwardChunk computes a chunk of the output) and with a fused activation.
     /// </summary>
