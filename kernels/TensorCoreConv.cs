@@ -4,7 +4,7 @@ using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="TensorCoreConvKernels.Conv2d{TCore, TElem}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="TensorCoreConvKernels.Conv2d{TCore, TTile, TElem}"/>.</summary>
 public struct TcConvParams
 {
     /// <summary>Input channels, height and width; output channels, height and width.</summary>
@@ -46,55 +46,72 @@ public struct TcConvParams
 /// </summary>
 public static class TensorCoreConvKernels
 {
-    /// <summary>Block tile: 64 output channels by 64 output pixels, 32-deep K slabs, 4 warps of 32 x 32.</summary>
-    public const int BM = 64, BN = 64, BK = 32, Threads = 128;
+    /// <summary>Depth of a staged K slab.</summary>
+    public const int BK = 32;
 
     /// <summary>Weight slab row stride in halves: 40 (80 bytes) keeps ldmatrix rows on distinct banks and 16-byte aligned.</summary>
     public const int WStride = BK + 8;
 
-    /// <summary>Input slab row stride in halves: 72 (144 bytes), 16-byte aligned, 8 consecutive k rows on distinct banks.</summary>
-    public const int XStride = BN + 8;
-
-    private const int StageHalves = BM * WStride + BK * XStride;
-
-    /// <summary>Dynamic shared memory in halves: two stages of the weight and input slabs (19 KB).</summary>
-    public const int SharedHalves = 2 * StageHalves;
+    /// <summary>
+    /// The launch shape of block tile <typeparamref name="TTile"/> (BM output channels by BN output pixels): its
+    /// WarpsM must be 2, so its threads are twice BN (each thread gathers one pixel column's rows of one parity). The
+    /// input slab's rows are BN + 8 halves apart (72 or 136: 16-byte aligned, 8 consecutive k rows on distinct banks);
+    /// the shared memory holds two stages of the weight and input slabs (19 KB at 64 x 64, 37 KB at 128 x 128).
+    /// </summary>
+    public static GemmBlockShape Shape<TTile>() where TTile : struct, IGemmBlock
+    {
+        var tile = default(TTile);
+        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN;
+        return new GemmBlockShape(bm, bn, 32 * tile.WarpsM * tile.WarpsN, 2 * (bm * WStride + BK * (bn + 8)));
+    }
 
     /// <summary>
-    /// One block computes 64 output channels by 64 pixels of one image. Warp (wm, wn) of the 2 x 2 grid owns
-    /// 32 channels by 32 pixels: two m16 by four n8 mma tiles. Weight slabs arrive by cp.async one stage
-    /// ahead; the input slab of the next stage is loaded into registers before the current one is
-    /// multiplied and stored to shared memory after it (or by cp.async in the dense 1x1 case).
-    /// <para>Launch: grid (ceil(Ho Wo / 64), ceil(Cout / 64), N x splits), group 128, <see cref="SharedHalves"/> halves of
+    /// Whether a convolution with <paramref name="pixels"/> output pixels per image takes <see cref="GemmBlock128"/>:
+    /// when its tiles alone give every multiprocessor a block (as <see cref="TensorCoreGemmKernels.PrefersLargeBlock"/>).
+    /// </summary>
+    public static bool PrefersLargeBlock(int pixels, int cout, int images, int multiprocessors) =>
+        TensorCoreGemmKernels.PrefersLargeBlock(cout, pixels, images, multiprocessors);
+
+    /// <summary>
+    /// One block computes BM output channels by BN pixels of one image (<see cref="Shape{TTile}"/>). Warp (wm, wn) of
+    /// the 2 x WarpsN grid owns WarpRows channels by 32 pixels: two (or four) m16 by four n8 mma tiles. Weight slabs
+    /// arrive by cp.async one stage ahead; the input slab of the next stage is loaded into registers before the
+    /// current one is multiplied and stored to shared memory after it (or by cp.async in the dense 1x1 case).
+    /// <para>Launch: grid (ceil(Ho Wo / BN), ceil(Cout / BM), N x splits), group Threads, SharedHalves halves of
     /// dynamic shared memory. Cin a multiple of 8; the weight 16-byte aligned. x, w and output hold
     /// <typeparamref name="TElem"/> bits (bf16 tensors are passed as their 16-bit views). With
     /// <see cref="TcConvParams.Splits"/> above 1, block z = image x splits + split writes its float32 sums to
     /// <paramref name="partial"/>[split, image, co, pixel] instead, without bias.</para>
     /// </summary>
-    public static void Conv2d<TCore, TElem>(GlobalHalf x, GlobalHalf w, ArrayView<float> bias, ArrayView<float> partial, ArrayView<Half> output, TcConvParams p)
-        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    public static void Conv2d<TCore, TTile, TElem>(GlobalHalf x, GlobalHalf w, ArrayView<float> bias, ArrayView<float> partial, ArrayView<Half> output, TcConvParams p)
+        where TCore : struct, ITensorCore where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
     {
         var core = default(TCore);
+        var tile = default(TTile);
+        int warpsN = tile.WarpsN, warpRows = tile.WarpRows, bm = tile.WarpsM * warpRows, bn = 32 * warpsN;
+        var l = new SlabLayout { BM = bm, BN = bn, Threads = 32 * tile.WarpsM * warpsN, XStride = bn + 8, StageHalves = bm * WStride + BK * (bn + 8) };
         var shared = SharedMemory.GetDynamic<ushort>();
-        int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp >> 1, wn = warp & 1;
+        int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp / warpsN, wn = warp - wm * warpsN;
         int splits = p.Splits > 1 ? p.Splits : 1, batch = Grid.IdxZ / splits, split = Grid.IdxZ - batch * splits;
-        int co0 = Grid.IdxY * BM, p0 = Grid.IdxX * BN;
+        int co0 = Grid.IdxY * bm, p0 = Grid.IdxX * bn;
         int slabs = (p.K + BK - 1) / BK, first = 0;
         if (splits > 1)
         {
             first = split * p.SplitSlabs;
             slabs = first + p.SplitSlabs < slabs ? first + p.SplitSlabs : slabs;
         }
-        // Gather: thread owns pixel column tid % 64 and the k rows of parity tid / 64 (uniform per warp).
-        int column = tid & (BN - 1), parity = tid >> 6;
+        // Gather: thread owns pixel column tid % BN and the k rows of parity tid / BN (uniform per warp).
+        int column = tid % bn, parity = tid / bn;
         var gather = XGather.At(batch, p0 + column, parity, p);
 
         // Stages alternate with j = s - first; the slab range may be empty for the last splits of a short K.
-        StageW(core, shared, 0, w, co0, first * BK, tid, p);
-        if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p);
-        else StoreX(shared, 0, column, parity, gather.Load(x.View, first * BK, p));
+        StageW(core, shared, 0, w, co0, first * BK, tid, p, l);
+        if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p, l);
+        else StoreX(shared, 0, column, parity, gather.Load(x.View, first * BK, p), l);
         core.CpAsyncCommit();
+        // acc: the warp's channels 0-31; low: channels 32-63 (64-row warps only).
         var acc = default(WarpTile);
+        var low = default(WarpTile);
         var next = default(XColumn);
         for (int s = first; s < slabs; s++)
         {
@@ -102,38 +119,57 @@ public static class TensorCoreConvKernels
             int j = s - first;
             if (more)
             {
-                StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p);
-                if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p);
+                StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p, l);
+                if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p, l);
                 core.CpAsyncCommit();
                 if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
             Group.Barrier();
-            int wOff = (j & 1) * StageHalves, xOff = wOff + BM * WStride;
+            int wOff = (j & 1) * l.StageHalves, xOff = wOff + bm * WStride;
             for (int kk = 0; kk < BK; kk += 16)
             {
-                // Weights: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (the A fragment).
-                int aRow = wm * 32 + (lane & 15), aCol = kk + (lane >> 4) * 8;
-                var a0 = core.LdMatrixX4(shared, wOff + aRow * WStride + aCol);
-                var a1 = core.LdMatrixX4(shared, wOff + (aRow + 16) * WStride + aCol);
                 // Input, transposed: matrix m = lane / 8 holds k rows kk + 8 (m & 1).. at pixels 8 (m >> 1)..,
                 // so R0/R1 are the B fragment of one n8 tile and R2/R3 of the next.
                 int m = lane >> 3, bRow = kk + (lane & 7) + (m & 1) * 8, bCol = wn * 32 + (m >> 1) * 8;
-                var b01 = core.LdMatrixX4Trans(shared, xOff + bRow * XStride + bCol);
-                var b23 = core.LdMatrixX4Trans(shared, xOff + bRow * XStride + bCol + 16);
+                var b01 = core.LdMatrixX4Trans(shared, xOff + bRow * l.XStride + bCol);
+                var b23 = core.LdMatrixX4Trans(shared, xOff + bRow * l.XStride + bCol + 16);
+                // Weights: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (the A fragment).
+                int aRow = wm * warpRows + (lane & 15), aCol = kk + (lane >> 4) * 8;
+                var a0 = core.LdMatrixX4(shared, wOff + aRow * WStride + aCol);
+                var a1 = core.LdMatrixX4(shared, wOff + (aRow + 16) * WStride + aCol);
                 acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
+                if (warpRows == 64)
+                {
+                    var a2 = core.LdMatrixX4(shared, wOff + (aRow + 32) * WStride + aCol);
+                    var a3 = core.LdMatrixX4(shared, wOff + (aRow + 48) * WStride + aCol);
+                    low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
+                }
             }
             // The next stage was last read in the previous slab, before the barrier above.
-            if (more && p.Dense == 0) StoreX(shared, (j + 1) & 1, column, parity, next);
+            if (more && p.Dense == 0) StoreX(shared, (j + 1) & 1, column, parity, next, l);
             Group.Barrier();
         }
-        int g = lane >> 2, t = lane & 3;
-        int co = co0 + wm * 32 + g, px = p0 + wn * 32 + 2 * t;
+        int co = co0 + wm * warpRows + (lane >> 2), px = p0 + wn * 32 + 2 * (lane & 3);
         long outBase = (long)batch * p.Cout * p.Pixels;
-        if (splits > 1)
+        long partBase = (long)split * (Grid.DimZ / splits) * p.Cout * p.Pixels + outBase;
+        StoreWarpTile<TElem>(acc, co, px, splits > 1, bias, output, outBase, partial, partBase, p);
+        if (warpRows == 64) StoreWarpTile<TElem>(low, co + 32, px, splits > 1, bias, output, outBase, partial, partBase, p);
+    }
+
+    /// <summary>Sizes of one block's slabs (see <see cref="Shape{TTile}"/>), passed to the staging helpers.</summary>
+    private struct SlabLayout
+    {
+        public int BM, BN, Threads, XStride, StageHalves;
+    }
+
+    /// <summary>One 32 x 32 warp tile: channels from <paramref name="co"/> (the lane's group row), pixels from <paramref name="px"/>.</summary>
+    private static void StoreWarpTile<TElem>(WarpTile acc, int co, int px, bool split, ArrayView<float> bias, ArrayView<Half> output, long outBase,
+        ArrayView<float> partial, long partBase, TcConvParams p) where TElem : struct, IMmaElement
+    {
+        if (split)
         {
-            long partBase = (long)split * (Grid.DimZ / splits) * p.Cout * p.Pixels + outBase;
             StorePartial(acc.T0, co, px, partial, partBase, p);
             StorePartial(acc.T1, co, px + 8, partial, partBase, p);
             StorePartial(acc.T2, co, px + 16, partial, partBase, p);
@@ -154,12 +190,12 @@ public static class TensorCoreConvKernels
         Store<TElem>(acc.T7, co + 16, px + 24, bias, output, outBase, p);
     }
 
-    // 128 threads stage 256 weight chunks of 8 halves (64 rows x 32 k): two per thread.
-    private static void StageW<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf w, int co0, int k0, int tid, TcConvParams p)
+    // The block's threads stage BM x 32 k of weights in chunks of 8 halves: two per thread.
+    private static void StageW<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf w, int co0, int k0, int tid, TcConvParams p, SlabLayout l)
         where TCore : struct, ITensorCore
     {
-        int off = stage * StageHalves, k = p.K;
-        for (int c = tid; c < BM * BK / 8; c += Threads)
+        int off = stage * l.StageHalves, k = p.K;
+        for (int c = tid; c < l.BM * BK / 8; c += l.Threads)
         {
             int r = c >> 2, kc = (c & 3) * 8, co = co0 + r;
             bool valid = co < p.Cout && k0 + kc < k;
@@ -167,24 +203,24 @@ public static class TensorCoreConvKernels
         }
     }
 
-    // Dense 1x1: slab row r is input channel k0 + r, 64 contiguous pixels = 8 chunks; 256 chunks, two per thread.
-    private static void StageXDense<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf x, int batch, int p0, int k0, int tid, TcConvParams p)
+    // Dense 1x1: slab row r is input channel k0 + r, BN contiguous pixels = BN / 8 chunks; two chunks per thread.
+    private static void StageXDense<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf x, int batch, int p0, int k0, int tid, TcConvParams p, SlabLayout l)
         where TCore : struct, ITensorCore
     {
-        int off = stage * StageHalves + BM * WStride, pixels = p.Pixels;
-        for (int c = tid; c < BK * BN / 8; c += Threads)
+        int off = stage * l.StageHalves + l.BM * WStride, pixels = p.Pixels, rowChunks = l.BN / 8;
+        for (int c = tid; c < BK * l.BN / 8; c += l.Threads)
         {
-            int r = c >> 3, col = (c & 7) * 8;
+            int r = c / rowChunks, col = (c - r * rowChunks) * 8;
             bool valid = k0 + r < p.Cin && p0 + col < pixels;
             long src = ((long)batch * p.Cin + k0 + r) * pixels + p0 + col;
-            core.CpAsync16(shared, off + r * XStride + col, x, valid ? src : 0, valid);
+            core.CpAsync16(shared, off + r * l.XStride + col, x, valid ? src : 0, valid);
         }
     }
 
     // Rows parity, parity + 2, ..., parity + 30 of one pixel column: XColumn.R{i} holds rows parity + 4i (low) and parity + 4i + 2 (high).
-    private static void StoreX(ArrayView<ushort> shared, int stage, int column, int parity, XColumn c)
+    private static void StoreX(ArrayView<ushort> shared, int stage, int column, int parity, XColumn c, SlabLayout l)
     {
-        int at = stage * StageHalves + BM * WStride + parity * XStride + column, step = 2 * XStride;
+        int at = stage * l.StageHalves + l.BM * WStride + parity * l.XStride + column, step = 2 * l.XStride;
         Put2(shared, at, step, c.R0);
         Put2(shared, at + 2 * step, step, c.R1);
         Put2(shared, at + 4 * step, step, c.R2);

@@ -13,7 +13,7 @@ namespace Engine.Gpu;
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>? _tcConvF16, _tcConvBF16;
+    private readonly Dictionary<(Type Tile, Type Element), Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>> _tcConvs = new();
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams, long>? _tcConvReduceF16, _tcConvReduceBF16;
     private ILGPU.Runtime.MemoryBuffer1D<float, Stride1D.Dense>? _tcConvPartials;
 
@@ -54,7 +54,7 @@ public sealed partial class IlgpuDevice
     private bool TryTensorCoreConv(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
         bool cores = _accelerator.AcceleratorType == AcceleratorType.Cuda || (EmulateTensorCoreConv && _accelerator.AcceleratorType == AcceleratorType.CPU);
-        if (!cores || _accelerator.MaxNumThreadsPerGroup < TensorCoreConvKernels.Threads) return false;
+        if (!cores || _accelerator.MaxNumThreadsPerGroup < TensorCoreConvKernels.Shape<GemmBlock64>().Threads) return false;
         if (x.DType is not (DType.F16 or DType.BF16) || output.DType != x.DType) return false;
         int cin = x.Dim(1), kh = weight.Dim(2), kw = weight.Dim(3);
         bool k3 = kh == 3 && kw == 3 && padding == 1 && stride is 1 or 2;
@@ -69,10 +69,16 @@ public sealed partial class IlgpuDevice
         };
         p.Dense = k1 && p.Pixels % 8 == 0 && x.Offset % 8 == 0 ? 1 : 0;
         var biasView = BiasView(bias is null ? null : _parameterCopies.For(this, bias, DType.F32));
-        var kernel = x.DType == DType.F16
-            ? _tcConvF16 ??= LoadTensorCoreConv<F16Element>()
-            : _tcConvBF16 ??= LoadTensorCoreConv<BF16Element>();
-        int images = x.Dim(0), tilesX = (p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, tilesY = (p.Cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM;
+        int images = x.Dim(0);
+        bool large = UseLargeConvBlock(p.Pixels, p.Cout, images);
+        var (kernel, shape) = (large, x.DType) switch
+        {
+            (true, DType.F16) => TensorCoreConv<GemmBlock128, F16Element>(),
+            (true, _) => TensorCoreConv<GemmBlock128, BF16Element>(),
+            (false, DType.F16) => TensorCoreConv<GemmBlock64, F16Element>(),
+            _ => TensorCoreConv<GemmBlock64, BF16Element>(),
+        };
+        int tilesX = (p.Pixels + shape.BN - 1) / shape.BN, tilesY = (p.Cout + shape.BM - 1) / shape.BM;
         (p.Splits, p.SplitSlabs) = ConvSplits((long)tilesX * tilesY * images, (p.K + TensorCoreConvKernels.BK - 1) / TensorCoreConvKernels.BK);
         long count = (long)images * p.Cout * p.Pixels;
         var partials = BiasView(null); // unread without a split: the kernel stores the output itself
@@ -87,7 +93,7 @@ public sealed partial class IlgpuDevice
             partials = _tcConvPartials.View.SubView(0, need);
         }
         var grid = GridOf(tilesX, tilesY, (long)images * p.Splits, "Conv2d");
-        var config = new KernelConfig(grid, new Index3D(TensorCoreConvKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreConvKernels.SharedHalves));
+        var config = new KernelConfig(grid, new Index3D(shape.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves));
         kernel(config, GlobalHalf.Of(HalfBits(x)), GlobalHalf.Of(HalfBits(w)), biasView, partials, HalfBits(output), p);
         if (p.Splits > 1)
         {
@@ -97,13 +103,40 @@ public sealed partial class IlgpuDevice
             reduce((int)count, partials, biasView, HalfBits(output), p, count);
         }
         TensorCoreConvLaunches++;
+        if (large) TensorCoreConvLargeLaunches++;
         return true;
     }
 
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams> LoadTensorCoreConv<TElem>() where TElem : struct, IMmaElement =>
-        _accelerator.AcceleratorType == AcceleratorType.Cuda
-            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(_accelerator, TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>)
-            : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TElem>);
+    /// <summary>
+    /// Whether a convolution takes the 128 x 128 block tile (<see cref="TensorCoreConvKernels.PrefersLargeBlock"/>: its tiles
+    /// alone fill the device, so no K split is needed either), where the device holds 256-thread groups;
+    /// <see cref="ForcedLargeConvBlock"/> overrides it.
+    /// </summary>
+    private bool UseLargeConvBlock(int pixels, int cout, int images)
+    {
+        if (_accelerator.MaxNumThreadsPerGroup < TensorCoreConvKernels.Shape<GemmBlock128>().Threads) return false;
+        if (ForcedLargeConvBlock is bool forced) return forced;
+        return TensorCoreConvKernels.PrefersLargeBlock(pixels, cout, images, _accelerator.NumMultiprocessors);
+    }
+
+    /// <summary>When set, whether tensor-core convolutions take the 128 x 128 block tile (tests exercise both with it).</summary>
+    internal bool? ForcedLargeConvBlock { get; set; }
+
+    /// <summary>Convolutions run on the 128 x 128 block tile so far (tests check the choice with it).</summary>
+    internal int TensorCoreConvLargeLaunches { get; private set; }
+
+    private (Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams> Kernel, GemmBlockShape Shape)
+        TensorCoreConv<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
+    {
+        lock (_tcConvs)
+        {
+            if (!_tcConvs.TryGetValue((typeof(TTile), typeof(TElem)), out var kernel))
+                _tcConvs[(typeof(TTile), typeof(TElem))] = kernel = _accelerator.AcceleratorType == AcceleratorType.Cuda
+                    ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(_accelerator, TensorCoreConvKernels.Conv2d<PtxTensorCore, TTile, TElem>)
+                    : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TTile, TElem>);
+            return (kernel, TensorCoreConvKernels.Shape<TTile>());
+        }
+    }
 
     /// <summary>The 16-bit storage of an F16 or BF16 tensor (bf16 bits seen as <see cref="Half"/>; the kernels move bits).</summary>
     private static ArrayView<Half> HalfBits(Tensor t) => t.DType == DType.F16 ? ViewF16(t) : ViewBF16(t).Cast<Half>();

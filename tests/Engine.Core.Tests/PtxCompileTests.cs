@@ -149,7 +149,8 @@ public class PtxCompileTests
                 yield return ($"TensorCoreGemm<{tile.Name}, DenseA>.{element.Name}", g.MakeGenericMethod(t, tile, typeof(DenseA), element), gemm);
                 yield return ($"TensorCoreGemm<{tile.Name}, ConvA>.{element.Name}", g.MakeGenericMethod(t, tile, typeof(ConvA), element), gemm);
             }
-            yield return ($"TensorCoreConv2d<{element.Name}>", conv.MakeGenericMethod(t, element), [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
+            foreach (var tile in new[] { typeof(GemmBlock64), typeof(GemmBlock128) })
+                yield return ($"TensorCoreConv2d<{tile.Name}, {element.Name}>", conv.MakeGenericMethod(t, tile, element), [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
             yield return ($"TensorCoreFlashAttention<{element.Name}>", attention.MakeGenericMethod(t, element),
                 [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", pack, "ex2.approx", "shfl.sync.bfly"]);
         }

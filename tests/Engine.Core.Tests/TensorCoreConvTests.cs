@@ -15,18 +15,22 @@ public class TensorCoreConvTests(string kind)
 {
     private static readonly Dictionary<string, IlgpuDevice> Devices = new();
 
-    private IlgpuDevice Target
+    // The 64 x 64 tile (128-thread groups on the CPU accelerator) and, on "wide", the 128 x 128 tile forced (256 threads).
+    private IlgpuDevice Target => Get(kind);
+
+    private IlgpuDevice Wide => Get(kind + "-wide");
+
+    private static IlgpuDevice Get(string key)
     {
-        get
+        lock (Devices)
         {
-            lock (Devices)
-            {
-                if (Devices.TryGetValue(kind, out var device)) return device;
-                try { device = kind == "cuda" ? IlgpuDevice.Create("cuda") : IlgpuDevice.CreateSimulated(warpsPerGroup: 4); }
-                catch (PlatformNotSupportedException e) { Assert.Ignore($"{kind}: {e.Message}"); throw; }
-                device.EmulateTensorCoreConv = true;
-                return Devices[kind] = device;
-            }
+            if (Devices.TryGetValue(key, out var device)) return device;
+            bool wide = key.EndsWith("-wide", StringComparison.Ordinal);
+            try { device = key.StartsWith("cuda", StringComparison.Ordinal) ? IlgpuDevice.Create("cuda") : IlgpuDevice.CreateSimulated(warpsPerGroup: wide ? 8 : 4); }
+            catch (PlatformNotSupportedException e) { Assert.Ignore($"{key}: {e.Message}"); throw; }
+            device.EmulateTensorCoreConv = true;
+            device.ForcedLargeConvBlock = wide;
+            return Devices[key] = device;
         }
     }
 
@@ -77,20 +81,20 @@ public class TensorCoreConvTests(string kind)
     }
 
     /// <summary>Runs the convolution on the device with <paramref name="dtype"/> activations; returns the output and whether it used the tensor cores.</summary>
-    private (float[] Got, double[] Expected, bool Routed) Run(Shape s, DType dtype)
+    private (float[] Got, double[] Expected, bool Routed) Run(Shape s, DType dtype, IlgpuDevice? on = null)
     {
-        var device = Target;
+        var device = on ?? Target;
         var (x, w, b) = Inputs(s, s.Cin * 131 + s.Cout * 7 + s.Kernel * 3 + s.Stride);
         using var w32 = device.Upload(w, s.Cout, s.Cin, s.Kernel, s.Kernel);
         using var wt = s.Weight == DType.F32 ? null : device.Convert(w32, s.Weight);
         int before = device.TensorCoreConvLaunches;
-        var got = Conv(s, dtype, x, wt ?? w32, b);
+        var got = Conv(s, dtype, x, wt ?? w32, b, device);
         return (got, Expected(s, dtype, x, w, b), device.TensorCoreConvLaunches == before + 1);
     }
 
-    private float[] Conv(Shape s, DType dtype, float[] x, Tensor weight, float[]? b)
+    private float[] Conv(Shape s, DType dtype, float[] x, Tensor weight, float[]? b, IlgpuDevice? on = null)
     {
-        var device = Target;
+        var device = on ?? Target;
         using var x32 = device.Upload(x, s.N, s.Cin, s.H, s.W);
         using var xh = device.Convert(x32, dtype);
         using var bias32 = b is null ? null : device.Upload(b, s.Cout);
@@ -161,6 +165,30 @@ public class TensorCoreConvTests(string kind)
                 Assert.That(routed, Is.True);
                 AssertClose(expected, got, dtype, $"{shape} in {splits} splits");
             }
+        }
+        finally { device.ForcedConvSplits = null; }
+    }
+
+    /// <summary>
+    /// The 128 x 128 block tile (8 warps of 64 channels x 32 pixels, 256 threads), forced: 3x3 at strides 1 and 2, the
+    /// dense and the gathered 1x1 slabs, bf16, and a K split; every shape is a partial tile in channels and pixels.
+    /// </summary>
+    [Test]
+    public void LargeBlockTileMatchesReference()
+    {
+        var device = Wide;
+        foreach (var (shape, dtype) in new[] { (Large, DType.F16), (Dense1x1, DType.F16), (Gathered1x1, DType.F16), (OddStride2, DType.BF16) })
+        {
+            int before = device.TensorCoreConvLargeLaunches;
+            var (got, expected, routed) = Run(shape, dtype, device);
+            Assert.That(routed && device.TensorCoreConvLargeLaunches == before + 1, Is.True, $"{shape} {dtype} on the 128 x 128 tile");
+            AssertClose(expected, got, dtype, $"{shape} 128 x 128");
+        }
+        device.ForcedConvSplits = 3;
+        try
+        {
+            var (got, expected, _) = Run(Odd3x3, DType.F16, device);
+            AssertClose(expected, got, DType.F16, $"{Odd3x3} 128 x 128 in 3 splits");
         }
         finally { device.ForcedConvSplits = null; }
     }

@@ -77,12 +77,25 @@ public static class TensorCoreTimings
             Row("conv3x3 NHWC tile128", $"320ch@64 b2 s{stride}", s128, flop, i128);
         }
         // The engine's route: NCHW in and out, as IlgpuDevice.Conv2d launches it for F16 and BF16 activations.
+        // Rows without a tile name: the tile the device routes the shape to; f16 also times both tiles.
         foreach (var bf16 in new[] { false, true })
             foreach (var (kernel, stride) in new[] { (3, 1), (3, 2), (1, 1) })
             {
-                var (ms, info) = bf16 ? ConvNchw<BF16Element>(acc, 2, 320, 320, 64, kernel, stride) : ConvNchw<F16Element>(acc, 2, 320, 320, 64, kernel, stride);
                 int o = (64 + 2 * (kernel / 2) - kernel) / stride + 1;
-                Row($"conv{kernel}x{kernel} NCHW{(bf16 ? " bf16" : "")}", $"320ch@64 b2 s{stride}", ms, 2.0 * 2 * 320 * 320 * kernel * kernel * (double)o * o, info);
+                double flop = 2.0 * 2 * 320 * 320 * kernel * kernel * (double)o * o;
+                bool large = TensorCoreConvKernels.PrefersLargeBlock(o * o, 320, 2, sms);
+                string name = $"conv{kernel}x{kernel} NCHW{(bf16 ? " bf16" : "")}", shape = $"320ch@64 b2 s{stride}";
+                if (bf16)
+                {
+                    var (ms, info) = large ? ConvNchw<GemmBlock128, BF16Element>(acc, 2, 320, 320, 64, kernel, stride) : ConvNchw<GemmBlock64, BF16Element>(acc, 2, 320, 320, 64, kernel, stride);
+                    Row(name, shape, ms, flop, info);
+                    continue;
+                }
+                var (s64, i64) = ConvNchw<GemmBlock64, F16Element>(acc, 2, 320, 320, 64, kernel, stride);
+                var (s128, i128) = ConvNchw<GemmBlock128, F16Element>(acc, 2, 320, 320, 64, kernel, stride);
+                Row(name, shape, large ? s128 : s64, flop, large ? i128 : i64);
+                Row(name + " tile64", shape, s64, flop, i64);
+                Row(name + " tile128", shape, s128, flop, i128);
             }
         Console.WriteLine(text);
         if (outFile is not null) File.WriteAllText(outFile, text.ToString());
@@ -187,18 +200,20 @@ public static class TensorCoreTimings
         return (ms, CudaLaunchLimits.Describe(kernel));
     }
 
-    private static (double, (int, int)) ConvNchw<TElem>(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride) where TElem : struct, IMmaElement
+    private static (double, (int, int)) ConvNchw<TTile, TElem>(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride)
+        where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
     {
         int pad = kernel / 2, o = (size + 2 * pad - kernel) / stride + 1;
         using var x = RandomHalves<TElem>(acc, (long)batch * cin * size * size, 9, 1f);
         using var w = RandomHalves<TElem>(acc, (long)cout * cin * kernel * kernel, 10, 0.05f);
         using var bias = acc.Allocate1D(Enumerable.Range(0, cout).Select(i => 0.01f * (i % 7)).ToArray());
         using var y = acc.Allocate1D<Half>((long)batch * cout * o * o);
-        var launch = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(acc, TensorCoreConvKernels.Conv2d<PtxTensorCore, TElem>);
+        var launch = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(acc, TensorCoreConvKernels.Conv2d<PtxTensorCore, TTile, TElem>);
         var p = new TcConvParams { Cin = cin, H = size, W = size, Cout = cout, Ho = o, Wo = o, Kh = kernel, Kw = kernel, Stride = stride, Padding = pad, HasBias = 1 };
         p.Dense = kernel == 1 && p.Pixels % 8 == 0 ? 1 : 0;
-        var config = new KernelConfig(new Index3D((p.Pixels + TensorCoreConvKernels.BN - 1) / TensorCoreConvKernels.BN, (cout + TensorCoreConvKernels.BM - 1) / TensorCoreConvKernels.BM, batch),
-            new Index3D(TensorCoreConvKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreConvKernels.SharedHalves));
+        var shape = TensorCoreConvKernels.Shape<TTile>();
+        var config = new KernelConfig(new Index3D((p.Pixels + shape.BN - 1) / shape.BN, (cout + shape.BM - 1) / shape.BM, batch),
+            new Index3D(shape.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves));
         var (gx, gw) = (GlobalHalf.Of(x.View), GlobalHalf.Of(w.View));
         double ms = Median(acc, () => launch(config, gx, gw, bias.View, bias.View, y.View, p)); // one tile row per image fills the H200 here: no K split
         return (ms, CudaLaunchLimits.Describe(launch));
