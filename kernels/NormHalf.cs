@@ -224,9 +224,13 @@ public static class HalfNormKernels
     /// there, single elements for the rest.
     /// </summary>
     public static void ApplyRange<TF, TOp>(HalfTensor x, HalfTensor output, long start, int begin, int end, TOp op)
+        where TF : struct, IHalfFormat where TOp : struct, INormApply =>
+        ApplyRange<TF, TOp>(x, output, start, begin, end, op, Group.IdxX, Group.DimX);
+
+    /// <summary><see cref="ApplyRange{TF, TOp}(HalfTensor, HalfTensor, long, int, int, TOp)"/> shared by <paramref name="g"/> threads, this one <paramref name="t"/>.</summary>
+    private static void ApplyRange<TF, TOp>(HalfTensor x, HalfTensor output, long start, int begin, int end, TOp op, int t, int g)
         where TF : struct, IHalfFormat where TOp : struct, INormApply
     {
-        int t = Group.IdxX, g = Group.DimX;
         var format = default(TF);
         int quads = x.QuadAligned(start + begin) && output.QuadAligned(start + begin) ? (end - begin) / Quad : 0;
         for (int q = t; q < quads; q += g)
@@ -288,7 +292,7 @@ public static class HalfNormKernels
         int n = end - begin;
         long start = (long)gi * count;
         float shift = count > 0 ? x.Read<TF>(start) : 0f;
-        var sums = ShiftedSums<TF>(x, start, begin, end, shift);
+        var sums = ShiftedSums<TF>(x, start, begin, end, shift, t, g);
         float s1 = NormKernels.GroupSum(sums.Sum, scratch);
         float s2 = NormKernels.GroupSum(sums.Squares, scratch);
         if (t == 0)
@@ -300,13 +304,13 @@ public static class HalfNormKernels
     }
 
     /// <summary>
-    /// Thread t's sums of d = x - <paramref name="shift"/> and d^2 over its share of elements [begin, end) of
-    /// the block at <paramref name="start"/>: the up to three elements before the first quad boundary and after the
-    /// last one singly, the quads between four per thread and round (loads issued before their sums).
+    /// Thread <paramref name="t"/>'s (of <paramref name="g"/>) sums of d = x - <paramref name="shift"/> and d^2 over its
+    /// share of elements [begin, end) of the block at <paramref name="start"/>: the up to three elements before the first
+    /// quad boundary and after the last one singly, the quads between four per thread and round (loads issued before
+    /// their sums).
     /// </summary>
-    private static ShiftedMoments ShiftedSums<TF>(HalfTensor x, long start, int begin, int end, float shift) where TF : struct, IHalfFormat
+    private static ShiftedMoments ShiftedSums<TF>(HalfTensor x, long start, int begin, int end, float shift, int t, int g) where TF : struct, IHalfFormat
     {
-        int t = Group.IdxX, g = Group.DimX;
         int head = (int)((Quad - ((x.Base + start + begin) & (Quad - 1))) & (Quad - 1));
         if (head > end - begin) head = end - begin;
         int quads = (end - begin - head) / Quad, body = begin + head, tail = body + Quad * quads;
@@ -356,7 +360,7 @@ public static class HalfNormKernels
     }
 
     /// <summary>
-    /// <see cref="ApplyRange{TF, TOp}"/> for GroupNorm, with the same values: where both tensors are quad-aligned, each
+    /// <see cref="ApplyRange{TF, TOp}(HalfTensor, HalfTensor, long, int, int, TOp)"/> for GroupNorm, with the same values: where both tensors are quad-aligned, each
     /// quad whose four elements share a channel takes that channel's factor and offset once (one division per quad,
     /// not four), and each thread loads two quads before it stores either.
     /// </summary>
@@ -412,5 +416,35 @@ public static class HalfNormKernels
         float rstd = 1f / MathF.Sqrt(NormKernels.GroupSum(ThreadSum<TF>(x, start, 0, d, 1, mean, tile), scratch) / d + eps);
         var op = new LayerNormAffine { Gamma = gamma, Beta = beta, Mean = mean, Rstd = rstd, HasGamma = hasGamma, HasBeta = hasBeta };
         ApplyRange<TF, LayerNormAffine>(x, output, start, 0, d, op);
+    }
+
+    /// <summary>
+    /// <see cref="NormKernels.LayerNorm"/> over half activations, one warp per row: each lane sums d = x - k and d^2
+    /// over its quads of the row (k the row's first element, as <see cref="GroupNormPartial{TF}"/> does), the warp adds
+    /// the lanes' sums by shuffles, and the lanes normalise their quads: one read for the statistics and one for the
+    /// output, no shared memory and no barrier (the one-block kernel reads the row twice for them through the tile,
+    /// with a 256-thread block on a row of a few hundred elements). Launch: grid ceil(rows / (G / warp size)), group G
+    /// (a multiple of the warp size), no shared memory; 32-lane warps with shuffles (CUDA, the CPU accelerator).
+    /// </summary>
+    public static void LayerNormRows<TF>(HalfTensor x, ArrayView<float> gamma, ArrayView<float> beta, HalfTensor output,
+        int rows, int d, float eps, int hasGamma, int hasBeta) where TF : struct, IHalfFormat
+    {
+        int lanes = Warp.WarpSize, lane = Warp.LaneIdx;
+        int row = Grid.IdxX * (Group.DimX / lanes) + Group.IdxX / lanes;
+        // Whole warps leave together: every lane of a warp has the same row.
+        if (row >= rows) return;
+        long start = (long)row * d;
+        float shift = x.Read<TF>(start);
+        var m = ShiftedSums<TF>(x, start, 0, d, shift, lane, lanes);
+        float s1 = m.Sum, s2 = m.Squares;
+        for (int offset = lanes / 2; offset > 0; offset >>= 1)
+        {
+            s1 += Warp.ShuffleXor(s1, offset);
+            s2 += Warp.ShuffleXor(s2, offset);
+        }
+        float mean = shift + s1 / d;
+        float rstd = 1f / MathF.Sqrt(MathF.Max(0f, s2 - s1 * s1 / d) / d + eps);
+        var op = new LayerNormAffine { Gamma = gamma, Beta = beta, Mean = mean, Rstd = rstd, HasGamma = hasGamma, HasBeta = hasBeta };
+        ApplyRange<TF, LayerNormAffine>(x, output, start, 0, d, op, lane, lanes);
     }
 }

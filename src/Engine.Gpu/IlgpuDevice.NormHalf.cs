@@ -65,10 +65,27 @@ public sealed partial class IlgpuDevice
     private void LayerNormHalf<TF>(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, float eps) where TF : struct, IHalfFormat
     {
         int d = x.Dim(-1);
+        if (WarpRowNorms)
+        {
+            // One warp per row (HalfNormKernels.LayerNormRows): G / 32 rows per block.
+            int rows = (int)(x.Length / d), perBlock = _reductionGroup / _accelerator.WarpSize;
+            var rowsConfig = new KernelConfig(GridOf((rows + perBlock - 1) / perBlock, 1, 1, "LayerNorm"), new Index3D(_reductionGroup, 1, 1));
+            _kernels.LayerNormRowsHalf<TF>()(rowsConfig, HalfOf(x), gamma is null ? BiasView(null) : View(gamma), beta is null ? BiasView(null) : View(beta),
+                HalfOf(output), rows, d, eps, gamma is null ? 0 : 1, beta is null ? 0 : 1);
+            return;
+        }
         var config = new KernelConfig(GridOf(x.Length / d, 1, 1, "LayerNorm"), new Index3D(_reductionGroup, 1, 1), HalfNormShared);
         _kernels.LayerNormHalf<TF>()(config, HalfOf(x), gamma is null ? BiasView(null) : View(gamma), beta is null ? BiasView(null) : View(beta),
             HalfOf(output), d, eps, gamma is null ? 0 : 1, beta is null ? 0 : 1);
     }
+
+    /// <summary>
+    /// Whether half LayerNorm runs a warp per row (<see cref="HalfNormKernels.LayerNormRows{TF}"/>): on CUDA and the CPU
+    /// accelerator with 32-lane warps, whose shuffles the kernel uses, and groups of whole warps; other backends keep the
+    /// one-block kernel.
+    /// </summary>
+    internal bool WarpRowNorms => _accelerator.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU
+        && _accelerator.WarpSize == 32 && _reductionGroup % 32 == 0;
 
     private void SoftmaxHalf(Tensor x, Tensor output, int d)
     {

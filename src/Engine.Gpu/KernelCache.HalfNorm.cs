@@ -29,6 +29,10 @@ internal sealed partial class KernelCache
     public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int> LayerNormHalf<TF>() where TF : struct, IHalfFormat =>
         HalfNorm("layernorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int>(HalfNormKernels.LayerNorm<TF>));
 
+    /// <summary><see cref="HalfNormKernels.LayerNormRows{TF}"/> for format <typeparamref name="TF"/>.</summary>
+    public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, int, float, int, int> LayerNormRowsHalf<TF>() where TF : struct, IHalfFormat =>
+        HalfNorm("layernorm-rows", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, int, float, int, int>(HalfNormKernels.LayerNormRows<TF>));
+
     /// <summary><see cref="HalfSoftmaxKernels.Softmax{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, HalfTensor, int> SoftmaxHalf<TF>() where TF : struct, IHalfFormat =>
         HalfNorm("softmax", typeof(TF), a => a.LoadStreamKernel<HalfTensor, HalfTensor, int>(HalfSoftmaxKernels.Softmax<TF>));

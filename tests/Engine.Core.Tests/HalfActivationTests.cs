@@ -122,7 +122,14 @@ public class HalfActivationTests
             Assert.That(device.Transfers.PeakLiveBytes, Is.EqualTo(live), $"{op.Name} {dtype}: no float32 stand-ins (staging) during the op");
         var got = result.ToArray();
 
-        if (kind == "ilgpu-cpu")
+        if (kind == "ilgpu-cpu" && op.Name == "LayerNorm" && device is Engine.Gpu.IlgpuDevice { WarpRowNorms: true })
+        {
+            // The warp-per-row LayerNorm sums in another order (one shifted pass): within one unit of the format.
+            for (int i = 0; i < got.Length; i++)
+                Assert.That(got[i], Is.EqualTo(exact[i]).Within(Math.Max(HalfNormTests.Unit(exact[i], dtype), HalfNormTests.StatisticsSlack)),
+                    $"{op.Name} {dtype}: element {i} within one unit of the float32 op on the rounded inputs");
+        }
+        else if (kind == "ilgpu-cpu")
             Assert.That(got, Is.EqualTo(exact), $"{op.Name} {dtype}: the float32 op on the rounded inputs, rounded once");
         double error = Fixtures.RelativeError(got, full);
         double tolerance = dtype == DType.F16 ? op.F16Tolerance : op.BF16Tolerance;
