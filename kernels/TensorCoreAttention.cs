@@ -129,33 +129,26 @@ public static class TensorCoreAttentionKernels
             Exp(ref s3, refTop, refBottom);
             lTop = lTop * aTop + s0.C0 + s0.C1 + s1.C0 + s1.C1 + s2.C0 + s2.C1 + s3.C0 + s3.C1;
             lBottom = lBottom * aBottom + s0.C2 + s0.C3 + s1.C2 + s1.C3 + s2.C2 + s2.C3 + s3.C2 + s3.C3;
-            o.Rescale(aTop, aBottom);
+            o.Rescale(aTop, aBottom, chunks);
 
             // P as A fragments (keys 0-15 from tiles 0, 1; keys 16-31 from tiles 2, 3), times V.
             var pa0 = new FragA { R0 = element.Pack(core, s0.C0, s0.C1), R1 = element.Pack(core, s0.C2, s0.C3), R2 = element.Pack(core, s1.C0, s1.C1), R3 = element.Pack(core, s1.C2, s1.C3) };
             var pa1 = new FragA { R0 = element.Pack(core, s2.C0, s2.C1), R1 = element.Pack(core, s2.C2, s2.C3), R2 = element.Pack(core, s3.C0, s3.C1), R3 = element.Pack(core, s3.C2, s3.C3) };
+            // The head's 8-column tiles two at a time, each pair at a constant tile index: a loop index would pick the
+            // accumulator through OutputTile's 20-way switches at every mma. Pairs past the head width are skipped
+            // (a uniform branch).
             int vKey = (lane & 7) + ((lane >> 3) & 1) * 8;
-            for (int j = 0; j < chunks; j += 2)
-            {
-                int vCol = j * 8 + (lane >> 4) * 8;
-                if (j + 1 < chunks)
-                {
-                    var v0 = core.LdMatrixX4Trans(shared, vsOff + vKey * vs + vCol);
-                    var v1 = core.LdMatrixX4Trans(shared, vsOff + (vKey + 16) * vs + vCol);
-                    o.Mma<TCore, TElem>(core, j, pa0, new FragB { R0 = v0.R0, R1 = v0.R1 });
-                    o.Mma<TCore, TElem>(core, j + 1, pa0, new FragB { R0 = v0.R2, R1 = v0.R3 });
-                    o.Mma<TCore, TElem>(core, j, pa1, new FragB { R0 = v1.R0, R1 = v1.R1 });
-                    o.Mma<TCore, TElem>(core, j + 1, pa1, new FragB { R0 = v1.R2, R1 = v1.R3 });
-                }
-                else
-                {
-                    // Odd tile count (d = 40): the last 8 columns by ldmatrix .x2.trans (lanes 0-15 give the rows).
-                    core.LdMatrixX2Trans(shared, vsOff + vKey * vs + j * 8, out uint a0, out uint a1);
-                    core.LdMatrixX2Trans(shared, vsOff + (vKey + 16) * vs + j * 8, out uint b0, out uint b1);
-                    o.Mma<TCore, TElem>(core, j, pa0, new FragB { R0 = a0, R1 = a1 });
-                    o.Mma<TCore, TElem>(core, j, pa1, new FragB { R0 = b0, R1 = b1 });
-                }
-            }
+            var pv = new PvStep { Shared = shared, VsOff = vsOff, Vs = vs, VKey = vKey, Lane = lane, Chunks = chunks, A0 = pa0, A1 = pa1 };
+            PvPair<TCore, TElem>(core, ref o, 0, pv);
+            if (chunks > 2) PvPair<TCore, TElem>(core, ref o, 2, pv);
+            if (chunks > 4) PvPair<TCore, TElem>(core, ref o, 4, pv);
+            if (chunks > 6) PvPair<TCore, TElem>(core, ref o, 6, pv);
+            if (chunks > 8) PvPair<TCore, TElem>(core, ref o, 8, pv);
+            if (chunks > 10) PvPair<TCore, TElem>(core, ref o, 10, pv);
+            if (chunks > 12) PvPair<TCore, TElem>(core, ref o, 12, pv);
+            if (chunks > 14) PvPair<TCore, TElem>(core, ref o, 14, pv);
+            if (chunks > 16) PvPair<TCore, TElem>(core, ref o, 16, pv);
+            if (chunks > 18) PvPair<TCore, TElem>(core, ref o, 18, pv);
             Group.Barrier();
         }
 
@@ -185,6 +178,38 @@ public static class TensorCoreAttentionKernels
     }
 
     private static Half Round<TElem>(float x) where TElem : struct, IMmaElement => Interop.IntAsFloat(default(TElem).Round(x));
+
+    /// <summary>What one key block's P V step reads: the staged V tile, the lane's ldmatrix row, the head's tiles and P's A fragments.</summary>
+    private struct PvStep
+    {
+        public ArrayView<ushort> Shared;
+        public int VsOff, Vs, VKey, Lane, Chunks;
+        public FragA A0, A1;
+    }
+
+    /// <summary>
+    /// Output tiles j and j + 1 += P V for the block's 32 keys (j even, below the head's tile count), or tile j alone when
+    /// it is the last of an odd count (d = 40: ldmatrix .x2.trans, lanes 0-15 give the rows). Called with constant j.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void PvPair<TCore, TElem>(TCore core, ref OutputTile o, int j, PvStep s) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        if (j + 1 < s.Chunks)
+        {
+            int vCol = j * 8 + (s.Lane >> 4) * 8;
+            var v0 = core.LdMatrixX4Trans(s.Shared, s.VsOff + s.VKey * s.Vs + vCol);
+            var v1 = core.LdMatrixX4Trans(s.Shared, s.VsOff + (s.VKey + 16) * s.Vs + vCol);
+            o.Mma<TCore, TElem>(core, j, s.A0, new FragB { R0 = v0.R0, R1 = v0.R1 });
+            o.Mma<TCore, TElem>(core, j + 1, s.A0, new FragB { R0 = v0.R2, R1 = v0.R3 });
+            o.Mma<TCore, TElem>(core, j, s.A1, new FragB { R0 = v1.R0, R1 = v1.R1 });
+            o.Mma<TCore, TElem>(core, j + 1, s.A1, new FragB { R0 = v1.R2, R1 = v1.R3 });
+            return;
+        }
+        core.LdMatrixX2Trans(s.Shared, s.VsOff + s.VKey * s.Vs + j * 8, out uint a0, out uint a1);
+        core.LdMatrixX2Trans(s.Shared, s.VsOff + (s.VKey + 16) * s.Vs + j * 8, out uint b0, out uint b1);
+        o.Mma<TCore, TElem>(core, j, s.A0, new FragB { R0 = a0, R1 = a1 });
+        o.Mma<TCore, TElem>(core, j, s.A1, new FragB { R0 = b0, R1 = b1 });
+    }
 
     private static float Max4(float a, float b, float c, float d, float e, float f, float g, float h) =>
         XMath.Max(XMath.Max(XMath.Max(a, b), XMath.Max(c, d)), XMath.Max(XMath.Max(e, f), XMath.Max(g, h)));

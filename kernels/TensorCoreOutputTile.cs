@@ -77,29 +77,32 @@ public struct OutputTile
             _ => T19,
     };
 
-    /// <summary>Scales row g of every tile by <paramref name="top"/> and row g + 8 by <paramref name="bottom"/> (the online-softmax correction).</summary>
-    public void Rescale(float top, float bottom)
+    /// <summary>
+    /// Scales row g of the first <paramref name="tiles"/> tiles by <paramref name="top"/> and row g + 8 by
+    /// <paramref name="bottom"/> (the online-softmax correction); tiles past the head width hold zeros and are skipped.
+    /// </summary>
+    public void Rescale(float top, float bottom, int tiles)
     {
         Scale(ref T0, top, bottom);
-        Scale(ref T1, top, bottom);
-        Scale(ref T2, top, bottom);
-        Scale(ref T3, top, bottom);
-        Scale(ref T4, top, bottom);
-        Scale(ref T5, top, bottom);
-        Scale(ref T6, top, bottom);
-        Scale(ref T7, top, bottom);
-        Scale(ref T8, top, bottom);
-        Scale(ref T9, top, bottom);
-        Scale(ref T10, top, bottom);
-        Scale(ref T11, top, bottom);
-        Scale(ref T12, top, bottom);
-        Scale(ref T13, top, bottom);
-        Scale(ref T14, top, bottom);
-        Scale(ref T15, top, bottom);
-        Scale(ref T16, top, bottom);
-        Scale(ref T17, top, bottom);
-        Scale(ref T18, top, bottom);
-        Scale(ref T19, top, bottom);
+        if (tiles > 1) Scale(ref T1, top, bottom);
+        if (tiles > 2) Scale(ref T2, top, bottom);
+        if (tiles > 3) Scale(ref T3, top, bottom);
+        if (tiles > 4) Scale(ref T4, top, bottom);
+        if (tiles > 5) Scale(ref T5, top, bottom);
+        if (tiles > 6) Scale(ref T6, top, bottom);
+        if (tiles > 7) Scale(ref T7, top, bottom);
+        if (tiles > 8) Scale(ref T8, top, bottom);
+        if (tiles > 9) Scale(ref T9, top, bottom);
+        if (tiles > 10) Scale(ref T10, top, bottom);
+        if (tiles > 11) Scale(ref T11, top, bottom);
+        if (tiles > 12) Scale(ref T12, top, bottom);
+        if (tiles > 13) Scale(ref T13, top, bottom);
+        if (tiles > 14) Scale(ref T14, top, bottom);
+        if (tiles > 15) Scale(ref T15, top, bottom);
+        if (tiles > 16) Scale(ref T16, top, bottom);
+        if (tiles > 17) Scale(ref T17, top, bottom);
+        if (tiles > 18) Scale(ref T18, top, bottom);
+        if (tiles > 19) Scale(ref T19, top, bottom);
     }
 
     private static void Scale(ref MmaAcc c, float top, float bottom)
