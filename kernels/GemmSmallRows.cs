@@ -30,10 +30,43 @@ public static class GemmSmallRowsKernels
     /// </summary>
     public static int ColumnsPerBlock(bool transposeB, int warpSize, int threads) => transposeB ? threads / warpSize : warpSize;
 
+    /// <summary>The sums of up to four rows of C for one column.</summary>
+    private struct RowSums
+    {
+        public float S0, S1, S2, S3;
+    }
+
     /// <summary>
-    /// s + w0 a[i] + w1 a[i + step] + w2 a[i + 2 step] + w3 a[i + 3 step], added in that order (the sequence of the
-    /// one-at-a-time loop, so the unrolled and the remainder steps round alike).
+    /// <paramref name="s"/> plus, for the first <paramref name="rows"/> rows r, sum over k = k0, k0 + kStep, ... &lt; K of
+    /// w[wAt + j wStep] a[aAt + r aRow + k aK] (j counting the ks), each row's terms added in increasing k. Four weights
+    /// are loaded before their sums (one load at a time left a few warps per multiprocessor with too little memory
+    /// traffic in flight); the remainder goes one at a time, in the same order.
     /// </summary>
+    private static RowSums DotRows<TA, TB>(TA a, TB b, RowSums s, int k0, int kStep, int k, long wAt, long wStep, long aAt, long aRow, long aK, int rows)
+        where TA : struct, IWeightView where TB : struct, IWeightView
+    {
+        long aStep = kStep * aK, i = aAt + k0 * aK;
+        int kk = k0;
+        for (; kk + 3 * kStep < k; kk += 4 * kStep, wAt += 4 * wStep, i += 4 * aStep)
+        {
+            float wa = b.Read(wAt), wb = b.Read(wAt + wStep), wc = b.Read(wAt + 2 * wStep), wd = b.Read(wAt + 3 * wStep);
+            s.S0 = Sum4(s.S0, a, i, aStep, wa, wb, wc, wd);
+            if (rows > 1) s.S1 = Sum4(s.S1, a, i + aRow, aStep, wa, wb, wc, wd);
+            if (rows > 2) s.S2 = Sum4(s.S2, a, i + 2 * aRow, aStep, wa, wb, wc, wd);
+            if (rows > 3) s.S3 = Sum4(s.S3, a, i + 3 * aRow, aStep, wa, wb, wc, wd);
+        }
+        for (; kk < k; kk += kStep, wAt += wStep, i += aStep)
+        {
+            float w = b.Read(wAt);
+            s.S0 += w * a.Read(i);
+            if (rows > 1) s.S1 += w * a.Read(i + aRow);
+            if (rows > 2) s.S2 += w * a.Read(i + 2 * aRow);
+            if (rows > 3) s.S3 += w * a.Read(i + 3 * aRow);
+        }
+        return s;
+    }
+
+    /// <summary>s + w0 a[i] + w1 a[i + step] + w2 a[i + 2 step] + w3 a[i + 3 step], added in that order.</summary>
     private static float Sum4<TA>(float s, TA a, long i, long step, float w0, float w1, float w2, float w3) where TA : struct, IWeightView
     {
         s += w0 * a.Read(i);
@@ -58,95 +91,50 @@ public static class GemmSmallRowsKernels
         int rows = XMath.Min(RowsPerBlock, p.M - row0);
         long aBase = (long)batch * p.M * p.K, bBase = p.BroadcastB != 0 ? 0 : (long)batch * p.N * p.K;
         long aRow = p.TransposeA != 0 ? 1 : p.K, aK = p.TransposeA != 0 ? p.M : 1;
-        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        long aAt = aBase + row0 * aRow;
+        var sums = default(RowSums);
         int n;
         if (p.TransposeB != 0)
         {
-            int lanes = Warp.WarpSize;
+            int lanes = Warp.WarpSize, lane = Warp.LaneIdx;
             n = Grid.IdxX * (Group.DimX / lanes) + Group.IdxX / lanes;
-            if (n < p.N)
-            {
-                long w0 = bBase + (long)n * p.K, aStep = lanes * aK;
-                int k = Warp.LaneIdx;
-                // Four weights per lane in flight before their sums (one load at a time left a few warps per
-                // multiprocessor with too little memory traffic in flight); each sum still takes k in increasing order.
-                for (; k + 3 * lanes < p.K; k += 4 * lanes)
-                {
-                    long wk = w0 + k;
-                    float wa = b.Read(wk), wb = b.Read(wk + lanes), wc = b.Read(wk + 2 * lanes), wd = b.Read(wk + 3 * lanes);
-                    long i = aBase + row0 * aRow + k * aK;
-                    s0 = Sum4(s0, a, i, aStep, wa, wb, wc, wd);
-                    if (rows > 1) s1 = Sum4(s1, a, i + aRow, aStep, wa, wb, wc, wd);
-                    if (rows > 2) s2 = Sum4(s2, a, i + 2 * aRow, aStep, wa, wb, wc, wd);
-                    if (rows > 3) s3 = Sum4(s3, a, i + 3 * aRow, aStep, wa, wb, wc, wd);
-                }
-                for (; k < p.K; k += lanes)
-                {
-                    float w = b.Read(w0 + k);
-                    long i = aBase + row0 * aRow + k * aK;
-                    s0 += w * a.Read(i);
-                    if (rows > 1) s1 += w * a.Read(i + aRow);
-                    if (rows > 2) s2 += w * a.Read(i + 2 * aRow);
-                    if (rows > 3) s3 += w * a.Read(i + 3 * aRow);
-                }
-            }
+            // Lanes along K of column n's contiguous weight row.
+            if (n < p.N) sums = DotRows(a, b, sums, lane, lanes, p.K, bBase + (long)n * p.K + lane, lanes, aAt, aRow, aK, rows);
             // Every lane of a warp has the same n, so the whole warp takes part in the sums or none does.
             for (int offset = lanes / 2; offset > 0; offset >>= 1)
             {
-                s0 += Warp.ShuffleDown(s0, offset);
-                s1 += Warp.ShuffleDown(s1, offset);
-                s2 += Warp.ShuffleDown(s2, offset);
-                s3 += Warp.ShuffleDown(s3, offset);
+                sums.S0 += Warp.ShuffleDown(sums.S0, offset);
+                sums.S1 += Warp.ShuffleDown(sums.S1, offset);
+                sums.S2 += Warp.ShuffleDown(sums.S2, offset);
+                sums.S3 += Warp.ShuffleDown(sums.S3, offset);
             }
-            if (Warp.LaneIdx != 0 || n >= p.N) return;
+            if (lane != 0 || n >= p.N) return;
         }
         else
         {
             // Lanes along N (consecutive columns, coalesced), the block's warps split K; their sums meet in shared memory.
             int lanes = Warp.WarpSize, warps = Group.DimX / lanes, warp = Group.IdxX / lanes;
             n = Grid.IdxX * lanes + Warp.LaneIdx;
-            if (n < p.N)
-            {
-                long wStep = (long)warps * p.N, aStep = warps * aK;
-                int k = warp;
-                for (; k + 3 * warps < p.K; k += 4 * warps)
-                {
-                    long wk = bBase + (long)k * p.N + n;
-                    float wa = b.Read(wk), wb = b.Read(wk + wStep), wc = b.Read(wk + 2 * wStep), wd = b.Read(wk + 3 * wStep);
-                    long i = aBase + row0 * aRow + k * aK;
-                    s0 = Sum4(s0, a, i, aStep, wa, wb, wc, wd);
-                    if (rows > 1) s1 = Sum4(s1, a, i + aRow, aStep, wa, wb, wc, wd);
-                    if (rows > 2) s2 = Sum4(s2, a, i + 2 * aRow, aStep, wa, wb, wc, wd);
-                    if (rows > 3) s3 = Sum4(s3, a, i + 3 * aRow, aStep, wa, wb, wc, wd);
-                }
-                for (; k < p.K; k += warps)
-                {
-                    float w = b.Read(bBase + (long)k * p.N + n);
-                    long i = aBase + row0 * aRow + k * aK;
-                    s0 += w * a.Read(i);
-                    if (rows > 1) s1 += w * a.Read(i + aRow);
-                    if (rows > 2) s2 += w * a.Read(i + 2 * aRow);
-                    if (rows > 3) s3 += w * a.Read(i + 3 * aRow);
-                }
-            }
+            if (n < p.N) sums = DotRows(a, b, sums, warp, warps, p.K, bBase + (long)warp * p.N + n, (long)warps * p.N, aAt, aRow, aK, rows);
             var partial = SharedMemory.Allocate<float>(RowsPerBlock * Threads);
             int slot = warp * lanes + Warp.LaneIdx, stride = warps * lanes;
-            partial[slot] = s0;
-            partial[stride + slot] = s1;
-            partial[2 * stride + slot] = s2;
-            partial[3 * stride + slot] = s3;
+            partial[slot] = sums.S0;
+            partial[stride + slot] = sums.S1;
+            partial[2 * stride + slot] = sums.S2;
+            partial[3 * stride + slot] = sums.S3;
             Group.Barrier();
             if (warp != 0 || n >= p.N) return;
-            s0 = s1 = s2 = s3 = 0f;
+            sums = default;
             for (int j = 0; j < warps; j++)
             {
                 int at = j * lanes + Warp.LaneIdx;
-                s0 += partial[at];
-                s1 += partial[stride + at];
-                s2 += partial[2 * stride + at];
-                s3 += partial[3 * stride + at];
+                sums.S0 += partial[at];
+                sums.S1 += partial[stride + at];
+                sums.S2 += partial[2 * stride + at];
+                sums.S3 += partial[3 * stride + at];
             }
         }
+        float s0 = sums.S0, s1 = sums.S1, s2 = sums.S2, s3 = sums.S3;
         long cBase = (long)batch * p.M * p.N + (long)row0 * p.N + n;
         float add = p.HasBias != 0 ? bias[n] : 0f;
         c.Write(cBase, ScalarMath.Activate(p.Alpha * s0 + add, p.Activation));
