@@ -31,8 +31,8 @@ public abstract partial class Device
         CheckDevice(t, name);
     }
 
-    /// <summary>Whether any of the tensors is stored in half precision (then the op stages).</summary>
-    private static bool AnyHalf(Tensor? a, Tensor? b = null, Tensor? c = null, Tensor? d = null, Tensor? e = null) =>
+    /// <summary>Whether any of the tensors is stored in half precision (then the op stages, unless the device handles it).</summary>
+    protected static bool AnyHalf(Tensor? a, Tensor? b = null, Tensor? c = null, Tensor? d = null, Tensor? e = null) =>
         IsHalf(a) || IsHalf(b) || IsHalf(c) || IsHalf(d) || IsHalf(e);
 
     private static bool IsHalf(Tensor? t) => t is not null && t.DType != DType.F32;

@@ -31,13 +31,6 @@ public sealed partial class IlgpuDevice
         else launch.Run(new BF16Weights(ViewBF16(x)), new BF16Weights(ViewBF16(second)), new BF16Output(ViewBF16(output)));
     }
 
-    /// <summary>Whether the activation operands and the output are all F16 or all BF16 (the half kernels' case).</summary>
-    private static bool OneHalfStorage(Tensor output, params Tensor[] inputs) =>
-        output.DType != DType.F32 && inputs.All(t => t.DType == output.DType);
-
-    /// <summary>Whether any operand is half (the float32 kernels cannot take it).</summary>
-    private static bool AnyHalfOf(params Tensor[] tensors) => tensors.Any(t => t.DType != DType.F32);
-
     private readonly struct ActivateLaunch(IlgpuDevice device, int n, Activation kind) : IElementLaunch
     {
         public void Run<TX, TO>(TX x, TX y, TO o) where TX : struct, IWeightView where TO : struct, IOutputView =>

@@ -9,9 +9,9 @@ public sealed partial class IlgpuDevice
     protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
     {
         if (output.Length == 0) return;
-        if (AnyHalfOf(x, output))
+        if (AnyHalf(x, output))
         {
-            if (OneHalfStorage(output, x)) _kernels.UpsampleNearest2xHalf(Extent(output.Length, "UpsampleNearest2x"), HalfBits(x), HalfBits(output), x.Dim(2), x.Dim(3));
+            if (SameHalf(x, output)) _kernels.UpsampleNearest2xHalf(Extent(output.Length, "UpsampleNearest2x"), HalfBits(x), HalfBits(output), x.Dim(2), x.Dim(3));
             else
             {
                 using var s = Stage();
@@ -70,9 +70,9 @@ public sealed partial class IlgpuDevice
         if (output.Length == 0) return;
         int n = x.Dim(0);
         int inner = (int)(output.Length / ((long)n * output.Dim(1)));
-        if (AnyHalfOf(x, output))
+        if (AnyHalf(x, output))
         {
-            if (OneHalfStorage(output, x))
+            if (SameHalf(x, output))
                 _kernels.SliceChannelsHalf(Extent(output.Length, "SliceChannels"), HalfBits(x), HalfBits(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
             else
             {
@@ -94,9 +94,9 @@ public sealed partial class IlgpuDevice
             SrcH = x.Dim(2), SrcW = x.Dim(3), DstH = output.Dim(2), DstW = output.Dim(3),
             SrcY = srcY, SrcX = srcX, DstY = dstY, DstX = dstX, Height = height, Width = width,
         };
-        if (AnyHalfOf(x, output))
+        if (AnyHalf(x, output))
         {
-            if (OneHalfStorage(output, x)) _kernels.CopyWindowHalf(Extent(count, "CopyWindow"), HalfBits(x), HalfBits(output), p);
+            if (SameHalf(x, output)) _kernels.CopyWindowHalf(Extent(count, "CopyWindow"), HalfBits(x), HalfBits(output), p);
             else
             {
                 // The output keeps its contents outside the window.
@@ -130,9 +130,9 @@ public sealed partial class IlgpuDevice
     {
         if (tokens.Length == 0) return;
         var p = new PatchParams { C = image.Dim(1), H = image.Dim(2), W = image.Dim(3), Patch = patch, Unpatchify = unpatchify ? 1 : 0 };
-        if (AnyHalfOf(image, tokens))
+        if (AnyHalf(image, tokens))
         {
-            if (OneHalfStorage(tokens, image)) _kernels.PatchifyHalf(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), HalfBits(image), HalfBits(tokens), p);
+            if (SameHalf(image, tokens)) _kernels.PatchifyHalf(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), HalfBits(image), HalfBits(tokens), p);
             else
             {
                 using var s = Stage();

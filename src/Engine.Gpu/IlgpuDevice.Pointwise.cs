@@ -10,9 +10,9 @@ public sealed partial class IlgpuDevice
     protected override void ActivateCore(Tensor x, Tensor output, Activation activation)
     {
         if (x.Length == 0) return;
-        if (AnyHalfOf(x, output))
+        if (AnyHalf(x, output))
         {
-            if (OneHalfStorage(output, x)) LaunchHalf(x, null, output, new ActivateLaunch(this, Extent(x.Length, "Activate"), activation));
+            if (SameHalf(x, output)) LaunchHalf(x, null, output, new ActivateLaunch(this, Extent(x.Length, "Activate"), activation));
             else
             {
                 using var s = Stage();
@@ -28,9 +28,9 @@ public sealed partial class IlgpuDevice
     protected override void GegluCore(Tensor x, Tensor output)
     {
         if (output.Length == 0) return;
-        if (AnyHalfOf(x, output))
+        if (AnyHalf(x, output))
         {
-            if (OneHalfStorage(output, x)) LaunchHalf(x, null, output, new GegluLaunch(this, Extent(output.Length, "Geglu"), output.Dim(-1)));
+            if (SameHalf(x, output)) LaunchHalf(x, null, output, new GegluLaunch(this, Extent(output.Length, "Geglu"), output.Dim(-1)));
             else
             {
                 using var s = Stage();
@@ -144,9 +144,9 @@ public sealed partial class IlgpuDevice
     protected override void AffineCore(Tensor x, Tensor output, float alpha, float beta)
     {
         if (x.Length == 0) return;
-        if (AnyHalfOf(x, output))
+        if (AnyHalf(x, output))
         {
-            if (OneHalfStorage(output, x)) LaunchHalf(x, null, output, new AffineLaunch(this, Extent(x.Length, "Affine"), alpha, beta));
+            if (SameHalf(x, output)) LaunchHalf(x, null, output, new AffineLaunch(this, Extent(x.Length, "Affine"), alpha, beta));
             else
             {
                 using var s = Stage();
@@ -182,10 +182,10 @@ public sealed partial class IlgpuDevice
     protected override void ModulateCore(Tensor x, Tensor shift, Tensor scale, Tensor output)
     {
         if (x.Length == 0) return;
-        if (AnyHalfOf(x, shift, scale, output))
+        if (AnyHalf(x, shift, scale, output))
         {
             using var s = Stage();
-            if (OneHalfStorage(output, x))
+            if (SameHalf(x, output))
                 LaunchHalf(x, null, output, new ModulateLaunch(this, Extent(x.Length, "Modulate"), View(s.In(shift)), View(s.In(scale)), x.Dim(1), x.Dim(2)));
             else
             {
@@ -201,10 +201,10 @@ public sealed partial class IlgpuDevice
     protected override void GatedAddCore(Tensor residual, Tensor x, Tensor gate, Tensor output)
     {
         if (x.Length == 0) return;
-        if (AnyHalfOf(residual, x, gate, output))
+        if (AnyHalf(residual, x, gate, output))
         {
             using var s = Stage();
-            if (OneHalfStorage(output, residual, x))
+            if (SameHalf(residual, output) && x.DType == output.DType)
                 LaunchHalf(residual, x, output, new GatedAddLaunch(this, Extent(x.Length, "GatedAdd"), View(s.In(gate)), x.Dim(1), x.Dim(2)));
             else
             {

@@ -13,7 +13,6 @@ namespace Engine.Gpu;
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-    private readonly Dictionary<(Type Tile, Type Element), Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>> _tcConvs = new();
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams, long>? _tcConvReduceF16, _tcConvReduceBF16;
     private ILGPU.Runtime.MemoryBuffer1D<float, Stride1D.Dense>? _tcConvPartials;
 
@@ -126,17 +125,11 @@ public sealed partial class IlgpuDevice
     internal int TensorCoreConvLargeLaunches { get; private set; }
 
     private (Action<KernelConfig, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams> Kernel, GemmBlockShape Shape)
-        TensorCoreConv<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
-    {
-        lock (_tcConvs)
-        {
-            if (!_tcConvs.TryGetValue((typeof(TTile), typeof(TElem)), out var kernel))
-                _tcConvs[(typeof(TTile), typeof(TElem))] = kernel = _accelerator.AcceleratorType == AcceleratorType.Cuda
-                    ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(_accelerator, TensorCoreConvKernels.Conv2d<PtxTensorCore, TTile, TElem>)
-                    : _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TTile, TElem>);
-            return (kernel, TensorCoreConvKernels.Shape<TTile>());
-        }
-    }
+        TensorCoreConv<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement =>
+        (_kernels.Product("tc-conv", typeof((TTile, TElem)), acc => acc.AcceleratorType == AcceleratorType.Cuda
+            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(acc, TensorCoreConvKernels.Conv2d<PtxTensorCore, TTile, TElem>)
+            : acc.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(TensorCoreConvKernels.Conv2d<EmulatedTensorCore, TTile, TElem>)),
+            TensorCoreConvKernels.Shape<TTile>());
 
     /// <summary>The 16-bit storage of an F16 or BF16 tensor (bf16 bits seen as <see cref="Half"/>; the kernels move bits).</summary>
     private static ArrayView<Half> HalfBits(Tensor t) => t.DType == DType.F16 ? ViewF16(t) : ViewBF16(t).Cast<Half>();

@@ -15,7 +15,6 @@ namespace Engine.Gpu;
 public sealed partial class IlgpuDevice
 {
     private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttentionF16, _tcAttentionBF16;
-    private readonly Dictionary<(Type Tile, Type Element), Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>> _tcGemms = new();
 
     // cp.async and ldmatrix move 16-byte chunks: every tensor must start on an 8-element boundary, and all share one 16-bit type.
     private static bool SameHalf(DType dtype, params Tensor[] tensors)
@@ -98,17 +97,11 @@ public sealed partial class IlgpuDevice
     }
 
     private (Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Kernel, GemmBlockShape Shape)
-        TensorCoreGemm<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
-    {
-        lock (_tcGemms)
-        {
-            if (!_tcGemms.TryGetValue((typeof(TTile), typeof(TElem)), out var kernel))
-                _tcGemms[(typeof(TTile), typeof(TElem))] = kernel = _accelerator.AcceleratorType == AcceleratorType.Cuda
-                    ? PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(_accelerator, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, DenseA, TElem>)
-                    : _accelerator.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TTile, DenseA, TElem>);
-            return (kernel, TensorCoreGemmKernels.Shape<TTile>());
-        }
-    }
+        TensorCoreGemm<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement =>
+        (_kernels.Product("tc-gemm", typeof((TTile, TElem)), acc => acc.AcceleratorType == AcceleratorType.Cuda
+            ? PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, DenseA, TElem>)
+            : acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TTile, DenseA, TElem>)),
+            TensorCoreGemmKernels.Shape<TTile>());
 
     /// <summary>When set, whether tensor-core products take the 128 x 128 block tile (tests exercise both with it; the device must hold 256-thread groups).</summary>
     internal bool? ForcedLargeGemmBlock { get; set; }

@@ -11,9 +11,6 @@ internal sealed partial class KernelCache
     // Element-wise and data-movement kernels on half activations: the any-storage forms of the pointwise kernels per
     // (input, output) storage, and the layout kernels on 16-bit elements (f16 and bf16 tensors as their bits).
 
-    private T Product<T>(string name, Type key, Func<Accelerator, T> load) where T : Delegate =>
-        (T)_products.GetOrAdd((name, key, typeof(void)), _ => new Lazy<Delegate>(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
-
     /// <summary><see cref="PointwiseKernels.ActivateAny{TX, TO}"/>.</summary>
     public Action<Index1D, TX, TO, Activation> ActivateAny<TX, TO>() where TX : struct, IWeightView where TO : struct, IOutputView =>
         Product("activate", typeof((TX, TO)), a => a.LoadAutoGroupedStreamKernel<Index1D, TX, TO, Activation>(PointwiseKernels.ActivateAny<TX, TO>));

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Engine.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -8,32 +7,28 @@ namespace Engine.Gpu;
 internal sealed partial class KernelCache
 {
     // The half-precision norm and softmax kernels per 16-bit format (F16Format, BF16Format).
-    private readonly ConcurrentDictionary<(string, Type), Lazy<Delegate>> _halfNorms = new();
-
-    private T HalfNorm<T>(string name, Type format, Func<Accelerator, T> load) where T : Delegate =>
-        (T)_halfNorms.GetOrAdd((name, format), _ => new Lazy<Delegate>(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
     /// <summary><see cref="HalfNormKernels.GroupNorm{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams> GroupNormHalf<TF>() where TF : struct, IHalfFormat =>
-        HalfNorm("groupnorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams>(HalfNormKernels.GroupNorm<TF>));
+        Product("groupnorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams>(HalfNormKernels.GroupNorm<TF>));
 
     /// <summary><see cref="HalfNormKernels.GroupNormPartial{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, ArrayView<float>, GroupNormParams> GroupNormPartialHalf<TF>() where TF : struct, IHalfFormat =>
-        HalfNorm("groupnorm-partial", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, GroupNormParams>(HalfNormKernels.GroupNormPartial<TF>));
+        Product("groupnorm-partial", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, GroupNormParams>(HalfNormKernels.GroupNormPartial<TF>));
 
     /// <summary><see cref="HalfNormKernels.GroupNormApply{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams> GroupNormApplyHalf<TF>() where TF : struct, IHalfFormat =>
-        HalfNorm("groupnorm-apply", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams>(HalfNormKernels.GroupNormApply<TF>));
+        Product("groupnorm-apply", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, ArrayView<float>, HalfTensor, GroupNormParams>(HalfNormKernels.GroupNormApply<TF>));
 
     /// <summary><see cref="HalfNormKernels.LayerNorm{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int> LayerNormHalf<TF>() where TF : struct, IHalfFormat =>
-        HalfNorm("layernorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int>(HalfNormKernels.LayerNorm<TF>));
+        Product("layernorm", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, float, int, int>(HalfNormKernels.LayerNorm<TF>));
 
     /// <summary><see cref="HalfNormKernels.LayerNormRows{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, int, float, int, int> LayerNormRowsHalf<TF>() where TF : struct, IHalfFormat =>
-        HalfNorm("layernorm-rows", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, int, float, int, int>(HalfNormKernels.LayerNormRows<TF>));
+        Product("layernorm-rows", typeof(TF), a => a.LoadStreamKernel<HalfTensor, ArrayView<float>, ArrayView<float>, HalfTensor, int, int, float, int, int>(HalfNormKernels.LayerNormRows<TF>));
 
     /// <summary><see cref="HalfSoftmaxKernels.Softmax{TF}"/> for format <typeparamref name="TF"/>.</summary>
     public Action<KernelConfig, HalfTensor, HalfTensor, int> SoftmaxHalf<TF>() where TF : struct, IHalfFormat =>
-        HalfNorm("softmax", typeof(TF), a => a.LoadStreamKernel<HalfTensor, HalfTensor, int>(HalfSoftmaxKernels.Softmax<TF>));
+        Product("softmax", typeof(TF), a => a.LoadStreamKernel<HalfTensor, HalfTensor, int>(HalfSoftmaxKernels.Softmax<TF>));
 }

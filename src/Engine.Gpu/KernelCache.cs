@@ -16,29 +16,28 @@ internal sealed partial class KernelCache(Accelerator accelerator)
 
     private Lazy<T> Auto<T>(Func<Accelerator, T> load) where T : Delegate => new(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication);
 
-    // GEMM and convolution per storage of activations, weights and output (float32, float16, bfloat16) and register block (4 x 4, 8 x 8).
+    // Generic kernels per instantiation: (name, type arguments, variant), e.g. GEMM per storage of activations, weights and
+    // output and register block, the any-storage element-wise kernels, the tensor-core kernels per block tile and element.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, Type, Type), Lazy<Delegate>> _products = new();
+
+    /// <summary>The kernel <paramref name="name"/> for type arguments <paramref name="key"/> (and <paramref name="variant"/>), loaded on first use.</summary>
+    public T Product<T>(string name, Type key, Func<Accelerator, T> load, Type? variant = null) where T : Delegate =>
+        (T)_products.GetOrAdd((name, key, variant ?? typeof(void)), _ => new Lazy<Delegate>(() => load(_acc), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
 
     /// <summary>The GEMM kernel for storages <typeparamref name="TA"/> (activations), <typeparamref name="TB"/> (weights), <typeparamref name="TC"/> (output) and register block <typeparamref name="TAcc"/>.</summary>
     public Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams> Gemm<TA, TB, TC, TAcc>()
         where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView where TAcc : struct, IMicroTile =>
-        (Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams>)_products.GetOrAdd(("gemm", typeof((TA, TB, TC)), typeof(TAcc)),
-            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmKernels.Gemm<TA, TB, TC, TAcc>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("gemm", typeof((TA, TB, TC)), a => a.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmKernels.Gemm<TA, TB, TC, TAcc>), typeof(TAcc));
 
     /// <summary>The few-rows GEMM (<see cref="GemmSmallRowsKernels"/>) for storages <typeparamref name="TA"/>, <typeparamref name="TB"/> and <typeparamref name="TC"/>.</summary>
     public Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams> GemmSmallRows<TA, TB, TC>()
         where TA : struct, IWeightView where TB : struct, IWeightView where TC : struct, IOutputView =>
-        (Action<KernelConfig, TA, TB, ArrayView<float>, TC, GemmParams>)_products.GetOrAdd(("gemm-rows", typeof((TA, TB, TC)), typeof(void)),
-            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmSmallRowsKernels.SmallRows<TA, TB, TC>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("gemm-rows", typeof((TA, TB, TC)), a => a.LoadStreamKernel<TA, TB, ArrayView<float>, TC, GemmParams>(GemmSmallRowsKernels.SmallRows<TA, TB, TC>));
 
     /// <summary>The convolution kernel for storages <typeparamref name="TX"/> (input), <typeparamref name="TW"/> (weights), <typeparamref name="TO"/> (output) and register block <typeparamref name="TAcc"/>.</summary>
     public Action<KernelConfig, TX, TW, ArrayView<float>, TO, ConvParams> Conv2d<TX, TW, TO, TAcc>()
         where TX : struct, IWeightView where TW : struct, IWeightView where TO : struct, IOutputView where TAcc : struct, IMicroTile =>
-        (Action<KernelConfig, TX, TW, ArrayView<float>, TO, ConvParams>)_products.GetOrAdd(("conv", typeof((TX, TW, TO)), typeof(TAcc)),
-            _ => new Lazy<Delegate>(() => _acc.LoadStreamKernel<TX, TW, ArrayView<float>, TO, ConvParams>(ConvKernels.Conv2d<TX, TW, TO, TAcc>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("conv", typeof((TX, TW, TO)), a => a.LoadStreamKernel<TX, TW, ArrayView<float>, TO, ConvParams>(ConvKernels.Conv2d<TX, TW, TO, TAcc>), typeof(TAcc));
 
     // Explicitly grouped norm and attention kernels (shared memory, barriers).
     private Lazy<Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GroupNormParams>>? _groupNorm;
@@ -116,29 +115,21 @@ internal sealed partial class KernelCache(Accelerator accelerator)
         (_transpose ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.Transpose))).Value;
     /// <summary><see cref="LayoutKernels.TransposeOf{T}"/> on 16-bit elements (f16 and bf16 tensors as their bits).</summary>
     public Action<Index1D, ArrayView<Half>, ArrayView<Half>, int, int> TransposeHalf =>
-        (Action<Index1D, ArrayView<Half>, ArrayView<Half>, int, int>)_products.GetOrAdd(("transpose", typeof(Half), typeof(void)),
-            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.TransposeOf<Half>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("transpose", typeof(Half), a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.TransposeOf<Half>));
 
     /// <summary><see cref="LayoutKernels.ConcatChannelsOf{T}"/> on 16-bit elements.</summary>
     public Action<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int> ConcatChannelsHalf =>
-        (Action<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int>)_products.GetOrAdd(("concat", typeof(Half), typeof(void)),
-            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.ConcatChannelsOf<Half>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("concat", typeof(Half), a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<Half>, ArrayView<Half>, ArrayView<Half>, int, int>(LayoutKernels.ConcatChannelsOf<Half>));
 
     /// <summary><see cref="PointwiseKernels.BinaryAny{TA, TB, TO}"/> for storages <typeparamref name="TA"/>, <typeparamref name="TB"/> and <typeparamref name="TO"/>.</summary>
     public Action<Index1D, TA, TB, TO, BinaryOp> BinaryAny<TA, TB, TO>()
         where TA : struct, IWeightView where TB : struct, IWeightView where TO : struct, IOutputView =>
-        (Action<Index1D, TA, TB, TO, BinaryOp>)_products.GetOrAdd(("binary", typeof((TA, TB, TO)), typeof(void)),
-            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, TA, TB, TO, BinaryOp>(PointwiseKernels.BinaryAny<TA, TB, TO>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("binary", typeof((TA, TB, TO)), a => a.LoadAutoGroupedStreamKernel<Index1D, TA, TB, TO, BinaryOp>(PointwiseKernels.BinaryAny<TA, TB, TO>));
 
     /// <summary><see cref="PointwiseKernels.BinaryBroadcastAny{TA, TB, TO}"/> for the given storages.</summary>
     public Action<Index1D, TA, TB, TO, BroadcastShape, BinaryOp> BinaryBroadcastAny<TA, TB, TO>()
         where TA : struct, IWeightView where TB : struct, IWeightView where TO : struct, IOutputView =>
-        (Action<Index1D, TA, TB, TO, BroadcastShape, BinaryOp>)_products.GetOrAdd(("binary-broadcast", typeof((TA, TB, TO)), typeof(void)),
-            _ => new Lazy<Delegate>(() => _acc.LoadAutoGroupedStreamKernel<Index1D, TA, TB, TO, BroadcastShape, BinaryOp>(PointwiseKernels.BinaryBroadcastAny<TA, TB, TO>),
-                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        Product("binary-broadcast", typeof((TA, TB, TO)), a => a.LoadAutoGroupedStreamKernel<Index1D, TA, TB, TO, BroadcastShape, BinaryOp>(PointwiseKernels.BinaryBroadcastAny<TA, TB, TO>));
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> ConcatChannels =>
         (_concat ??= Auto(a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LayoutKernels.ConcatChannels))).Value;
