@@ -21,6 +21,7 @@ public sealed class MemoryProbe
         _weights = device.Transfers.LiveBytes;
         device.Transfers.ResetPeaks();
         CpuDevice.ResetKernelScratchPeaks();
+        CpuDevice.ResetArenaPeaks();
         _rssAfterLoad = StatusKiB("VmRSS:") * 1024;
         try
         {
@@ -46,11 +47,16 @@ public sealed class MemoryProbe
         };
         if (device.Kind == "cpu")
         {
-            lines.Add(string.Format(c, "kernel scratch: shared peak held {0:F0} MiB (peak in use {1:F0} MiB, {2} blocks mapped ({6:F0} MiB), {3} reused, {4:F0} MiB held now), per-thread {5:F1} MiB",
+            var arena = CpuDevice.ArenaStats;
+            lines.Add(string.Format(c, "kernel scratch: shared peak held {0:F0} MiB (peak in use {1:F0} MiB, {7} arena blocks, {2} blocks mapped ({6:F0} MiB), {3} reused, {4:F0} MiB held now), per-thread {5:F1} MiB",
                 scratch.PeakHeldBytes / MiB, scratch.PeakInUseBytes / MiB, scratch.Allocations, scratch.Reuses, scratch.HeldBytes / MiB, scratch.PerThreadBytes / MiB,
-                scratch.MappedBytes / MiB));
-            long engine = scratch.PeakWithDevicesBytes - _weights + scratch.PerThreadBytes;
-            lines.Add(string.Format(c, "engine memory above the weights: peak {0:F0} MiB (device buffers + shared scratch at once, + per-thread): {1:F2}x the activations",
+                scratch.MappedBytes / MiB, scratch.ArenaRents));
+            lines.Add(arena.ArenaEnabled
+                ? string.Format(c, "arena: peak held {0:F0} MiB (peak in use {1:F0} MiB, {2} free ranges now); system-allocated {3:F0} MiB now",
+                    arena.PeakHeldBytes / MiB, arena.PeakInUseBytes / MiB, arena.FreeRanges, arena.SystemBytes / MiB)
+                : "arena: off (system allocator and pools)");
+            long engine = arena.PeakTotalBytes - _weights + scratch.PerThreadBytes;
+            lines.Add(string.Format(c, "engine memory above the weights: peak {0:F0} MiB (arena held + system-allocated buffers and scratch at once, + per-thread): {1:F2}x the activations",
                 engine / MiB, activations > 0 ? (double)engine / activations : 0));
         }
         if (peakRss > 0)

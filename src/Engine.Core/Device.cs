@@ -53,9 +53,10 @@ public abstract partial class Device : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         long length = Tensor.ShapeLength(shape);
-        DeviceBuffer? buffer;
+        DeviceBuffer? buffer = null;
         var dropped = new List<DeviceBuffer>();
-        lock (_poolLock) buffer = _pool.Take(dtype, length, dropped);
+        if (PoolsBuffer(dtype, length))
+            lock (_poolLock) buffer = _pool.Take(dtype, length, dropped);
         bool fromPool = buffer is not null;
         if (buffer is null)
         {
@@ -80,12 +81,21 @@ public abstract partial class Device : IDisposable
 
     internal void Return(DeviceBuffer buffer)
     {
-        Transfers.CountGiveBack(BufferBytes(buffer), pooled: !_disposed);
-        if (_disposed) { buffer.Dispose(); return; }
+        bool pooled = !_disposed && PoolsBuffer(buffer.DType, buffer.Length);
+        Transfers.CountGiveBack(BufferBytes(buffer), pooled);
+        if (!pooled) { buffer.Dispose(); return; }
         var dropped = new List<DeviceBuffer>(0);
         lock (_poolLock) _pool.Return(buffer, dropped);
         if (dropped.Count > 0) Free(dropped);
     }
+
+    /// <summary>
+    /// Whether free buffers of this size go to the pool (<see cref="BufferPool"/>) for reuse; true by default. A device
+    /// whose own allocator already reuses freed memory at no cost (the CPU devices' memory arena for large buffers)
+    /// returns false there: such a buffer is created for each request (<see cref="TransferStats.Allocations"/> counts it)
+    /// and freed when its tensor is disposed.
+    /// </summary>
+    protected virtual bool PoolsBuffer(DType dtype, long length) => true;
 
     /// <summary>Frees every pooled buffer (tensors still alive keep theirs). Call it between ops, not during one.</summary>
     public void TrimPool()

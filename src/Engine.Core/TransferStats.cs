@@ -17,7 +17,10 @@ public sealed class TransferStats
     public long UploadBytes => Interlocked.Read(ref _uploadBytes);
     /// <summary>Bytes copied device-to-host.</summary>
     public long DownloadBytes => Interlocked.Read(ref _downloadBytes);
-    /// <summary>Buffers created because the pool had none of the requested size.</summary>
+    /// <summary>
+    /// Buffers created because the pool had none of the requested size, or because the device does not pool buffers of
+    /// that size (its own allocator reuses their memory: the CPU devices' large buffers).
+    /// </summary>
     public long Allocations => Interlocked.Read(ref _allocations);
 
     private long _liveBytes, _pooledBytes, _peakLiveBytes, _peakHeldBytes;

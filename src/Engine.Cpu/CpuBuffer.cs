@@ -5,14 +5,14 @@ namespace Engine.Cpu;
 /// <summary>Native storage of the CPU device: one <see cref="NativeArray{T}"/> per dtype (BF16 kept as raw bits).</summary>
 internal sealed class CpuBuffer : DeviceBuffer
 {
-    public CpuBuffer(DType dtype, long length, Orphans orphans) : base(dtype, length)
+    public CpuBuffer(DType dtype, long length, Orphans orphans, bool arena) : base(dtype, length)
     {
         if (length > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(length), $"A CPU tensor holds at most {Array.MaxLength} elements; {length} requested.");
         switch (dtype)
         {
-            case DType.F32: F32 = new NativeArray<float>((int)length, orphans); break;
-            case DType.F16: F16 = new NativeArray<Half>((int)length, orphans); break;
-            default: BF16 = new NativeArray<ushort>((int)length, orphans); break;
+            case DType.F32: F32 = new NativeArray<float>((int)length, orphans, arena); break;
+            case DType.F16: F16 = new NativeArray<Half>((int)length, orphans, arena); break;
+            default: BF16 = new NativeArray<ushort>((int)length, orphans, arena); break;
         }
     }
 

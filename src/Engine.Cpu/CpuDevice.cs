@@ -11,9 +11,16 @@ namespace Engine.Cpu;
 public sealed partial class CpuDevice : Device
 {
     /// <summary>Creates a CPU device using up to <paramref name="threads"/> threads (default: all cores).</summary>
-    public CpuDevice(int threads = 0)
+    /// <param name="threads">Worker threads; 0 for all cores.</param>
+    /// <param name="arena">
+    /// Whether large buffers come from the process's memory arena, unpooled (the default where the arena exists: Linux,
+    /// unless <c>ENGINE_CPU_ARENA=0</c>); false puts every buffer through the system allocator and the device's pool,
+    /// as on other systems.
+    /// </param>
+    public CpuDevice(int threads = 0, bool arena = true)
     {
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        _arena = arena && CpuMemory.Arena is not null;
         NativeHeap.Configure();
         Parallelism = new ParallelOptions { MaxDegreeOfParallelism = Threads };
         ScratchReclaim.Register(this);
@@ -39,15 +46,27 @@ public sealed partial class CpuDevice : Device
         System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "scalar";
 
     private readonly Orphans _orphans = new();
+    private readonly bool _arena;
+
+    /// <summary>Whether this device's large buffers come from the process's memory arena (see the constructor).</summary>
+    public bool UsesArena => _arena;
 
     /// <inheritdoc />
-    /// <remarks>Called on a pool miss: kernel scratch idle for a while, worth the buffer, is freed first, so the buffer takes its memory.</remarks>
+    /// <remarks>
+    /// Buffers the arena serves are not pooled: a freed one merges into the arena's free memory at once, where a
+    /// request of any size reuses it.
+    /// </remarks>
+    protected override bool PoolsBuffer(DType dtype, long length) => !(_arena && CpuMemory.ArenaServes(length * dtype.Size()));
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A pooled size is created on a pool miss: kernel scratch idle for a while, worth the buffer, is freed first, so
+    /// the buffer takes its memory. An arena size is created for every request.
+    /// </remarks>
     protected override DeviceBuffer CreateBuffer(DType dtype, long length)
     {
-        KernelScratch.ReleaseIdle(length * dtype.Size());
-        var buffer = new CpuBuffer(dtype, length, _orphans);
-        KernelScratch.NoteGrowth();
-        return buffer;
+        if (PoolsBuffer(dtype, length)) KernelScratch.ReleaseIdle(length * dtype.Size());
+        return new CpuBuffer(dtype, length, _orphans, _arena);
     }
 
     /// <summary>
@@ -66,11 +85,21 @@ public sealed partial class CpuDevice : Device
     /// <summary>Restarts the peaks of <see cref="KernelScratchStats"/> at the current bytes.</summary>
     public static void ResetKernelScratchPeaks() => KernelScratch.ResetPeaks();
 
+    /// <summary>
+    /// The process's memory arena for large CPU buffers and scratch, and the native bytes of every CPU device buffer and
+    /// shared scratch block with it (docs/PERFORMANCE.md, "UNet step memory").
+    /// </summary>
+    public static ArenaStats ArenaStats => CpuMemory.Stats;
+
+    /// <summary>Restarts the peaks of <see cref="ArenaStats"/> at the current bytes.</summary>
+    public static void ResetArenaPeaks() => CpuMemory.ResetPeaks();
+
     /// <summary>Also frees the storage that undisposed tensors left to the finalizer (no op runs while the pool is trimmed).</summary>
     protected override void OnPoolTrimmed()
     {
         _orphans.FreeAll();
         KernelScratch.Trim();
+        CpuMemory.Trim();
     }
 
     /// <inheritdoc />

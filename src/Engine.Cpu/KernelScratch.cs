@@ -10,7 +10,11 @@ namespace Engine.Cpu;
 /// on the calling thread alone), which stayed resident beside the activations for the rest of the process.
 /// </summary>
 /// <remarks>
-/// Free blocks are kept so repeated ops reuse resident pages (a fresh block faults its pages in on first touch),
+/// Where the process has a memory arena (<see cref="CpuMemory"/>; Linux), a rent is an arena block (blocks are at least
+/// <see cref="Granule"/>, which the arena serves) and its return frees it there at once: the arena reuses freed memory
+/// for requests of any size, so nothing is cached here and none of what follows applies. Otherwise (other systems, a
+/// full arena):
+/// free blocks are kept so repeated ops reuse resident pages (a fresh block faults its pages in on first touch),
 /// and they give way to the activations: when the CPU device creates a buffer because its pool had none (a miss),
 /// it first drops free scratch worth the buffer that no op has used for <see cref="IdleOps"/> ops
 /// (<see cref="ReleaseIdle"/>); when a rent misses here, the registered
@@ -40,37 +44,23 @@ internal static unsafe class KernelScratch
     /// <summary>Block sizes are rounded up to this many bytes, so near sizes share blocks.</summary>
     public const long Granule = 64 * 1024;
 
+    /// <summary>Whether rents the arena serves go there (the default); tests of the free-block cache turn it off.</summary>
+    internal static bool UseArena { get; set; } = true;
+
     private static readonly object Gate = new();
     // Free blocks sorted by size, ties newest last; Stamp orders them by return (least recently returned released
     // first), Op is the op clock at the return.
     private static readonly List<(nint Pointer, long Bytes, long Stamp, long Op, int Thread)> Free = new();
-    private static long _inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, _stamp, _opClock, _peakWithDevices, _mappedBytes;
+    private static long _inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, _arenaRents, _stamp, _opClock, _mappedBytes;
     private static Func<long, long>? _reclaim;
-    private static Func<long>? _deviceBytes;
 
     /// <summary>
     /// Called on a miss with the bytes about to be mapped: frees that much idle memory elsewhere (the CPU devices'
     /// pools) and returns the bytes it freed. Set by <see cref="CpuDevice"/>.
     /// </summary>
-    public static void SetReclaimer(Func<long, long>? reclaim, Func<long>? deviceBytes)
+    public static void SetReclaimer(Func<long, long>? reclaim)
     {
-        lock (Gate)
-        {
-            _reclaim = reclaim;
-            _deviceBytes = deviceBytes;
-        }
-    }
-
-    /// <summary>
-    /// Updates the peak of the devices' native bytes plus the scratch held (<see cref="ScratchStats.PeakWithDevicesBytes"/>);
-    /// called wherever either grows: a block mapped here, a buffer created by a CPU device.
-    /// </summary>
-    public static void NoteGrowth()
-    {
-        Func<long>? deviceBytes;
-        lock (Gate) deviceBytes = _deviceBytes;
-        long devices = deviceBytes?.Invoke() ?? 0;
-        lock (Gate) _peakWithDevices = Math.Max(_peakWithDevices, devices + _held);
+        lock (Gate) _reclaim = reclaim;
     }
 
     /// <summary>A block of at least <paramref name="floats"/> floats, 64-byte aligned, contents undefined; dispose the lease to return it.</summary>
@@ -84,6 +74,15 @@ internal static unsafe class KernelScratch
         lock (Gate)
         {
             if (_inUse == 0) _opClock++;
+            // The arena reuses freed memory for any size: its blocks are neither kept here nor counted as mapped.
+            if (UseArena && CpuMemory.TryArena(bytes) is var fromArena && fromArena != null)
+            {
+                _held += bytes;
+                _peakHeld = Math.Max(_peakHeld, _held);
+                _arenaRents++;
+                CountInUse(bytes);
+                return new ScratchLease((float*)fromArena, bytes);
+            }
             int i = FirstAtLeast(bytes);
             if (i < Free.Count && Free[i].Bytes <= 2 * bytes)
             {
@@ -115,10 +114,10 @@ internal static unsafe class KernelScratch
                 dropped.Add(block);
             }
         }
-        foreach (var block in dropped) NativeMemory.AlignedFree((void*)block.Pointer);
+        foreach (var block in dropped) CpuMemory.Release((void*)block.Pointer, block.Bytes);
         // Then the pools' idle buffers, so the new block takes their memory instead of adding to it.
         if (released < bytes && bytes >= ReclaimFromBytes && reclaim is not null) reclaim(bytes - released);
-        var p = NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        var p = CpuMemory.Allocate(bytes, useArena: false);
         lock (Gate)
         {
             _allocations++;
@@ -127,7 +126,6 @@ internal static unsafe class KernelScratch
             _peakHeld = Math.Max(_peakHeld, _held);
             CountInUse(bytes);
         }
-        NoteGrowth();
         return new ScratchLease((float*)p, bytes);
     }
 
@@ -155,7 +153,7 @@ internal static unsafe class KernelScratch
                 freed.Add(block);
             }
         }
-        foreach (var block in freed) NativeMemory.AlignedFree((void*)block.Pointer);
+        foreach (var block in freed) CpuMemory.Release((void*)block.Pointer, block.Bytes);
         return released;
     }
 
@@ -167,22 +165,18 @@ internal static unsafe class KernelScratch
     {
         get
         {
-            lock (Gate) return new ScratchStats(_inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, Free.Count, PerThreadScratch.Bytes, _peakWithDevices, _mappedBytes);
+            lock (Gate) return new ScratchStats(_inUse, _held, _peakInUse, _peakHeld, _allocations, _reuses, Free.Count, PerThreadScratch.Bytes, _mappedBytes, _arenaRents);
         }
     }
 
     /// <summary>Restarts the peaks at the current bytes.</summary>
     public static void ResetPeaks()
     {
-        Func<long>? deviceBytes;
         lock (Gate)
         {
             _peakInUse = _inUse;
             _peakHeld = _held;
-            deviceBytes = _deviceBytes;
         }
-        long devices = deviceBytes?.Invoke() ?? 0;
-        lock (Gate) _peakWithDevices = devices + _held;
     }
 
     internal static void Return(float* pointer, long bytes)
@@ -190,6 +184,12 @@ internal static unsafe class KernelScratch
         lock (Gate)
         {
             _inUse -= bytes;
+            if (CpuMemory.InArena(pointer))
+            {
+                _held -= bytes;
+                CpuMemory.Release(pointer, bytes);
+                return;
+            }
             Free.Insert(FirstAtLeast(bytes + 1), ((nint)pointer, bytes, ++_stamp, _opClock, Environment.CurrentManagedThreadId));
         }
     }
@@ -251,20 +251,17 @@ internal unsafe struct ScratchLease : IDisposable
 
 /// <summary>Kernel scratch counters (bytes): shared blocks in use and held (in use plus free), their peaks, and the per-thread buffers.</summary>
 /// <param name="InUseBytes">Shared blocks rented now.</param>
-/// <param name="HeldBytes">Shared blocks mapped now (rented or free).</param>
+/// <param name="HeldBytes">Shared blocks held now: rented, or free and kept here (arena blocks are held only while rented).</param>
 /// <param name="PeakInUseBytes">Most bytes rented at once since the last reset.</param>
 /// <param name="PeakHeldBytes">Most bytes mapped at once since the last reset.</param>
-/// <param name="Allocations">Blocks mapped (rents that found no free block).</param>
-/// <param name="MappedBytes">Bytes of all blocks mapped: each page of them faulted in once when first written.</param>
+/// <param name="Allocations">Blocks mapped from the system allocator (rents that the arena did not serve and no free block fitted).</param>
+/// <param name="MappedBytes">Bytes of all blocks mapped from the system allocator: each page of them faulted in once when first written.</param>
 /// <param name="Reuses">Rents served by a free block.</param>
+/// <param name="ArenaRents">Rents served by the arena (<see cref="CpuMemory"/>).</param>
 /// <param name="FreeBlocks">Free blocks held now.</param>
 /// <param name="PerThreadBytes">Bytes of the small per-thread buffers kernels still keep (<see cref="AlignedBuffer"/> and GEMM panels).</param>
-/// <param name="PeakWithDevicesBytes">
-/// Most bytes of the CPU devices' buffers (live, pooled, orphaned; weights included) plus the shared scratch held, at
-/// once, since the last reset: the native memory the engine held at its peak, apart from the per-thread buffers.
-/// </param>
 public readonly record struct ScratchStats(long InUseBytes, long HeldBytes, long PeakInUseBytes, long PeakHeldBytes, long Allocations, long Reuses,
-    int FreeBlocks, long PerThreadBytes, long PeakWithDevicesBytes, long MappedBytes);
+    int FreeBlocks, long PerThreadBytes, long MappedBytes, long ArenaRents);
 
 /// <summary>The bytes of per-thread kernel buffers alive in the process (counted as they grow and are finalized).</summary>
 internal static class PerThreadScratch

@@ -6,8 +6,9 @@ namespace Engine.Cpu;
 
 /// <summary>
 /// Native, 64-byte aligned storage of <see cref="Length"/> elements with the array surface the CPU kernels use
-/// (indexer, <see cref="AsSpan(long, int)"/>, <c>fixed</c>). Outside the managed heap, its memory goes back to the
-/// system the moment the pool drops the buffer (<see cref="Free"/>), with no collection and nothing left to the GC.
+/// (indexer, <see cref="AsSpan(long, int)"/>, <c>fixed</c>). Outside the managed heap (from <see cref="CpuMemory"/>: its arena when
+/// large, else the system allocator), its memory is given back the moment the buffer is dropped
+/// (<see cref="Free"/>), with no collection and nothing left to the GC.
 /// </summary>
 /// <remarks>
 /// A tensor that is never disposed leaves its storage to the finalizer, which must not free memory that an op may
@@ -20,16 +21,20 @@ internal sealed unsafe class NativeArray<T> where T : unmanaged
     private T* _data;
     private readonly Orphans _orphans;
 
-    public NativeArray(int length, Orphans orphans)
+    /// <summary>Allocates <paramref name="length"/> elements, from the arena when <paramref name="arena"/> is set and it serves the size (<see cref="CpuMemory"/>).</summary>
+    public NativeArray(int length, Orphans orphans, bool arena)
     {
         Length = length;
         _orphans = orphans;
-        _data = (T*)NativeMemory.AlignedAlloc((nuint)Math.Max(1, length) * (nuint)sizeof(T), 64);
-        orphans.CountAllocated((long)length * sizeof(T));
+        _data = (T*)CpuMemory.Allocate(Bytes, arena);
+        orphans.CountAllocated(Bytes);
     }
 
     /// <summary>Number of elements.</summary>
     public int Length { get; }
+
+    /// <summary>Bytes of the storage (an empty array still holds one element).</summary>
+    private long Bytes => (long)Math.Max(1, Length) * sizeof(T);
 
     /// <summary>The first element's address.</summary>
     public T* Pointer => _data;
@@ -73,14 +78,14 @@ internal sealed unsafe class NativeArray<T> where T : unmanaged
         var data = _data;
         if (data == null) return;
         _data = null;
-        NativeMemory.AlignedFree(data);
-        _orphans.CountFreed((long)Length * sizeof(T));
+        CpuMemory.Release(data, Bytes);
+        _orphans.CountFreed(Bytes);
         GC.SuppressFinalize(this);
     }
 
     ~NativeArray()
     {
-        if (_data != null) _orphans.Add((nint)_data, (long)Length * sizeof(T));
+        if (_data != null) _orphans.Add((nint)_data, Bytes);
     }
 
     private void ThrowIndex(long index) => throw new IndexOutOfRangeException($"index {index} outside a CPU buffer of {Length} elements.");
@@ -117,7 +122,7 @@ internal sealed class Orphans
     {
         while (_queue.TryDequeue(out var orphan))
         {
-            NativeMemory.AlignedFree((void*)orphan.Pointer);
+            CpuMemory.Release((void*)orphan.Pointer, orphan.Bytes);
             CountFreed(orphan.Bytes);
         }
     }

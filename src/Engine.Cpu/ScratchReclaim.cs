@@ -16,18 +16,12 @@ internal static class ScratchReclaim
             Devices.RemoveAll(w => !w.TryGetTarget(out _));
             Devices.Add(new WeakReference<CpuDevice>(device));
         }
-        KernelScratch.SetReclaimer(Reclaim, NativeBytes);
+        KernelScratch.SetReclaimer(Reclaim);
     }
 
     public static void Unregister(CpuDevice device)
     {
         lock (Devices) Devices.RemoveAll(w => !w.TryGetTarget(out var d) || ReferenceEquals(d, device));
-    }
-
-    /// <summary>Native bytes of the devices' buffers (live, pooled and orphaned).</summary>
-    private static long NativeBytes()
-    {
-        lock (Devices) return Devices.Sum(w => w.TryGetTarget(out var d) ? d.NativeBytes : 0);
     }
 
     /// <summary>Frees pooled buffers of the devices, the newest device first, until <paramref name="bytes"/> are freed; returns the bytes freed.</summary>

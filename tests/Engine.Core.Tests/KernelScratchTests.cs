@@ -6,12 +6,23 @@ namespace Engine.Core.Tests;
 /// The CPU kernels' shared scratch (<see cref="KernelScratch"/>): a returned block is reused by the next rent that it
 /// fits (at most twice the request), blocks are aligned and at least as large as asked, concurrent rents never share a
 /// block, a block comes back when the renter throws, idle scratch gives way to a device buffer created on a pool miss
-/// and the pool's idle buffers give way to a new block, and the kernels that rent it hold none after an op.
+/// and the pool's idle buffers give way to a new block, and the kernels that rent it hold none after an op. These are
+/// the rules of the free-block cache, which serves every rent where the memory arena does not (small blocks, other
+/// systems): the tests turn the arena off for scratch and use devices without it (NativeArenaTests covers the arena).
 /// </summary>
 public class KernelScratchTests
 {
     [SetUp]
-    public void StartEmpty() => KernelScratch.Trim();
+    public void StartEmpty()
+    {
+        KernelScratch.UseArena = false;
+        KernelScratch.Trim();
+    }
+
+    [TearDown]
+    public void RestoreTheArena() => KernelScratch.UseArena = true;
+
+    private static CpuDevice NewDevice() => new(1, arena: false);
 
     [Test]
     public unsafe void AReturnedBlockIsReusedByTheNextRentItFits()
@@ -137,7 +148,7 @@ public class KernelScratchTests
     [Test]
     public void APoolMissFreesScratchIdleForMoreThanIdleOps()
     {
-        using var device = new CpuDevice(1);
+        using var device = NewDevice();
         KernelScratch.Rent(1 << 20).Dispose();
         // IdleOps ops that rent a small block since the large one was returned: not yet more than IdleOps.
         for (int op = 0; op < KernelScratch.IdleOps; op++) KernelScratch.Rent(1000).Dispose();
@@ -153,7 +164,7 @@ public class KernelScratchTests
     [Test]
     public void ALargeScratchMissFreesIdlePoolBuffersFirst()
     {
-        using var device = new CpuDevice(1);
+        using var device = NewDevice();
         const int large = (int)(KernelScratch.ReclaimFromBytes / sizeof(float));
         device.Allocate(large).Dispose();
         device.Allocate(large / 4).Dispose(); // a miss (the free buffer is more than twice as large): both stay pooled
@@ -173,7 +184,7 @@ public class KernelScratchTests
     [Test]
     public void TrimmingThePoolFreesIdleScratch()
     {
-        using var device = new CpuDevice(1);
+        using var device = NewDevice();
         KernelScratch.Rent(1 << 18).Dispose();
         device.TrimPool();
         Assert.That(KernelScratch.Stats.HeldBytes, Is.Zero);
@@ -185,7 +196,7 @@ public class KernelScratchTests
         var algorithm = Enum.Parse<ConvAlgorithm>(name);
         if (algorithm == ConvAlgorithm.Direct512 && !DirectConv.Supports512) Assert.Ignore("no AVX-512 on this CPU");
         // One thread: the same rents in the same order in both ops.
-        using var device = new CpuDevice(1) { ConvAlgorithm = algorithm };
+        using var device = new CpuDevice(1, arena: false) { ConvAlgorithm = algorithm };
         var rng = new Random(5);
         int batch = 2, cin = 64, h = 40, w = 40, cout = 48;
         var x = Reference.Random(rng, batch * cin * h * w);

@@ -67,8 +67,9 @@ public sealed class ForwardCommand : EngineCommand
         Other tensors in the input file are ignored.
         --profile times each device op of the pass (exclusive times, the device synchronised after each op) and
         prints one table per op family and one per family and shape, then the pass's memory: weights, peak live
-        activations, peak live + pooled buffers, the CPU kernels' scratch and the process's peak RSS during the
-        pass (docs/PERFORMANCE.md, "CPU kernel scratch"); --profile-json FILE writes the tables as JSON.
+        activations, peak live + pooled buffers, the CPU kernels' scratch, the CPU memory arena, the engine's peak
+        native memory and the process's peak RSS during the pass (docs/PERFORMANCE.md, "UNet step memory");
+        --profile-json FILE writes the tables as JSON.
         """;
 
     /// <inheritdoc />
