@@ -20,7 +20,7 @@ public abstract partial class Device
             throw new ArgumentException($"Attention shapes disagree: q {q}, k {k}, v {v}.");
         CheckSameShape(q, output, "Attention");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Attention(q, k, heads));
-        if (AnyHalf(q, k, v, output) && !HandlesHalfActivations("Attention"))
+        if (AnyHalf(q, k, v, output) && !HandlesHalfActivations("Attention", q, k, v, output))
         {
             using var s = Stage();
             AttentionCore(s.In(q), s.In(k), s.In(v), s.Out(output), heads, scale);

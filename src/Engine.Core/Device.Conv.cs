@@ -21,7 +21,7 @@ public abstract partial class Device
         if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != weight.Dim(0)) throw new ArgumentException($"Conv2d bias {bias} should have {weight.Dim(0)} elements."); }
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Conv2d(x, weight, output, stride));
         using var wide = ReadsHalfWeights ? null : WidenWeight(ref weight);
-        if (AnyHalf(x, bias, output) && !HandlesHalfActivations("Conv2d"))
+        if (AnyHalf(x, bias, output) && !HandlesHalfActivations("Conv2d", x, output))
         {
             using var s = Stage();
             Conv2dCore(s.In(x), weight, s.InOptional(bias), s.Out(output), stride, padding);

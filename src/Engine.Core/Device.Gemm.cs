@@ -27,7 +27,7 @@ public abstract partial class Device
         if (bias is not null) { CheckCompute(bias, nameof(bias)); if (bias.Length != n) throw new ArgumentException($"MatMul bias {bias} should have {n} elements."); }
         using var profile = Profiler is null ? default : BeginOp(OpKeys.MatMul(batch, m, n, k, transposeA, transposeB));
         using var wide = WidenWeight(ref b);
-        if (AnyHalf(a, bias, output) && !HandlesHalfActivations("MatMul"))
+        if (AnyHalf(a, bias, output) && !HandlesHalfActivations("MatMul", a, output))
         {
             using var s = Stage();
             MatMulCore(s.In(a), b, s.Out(output), (int)batch, m, n, k, transposeA, transposeB, bBatch == 1, s.InOptional(bias), activation, alpha);

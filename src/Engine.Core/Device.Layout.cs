@@ -11,7 +11,7 @@ public abstract partial class Device
         if (x.Rank != 4 || output.Rank != 4 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(1) || output.Dim(2) != 2 * x.Dim(2) || output.Dim(3) != 2 * x.Dim(3))
             throw new ArgumentException($"UpsampleNearest2x: output {output} should be twice the spatial size of {x}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Upsample(x));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("UpsampleNearest2x"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("UpsampleNearest2x", x, output))
         {
             using var s = Stage();
             UpsampleNearest2xCore(s.In(x), s.Out(output));
@@ -34,7 +34,7 @@ public abstract partial class Device
         if (table.Rank != 2 || indices.Rank != 1 || output.Rank != 2 || output.Dim(0) != indices.Dim(0) || output.Dim(1) != table.Dim(1))
             throw new ArgumentException($"GatherRows: output {output} should be [{(indices.Rank == 1 ? indices.Dim(0) : "B")}, {(table.Rank == 2 ? table.Dim(1) : "dim")}] rows of table {table} picked by indices {indices} [B].");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("GatherRows", output));
-        if (AnyHalf(output) && !HandlesHalfActivations("GatherRows"))
+        if (AnyHalf(output) && !HandlesHalfActivations("GatherRows", output))
         {
             using var s = Stage();
             GatherRowsCore(table, indices, s.Out(output));
@@ -54,7 +54,7 @@ public abstract partial class Device
             || a.Length / a.Dim(1) != b.Length / Math.Max(1, b.Dim(1)) || output.Length != a.Length + b.Length)
             throw new ArgumentException($"ConcatChannels: cannot join {a} and {b} into {output}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("ConcatChannels", output));
-        if (AnyHalf(a, b, output) && !HandlesHalfActivations("ConcatChannels"))
+        if (AnyHalf(a, b, output) && !HandlesHalfActivations("ConcatChannels", a, b, output))
         {
             using var s = Stage();
             ConcatChannelsCore(s.In(a), s.In(b), s.Out(output));
@@ -77,7 +77,7 @@ public abstract partial class Device
             || x.Length / Math.Max(1, (long)x.Dim(0) * x.Dim(1)) != output.Length / Math.Max(1, (long)output.Dim(0) * output.Dim(1)))
             throw new ArgumentException($"SliceChannels: cannot take channels [{start}, {start + (output.Rank > 1 ? output.Dim(1) : 0)}) of {x} into {output}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("SliceChannels", output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("SliceChannels"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("SliceChannels", x, output))
         {
             using var s = Stage();
             SliceChannelsCore(s.In(x), start, s.Out(output));
@@ -102,7 +102,7 @@ public abstract partial class Device
             throw new ArgumentException($"CopyWindow: cannot copy the {height}x{width} window at ({srcY}, {srcX}) of {x} to ({dstY}, {dstX}) of {output}.");
         if (height == 0 || width == 0) return;
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("CopyWindow", output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("CopyWindow"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("CopyWindow", x, output))
         {
             using var s = Stage();
             CopyWindowCore(s.In(x), srcY, srcX, s.Out(output, keepContents: true), dstY, dstX, height, width);
@@ -121,7 +121,7 @@ public abstract partial class Device
         if (x.Rank != 3 || output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != x.Dim(2) || output.Dim(2) != x.Dim(1))
             throw new ArgumentException($"Transpose: output {output} should be x {x} with the last two dimensions swapped.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("Transpose", output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("Transpose"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Transpose", x, output))
         {
             using var s = Stage();
             TransposeCore(s.In(x), s.Out(output));
@@ -145,7 +145,7 @@ public abstract partial class Device
         if (output.Rank != 3 || output.Dim(0) != x.Dim(0) || output.Dim(1) != tokens || output.Dim(2) != patch * patch * x.Dim(1))
             throw new ArgumentException($"Patchify: output {output} should be [{x.Dim(0)}, {tokens}, {patch * patch * x.Dim(1)}].");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("Patchify", output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("Patchify"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Patchify", x, output))
         {
             using var s = Stage();
             PatchifyCore(s.In(x), s.Out(output), patch, unpatchify: false);
@@ -163,7 +163,7 @@ public abstract partial class Device
         if (tokens.Rank != 3 || tokens.Dim(0) != output.Dim(0) || tokens.Dim(1) != count || tokens.Dim(2) != patch * patch * output.Dim(1))
             throw new ArgumentException($"Unpatchify: tokens {tokens} should be [{output.Dim(0)}, {count}, {patch * patch * output.Dim(1)}].");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Layout("Unpatchify", output));
-        if (AnyHalf(tokens, output) && !HandlesHalfActivations("Unpatchify"))
+        if (AnyHalf(tokens, output) && !HandlesHalfActivations("Unpatchify", tokens, output))
         {
             using var s = Stage();
             PatchifyCore(s.Out(output), s.In(tokens), patch, unpatchify: true);

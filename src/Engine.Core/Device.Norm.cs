@@ -16,7 +16,7 @@ public abstract partial class Device
         if (groups < 1 || c % groups != 0) throw new ArgumentException($"GroupNorm: {c} channels are not divisible into {groups} groups.");
         CheckVector(gamma, c, "GroupNorm gamma"); CheckVector(beta, c, "GroupNorm beta");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.GroupNorm(x, groups, silu));
-        if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("GroupNorm"))
+        if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("GroupNorm", x, output))
         {
             using var s = Stage();
             GroupNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), groups, eps, silu);
@@ -35,7 +35,7 @@ public abstract partial class Device
         int d = x.Dim(-1);
         CheckVector(gamma, d, "LayerNorm gamma"); CheckVector(beta, d, "LayerNorm beta");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.LayerNorm(x));
-        if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("LayerNorm"))
+        if (AnyHalf(x, gamma, beta, output) && !HandlesHalfActivations("LayerNorm", x, output))
         {
             using var s = Stage();
             LayerNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), eps);
@@ -52,7 +52,7 @@ public abstract partial class Device
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameShape(x, output, "Softmax");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Softmax(x));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("Softmax"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Softmax", x, output))
         {
             using var s = Stage();
             SoftmaxCore(s.In(x), s.Out(output));

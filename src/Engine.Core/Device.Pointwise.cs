@@ -9,7 +9,7 @@ public abstract partial class Device
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Activate");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise(activation.ToString(), output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("Activate"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Activate", x, output))
         {
             using var s = Stage();
             ActivateCore(s.In(x), s.Out(output), activation);
@@ -28,7 +28,7 @@ public abstract partial class Device
         int d = output.Dim(-1);
         if (x.Dim(-1) != 2 * d || x.Length != 2 * output.Length) throw new ArgumentException($"Geglu input {x} must be twice as wide as output {output}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Geglu", output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("Geglu"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Geglu", x, output))
         {
             using var s = Stage();
             GegluCore(s.In(x), s.Out(output));
@@ -50,7 +50,7 @@ public abstract partial class Device
         var shape = BroadcastShape(a.Shape, b.Shape);
         if (!output.Shape.SequenceEqual(shape)) throw new ArgumentException($"{op}: output {output} should be {Tensor.ShapeString(shape)}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise(op.ToString(), output));
-        if (AnyHalf(a, b, output) && !HandlesHalfActivations("Binary"))
+        if (AnyHalf(a, b, output) && !HandlesHalfActivations("Binary", a, b, output))
         {
             using var s = Stage();
             BinaryCore(op, s.In(a), s.In(b), s.Out(output));
@@ -81,7 +81,7 @@ public abstract partial class Device
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise($"LinearCombination{inputs.Length}", output));
         bool half = IsHalf(output);
         foreach (var t in inputs) half |= IsHalf(t);
-        if (half && !HandlesHalfActivations("LinearCombination"))
+        if (half && !HandlesHalfActivations("LinearCombination", output))
         {
             using var s = Stage();
             var wide = new Tensor[inputs.Length];
@@ -103,7 +103,7 @@ public abstract partial class Device
     {
         CheckCompute(x, nameof(x)); CheckCompute(output, nameof(output)); CheckSameLength(x, output, "Affine");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Affine", output));
-        if (AnyHalf(x, output) && !HandlesHalfActivations("Affine"))
+        if (AnyHalf(x, output) && !HandlesHalfActivations("Affine", x, output))
         {
             using var s = Stage();
             AffineCore(s.In(x), s.Out(output), alpha, beta);
@@ -120,7 +120,7 @@ public abstract partial class Device
     {
         CheckCompute(output, nameof(output));
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Fill", output));
-        if (AnyHalf(output) && !HandlesHalfActivations("Fill"))
+        if (AnyHalf(output) && !HandlesHalfActivations("Fill", output))
         {
             using var s = Stage();
             FillCore(s.Out(output), value);
@@ -143,7 +143,7 @@ public abstract partial class Device
         if (output.Rank != 2 || output.Dim(0) != timesteps.Length) throw new ArgumentException($"TimestepEmbedding output {output} should be [{timesteps.Length}, dim].");
         if (output.Dim(1) < 2) throw new ArgumentException($"TimestepEmbedding needs dim >= 2, got {output.Dim(1)}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("TimestepEmbedding", output));
-        if (AnyHalf(timesteps, output) && !HandlesHalfActivations("TimestepEmbedding"))
+        if (AnyHalf(timesteps, output) && !HandlesHalfActivations("TimestepEmbedding", output))
         {
             using var s = Stage();
             TimestepEmbeddingCore(s.In(timesteps), s.Out(output), flipSinToCos, downscaleFreqShift, scale, maxPeriod);
@@ -161,7 +161,7 @@ public abstract partial class Device
         CheckCompute(x, nameof(x)); CheckCompute(shift, nameof(shift)); CheckCompute(scale, nameof(scale)); CheckCompute(output, nameof(output));
         CheckRowVectors(x, shift, "Modulate shift"); CheckRowVectors(x, scale, "Modulate scale"); CheckSameShape(x, output, "Modulate");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("Modulate", output));
-        if (AnyHalf(x, shift, scale, output) && !HandlesHalfActivations("Modulate"))
+        if (AnyHalf(x, shift, scale, output) && !HandlesHalfActivations("Modulate", x, output))
         {
             using var s = Stage();
             ModulateCore(s.In(x), s.In(shift), s.In(scale), s.Out(output));
@@ -179,7 +179,7 @@ public abstract partial class Device
         CheckCompute(residual, nameof(residual)); CheckCompute(x, nameof(x)); CheckCompute(gate, nameof(gate)); CheckCompute(output, nameof(output));
         CheckSameShape(x, residual, "GatedAdd"); CheckSameShape(x, output, "GatedAdd"); CheckRowVectors(x, gate, "GatedAdd gate");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Pointwise("GatedAdd", output));
-        if (AnyHalf(residual, x, gate, output) && !HandlesHalfActivations("GatedAdd"))
+        if (AnyHalf(residual, x, gate, output) && !HandlesHalfActivations("GatedAdd", residual, x, output))
         {
             using var s = Stage();
             GatedAddCore(s.In(residual), s.In(x), s.In(gate), s.Out(output));

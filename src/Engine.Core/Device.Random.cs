@@ -14,7 +14,7 @@ public abstract partial class Device
         CheckCompute(output, nameof(output));
         if (output.Rank < 1 || firstSampleIndex < 0 || step < 0) throw new ArgumentException($"RandomNormal: bad output {output}, sample index {firstSampleIndex} or step {step}.");
         using var profile = Profiler is null ? default : BeginOp(OpKeys.Random(output));
-        if (AnyHalf(output) && !HandlesHalfActivations("RandomNormal"))
+        if (AnyHalf(output) && !HandlesHalfActivations("RandomNormal", output))
         {
             using var s = Stage();
             RandomNormalCore(s.Out(output), seed, firstSampleIndex, step);

@@ -9,15 +9,9 @@ public sealed partial class IlgpuDevice
     protected override void UpsampleNearest2xCore(Tensor x, Tensor output)
     {
         if (output.Length == 0) return;
-        if (AnyHalf(x, output))
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output)) _kernels.UpsampleNearest2xHalf(Extent(output.Length, "UpsampleNearest2x"), HalfBits(x), HalfBits(output), x.Dim(2), x.Dim(3));
-            else
-            {
-                using var s = Stage();
-                UpsampleNearest2xCore(s.In(x), s.Out(output));
-                s.Commit();
-            }
+            _kernels.UpsampleNearest2xHalf(Extent(output.Length, "UpsampleNearest2x"), HalfBits(x), HalfBits(output), x.Dim(2), x.Dim(3));
             return;
         }
         _kernels.UpsampleNearest2x(Extent(output.Length, "UpsampleNearest2x"), View(x), View(output), x.Dim(2), x.Dim(3));
@@ -51,14 +45,7 @@ public sealed partial class IlgpuDevice
     {
         if (output.Length == 0) return;
         int n = a.Dim(0);
-        if (a.DType != b.DType || a.DType != output.DType)
-        {
-            // Mixed storages: through float32 stand-ins (the models concatenate tensors of one type).
-            using var s = Stage();
-            ConcatChannelsCore(s.In(a), s.In(b), s.Out(output));
-            s.Commit();
-        }
-        else if (a.DType != DType.F32)
+        if (a.DType != DType.F32)
             _kernels.ConcatChannelsHalf(Extent(output.Length, "ConcatChannels"), HalfBits(a), HalfBits(b), HalfBits(output), (int)(a.Length / n), (int)(b.Length / n));
         else
             _kernels.ConcatChannels(Extent(output.Length, "ConcatChannels"), View(a), View(b), View(output), (int)(a.Length / n), (int)(b.Length / n));
@@ -70,16 +57,9 @@ public sealed partial class IlgpuDevice
         if (output.Length == 0) return;
         int n = x.Dim(0);
         int inner = (int)(output.Length / ((long)n * output.Dim(1)));
-        if (AnyHalf(x, output))
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output))
-                _kernels.SliceChannelsHalf(Extent(output.Length, "SliceChannels"), HalfBits(x), HalfBits(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
-            else
-            {
-                using var s = Stage();
-                SliceChannelsCore(s.In(x), start, s.Out(output));
-                s.Commit();
-            }
+            _kernels.SliceChannelsHalf(Extent(output.Length, "SliceChannels"), HalfBits(x), HalfBits(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
             return;
         }
         _kernels.SliceChannels(Extent(output.Length, "SliceChannels"), View(x), View(output), x.Dim(1) * inner, output.Dim(1) * inner, start * inner);
@@ -94,16 +74,9 @@ public sealed partial class IlgpuDevice
             SrcH = x.Dim(2), SrcW = x.Dim(3), DstH = output.Dim(2), DstW = output.Dim(3),
             SrcY = srcY, SrcX = srcX, DstY = dstY, DstX = dstX, Height = height, Width = width,
         };
-        if (AnyHalf(x, output))
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output)) _kernels.CopyWindowHalf(Extent(count, "CopyWindow"), HalfBits(x), HalfBits(output), p);
-            else
-            {
-                // The output keeps its contents outside the window.
-                using var s = Stage();
-                CopyWindowCore(s.In(x), srcY, srcX, s.Out(output, keepContents: true), dstY, dstX, height, width);
-                s.Commit();
-            }
+            _kernels.CopyWindowHalf(Extent(count, "CopyWindow"), HalfBits(x), HalfBits(output), p);
             return;
         }
         _kernels.CopyWindow(Extent(count, "CopyWindow"), View(x), View(output), p);
@@ -113,13 +86,7 @@ public sealed partial class IlgpuDevice
     protected override void TransposeCore(Tensor x, Tensor output)
     {
         if (x.Length == 0) return;
-        if (x.DType != output.DType)
-        {
-            using var s = Stage();
-            TransposeCore(s.In(x), s.Out(output));
-            s.Commit();
-        }
-        else if (x.DType != DType.F32)
+        if (x.DType != DType.F32)
             _kernels.TransposeHalf(Extent(x.Length, "Transpose"), HalfBits(x), HalfBits(output), x.Dim(1), x.Dim(2));
         else
             _kernels.Transpose(Extent(x.Length, "Transpose"), View(x), View(output), x.Dim(1), x.Dim(2));
@@ -130,17 +97,9 @@ public sealed partial class IlgpuDevice
     {
         if (tokens.Length == 0) return;
         var p = new PatchParams { C = image.Dim(1), H = image.Dim(2), W = image.Dim(3), Patch = patch, Unpatchify = unpatchify ? 1 : 0 };
-        if (AnyHalf(image, tokens))
+        if (image.DType != DType.F32)
         {
-            if (SameHalf(image, tokens)) _kernels.PatchifyHalf(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), HalfBits(image), HalfBits(tokens), p);
-            else
-            {
-                using var s = Stage();
-                // Unpatchify writes the image, Patchify the tokens; the other is read.
-                if (unpatchify) PatchifyCore(s.Out(image), s.In(tokens), patch, true);
-                else PatchifyCore(s.In(image), s.Out(tokens), patch, false);
-                s.Commit();
-            }
+            _kernels.PatchifyHalf(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), HalfBits(image), HalfBits(tokens), p);
             return;
         }
         _kernels.Patchify(Extent(tokens.Length, unpatchify ? "Unpatchify" : "Patchify"), View(image), View(tokens), p);

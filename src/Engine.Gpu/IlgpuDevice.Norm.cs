@@ -10,16 +10,11 @@ public sealed partial class IlgpuDevice
     protected override void GroupNormCore(Tensor x, Tensor? gamma, Tensor? beta, Tensor output, int groups, float eps, bool silu)
     {
         if (x.Length == 0) return;
-        if (AnyHalfOperand(x, gamma, beta, output))
+        if (x.DType != DType.F32)
         {
-            // Same-format half input and output run the half kernels; other mixes compute on float32 stand-ins.
+            // Input and output share a half format (HandlesHalfActivations); half affines are widened for the kernel.
             using var s = Stage();
-            if (SameHalf(x, output)) GroupNormHalf(x, s.InOptional(gamma), s.InOptional(beta), output, groups, eps, silu);
-            else
-            {
-                GroupNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), groups, eps, silu);
-                s.Commit();
-            }
+            GroupNormHalf(x, s.InOptional(gamma), s.InOptional(beta), output, groups, eps, silu);
             return;
         }
         int n = x.Dim(0);
@@ -72,15 +67,10 @@ public sealed partial class IlgpuDevice
     {
         int d = x.Dim(-1);
         if (x.Length == 0) return;
-        if (AnyHalfOperand(x, gamma, beta, output))
+        if (x.DType != DType.F32)
         {
             using var s = Stage();
-            if (SameHalf(x, output)) LayerNormHalf(x, s.InOptional(gamma), s.InOptional(beta), output, eps);
-            else
-            {
-                LayerNormCore(s.In(x), s.InOptional(gamma), s.InOptional(beta), s.Out(output), eps);
-                s.Commit();
-            }
+            LayerNormHalf(x, s.InOptional(gamma), s.InOptional(beta), output, eps);
             return;
         }
         var o = View(output);
@@ -93,13 +83,9 @@ public sealed partial class IlgpuDevice
     {
         int d = x.Dim(-1);
         if (x.Length == 0) return;
-        if (x.DType != DType.F32 || output.DType != DType.F32)
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output)) { SoftmaxHalf(x, output, d); return; }
-            // Mixed storages: float32 stand-ins.
-            using var s = Stage();
-            SoftmaxCore(s.In(x), s.Out(output));
-            s.Commit();
+            SoftmaxHalf(x, output, d);
             return;
         }
         _kernels.Softmax(RowConfig(x.Length / d, "Softmax"), View(x), View(output), d);

@@ -12,11 +12,6 @@ namespace Engine.Gpu;
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-    private static bool AnyHalfOperand(Tensor x, Tensor? gamma, Tensor? beta, Tensor output) =>
-        x.DType != DType.F32 || output.DType != DType.F32 || gamma is { DType: not DType.F32 } || beta is { DType: not DType.F32 };
-
-    private static bool SameHalf(Tensor x, Tensor output) => x.DType != DType.F32 && x.DType == output.DType;
-
     /// <summary>A half tensor's whole buffer as 16-bit elements and 64-bit quads, and its first element.</summary>
     private static HalfTensor HalfOf(Tensor t)
     {

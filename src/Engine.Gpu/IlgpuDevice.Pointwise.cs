@@ -10,15 +10,9 @@ public sealed partial class IlgpuDevice
     protected override void ActivateCore(Tensor x, Tensor output, Activation activation)
     {
         if (x.Length == 0) return;
-        if (AnyHalf(x, output))
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output)) LaunchHalf(x, null, output, new ActivateLaunch(this, Extent(x.Length, "Activate"), activation));
-            else
-            {
-                using var s = Stage();
-                ActivateCore(s.In(x), s.Out(output), activation);
-                s.Commit();
-            }
+            LaunchHalf(x, null, output, new ActivateLaunch(this, Extent(x.Length, "Activate"), activation));
             return;
         }
         _kernels.Activate(Extent(x.Length, "Activate"), View(x), View(output), activation);
@@ -28,15 +22,9 @@ public sealed partial class IlgpuDevice
     protected override void GegluCore(Tensor x, Tensor output)
     {
         if (output.Length == 0) return;
-        if (AnyHalf(x, output))
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output)) LaunchHalf(x, null, output, new GegluLaunch(this, Extent(output.Length, "Geglu"), output.Dim(-1)));
-            else
-            {
-                using var s = Stage();
-                GegluCore(s.In(x), s.Out(output));
-                s.Commit();
-            }
+            LaunchHalf(x, null, output, new GegluLaunch(this, Extent(output.Length, "Geglu"), output.Dim(-1)));
             return;
         }
         _kernels.Geglu(Extent(output.Length, "Geglu"), View(x), View(output), output.Dim(-1));
@@ -144,15 +132,9 @@ public sealed partial class IlgpuDevice
     protected override void AffineCore(Tensor x, Tensor output, float alpha, float beta)
     {
         if (x.Length == 0) return;
-        if (AnyHalf(x, output))
+        if (x.DType != DType.F32)
         {
-            if (SameHalf(x, output)) LaunchHalf(x, null, output, new AffineLaunch(this, Extent(x.Length, "Affine"), alpha, beta));
-            else
-            {
-                using var s = Stage();
-                AffineCore(s.In(x), s.Out(output), alpha, beta);
-                s.Commit();
-            }
+            LaunchHalf(x, null, output, new AffineLaunch(this, Extent(x.Length, "Affine"), alpha, beta));
             return;
         }
         _kernels.Affine(Extent(x.Length, "Affine"), View(x), View(output), alpha, beta);
@@ -182,16 +164,11 @@ public sealed partial class IlgpuDevice
     protected override void ModulateCore(Tensor x, Tensor shift, Tensor scale, Tensor output)
     {
         if (x.Length == 0) return;
-        if (AnyHalf(x, shift, scale, output))
+        if (x.DType != DType.F32)
         {
+            // Input and output share a half format (HandlesHalfActivations); half shift and scale are widened for the kernel.
             using var s = Stage();
-            if (SameHalf(x, output))
-                LaunchHalf(x, null, output, new ModulateLaunch(this, Extent(x.Length, "Modulate"), View(s.In(shift)), View(s.In(scale)), x.Dim(1), x.Dim(2)));
-            else
-            {
-                ModulateCore(s.In(x), s.In(shift), s.In(scale), s.Out(output));
-                s.Commit();
-            }
+            LaunchHalf(x, null, output, new ModulateLaunch(this, Extent(x.Length, "Modulate"), View(s.In(shift)), View(s.In(scale)), x.Dim(1), x.Dim(2)));
             return;
         }
         _kernels.Modulate(Extent(x.Length, "Modulate"), View(x), View(shift), View(scale), View(output), x.Dim(1), x.Dim(2));
@@ -201,16 +178,11 @@ public sealed partial class IlgpuDevice
     protected override void GatedAddCore(Tensor residual, Tensor x, Tensor gate, Tensor output)
     {
         if (x.Length == 0) return;
-        if (AnyHalf(residual, x, gate, output))
+        if (x.DType != DType.F32)
         {
+            // Residual, input and output share a half format (HandlesHalfActivations); a half gate is widened for the kernel.
             using var s = Stage();
-            if (SameHalf(residual, output) && x.DType == output.DType)
-                LaunchHalf(residual, x, output, new GatedAddLaunch(this, Extent(x.Length, "GatedAdd"), View(s.In(gate)), x.Dim(1), x.Dim(2)));
-            else
-            {
-                GatedAddCore(s.In(residual), s.In(x), s.In(gate), s.Out(output));
-                s.Commit();
-            }
+            LaunchHalf(residual, x, output, new GatedAddLaunch(this, Extent(x.Length, "GatedAdd"), View(s.In(gate)), x.Dim(1), x.Dim(2)));
             return;
         }
         _kernels.GatedAdd(Extent(x.Length, "GatedAdd"), View(residual), View(x), View(gate), View(output), x.Dim(1), x.Dim(2));

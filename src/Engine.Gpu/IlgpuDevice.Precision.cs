@@ -19,7 +19,16 @@ public sealed partial class IlgpuDevice
     public override bool SupportsHalfActivations => true;
 
     /// <inheritdoc />
-    protected override bool HandlesHalfActivations(string op) => op is "MatMul" or "Conv2d" or "Attention" or "GroupNorm" or "LayerNorm" or "Softmax"
-        or "Binary" or "Transpose" or "ConcatChannels" or "Activate" or "Geglu" or "Affine" or "Modulate" or "GatedAdd"
-        or "UpsampleNearest2x" or "SliceChannels" or "CopyWindow" or "Patchify" or "Unpatchify" or "GatherRows";
+    /// <remarks>
+    /// GEMM, convolution, attention, Binary and GatherRows take any mix of storages. The others' half kernels read and
+    /// write one 16-bit format, so they take half data only when all of it shares that format (the models keep one
+    /// activation type through a network); a mix goes through float32 stand-ins in the base class.
+    /// </remarks>
+    protected override bool HandlesHalfActivations(string op, params ReadOnlySpan<Tensor> data) => op switch
+    {
+        "MatMul" or "Conv2d" or "Attention" or "Binary" or "GatherRows" => true,
+        "GroupNorm" or "LayerNorm" or "Softmax" or "Transpose" or "ConcatChannels" or "Activate" or "Geglu" or "Affine" or "Modulate"
+            or "GatedAdd" or "UpsampleNearest2x" or "SliceChannels" or "CopyWindow" or "Patchify" or "Unpatchify" => SameHalf(data),
+        _ => false,
+    };
 }

@@ -17,11 +17,11 @@ public sealed partial class IlgpuDevice
     private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttentionF16, _tcAttentionBF16;
 
     // cp.async and ldmatrix move 16-byte chunks: every tensor must start on an 8-element boundary, and all share one 16-bit type.
-    private static bool SameHalf(DType dtype, params Tensor[] tensors)
+    private static bool SameHalfAligned(params ReadOnlySpan<Tensor> tensors)
     {
-        if (dtype is not (DType.F16 or DType.BF16)) return false;
+        if (!SameHalf(tensors)) return false;
         foreach (var t in tensors)
-            if (t.DType != dtype || t.Offset % 8 != 0) return false;
+            if (t.Offset % 8 != 0) return false;
         return true;
     }
 
@@ -29,7 +29,7 @@ public sealed partial class IlgpuDevice
     private bool TryTensorCoreAttention(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
     {
         int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
-        if (!TensorCoresFor(EmulateTensorCoreAttention) || !SameHalf(q.DType, q, k, v, output)) return false;
+        if (!TensorCoresFor(EmulateTensorCoreAttention) || !SameHalfAligned(q, k, v, output)) return false;
         if (d % 8 != 0 || d > OutputTile.MaxHeadDim || lk == 0) return false;
         var kernel = q.DType == DType.F16
             ? _tcAttentionF16 ??= LoadTensorCoreAttention<F16Element>()
@@ -59,7 +59,7 @@ public sealed partial class IlgpuDevice
     private bool TryTensorCoreMatMul(Tensor a, Tensor b, Tensor output, int batch, int m, int n, int k,
         bool transposeA, bool transposeB, bool broadcastB, Tensor? bias, Activation activation, float alpha)
     {
-        if (!TensorCoresFor(EmulateTensorCoreGemm) || !SameHalf(a.DType, a, b, output)) return false;
+        if (!TensorCoresFor(EmulateTensorCoreGemm) || !SameHalfAligned(a, b, output)) return false;
         if (transposeA || !transposeB || k % 8 != 0) return false;
         if (bias is not null) bias = _parameterCopies.For(this, bias, DType.F32);
         var p = new TcGemmParams
