@@ -24,6 +24,8 @@ public class ToolCommandTests
         Assert.That(r.Out, Does.StartWith($"engine {EngineVersion.Text}"));
         Assert.That(r.Out, Does.Contain("devices:").And.Contain("  cpu: ").And.Contain("default: "));
         Assert.That(r.Out, Does.Contain("simd:").And.Contain("Vector<float>: "));
+        Assert.That(r.Out, Does.Contain(OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("ENGINE_CPU_ARENA") != "0"
+            ? "cpu memory: arena for blocks of 64 KiB and more" : "cpu memory: system allocator"));
     }
 
     [Test]

@@ -28,7 +28,8 @@ public sealed class InfoCommand : EngineCommand
     /// <inheritdoc />
     public override string Details => """
         Prints the engine version, the .NET runtime and OS, every device --device can select on this
-        machine (and which one is the default), and the SIMD instruction sets the CPU path can use.
+        machine (and which one is the default), where the CPU device's memory comes from (its arena on Linux), and the
+        SIMD instruction sets the CPU path can use.
         """;
 
     /// <inheritdoc />
@@ -42,6 +43,7 @@ public sealed class InfoCommand : EngineCommand
         o.WriteLine($"runtime: {RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription} ({RuntimeInformation.ProcessArchitecture}), {Environment.ProcessorCount} logical cores");
         o.WriteLine("devices:");
         foreach (var line in DeviceFactory.Describe()) o.WriteLine($"  {line}");
+        o.WriteLine($"  {Engine.Cpu.CpuDevice.MemoryDescription}");
         o.WriteLine("simd:");
         o.WriteLine($"  Vector<float>: {Vector<float>.Count} lanes ({Vector<byte>.Count * 8} bits), hardware accelerated: {Vector.IsHardwareAccelerated}");
         o.WriteLine($"  Vector128: {Vector128.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, Vector512: {Vector512.IsHardwareAccelerated}");
