@@ -11,9 +11,10 @@ namespace Engine.Cpu;
 /// <remarks>
 /// <para>
 /// Allocation takes the smallest free range that holds the request (the lowest address among equal sizes) and splits
-/// off the rest; with none, it extends the top of the used range, taking the free range just under the top. A free
-/// that reaches the top lowers the top. The pages below the highest top since the last <see cref="Trim"/> stay
-/// resident (<see cref="HeldBytes"/>), so a loop that repeats its requests faults no page after its first pass.
+/// off the rest; with none, it extends the top of the used range. A free that reaches the top (after merging with
+/// its neighbours) lowers the top, so no free range ever ends at it. The pages below the highest top since the last
+/// <see cref="Trim"/> stay resident (<see cref="HeldBytes"/>), so a loop that repeats its requests faults no page
+/// after its first pass.
 /// <see cref="Trim"/> gives every free page back to the system.
 /// </para>
 /// <para>
@@ -108,10 +109,10 @@ internal sealed unsafe partial class NativeArena : IDisposable
             }
             else
             {
-                offset = _freeEnd.TryGetValue(_top, out long below) ? below : _top;
+                // No free range touches the top (a free that reaches it lowers it), so the block starts at the top.
+                offset = _top;
                 long top = offset + size;
                 if (top > _reserved || !Commit(top)) return null;
-                if (offset != _top) RemoveFree(offset, _top - offset);
                 _top = top;
                 _touched = Math.Max(_touched, _top);
             }
