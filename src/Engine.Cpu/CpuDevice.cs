@@ -94,7 +94,7 @@ public sealed partial class CpuDevice : Device
     /// <summary>One line for <c>engine info</c>: where the CPU devices' memory comes from.</summary>
     public static string MemoryDescription => CpuMemory.Arena is { } arena
         ? $"cpu memory: arena for blocks of {CpuMemory.ArenaMinBytes >> 10} KiB and more ({arena.ReservedBytes >> 30} GiB of address space reserved; ENGINE_CPU_ARENA=0 turns it off)"
-        : $"cpu memory: system allocator and size-keyed pools ({(Environment.GetEnvironmentVariable("ENGINE_CPU_ARENA") == "0" ? "ENGINE_CPU_ARENA=0" : "no arena on this system")})";
+        : $"cpu memory: system allocator and size-keyed pools ({(CpuMemory.ArenaTurnedOff ? "ENGINE_CPU_ARENA=0" : "no arena on this system")})";
 
     /// <summary>Restarts the peaks of <see cref="ArenaStats"/> at the current bytes.</summary>
     public static void ResetArenaPeaks() => CpuMemory.ResetPeaks();

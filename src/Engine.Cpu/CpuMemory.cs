@@ -20,9 +20,12 @@ internal static unsafe class CpuMemory
     /// <summary>Requests from this size on are served by the arena; smaller ones by the system allocator.</summary>
     public const long ArenaMinBytes = 64 * 1024;
 
-    /// <summary>The process's arena, or null (not Linux, <c>ENGINE_CPU_ARENA=0</c>, or no address space).</summary>
+    /// <summary>Whether the environment turned the arena off (<c>ENGINE_CPU_ARENA=0</c>).</summary>
+    public static readonly bool ArenaTurnedOff = Environment.GetEnvironmentVariable("ENGINE_CPU_ARENA") == "0";
+
+    /// <summary>The process's arena, or null (not Linux, <see cref="ArenaTurnedOff"/>, or no address space).</summary>
     public static readonly NativeArena? Arena =
-        Environment.GetEnvironmentVariable("ENGINE_CPU_ARENA") == "0" ? null
+        ArenaTurnedOff ? null
         // Twice the machine's memory leaves room for fragmentation; none of it is memory until used.
         : NativeArena.TryCreate(Math.Max(16L << 30, 2 * GC.GetGCMemoryInfo().TotalAvailableMemoryBytes), minBytes: 1L << 30);
 
