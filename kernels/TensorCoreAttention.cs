@@ -4,15 +4,75 @@ using Half = ILGPU.Half;
 
 namespace Engine.Kernels;
 
-/// <summary>Scalar arguments of <see cref="TensorCoreAttentionKernels.FlashAttention{TCore, TElem}"/>.</summary>
+/// <summary>Scalar arguments of <see cref="TensorCoreAttentionKernels.FlashAttention{TCore, TElem, TDim}"/>.</summary>
 public struct TcAttentionParams
 {
     /// <summary>Query and key/value sequence lengths, heads, head width (a multiple of 8, at most 160) and row width (heads x head width).</summary>
     public int Lq, Lk, Heads, HeadDim, Width;
-    /// <summary>Softmax scale times log2(e): scores are taken in base 2.</summary>
+    /// <summary>Softmax scale times log2(e), positive: scores are taken in base 2, their row maxima before scaling.</summary>
     public float ScaleLog2;
     /// <summary>1: query i sees keys j &lt;= i + Lk - Lq only (text encoders).</summary>
     public int Causal;
+}
+
+/// <summary>
+/// The head width a flash-attention kernel is compiled for: a constant lets the compilers unroll the depth loops and
+/// drop the branches over the output tiles. <see cref="AnyHeadDim"/> (0) reads the width from the launch parameters.
+/// </summary>
+public interface IHeadDim
+{
+    /// <summary>The head width, or 0 for the one in <see cref="TcAttentionParams.HeadDim"/>.</summary>
+    int Dim { get; }
+}
+
+/// <summary>Any head width that is a multiple of 8 up to 160, read at run time.</summary>
+public struct AnyHeadDim : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 0;
+}
+/// <summary>Head width 40 (SD 1.x's 320-channel level: 8 heads).</summary>
+public struct HeadDim40 : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 40;
+}
+/// <summary>Head width 64 (SD 2.x, SDXL, SD3, the text encoders).</summary>
+public struct HeadDim64 : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 64;
+}
+/// <summary>Head width 72 (DiT-XL: 1152 channels, 16 heads).</summary>
+public struct HeadDim72 : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 72;
+}
+/// <summary>Head width 80 (SD 1.x's 640-channel level).</summary>
+public struct HeadDim80 : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 80;
+}
+/// <summary>Head width 128.</summary>
+public struct HeadDim128 : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 128;
+}
+/// <summary>Head width 160 (SD 1.x's 1280-channel level).</summary>
+public struct HeadDim160 : IHeadDim
+{
+    /// <inheritdoc />
+    public readonly int Dim => 160;
+}
+
+/// <summary>Builds something (a loaded kernel, a timing) for a head-width type; see <see cref="TensorCoreAttentionKernels.ForHeadDim"/>.</summary>
+public interface IHeadDimVisitor<out TResult>
+{
+    /// <summary>The result for head-width type <typeparamref name="TDim"/>.</summary>
+    TResult Visit<TDim>() where TDim : struct, IHeadDim;
 }
 
 /// <summary>
@@ -28,6 +88,21 @@ public static class TensorCoreAttentionKernels
     /// <summary>Query rows per block (4 warps x 16), keys per block, threads.</summary>
     public const int Rows = 64, Keys = 32, Threads = 128;
 
+    /// <summary>
+    /// Calls <paramref name="visitor"/> with the head-width type compiled for <paramref name="d"/>: 40, 64, 72, 80, 128 and
+    /// 160 have their own, other widths <see cref="AnyHeadDim"/>.
+    /// </summary>
+    public static TResult ForHeadDim<TResult>(int d, IHeadDimVisitor<TResult> visitor) => d switch
+    {
+        40 => visitor.Visit<HeadDim40>(),
+        64 => visitor.Visit<HeadDim64>(),
+        72 => visitor.Visit<HeadDim72>(),
+        80 => visitor.Visit<HeadDim80>(),
+        128 => visitor.Visit<HeadDim128>(),
+        160 => visitor.Visit<HeadDim160>(),
+        _ => visitor.Visit<AnyHeadDim>(),
+    };
+
     /// <summary>Head width padded to the mma depth (16).</summary>
     public static int PaddedDim(int d) => (d + 15) / 16 * 16;
 
@@ -41,15 +116,16 @@ public static class TensorCoreAttentionKernels
     /// out = softmax(q k^T scale [+ causal mask]) v per (batch, head) for [B, L, heads x d] tensors.
     /// <para>Launch: grid (ceil(Lq / 64), B x heads), group 128, <see cref="SharedHalves"/>(d) halves of dynamic
     /// shared memory (27 KB at d = 64, 51 KB at d = 128, 63 KB at d = 160: above 48 KB the launch needs the
-    /// opt-in). d a multiple of 8, at most 160; rows 16-byte aligned (Width a multiple of 8).</para>
+    /// opt-in). d a multiple of 8, at most 160, and equal to <typeparamref name="TDim"/>'s width unless that is
+    /// <see cref="AnyHeadDim"/>; rows 16-byte aligned (Width a multiple of 8).</para>
     /// </summary>
-    public static void FlashAttention<TCore, TElem>(GlobalHalf q, GlobalHalf k, GlobalHalf v, ArrayView<Half> output, TcAttentionParams p)
-        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    public static void FlashAttention<TCore, TElem, TDim>(GlobalHalf q, GlobalHalf k, GlobalHalf v, ArrayView<Half> output, TcAttentionParams p)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement where TDim : struct, IHeadDim
     {
         var core = default(TCore);
         var element = default(TElem);
         var shared = SharedMemory.GetDynamic<ushort>();
-        int d = p.HeadDim, dk = PaddedDim(d), qs = dk + 8, vs = d + 8, chunks = d / 8;
+        int d = default(TDim).Dim > 0 ? default(TDim).Dim : p.HeadDim, dk = PaddedDim(d), qs = dk + 8, vs = d + 8, chunks = d / 8;
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int q0 = Grid.IdxX * Rows, bh = Grid.IdxY, b = bh / p.Heads, h = bh - b * p.Heads;
         int kOff = Rows * qs, vOff = kOff + 2 * Keys * qs;
@@ -73,17 +149,19 @@ public static class TensorCoreAttentionKernels
             int needed = lastKey < 0 ? 0 : lastKey / Keys + 1;
             blocks = needed < blocks ? needed : blocks;
         }
-        StageKv(core, shared, 0, k, v, kBase, 0, kOff, vOff, qs, vs, chunks, tid, p);
+        var walk = new ChunkWalk(tid, chunks);
+        StageKv(core, shared, 0, k, v, kBase, 0, kOff, vOff, qs, vs, walk, p);
         core.CpAsyncCommit();
 
         var o = default(OutputTile);
         float mTop = float.NegativeInfinity, mBottom = float.NegativeInfinity, lTop = 0f, lBottom = 0f;
-        int rowTop = q0 + warp * 16 + g, rowBottom = rowTop + 8;
+        int warpRow0 = q0 + warp * 16, rowTop = warpRow0 + g, rowBottom = rowTop + 8;
+        float scale = p.ScaleLog2;
         for (int kb = 0; kb < blocks; kb++)
         {
             if (kb + 1 < blocks)
             {
-                StageKv(core, shared, (kb + 1) & 1, k, v, kBase, (kb + 1) * Keys, kOff, vOff, qs, vs, chunks, tid, p);
+                StageKv(core, shared, (kb + 1) & 1, k, v, kBase, (kb + 1) * Keys, kOff, vOff, qs, vs, walk, p);
                 core.CpAsyncCommit();
                 core.CpAsyncWaitPrior();
             }
@@ -104,11 +182,17 @@ public static class TensorCoreAttentionKernels
                 element.Mma(core, ref s2, qa, new FragB { R0 = k23.R0, R1 = k23.R1 });
                 element.Mma(core, ref s3, qa, new FragB { R0 = k23.R2, R1 = k23.R3 });
             }
-            int key0 = kb * Keys + 2 * t;
-            Mask(ref s0, key0, rowTop, rowBottom, p);
-            Mask(ref s1, key0 + 8, rowTop, rowBottom, p);
-            Mask(ref s2, key0 + 16, rowTop, rowBottom, p);
-            Mask(ref s3, key0 + 24, rowTop, rowBottom, p);
+            // Only the blocks that cut Lk or the causal diagonal of this warp's rows are masked (a warp-uniform branch):
+            // interior blocks go straight to the maxima.
+            int blockEnd = (kb + 1) * Keys;
+            if (blockEnd > p.Lk || (p.Causal != 0 && blockEnd - 1 > warpRow0 + p.Lk - p.Lq))
+            {
+                int key0 = kb * Keys + 2 * t;
+                Mask(ref s0, key0, rowTop, rowBottom, p);
+                Mask(ref s1, key0 + 8, rowTop, rowBottom, p);
+                Mask(ref s2, key0 + 16, rowTop, rowBottom, p);
+                Mask(ref s3, key0 + 24, rowTop, rowBottom, p);
+            }
 
             // Row maxima over the quad (the 4 lanes sharing rows g and g + 8).
             float top = Max4(s0.C0, s0.C1, s1.C0, s1.C1, s2.C0, s2.C1, s3.C0, s3.C1);
@@ -118,15 +202,16 @@ public static class TensorCoreAttentionKernels
             bottom = XMath.Max(bottom, Warp.ShuffleXor(bottom, 1));
             bottom = XMath.Max(bottom, Warp.ShuffleXor(bottom, 2));
             float nTop = XMath.Max(mTop, top), nBottom = XMath.Max(mBottom, bottom);
-            // A row with every key so far masked keeps m = -inf: its scores give p = 0, not NaN.
-            float refTop = nTop == float.NegativeInfinity ? 0f : nTop, refBottom = nBottom == float.NegativeInfinity ? 0f : nBottom;
-            float aTop = XMath.Exp2(mTop - refTop), aBottom = XMath.Exp2(mBottom - refBottom);
+            // The maxima are of raw scores; p = exp2(s c - m c) with c = scale log2(e) > 0, one FFMA per score. A row
+            // with every key so far masked keeps m = -inf: its scores give p = 0, not NaN.
+            float refTop = nTop == float.NegativeInfinity ? 0f : nTop * scale, refBottom = nBottom == float.NegativeInfinity ? 0f : nBottom * scale;
+            float aTop = core.Exp2(mTop * scale - refTop), aBottom = core.Exp2(mBottom * scale - refBottom);
             mTop = nTop;
             mBottom = nBottom;
-            Exp(ref s0, refTop, refBottom);
-            Exp(ref s1, refTop, refBottom);
-            Exp(ref s2, refTop, refBottom);
-            Exp(ref s3, refTop, refBottom);
+            Exp(core, ref s0, scale, refTop, refBottom);
+            Exp(core, ref s1, scale, refTop, refBottom);
+            Exp(core, ref s2, scale, refTop, refBottom);
+            Exp(core, ref s3, scale, refTop, refBottom);
             lTop = lTop * aTop + s0.C0 + s0.C1 + s1.C0 + s1.C1 + s2.C0 + s2.C1 + s3.C0 + s3.C1;
             lBottom = lBottom * aBottom + s0.C2 + s0.C3 + s1.C2 + s1.C3 + s2.C2 + s2.C3 + s3.C2 + s3.C3;
             o.Rescale(aTop, aBottom, chunks);
@@ -214,37 +299,63 @@ public static class TensorCoreAttentionKernels
     private static float Max4(float a, float b, float c, float d, float e, float f, float g, float h) =>
         XMath.Max(XMath.Max(XMath.Max(a, b), XMath.Max(c, d)), XMath.Max(XMath.Max(e, f), XMath.Max(g, h)));
 
-    // Scores to base 2 with the scale folded in; keys past Lk, and under the causal mask, to -inf.
+    // Keys past Lk, and under the causal mask, to -inf.
     private static void Mask(ref MmaAcc s, int key, int rowTop, int rowBottom, TcAttentionParams p)
     {
         int shift = p.Lk - p.Lq;
-        s.C0 = Visible(key, rowTop, shift, p) ? s.C0 * p.ScaleLog2 : float.NegativeInfinity;
-        s.C1 = Visible(key + 1, rowTop, shift, p) ? s.C1 * p.ScaleLog2 : float.NegativeInfinity;
-        s.C2 = Visible(key, rowBottom, shift, p) ? s.C2 * p.ScaleLog2 : float.NegativeInfinity;
-        s.C3 = Visible(key + 1, rowBottom, shift, p) ? s.C3 * p.ScaleLog2 : float.NegativeInfinity;
+        if (!Visible(key, rowTop, shift, p)) s.C0 = float.NegativeInfinity;
+        if (!Visible(key + 1, rowTop, shift, p)) s.C1 = float.NegativeInfinity;
+        if (!Visible(key, rowBottom, shift, p)) s.C2 = float.NegativeInfinity;
+        if (!Visible(key + 1, rowBottom, shift, p)) s.C3 = float.NegativeInfinity;
     }
 
     private static bool Visible(int key, int row, int shift, TcAttentionParams p) => key < p.Lk && (p.Causal == 0 || key <= row + shift);
 
-    private static void Exp(ref MmaAcc s, float top, float bottom)
+    // p = exp2(s c - m c): the product and the difference as one FFMA, m c given per row.
+    private static void Exp<TCore>(TCore core, ref MmaAcc s, float c, float top, float bottom) where TCore : struct, ITensorCore
     {
-        s.C0 = XMath.Exp2(s.C0 - top);
-        s.C1 = XMath.Exp2(s.C1 - top);
-        s.C2 = XMath.Exp2(s.C2 - bottom);
-        s.C3 = XMath.Exp2(s.C3 - bottom);
+        s.C0 = core.Exp2(s.C0 * c - top);
+        s.C1 = core.Exp2(s.C1 * c - top);
+        s.C2 = core.Exp2(s.C2 * c - bottom);
+        s.C3 = core.Exp2(s.C3 * c - bottom);
+    }
+
+    /// <summary>
+    /// A thread's walk over the 16-byte chunks of a [rows, d] tile: chunk c = tid + i Threads is row c / chunks, column
+    /// (c % chunks) 8. The division is done once per kernel; each step adds Threads / chunks rows and Threads % chunks
+    /// chunks with a carry, as the walk repeats for every key block.
+    /// </summary>
+    private readonly struct ChunkWalk
+    {
+        public readonly int Row0, Col0, RowStep, ColStep, Width;
+
+        public ChunkWalk(int tid, int chunks)
+        {
+            Row0 = tid / chunks;
+            Col0 = (tid - Row0 * chunks) * 8;
+            RowStep = Threads / chunks;
+            ColStep = (Threads - RowStep * chunks) * 8;
+            Width = chunks * 8;
+        }
     }
 
     private static void StageKv<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf k, GlobalHalf v, long kBase, int key0,
-        int kOff, int vOff, int qs, int vs, int chunks, int tid, TcAttentionParams p) where TCore : struct, ITensorCore
+        int kOff, int vOff, int qs, int vs, ChunkWalk walk, TcAttentionParams p) where TCore : struct, ITensorCore
     {
         int ks = kOff + stage * Keys * qs, vsOff = vOff + stage * Keys * vs;
-        for (int c = tid; c < Keys * chunks; c += Threads)
+        for (int r = walk.Row0, e = walk.Col0; r < Keys; )
         {
-            int r = c / chunks, e = (c - r * chunks) * 8;
             bool valid = key0 + r < p.Lk;
             long src = kBase + (long)(key0 + r) * p.Width + e;
             core.CpAsync16(shared, ks + r * qs + e, k, src, valid);
             core.CpAsync16(shared, vsOff + r * vs + e, v, src, valid);
+            r += walk.RowStep;
+            e += walk.ColStep;
+            if (e >= walk.Width)
+            {
+                e -= walk.Width;
+                r++;
+            }
         }
     }
 }

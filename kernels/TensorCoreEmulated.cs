@@ -1,5 +1,6 @@
 using Engine.Core;
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace Engine.Kernels;
 
@@ -46,6 +47,15 @@ public struct EmulatedTensorCore : ITensorCore
 
     /// <inheritdoc />
     public readonly uint PackBF16(float lo, float hi) => ScalarMath.ToBFloat16(lo) | ((uint)ScalarMath.ToBFloat16(hi) << 16);
+
+    /// <inheritdoc />
+    public readonly float Exp2(float x)
+    {
+        float r = XMath.Exp2(x);
+        return r < MinNormal ? 0f : r;
+    }
+
+    private const float MinNormal = 1.17549435E-38f;
 
     /// <inheritdoc />
     public readonly uint LdMatrixX1(ArrayView<ushort> shared, int rowOffset) => Ld(shared, rowOffset, 0, false);

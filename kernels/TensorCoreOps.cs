@@ -77,6 +77,13 @@ public interface ITensorCore
     uint PackBF16(float lo, float hi);
 
     /// <summary>
+    /// 2^<paramref name="x"/> (<c>ex2.approx.ftz.f32</c>, one MUFU instruction): results below 2^-126 flush to zero, as
+    /// they do for the probabilities of an online softmax. ILGPU's own exp2 is the non-ftz form, which costs a compare
+    /// and two multiplies around the MUFU to keep subnormal results.
+    /// </summary>
+    float Exp2(float x);
+
+    /// <summary>
     /// <c>ldmatrix.sync.aligned.m8n8.x1.shared.b16</c>: lanes 0-7 give the offsets of the 8 rows (8
     /// contiguous 16-bit values, 16-byte aligned); lane l receives row l / 4, columns 2 (l % 4), +1.
     /// </summary>

@@ -55,6 +55,13 @@ public struct PtxTensorCore : ITensorCore
     }
 
     /// <inheritdoc />
+    public readonly float Exp2(float x)
+    {
+        CudaAsm.Emit("ex2.approx.ftz.f32 %0, %1;", out float r, x);
+        return r;
+    }
+
+    /// <inheritdoc />
     public readonly uint LdMatrixX1(ArrayView<ushort> shared, int rowOffset)
     {
         CudaAsm.Emit("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];", out uint r, Shared(rowOffset));

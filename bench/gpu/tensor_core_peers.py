@@ -33,7 +33,7 @@ def time_ms(fn, iters=20, warmup=5):
 
 def cases():
     dev, dt = "cuda", torch.float16
-    for d, suffix in ((64, ""), (80, ""), (160, ""), (40, ""), (128, ""), (64, " bf16")):
+    for d, suffix in ((64, ""), (80, ""), (160, ""), (40, ""), (128, ""), (72, ""), (64, " bf16")):
         t = torch.bfloat16 if suffix else dt
         q, k, v = (torch.randn(2, 8, 4096, d, device=dev, dtype=t) for _ in range(3))
         def sdpa(q=q, k=k, v=v):

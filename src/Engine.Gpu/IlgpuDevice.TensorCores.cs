@@ -14,7 +14,6 @@ namespace Engine.Gpu;
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>? _tcAttentionF16, _tcAttentionBF16;
 
     // cp.async and ldmatrix move 16-byte chunks: every tensor must start on an 8-element boundary, and all share one 16-bit type.
     private static bool SameHalfAligned(params ReadOnlySpan<Tensor> tensors)
@@ -25,15 +24,15 @@ public sealed partial class IlgpuDevice
         return true;
     }
 
-    /// <summary>Attention on the tensor-core kernel when q, k, v and the output are all F16 or all BF16 (on CUDA, or emulated) and the head width is a multiple of 8 up to 160.</summary>
+    /// <summary>Attention on the tensor-core kernel when q, k, v and the output are all F16 or all BF16 (on CUDA, or emulated), the head width is a multiple of 8 up to 160 and the scale is positive.</summary>
     private bool TryTensorCoreAttention(Tensor q, Tensor k, Tensor v, Tensor output, int heads, float scale)
     {
         int batch = q.Dim(0), lq = q.Dim(1), lk = k.Dim(1), width = q.Dim(2), d = width / heads;
         if (!TensorCoresFor(EmulateTensorCoreAttention) || !SameHalfAligned(q, k, v, output)) return false;
-        if (d % 8 != 0 || d > OutputTile.MaxHeadDim || lk == 0) return false;
-        var kernel = q.DType == DType.F16
-            ? _tcAttentionF16 ??= LoadTensorCoreAttention<F16Element>()
-            : _tcAttentionBF16 ??= LoadTensorCoreAttention<BF16Element>();
+        // The kernel takes its row maxima on unscaled scores, which needs a positive scale (the models' 1 / sqrt(d)).
+        if (d % 8 != 0 || d > OutputTile.MaxHeadDim || lk == 0 || !(scale > 0f && float.IsFinite(scale))) return false;
+        // Each head width the models use has its own compiled kernel (TensorCoreAttentionKernels.ForHeadDim).
+        var kernel = TensorCoreAttentionKernels.ForHeadDim(d, new AttentionLoader(_kernels, q.DType == DType.F16));
         var p = new TcAttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, ScaleLog2 = scale * 1.4426950408889634f };
         var grid = GridOf((lq + TensorCoreAttentionKernels.Rows - 1) / TensorCoreAttentionKernels.Rows, (long)batch * heads, 1, "Attention");
         var config = new KernelConfig(grid, new Index3D(TensorCoreAttentionKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreAttentionKernels.SharedHalves(d)));
@@ -42,13 +41,22 @@ public sealed partial class IlgpuDevice
         return true;
     }
 
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> LoadTensorCoreAttention<TElem>() where TElem : struct, IMmaElement
+    /// <summary>The flash attention of one element type for a head-width type, loaded once: PTX on CUDA, the emulated instructions elsewhere.</summary>
+    private readonly struct AttentionLoader(KernelCache kernels, bool f16)
+        : IHeadDimVisitor<Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>>
     {
-        if (_accelerator.AcceleratorType != AcceleratorType.Cuda)
-            return _accelerator.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem>);
-        var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(_accelerator, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>);
-        CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreAttentionKernels.SharedHalves(OutputTile.MaxHeadDim) * 2);
-        return kernel;
+        public Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Visit<TDim>() where TDim : struct, IHeadDim =>
+            f16 ? Load<F16Element, TDim>() : Load<BF16Element, TDim>();
+
+        private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Load<TElem, TDim>()
+            where TElem : struct, IMmaElement where TDim : struct, IHeadDim => kernels.Product("tc-attention", typeof((TElem, TDim)), acc =>
+        {
+            if (acc.AcceleratorType != AcceleratorType.Cuda)
+                return acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem, TDim>);
+            var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>);
+            CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreAttentionKernels.SharedHalves(OutputTile.MaxHeadDim) * 2);
+            return kernel;
+        });
     }
 
     /// <summary>

@@ -151,8 +151,14 @@ public class PtxCompileTests
             }
             foreach (var tile in new[] { typeof(GemmBlock64), typeof(GemmBlock128) })
                 yield return ($"TensorCoreConv2d<{tile.Name}, {element.Name}>", conv.MakeGenericMethod(t, tile, element), [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
-            yield return ($"TensorCoreFlashAttention<{element.Name}>", attention.MakeGenericMethod(t, element),
-                [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16", pack, "ex2.approx", "shfl.sync.bfly"]);
+            // Every head-width kernel: the registers (and spills) differ with the width. Odd tile counts (40, 72) use ldmatrix .x2.
+            foreach (var dim in new[] { typeof(AnyHeadDim), typeof(HeadDim40), typeof(HeadDim64), typeof(HeadDim72), typeof(HeadDim80), typeof(HeadDim128), typeof(HeadDim160) })
+            {
+                int d = ((IHeadDim)Activator.CreateInstance(dim)!).Dim;
+                string[] pv = d % 16 == 8 || d == 0 ? ["ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16"] : ["ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"];
+                yield return ($"TensorCoreFlashAttention<{element.Name}, {dim.Name}>", attention.MakeGenericMethod(t, element, dim),
+                    [.. gemm, .. pv, pack, "ex2.approx", "shfl.sync.bfly"]);
+            }
         }
     }
 

@@ -8,8 +8,9 @@ namespace Engine.Core.Tests;
 
 /// <summary>
 /// The tensor-core flash attention against an fp64 softmax(q k^T scale) v over the same inputs rounded to the
-/// element type: every head width the models use (40, 64, 80, 128, 160), self and cross attention, the
-/// causal mask, lengths that cut the 64-row and 32-key blocks; in f16 and, for three of those shapes, in bf16.
+/// element type: every head width the models use (40, 64, 72, 80, 128, 160) and two others, each on the kernel
+/// compiled for it, and three on the kernel that reads the width at run time; self and cross attention, the causal
+/// mask, lengths that cut the 64-row and 32-key blocks; in f16 and, for four of those shapes, in bf16.
 /// Tolerance: max |out - ref| at most 4e-3 max |ref| in f16 (P is rounded to f16 for the second product and the
 /// output to f16: 2^-11 each) and 1.6e-2 in bf16 (the same two roundings at 2^-9, four times coarser).
 /// </summary>
@@ -24,19 +25,35 @@ public class TensorCoreAttentionTests(string kind)
     private static float[] Round(float[] x, bool bf16) =>
         bf16 ? x.Select(v => DTypeExtensions.BFloat16ToSingle(DTypeExtensions.SingleToBFloat16(v))).ToArray() : TensorCoreAccelerators.RoundToHalf(x);
 
-    private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Load<TElem>() where TElem : struct, IMmaElement => kind == "cuda"
-        ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(Acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem>)
-        : Acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem>);
+    private readonly struct Loader(Accelerator acc, string kind, bool bf16)
+        : IHeadDimVisitor<Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>>
+    {
+        public Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Visit<TDim>() where TDim : struct, IHeadDim =>
+            bf16 ? Load<BF16Element, TDim>() : Load<F16Element, TDim>();
 
-    [TestCase(40, 1, 2, 37, 37, false, false)]
-    [TestCase(64, 2, 1, 20, 45, false, false)]
-    [TestCase(80, 1, 1, 40, 40, true, false)]
-    [TestCase(128, 1, 1, 18, 9, false, false)]
-    [TestCase(160, 1, 1, 17, 17, true, false)]
-    [TestCase(40, 1, 2, 37, 37, false, true)]
-    [TestCase(64, 2, 1, 20, 45, false, true)]
-    [TestCase(80, 1, 1, 40, 40, true, true)]
-    public void MatchesReference(int d, int batch, int heads, int lq, int lk, bool causal, bool bf16)
+        private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Load<TElem, TDim>()
+            where TElem : struct, IMmaElement where TDim : struct, IHeadDim => kind == "cuda"
+            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>)
+            : acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem, TDim>);
+    }
+
+    // Each width on the kernel compiled for it (ForHeadDim; 48 and 96 have none, so they take AnyHeadDim's), and three
+    // widths on AnyHeadDim's kernel, which reads the width at run time.
+    [TestCase(40, 1, 2, 37, 37, false, false, false)]
+    [TestCase(64, 2, 1, 20, 45, false, false, false)]
+    [TestCase(72, 1, 2, 33, 70, false, false, false)]
+    [TestCase(80, 1, 1, 40, 40, true, false, false)]
+    [TestCase(128, 1, 1, 18, 9, false, false, false)]
+    [TestCase(160, 1, 1, 17, 17, true, false, false)]
+    [TestCase(48, 1, 1, 65, 70, true, false, false)]
+    [TestCase(96, 1, 1, 21, 96, false, false, false)]
+    [TestCase(40, 1, 2, 37, 37, false, true, false)]
+    [TestCase(64, 2, 1, 20, 45, false, true, false)]
+    [TestCase(80, 1, 1, 40, 40, true, true, false)]
+    [TestCase(40, 1, 1, 37, 37, true, false, true)]
+    [TestCase(64, 1, 1, 20, 45, false, false, true)]
+    [TestCase(160, 1, 1, 17, 33, false, true, true)]
+    public void MatchesReference(int d, int batch, int heads, int lq, int lk, bool causal, bool bf16, bool anyWidth)
     {
         int width = heads * d;
         var q = Round(TensorCoreAccelerators.Random(batch * lq * width, 41), bf16);
@@ -48,7 +65,8 @@ public class TensorCoreAttentionTests(string kind)
         using var dv = Acc.Allocate1D(ToBits(v, bf16));
         using var dout = Acc.Allocate1D<Half>(batch * lq * width);
         var p = new TcAttentionParams { Lq = lq, Lk = lk, Heads = heads, HeadDim = d, Width = width, ScaleLog2 = scale * 1.4426950408889634f, Causal = causal ? 1 : 0 };
-        var launch = bf16 ? Load<BF16Element>() : Load<F16Element>();
+        var loader = new Loader(Acc, kind, bf16);
+        var launch = anyWidth ? loader.Visit<AnyHeadDim>() : TensorCoreAttentionKernels.ForHeadDim(d, loader);
         var grid = new Index3D((lq + TensorCoreAttentionKernels.Rows - 1) / TensorCoreAttentionKernels.Rows, batch * heads, 1);
         var config = new KernelConfig(grid, new Index3D(TensorCoreAttentionKernels.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(TensorCoreAttentionKernels.SharedHalves(d)));
         if (kind == "cuda") Engine.Gpu.CudaLaunchLimits.AllowSharedBytes(launch, TensorCoreAttentionKernels.SharedHalves(d) * 2);
@@ -83,7 +101,7 @@ public class TensorCoreAttentionTests(string kind)
                         maxErr = Math.Max(maxErr, Math.Abs(o - got[at]));
                     }
                 }
-        TestContext.Out.WriteLine($"d {d} {(bf16 ? "bf16" : "f16")}: max error {maxErr / maxRef:E2} of max |ref|");
+        TestContext.Out.WriteLine($"d {d}{(anyWidth ? " (any width)" : "")} {(bf16 ? "bf16" : "f16")}: max error {maxErr / maxRef:E2} of max |ref|");
         Assert.That(maxErr / maxRef, Is.LessThanOrEqualTo(bf16 ? 1.6e-2 : 4e-3), $"d {d}: max error {maxErr} of {maxRef}");
     }
 }
