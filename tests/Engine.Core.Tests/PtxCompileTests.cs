@@ -127,6 +127,8 @@ public class PtxCompileTests
                 ["cp.async.cg.shared.global", "cp.async.commit_group", "cp.async.wait_group 0", "ld.global.nc.v4.u32"]),
             ("PackTest", ops.GetMethod(nameof(TensorCoreOpsTests.PackKernel), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(t),
                 ["cvt.rn.f16x2.f32", "cvt.rn.bf16x2.f32"]),
+            ("Exp2Test", ops.GetMethod(nameof(TensorCoreOpsTests.Exp2Kernel), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(t),
+                ["ex2.approx.ftz.f32"]),
         ];
         foreach (var (name, method, needles) in kernels.Concat(TensorCoreKernels()))
             yield return new TestCaseData(name, method, needles).SetName($"{{m}}({name})");

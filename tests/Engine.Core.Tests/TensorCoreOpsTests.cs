@@ -206,4 +206,37 @@ public class TensorCoreOpsTests(string kind)
             Assert.That(got[32 + i], Is.EqualTo(Bf16(x[2 * i]) | ((uint)Bf16(x[2 * i + 1]) << 16)));
         }
     }
+
+    internal static void Exp2Kernel<T>(ArrayView<float> x, ArrayView<float> output) where T : struct, ITensorCore
+    {
+        int lane = Group.IdxX;
+        output[lane] = default(T).Exp2(x[lane]);
+        output[32 + lane] = default(T).Exp2(x[32 + lane]);
+    }
+
+    /// <summary>
+    /// ex2.approx.ftz: within 2 units in the last place of 2^x (the PTX ISA's bound, 2^-22 relative), zero for results
+    /// below 2^-126 (flushed, not subnormal) and for -inf, exact at integers.
+    /// </summary>
+    [Test]
+    public void Exp2IsWithinTwoUlpAndFlushesSubnormalResults()
+    {
+        var x = TensorCoreAccelerators.Random(64, 6, 60f);
+        float[] edges = [float.NegativeInfinity, -200f, -127f, -126.5f, -125.5f, -1e-7f, 0f, 3f, -3f, 1e-7f, 0.5f, -0.5f];
+        edges.CopyTo(x, 0);
+        using var dx = Acc.Allocate1D(x);
+        using var dout = Acc.Allocate1D<float>(64);
+        (Cuda ? PromotedKernels.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(Acc, Exp2Kernel<PtxTensorCore>) : Acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(Exp2Kernel<EmulatedTensorCore>))(new KernelConfig(1, 32), dx.View, dout.View);
+        var got = dout.GetAsArray1D();
+        for (int i = 0; i < 64; i++)
+        {
+            double exact = Math.Pow(2, x[i]);
+            if (exact < 1.1754943508222875e-38)
+                Assert.That(got[i], Is.EqualTo(0f), $"2^{x[i]} flushes to zero");
+            else if (x[i] == MathF.Round(x[i]))
+                Assert.That(got[i], Is.EqualTo((float)exact), $"2^{x[i]} is exact");
+            else
+                Assert.That(Math.Abs(got[i] - exact), Is.LessThanOrEqualTo(2.5e-7 * exact), $"2^{x[i]}");
+        }
+    }
 }
