@@ -156,6 +156,8 @@ public static class TensorCoreAttentionKernels
         var o = default(OutputTile);
         float mTop = float.NegativeInfinity, mBottom = float.NegativeInfinity, lTop = 0f, lBottom = 0f;
         int warpRow0 = q0 + warp * 16, rowTop = warpRow0 + g, rowBottom = rowTop + 8;
+        // The lane's ldmatrix rows: Q rows of the warp (lanes 16-31 the upper 8 columns), K rows (lanes 8-15 and 24-31 the upper 8 columns).
+        int qRow = (warp * 16 + (lane & 15)) * qs + (lane >> 4) * 8, kRow = ((lane & 7) + (lane >> 4) * 8) * qs + ((lane >> 3) & 1) * 8;
         float scale = p.ScaleLog2;
         for (int kb = 0; kb < blocks; kb++)
         {
@@ -169,19 +171,21 @@ public static class TensorCoreAttentionKernels
             Group.Barrier();
             int ks = kOff + (kb & 1) * Keys * qs, vsOff = vOff + (kb & 1) * Keys * vs;
 
-            // S = Q K^T for 16 rows x 32 keys: four n8 tiles of 8 keys.
+            // S = Q K^T for 16 rows x 32 keys: four n8 tiles of 8 keys, one 16-deep step per constant depth offset (the
+            // ldmatrix addresses are then a base plus an immediate; steps past the padded width are skipped, a branch
+            // that a specialised head width folds away).
             MmaAcc s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int kk = 0; kk < dk; kk += 16)
-            {
-                var qa = core.LdMatrixX4(shared, (warp * 16 + (lane & 15)) * qs + kk + (lane >> 4) * 8);
-                int keyRow = (lane & 7) + (lane >> 4) * 8, col = kk + ((lane >> 3) & 1) * 8;
-                var k01 = core.LdMatrixX4(shared, ks + keyRow * qs + col);
-                var k23 = core.LdMatrixX4(shared, ks + (keyRow + 16) * qs + col);
-                element.Mma(core, ref s0, qa, new FragB { R0 = k01.R0, R1 = k01.R1 });
-                element.Mma(core, ref s1, qa, new FragB { R0 = k01.R2, R1 = k01.R3 });
-                element.Mma(core, ref s2, qa, new FragB { R0 = k23.R0, R1 = k23.R1 });
-                element.Mma(core, ref s3, qa, new FragB { R0 = k23.R2, R1 = k23.R3 });
-            }
+            var qk = new QkStep { Shared = shared, QRow = qRow, KRow = ks + kRow, KRow16 = ks + kRow + 16 * qs };
+            Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 0);
+            if (dk > 16) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 16);
+            if (dk > 32) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 32);
+            if (dk > 48) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 48);
+            if (dk > 64) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 64);
+            if (dk > 80) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 80);
+            if (dk > 96) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 96);
+            if (dk > 112) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 112);
+            if (dk > 128) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 128);
+            if (dk > 144) Qk<TCore, TElem>(core, ref s0, ref s1, ref s2, ref s3, qk, 144);
             // Only the blocks that cut Lk or the causal diagonal of this warp's rows are masked (a warp-uniform branch):
             // interior blocks go straight to the maxima.
             int blockEnd = (kb + 1) * Keys;
@@ -260,6 +264,28 @@ public static class TensorCoreAttentionKernels
                 output[at + 1] = Round<TElem>(c.C3 * invBottom);
             }
         }
+    }
+
+    /// <summary>Where one key block's Q K^T reads: the lane's ldmatrix row offsets of Q and of keys 0-15 and 16-31.</summary>
+    private struct QkStep
+    {
+        public ArrayView<ushort> Shared;
+        public int QRow, KRow, KRow16;
+    }
+
+    /// <summary>The scores += the 16-deep slice at depth <paramref name="kk"/> of Q K^T (called with constant kk).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void Qk<TCore, TElem>(TCore core, ref MmaAcc s0, ref MmaAcc s1, ref MmaAcc s2, ref MmaAcc s3, QkStep st, int kk)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        var element = default(TElem);
+        var qa = core.LdMatrixX4(st.Shared, st.QRow + kk);
+        var k01 = core.LdMatrixX4(st.Shared, st.KRow + kk);
+        var k23 = core.LdMatrixX4(st.Shared, st.KRow16 + kk);
+        element.Mma(core, ref s0, qa, new FragB { R0 = k01.R0, R1 = k01.R1 });
+        element.Mma(core, ref s1, qa, new FragB { R0 = k01.R2, R1 = k01.R3 });
+        element.Mma(core, ref s2, qa, new FragB { R0 = k23.R0, R1 = k23.R1 });
+        element.Mma(core, ref s3, qa, new FragB { R0 = k23.R2, R1 = k23.R3 });
     }
 
     private static Half Round<TElem>(float x) where TElem : struct, IMmaElement => Interop.IntAsFloat(default(TElem).Round(x));
