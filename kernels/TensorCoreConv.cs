@@ -19,6 +19,13 @@ public struct TcConvParams
     /// </summary>
     public int Dense;
     /// <summary>
+    /// 1: K runs tap-major, k = (ky, kx, ci), so the weight is [Cout, Kh, Kw, Cin] (a reordered copy of PyTorch's
+    /// [Cout, Cin, Kh, Kw]; a 1x1 weight is both). Needs Cin a multiple of <see cref="TensorCoreConvKernels.BK"/>: every
+    /// slab is then one tap and 32 consecutive channels, and a thread's 16 gathered values are one input position in
+    /// channels 2 apart (<see cref="XGather.LoadTap"/>), where the (ci, ky, kx) walk costs tens of instructions per value.
+    /// </summary>
+    public int TapMajor;
+    /// <summary>
     /// Blocks that share one output tile, each summing <see cref="SplitSlabs"/> K slabs of it into float32 partials
     /// (0 or 1: no split, the block stores the output). Convolutions with few output pixels (a UNet's 8x8 and 16x16
     /// levels) have too few tiles to fill the GPU and a long K (9 x 1280 or more): splitting K gives every
@@ -107,7 +114,7 @@ public static class TensorCoreConvKernels
         // Stages alternate with j = s - first; the slab range may be empty for the last splits of a short K.
         StageW(core, shared, 0, w, co0, first * BK, tid, p, l);
         if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p, l);
-        else StoreX(shared, 0, column, parity, gather.Load(x.View, first * BK, p), l);
+        else StoreX(shared, 0, column, parity, p.TapMajor != 0 ? gather.LoadTap(x.View, first * BK, p) : gather.Load(x.View, first * BK, p), l);
         core.CpAsyncCommit();
         // acc: the warp's channels 0-31; low: channels 32-63 (64-row warps only).
         var acc = default(WarpTile);
@@ -122,7 +129,7 @@ public static class TensorCoreConvKernels
                 StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p, l);
                 if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p, l);
                 core.CpAsyncCommit();
-                if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
+                if (p.Dense == 0) next = p.TapMajor != 0 ? gather.LoadTap(x.View, (s + 1) * BK, p) : gather.Load(x.View, (s + 1) * BK, p);
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
@@ -335,6 +342,33 @@ public struct XGather
         c.R7 = Take(x, p) | ((uint)Take(x, p) << 16);
         return c;
     }
+
+    /// <summary>
+    /// Rows parity, parity + 2, ..., parity + 30 of the slab starting at <paramref name="k0"/> when K runs tap-major
+    /// (<see cref="TcConvParams.TapMajor"/>): the slab's tap (ky, kx) and first channel c0 give one input position,
+    /// inside the image or not for all 16 values, and the values are channels c0 + parity + 2i of it, 2 H W elements
+    /// apart. Zero outside the image and for pixels past the output.
+    /// </summary>
+    public readonly XColumn LoadTap(ArrayView<Half> x, int k0, TcConvParams p)
+    {
+        int tap = k0 / p.Cin, c0 = k0 - tap * p.Cin, ky = tap / p.Kw, kx = tap - ky * p.Kw;
+        int iy = Iy0 + ky, ix = Ix0 + kx;
+        var c = default(XColumn);
+        if (Valid == 0 || (uint)iy >= (uint)p.H || (uint)ix >= (uint)p.W) return c;
+        long plane = (long)p.H * p.W, at = Base + (c0 + Parity) * plane + (long)iy * p.W + ix;
+        c.R0 = Pair(x, at, plane);
+        c.R1 = Pair(x, at + 4 * plane, plane);
+        c.R2 = Pair(x, at + 8 * plane, plane);
+        c.R3 = Pair(x, at + 12 * plane, plane);
+        c.R4 = Pair(x, at + 16 * plane, plane);
+        c.R5 = Pair(x, at + 20 * plane, plane);
+        c.R6 = Pair(x, at + 24 * plane, plane);
+        c.R7 = Pair(x, at + 28 * plane, plane);
+        return c;
+    }
+
+    // Channel rows r (low half) and r + 2 (high half) at one input position.
+    private static uint Pair(ArrayView<Half> x, long at, long plane) => Interop.FloatAsInt(x[at]) | ((uint)Interop.FloatAsInt(x[at + 2 * plane]) << 16);
 
     // The load always reads a valid address (element 0 when outside), so no branch guards it.
     private uint Take(ArrayView<Half> x, TcConvParams p)

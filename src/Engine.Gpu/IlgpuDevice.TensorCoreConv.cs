@@ -47,7 +47,8 @@ public sealed partial class IlgpuDevice
     /// tiled kernel. Eligible: x and output both F16 or both BF16; 3x3 with padding 1 and stride 1 or 2, or 1x1 with
     /// stride 1 and no padding (the shapes the models use and the tests cover); Cin a multiple of 8, so every 8-element
     /// weight chunk (K = 9 Cin or Cin) is one aligned cp.async. Cout and the spatial sizes are free (tile edges are
-    /// masked). Everything else stays on today's path: float32 activations, mixed storages, Cin of 3 or 4 (conv_in),
+    /// masked). With Cin a multiple of 32 (every UNet and VAE convolution past conv_in) K runs tap-major
+    /// (<see cref="TcConvParams.TapMajor"/>). Everything else stays on today's path: float32 activations, mixed storages, Cin of 3 or 4 (conv_in),
     /// other kernel sizes, strides or paddings. Device.Conv2d has no groups or dilation, so neither reaches here.
     /// </summary>
     private bool TryTensorCoreConv(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
@@ -59,12 +60,14 @@ public sealed partial class IlgpuDevice
         bool k3 = kh == 3 && kw == 3 && padding == 1 && stride is 1 or 2;
         bool k1 = kh == 1 && kw == 1 && padding == 0 && stride == 1;
         if (!(k3 || k1) || cin % 8 != 0) return false;
-        var w = _parameterCopies.For(this, weight, x.DType);
+        // Channels in whole slabs: K tap-major (a 3x3 weight reordered once; a 1x1 weight is already), gathered by tap.
+        bool tapMajor = cin % TensorCoreConvKernels.BK == 0;
+        var w = _parameterCopies.For(this, weight, x.DType, tapMajor && k3);
         if (w.Offset % 8 != 0) return false;
         var p = new TcConvParams
         {
             Cin = cin, H = x.Dim(2), W = x.Dim(3), Cout = weight.Dim(0), Ho = output.Dim(2), Wo = output.Dim(3),
-            Kh = kh, Kw = kw, Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1,
+            Kh = kh, Kw = kw, Stride = stride, Padding = padding, HasBias = bias is null ? 0 : 1, TapMajor = tapMajor ? 1 : 0,
         };
         p.Dense = k1 && p.Pixels % 8 == 0 && x.Offset % 8 == 0 ? 1 : 0;
         var biasView = BiasView(bias is null ? null : _parameterCopies.For(this, bias, DType.F32));

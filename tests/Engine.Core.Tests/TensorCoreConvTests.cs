@@ -48,13 +48,17 @@ public class TensorCoreConvTests(string kind)
     private static readonly Shape Gathered1x1 = new(1, 16, 7, 9, 24, 1, 1, 0, false, DType.F32);  // 63 pixels: the gathered slab
     private static readonly Shape Odd3x3 = new(1, 16, 9, 7, 40, 3, 1, 1, true, DType.BF16);
     private static readonly Shape OddStride2 = new(1, 24, 7, 9, 16, 3, 2, 1, true, DType.F16, DType.F16);   // a half bias, widened once
+    // Cin a multiple of 32 (Large, LargeStride2 and the 1x1 shapes too): K tap-major, two slabs per tap here.
+    private static readonly Shape TapMajor64 = new(1, 64, 9, 11, 40, 3, 1, 1, true, DType.F16);
+    private static readonly Shape TapMajorStride2 = new(1, 64, 10, 9, 24, 3, 2, 1, false, DType.F32);
+    private static readonly Shape TapMajor1x1 = new(1, 32, 7, 9, 24, 1, 1, 0, true, DType.F16);  // 63 pixels: gathered, one tap
 
     /// <summary>Every shape in f16; in bf16 all but the largest stride-1 case (the emulation is slow), which the others' paths cover.</summary>
     public static IEnumerable<TestCaseData> Eligible()
     {
-        foreach (var s in new[] { Large, LargeStride2, Dense1x1, Gathered1x1, Odd3x3, OddStride2 })
+        foreach (var s in new[] { Large, LargeStride2, Dense1x1, Gathered1x1, Odd3x3, OddStride2, TapMajor64, TapMajorStride2, TapMajor1x1 })
             yield return new TestCaseData(s, DType.F16);
-        foreach (var s in new[] { LargeStride2, Dense1x1, Gathered1x1, Odd3x3, OddStride2 })
+        foreach (var s in new[] { LargeStride2, Dense1x1, Gathered1x1, Odd3x3, OddStride2, TapMajor64 })
             yield return new TestCaseData(s, DType.BF16);
     }
 
@@ -159,7 +163,7 @@ public class TensorCoreConvTests(string kind)
         device.ForcedConvSplits = splits;
         try
         {
-            foreach (var (shape, dtype) in new[] { (Odd3x3, DType.F16), (OddStride2, DType.BF16), (Dense1x1, DType.F16) })
+            foreach (var (shape, dtype) in new[] { (Odd3x3, DType.F16), (OddStride2, DType.BF16), (Dense1x1, DType.F16), (TapMajor64, DType.F16) })
             {
                 var (got, expected, routed) = Run(shape, dtype);
                 Assert.That(routed, Is.True);
@@ -177,7 +181,7 @@ public class TensorCoreConvTests(string kind)
     public void LargeBlockTileMatchesReference()
     {
         var device = Wide;
-        foreach (var (shape, dtype) in new[] { (Large, DType.F16), (Dense1x1, DType.F16), (Gathered1x1, DType.F16), (OddStride2, DType.BF16) })
+        foreach (var (shape, dtype) in new[] { (Large, DType.F16), (Dense1x1, DType.F16), (Gathered1x1, DType.F16), (OddStride2, DType.BF16), (TapMajorStride2, DType.F16) })
         {
             int before = device.TensorCoreConvLargeLaunches;
             var (got, expected, routed) = Run(shape, dtype, device);
@@ -214,6 +218,30 @@ public class TensorCoreConvTests(string kind)
     }
 
     [Test]
+    public void TapMajorWeightIsReorderedOnce()
+    {
+        // Cin 32: the 3x3 weight (already f16) is reordered to [Cout, 3, 3, Cin] on first use and the copy serves later
+        // calls; a 1x1 weight is tap-major as it is, so it gets no copy (Cin 16 keeps the (ci, ky, kx) walk: see below).
+        var device = Target;
+        var s = new Shape(1, 32, 5, 6, 8, 3, 1, 1, false, DType.F16);
+        var (x1, w1, _) = Inputs(s, 3);
+        var (x2, _, _) = Inputs(s, 4);
+        using var w32 = device.Upload(w1, s.Cout, s.Cin, 3, 3);
+        using var weight = device.Convert(w32, DType.F16);
+        AssertClose(Expected(s, DType.F16, x1, w1, null), Conv(s, DType.F16, x1, weight, null), DType.F16, "first call");
+        var copy = device.ParameterCopy(weight, DType.F16, tapMajor: true);
+        Assert.That(copy, Is.Not.Null, "reordered on first use");
+        Assert.That(copy!.ShapeArray(), Is.EqualTo(new[] { 8, 3, 3, 32 }));
+        AssertClose(Expected(s, DType.F16, x2, w1, null), Conv(s, DType.F16, x2, weight, null), DType.F16, "second call");
+        Assert.That(device.ParameterCopy(weight, DType.F16, tapMajor: true), Is.SameAs(copy), "the copy is reused");
+
+        using var w1x1 = device.Upload(Inputs(Dense1x1, 5).W, Dense1x1.Cout, Dense1x1.Cin, 1, 1);
+        using var h1x1 = device.Convert(w1x1, DType.F16);
+        Conv(Dense1x1, DType.F16, Inputs(Dense1x1, 5).X, h1x1, null);
+        Assert.That(device.ParameterCopy(h1x1, DType.F16, tapMajor: true), Is.Null, "a 1x1 weight is tap-major as stored");
+    }
+
+    [Test]
     public void ConvertedWeightIsKeptAcrossCalls()
     {
         // A float32 weight under f16 activations is converted on its first use only; the copy serves later
@@ -232,5 +260,6 @@ public class TensorCoreConvTests(string kind)
         Assert.That(device.ParameterCopy(weight1, DType.F16), Is.SameAs(copy), "the copy is reused");
         AssertClose(Expected(s, DType.F16, x1, w2, null), Conv(s, DType.F16, x1, weight2, null), DType.F16, "another weight");
         Assert.That(device.ParameterCopy(weight2, DType.F16), Is.Not.Null.And.Not.SameAs(copy), "another weight, its own copy");
+        Assert.That(device.ParameterCopy(weight1, DType.F16, tapMajor: true), Is.Null, "Cin 16 is gathered by the (ci, ky, kx) walk");
     }
 }
