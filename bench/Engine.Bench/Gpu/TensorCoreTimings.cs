@@ -100,6 +100,13 @@ public static class TensorCoreTimings
                 Row(name, shape, large ? s128 : s64, flop, large ? i128 : i64);
                 Row(name + " tile64", shape, s64, flop, i64);
                 Row(name + " tile128", shape, s128, flop, i128);
+                if (kernel == 3)
+                {
+                    // The gather that Cin not a multiple of 32 keeps (K ordered (ci, ky, kx)), on the routed tile, for the difference.
+                    var (walk, walkInfo) = large ? ConvNchw<GemmBlock128, F16Element>(acc, 2, 320, 320, 64, kernel, stride, tapMajor: false)
+                        : ConvNchw<GemmBlock64, F16Element>(acc, 2, 320, 320, 64, kernel, stride, tapMajor: false);
+                    Row(name + " (ci, ky, kx) walk", shape, walk, flop, walkInfo);
+                }
             }
         Console.WriteLine(text);
         if (outFile is not null) File.WriteAllText(outFile, text.ToString());
@@ -212,7 +219,8 @@ public static class TensorCoreTimings
         return (ms, CudaLaunchLimits.Describe(kernel));
     }
 
-    private static (double, (int, int)) ConvNchw<TTile, TElem>(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride)
+    // K tap-major as the device routes Cin multiples of 32 (random weights: their layout does not change the time).
+    private static (double, (int, int)) ConvNchw<TTile, TElem>(Accelerator acc, int batch, int cin, int cout, int size, int kernel, int stride, bool tapMajor = true)
         where TTile : struct, IGemmBlock where TElem : struct, IMmaElement
     {
         int pad = kernel / 2, o = (size + 2 * pad - kernel) / stride + 1;
@@ -223,6 +231,7 @@ public static class TensorCoreTimings
         var launch = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<float>, ArrayView<Half>, TcConvParams>(acc, TensorCoreConvKernels.Conv2d<PtxTensorCore, TTile, TElem>);
         var p = new TcConvParams { Cin = cin, H = size, W = size, Cout = cout, Ho = o, Wo = o, Kh = kernel, Kw = kernel, Stride = stride, Padding = pad, HasBias = 1 };
         p.Dense = kernel == 1 && p.Pixels % 8 == 0 ? 1 : 0;
+        p.TapMajor = tapMajor && cin % TensorCoreConvKernels.BK == 0 ? 1 : 0;
         var shape = TensorCoreConvKernels.Shape<TTile>();
         var config = new KernelConfig(new Index3D((p.Pixels + shape.BN - 1) / shape.BN, (cout + shape.BM - 1) / shape.BM, batch),
             new Index3D(shape.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(shape.SharedHalves));
