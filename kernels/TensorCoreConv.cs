@@ -114,7 +114,11 @@ public static class TensorCoreConvKernels
         // Stages alternate with j = s - first; the slab range may be empty for the last splits of a short K.
         StageW(core, shared, 0, w, co0, first * BK, tid, p, l);
         if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p, l);
-        else StoreX(shared, 0, column, parity, p.TapMajor != 0 ? gather.LoadTap(x.View, first * BK, p) : gather.Load(x.View, first * BK, p), l);
+        else
+        {
+            if (p.TapMajor != 0) gather.StartTap(first * BK, p);
+            StoreX(shared, 0, column, parity, p.TapMajor != 0 ? gather.LoadTap(x.View, p) : gather.Load(x.View, first * BK, p), l);
+        }
         core.CpAsyncCommit();
         // acc: the warp's channels 0-31; low: channels 32-63 (64-row warps only).
         var acc = default(WarpTile);
@@ -129,7 +133,7 @@ public static class TensorCoreConvKernels
                 StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p, l);
                 if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p, l);
                 core.CpAsyncCommit();
-                if (p.Dense == 0) next = p.TapMajor != 0 ? gather.LoadTap(x.View, (s + 1) * BK, p) : gather.Load(x.View, (s + 1) * BK, p);
+                if (p.Dense == 0) next = p.TapMajor != 0 ? gather.LoadTap(x.View, p) : gather.Load(x.View, (s + 1) * BK, p);
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
@@ -300,7 +304,8 @@ public struct XColumn
 
 /// <summary>
 /// One thread's walk down the k rows of its output pixel: k = (ci, ky, kx) advanced two rows at a time, so a
-/// slab costs two divisions per thread rather than two per element; zero outside the image and past K.
+/// slab costs two divisions per thread rather than two per element; zero outside the image and past K. With K
+/// tap-major (<see cref="LoadTap"/>) the walk moves a slab at a time, with no division after the first slab.
 /// </summary>
 public struct XGather
 {
@@ -308,7 +313,7 @@ public struct XGather
     public long Base;
     /// <summary>Input row and column of tap (0, 0); 1 when the pixel exists.</summary>
     public int Iy0, Ix0, Valid, Parity;
-    /// <summary>The current k and its decomposition.</summary>
+    /// <summary>The current k and its decomposition (tap-major: Ci the slab's first channel).</summary>
     public int K, Ci, Ky, Kx;
 
     /// <summary>The walk of output pixel <paramref name="pixel"/> of image <paramref name="batch"/> over rows of <paramref name="parity"/>.</summary>
@@ -343,16 +348,35 @@ public struct XGather
         return c;
     }
 
-    /// <summary>
-    /// Rows parity, parity + 2, ..., parity + 30 of the slab starting at <paramref name="k0"/> when K runs tap-major
-    /// (<see cref="TcConvParams.TapMajor"/>): the slab's tap (ky, kx) and first channel c0 give one input position,
-    /// inside the image or not for all 16 values, and the values are channels c0 + parity + 2i of it, 2 H W elements
-    /// apart. Zero outside the image and for pixels past the output.
-    /// </summary>
-    public readonly XColumn LoadTap(ArrayView<Half> x, int k0, TcConvParams p)
+    /// <summary>Positions the tap-major walk (<see cref="LoadTap"/>) at the slab starting at <paramref name="k0"/>: the only divisions.</summary>
+    public void StartTap(int k0, TcConvParams p)
     {
-        int tap = k0 / p.Cin, c0 = k0 - tap * p.Cin, ky = tap / p.Kw, kx = tap - ky * p.Kw;
-        int iy = Iy0 + ky, ix = Ix0 + kx;
+        int tap = k0 / p.Cin;
+        Ci = k0 - tap * p.Cin;
+        Ky = tap / p.Kw;
+        Kx = tap - Ky * p.Kw;
+    }
+
+    /// <summary>
+    /// Rows parity, parity + 2, ..., parity + 30 of the next slab when K runs tap-major (<see cref="TcConvParams.TapMajor"/>;
+    /// slabs in order from <see cref="StartTap"/>): the slab's tap (ky, kx) and first channel c0 give one input position,
+    /// inside the image or not for all 16 values, and the values are channels c0 + parity + 2i of it, 2 H W elements
+    /// apart. Zero outside the image and for pixels past the output. Then steps to the next slab: 32 channels on, or
+    /// the next tap.
+    /// </summary>
+    public XColumn LoadTap(ArrayView<Half> x, TcConvParams p)
+    {
+        int iy = Iy0 + Ky, ix = Ix0 + Kx, c0 = Ci;
+        Ci += TensorCoreConvKernels.BK;
+        if (Ci == p.Cin)
+        {
+            Ci = 0;
+            if (++Kx == p.Kw)
+            {
+                Kx = 0;
+                Ky++;
+            }
+        }
         var c = default(XColumn);
         if (Valid == 0 || (uint)iy >= (uint)p.H || (uint)ix >= (uint)p.W) return c;
         long plane = (long)p.H * p.W, at = Base + (c0 + Parity) * plane + (long)iy * p.W + ix;
