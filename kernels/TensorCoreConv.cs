@@ -109,16 +109,12 @@ public static class TensorCoreConvKernels
         }
         // Gather: thread owns pixel column tid % BN and the k rows of parity tid / BN (uniform per warp).
         int column = tid % bn, parity = tid / bn;
-        var gather = XGather.At(batch, p0 + column, parity, p);
+        var gather = XGather.At(batch, p0 + column, parity, first * BK, p);
 
         // Stages alternate with j = s - first; the slab range may be empty for the last splits of a short K.
         StageW(core, shared, 0, w, co0, first * BK, tid, p, l);
         if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p, l);
-        else
-        {
-            if (p.TapMajor != 0) gather.StartTap(first * BK, p);
-            StoreX(shared, 0, column, parity, p.TapMajor != 0 ? gather.LoadTap(x.View, p) : gather.Load(x.View, first * BK, p), l);
-        }
+        else StoreX(shared, 0, column, parity, gather.Load(x.View, first * BK, p), l);
         core.CpAsyncCommit();
         // acc: the warp's channels 0-31; low: channels 32-63 (64-row warps only).
         var acc = default(WarpTile);
@@ -133,7 +129,7 @@ public static class TensorCoreConvKernels
                 StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p, l);
                 if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p, l);
                 core.CpAsyncCommit();
-                if (p.Dense == 0) next = p.TapMajor != 0 ? gather.LoadTap(x.View, p) : gather.Load(x.View, (s + 1) * BK, p);
+                if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
@@ -316,19 +312,29 @@ public struct XGather
     /// <summary>The current k and its decomposition (tap-major: Ci the slab's first channel).</summary>
     public int K, Ci, Ky, Kx;
 
-    /// <summary>The walk of output pixel <paramref name="pixel"/> of image <paramref name="batch"/> over rows of <paramref name="parity"/>.</summary>
-    public static XGather At(int batch, int pixel, int parity, TcConvParams p)
+    /// <summary>
+    /// The walk of output pixel <paramref name="pixel"/> of image <paramref name="batch"/> over rows of <paramref name="parity"/>,
+    /// whose first slab starts at <paramref name="k0"/>.
+    /// </summary>
+    public static XGather At(int batch, int pixel, int parity, int k0, TcConvParams p)
     {
         int oy = pixel / p.Wo, ox = pixel - oy * p.Wo;
-        return new XGather
+        var gather = new XGather
         {
             Base = (long)batch * p.Cin * p.H * p.W, Iy0 = oy * p.Stride - p.Padding, Ix0 = ox * p.Stride - p.Padding,
             Valid = pixel < p.Pixels ? 1 : 0, Parity = parity,
         };
+        if (p.TapMajor != 0) gather.StartTap(k0, p);
+        return gather;
     }
 
-    /// <summary>Rows parity, parity + 2, ..., parity + 30 of the slab starting at <paramref name="k0"/>.</summary>
-    public XColumn Load(ArrayView<Half> x, int k0, TcConvParams p)
+    /// <summary>
+    /// Rows parity, parity + 2, ..., parity + 30 of the slab starting at <paramref name="k0"/> (slabs in order from the
+    /// one <see cref="At"/> was given): <see cref="LoadTap"/> when K runs tap-major, else the (ci, ky, kx) walk.
+    /// </summary>
+    public XColumn Load(ArrayView<Half> x, int k0, TcConvParams p) => p.TapMajor != 0 ? LoadTap(x, p) : LoadWalk(x, k0, p);
+
+    private XColumn LoadWalk(ArrayView<Half> x, int k0, TcConvParams p)
     {
         K = k0 + Parity;
         int taps = p.Kh * p.Kw;
@@ -348,8 +354,8 @@ public struct XGather
         return c;
     }
 
-    /// <summary>Positions the tap-major walk (<see cref="LoadTap"/>) at the slab starting at <paramref name="k0"/>: the only divisions.</summary>
-    public void StartTap(int k0, TcConvParams p)
+    // Positions the tap-major walk (LoadTap) at the slab starting at k0: its only divisions.
+    private void StartTap(int k0, TcConvParams p)
     {
         int tap = k0 / p.Cin;
         Ci = k0 - tap * p.Cin;
@@ -358,13 +364,12 @@ public struct XGather
     }
 
     /// <summary>
-    /// Rows parity, parity + 2, ..., parity + 30 of the next slab when K runs tap-major (<see cref="TcConvParams.TapMajor"/>;
-    /// slabs in order from <see cref="StartTap"/>): the slab's tap (ky, kx) and first channel c0 give one input position,
-    /// inside the image or not for all 16 values, and the values are channels c0 + parity + 2i of it, 2 H W elements
-    /// apart. Zero outside the image and for pixels past the output. Then steps to the next slab: 32 channels on, or
-    /// the next tap.
+    /// The next slab when K runs tap-major (<see cref="TcConvParams.TapMajor"/>): the slab's tap (ky, kx) and first
+    /// channel c0 give one input position, inside the image or not for all 16 values, and the values are channels
+    /// c0 + parity + 2i of it, 2 H W elements apart. Zero outside the image and for pixels past the output. Then steps
+    /// to the next slab: 32 channels on, or the next tap.
     /// </summary>
-    public XColumn LoadTap(ArrayView<Half> x, TcConvParams p)
+    private XColumn LoadTap(ArrayView<Half> x, TcConvParams p)
     {
         int iy = Iy0 + Ky, ix = Ix0 + Kx, c0 = Ci;
         Ci += TensorCoreConvKernels.BK;

@@ -14,7 +14,6 @@ namespace Engine.Gpu;
 /// </summary>
 public sealed partial class IlgpuDevice
 {
-
     // cp.async and ldmatrix move 16-byte chunks: every tensor must start on an 8-element boundary, and all share one 16-bit type.
     private static bool SameHalfAligned(params ReadOnlySpan<Tensor> tensors)
     {

@@ -235,9 +235,10 @@ public class TensorCoreConvTests(string kind)
         AssertClose(Expected(s, DType.F16, x2, w1, null), Conv(s, DType.F16, x2, weight, null), DType.F16, "second call");
         Assert.That(device.ParameterCopy(weight, DType.F16, tapMajor: true), Is.SameAs(copy), "the copy is reused");
 
-        using var w1x1 = device.Upload(Inputs(Dense1x1, 5).W, Dense1x1.Cout, Dense1x1.Cin, 1, 1);
-        using var h1x1 = device.Convert(w1x1, DType.F16);
-        Conv(Dense1x1, DType.F16, Inputs(Dense1x1, 5).X, h1x1, null);
+        var (x1x1, w1x1, _) = Inputs(Dense1x1, 5);
+        using var w1x1Float = device.Upload(w1x1, Dense1x1.Cout, Dense1x1.Cin, 1, 1);
+        using var h1x1 = device.Convert(w1x1Float, DType.F16);
+        Conv(Dense1x1, DType.F16, x1x1, h1x1, null);
         Assert.That(device.ParameterCopy(h1x1, DType.F16, tapMajor: true), Is.Null, "a 1x1 weight is tap-major as stored");
     }
 
