@@ -23,6 +23,7 @@ public struct TcConvParams
     /// [Cout, Cin, Kh, Kw]; a 1x1 weight is both). Needs Cin a multiple of <see cref="TensorCoreConvKernels.BK"/>: every
     /// slab is then one tap and 32 consecutive channels, and a thread's 16 gathered values are one input position in
     /// channels 2 apart (<see cref="XGather.LoadTap"/>), where the (ci, ky, kx) walk costs tens of instructions per value.
+    /// The tap gather addresses an image with 32-bit offsets: Cin H W must stay below 2^31.
     /// </summary>
     public int TapMajor;
     /// <summary>
@@ -68,8 +69,11 @@ public static class TensorCoreConvKernels
     public static GemmBlockShape Shape<TTile>() where TTile : struct, IGemmBlock
     {
         var tile = default(TTile);
-        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN;
-        return new GemmBlockShape(bm, bn, 32 * tile.WarpsM * tile.WarpsN, 2 * (bm * WStride + BK * (bn + 8)));
+        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN, threads = 32 * tile.WarpsM * tile.WarpsN;
+        // Each thread stages two 8-half chunks of the weight slab and, dense, two of the input slab (StagePlan).
+        if (tile.WarpsM != 2 || bm * BK / 8 != 2 * threads)
+            throw new NotSupportedException($"Block tile {typeof(TTile).Name}: the convolution needs 2 warps along M and two weight chunks per thread.");
+        return new GemmBlockShape(bm, bn, threads, 2 * (bm * WStride + BK * (bn + 8)));
     }
 
     /// <summary>
@@ -111,9 +115,17 @@ public static class TensorCoreConvKernels
         int column = tid % bn, parity = tid / bn;
         var gather = XGather.At(batch, p0 + column, parity, first * BK, p);
 
+        var plan = StagePlan.Of(batch, co0, p0, tid, p, l);
+        // Fragment addresses at slab depth 0 of stage 0. Input, transposed: matrix m = lane / 8 holds k rows 8 (m & 1)..
+        // at pixels 8 (m >> 1).., so R0/R1 are the B fragment of one n8 tile and R2/R3 of the next. Weights: lanes 0-15
+        // rows 0-15, lanes 16-31 the same rows 8 deeper (the A fragment).
+        int m = lane >> 3;
+        int xFrag = bm * WStride + ((lane & 7) + (m & 1) * 8) * l.XStride + wn * 32 + (m >> 1) * 8;
+        int wFrag = (wm * warpRows + (lane & 15)) * WStride + (lane >> 4) * 8;
+
         // Stages alternate with j = s - first; the slab range may be empty for the last splits of a short K.
-        StageW(core, shared, 0, w, co0, first * BK, tid, p, l);
-        if (p.Dense != 0) StageXDense(core, shared, 0, x, batch, p0, first * BK, tid, p, l);
+        StageW(core, shared, 0, w, co0, first * BK, tid, plan, p, l);
+        if (p.Dense != 0) StageXDense(core, shared, 0, x, p0, first * BK, tid, plan, p, l);
         else StoreX(shared, 0, column, parity, gather.Load(x.View, first * BK, p), l);
         core.CpAsyncCommit();
         // acc: the warp's channels 0-31; low: channels 32-63 (64-row warps only).
@@ -126,34 +138,18 @@ public static class TensorCoreConvKernels
             int j = s - first;
             if (more)
             {
-                StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, p, l);
-                if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, batch, p0, (s + 1) * BK, tid, p, l);
+                StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, plan, p, l);
+                if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, p0, (s + 1) * BK, tid, plan, p, l);
                 core.CpAsyncCommit();
                 if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
             Group.Barrier();
-            int wOff = (j & 1) * l.StageHalves, xOff = wOff + bm * WStride;
-            for (int kk = 0; kk < BK; kk += 16)
-            {
-                // Input, transposed: matrix m = lane / 8 holds k rows kk + 8 (m & 1).. at pixels 8 (m >> 1)..,
-                // so R0/R1 are the B fragment of one n8 tile and R2/R3 of the next.
-                int m = lane >> 3, bRow = kk + (lane & 7) + (m & 1) * 8, bCol = wn * 32 + (m >> 1) * 8;
-                var b01 = core.LdMatrixX4Trans(shared, xOff + bRow * l.XStride + bCol);
-                var b23 = core.LdMatrixX4Trans(shared, xOff + bRow * l.XStride + bCol + 16);
-                // Weights: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (the A fragment).
-                int aRow = wm * warpRows + (lane & 15), aCol = kk + (lane >> 4) * 8;
-                var a0 = core.LdMatrixX4(shared, wOff + aRow * WStride + aCol);
-                var a1 = core.LdMatrixX4(shared, wOff + (aRow + 16) * WStride + aCol);
-                acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
-                if (warpRows == 64)
-                {
-                    var a2 = core.LdMatrixX4(shared, wOff + (aRow + 32) * WStride + aCol);
-                    var a3 = core.LdMatrixX4(shared, wOff + (aRow + 48) * WStride + aCol);
-                    low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
-                }
-            }
+            // The slab's two k16 steps, written out (as the GEMM's: no loop to carry the accumulators through).
+            int off = (j & 1) * l.StageHalves;
+            KStep<TCore, TElem>(core, shared, off + wFrag, off + xFrag, warpRows, l, ref acc, ref low);
+            KStep<TCore, TElem>(core, shared, off + wFrag + 16, off + xFrag + 16 * l.XStride, warpRows, l, ref acc, ref low);
             // The next stage was last read in the previous slab, before the barrier above.
             if (more && p.Dense == 0) StoreX(shared, (j + 1) & 1, column, parity, next, l);
             Group.Barrier();
@@ -197,31 +193,71 @@ public static class TensorCoreConvKernels
         Store<TElem>(acc.T7, co + 16, px + 24, bias, output, outBase, p);
     }
 
-    // The block's threads stage BM x 32 k of weights in chunks of 8 halves: two per thread.
-    private static void StageW<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf w, int co0, int k0, int tid, TcConvParams p, SlabLayout l)
-        where TCore : struct, ITensorCore
+    /// <summary>
+    /// One k16 step of a warp: weight (A) fragments at <paramref name="wAt"/> (its rows) and input (B) fragments at
+    /// <paramref name="xAt"/> (pixels 0-15, then 16-31), shared-memory offsets of the lane's ldmatrix row.
+    /// </summary>
+    private static void KStep<TCore, TElem>(TCore core, ArrayView<ushort> shared, int wAt, int xAt, int warpRows, SlabLayout l, ref WarpTile acc, ref WarpTile low)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
-        int off = stage * l.StageHalves, k = p.K;
-        for (int c = tid; c < l.BM * BK / 8; c += l.Threads)
+        var b01 = core.LdMatrixX4Trans(shared, xAt);
+        var b23 = core.LdMatrixX4Trans(shared, xAt + 16);
+        var a0 = core.LdMatrixX4(shared, wAt);
+        var a1 = core.LdMatrixX4(shared, wAt + 16 * WStride);
+        acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
+        if (warpRows == 64)
         {
-            int r = c >> 2, kc = (c & 3) * 8, co = co0 + r;
-            bool valid = co < p.Cout && k0 + kc < k;
-            core.CpAsync16(shared, off + r * WStride + kc, w, valid ? (long)co * k + k0 + kc : 0, valid);
+            var a2 = core.LdMatrixX4(shared, wAt + 32 * WStride);
+            var a3 = core.LdMatrixX4(shared, wAt + 48 * WStride);
+            low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
         }
     }
 
-    // Dense 1x1: slab row r is input channel k0 + r, BN contiguous pixels = BN / 8 chunks; two chunks per thread.
-    private static void StageXDense<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf x, int batch, int p0, int k0, int tid, TcConvParams p, SlabLayout l)
-        where TCore : struct, ITensorCore
+    /// <summary>
+    /// A thread's share of the cp.async staging: two 8-half chunks of the BM x BK weight slab, in rows tid / 4 and
+    /// tid / 4 + threads / 4 at depth 8 (tid % 4), and in the dense 1x1 case two of the BK x BN input slab, in channel
+    /// rows r and r + 16 at pixel column c (tid = r BN / 8 + c / 8). The 64-bit offsets of the first chunks at slab
+    /// depth 0 are worked out once per block; each slab adds its depth (computing the offsets per slab in a loop over
+    /// the chunks took some 80 instructions per thread). The rest is recomputed from tid, which costs fewer
+    /// instructions than the registers to keep it would cost occupancy.
+    /// </summary>
+    private struct StagePlan
     {
-        int off = stage * l.StageHalves + l.BM * WStride, pixels = p.Pixels, rowChunks = l.BN / 8;
-        for (int c = tid; c < BK * l.BN / 8; c += l.Threads)
+        /// <summary>Element offsets of the first weight chunk and the first input chunk at slab depth 0.</summary>
+        public long W0, X0;
+
+        public static StagePlan Of(int batch, int co0, int p0, int tid, TcConvParams p, SlabLayout l)
         {
-            int r = c / rowChunks, col = (c - r * rowChunks) * 8;
-            bool valid = k0 + r < p.Cin && p0 + col < pixels;
-            long src = ((long)batch * p.Cin + k0 + r) * pixels + p0 + col;
-            core.CpAsync16(shared, off + r * l.XStride + col, x, valid ? src : 0, valid);
+            int rowChunks = l.BN / 8, xRow = tid / rowChunks;
+            return new StagePlan
+            {
+                W0 = (long)(co0 + (tid >> 2)) * p.K + (tid & 3) * 8,
+                X0 = ((long)batch * p.Cin + xRow) * p.Pixels + p0 + (tid - xRow * rowChunks) * 8,
+            };
         }
+    }
+
+    // The weight slab at depth k0: two chunks per thread (rows past Cout and depths past K zero-filled).
+    private static void StageW<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf w, int co0, int k0, int tid, StagePlan plan,
+        TcConvParams p, SlabLayout l) where TCore : struct, ITensorCore
+    {
+        int row = tid >> 2, kIn = (tid & 3) * 8, step = l.Threads / 4;
+        int at = stage * l.StageHalves + row * WStride + kIn;
+        bool depthOk = k0 + kIn < p.K;
+        core.CpAsync16(shared, at, w, plan.W0 + k0, depthOk & co0 + row < p.Cout);
+        core.CpAsync16(shared, at + step * WStride, w, plan.W0 + (long)step * p.K + k0, depthOk & co0 + row + step < p.Cout);
+    }
+
+    // Dense 1x1: slab row r is input channel k0 + r, BN contiguous pixels = BN / 8 chunks; two chunks per thread, 16 rows apart.
+    private static void StageXDense<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf x, int p0, int k0, int tid, StagePlan plan,
+        TcConvParams p, SlabLayout l) where TCore : struct, ITensorCore
+    {
+        int rowChunks = l.BN / 8, r = tid / rowChunks, col = (tid - r * rowChunks) * 8;
+        int at = stage * l.StageHalves + l.BM * WStride + r * l.XStride + col;
+        long first = plan.X0 + (long)k0 * p.Pixels;
+        bool colOk = p0 + col < p.Pixels;
+        core.CpAsync16(shared, at, x, first, colOk & k0 + r < p.Cin);
+        core.CpAsync16(shared, at + 16 * l.XStride, x, first + 16L * p.Pixels, colOk & k0 + r + 16 < p.Cin);
     }
 
     // Rows parity, parity + 2, ..., parity + 30 of one pixel column: XColumn.R{i} holds rows parity + 4i (low) and parity + 4i + 2 (high).
@@ -384,20 +420,23 @@ public struct XGather
         }
         var c = default(XColumn);
         if (Valid == 0 || (uint)iy >= (uint)p.H || (uint)ix >= (uint)p.W) return c;
-        long plane = (long)p.H * p.W, at = Base + (c0 + Parity) * plane + (long)iy * p.W + ix;
-        c.R0 = Pair(x, at, plane);
-        c.R1 = Pair(x, at + 4 * plane, plane);
-        c.R2 = Pair(x, at + 8 * plane, plane);
-        c.R3 = Pair(x, at + 12 * plane, plane);
-        c.R4 = Pair(x, at + 16 * plane, plane);
-        c.R5 = Pair(x, at + 20 * plane, plane);
-        c.R6 = Pair(x, at + 24 * plane, plane);
-        c.R7 = Pair(x, at + 28 * plane, plane);
+        // 32-bit offsets within the image (the route keeps Cin H W below 2^31): each address is one wide multiply-add
+        // off the image's base, where 64-bit offsets from the tensor's start took several instructions each.
+        int plane = p.H * p.W, at = (c0 + Parity) * plane + iy * p.W + ix;
+        var image = x.SubView(Base, (long)p.Cin * plane);
+        c.R0 = Pair(image, at, plane);
+        c.R1 = Pair(image, at + 4 * plane, plane);
+        c.R2 = Pair(image, at + 8 * plane, plane);
+        c.R3 = Pair(image, at + 12 * plane, plane);
+        c.R4 = Pair(image, at + 16 * plane, plane);
+        c.R5 = Pair(image, at + 20 * plane, plane);
+        c.R6 = Pair(image, at + 24 * plane, plane);
+        c.R7 = Pair(image, at + 28 * plane, plane);
         return c;
     }
 
-    // Channel rows r (low half) and r + 2 (high half) at one input position.
-    private static uint Pair(ArrayView<Half> x, long at, long plane) => Interop.FloatAsInt(x[at]) | ((uint)Interop.FloatAsInt(x[at + 2 * plane]) << 16);
+    // Channel rows r (low half) and r + 2 (high half) at one input position of the image.
+    private static uint Pair(ArrayView<Half> image, int at, int plane) => Interop.FloatAsInt(image[at]) | ((uint)Interop.FloatAsInt(image[at + 2 * plane]) << 16);
 
     // The load always reads a valid address (element 0 when outside), so no branch guards it.
     private uint Take(ArrayView<Half> x, TcConvParams p)

@@ -26,6 +26,12 @@ public interface ITileSourceA
 {
     /// <summary>Element offset of A[batch][row][k .. k + 8) in the source, or -1 when the chunk is zero (outside the matrix or padding).</summary>
     long Chunk(int batch, int row, int k);
+
+    /// <summary>
+    /// True when a row's chunks lie k elements apart (<see cref="Chunk"/>(b, r, k) = <see cref="Chunk"/>(b, r, 0) + k for every
+    /// k &lt; K of an existing row): the GEMM then computes each thread's chunk offsets once and adds the slab's depth.
+    /// </summary>
+    bool Linear { get; }
 }
 
 /// <summary>A dense [M, K] row-major matrix per batch entry (K a multiple of 8).</summary>
@@ -38,6 +44,9 @@ public struct DenseA : ITileSourceA
 
     /// <inheritdoc />
     public readonly long Chunk(int batch, int row, int k) => row < M && k < K ? batch * Stride + (long)row * K + k : -1;
+
+    /// <inheritdoc />
+    public readonly bool Linear => true;
 }
 
 /// <summary>
@@ -64,6 +73,9 @@ public struct ConvA : ITileSourceA
         if (iy < 0 || iy >= H || ix < 0 || ix >= W) return -1;
         return (((long)batch * H + iy) * W + ix) * Cin + ci;
     }
+
+    /// <inheritdoc />
+    public readonly bool Linear => false;
 }
 
 /// <summary>
@@ -129,8 +141,11 @@ public static class TensorCoreGemmKernels
     public static GemmBlockShape Shape<TTile>() where TTile : struct, IGemmBlock
     {
         var tile = default(TTile);
-        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN;
-        return new GemmBlockShape(bm, bn, 32 * tile.WarpsM * tile.WarpsN, 2 * (bm + bn) * Stride);
+        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN, threads = 32 * tile.WarpsM * tile.WarpsN;
+        // Each thread stages two 8-half chunks of each slab (StagePlan).
+        if (bm * BK / 8 != 2 * threads || bn * BK / 8 != 2 * threads)
+            throw new NotSupportedException($"Block tile {typeof(TTile).Name}: the staging needs two A and two W chunks per thread.");
+        return new GemmBlockShape(bm, bn, threads, 2 * (bm + bn) * Stride);
     }
 
     /// <summary>
@@ -162,43 +177,34 @@ public static class TensorCoreGemmKernels
         int tid = Group.IdxX, lane = tid & 31, warp = tid >> 5, wm = warp / warpsN, wn = warp - wm * warpsN;
         int batch = Grid.IdxZ, m0 = Grid.IdxY * bm;
         int outCols = p.Geglu != 0 ? bn / 2 : bn, n0 = Grid.IdxX * outCols;
-        long wBase = batch * p.StrideW;
         int slabs = (p.K + BK - 1) / BK;
+        var plan = StagePlan.Of<TTile, TA>(aSource, batch, m0, n0, tid, p);
 
         // acc: the warp's rows 0-31; low: rows 32-63 (64-row warps only).
         var acc = default(WarpTile);
         var low = default(WarpTile);
-        Stage<TCore, TTile, TA>(core, shared, 0, aSource, a, w, wBase, batch, m0, n0, 0, tid, p);
+        // Fragment addresses at slab depth 0 of stage 0. W: matrix 0/1 = n rows 0-7 at kk / kk + 8 (one B fragment),
+        // matrix 2/3 = n rows 8-15; A: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8.
+        int wFrag = bm * Stride + (wn * 32 + (lane & 7) + (lane >> 4) * 8) * Stride + ((lane >> 3) & 1) * 8;
+        int aFrag = (wm * warpRows + (lane & 15)) * Stride + (lane >> 4) * 8;
+        int stageHalves = (bm + bn) * Stride;
+        Stage<TCore, TTile, TA>(core, shared, 0, plan, aSource, a, w, batch, m0, 0, p);
         core.CpAsyncCommit();
         for (int s = 0; s < slabs; s++)
         {
             if (s + 1 < slabs)
             {
-                Stage<TCore, TTile, TA>(core, shared, (s + 1) & 1, aSource, a, w, wBase, batch, m0, n0, (s + 1) * BK, tid, p);
+                Stage<TCore, TTile, TA>(core, shared, ((s + 1) & 1) * stageHalves, plan, aSource, a, w, batch, m0, (s + 1) * BK, p);
                 core.CpAsyncCommit();
                 core.CpAsyncWaitPrior();
             }
             else core.CpAsyncWaitAll();
             Group.Barrier();
-            int aOff = (s & 1) * (bm + bn) * Stride, wOff = aOff + bm * Stride;
-            for (int kk = 0; kk < BK; kk += 16)
-            {
-                // W: matrix 0/1 = n rows 0-7 at kk / kk + 8 (one B fragment), matrix 2/3 = n rows 8-15.
-                int wRow = wn * 32 + (lane & 7) + (lane >> 4) * 8, wCol = kk + ((lane >> 3) & 1) * 8;
-                var b01 = core.LdMatrixX4(shared, wOff + wRow * Stride + wCol);
-                var b23 = core.LdMatrixX4(shared, wOff + (wRow + 16) * Stride + wCol);
-                // A: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8 (R0..R3 = the A fragment).
-                int aRow = wm * warpRows + (lane & 15), aCol = kk + (lane >> 4) * 8;
-                var a0 = core.LdMatrixX4(shared, aOff + aRow * Stride + aCol);
-                var a1 = core.LdMatrixX4(shared, aOff + (aRow + 16) * Stride + aCol);
-                acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
-                if (warpRows == 64)
-                {
-                    var a2 = core.LdMatrixX4(shared, aOff + (aRow + 32) * Stride + aCol);
-                    var a3 = core.LdMatrixX4(shared, aOff + (aRow + 48) * Stride + aCol);
-                    low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
-                }
-            }
+            // The slab's two k16 steps, written out: a loop carried the accumulators through a second set of registers
+            // (some 120 moves per slab in the SASS).
+            int off = (s & 1) * stageHalves;
+            KStep<TCore, TElem>(core, shared, off + aFrag, off + wFrag, warpRows, ref acc, ref low);
+            KStep<TCore, TElem>(core, shared, off + aFrag + 16, off + wFrag + 16, warpRows, ref acc, ref low);
             Group.Barrier();
         }
         int row = m0 + wm * warpRows + (lane >> 2);
@@ -231,6 +237,66 @@ public static class TensorCoreGemmKernels
         Store<TElem>(acc.T7, row + 16, c0 + 24, bias, residual, output, batch, p);
     }
 
+
+    /// <summary>
+    /// One k16 step of a warp: A fragments at <paramref name="aAt"/> (its rows) and B fragments at <paramref name="wAt"/>
+    /// (n rows 0-15, then 16-31), shared-memory offsets of the lane's ldmatrix row.
+    /// </summary>
+    private static void KStep<TCore, TElem>(TCore core, ArrayView<ushort> shared, int aAt, int wAt, int warpRows, ref WarpTile acc, ref WarpTile low)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        var b01 = core.LdMatrixX4(shared, wAt);
+        var b23 = core.LdMatrixX4(shared, wAt + 16 * Stride);
+        var a0 = core.LdMatrixX4(shared, aAt);
+        var a1 = core.LdMatrixX4(shared, aAt + 16 * Stride);
+        acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
+        if (warpRows == 64)
+        {
+            var a2 = core.LdMatrixX4(shared, aAt + 32 * Stride);
+            var a3 = core.LdMatrixX4(shared, aAt + 48 * Stride);
+            low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
+        }
+    }
+
+    /// <summary>
+    /// A thread's share of every slab, worked out once per block: the BM x BK A slab and the BN x BK W slab are 8-half
+    /// chunks, two of each per thread (<see cref="Shape{TTile}"/> checks it), in slab rows <see cref="Row"/> and
+    /// <see cref="Row"/> + threads / 4 at depth <see cref="KIn"/>. A slab then costs each chunk an add of its depth
+    /// and a compare, where computing the offsets per slab took some 200 instructions per thread.
+    /// </summary>
+    private struct StagePlan
+    {
+        /// <summary>Element offsets of the W chunks (and, for a linear A, the A chunks) at slab depth 0; 0 for rows outside.</summary>
+        public long A0, A1, W0, W1;
+        /// <summary>1 when the chunk's row exists (output rows below M, weight rows below the output columns).</summary>
+        public int AOk0, AOk1, WOk0, WOk1;
+        /// <summary>Slab row of the first chunks, their depth in the slab, and the rows between the two chunks.</summary>
+        public int Row, KIn, Step;
+
+        public static StagePlan Of<TTile, TA>(TA aSource, int batch, int m0, int n0, int tid, TcGemmParams p)
+            where TTile : struct, IGemmBlock where TA : struct, ITileSourceA
+        {
+            var tile = default(TTile);
+            int step = 8 * tile.WarpsM * tile.WarpsN, row = tid >> 2, kIn = (tid & 3) * 8;
+            var plan = new StagePlan { Row = row, KIn = kIn, Step = step };
+            if (aSource.Linear)
+            {
+                long a0 = aSource.Chunk(batch, m0 + row, 0), a1 = aSource.Chunk(batch, m0 + row + step, 0);
+                plan.AOk0 = a0 >= 0 ? 1 : 0;
+                plan.AOk1 = a1 >= 0 ? 1 : 0;
+                plan.A0 = a0 >= 0 ? a0 + kIn : 0;
+                plan.A1 = a1 >= 0 ? a1 + kIn : 0;
+            }
+            long wBase = batch * p.StrideW;
+            int w0 = WeightRow(row, n0, p), w1 = WeightRow(row + step, n0, p);
+            plan.WOk0 = OutputColumn(row, n0, p) < p.OutColumns ? 1 : 0;
+            plan.WOk1 = OutputColumn(row + step, n0, p) < p.OutColumns ? 1 : 0;
+            plan.W0 = plan.WOk0 != 0 ? wBase + (long)w0 * p.K + kIn : 0;
+            plan.W1 = plan.WOk1 != 0 ? wBase + (long)w1 * p.K + kIn : 0;
+            return plan;
+        }
+    }
+
     /// <summary>
     /// Weight row behind slab row <paramref name="r"/>: itself, or with GEGLU pairs of 8 value rows and
     /// 8 gate rows (slab rows 16j..16j+7: value rows n0 + 8j.., 16j+8..16j+15: the gate rows N/2 + n0 + 8j..).
@@ -242,28 +308,31 @@ public static class TensorCoreGemmKernels
         return within < 8 ? n0 + pair * 8 + within : p.N / 2 + n0 + pair * 8 + within - 8;
     }
 
-    // The block's threads stage BM BK / 8 A chunks and BN BK / 8 W chunks of 8 halves: two of each per thread.
-    private static void Stage<TCore, TTile, TA>(TCore core, ArrayView<ushort> shared, int stage, TA aSource, GlobalHalf a, GlobalHalf w, long wBase,
-        int batch, int m0, int n0, int k0, int tid, TcGemmParams p)
+    // The output column slab row r serves (with GEGLU its value and gate rows serve the same column).
+    private static int OutputColumn(int r, int n0, TcGemmParams p) => p.Geglu != 0 ? n0 + (r >> 4) * 8 + (r & 7) : n0 + r;
+
+    // Stages the slab at depth k0 into the stage starting at shared offset `at`: two A and two W chunks per thread.
+    private static void Stage<TCore, TTile, TA>(TCore core, ArrayView<ushort> shared, int at, StagePlan plan, TA aSource, GlobalHalf a, GlobalHalf w,
+        int batch, int m0, int k0, TcGemmParams p)
         where TCore : struct, ITensorCore where TTile : struct, IGemmBlock where TA : struct, ITileSourceA
     {
         var tile = default(TTile);
-        int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN, threads = 32 * tile.WarpsM * tile.WarpsN;
-        int aOff = stage * (bm + bn) * Stride, wOff = aOff + bm * Stride;
-        for (int c = tid; c < bm * BK / 8; c += threads)
+        int bm = tile.WarpsM * tile.WarpRows;
+        int aAt = at + plan.Row * Stride + plan.KIn, wAt = aAt + bm * Stride, next = plan.Step * Stride;
+        bool depthOk = k0 + plan.KIn < p.K;
+        if (aSource.Linear)
         {
-            int r = c >> 2, k = (c & 3) * 8;
-            long src = aSource.Chunk(batch, m0 + r, k0 + k);
-            core.CpAsync16(shared, aOff + r * Stride + k, a, src < 0 ? 0 : src, src >= 0);
+            core.CpAsync16(shared, aAt, a, plan.A0 + k0, depthOk & plan.AOk0 != 0);
+            core.CpAsync16(shared, aAt + next, a, plan.A1 + k0, depthOk & plan.AOk1 != 0);
         }
-        int outLimit = p.Geglu != 0 ? p.N / 2 : p.N;
-        for (int c = tid; c < bn * BK / 8; c += threads)
+        else
         {
-            int r = c >> 2, k = (c & 3) * 8, wr = WeightRow(r, n0, p);
-            int local = p.Geglu != 0 ? n0 + (r >> 4) * 8 + (r & 7) : wr;
-            bool valid = local < outLimit && k0 + k < p.K;
-            core.CpAsync16(shared, wOff + r * Stride + k, w, valid ? wBase + (long)wr * p.K + k0 + k : 0, valid);
+            long s0 = aSource.Chunk(batch, m0 + plan.Row, k0 + plan.KIn), s1 = aSource.Chunk(batch, m0 + plan.Row + plan.Step, k0 + plan.KIn);
+            core.CpAsync16(shared, aAt, a, s0, s0 >= 0);
+            core.CpAsync16(shared, aAt + next, a, s1, s1 >= 0);
         }
+        core.CpAsync16(shared, wAt, w, plan.W0 + k0, depthOk & plan.WOk0 != 0);
+        core.CpAsync16(shared, wAt + next, w, plan.W1 + k0, depthOk & plan.WOk1 != 0);
     }
 
     // The bias stays float32 as the models keep it: one read per output, added to the fp32 accumulator before the one rounding.

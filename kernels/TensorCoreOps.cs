@@ -107,7 +107,7 @@ public interface ITensorCore
     /// <summary>
     /// <c>cp.async.cg.shared.global</c> of 16 bytes (8 halves) from src[<paramref name="srcOffset"/>] to
     /// shared[<paramref name="dstOffset"/>], both 16-byte aligned; when <paramref name="valid"/> is false the
-    /// destination is zero-filled (source size 0) and nothing is read. Complete after a wait; the
+    /// destination is zero-filled (source size 0), nothing is read and <paramref name="srcOffset"/> may be anything. Complete after a wait; the
     /// emulation copies at once, which those semantics allow.
     /// </summary>
     void CpAsync16(ArrayView<ushort> shared, int dstOffset, GlobalHalf src, long srcOffset, bool valid);

@@ -112,8 +112,13 @@ public struct PtxTensorCore : ITensorCore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The choice of source and size is two selp on the predicate inside the asm: written as C# conditionals it became a
+    /// branch around each copy in the SASS (a predicated and a zero-filling LDGSTS, some 12 instructions each).
+    /// </remarks>
     public readonly void CpAsync16(ArrayView<ushort> shared, int dstOffset, GlobalHalf src, long srcOffset, bool valid) =>
-        CudaAsm.Emit("cp.async.cg.shared.global [%0], [%1], 16, %2;", Shared(dstOffset), Global(src, valid ? srcOffset : 0), valid ? 16u : 0u);
+        CudaAsm.Emit("{ .reg .b64 a; .reg .b32 n; selp.b64 a, %2, 0, %3; shl.b64 a, a, 1; add.s64 a, a, %1; selp.b32 n, 16, 0, %3; " +
+            "cp.async.cg.shared.global [%0], [a], 16, n; }", Shared(dstOffset), src.Address, srcOffset, valid);
 
     /// <inheritdoc />
     public readonly void CpAsyncCommit() => CudaAsm.Emit("cp.async.commit_group;");

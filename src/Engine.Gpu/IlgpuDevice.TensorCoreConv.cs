@@ -60,8 +60,9 @@ public sealed partial class IlgpuDevice
         bool k3 = kh == 3 && kw == 3 && padding == 1 && stride is 1 or 2;
         bool k1 = kh == 1 && kw == 1 && padding == 0 && stride == 1;
         if (!(k3 || k1) || cin % 8 != 0) return false;
-        // Channels in whole slabs: K tap-major (a 3x3 weight reordered once; a 1x1 weight is already), gathered by tap.
-        bool tapMajor = cin % TensorCoreConvKernels.BK == 0;
+        // Channels in whole slabs: K tap-major (a 3x3 weight reordered once; a 1x1 weight is already), gathered by tap
+        // with 32-bit offsets within an image, so one image must hold fewer than 2^31 elements.
+        bool tapMajor = cin % TensorCoreConvKernels.BK == 0 && (long)cin * x.Dim(2) * x.Dim(3) <= int.MaxValue;
         var w = _parameterCopies.For(this, weight, x.DType, tapMajor && k3);
         if (w.Offset % 8 != 0) return false;
         var p = new TcConvParams
