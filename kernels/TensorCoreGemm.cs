@@ -90,9 +90,14 @@ public interface IGemmBlock
     int WarpsN { get; }
     /// <summary>Output rows per warp: 32 or 64.</summary>
     int WarpRows { get; }
+    /// <summary>
+    /// Slabs the GEMM keeps in shared memory, 2 or 3: cp.async fills slab s + Stages - 1 while slab s is multiplied, so
+    /// 3 stages give a load two slabs' compute to land (the convolution keeps 2: its input goes through registers).
+    /// </summary>
+    int Stages { get; }
 }
 
-/// <summary>64 x 64 outputs, 4 warps of 32 x 32, 128 threads, 20 KB of shared memory: many blocks for products of a few waves.</summary>
+/// <summary>64 x 64 outputs, 4 warps of 32 x 32, 128 threads, three stages in 30 KB of shared memory: many blocks for products of a few waves.</summary>
 public struct GemmBlock64 : IGemmBlock
 {
     /// <inheritdoc />
@@ -101,11 +106,14 @@ public struct GemmBlock64 : IGemmBlock
     public readonly int WarpsN => 2;
     /// <inheritdoc />
     public readonly int WarpRows => 32;
+    /// <inheritdoc />
+    public readonly int Stages => 3;
 }
 
 /// <summary>
-/// 128 x 128 outputs, 8 warps of 64 x 32, 256 threads, 40 KB of shared memory: half the operand traffic per product of
-/// <see cref="GemmBlock64"/> (the staged slabs serve twice the outputs) and 0.375 ldmatrix per mma instead of 0.5.
+/// 128 x 128 outputs, 8 warps of 64 x 32, 256 threads, three stages in 60 KB of shared memory (above 48 KB: the launch
+/// opts in): half the operand traffic per product of <see cref="GemmBlock64"/> (the staged slabs serve twice the outputs)
+/// and 0.375 ldmatrix per mma instead of 0.5.
 /// </summary>
 public struct GemmBlock128 : IGemmBlock
 {
@@ -115,13 +123,15 @@ public struct GemmBlock128 : IGemmBlock
     public readonly int WarpsN => 4;
     /// <inheritdoc />
     public readonly int WarpRows => 64;
+    /// <inheritdoc />
+    public readonly int Stages => 3;
 }
 
 /// <summary>The launch shape of a block tile.</summary>
 /// <param name="BM">Output rows per block.</param>
 /// <param name="BN">Weight rows per block (output columns, or half of them with GEGLU).</param>
 /// <param name="Threads">Threads per block.</param>
-/// <param name="SharedHalves">Dynamic shared memory in halves: two stages of the A and W slabs.</param>
+/// <param name="SharedHalves">Dynamic shared memory in halves: the stages of the A and W slabs (of the input and weight slabs in the convolution).</param>
 public readonly record struct GemmBlockShape(int BM, int BN, int Threads, int SharedHalves);
 
 /// <summary>
@@ -143,9 +153,9 @@ public static class TensorCoreGemmKernels
         var tile = default(TTile);
         int bm = tile.WarpsM * tile.WarpRows, bn = 32 * tile.WarpsN, threads = 32 * tile.WarpsM * tile.WarpsN;
         // Each thread stages two 8-half chunks of each slab (StagePlan).
-        if (bm * BK / 8 != 2 * threads || bn * BK / 8 != 2 * threads)
-            throw new NotSupportedException($"Block tile {typeof(TTile).Name}: the staging needs two A and two W chunks per thread.");
-        return new GemmBlockShape(bm, bn, threads, 2 * (bm + bn) * Stride);
+        if (bm * BK / 8 != 2 * threads || bn * BK / 8 != 2 * threads || tile.Stages is not (2 or 3))
+            throw new NotSupportedException($"Block tile {typeof(TTile).Name}: the GEMM needs two A and two W chunks per thread and 2 or 3 stages.");
+        return new GemmBlockShape(bm, bn, threads, tile.Stages * (bm + bn) * Stride);
     }
 
     /// <summary>
@@ -162,7 +172,7 @@ public static class TensorCoreGemmKernels
     /// <summary>
     /// One block computes a BM x BN tile of <typeparamref name="TTile"/> (GEGLU: BN / 2 output columns, each from a value
     /// and a gate row of W). Warp (wm, wn) of the WarpsM x WarpsN grid owns WarpRows x 32 of it: two (or four) m16 by
-    /// four n8 mma tiles, fed by ldmatrix .x4 from slabs that cp.async fills one stage ahead (double buffering).
+    /// four n8 mma tiles, fed by ldmatrix .x4 from slabs that cp.async fills <see cref="IGemmBlock.Stages"/> - 1 slabs ahead.
     /// <para>Launch (<see cref="Shape{TTile}"/>): grid (ceil(OutColumns / (GEGLU ? BN / 2 : BN)), ceil(M / BM), batch),
     /// group Threads, SharedHalves halves of dynamic shared memory. K must be a multiple of 8; A, W and the output
     /// 16-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
@@ -187,25 +197,31 @@ public static class TensorCoreGemmKernels
         // matrix 2/3 = n rows 8-15; A: lanes 0-15 rows 0-15 at kk, lanes 16-31 the same rows at kk + 8.
         int wFrag = bm * Stride + (wn * 32 + (lane & 7) + (lane >> 4) * 8) * Stride + ((lane >> 3) & 1) * 8;
         int aFrag = (wm * warpRows + (lane & 15)) * Stride + (lane >> 4) * 8;
-        int stageHalves = (bm + bn) * Stride;
-        Stage<TCore, TTile, TA>(core, shared, 0, plan, aSource, a, w, batch, m0, 0, p);
-        core.CpAsyncCommit();
+        int stages = tile.Stages, stageHalves = (bm + bn) * Stride, ring = stages * stageHalves;
+        // Prologue: slabs 0 .. stages - 2, a commit group each (empty past the last slab, so every iteration below
+        // finds the same number of groups behind its slab).
+        for (int i = 0; i < stages - 1; i++)
+        {
+            if (i < slabs) Stage<TCore, TTile, TA>(core, shared, i * stageHalves, plan, aSource, a, w, batch, m0, i * BK, p);
+            core.CpAsyncCommit();
+        }
+        int read = 0, write = (stages - 1) * stageHalves;
         for (int s = 0; s < slabs; s++)
         {
-            if (s + 1 < slabs)
-            {
-                Stage<TCore, TTile, TA>(core, shared, ((s + 1) & 1) * stageHalves, plan, aSource, a, w, batch, m0, (s + 1) * BK, p);
-                core.CpAsyncCommit();
-                core.CpAsyncWaitPrior();
-            }
-            else core.CpAsyncWaitAll();
+            // Slab s has landed once at most stages - 2 newer groups are pending. The barrier then shows every thread's
+            // copies of it, and that every warp has finished slab s - 1, whose stage the next copy overwrites: one
+            // barrier per slab.
+            if (stages == 2) core.CpAsyncWaitAll();
+            else core.CpAsyncWaitPrior();
             Group.Barrier();
+            if (s + stages - 1 < slabs) Stage<TCore, TTile, TA>(core, shared, write, plan, aSource, a, w, batch, m0, (s + stages - 1) * BK, p);
+            core.CpAsyncCommit();
             // The slab's two k16 steps, written out: a loop carried the accumulators through a second set of registers
             // (some 120 moves per slab in the SASS).
-            int off = (s & 1) * stageHalves;
-            KStep<TCore, TElem>(core, shared, off + aFrag, off + wFrag, warpRows, ref acc, ref low);
-            KStep<TCore, TElem>(core, shared, off + aFrag + 16, off + wFrag + 16, warpRows, ref acc, ref low);
-            Group.Barrier();
+            KStep<TCore, TElem>(core, shared, read + aFrag, read + wFrag, warpRows, ref acc, ref low);
+            KStep<TCore, TElem>(core, shared, read + aFrag + 16, read + wFrag + 16, warpRows, ref acc, ref low);
+            read = read + stageHalves == ring ? 0 : read + stageHalves;
+            write = write + stageHalves == ring ? 0 : write + stageHalves;
         }
         int row = m0 + wm * warpRows + (lane >> 2);
         StoreWarpTile<TElem>(acc, row, n0, wn, lane, bias, residual, output, batch, p);

@@ -105,10 +105,14 @@ public sealed partial class IlgpuDevice
 
     private (Action<KernelConfig, DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams> Kernel, GemmBlockShape Shape)
         TensorCoreGemm<TTile, TElem>() where TTile : struct, IGemmBlock where TElem : struct, IMmaElement =>
-        (_kernels.Product("tc-gemm", typeof((TTile, TElem)), acc => acc.AcceleratorType == AcceleratorType.Cuda
-            ? PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, DenseA, TElem>)
-            : acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TTile, DenseA, TElem>)),
-            TensorCoreGemmKernels.Shape<TTile>());
+        (_kernels.Product("tc-gemm", typeof((TTile, TElem)), acc =>
+        {
+            if (acc.AcceleratorType != AcceleratorType.Cuda)
+                return acc.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(TensorCoreGemmKernels.Gemm<EmulatedTensorCore, TTile, DenseA, TElem>);
+            var kernel = PromotedKernels.LoadStreamKernel<DenseA, GlobalHalf, GlobalHalf, ArrayView<float>, ArrayView<Half>, ArrayView<Half>, TcGemmParams>(acc, TensorCoreGemmKernels.Gemm<PtxTensorCore, TTile, DenseA, TElem>);
+            CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreGemmKernels.Shape<TTile>().SharedHalves * 2); // three stages of the large tile: 60 KB
+            return kernel;
+        }), TensorCoreGemmKernels.Shape<TTile>());
 
     /// <summary>When set, whether tensor-core products take the 128 x 128 block tile (tests exercise both with it; the device must hold 256-thread groups).</summary>
     internal bool? ForcedLargeGemmBlock { get; set; }
