@@ -136,23 +136,24 @@ public static class TensorCoreConvKernels
         {
             bool more = s + 1 < slabs;
             int j = s - first;
+            // Slab s is in shared memory (its weights landed, its input stored last iteration) once every thread is
+            // here, and every warp has finished slab s - 1, whose stage the next slab's copies and stores overwrite:
+            // one barrier per slab.
+            core.CpAsyncWaitAll();
+            Group.Barrier();
             if (more)
             {
                 StageW(core, shared, (j + 1) & 1, w, co0, (s + 1) * BK, tid, plan, p, l);
                 if (p.Dense != 0) StageXDense(core, shared, (j + 1) & 1, x, p0, (s + 1) * BK, tid, plan, p, l);
                 core.CpAsyncCommit();
+                // The gathered input of the next slab is loaded into registers now and stored after the mma.
                 if (p.Dense == 0) next = gather.Load(x.View, (s + 1) * BK, p);
-                core.CpAsyncWaitPrior();
             }
-            else core.CpAsyncWaitAll();
-            Group.Barrier();
             // The slab's two k16 steps, written out (as the GEMM's: no loop to carry the accumulators through).
             int off = (j & 1) * l.StageHalves;
             KStep<TCore, TElem>(core, shared, off + wFrag, off + xFrag, warpRows, l, ref acc, ref low);
             KStep<TCore, TElem>(core, shared, off + wFrag + 16, off + xFrag + 16 * l.XStride, warpRows, l, ref acc, ref low);
-            // The next stage was last read in the previous slab, before the barrier above.
             if (more && p.Dense == 0) StoreX(shared, (j + 1) & 1, column, parity, next, l);
-            Group.Barrier();
         }
         int co = co0 + wm * warpRows + (lane >> 2), px = p0 + wn * 32 + 2 * (lane & 3);
         long outBase = (long)batch * p.Cout * p.Pixels;

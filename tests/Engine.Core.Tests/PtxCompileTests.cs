@@ -139,20 +139,21 @@ public class PtxCompileTests
     {
         var t = typeof(PtxTensorCore);
         const string mmaF16 = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", mmaBF16 = "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
-        string[] staged = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"];
+        // The GEMM's three stages wait for all but the newest group; the convolution's two wait for all.
+        string[] staged = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global"];
         var g = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
         var conv = typeof(TensorCoreConvKernels).GetMethod(nameof(TensorCoreConvKernels.Conv2d))!;
         var attention = typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashAttention))!;
         foreach (var (element, mma, pack) in new[] { (typeof(F16Element), mmaF16, "cvt.rn.f16x2.f32"), (typeof(BF16Element), mmaBF16, "cvt.rn.bf16x2.f32") })
         {
-            string[] gemm = [.. staged, mma];
+            string[] gemm = [.. staged, mma, "cp.async.wait_group 1"];
             foreach (var tile in new[] { typeof(GemmBlock64), typeof(GemmBlock128) })
             {
                 yield return ($"TensorCoreGemm<{tile.Name}, DenseA>.{element.Name}", g.MakeGenericMethod(t, tile, typeof(DenseA), element), gemm);
                 yield return ($"TensorCoreGemm<{tile.Name}, ConvA>.{element.Name}", g.MakeGenericMethod(t, tile, typeof(ConvA), element), gemm);
             }
             foreach (var tile in new[] { typeof(GemmBlock64), typeof(GemmBlock128) })
-                yield return ($"TensorCoreConv2d<{tile.Name}, {element.Name}>", conv.MakeGenericMethod(t, tile, element), [.. gemm, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
+                yield return ($"TensorCoreConv2d<{tile.Name}, {element.Name}>", conv.MakeGenericMethod(t, tile, element), [.. staged, mma, "cp.async.wait_group 0", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"]);
             // Every head-width kernel: the registers (and spills) differ with the width. Odd tile counts (40, 72) use ldmatrix .x2.
             foreach (var dim in new[] { typeof(AnyHeadDim), typeof(HeadDim40), typeof(HeadDim64), typeof(HeadDim72), typeof(HeadDim80), typeof(HeadDim128), typeof(HeadDim160) })
             {
