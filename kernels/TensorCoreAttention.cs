@@ -161,14 +161,15 @@ public static class TensorCoreAttentionKernels
         float scale = p.ScaleLog2;
         for (int kb = 0; kb < blocks; kb++)
         {
+            // Key block kb has landed for every thread once all are here, and every warp has finished block kb - 1,
+            // whose stage the next block's copies overwrite: one barrier per key block.
+            core.CpAsyncWaitAll();
+            Group.Barrier();
             if (kb + 1 < blocks)
             {
                 StageKv(core, shared, (kb + 1) & 1, k, v, kBase, (kb + 1) * Keys, kOff, vOff, qs, vs, walk, p);
                 core.CpAsyncCommit();
-                core.CpAsyncWaitPrior();
             }
-            else core.CpAsyncWaitAll();
-            Group.Barrier();
             int ks = kOff + (kb & 1) * Keys * qs, vsOff = vOff + (kb & 1) * Keys * vs;
 
             // S = Q K^T for 16 rows x 32 keys: four n8 tiles of 8 keys, one 16-deep step per constant depth offset (the
@@ -238,7 +239,6 @@ public static class TensorCoreAttentionKernels
             if (chunks > 14) PvPair<TCore, TElem>(core, ref o, 14, pv);
             if (chunks > 16) PvPair<TCore, TElem>(core, ref o, 16, pv);
             if (chunks > 18) PvPair<TCore, TElem>(core, ref o, 18, pv);
-            Group.Barrier();
         }
 
         // Row sums over the quad, then O / l.

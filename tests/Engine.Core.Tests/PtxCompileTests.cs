@@ -139,7 +139,7 @@ public class PtxCompileTests
     {
         var t = typeof(PtxTensorCore);
         const string mmaF16 = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", mmaBF16 = "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
-        // The GEMM's three stages wait for all but the newest group; the convolution's two wait for all.
+        // The GEMM's three stages wait for all but the newest group; the convolution's and the attention's two wait for all.
         string[] staged = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global"];
         var g = typeof(TensorCoreGemmKernels).GetMethod(nameof(TensorCoreGemmKernels.Gemm))!;
         var conv = typeof(TensorCoreConvKernels).GetMethod(nameof(TensorCoreConvKernels.Conv2d))!;
@@ -160,7 +160,7 @@ public class PtxCompileTests
                 int d = ((IHeadDim)Activator.CreateInstance(dim)!).Dim;
                 string[] pv = d % 16 == 8 || d == 0 ? ["ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16"] : ["ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"];
                 yield return ($"TensorCoreFlashAttention<{element.Name}, {dim.Name}>", attention.MakeGenericMethod(t, element, dim),
-                    [.. gemm, .. pv, pack, "ex2.approx", "shfl.sync.bfly"]);
+                    [.. staged, mma, "cp.async.wait_group 0", .. pv, pack, "ex2.approx", "shfl.sync.bfly"]);
             }
         }
     }
