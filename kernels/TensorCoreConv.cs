@@ -158,8 +158,8 @@ public static class TensorCoreConvKernels
         int co = co0 + wm * warpRows + (lane >> 2), px = p0 + wn * 32 + 2 * (lane & 3);
         long outBase = (long)batch * p.Cout * p.Pixels;
         long partBase = (long)split * (Grid.DimZ / splits) * p.Cout * p.Pixels + outBase;
-        StoreWarpTile<TElem>(acc, co, px, splits > 1, bias, output, outBase, partial, partBase, p);
-        if (warpRows == 64) StoreWarpTile<TElem>(low, co + 32, px, splits > 1, bias, output, outBase, partial, partBase, p);
+        StoreWarpTile<TCore, TElem>(core, acc, co, px, splits > 1, bias, output, outBase, partial, partBase, p);
+        if (warpRows == 64) StoreWarpTile<TCore, TElem>(core, low, co + 32, px, splits > 1, bias, output, outBase, partial, partBase, p);
     }
 
     /// <summary>Sizes of one block's slabs (see <see cref="Shape{TTile}"/>), passed to the staging helpers.</summary>
@@ -169,9 +169,27 @@ public static class TensorCoreConvKernels
     }
 
     /// <summary>One 32 x 32 warp tile: channels from <paramref name="co"/> (the lane's group row), pixels from <paramref name="px"/>.</summary>
-    private static void StoreWarpTile<TElem>(WarpTile acc, int co, int px, bool split, ArrayView<float> bias, ArrayView<Half> output, long outBase,
-        ArrayView<float> partial, long partBase, TcConvParams p) where TElem : struct, IMmaElement
+    private static void StoreWarpTile<TCore, TElem>(TCore core, WarpTile acc, int co, int px, bool split, ArrayView<float> bias, ArrayView<Half> output,
+        long outBase, ArrayView<float> partial, long partBase, TcConvParams p) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
+        int lane = Warp.LaneIdx, firstCo = co - (lane >> 2), firstPx = px - 2 * (lane & 3);
+        if (!split && firstCo + 32 <= p.Cout && firstPx + 32 <= p.Pixels && (p.Pixels & 1) == 0)
+        {
+            // A warp tile inside the output: no bounds checks, the bias read once per channel, and each lane's pixel
+            // pair (even, as Ho Wo is) one 32-bit store.
+            var pairs = output.Cast<uint>();
+            long at = (outBase + (long)co * p.Pixels + px) >> 1, down8 = 4L * p.Pixels, down16 = 8L * p.Pixels;
+            float b0 = Bias(bias, co, p), b8 = Bias(bias, co + 8, p), b16 = Bias(bias, co + 16, p), b24 = Bias(bias, co + 24, p);
+            PairTile<TCore, TElem>(core, acc.T0, b0, b8, at, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T1, b0, b8, at + 4, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T2, b0, b8, at + 8, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T3, b0, b8, at + 12, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T4, b16, b24, at + down16, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T5, b16, b24, at + down16 + 4, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T6, b16, b24, at + down16 + 8, down8, pairs);
+            PairTile<TCore, TElem>(core, acc.T7, b16, b24, at + down16 + 12, down8, pairs);
+            return;
+        }
         if (split)
         {
             StorePartial(acc.T0, co, px, partial, partBase, p);
@@ -279,6 +297,18 @@ public static class TensorCoreConvKernels
     {
         shared[at] = (ushort)pair;
         shared[at + step] = (ushort)(pair >> 16);
+    }
+
+    private static float Bias(ArrayView<float> bias, int co, TcConvParams p) => p.HasBias != 0 ? bias[co] : 0f;
+
+    // One mma tile of an interior warp tile: the lane's pixel pairs (C0, C1) of channel row g at pair index `at` and
+    // (C2, C3) 8 channels down, each rounded by one cvt.rn (the round-to-nearest-even of IMmaElement.Round).
+    private static void PairTile<TCore, TElem>(TCore core, MmaAcc c, float bTop, float bBottom, long at, long down8, ArrayView<uint> pairs)
+        where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        var e = default(TElem);
+        pairs[at] = e.Pack(core, c.C0 + bTop, c.C1 + bTop);
+        pairs[at + down8] = e.Pack(core, c.C2 + bBottom, c.C3 + bBottom);
     }
 
     private static void Store<TElem>(MmaAcc c, int co, int px, ArrayView<float> bias, ArrayView<Half> output, long outBase, TcConvParams p)

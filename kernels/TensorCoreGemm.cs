@@ -175,7 +175,7 @@ public static class TensorCoreGemmKernels
     /// four n8 mma tiles, fed by ldmatrix .x4 from slabs that cp.async fills <see cref="IGemmBlock.Stages"/> - 1 slabs ahead.
     /// <para>Launch (<see cref="Shape{TTile}"/>): grid (ceil(OutColumns / (GEGLU ? BN / 2 : BN)), ceil(M / BM), batch),
     /// group Threads, SharedHalves halves of dynamic shared memory. K must be a multiple of 8; A, W and the output
-    /// 16-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
+    /// 16-byte aligned, the residual 4-byte aligned. The bias is float32 ([N], read only with HasBias).</para>
     /// </summary>
     public static void Gemm<TCore, TTile, TA, TElem>(TA aSource, GlobalHalf a, GlobalHalf w, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, TcGemmParams p)
         where TCore : struct, ITensorCore where TTile : struct, IGemmBlock where TA : struct, ITileSourceA where TElem : struct, IMmaElement
@@ -224,15 +224,36 @@ public static class TensorCoreGemmKernels
             write = write + stageHalves == ring ? 0 : write + stageHalves;
         }
         int row = m0 + wm * warpRows + (lane >> 2);
-        StoreWarpTile<TElem>(acc, row, n0, wn, lane, bias, residual, output, batch, p);
-        if (warpRows == 64) StoreWarpTile<TElem>(low, row + 32, n0, wn, lane, bias, residual, output, batch, p);
+        StoreWarpTile<TCore, TElem>(core, acc, row, n0, wn, lane, bias, residual, output, batch, p);
+        if (warpRows == 64) StoreWarpTile<TCore, TElem>(core, low, row + 32, n0, wn, lane, bias, residual, output, batch, p);
     }
 
     /// <summary>The epilogue of one 32 x 32 warp tile whose first row (of the lane's group) is <paramref name="row"/>.</summary>
-    private static void StoreWarpTile<TElem>(WarpTile acc, int row, int n0, int wn, int lane, ArrayView<float> bias, ArrayView<Half> residual,
-        ArrayView<Half> output, int batch, TcGemmParams p) where TElem : struct, IMmaElement
+    private static void StoreWarpTile<TCore, TElem>(TCore core, WarpTile acc, int row, int n0, int wn, int lane, ArrayView<float> bias, ArrayView<Half> residual,
+        ArrayView<Half> output, int batch, TcGemmParams p) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
         int t = lane & 3;
+        int firstRow = row - (lane >> 2), firstCol = n0 + wn * 32;
+        if (p.Geglu == 0 && firstRow + 32 <= p.M && firstCol + 32 <= p.N && (p.N & 1) == 0 && (p.StrideC & 1) == 0)
+        {
+            // A warp tile inside the output: no bounds checks, the bias read once per column, and each lane's column
+            // pair (even, as N is) one 32-bit store, where the checked path costs some 20 instructions per output.
+            var pairs = output.Cast<uint>();
+            var residualPairs = residual.Cast<uint>();
+            int c = firstCol + 2 * t;
+            long at = (batch * p.StrideC + (long)row * p.N + c) >> 1, down8 = 4L * p.N, down16 = 8L * p.N;
+            float b0 = Bias(bias, c, p), b1 = Bias(bias, c + 1, p), b2 = Bias(bias, c + 8, p), b3 = Bias(bias, c + 9, p);
+            float b4 = Bias(bias, c + 16, p), b5 = Bias(bias, c + 17, p), b6 = Bias(bias, c + 24, p), b7 = Bias(bias, c + 25, p);
+            PairTile<TCore, TElem>(core, acc.T0, b0, b1, at, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T1, b2, b3, at + 4, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T2, b4, b5, at + 8, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T3, b6, b7, at + 12, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T4, b0, b1, at + down16, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T5, b2, b3, at + down16 + 4, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T6, b4, b5, at + down16 + 8, down8, pairs, residualPairs, p);
+            PairTile<TCore, TElem>(core, acc.T7, b6, b7, at + down16 + 12, down8, pairs, residualPairs, p);
+            return;
+        }
         if (p.Geglu != 0)
         {
             int col = n0 + wn * 16 + 2 * t;
@@ -353,6 +374,32 @@ public static class TensorCoreGemmKernels
 
     // The bias stays float32 as the models keep it: one read per output, added to the fp32 accumulator before the one rounding.
     private static float Bias(ArrayView<float> bias, int n, TcGemmParams p) => p.HasBias != 0 ? bias[n] : 0f;
+
+    /// <summary>
+    /// One mma tile of an interior warp tile: the lane's pairs (C0, C1) at pair index <paramref name="at"/> and (C2, C3)
+    /// 8 rows down, with bias, activation and residual as <see cref="Put{TElem}"/> applies them, rounded by one cvt.rn per
+    /// pair (the same round-to-nearest-even as <see cref="IMmaElement.Round"/>).
+    /// </summary>
+    private static void PairTile<TCore, TElem>(TCore core, MmaAcc c, float bLo, float bHi, long at, long down8, ArrayView<uint> pairs,
+        ArrayView<uint> residualPairs, TcGemmParams p) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        PutPair<TCore, TElem>(core, c.C0, c.C1, bLo, bHi, at, pairs, residualPairs, p);
+        PutPair<TCore, TElem>(core, c.C2, c.C3, bLo, bHi, at + down8, pairs, residualPairs, p);
+    }
+
+    private static void PutPair<TCore, TElem>(TCore core, float lo, float hi, float bLo, float bHi, long at, ArrayView<uint> pairs,
+        ArrayView<uint> residualPairs, TcGemmParams p) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
+        var e = default(TElem);
+        float yLo = ScalarMath.Activate(p.Alpha * lo + bLo, p.Activation), yHi = ScalarMath.Activate(p.Alpha * hi + bHi, p.Activation);
+        if (p.HasResidual != 0)
+        {
+            uint r = residualPairs[at];
+            yLo += e.Widen((ushort)r);
+            yHi += e.Widen((ushort)(r >> 16));
+        }
+        pairs[at] = e.Pack(core, yLo, yHi);
+    }
 
     private static void Store<TElem>(MmaAcc c, int row, int col, ArrayView<float> bias, ArrayView<Half> residual, ArrayView<Half> output, int batch, TcGemmParams p)
         where TElem : struct, IMmaElement
