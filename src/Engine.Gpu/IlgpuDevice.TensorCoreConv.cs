@@ -53,7 +53,7 @@ public sealed partial class IlgpuDevice
     /// </summary>
     private bool TryTensorCoreConv(Tensor x, Tensor weight, Tensor? bias, Tensor output, int stride, int padding)
     {
-        bool cores = _accelerator.AcceleratorType == AcceleratorType.Cuda || (EmulateTensorCoreConv && _accelerator.AcceleratorType == AcceleratorType.CPU);
+        bool cores = MmaCapable || (EmulateTensorCoreConv && _accelerator.AcceleratorType == AcceleratorType.CPU);
         if (!cores || _accelerator.MaxNumThreadsPerGroup < TensorCoreConvKernels.Shape<GemmBlock64>().Threads) return false;
         if (x.DType is not (DType.F16 or DType.BF16) || output.DType != x.DType) return false;
         int cin = x.Dim(1), kh = weight.Dim(2), kw = weight.Dim(3);

@@ -152,6 +152,13 @@ public sealed partial class IlgpuDevice
     internal long TensorCoreAttentionLaunches { get; private set; }
 
     // CUDA, or the CPU accelerator with the emulation switched on and 128-thread groups.
-    private bool TensorCoresFor(bool emulate) => _accelerator.AcceleratorType == AcceleratorType.Cuda
+    private bool TensorCoresFor(bool emulate) => MmaCapable
         || (emulate && _accelerator.AcceleratorType == AcceleratorType.CPU && _accelerator.MaxNumThreadsPerGroup >= TensorCoreGemmKernels.Shape<GemmBlock64>().Threads);
+
+    /// <summary>
+    /// Whether this is a CUDA device of compute capability 8.0 or later: the tensor-core kernels' mma.m16n8k16 (f16 and
+    /// bf16) and cp.async need SM 8.0, so on a Volta or Turing GPU (V100, T4) half activations keep the general kernels,
+    /// which read and write half storage too, instead of failing to load PTX the device cannot run.
+    /// </summary>
+    internal bool MmaCapable => _accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture >= ILGPU.Runtime.Cuda.CudaArchitecture.SM_80;
 }
