@@ -151,8 +151,8 @@ public static class TensorCoreConvKernels
             }
             // The slab's two k16 steps, written out (as the GEMM's: no loop to carry the accumulators through).
             int off = (j & 1) * l.StageHalves;
-            KStep<TCore, TElem>(core, shared, off + wFrag, off + xFrag, warpRows, l, ref acc, ref low);
-            KStep<TCore, TElem>(core, shared, off + wFrag + 16, off + xFrag + 16 * l.XStride, warpRows, l, ref acc, ref low);
+            KStep<TCore, TElem>(core, shared, off + wFrag, off + xFrag, warpRows, ref acc, ref low);
+            KStep<TCore, TElem>(core, shared, off + wFrag + 16, off + xFrag + 16 * l.XStride, warpRows, ref acc, ref low);
             if (more && p.Dense == 0) StoreX(shared, (j + 1) & 1, column, parity, next, l);
         }
         int co = co0 + wm * warpRows + (lane >> 2), px = p0 + wn * 32 + 2 * (lane & 3);
@@ -216,20 +216,12 @@ public static class TensorCoreConvKernels
     /// One k16 step of a warp: weight (A) fragments at <paramref name="wAt"/> (its rows) and input (B) fragments at
     /// <paramref name="xAt"/> (pixels 0-15, then 16-31), shared-memory offsets of the lane's ldmatrix row.
     /// </summary>
-    private static void KStep<TCore, TElem>(TCore core, ArrayView<ushort> shared, int wAt, int xAt, int warpRows, SlabLayout l, ref WarpTile acc, ref WarpTile low)
+    private static void KStep<TCore, TElem>(TCore core, ArrayView<ushort> shared, int wAt, int xAt, int warpRows, ref WarpTile acc, ref WarpTile low)
         where TCore : struct, ITensorCore where TElem : struct, IMmaElement
     {
         var b01 = core.LdMatrixX4Trans(shared, xAt);
         var b23 = core.LdMatrixX4Trans(shared, xAt + 16);
-        var a0 = core.LdMatrixX4(shared, wAt);
-        var a1 = core.LdMatrixX4(shared, wAt + 16 * WStride);
-        acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
-        if (warpRows == 64)
-        {
-            var a2 = core.LdMatrixX4(shared, wAt + 32 * WStride);
-            var a3 = core.LdMatrixX4(shared, wAt + 48 * WStride);
-            low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
-        }
+        TensorCoreGemmKernels.MultiplyWarpRows<TCore, TElem>(core, shared, wAt, WStride, warpRows, b01, b23, ref acc, ref low);
     }
 
     /// <summary>
@@ -345,7 +337,7 @@ public static class TensorCoreConvKernels
         float sum = 0f;
         for (int s = 0; s < p.Splits; s++) sum += partial[s * count + index];
         int co = (int)((index / p.Pixels) % p.Cout);
-        float y = sum + (p.HasBias != 0 ? bias[co] : 0f);
+        float y = sum + Bias(bias, co, p);
         output[index] = Interop.IntAsFloat(default(TElem).Round(y));
     }
 
@@ -353,7 +345,7 @@ public static class TensorCoreConvKernels
         where TElem : struct, IMmaElement
     {
         if (co >= p.Cout || px >= p.Pixels) return;
-        float y = v + (p.HasBias != 0 ? bias[co] : 0f);
+        float y = v + Bias(bias, co, p);
         output[outBase + (long)co * p.Pixels + px] = Interop.IntAsFloat(default(TElem).Round(y));
     }
 }

@@ -274,7 +274,6 @@ public static class TensorCoreGemmKernels
         Store<TElem>(acc.T7, row + 16, c0 + 24, bias, residual, output, batch, p);
     }
 
-
     /// <summary>
     /// One k16 step of a warp: A fragments at <paramref name="aAt"/> (its rows) and B fragments at <paramref name="wAt"/>
     /// (n rows 0-15, then 16-31), shared-memory offsets of the lane's ldmatrix row.
@@ -284,13 +283,24 @@ public static class TensorCoreGemmKernels
     {
         var b01 = core.LdMatrixX4(shared, wAt);
         var b23 = core.LdMatrixX4(shared, wAt + 16 * Stride);
+        MultiplyWarpRows<TCore, TElem>(core, shared, aAt, Stride, warpRows, b01, b23, ref acc, ref low);
+    }
+
+    /// <summary>
+    /// The A side of a k16 step, shared by the GEMM and the convolution: the A fragments of the warp's 32 (or 64) rows,
+    /// ldmatrix .x4 from <paramref name="aAt"/> (the lane's row; rows <paramref name="aStride"/> halves apart), times the
+    /// B fragments of four n8 tiles in <paramref name="b01"/> / <paramref name="b23"/>.
+    /// </summary>
+    internal static void MultiplyWarpRows<TCore, TElem>(TCore core, ArrayView<ushort> shared, int aAt, int aStride, int warpRows, FragA b01, FragA b23,
+        ref WarpTile acc, ref WarpTile low) where TCore : struct, ITensorCore where TElem : struct, IMmaElement
+    {
         var a0 = core.LdMatrixX4(shared, aAt);
-        var a1 = core.LdMatrixX4(shared, aAt + 16 * Stride);
+        var a1 = core.LdMatrixX4(shared, aAt + 16 * aStride);
         acc.Multiply<TCore, TElem>(core, a0, a1, b01, b23);
         if (warpRows == 64)
         {
-            var a2 = core.LdMatrixX4(shared, aAt + 32 * Stride);
-            var a3 = core.LdMatrixX4(shared, aAt + 48 * Stride);
+            var a2 = core.LdMatrixX4(shared, aAt + 32 * aStride);
+            var a3 = core.LdMatrixX4(shared, aAt + 48 * aStride);
             low.Multiply<TCore, TElem>(core, a2, a3, b01, b23);
         }
     }
@@ -307,15 +317,17 @@ public static class TensorCoreGemmKernels
         public long A0, A1, W0, W1;
         /// <summary>1 when the chunk's row exists (output rows below M, weight rows below the output columns).</summary>
         public int AOk0, AOk1, WOk0, WOk1;
-        /// <summary>Slab row of the first chunks, their depth in the slab, and the rows between the two chunks.</summary>
-        public int Row, KIn, Step;
+        /// <summary>Slab row of the first chunks and their depth in the slab (the second chunks are <see cref="Step{TTile}"/> rows down).</summary>
+        public int Row, KIn;
+
+        /// <summary>Rows between a thread's two chunks: threads / 4.</summary>
+        public static int Step<TTile>() where TTile : struct, IGemmBlock => 8 * default(TTile).WarpsM * default(TTile).WarpsN;
 
         public static StagePlan Of<TTile, TA>(TA aSource, int batch, int m0, int n0, int tid, TcGemmParams p)
             where TTile : struct, IGemmBlock where TA : struct, ITileSourceA
         {
-            var tile = default(TTile);
-            int step = 8 * tile.WarpsM * tile.WarpsN, row = tid >> 2, kIn = (tid & 3) * 8;
-            var plan = new StagePlan { Row = row, KIn = kIn, Step = step };
+            int step = Step<TTile>(), row = tid >> 2, kIn = (tid & 3) * 8;
+            var plan = new StagePlan { Row = row, KIn = kIn };
             if (aSource.Linear)
             {
                 long a0 = aSource.Chunk(batch, m0 + row, 0), a1 = aSource.Chunk(batch, m0 + row + step, 0);
@@ -355,7 +367,7 @@ public static class TensorCoreGemmKernels
     {
         var tile = default(TTile);
         int bm = tile.WarpsM * tile.WarpRows;
-        int aAt = at + plan.Row * Stride + plan.KIn, wAt = aAt + bm * Stride, next = plan.Step * Stride;
+        int step = StagePlan.Step<TTile>(), aAt = at + plan.Row * Stride + plan.KIn, wAt = aAt + bm * Stride, next = step * Stride;
         bool depthOk = k0 + plan.KIn < p.K;
         if (aSource.Linear)
         {
@@ -364,7 +376,7 @@ public static class TensorCoreGemmKernels
         }
         else
         {
-            long s0 = aSource.Chunk(batch, m0 + plan.Row, k0 + plan.KIn), s1 = aSource.Chunk(batch, m0 + plan.Row + plan.Step, k0 + plan.KIn);
+            long s0 = aSource.Chunk(batch, m0 + plan.Row, k0 + plan.KIn), s1 = aSource.Chunk(batch, m0 + plan.Row + step, k0 + plan.KIn);
             core.CpAsync16(shared, aAt, a, s0, s0 >= 0);
             core.CpAsync16(shared, aAt + next, a, s1, s1 >= 0);
         }
