@@ -23,6 +23,14 @@ public interface IHeadDim
 {
     /// <summary>The head width, or 0 for the one in <see cref="TcAttentionParams.HeadDim"/>.</summary>
     int Dim { get; }
+
+    /// <summary>
+    /// Blocks of <see cref="TensorCoreAttentionKernels.Threads"/> that the CUDA loader asks ptxas to fit on one multiprocessor
+    /// (<c>.minnctapersm</c>), so a register or two more than the width needs does not cost a block; 0 for no bound. Each
+    /// value is the occupancy ptxas 11.8 reaches for that width without spilling on SM 8.0 and 9.0 (d 80 fits five blocks
+    /// unbounded, and spilled under the bound on SM 9.0).
+    /// </summary>
+    int MinBlocksPerMultiprocessor { get; }
 }
 
 /// <summary>Any head width that is a multiple of 8 up to 160, read at run time.</summary>
@@ -30,42 +38,63 @@ public struct AnyHeadDim : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 0;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 0;
 }
 /// <summary>Head width 40 (SD 1.x's 320-channel level: 8 heads).</summary>
 public struct HeadDim40 : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 40;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 6;
 }
 /// <summary>Head width 64 (SD 2.x, SDXL, SD3, the text encoders).</summary>
 public struct HeadDim64 : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 64;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 5;
 }
 /// <summary>Head width 72 (DiT-XL: 1152 channels, 16 heads).</summary>
 public struct HeadDim72 : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 72;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 5;
 }
 /// <summary>Head width 80 (SD 1.x's 640-channel level).</summary>
 public struct HeadDim80 : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 80;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 0;
 }
 /// <summary>Head width 128.</summary>
 public struct HeadDim128 : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 128;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 4;
 }
 /// <summary>Head width 160 (SD 1.x's 1280-channel level).</summary>
 public struct HeadDim160 : IHeadDim
 {
     /// <inheritdoc />
     public readonly int Dim => 160;
+
+    /// <inheritdoc />
+    public readonly int MinBlocksPerMultiprocessor => 3;
 }
 
 /// <summary>Builds something (a loaded kernel, a timing) for a head-width type; see <see cref="TensorCoreAttentionKernels.ForHeadDim"/>.</summary>
@@ -347,13 +376,17 @@ public static class TensorCoreAttentionKernels
     }
 
     /// <summary>
-    /// A thread's walk over the 16-byte chunks of a [rows, d] tile: chunk c = tid + i Threads is row c / chunks, column
-    /// (c % chunks) 8. The division is done once per kernel; each step adds Threads / chunks rows and Threads % chunks
-    /// chunks with a carry, as the walk repeats for every key block.
+    /// A thread's walk over the 16-byte chunks of a [Keys, d] tile: chunk c = tid + i Threads (i &lt; <see cref="Steps"/>)
+    /// is row c / chunks, column (c % chunks) 8. The division is done once per kernel; each step adds Threads / chunks rows
+    /// and Threads % chunks chunks with a carry. With a compiled head width every field but the start is a constant, so
+    /// the steps unroll.
     /// </summary>
     private readonly struct ChunkWalk
     {
-        public readonly int Row0, Col0, RowStep, ColStep, Width;
+        public readonly int Row0, Col0, RowStep, ColStep, Width, Steps;
+
+        /// <summary>Whether the steps cover the tile exactly (Threads divides its chunk count), so none falls past it.</summary>
+        public readonly bool Exact;
 
         public ChunkWalk(int tid, int chunks)
         {
@@ -362,26 +395,63 @@ public static class TensorCoreAttentionKernels
             RowStep = Threads / chunks;
             ColStep = (Threads - RowStep * chunks) * 8;
             Width = chunks * 8;
+            Steps = (Keys * chunks + Threads - 1) / Threads;
+            Exact = Keys * chunks % Threads == 0;
         }
     }
 
+    /// <summary>
+    /// This thread's cp.async copies of key block <paramref name="key0"/>'s K and V rows into <paramref name="stage"/>: one
+    /// 64-bit row base per block, then a 32-bit offset per chunk (keys past Lk zero-filled). The steps are written out
+    /// (at most five: d 160), so with a compiled head width they are straight-line code.
+    /// </summary>
     private static void StageKv<TCore>(TCore core, ArrayView<ushort> shared, int stage, GlobalHalf k, GlobalHalf v, long kBase, int key0,
         int kOff, int vOff, int qs, int vs, ChunkWalk walk, TcAttentionParams p) where TCore : struct, ITensorCore
     {
-        int ks = kOff + stage * Keys * qs, vsOff = vOff + stage * Keys * vs;
-        for (int r = walk.Row0, e = walk.Col0; r < Keys; )
+        var block = new KvBlock
         {
-            bool valid = key0 + r < p.Lk;
-            long src = kBase + (long)(key0 + r) * p.Width + e;
-            core.CpAsync16(shared, ks + r * qs + e, k, src, valid);
-            core.CpAsync16(shared, vsOff + r * vs + e, v, src, valid);
-            r += walk.RowStep;
-            e += walk.ColStep;
-            if (e >= walk.Width)
-            {
-                e -= walk.Width;
-                r++;
-            }
+            Shared = shared, K = k, V = v, Base = kBase + (long)key0 * p.Width, Key0 = key0, Lk = p.Lk, Width = p.Width,
+            Ks = kOff + stage * Keys * qs, Vs = vOff + stage * Keys * vs, Qs = qs, VStride = vs,
+        };
+        int r = walk.Row0, e = walk.Col0;
+        StageStep(core, block, walk, 0, ref r, ref e);
+        StageStep(core, block, walk, 1, ref r, ref e);
+        StageStep(core, block, walk, 2, ref r, ref e);
+        StageStep(core, block, walk, 3, ref r, ref e);
+        StageStep(core, block, walk, 4, ref r, ref e);
+    }
+
+    /// <summary>Where one key block is staged from and to.</summary>
+    private struct KvBlock
+    {
+        public ArrayView<ushort> Shared;
+        public GlobalHalf K, V;
+        public long Base;
+        public int Key0, Lk, Width, Ks, Vs, Qs, VStride;
+    }
+
+    /// <summary>
+    /// Step <paramref name="i"/> (a constant) of the walk: the K and V chunk at row <paramref name="r"/>, column
+    /// <paramref name="e"/>, then the walk moves on. Only the last step of an inexact walk can fall past the block's rows.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void StageStep<TCore>(TCore core, KvBlock b, ChunkWalk walk, int i, ref int r, ref int e) where TCore : struct, ITensorCore
+    {
+        if (i >= walk.Steps) return;
+        if (i + 1 < walk.Steps || walk.Exact || r < Keys)
+        {
+            bool valid = b.Key0 + r < b.Lk;
+            long src = b.Base + (r * b.Width + e);
+            core.CpAsync16(b.Shared, b.Ks + r * b.Qs + e, b.K, src, valid);
+            core.CpAsync16(b.Shared, b.Vs + r * b.VStride + e, b.V, src, valid);
+        }
+        r += walk.RowStep;
+        e += walk.ColStep;
+        // No carry where Threads is a multiple of the row's chunks (d 64, 128): the column never moves.
+        if (walk.ColStep != 0 && e >= walk.Width)
+        {
+            e -= walk.Width;
+            r++;
         }
     }
 }

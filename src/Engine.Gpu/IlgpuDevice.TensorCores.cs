@@ -52,7 +52,8 @@ public sealed partial class IlgpuDevice
         {
             if (acc.AcceleratorType != AcceleratorType.Cuda)
                 return acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem, TDim>);
-            var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>);
+            var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>,
+                LaunchBounds.ForAttention(default(TDim)));
             CudaLaunchLimits.AllowSharedBytes(kernel, TensorCoreAttentionKernels.SharedHalves(OutputTile.MaxHeadDim) * 2);
             return kernel;
         });

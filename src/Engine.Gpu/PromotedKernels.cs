@@ -5,6 +5,7 @@ using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
+using Engine.Kernels;
 
 namespace Engine.Gpu;
 
@@ -27,19 +28,23 @@ public static class PromotedKernels
     /// <summary>Compiles <paramref name="kernel"/> for <paramref name="accelerator"/> and returns its PTX with the local slots promoted (the text the loader hands to the driver).</summary>
     public static PTXCompiledKernel Compile(CudaAccelerator accelerator, MethodInfo kernel) => Compile(accelerator.Backend, kernel);
 
-    /// <summary>As <see cref="Compile(CudaAccelerator, MethodInfo)"/> on a PTX backend of one's own (tests compile for SM 8.0 / 9.0 without a GPU).</summary>
-    public static PTXCompiledKernel Compile(PTXBackend backend, MethodInfo kernel)
+    /// <summary>
+    /// As <see cref="Compile(CudaAccelerator, MethodInfo)"/> on a PTX backend of one's own (tests compile for SM 8.0 / 9.0
+    /// without a GPU), with <paramref name="bounds"/> added to the kernel's entry where given.
+    /// </summary>
+    public static PTXCompiledKernel Compile(PTXBackend backend, MethodInfo kernel, LaunchBounds? bounds = null)
     {
         var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
         var ptx = PtxLocalPromotion.Promote(compiled.PTXAssembly, out _, out _);
+        if (bounds is { } b) ptx = b.Apply(ptx);
         (AssemblyField ?? throw new InvalidOperationException(
             $"PromotedKernels: this ILGPU's {nameof(PTXCompiledKernel)} has no assembly field to rewrite; update PromotedKernels for it."))
             .SetValue(compiled, ptx);
         return compiled;
     }
 
-    private static TLauncher Launcher<TLauncher>(CudaAccelerator accelerator, Delegate kernel) where TLauncher : Delegate =>
-        accelerator.LoadKernel(Compile(accelerator, kernel.Method)).CreateLauncherDelegate<TLauncher>();
+    private static TLauncher Launcher<TLauncher>(CudaAccelerator accelerator, Delegate kernel, LaunchBounds? bounds = null) where TLauncher : Delegate =>
+        accelerator.LoadKernel(Compile(accelerator.Backend, kernel.Method, bounds)).CreateLauncherDelegate<TLauncher>();
 
     /// <summary>The stream launcher of a two-parameter kernel, with its PTX promoted on CUDA.</summary>
     public static Action<KernelConfig, T1, T2> LoadStreamKernel<T1, T2>(Accelerator accelerator, Action<T1, T2> kernel)
@@ -61,12 +66,13 @@ public static class PromotedKernels
         return (config, a, b, c) => launch(stream, config, a, b, c);
     }
 
-    /// <summary>The stream launcher of a five-parameter kernel, with its PTX promoted on CUDA.</summary>
-    public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadStreamKernel<T1, T2, T3, T4, T5>(Accelerator accelerator, Action<T1, T2, T3, T4, T5> kernel)
+    /// <summary>The stream launcher of a five-parameter kernel, with its PTX promoted on CUDA (and <paramref name="bounds"/> added there where given).</summary>
+    public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadStreamKernel<T1, T2, T3, T4, T5>(Accelerator accelerator, Action<T1, T2, T3, T4, T5> kernel,
+        LaunchBounds? bounds = null)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct
     {
         if (accelerator is not CudaAccelerator cuda) return accelerator.LoadStreamKernel(kernel);
-        var launch = Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(cuda, kernel);
+        var launch = Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(cuda, kernel, bounds);
         var stream = accelerator.DefaultStream;
         return (config, a, b, c, d, e) => launch(stream, config, a, b, c, d, e);
     }
@@ -89,5 +95,33 @@ public static class PromotedKernels
         var launch = Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(cuda, kernel);
         var stream = accelerator.DefaultStream;
         return (config, a, b, c, d, e, f, g) => launch(stream, config, a, b, c, d, e, f, g);
+    }
+}
+
+/// <summary>
+/// ptxas launch bounds for a kernel: at most <see cref="MaxThreads"/> threads per block (<c>.maxntid</c>) and at least
+/// <see cref="MinBlocks"/> blocks resident on one multiprocessor (<c>.minnctapersm</c>). ptxas then keeps the registers
+/// where that many blocks fit (65536 / (MaxThreads MinBlocks) per thread), where it might otherwise take a register or
+/// two more and lose a block; it spills rather than exceed them, which <c>PtxCompileTests</c> checks with ptxas.
+/// </summary>
+public readonly record struct LaunchBounds(int MaxThreads, int MinBlocks)
+{
+    /// <summary>The flash attention's bounds for head-width type <paramref name="dim"/>, or null where it sets none.</summary>
+    public static LaunchBounds? ForAttention(IHeadDim dim) =>
+        dim.MinBlocksPerMultiprocessor > 0 ? new LaunchBounds(TensorCoreAttentionKernels.Threads, dim.MinBlocksPerMultiprocessor) : null;
+
+    /// <summary>
+    /// <paramref name="ptx"/> (one kernel entry) with the bounds after the entry's parameter list, where PTX puts the
+    /// performance-tuning directives.
+    /// </summary>
+    public string Apply(string ptx)
+    {
+        ArgumentNullException.ThrowIfNull(ptx);
+        if (MaxThreads <= 0 || MinBlocks <= 0) throw new ArgumentOutOfRangeException(nameof(MinBlocks), $"launch bounds ({MaxThreads} threads, {MinBlocks} blocks) must be positive");
+        int entry = ptx.IndexOf(".entry ", StringComparison.Ordinal);
+        int close = entry < 0 ? -1 : ptx.IndexOf("\n)", entry, StringComparison.Ordinal);
+        if (close < 0) throw new InvalidOperationException("LaunchBounds: no kernel entry with a parameter list in the PTX");
+        if (ptx.IndexOf(".entry ", entry + 1, StringComparison.Ordinal) >= 0) throw new InvalidOperationException("LaunchBounds: the PTX has more than one kernel entry");
+        return ptx.Insert(close + 2, $"\n.maxntid {MaxThreads}, 1, 1\n.minnctapersm {MinBlocks}");
     }
 }

@@ -179,7 +179,10 @@ public class PtxCompileTests
             Assert.That(ptx, Does.Not.Contain("cvta.to.shared"), $"{name}: shared addresses come from the shared symbol");
 
             // What the CUDA device loads: the same kernel with ILGPU's inline-PTX result slots promoted to registers.
-            var promoted = PromotedKernels.Compile(backend, method).PTXAssembly;
+            var bounds = AttentionBounds(method);
+            var promoted = PromotedKernels.Compile(backend, method, bounds).PTXAssembly;
+            if (bounds is { } b)
+                Assert.That(promoted, Does.Contain($".maxntid {b.MaxThreads}, 1, 1\n.minnctapersm {b.MinBlocks}"), $"{name}: launch bounds after the entry's parameters");
             PtxLocalPromotion.Promote(ptx, out int slots, out int kept);
             Assert.That((slots, kept), Is.Not.EqualTo((0, 0)), $"{name}: ILGPU keeps inline-PTX results in local slots (the rewrite's premise)");
             Assert.That(kept, Is.Zero, $"{name} for {arch}: local slots the rewrite could not promote");
@@ -195,6 +198,12 @@ public class PtxCompileTests
                 AssertNoStackFrame(ptxas, promoted, arch, name);
         }
     }
+
+    /// <summary>The launch bounds the CUDA loader gives a flash-attention kernel (its head-width type's), null for other kernels.</summary>
+    private static LaunchBounds? AttentionBounds(MethodInfo method) =>
+        method.IsGenericMethod && method.GetGenericMethodDefinition() == typeof(TensorCoreAttentionKernels).GetMethod(nameof(TensorCoreAttentionKernels.FlashAttention))
+            ? LaunchBounds.ForAttention((IHeadDim)Activator.CreateInstance(method.GetGenericArguments()[2])!)
+            : null;
 
     /// <summary>
     /// Runs ptxas -v (ENGINE_PTXAS names it; not in CI) on <paramref name="ptx"/> and requires that it compiles (the

@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Gpu;
 
 namespace Engine.Core.Tests;
@@ -84,5 +85,31 @@ public class PtxLocalPromotionTests
         const string plain = ".visible .entry K()\n{\n\tret;\n}\n";
         Assert.That(PtxLocalPromotion.Promote(plain, out int promoted, out int kept), Is.EqualTo(plain));
         Assert.That((promoted, kept), Is.EqualTo((0, 0)));
+    }
+
+    [Test]
+    public void LaunchBoundsGoAfterTheEntryParameters()
+    {
+        var ptx = new LaunchBounds(128, 5).Apply(Kernel);
+        int close = Kernel.IndexOf("\n)", StringComparison.Ordinal) + 2;
+        Assert.That(ptx, Is.EqualTo(Kernel.Insert(close, "\n.maxntid 128, 1, 1\n.minnctapersm 5")));
+        Assert.That(ptx.IndexOf(".minnctapersm 5\n{", StringComparison.Ordinal), Is.GreaterThan(ptx.IndexOf("out", StringComparison.Ordinal)));
+    }
+
+    [Test]
+    public void LaunchBoundsRejectWhatTheyCannotPlace()
+    {
+        Assert.That(() => new LaunchBounds(128, 4).Apply(".version 8.0\n.target sm_80\n"),
+            Throws.InvalidOperationException.With.Message.Contains("no kernel entry"));
+        Assert.That(() => new LaunchBounds(128, 4).Apply(Kernel + "\n" + Kernel.Replace("Kernel_Test", "Kernel_Other")),
+            Throws.InvalidOperationException.With.Message.Contains("more than one kernel entry"));
+        Assert.That(() => new LaunchBounds(128, 0).Apply(Kernel), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
+
+    [Test]
+    public void AttentionBoundsComeFromTheHeadWidth()
+    {
+        Assert.That(LaunchBounds.ForAttention(default(HeadDim64)), Is.EqualTo(new LaunchBounds(TensorCoreAttentionKernels.Threads, 5)));
+        Assert.That(LaunchBounds.ForAttention(default(AnyHeadDim)), Is.Null);
     }
 }

@@ -33,7 +33,7 @@ public class TensorCoreAttentionTests(string kind)
 
         private Action<KernelConfig, GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams> Load<TElem, TDim>()
             where TElem : struct, IMmaElement where TDim : struct, IHeadDim => kind == "cuda"
-            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>)
+            ? PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>, LaunchBounds.ForAttention(default(TDim)))
             : acc.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(TensorCoreAttentionKernels.FlashAttention<EmulatedTensorCore, TElem, TDim>);
     }
 

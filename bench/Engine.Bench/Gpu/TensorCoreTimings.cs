@@ -158,7 +158,8 @@ public static class TensorCoreTimings
         using var k = RandomHalves<TElem>(acc, count, 2, 1f);
         using var v = RandomHalves<TElem>(acc, count, 3, 1f);
         using var o = acc.Allocate1D<Half>(count);
-        var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>);
+        var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>,
+            LaunchBounds.ForAttention(default(TDim)));
         int bytes = TensorCoreAttentionKernels.SharedHalves(d) * 2;
         CudaLaunchLimits.AllowSharedBytes(kernel, bytes);
         var p = new TcAttentionParams { Lq = length, Lk = length, Heads = heads, HeadDim = d, Width = heads * d, ScaleLog2 = 1.4426950408889634f / MathF.Sqrt(d) };
