@@ -8,7 +8,7 @@
 #   1. the CUDA tests (Engine.TestHost --where cuda, the tensor-core and half-norm tests among them, with the
 #      fixtures prepare.sh packed; the ControlNet model tests, whose fixtures it cannot pack, left out) -> tests.log;
 #   2. the kernels (Engine.Bench --tensor-cores: attention L4096 h8 b2 at d 64/80/160/40/128/72 (and d 64/160 on
-#      the any-width kernel), GEMM 4096^3 and 1024^3 (both tiles, the large one also with two stages) with cuBLAS
+#      the any-width kernel, d 40/72 without their launch bounds), GEMM 4096^3 and 1024^3 (both tiles, the large one also with two stages) with cuBLAS
 #      Hgemm in-process, conv 3x3 320ch@64 b2 stride 1/2
 #      channels-last and NCHW (tap-major, and the (ci, ky, kx) walk), 1x1 NCHW, the bf16 forms, registers and local
 #      memory per kernel) -> tc-engine.md, tc-bench.log;

@@ -43,14 +43,18 @@ public static class TensorCoreTimings
             text.AppendLine($"| {op} | {shape} | {ms:F4} | {flop / (ms * 1e-3) / 1e12:F1} | {info?.Item1.ToString() ?? "-"} | {info?.Item2.ToString() ?? "-"} |");
 
         // "attention" rows: the kernel compiled for the head width, as the device routes it; "attention any-width": the
-        // kernel that reads the width at run time (what widths without their own kernel take), for the difference.
-        foreach (var (d, bf16, any) in new[] { (64, false, false), (80, false, false), (160, false, false), (40, false, false), (128, false, false),
-            (72, false, false), (64, true, false), (64, false, true), (160, false, true) })
+        // kernel that reads the width at run time (what widths without their own kernel take), for the difference;
+        // "attention unbounded": the routed kernel without its launch bounds (d 40 and 72, where the bounds buy a block per
+        // multiprocessor), to time that choice.
+        foreach (var (d, bf16, any, unbounded) in new[] { (64, false, false, false), (80, false, false, false), (160, false, false, false),
+            (40, false, false, false), (128, false, false, false), (72, false, false, false), (64, true, false, false), (64, false, true, false),
+            (160, false, true, false), (40, false, false, true), (72, false, false, true) })
         {
             const int batch = 2, heads = 8, length = 4096;
-            var timing = new AttentionTiming(acc, batch, heads, length, d, bf16);
+            var timing = new AttentionTiming(acc, batch, heads, length, d, bf16, !unbounded);
             var (ms, info) = any ? timing.Visit<AnyHeadDim>() : TensorCoreAttentionKernels.ForHeadDim(d, timing);
-            Row(any ? "attention any-width" : bf16 ? "attention bf16" : "attention", $"L{length} d{d} h{heads} b{batch}", ms, 4.0 * batch * heads * length * (double)length * d, info);
+            string op = any ? "attention any-width" : unbounded ? "attention unbounded" : bf16 ? "attention bf16" : "attention";
+            Row(op, $"L{length} d{d} h{heads} b{batch}", ms, 4.0 * batch * heads * length * (double)length * d, info);
             Console.Write(text.ToString().Split('\n')[^2] + "\n");
         }
         // "gemm" and "conv3x3 NHWC" rows: the block tile the device routes the shape to (the PyTorch peers' rows); the
@@ -144,13 +148,13 @@ public static class TensorCoreTimings
     private static MemoryBuffer1D<Half, Stride1D.Dense> RandomHalves(Accelerator acc, long count, int seed, float scale) => RandomHalves<F16Element>(acc, count, seed, scale);
 
     /// <summary>Times the flash attention of one element type for a head-width type.</summary>
-    private readonly struct AttentionTiming(Accelerator acc, int batch, int heads, int length, int d, bool bf16) : IHeadDimVisitor<(double, (int, int))>
+    private readonly struct AttentionTiming(Accelerator acc, int batch, int heads, int length, int d, bool bf16, bool bounded) : IHeadDimVisitor<(double, (int, int))>
     {
         public (double, (int, int)) Visit<TDim>() where TDim : struct, IHeadDim =>
-            bf16 ? Attention<BF16Element, TDim>(acc, batch, heads, length, d) : Attention<F16Element, TDim>(acc, batch, heads, length, d);
+            bf16 ? Attention<BF16Element, TDim>(acc, batch, heads, length, d, bounded) : Attention<F16Element, TDim>(acc, batch, heads, length, d, bounded);
     }
 
-    private static (double, (int, int)) Attention<TElem, TDim>(Accelerator acc, int batch, int heads, int length, int d)
+    private static (double, (int, int)) Attention<TElem, TDim>(Accelerator acc, int batch, int heads, int length, int d, bool bounded)
         where TElem : struct, IMmaElement where TDim : struct, IHeadDim
     {
         long count = (long)batch * length * heads * d;
@@ -159,7 +163,7 @@ public static class TensorCoreTimings
         using var v = RandomHalves<TElem>(acc, count, 3, 1f);
         using var o = acc.Allocate1D<Half>(count);
         var kernel = PromotedKernels.LoadStreamKernel<GlobalHalf, GlobalHalf, GlobalHalf, ArrayView<Half>, TcAttentionParams>(acc, TensorCoreAttentionKernels.FlashAttention<PtxTensorCore, TElem, TDim>,
-            LaunchBounds.ForAttention(default(TDim)));
+            bounded ? LaunchBounds.ForAttention(default(TDim)) : null);
         int bytes = TensorCoreAttentionKernels.SharedHalves(d) * 2;
         CudaLaunchLimits.AllowSharedBytes(kernel, bytes);
         var p = new TcAttentionParams { Lq = length, Lk = length, Heads = heads, HeadDim = d, Width = heads * d, ScaleLog2 = 1.4426950408889634f / MathF.Sqrt(d) };
