@@ -9,11 +9,11 @@ namespace Engine.Kernels;
 /// </summary>
 public static class ConvertKernels
 {
-    // binary16 conversions go through ScalarMath's integer versions: exact round-to-nearest-even on
-    // every backend (ILGPU.Half's own conversion truncates on the CPU accelerator), no SM 5.3 needed.
-    private static Half ToHalf(float v) => Interop.IntAsFloat(ScalarMath.ToHalfBits(v));
+    // binary16 conversions through HalfBits: round to nearest even on every backend (ILGPU.Half's own conversion
+    // truncates on the CPU accelerator), the PTX instructions on CUDA.
+    private static Half ToHalf(float v) => Interop.IntAsFloat(HalfBits.FromFloat(v));
 
-    private static float FromHalf(Half h) => ScalarMath.FromHalfBits(Interop.FloatAsInt(h));
+    private static float FromHalf(Half h) => HalfBits.ToFloat(Interop.FloatAsInt(h));
 
     /// <summary>float32 to binary16 (round to nearest even).</summary>
     public static void F32ToF16(Index1D i, ArrayView<float> src, ArrayView<Half> dst) => dst[i] = ToHalf(src[i]);

@@ -13,14 +13,14 @@ public interface IHalfFormat
     ushort Encode(float value);
 }
 
-/// <summary>IEEE binary16 (integer conversions: the same bits on every backend).</summary>
+/// <summary>IEEE binary16 (<see cref="HalfBits"/>: the same bits on every backend for every value but NaN).</summary>
 public struct F16Format : IHalfFormat
 {
     /// <inheritdoc />
-    public readonly float Decode(ushort bits) => ScalarMath.FromHalfBits(bits);
+    public readonly float Decode(ushort bits) => HalfBits.ToFloat(bits);
 
     /// <inheritdoc />
-    public readonly ushort Encode(float value) => ScalarMath.ToHalfBits(value);
+    public readonly ushort Encode(float value) => HalfBits.FromFloat(value);
 }
 
 /// <summary>bfloat16, the high half of a float32.</summary>

@@ -32,10 +32,10 @@ public struct F16Element : IMmaElement
     public readonly uint Pack<TCore>(TCore core, float lo, float hi) where TCore : struct, ITensorCore => core.PackF16(lo, hi);
 
     /// <inheritdoc />
-    public readonly ushort Round(float value) => ScalarMath.ToHalfBits(value);
+    public readonly ushort Round(float value) => HalfBits.FromFloat(value);
 
     /// <inheritdoc />
-    public readonly float Widen(ushort bits) => ScalarMath.FromHalfBits(bits);
+    public readonly float Widen(ushort bits) => HalfBits.ToFloat(bits);
 }
 
 /// <summary>bfloat16 operands and results (8 significand bits: unit roundoff 2^-9).</summary>

@@ -32,7 +32,7 @@ public struct F16Weights(ArrayView<Half> view) : IWeightView
     public ArrayView<Half> View = view;
 
     /// <inheritdoc />
-    public readonly float Read(long index) => ScalarMath.FromHalfBits(Interop.FloatAsInt(View[index]));
+    public readonly float Read(long index) => HalfBits.ToFloat(Interop.FloatAsInt(View[index]));
 }
 
 /// <summary>bfloat16 weights stored as their 16 bits (the high half of a float32).</summary>
@@ -66,14 +66,14 @@ public struct F32Output(ArrayView<float> view) : IOutputView
     public readonly void Write(long index, float value) => View[index] = value;
 }
 
-/// <summary>IEEE float16 output (round to nearest even, in integer arithmetic on every backend).</summary>
+/// <summary>IEEE float16 output (round to nearest even, <see cref="HalfBits"/>).</summary>
 public struct F16Output(ArrayView<Half> view) : IOutputView
 {
     /// <summary>The storage.</summary>
     public ArrayView<Half> View = view;
 
     /// <inheritdoc />
-    public readonly void Write(long index, float value) => View[index] = Interop.IntAsFloat(ScalarMath.ToHalfBits(value));
+    public readonly void Write(long index, float value) => View[index] = Interop.IntAsFloat(HalfBits.FromFloat(value));
 }
 
 /// <summary>bfloat16 output stored as its 16 bits (round to nearest even).</summary>

@@ -96,6 +96,8 @@ public class PtxCompileTests
             var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
             Assert.That(ptx, Does.Contain(".entry"), $"{name} for {arch}");
             Assert.That(ptx, Does.Not.Contain(".local"), $"{name} for {arch}: local memory (a register block or array that was not kept in registers)");
+            if (Environment.GetEnvironmentVariable("ENGINE_PTX_DUMP") is { Length: > 0 } dump)
+                File.WriteAllText(Path.Combine(dump, $"{name}.{arch}.ptx"), ptx);
             if (Environment.GetEnvironmentVariable("ENGINE_PTXAS") is { Length: > 0 } ptxas)
                 AssertNoStackFrame(ptxas, ptx, arch, name);
             if (method.DeclaringType == typeof(HalfNormKernels) || method.DeclaringType == typeof(HalfSoftmaxKernels))
