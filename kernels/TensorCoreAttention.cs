@@ -379,7 +379,7 @@ public static class TensorCoreAttentionKernels
     /// A thread's walk over the 16-byte chunks of a [Keys, d] tile: chunk c = tid + i Threads (i &lt; <see cref="Steps"/>)
     /// is row c / chunks, column (c % chunks) 8. The division is done once per kernel; each step adds Threads / chunks rows
     /// and Threads % chunks chunks with a carry. With a compiled head width every field but the start is a constant, so
-    /// the steps unroll.
+    /// <see cref="StageKv{TCore}"/>'s written-out steps fold to straight-line code.
     /// </summary>
     private readonly struct ChunkWalk
     {
