@@ -25,12 +25,10 @@ public static class PromotedKernels
     private static readonly FieldInfo? AssemblyField =
         typeof(PTXCompiledKernel).GetField($"<{nameof(PTXCompiledKernel.PTXAssembly)}>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
 
-    /// <summary>Compiles <paramref name="kernel"/> for <paramref name="accelerator"/> and returns its PTX with the local slots promoted (the text the loader hands to the driver).</summary>
-    public static PTXCompiledKernel Compile(CudaAccelerator accelerator, MethodInfo kernel) => Compile(accelerator.Backend, kernel);
-
     /// <summary>
-    /// As <see cref="Compile(CudaAccelerator, MethodInfo)"/> on a PTX backend of one's own (tests compile for SM 8.0 / 9.0
-    /// without a GPU), with <paramref name="bounds"/> added to the kernel's entry where given.
+    /// Compiles <paramref name="kernel"/> on <paramref name="backend"/> (a CUDA accelerator's, or one of the tests' own for
+    /// SM 8.0 / 9.0 without a GPU) and returns it with its PTX's local slots promoted and <paramref name="bounds"/> added to
+    /// the entry where given: the text the loader hands to the driver.
     /// </summary>
     public static PTXCompiledKernel Compile(PTXBackend backend, MethodInfo kernel, LaunchBounds? bounds = null)
     {
